@@ -1,0 +1,273 @@
+"""S3 store through the MinIO SDK: works with MinIO, AWS S3 and moto's server alike."""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE, GOVERNANCE
+from minio.error import MinioException, S3Error
+from minio.retention import Retention
+
+from .errors import ObjectNotFound, ObjectProtected, StorageError
+from .interface import ObjectStore
+from .keys import check_expected_sha256, check_key, is_key
+from .model import ObjectInfo
+from .spool import CHUNK_SIZE, spool
+from .verifying_reader import VerifyingReader
+
+PART_SIZE = 5 * 1024 * 1024  # the S3 minimum; the SDK holds one part per upload thread in memory
+PARALLEL_PART_UPLOADS = 2
+SHA256_METADATA = "sha256"
+# A put of bytes already stored re-uploads them when the stored copy is older than this, so that
+# `modified` stays recent for an age-based orphan sweep (S3 cannot touch an object in place).
+REFRESH_AFTER = timedelta(hours=1)
+RETENTION_MODES = {"governance": GOVERNANCE, "compliance": COMPLIANCE}
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "ResourceNotFound", "NoSuchObject"})
+NO_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"})
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str  # host:port
+    bucket: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    secure: bool = True
+    region: str | None = None
+    create_bucket: bool = False
+    object_lock: bool = False  # when creating the bucket
+    retention_mode: str = "governance"
+    spool_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r}, secrets hidden)"
+
+
+class _ContentMD5Minio(Minio):
+    """Sends Content-MD5 with every object and part upload. Buckets with object lock refuse
+    uploads without it, and the SDK computes it only over HTTPS."""
+
+    def _put_object(  # type: ignore[override]
+        self,
+        bucket_name: str,
+        object_name: str,
+        data: bytes,
+        headers: dict[str, Any] | None = None,
+        query_params: dict[str, Any] | None = None,
+    ) -> Any:
+        headers = dict(headers or {})
+        if "Content-MD5" not in headers:
+            digest = hashlib.md5(data, usedforsecurity=False).digest()
+            headers["Content-MD5"] = base64.b64encode(digest).decode("ascii")
+        return super()._put_object(bucket_name, object_name, data, headers, query_params)
+
+
+class S3Store(ObjectStore):
+    """Objects named by their SHA-256 in one bucket, with the digest also in the object's
+    metadata (x-amz-meta-sha256). A put spools the stream to a local temporary file while
+    hashing, then uploads it in parts of 5 MiB, each with its Content-MD5."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        if settings.retention_mode not in RETENTION_MODES:
+            raise StorageError(
+                f"unknown retention mode {settings.retention_mode!r}: use governance or compliance"
+            )
+        self._settings = settings
+        self._client = _ContentMD5Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.secure,
+            region=settings.region,
+        )
+        self._lock_enabled: bool | None = None
+        self._lock_check = threading.Lock()
+        if settings.create_bucket:
+            self._create_bucket_if_missing()
+
+    @property
+    def bucket(self) -> str:
+        return self._settings.bucket
+
+    def describe(self) -> str:
+        scheme = "https" if self._settings.secure else "http"
+        return f"s3 bucket {self._settings.bucket} at {scheme}://{self._settings.endpoint}"
+
+    def _create_bucket_if_missing(self) -> None:
+        with self._translated():
+            if not self._client.bucket_exists(self.bucket):
+                try:
+                    self._client.make_bucket(
+                        self.bucket,
+                        location=self._settings.region,
+                        object_lock=self._settings.object_lock,
+                    )
+                except S3Error as error:
+                    if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    def put(
+        self,
+        stream: BinaryIO,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+    ) -> ObjectInfo:
+        expected_sha256 = check_expected_sha256(expected_sha256)
+        upload = spool(
+            stream,
+            self._settings.spool_dir,
+            expected_sha256=expected_sha256,
+            expected_size=expected_size,
+            durable=False,
+        )
+        try:
+            existing = self._stat_or_none(upload.sha256)
+            if existing is not None and existing.size == upload.size:
+                if datetime.now(timezone.utc) - existing.modified < REFRESH_AFTER:
+                    return ObjectInfo(upload.sha256, upload.sha256, upload.size, existing.modified, True)
+            with self._translated(upload.sha256), open(upload.path, "rb") as data:
+                result = self._client.put_object(
+                    self.bucket,
+                    upload.sha256,
+                    data,
+                    upload.size,
+                    metadata={SHA256_METADATA: upload.sha256},
+                    part_size=PART_SIZE,
+                    num_parallel_uploads=PARALLEL_PART_UPLOADS,
+                )
+        finally:
+            upload.path.unlink(missing_ok=True)
+        modified = _server_time(result.http_headers)
+        return ObjectInfo(upload.sha256, upload.sha256, upload.size, modified, existing is not None)
+
+    def open(self, key: str) -> BinaryIO:
+        check_key(key)
+        with self._translated(key):
+            response = self._client.get_object(self.bucket, key)
+
+        def release() -> None:
+            response.close()
+            response.release_conn()
+
+        reader = VerifyingReader(response, key, self.describe(), release)
+        return io.BufferedReader(reader, CHUNK_SIZE)  # type: ignore[return-value]
+
+    def stat(self, key: str) -> ObjectInfo:
+        check_key(key)
+        info = self._stat_or_none(key)
+        if info is None:
+            raise ObjectNotFound(key, self.describe())
+        return info
+
+    def _stat_or_none(self, key: str) -> ObjectInfo | None:
+        try:
+            with self._translated(key):
+                found = self._client.stat_object(self.bucket, key)
+        except ObjectNotFound:
+            return None
+        metadata = found.metadata or {}
+        sha256 = metadata.get(f"x-amz-meta-{SHA256_METADATA}") or key
+        return ObjectInfo(key, sha256, int(found.size or 0), _as_utc(found.last_modified))
+
+    def exists(self, key: str) -> bool:
+        check_key(key)
+        return self._stat_or_none(key) is not None
+
+    def delete(self, key: str) -> None:
+        """Refuses while an object-lock retention is in force (S3 itself would only hide the
+        object behind a delete marker). On a versioned bucket older versions remain."""
+        check_key(key)
+        if self._bucket_has_lock():
+            retention = self._retention_or_none(key)
+            if retention is not None and _as_utc(retention.retain_until_date) > datetime.now(timezone.utc):
+                raise ObjectProtected(key, _as_utc(retention.retain_until_date).isoformat())
+        with self._translated(key):
+            self._client.remove_object(self.bucket, key)
+
+    def list(self) -> Iterator[ObjectInfo]:
+        with self._translated():
+            for found in self._client.list_objects(self.bucket, recursive=True):
+                name = found.object_name
+                if is_key(name):
+                    yield ObjectInfo(name, name, int(found.size or 0), _as_utc(found.last_modified))
+
+    def protect(self, key: str, retain_until: datetime) -> bool:
+        """Sets an object-lock retention (GOVERNANCE by default, COMPLIANCE with
+        ?retention=compliance) until `retain_until` when the bucket was created with object
+        lock; returns False, changing nothing, when it was not. A longer retention already on
+        the object is kept."""
+        check_key(key)
+        retain_until = _as_utc(retain_until)
+        if self._stat_or_none(key) is None:
+            raise ObjectNotFound(key, self.describe())
+        if not self._bucket_has_lock():
+            return False
+        current = self._retention_or_none(key)
+        if current is not None and _as_utc(current.retain_until_date) >= retain_until:
+            return True
+        mode = RETENTION_MODES[self._settings.retention_mode]
+        with self._translated(key):
+            self._client.set_object_retention(self.bucket, key, Retention(mode, retain_until))
+        return True
+
+    def _retention_or_none(self, key: str) -> Retention | None:
+        with self._translated(key):
+            retention = self._client.get_object_retention(self.bucket, key)
+        if retention is None or retention.retain_until_date is None:
+            return None
+        return retention
+
+    def _bucket_has_lock(self) -> bool:
+        with self._lock_check:
+            if self._lock_enabled is None:
+                try:
+                    with self._translated():
+                        config = self._client.get_object_lock_config(self.bucket)
+                    self._lock_enabled = config is not None
+                except _NoObjectLock:
+                    self._lock_enabled = False
+            return self._lock_enabled
+
+    @contextlib.contextmanager
+    def _translated(self, key: str | None = None) -> Iterator[None]:
+        """Turns SDK and network errors into StorageError subclasses naming this store."""
+        try:
+            yield
+        except S3Error as error:
+            if error.code in NOT_FOUND_CODES and key is not None:
+                raise ObjectNotFound(key, self.describe()) from None
+            if error.code in NO_LOCK_CODES:
+                raise _NoObjectLock(error.code) from None
+            raise StorageError(f"{self.describe()}: {error.code}: {error.message}") from None
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as error:
+            raise StorageError(f"{self.describe()}: {error}") from None
+
+
+class _NoObjectLock(StorageError):
+    pass
+
+
+def _as_utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        raise ValueError("a retention or modification time must be timezone-aware")
+    return moment.astimezone(timezone.utc)
+
+
+def _server_time(headers: Any) -> datetime:
+    date = headers.get("Date") if headers is not None else None
+    try:
+        return parsedate_to_datetime(date).astimezone(timezone.utc)
+    except (TypeError, ValueError):
+        return datetime.now(timezone.utc)

@@ -1,0 +1,108 @@
+"""A throwaway S3 server for tests: moto's server on loopback, in a child process.
+
+A child process rather than moto's ThreadedMotoServer in the test process: moto keeps every
+object in memory, which would pollute memory measurements of the code under test, and on two
+cores a separate process does not compete with the tests for the GIL.
+
+    url, stop = start_moto_s3()          # s3://testing:testing@127.0.0.1:PORT/BUCKET?secure=false&region=us-east-1
+    ...
+    stop()
+
+or, for several buckets on one server:
+
+    server = MotoS3Server.start()
+    url = server.create_bucket("docs", object_lock=True)
+    server.stop()
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Callable
+
+from minio import Minio
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+REGION = "us-east-1"
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+class MotoS3Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.endpoint = f"127.0.0.1:{port}"
+
+    @classmethod
+    def start(cls) -> "MotoS3Server":
+        port = _free_loopback_port()
+        environment = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+        )
+        server = cls(process, port)
+        try:
+            server._wait_until_ready()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def client(self) -> Minio:
+        """A raw MinIO client on this server (for tests that go behind a store's back)."""
+        return Minio(self.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
+
+    def url(self, bucket: str) -> str:
+        return f"s3://{ACCESS_KEY}:{SECRET_KEY}@{self.endpoint}/{bucket}?secure=false&region={REGION}"
+
+    def create_bucket(self, bucket: str | None = None, object_lock: bool = False) -> str:
+        """Creates a bucket (a fresh random name by default) and returns the store URL for it."""
+        name = bucket or f"test-{uuid.uuid4().hex[:16]}"
+        self.client().make_bucket(name, location=REGION, object_lock=object_lock)
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"moto server did not listen on port {self.port} within {STARTUP_TIMEOUT_SECONDS} s")
+
+
+def start_moto_s3(bucket: str = "pechat-test", object_lock: bool = False) -> tuple[str, Callable[[], None]]:
+    """Starts moto's S3 server on loopback with one bucket; returns (store URL, stop)."""
+    server = MotoS3Server.start()
+    try:
+        url = server.create_bucket(bucket, object_lock=object_lock)
+    except BaseException:
+        server.stop()
+        raise
+    return url, server.stop
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
