@@ -1,0 +1,206 @@
+"""RFC 3161 time stamps: our own time-stamp authority, and the pyHanko time-stampers that use it
+in-process or reach an external TSA over HTTP. Any failure raises TimestampError: signing never
+silently falls back to a signature without a time stamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from asn1crypto import cms, core, tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+from .errors import SigningLibraryError, TimestampError
+from .signer import LoadedKeySigner, PrivateKey, asn1_cert
+
+# A private-use OID (ITU-T X.667 UUID arc) naming this product's time-stamping policy.
+POLICY_OID = "2.25.248357216340452185823197306633158624117"
+CONTENT_TYPE_REQUEST = "application/timestamp-query"
+CONTENT_TYPE_REPLY = "application/timestamp-reply"
+
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+class _StatusOnlyResp(core.Sequence):
+    """A TimeStampResp without a token (asn1crypto's TimeStampResp insists on one)."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]
+
+
+def _rejection(fail_info: str, text: str) -> _StatusOnlyResp:
+    return _StatusOnlyResp(
+        {
+            "status": tsp.PKIStatusInfo(
+                {
+                    "status": tsp.PKIStatus("rejection"),
+                    "status_string": tsp.PKIFreeText([text]),
+                    "fail_info": tsp.PKIFailureInfo({fail_info}),
+                }
+            )
+        }
+    )
+
+
+class TimeStampAuthority:
+    """The organisation's TSA: turns a TimeStampReq (DER) into a TimeStampResp (DER)."""
+
+    def __init__(
+        self,
+        certificate: x509.Certificate,
+        key: PrivateKey,
+        chain: Sequence[x509.Certificate] = (),
+        *,
+        policy_oid: str = POLICY_OID,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.certificate = certificate
+        self.key = key
+        self.chain = list(chain)
+        self.policy_oid = policy_oid
+        self.clock = clock
+        self._signer = LoadedKeySigner(asn1_cert(certificate), key, [asn1_cert(c) for c in self.chain])
+
+    @classmethod
+    def from_ca(cls, ca: Any) -> TimeStampAuthority:
+        """The TSA of a :class:`signing.pki.CertificateAuthority`."""
+        return cls(ca.tsa.certificate, ca.tsa.key, [ca.issuing.certificate, ca.root.certificate])
+
+    # Picklable as DER so that batch worker processes can rebuild it.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "certificate": self.certificate.public_bytes(serialization.Encoding.DER),
+            "key": self.key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            "chain": [c.public_bytes(serialization.Encoding.DER) for c in self.chain],
+            "policy_oid": self.policy_oid,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            x509.load_der_x509_certificate(state["certificate"]),
+            serialization.load_der_private_key(state["key"], password=None),  # type: ignore[arg-type]
+            [x509.load_der_x509_certificate(c) for c in state["chain"]],
+            policy_oid=state["policy_oid"],
+        )
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def respond(self, request_der: bytes) -> bytes:
+        """Answer one HTTP request body; a malformed request gets a rejection, never an exception."""
+        try:
+            request = tsp.TimeStampReq.load(request_der)
+            request.native  # forces a full parse of untrusted bytes here
+        except Exception:  # noqa: BLE001 - any parse error of untrusted input is a rejection
+            return _rejection("bad_data_format", "malformed TimeStampReq").dump()
+        return asyncio.run(self.async_response(request)).dump()
+
+    async def async_response(self, request: tsp.TimeStampReq) -> tsp.TimeStampResp | _StatusOnlyResp:
+        imprint = request["message_imprint"]
+        digest_algorithm = imprint["hash_algorithm"]["algorithm"].native
+        if _DIGEST_SIZES.get(digest_algorithm) != len(imprint["hashed_message"].native or b""):
+            return _rejection("bad_alg", f"unsupported or inconsistent digest {digest_algorithm}")
+        requested_policy = request["req_policy"].native
+        if requested_policy not in (None, self.policy_oid):
+            return _rejection("unaccepted_policy", f"policy {requested_policy} is not offered")
+        gen_time = self.clock()
+        tst_info = {
+            "version": "v1",
+            "policy": self.policy_oid,
+            "message_imprint": imprint,
+            "serial_number": secrets.randbits(63),
+            "gen_time": gen_time,
+            "accuracy": {"seconds": 1},
+            "tsa": asn1_x509.GeneralName(
+                name="directory_name", value=asn1_x509.Name.load(self.certificate.subject.public_bytes())
+            ),
+        }
+        if request["nonce"].native is not None:
+            tst_info["nonce"] = request["nonce"]
+        content = cms.EncapsulatedContentInfo(
+            {
+                "content_type": "tst_info",
+                "content": cms.ParsableOctetString(tsp.TSTInfo(tst_info).dump()),
+            }
+        )
+        token = await self._signer.async_sign_general_data(
+            content,
+            digest_algorithm,
+            detached=False,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=gen_time),
+        )
+        if not request["cert_req"].native:
+            token["content"]["certificates"] = core.Void()
+        return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
+
+
+class _LoudTimeStamper(TimeStamper):
+    """Turns every failure of getting a time stamp into TimestampError."""
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        try:
+            return await super().async_timestamp(message_digest, md_algorithm)
+        except SigningLibraryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - network, HTTP and protocol errors alike
+            raise TimestampError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class InProcessTimeStamper(_LoudTimeStamper):
+    """pyHanko time-stamper that asks our TSA directly, without HTTP."""
+
+    def __init__(self, authority: TimeStampAuthority) -> None:
+        super().__init__()
+        self.authority = authority
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return tsp.TimeStampResp.load((await self.authority.async_response(req)).dump())
+
+
+class ExternalTimeStamper(_LoudTimeStamper, RequestsHTTPTimeStamper):
+    """pyHanko time-stamper for an external TSA URL (ours over HTTP, or a third party's)."""
+
+    def __init__(self, url: str, timeout: float = 10, auth: Any = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise TimestampError(f"not an HTTP URL: {url!r}")
+        RequestsHTTPTimeStamper.__init__(self, url, timeout=timeout, auth=auth)
+
+
+def timestamper_for(source: TimeStampAuthority | str | TimeStamper) -> TimeStamper:
+    """A time-stamper from our TSA (in-process), an external URL, or a ready pyHanko TimeStamper."""
+    if isinstance(source, TimeStampAuthority):
+        return InProcessTimeStamper(source)
+    if isinstance(source, str):
+        return ExternalTimeStamper(source)
+    return source
+
+
+def token_time(response_der: bytes) -> datetime:
+    """The time in a granted TimeStampResp (for tests and logs)."""
+    response = tsp.TimeStampResp.load(response_der)
+    if response["status"]["status"].native != "granted":
+        raise TimestampError(str(response["status"]["status_string"].native))
+    content = response["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
+    return content["gen_time"].native
+
+
+__all__ = [
+    "CONTENT_TYPE_REPLY",
+    "CONTENT_TYPE_REQUEST",
+    "ExternalTimeStamper",
+    "InProcessTimeStamper",
+    "TimeStampAuthority",
+    "timestamper_for",
+    "token_time",
+]
