@@ -1,0 +1,175 @@
+"""Text analysis for Russian and English: tokens, case folding, ё→е, stop words, Snowball stems.
+
+The analyzer is pickled into the index's table of contents by Whoosh, so every filter here
+must pickle without its (unpicklable) PyStemmer objects and rebuild them lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import Stemmer
+from whoosh.analysis import (
+    Analyzer,
+    Filter,
+    IDTokenizer,
+    LowercaseFilter,
+    RegexTokenizer,
+    StopFilter,
+    Token,
+)
+
+WORD_PATTERN = r"[0-9a-zA-Zа-яА-ЯёЁ]+"
+CYRILLIC = re.compile("[а-яё]")
+
+RUSSIAN_STOP_WORDS = frozenset(
+    """
+    а без более бы был была были было быть в вам вас весь во вот все всего всех вы где да даже
+    для до его ее если есть еще же за здесь и из или им их к как ко когда кто ли либо мне может
+    мы на над надо наш не него нее нет ни них но ну о об однако он она они оно от очень по под
+    при с со так также такой там те тем то того тоже той только том ты у уже хотя чего чей чем
+    что чтобы чье чья эта эти это я
+    """.split()
+)
+ENGLISH_STOP_WORDS = frozenset(
+    """
+    a an and are as at be by for from has have in is it its of on or that the to was were will
+    with this these those not but
+    """.split()
+)
+STOP_WORDS = RUSSIAN_STOP_WORDS | ENGLISH_STOP_WORDS
+
+
+def fold_yo(text: str) -> str:
+    """Folds ё into е, as Russian writers use both spellings for the same word."""
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+class YoFilter(Filter):
+    """Replaces ё with е in every token (after lower-casing)."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            if "ё" in t.text:
+                t.text = t.text.replace("ё", "е")
+            yield t
+
+
+class RussianEnglishStemFilter(Filter):
+    """Snowball stems: the Russian stemmer for Cyrillic tokens, the English one for the rest.
+
+    Stems are memoised in a dictionary bounded at ``cachesize`` entries (cleared when full,
+    which keeps the hot path to one dict lookup).
+    """
+
+    is_morph = True
+
+    def __init__(self, cachesize: int = 200_000, min_length: int = 3) -> None:
+        self.cachesize = cachesize
+        self.min_length = min_length
+        self._cache: dict[str, str] = {}
+        self._russian: Stemmer.Stemmer | None = None
+        self._english: Stemmer.Stemmer | None = None
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"cachesize": self.cachesize, "min_length": self.min_length}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(**state)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, RussianEnglishStemFilter)
+            and other.cachesize == self.cachesize
+            and other.min_length == self.min_length
+        )
+
+    def stem(self, word: str) -> str:
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        if len(word) < self.min_length or word.isdigit():
+            stem = word
+        elif CYRILLIC.search(word):
+            if self._russian is None:
+                self._russian = Stemmer.Stemmer("russian")
+            stem = self._russian.stemWord(word)
+        else:
+            if self._english is None:
+                self._english = Stemmer.Stemmer("english")
+            stem = self._english.stemWord(word)
+        if len(self._cache) >= self.cachesize:
+            self._cache.clear()
+        self._cache[word] = stem
+        return stem
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        stem = self.stem
+        for t in tokens:
+            if not t.stopped:
+                t.text = stem(t.text)
+            yield t
+
+
+class NumberNormalizer(Filter):
+    """Normalises a registration or certificate number: case, ё, spaces and a leading №."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.text = normalize_number(t.text)
+            if t.text:
+                yield t
+
+
+def normalize_number(value: str) -> str:
+    """The canonical form of a registration or certificate number, for exact matching."""
+    text = fold_yo(value).casefold()
+    text = text.lstrip("№n° \t")
+    return "".join(text.split())
+
+
+def text_analyzer() -> Analyzer:
+    """Analyzer of free text (title, content, people): Russian and English morphology."""
+    return (
+        RegexTokenizer(WORD_PATTERN)
+        | LowercaseFilter()
+        | YoFilter()
+        | StopFilter(stoplist=STOP_WORDS, minsize=1)
+        | RussianEnglishStemFilter()
+    )
+
+
+def spelling_analyzer() -> Analyzer:
+    """Analyzer of the word list behind "did you mean": whole words, no stems, no stop words."""
+    return (
+        RegexTokenizer(WORD_PATTERN)
+        | LowercaseFilter()
+        | YoFilter()
+        | StopFilter(stoplist=STOP_WORDS, minsize=3, maxsize=40)
+    )
+
+
+def number_analyzer() -> Analyzer:
+    """Analyzer of an exact number: the whole value is one normalised token."""
+    return IDTokenizer() | NumberNormalizer()
+
+
+def keyword_analyzer() -> Analyzer:
+    """Analyzer of an exact value (type, state, organisation, owner): the whole value, case-folded."""
+    return IDTokenizer() | LowercaseFilter() | YoFilter()
+
+
+def tags_analyzer() -> Analyzer:
+    """Analyzer of a comma-separated tag list: each tag is one case-folded token."""
+    return RegexTokenizer(r"[^,]+") | StripFilter() | LowercaseFilter() | YoFilter()
+
+
+class StripFilter(Filter):
+    """Strips spaces around a token and drops empty ones."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.text = t.text.strip()
+            if t.text:
+                yield t

@@ -1,0 +1,290 @@
+"""The document index on disk: one writer at a time, readers cached, rebuilds swapped atomically.
+
+Layout of the index root directory::
+
+    root/writer.lock      held (flock) by the one process that writes
+    root/current          symlink to the live generation, replaced atomically by a rebuild
+    root/gen-000001/      a Whoosh index (one generation)
+
+Readers resolve ``current`` when they open a searcher, so a rebuild never shows them a
+half-built index; the previous generation is kept so that open searchers stay valid.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from whoosh import index as whoosh_index
+from whoosh.index import Index
+from whoosh.searching import Searcher
+
+from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError
+from search.schema import IndexedDocument, build_schema, to_fields
+
+CURRENT = "current"
+LOCK_FILE = "writer.lock"
+GENERATION_PREFIX = "gen-"
+DEFAULT_LIMIT_MB = 128
+KEPT_OLD_GENERATIONS = 1
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """Add a document to the index, or replace the one with the same id."""
+
+    document: IndexedDocument
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove a document from the index (a no-op when it is not there)."""
+
+    doc_id: str
+
+
+Operation = Union[Upsert, Delete]
+
+
+@dataclass(frozen=True)
+class ApplyStats:
+    upserted: int
+    deleted: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RebuildStats:
+    documents: int
+    seconds: float
+    generation: str
+
+
+class SearchIndex:
+    """A Whoosh index in ``root``; safe to share between threads for reading."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.schema = build_schema()
+        self._lock = threading.Lock()
+        self._searcher: Searcher | None = None
+        self._searcher_generation: str | None = None
+        self.filter_cache: OrderedDict[object, frozenset[int] | set[int]] = OrderedDict()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def create_or_open(cls, root: str | os.PathLike[str]) -> "SearchIndex":
+        """Opens the index in ``root``, creating an empty one first when there is none."""
+        index = cls(root)
+        index.root.mkdir(parents=True, exist_ok=True)
+        if not index._current_path().exists():
+            with index.writer_lock():
+                if not index._current_path().exists():
+                    generation = index._new_generation()
+                    (index.root / generation).mkdir()
+                    whoosh_index.create_in(str(index.root / generation), index.schema)
+                    index._point_current_to(generation)
+        return index
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> "SearchIndex":
+        """Opens an existing index; raises IndexMissingError when there is none."""
+        index = cls(root)
+        if not index._current_path().exists():
+            raise IndexMissingError(f"no search index in {index.root}; create it or run a reindex")
+        return index
+
+    def _current_path(self) -> Path:
+        return self.root / CURRENT
+
+    def current_generation(self) -> str:
+        try:
+            return os.readlink(self._current_path())
+        except FileNotFoundError:
+            raise IndexMissingError(f"no search index in {self.root}") from None
+
+    def _open_whoosh(self) -> Index:
+        return whoosh_index.open_dir(str(self.root / self.current_generation()))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """A searcher on the latest committed state (reopened only when the index changed)."""
+        yield self._fresh_searcher()
+
+    def _fresh_searcher(self) -> Searcher:
+        with self._lock:
+            generation = self.current_generation()
+            current = self._searcher
+            if current is not None and self._searcher_generation == generation:
+                if current.up_to_date():
+                    return current
+                refreshed = current.refresh()
+            else:
+                refreshed = self._open_whoosh().searcher()
+            if current is not None and refreshed is not current:
+                # Searchers in use elsewhere keep working: segment files are only unlinked.
+                current.close()
+            self._searcher, self._searcher_generation = refreshed, generation
+            return refreshed
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+
+    def doc_count(self) -> int:
+        with self.searcher() as s:
+            return s.doc_count()
+
+    def doc_versions(self) -> dict[str, str]:
+        """``{document id: indexed version}`` of every live document, for drift checks."""
+        with self.searcher() as s:
+            reader = s.reader()
+            ids = reader.column_reader("id", translate=True)
+            versions = reader.column_reader("version", translate=True)
+            return {ids[n]: versions[n] for n in reader.all_doc_ids()}
+
+    def doc_ids(self) -> set[str]:
+        return set(self.doc_versions())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Holds the single-writer lock of this index root, or raises IndexLockedError."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexLockedError(
+                    f"another process is writing the search index in {self.root}; "
+                    "only one indexer may run at a time"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)
+
+    def apply(self, operations: Iterable[Operation], *, limitmb: int = DEFAULT_LIMIT_MB) -> ApplyStats:
+        """Applies one batch of upserts and deletes in one commit: all of it or none of it.
+
+        Applying the same batch twice gives the same index, so a batch interrupted by a crash
+        is simply applied again. Within a batch the last operation on an id wins.
+        """
+        started = time.perf_counter()
+        last: dict[str, Operation] = {}
+        for op in operations:
+            last[_op_id(op)] = op
+        upserts = [op.document for op in last.values() if isinstance(op, Upsert)]
+        prepared = [to_fields(doc) for doc in upserts]
+        with self.writer_lock():
+            writer = self._open_whoosh().writer(limitmb=limitmb)
+            try:
+                for doc_id in last:
+                    writer.delete_by_term("id", doc_id)
+                for fields in prepared:
+                    writer.add_document(**fields)
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit()
+        return ApplyStats(
+            upserted=len(prepared),
+            deleted=len(last) - len(prepared),
+            seconds=time.perf_counter() - started,
+        )
+
+    def optimize(self) -> None:
+        """Merges every segment into one (faster queries; run it off-peak)."""
+        with self.writer_lock():
+            self._open_whoosh().optimize()
+
+    def rebuild(
+        self,
+        documents: Iterable[IndexedDocument],
+        *,
+        limitmb: int = DEFAULT_LIMIT_MB,
+        commit_every: int = 0,
+    ) -> RebuildStats:
+        """Builds a new generation from ``documents`` and swaps it in atomically.
+
+        ``documents`` is consumed lazily, so memory stays bounded by ``limitmb`` (the writer's
+        posting pool) whatever the number of documents. The live index keeps serving
+        (and refuses other writers) until the swap; on any error the new generation is removed
+        and the live one is untouched.
+        """
+        started = time.perf_counter()
+        count = 0
+        with self.writer_lock():
+            generation = self._new_generation()
+            target = self.root / generation
+            try:
+                target.mkdir()
+                ix = whoosh_index.create_in(str(target), self.schema)
+                writer = ix.writer(limitmb=limitmb)
+                for doc in documents:
+                    writer.add_document(**to_fields(doc))
+                    count += 1
+                    if commit_every and count % commit_every == 0:
+                        writer.commit()
+                        writer = ix.writer(limitmb=limitmb)
+                writer.commit(optimize=bool(commit_every))
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+            self._point_current_to(generation)
+            self._remove_old_generations()
+        return RebuildStats(documents=count, seconds=time.perf_counter() - started, generation=generation)
+
+    def _new_generation(self) -> str:
+        numbers = [
+            int(p.name[len(GENERATION_PREFIX):])
+            for p in self.root.glob(f"{GENERATION_PREFIX}*")
+            if p.name[len(GENERATION_PREFIX):].isdigit()
+        ]
+        return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
+
+    def _point_current_to(self, generation: str) -> None:
+        temporary = self.root / f"{CURRENT}.{os.getpid()}.tmp"
+        if temporary.is_symlink():
+            temporary.unlink()
+        os.symlink(generation, temporary)
+        os.replace(temporary, self._current_path())
+        dir_fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _remove_old_generations(self) -> None:
+        live = self.current_generation()
+        older = sorted(
+            (p for p in self.root.glob(f"{GENERATION_PREFIX}*") if p.name < live),
+            key=lambda p: p.name,
+        )
+        for path in older[: max(0, len(older) - KEPT_OLD_GENERATIONS)]:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _op_id(op: Operation) -> str:
+    if isinstance(op, Upsert):
+        return str(op.document.id)
+    if isinstance(op, Delete):
+        return str(op.doc_id)
+    raise InvalidDocumentError(f"unknown index operation {op!r}; expected Upsert or Delete")

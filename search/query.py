@@ -1,0 +1,319 @@
+"""Searching: query syntax, field filters, the access filter, facets, highlights, "did you mean"."""
+
+from __future__ import annotations
+
+import html
+
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from whoosh import highlight
+from whoosh import query as wq
+from whoosh.qparser import (
+    AndGroup,
+    FieldAliasPlugin,
+    MultifieldParser,
+    OperatorsPlugin,
+)
+from whoosh.searching import Searcher
+from whoosh.sorting import FieldFacet, ScoreFacet
+
+from search.access import Allowed, VisibleDocsCache, restrict
+from search.analysis import fold_yo
+from search.errors import InvalidRequestError, QuerySyntaxError
+from search.index import SearchIndex
+from search.schema import FACET_FIELDS, decompress_excerpt
+from search.spelling import suggest_query
+
+DEFAULT_FIELDS = ("title", "content", "people", "reg_number", "cert_number")
+FIELD_BOOSTS = {"title": 2.0, "content": 1.0, "people": 1.5, "reg_number": 20.0, "cert_number": 20.0}
+
+# Names a user may type before a colon, mapped to index fields.
+FIELD_ALIASES: dict[str, list[str]] = {
+    "title": ["заголовок", "название"],
+    "content": ["текст", "text"],
+    "people": ["лицо", "person", "кто"],
+    "reg_number": ["номер", "рег", "reg", "number"],
+    "cert_number": ["свидетельство", "cert", "certificate"],
+    "doc_type": ["тип", "type"],
+    "state": ["состояние", "статус", "status"],
+    "org": ["организация", "organisation", "organization"],
+    "tags": ["тег", "метка", "tag"],
+    "year": ["год"],
+}
+QUERYABLE_FIELDS = frozenset(
+    ["title", "content", "people", "reg_number", "cert_number", "doc_type", "state", "org",
+     "tags", "year", "date", "folder_id", "folder_path", "owner", "id"]
+)
+FILTERABLE_FIELDS = frozenset(
+    ["doc_type", "state", "org", "tags", "folder_id", "folder_path", "owner", "year", "id",
+     "reg_number", "cert_number"]
+)
+SORTS = {
+    "relevance": None,
+    "date": (FieldFacet("date", reverse=True), ScoreFacet()),
+    "date_asc": (FieldFacet("date"), ScoreFacet()),
+}
+MAX_PAGE_SIZE = 200
+HIGHLIGHT_FRAGMENTS = 2
+# Suggestions are offered only when the query finds this few documents or fewer.
+SUGGEST_AT_MOST = 0
+
+TextLoader = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search. ``allowed`` has no default on purpose: every caller states the access filter."""
+
+    q: str
+    allowed: Allowed
+    filters: Mapping[str, str | int | Collection[str | int]] = field(default_factory=dict)
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+    facets: Sequence[str] = ()
+    highlight: bool = True
+    suggest: bool = True
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    title: str
+    reg_number: str
+    cert_number: str
+    doc_type: str
+    state: str
+    org: str
+    date: str | None
+    score: float
+    highlight: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    page: int
+    page_size: int
+    items: list[SearchHit]
+    facets: dict[str, dict[str, int]]
+    suggestion: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "page_size": self.page_size,
+            "items": [hit.__dict__ for hit in self.items],
+            "facets": self.facets,
+            "suggestion": self.suggestion,
+        }
+
+
+class QueryBuilder:
+    """Turns request text and filters into Whoosh queries for one schema."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        parser = MultifieldParser(
+            list(DEFAULT_FIELDS), schema, fieldboosts=FIELD_BOOSTS, group=AndGroup
+        )
+        parser.replace_plugin(
+            OperatorsPlugin(
+                And=r"(?<=\s)(AND|И)(?=\s)",
+                Or=r"(?<=\s)(OR|ИЛИ)(?=\s)",
+                AndNot=r"(?<=\s)(ANDNOT)(?=\s)",
+                AndMaybe=r"(?<=\s)(ANDMAYBE)(?=\s)",
+                Not=r"(^|(?<=(\s|[()])))(NOT|НЕ)(?=\s)",
+                Require=None,
+            )
+        )
+        parser.add_plugin(FieldAliasPlugin(FIELD_ALIASES))
+        self.parser = parser
+
+    def parse(self, text: str) -> wq.Query:
+        text = fold_yo(text or "").strip()
+        if not text:
+            return wq.Every()
+        try:
+            parsed = self.parser.parse(text)
+        except Exception as error:  # whoosh raises assorted errors on odd syntax
+            raise QuerySyntaxError(f"cannot understand the query {text!r}: {error}") from error
+        if isinstance(parsed, wq.NullQuery.__class__):
+            return wq.NullQuery
+        self._check_fields(parsed)
+        return parsed
+
+    def _check_fields(self, q: wq.Query) -> None:
+        for fieldname, _ in q.iter_all_terms():
+            if fieldname not in QUERYABLE_FIELDS:
+                raise QuerySyntaxError(f"the field {fieldname!r} cannot be searched")
+        if q.__class__.__name__ == "ErrorQuery":
+            raise QuerySyntaxError("the query has a syntax error")
+        for sub in q.leaves():
+            if sub.__class__.__name__ == "ErrorQuery":
+                raise QuerySyntaxError("the query has a syntax error")
+
+    def filters(self, request: SearchRequest) -> list[wq.Query]:
+        parts: list[wq.Query] = []
+        for name, value in request.filters.items():
+            if name not in FILTERABLE_FIELDS:
+                raise InvalidRequestError(f"cannot filter on the field {name!r}")
+            values = [value] if isinstance(value, (str, int)) else list(value)
+            parts.append(wq.Or([self._term(name, v) for v in values]))
+        if request.date_from or request.date_to:
+            parts.append(wq.DateRange("date", request.date_from, request.date_to))
+        return parts
+
+    def _term(self, name: str, value: str | int) -> wq.Query:
+        if name == "year":
+            year = int(value)
+            return wq.NumericRange("year", year, year)
+        terms = list(self.schema[name].process_text(str(value), mode="query"))
+        if not terms:
+            return wq.NullQuery
+        return wq.And([wq.Term(name, t) for t in terms])
+
+
+_builders: dict[int, QueryBuilder] = {}
+
+
+def _builder(index: SearchIndex) -> QueryBuilder:
+    builder = _builders.get(id(index.schema))
+    if builder is None or builder.schema is not index.schema:
+        builder = _builders[id(index.schema)] = QueryBuilder(index.schema)
+    return builder
+
+
+
+
+def _cache(index: SearchIndex) -> VisibleDocsCache:
+    cache = getattr(index, "visible_cache", None)
+    if cache is None:
+        cache = index.visible_cache = VisibleDocsCache()  # type: ignore[attr-defined]
+    return cache
+
+
+def _validate(request: SearchRequest) -> None:
+    if request.sort not in SORTS:
+        raise InvalidRequestError(f"unknown sort {request.sort!r}; use one of {sorted(SORTS)}")
+    if request.page < 1:
+        raise InvalidRequestError("pages are numbered from 1")
+    if not 1 <= request.page_size <= MAX_PAGE_SIZE:
+        raise InvalidRequestError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
+    for name in request.facets:
+        if name not in FACET_FIELDS:
+            raise InvalidRequestError(f"no facet {name!r}; use one of {list(FACET_FIELDS)}")
+
+
+def search(
+    index: SearchIndex, request: SearchRequest, *, text_loader: TextLoader | None = None
+) -> SearchResult:
+    """Runs one search; everything in the result is limited to what ``request.allowed`` shows.
+
+    ``text_loader(doc_id)`` may return a document's full text for highlights beyond the
+    excerpt kept in the index.
+    """
+    _validate(request)
+    builder = _builder(index)
+    user_query = builder.parse(request.q)
+    combined = wq.And([user_query, *builder.filters(request)]).normalize()
+    cache = _cache(index)
+    visible_query = restrict(combined, index.schema, request.allowed, cache)
+
+    with index.searcher() as searcher:
+        page = _page(searcher, visible_query, request)
+        total = page.total
+        items = [_hit(h, request, text_loader) for h in page]
+        facets = _facets(searcher, visible_query, request.facets) if request.facets else {}
+        suggestion = None
+        if request.suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
+            suggestion = suggest_query(
+                searcher,
+                request.q,
+                lambda q: restrict(
+                    wq.And([q, *builder.filters(request)]).normalize(),
+                    index.schema,
+                    request.allowed,
+                    cache,
+                ),
+            )
+    return SearchResult(
+        total=total,
+        page=request.page,
+        page_size=request.page_size,
+        items=items,
+        facets=facets,
+        suggestion=suggestion,
+    )
+
+
+def _page(searcher: Searcher, q: wq.Query, request: SearchRequest) -> Any:
+    sortedby = SORTS[request.sort]
+    page = searcher.search_page(
+        q,
+        request.page,
+        pagelen=request.page_size,
+        sortedby=list(sortedby) if sortedby else None,
+    )
+    page.results.fragmenter = highlight.ContextFragmenter(maxchars=160, surround=60)
+    page.results.formatter = highlight.HtmlFormatter(tagname="mark", classname="hl", between=" … ")
+    return page
+
+
+def _hit(hit: Any, request: SearchRequest, text_loader: TextLoader | None) -> SearchHit:
+    stored = hit.fields()
+    when = stored.get("date")
+    return SearchHit(
+        id=stored["id"],
+        title=stored.get("title", ""),
+        reg_number=stored.get("reg_number", ""),
+        cert_number=stored.get("cert_number", ""),
+        doc_type=stored.get("doc_type", ""),
+        state=stored.get("state", ""),
+        org=stored.get("org", ""),
+        date=when.date().isoformat() if when else None,
+        score=float(hit.score) if isinstance(hit.score, (int, float)) else 0.0,
+        highlight=_highlight(hit, stored, text_loader) if request.highlight else "",
+    )
+
+
+def _highlight(hit: Any, stored: Mapping[str, Any], text_loader: TextLoader | None) -> str:
+    text = text_loader(stored["id"]) if text_loader else None
+    if not text:
+        text = decompress_excerpt(stored.get("excerpt"))
+    snippet = hit.highlights("content", text=text, top=HIGHLIGHT_FRAGMENTS) if text else ""
+    if not snippet:
+        snippet = hit.highlights("title", text=stored.get("title", ""), top=1)
+    if not snippet and text:
+        snippet = html.escape(_opening(text))
+    return snippet
+
+
+def _opening(text: str, chars: int = 200) -> str:
+    """The first words of a text, cut at a word boundary."""
+    text = " ".join(text[: chars * 2].split())
+    if len(text) <= chars:
+        return text
+    return text[:chars].rsplit(" ", 1)[0] + " …"
+
+
+def _facets(searcher: Searcher, q: wq.Query, names: Sequence[str]) -> dict[str, dict[str, int]]:
+    reader = searcher.reader()
+    columns = {name: reader.column_reader(name, translate=True) for name in names}
+    counts: dict[str, Counter[str]] = {name: Counter() for name in names}
+    for docnum in searcher.docs_for_query(q):
+        for name, column in columns.items():
+            value = column[docnum]
+            if value not in (None, "", b""):
+                counts[name][str(value)] += 1
+    return {name: dict(counter.most_common()) for name, counter in counts.items()}
+
+
+__all__ = ["SearchHit", "SearchRequest", "SearchResult", "search"]

@@ -1,0 +1,94 @@
+""""Did you mean": corrections drawn only from words of documents the user may see."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from search.analysis import WORD_PATTERN, fold_yo, text_analyzer
+
+SPELL_FIELD = "spell"
+WORD_FIELDS = ("title", "content", "people")
+OPERATORS = frozenset({"and", "or", "not", "andnot", "andmaybe", "и", "или", "не"})
+CANDIDATES = 25
+MAX_DISTANCE = 2
+MIN_WORD = 3
+
+_words = re.compile(rf"(?<![:\w]){WORD_PATTERN}(?![:\w])")
+_analyzer = text_analyzer()
+
+Restrict = Callable[[wq.Query], wq.Query]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent transpositions count as one edit)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(
+                previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)
+            )
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _visible_count(searcher: Searcher, q: wq.Query, restrict: Restrict, limit: int) -> int:
+    count = 0
+    for _ in searcher.docs_for_query(restrict(q)):
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
+def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
+    stems = [t.text for t in _analyzer(word, mode="query")]
+    if not stems:
+        return True
+    q = wq.And([wq.Or([wq.Term(f, s) for f in WORD_FIELDS]) for s in stems])
+    return _visible_count(searcher, q, restrict, 1) > 0
+
+
+def _correct(searcher: Searcher, word: str, restrict: Restrict) -> str | None:
+    corrector = searcher.reader().corrector(SPELL_FIELD)
+    best: tuple[int, int, str] | None = None
+    for candidate in corrector.suggest(word, limit=CANDIDATES, maxdist=MAX_DISTANCE, prefix=1):
+        distance = edit_distance(word, candidate)
+        if best is not None and distance > best[0]:
+            continue
+        # Ranked by how many visible documents hold the word, never by hidden ones.
+        count = _visible_count(searcher, wq.Term(SPELL_FIELD, candidate), restrict, 1000)
+        if count and (best is None or (distance, -count, candidate) < best):
+            best = (distance, -count, candidate)
+    return best[2] if best else None
+
+
+def suggest_query(searcher: Searcher, text: str, restrict: Restrict) -> str | None:
+    """The query text with unknown words replaced by close visible words, or None."""
+    changed = False
+    pieces: list[str] = []
+    position = 0
+    for match in _words.finditer(text):
+        word = match.group(0)
+        folded = fold_yo(word).lower()
+        replacement = None
+        if (
+            len(folded) >= MIN_WORD
+            and not folded.isdigit()
+            and folded not in OPERATORS
+            and not _known(searcher, folded, restrict)
+        ):
+            replacement = _correct(searcher, folded, restrict)
+        pieces.append(text[position:match.start()])
+        pieces.append(replacement if replacement else word)
+        changed = changed or bool(replacement)
+        position = match.end()
+    pieces.append(text[position:])
+    return "".join(pieces) if changed else None
