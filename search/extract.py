@@ -1,0 +1,108 @@
+"""Text extraction in a child process bounded in time and memory.
+
+A parser fed hostile bytes can loop, balloon or crash; it does so in a child whose address
+space is capped (RLIMIT_AS) and which is killed at the deadline. The caller always gets an
+ExtractResult, with ``error`` set when nothing could be read: the document then stays findable
+by its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.formats import OCR_NOT_NEEDED, OCR_UNAVAILABLE, READERS
+
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_MEMORY_MB = 512
+MAX_TEXT_CHARS = 2_000_000
+SUPPORTED_MEDIA_TYPES = frozenset(READERS)
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """The text of one file and how it was obtained.
+
+    ``ocr_status`` is ``not_needed``, ``done`` or ``unavailable`` (a scan or image whose text
+    could not be read because Tesseract or poppler is not installed).
+    """
+
+    text: str
+    method: str
+    ocr: bool = False
+    ocr_status: str = OCR_NOT_NEEDED
+    error: str | None = None
+    truncated: bool = False
+
+    @property
+    def ocr_unavailable(self) -> bool:
+        return self.ocr_status == OCR_UNAVAILABLE
+
+
+def extract_text(
+    source: str | os.PathLike[str] | bytes,
+    media_type: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+    max_chars: int = MAX_TEXT_CHARS,
+) -> ExtractResult:
+    """Extracts the text of ``source`` (a path or the bytes themselves) of ``media_type``."""
+    media_type = (media_type or "").split(";")[0].strip().lower()
+    if media_type not in READERS:
+        return ExtractResult("", "none", error=f"no text extractor for media type {media_type!r}")
+    with tempfile.TemporaryDirectory(prefix="extract-") as work:
+        # The child reads a private copy under a name we chose: the original name never
+        # reaches a command line.
+        private = Path(work) / "input"
+        if isinstance(source, bytes):
+            private.write_bytes(source)
+        else:
+            with open(source, "rb") as src, open(private, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+        return _run_child(private, media_type, timeout_s, max_memory_mb, max_chars, work)
+
+
+def _run_child(
+    path: Path, media_type: str, timeout_s: float, max_memory_mb: int, max_chars: int, work: str
+) -> ExtractResult:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": _PACKAGE_PARENT,
+        "TMPDIR": work,
+        "LANG": "C.UTF-8",
+        "OMP_THREAD_LIMIT": "1",
+    }
+    args = [sys.executable, "-m", "search.extract_worker", str(path), media_type,
+            str(max_memory_mb), str(max_chars), str(int(timeout_s) + 1)]
+    try:
+        done = subprocess.run(
+            args, capture_output=True, timeout=timeout_s, env=env, cwd=work, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return ExtractResult("", "none", error=f"text extraction timed out after {timeout_s:g} s")
+    try:
+        payload = json.loads(done.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ExtractResult("", "none", error=_crash_message(done.returncode, max_memory_mb))
+    return ExtractResult(
+        text=payload.get("text", ""),
+        method=payload.get("method", "none"),
+        ocr=payload.get("ocr_status") == "done",
+        ocr_status=payload.get("ocr_status", OCR_NOT_NEEDED),
+        error=payload.get("error"),
+        truncated=bool(payload.get("truncated")),
+    )
+
+
+def _crash_message(returncode: int, max_memory_mb: int) -> str:
+    if returncode < 0:
+        return f"the text extractor was killed by signal {-returncode} (limit {max_memory_mb} MB)"
+    return f"the text extractor failed (exit code {returncode}, memory limit {max_memory_mb} MB)"
