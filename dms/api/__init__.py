@@ -1,0 +1,6 @@
+"""JSON API under /api/v1 with bearer tokens."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from . import routes  # noqa: E402,F401  (registers the routes)

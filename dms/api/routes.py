@@ -1,0 +1,283 @@
+"""The API's routes: parse the request, call a service, render JSON. Every route checks permission on the
+object it touches through the service (a document one may not view is a 404)."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
+
+from .. import doctypes
+from ..errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
+from ..models import Document, Folder, Version
+from ..security import P, has_permission, require
+from ..services import documents as docs
+from ..services import folders as folders_svc
+from ..services import users
+from . import bp
+from .openapi import openapi_document
+
+
+def rt():  # noqa: ANN201
+    return current_app.extensions["dms_runtime"]
+
+
+def token_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):  # noqa: ANN202
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("нужен заголовок Authorization: Bearer <токен> (POST /api/v1/tokens)")
+        user = users.user_for_token(g.db, token.strip())
+        if user is None:
+            raise AuthError("токен недействителен или истёк")
+        g.api_user = user
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid("ожидается JSON-объект в теле запроса")
+    return data
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"параметр {name} должен быть целым числом") from None
+    return max(lo, min(hi, value))
+
+
+def _if_match() -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    raw = raw.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise PreconditionFailed("If-Match: ожидается ревизия документа из ETag")
+    return int(raw)
+
+
+def folder_json(f: Folder) -> dict:
+    return {"id": f.id, "name": f.name, "parent_id": f.parent_id, "path": folders_svc.display_path(g.db, f),
+            "block_inheritance": f.block_inheritance}
+
+
+def version_json(doc: Document, v: Version) -> dict:
+    return {"number": v.number, "sha256": v.sha256, "size": v.size, "media_type": v.media_type,
+            "filename": v.filename, "comment": v.comment, "created_at": v.created_at.isoformat(),
+            "created_by": v.created_by.login if v.created_by else None,
+            "content_url": url_for("api.version_content", doc_id=doc.id, number=v.number)}
+
+
+def document_json(doc: Document, with_versions: bool = False) -> dict:
+    data = {"id": doc.id, "type": doc.doc_type, "title": doc.title, "state": doc.state,
+            "reg_number": doc.reg_number, "reg_date": doc.reg_date.isoformat() if doc.reg_date else None,
+            "folder_id": doc.folder_id, "organisation": doc.organisation.code if doc.organisation else None,
+            "meta": doc.meta, "revision": doc.revision,
+            "current_version": doc.current_version.number if doc.current_version else None,
+            "created_at": doc.created_at.isoformat(), "updated_at": doc.updated_at.isoformat()}
+    if with_versions:
+        data["versions"] = [version_json(doc, v) for v in docs.versions(g.db, doc)]
+    return data
+
+
+def _with_etag(resp: Response, doc: Document) -> Response:
+    resp.headers["ETag"] = f'"{doc.revision}"'
+    return resp
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.post("/tokens")
+def create_token():  # noqa: ANN201
+    body = _json_body()
+    login, password = str(body.get("login", "")), str(body.get("password", ""))
+    if not login or not password:
+        raise Invalid("укажите login и password")
+    user = users.authenticate(g.db, login, password, source=f"api:{request.remote_addr}")
+    token, expires = users.issue_token(g.db, user, timedelta(hours=rt().settings.token_ttl_hours))
+    return jsonify({"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+                    "user": {"login": user.login, "roles": sorted(user.global_roles)}}), 201
+
+
+@bp.get("/folders")
+@token_required
+def list_root_folder():  # noqa: ANN201
+    return get_folder(folders_svc.root(g.db).id)
+
+
+@bp.get("/folders/<int:folder_id>")
+@token_required
+def get_folder(folder_id: int):  # noqa: ANN201
+    folder = folders_svc.get(g.db, folder_id)
+    if not has_permission(g.db, g.api_user, P.VIEW, folder):
+        raise NotFound("папка не найдена")
+    limit = _int_arg("limit", 50, 1, 500)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    total, items = folders_svc.documents(g.db, g.api_user, folder, limit=limit, offset=offset,
+                                         doc_type=request.args.get("type"), state=request.args.get("state"))
+    children = [folder_json(c) for c in folders_svc.children(g.db, folder)
+                if has_permission(g.db, g.api_user, P.VIEW, c)]
+    return jsonify({**folder_json(folder), "folders": children, "documents": {
+        "total": total, "limit": limit, "offset": offset, "items": [document_json(d) for d in items]}})
+
+
+@bp.post("/folders")
+@token_required
+def create_folder():  # noqa: ANN201
+    body = _json_body()
+    try:
+        parent_id = int(body.get("parent_id") or folders_svc.root(g.db).id)
+    except (TypeError, ValueError):
+        raise Invalid("parent_id должен быть целым числом") from None
+    parent = folders_svc.get(g.db, parent_id)
+    if not has_permission(g.db, g.api_user, P.VIEW, parent):
+        raise NotFound("папка не найдена")
+    folder = folders_svc.create(g.db, g.api_user, parent, str(body.get("name", "")))
+    return jsonify(folder_json(folder)), 201
+
+
+@bp.get("/document-types")
+@token_required
+def document_types():  # noqa: ANN201
+    return jsonify({code: {"label": t.label_ru, "fields": [
+        {"name": f.name, "label": f.label_ru, "kind": f.kind, "required": f.required, "choices": list(f.choices)}
+        for f in t.fields]} for code, t in doctypes.DOC_TYPES.items()})
+
+
+def _parse_meta(raw: Any) -> dict:
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        raise Invalid("meta: ожидается JSON-объект") from None
+    if not isinstance(value, dict):
+        raise Invalid("meta: ожидается JSON-объект")
+    return value
+
+
+@bp.post("/documents")
+@token_required
+def create_document():  # noqa: ANN201
+    """multipart/form-data (fields + optional `file`) or JSON (metadata only)."""
+    if request.mimetype == "multipart/form-data":
+        form, upload_file = request.form, request.files.get("file")
+    elif request.is_json:
+        form, upload_file = _json_body(), None
+    else:
+        raise UnsupportedMediaType("ожидается multipart/form-data или application/json")
+    try:
+        folder_id = int(form.get("folder_id", ""))
+    except ValueError:
+        raise Invalid("folder_id обязателен и должен быть целым числом") from None
+    folder = folders_svc.get(g.db, folder_id)
+    if not has_permission(g.db, g.api_user, P.VIEW, folder):
+        raise NotFound("папка не найдена")
+    require(g.db, g.api_user, P.ADD, folder)
+    doc_type = str(form.get("type", ""))
+    doctypes.get_type(doc_type) if doc_type in doctypes.DOC_TYPES else _unknown_type(doc_type)
+    stored = None
+    if upload_file is not None:
+        stored = docs.store_upload(rt().store, upload_file.stream, upload_file.filename,
+                                   rt().settings.max_upload_bytes)
+    doc = docs.create(g.db, g.api_user, folder, doc_type, str(form.get("title", "")), _parse_meta(form.get("meta")))
+    if stored is not None:
+        docs.add_version(g.db, g.api_user, doc, stored, str(form.get("comment", "")))
+    resp = jsonify(document_json(doc, with_versions=True))
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("api.get_document", doc_id=doc.id)
+    return _with_etag(resp, doc)
+
+
+def _unknown_type(code: str) -> None:
+    raise Invalid("неизвестный тип документа; допустимые: " + ", ".join(doctypes.DOC_TYPES), {"type": code})
+
+
+@bp.get("/documents/<int:doc_id>")
+@token_required
+def get_document(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    docs.record_view(g.db, g.api_user, doc, "api")
+    return _with_etag(jsonify(document_json(doc, with_versions=True)), doc)
+
+
+@bp.patch("/documents/<int:doc_id>")
+@token_required
+def update_document(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    body = _json_body()
+    docs.update_metadata(g.db, g.api_user, doc, title=body.get("title"),
+                         meta=_parse_meta(body["meta"]) if "meta" in body else None,
+                         expected_revision=_if_match())
+    return _with_etag(jsonify(document_json(doc)), doc)
+
+
+@bp.get("/documents/<int:doc_id>/versions")
+@token_required
+def list_versions(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    return jsonify({"items": [version_json(doc, v) for v in docs.versions(g.db, doc)]})
+
+
+@bp.post("/documents/<int:doc_id>/versions")
+@token_required
+def upload_version(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id, P.EDIT)
+    upload_file = request.files.get("file")
+    if upload_file is None:
+        raise Invalid("нужен файл в поле file (multipart/form-data)")
+    expected = _if_match()
+    stored = docs.store_upload(rt().store, upload_file.stream, upload_file.filename, rt().settings.max_upload_bytes)
+    version = docs.add_version(g.db, g.api_user, doc, stored, request.form.get("comment", ""), expected)
+    resp = jsonify(version_json(doc, version))
+    resp.status_code = 201
+    return _with_etag(resp, doc)
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>")
+@token_required
+def get_version(doc_id: int, number: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    return jsonify(version_json(doc, docs.get_version(g.db, g.api_user, doc, number)))
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/content")
+@token_required
+def version_content(doc_id: int, number: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    version = docs.get_version(g.db, g.api_user, doc, number)
+    docs.record_download(g.db, g.api_user, doc, version, "api")
+    return send_version(version)
+
+
+def send_version(version: Version, as_attachment: bool = True) -> Response:
+    """Stream a version's bytes from the store (verified against its SHA-256 while reading)."""
+    store = rt().store
+
+    def chunks():  # noqa: ANN202
+        with store.open(version.object_key) as f:
+            while chunk := f.read(1 << 16):
+                yield chunk
+
+    resp = Response(stream_with_context(chunks()), mimetype=version.media_type)
+    resp.headers["Content-Length"] = str(version.size)
+    resp.headers["ETag"] = f'"{version.sha256}"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    from urllib.parse import quote
+    disposition = "attachment" if as_attachment else "inline"
+    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(version.filename)}"
+    return resp

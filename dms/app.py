@@ -1,0 +1,134 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from .config import Settings
+from .errors import DmsError
+from .models import User
+from .runtime import Runtime
+from .security import Forbidden
+
+log = logging.getLogger("dms")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "web.login"
+login_manager.login_message = "Войдите, чтобы продолжить."
+login_manager.session_protection = "strong"
+
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    rt = runtime or Runtime(settings)
+    app.extensions["dms_runtime"] = rt
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from .api import bp as api_bp
+    from .web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)
+
+    @app.before_request
+    def _open_session() -> None:
+        g.db = rt.db.sessionmaker()
+
+    @app.after_request
+    def _finish(response):  # noqa: ANN001, ANN202
+        session = g.pop("db", None)
+        if session is not None:
+            try:
+                if response.status_code < 400 or getattr(g, "commit_on_error", False):
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_request
+    def _close_session(_exc) -> None:  # noqa: ANN001
+        session = g.pop("db", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+    _register_error_handlers(app)
+    return app
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = g.db.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(status: int, message: str, details: dict | None = None):  # noqa: ANN202
+    if wants_json():
+        return jsonify({"error": {"status": status, "message": message, "details": details or {}}}), status
+    return render_template("error.html", status=status, message=message, details=details or {}), status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DmsError)
+    def _dms_error(exc: DmsError):  # noqa: ANN202
+        if exc.status in (401, 429) and not wants_json():
+            g.commit_on_error = True  # keep the audit events of failed logins
+        elif exc.status in (401, 429):
+            g.commit_on_error = True
+        return _error(exc.status, exc.message, exc.details)
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden):  # noqa: ANN202
+        return _error(403, "Недостаточно прав: " + str(exc))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):  # noqa: ANN202
+        return _error(400, "Форма устарела или отправлена не с этого сайта (CSRF). Обновите страницу и повторите.")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # noqa: ANN202
+        messages = {404: "Страница не найдена", 405: "Метод не поддерживается",
+                    413: "Файл слишком большой", 400: "Некорректный запрос"}
+        return _error(exc.code or 500, messages.get(exc.code or 500, exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # noqa: ANN202
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "Внутренняя ошибка. Она записана в журнал; повторите позже.")

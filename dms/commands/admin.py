@@ -1,0 +1,156 @@
+"""Set-up and maintenance: init, demo, serve, user add, share, check, audit verify."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..cli import EXIT_PROBLEM, emit, fail, handle_errors, main, read_secret, runtime
+from ..security import GLOBAL_ROLES, LOCAL_ROLES
+from ..services import setup
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context) -> None:
+    """Schema (migrations), object store, index dir. Safe to run again."""
+    rt = runtime(ctx)
+    report = setup.initialise(rt)
+    click.echo(f"База данных: {report['database']} (ревизия схемы {report['schema']})")
+    click.echo(f"Хранилище: {report['storage']}")
+    click.echo(f"Индекс: {report['index']}")
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context) -> None:
+    """Demo organisations, users, folders and documents (safe to run again)."""
+    from ..services import demo as demo_svc
+    rt = runtime(ctx)
+    setup.initialise(rt)
+    report = demo_svc.load(rt, progress=True)
+    if report["new_users"]:
+        click.echo("Созданы пользователи (пароли показываются один раз):")
+        for login, role, password in report["new_users"]:
+            click.echo(f"  {login:<14} {role:<12} {password}")
+    click.echo(f"Документов в демо-архиве: {report['documents']} (новых: {report['new_documents']})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
+@click.pass_context
+@handle_errors
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Run the web application."""
+    rt = runtime(ctx)
+    setup.initialise(rt)
+    click.echo(f"Печать: http://{host}:{port}/  (данные: {rt.settings.data_dir})")
+    if workers > 0:
+        from ..wsgi_server import run_gunicorn
+        run_gunicorn(host, port, workers)
+        return
+    from ..app import create_app
+    create_app(runtime=rt).run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("add")
+@click.argument("login")
+@click.option("--role", "roles", multiple=True, type=click.Choice(GLOBAL_ROLES), help="global role (repeatable)")
+@click.option("--name", "full_name", default="")
+@click.option("--email", default="")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+@handle_errors
+def user_add(ctx: click.Context, login: str, roles: tuple[str, ...], full_name: str, email: str,
+             password_stdin: bool) -> None:
+    """Create a user with global roles."""
+    from ..services import users
+    if not password_stdin:
+        fail("пароль передаётся через --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        u = users.create_user(s, login, password, roles, full_name=full_name, email=email)
+        click.echo(f"Пользователь {u.login} создан; роли: {', '.join(roles) or 'нет'}")
+
+
+@main.command()
+@click.argument("folder_path")
+@click.option("--user", "login", help="user to grant a role to")
+@click.option("--group", "group", help="group to grant a role to")
+@click.option("--role", type=click.Choice(LOCAL_ROLES))
+@click.option("--remove", is_flag=True, help="take the role away instead")
+@click.option("--block-inheritance/--inherit", default=None)
+@click.option("--as", "actor_login", default=None, help="acting user (default: the system)")
+@click.pass_context
+@handle_errors
+def share(ctx: click.Context, folder_path: str, login: str | None, group: str | None, role: str | None,
+          remove: bool, block_inheritance: bool | None, actor_login: str | None) -> None:
+    """Grant or remove a local role on a folder; block or restore inheritance."""
+    from ..services import folders, sharing, users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        actor = users.get_user(s, actor_login) if actor_login else None
+        folder = folders.resolve(s, folder_path)
+        if role:
+            if not (login or group):
+                fail("укажите --user или --group")
+            principal = sharing.principal_for(s, login=login, group=group)
+            (sharing.revoke if remove else sharing.grant)(s, actor, folder, principal, role)
+        if block_inheritance is not None:
+            sharing.set_block_inheritance(s, actor, folder, block_inheritance)
+        for row in sharing.describe(s, folder):
+            click.echo(f"{row['principal']:<24} {row['role']:<12} {'унаследовано' if row['inherited'] else 'локально'}")
+
+
+@main.command()
+@click.option("--delete-orphans", is_flag=True, help="delete unreferenced objects older than a day")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
+    """Database, object store and index agree; exits 1 on a problem."""
+    from ..services.check import check_objects
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        report = check_objects(s, rt.store, delete_orphans=delete_orphans)
+    data = report.as_dict()
+    emit(data, as_json, lambda d: "\n".join(
+        [f"Проверено объектов: {d['objects_checked']}"]
+        + [f"НЕТ ОБЪЕКТА {m['key']} (версии {m['versions']})" for m in d["missing"]]
+        + [f"ПОВРЕЖДЁН {c['key']}: {c['error']}" for c in d["corrupted"]]
+        + [f"бесхозный объект {o['key']} ({o['size']} Б, {o['age_hours']} ч)" for o in d["orphans"]]
+        + [f"удалён бесхозный объект {k}" for k in d["orphans_deleted"]]
+        + ["Всё в порядке" if d["ok"] else "Найдены проблемы"]))
+    if not report.ok:
+        sys.exit(EXIT_PROBLEM)
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@click.pass_context
+@handle_errors
+def audit_verify(ctx: click.Context) -> None:
+    """Walk the hash chain; exits 1 naming the first broken event."""
+    from ..services.audit import verify_chain
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        problems = list(verify_chain(s))
+    if problems:
+        p = problems[0]
+        click.echo(f"dms: цепочка журнала нарушена на событии {p.event_id}: {p.reason}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo("Журнал аудита цел")

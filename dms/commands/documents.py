@@ -1,0 +1,68 @@
+"""Documents from the command line: ingest, get."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from ..cli import EXIT_INVALID, fail, handle_errors, main, runtime
+from ..doctypes import DOC_TYPES
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--folder", "folder_path", required=True, help="folder path, e.g. /Агентство/Приказы")
+@click.option("--type", "doc_type", required=True, type=click.Choice(list(DOC_TYPES)))
+@click.option("--as", "login", required=True, help="acting user")
+@click.option("--meta", "meta_json", default=None, help="metadata as a JSON object, applied to every file")
+@click.pass_context
+@handle_errors
+def ingest(ctx: click.Context, files: tuple[Path, ...], folder_path: str, doc_type: str, login: str,
+           meta_json: str | None) -> None:
+    """File documents, one per file; prints one JSON line per document (id, version, sha256)."""
+    from ..services import ingest as ingest_svc
+    rt = runtime(ctx)
+    meta = json.loads(meta_json) if meta_json else None
+    failures = 0
+    with tqdm(total=len(files), unit="док", file=sys.stderr, disable=None) as bar:
+        for result in ingest_svc.ingest_files(rt, login, folder_path, doc_type, files, meta):
+            if result.get("error"):
+                failures += 1
+                tqdm.write(f"dms: {result['file']}: {result['error']}", file=sys.stderr)
+            else:
+                click.echo(json.dumps(result, ensure_ascii=False))
+            bar.update(1)
+    if failures:
+        sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.argument("doc_id", type=int)
+@click.option("--version", "number", type=int, default=None, help="version number (default: current)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "login", required=True)
+@click.pass_context
+@handle_errors
+def get(ctx: click.Context, doc_id: int, number: int | None, output: Path, login: str) -> None:
+    """Write the bytes of a version to a file (verified against its SHA-256)."""
+    from ..services import documents, users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        doc = documents.get(s, actor, doc_id)
+        version = documents.get_version(s, actor, doc, number)
+        documents.record_download(s, actor, doc, version, "cli")
+        key = version.object_key
+    tmp = output.with_name(output.name + ".part")
+    try:
+        with rt.store.open(key) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(json.dumps({"id": doc_id, "version": version.number, "sha256": version.sha256,
+                           "size": version.size, "file": str(output)}, ensure_ascii=False))

@@ -1,0 +1,52 @@
+"""Settings from the environment (DESIGN.md §6).
+
+DMS_DATA_DIR (default ./var) holds everything of the embedded default; DMS_DATABASE_URL, DMS_STORAGE_URL
+and DMS_INDEX_DIR override its parts.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _secret_from_file(path: Path) -> str:
+    """The session secret: DMS_SECRET_KEY, else one generated once and kept (0600) in the data dir."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    index_dir: Path
+    secret_key: str = field(repr=False)
+    max_upload_bytes: int = 200 * 1024 * 1024
+    base_url: str = "http://127.0.0.1:5000"
+    secure_cookies: bool = False
+    token_ttl_hours: int = 12
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("DMS_DATA_DIR", "./var")).resolve()
+        secret = env.get("DMS_SECRET_KEY") or _secret_from_file(data_dir / "secret_key")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("DMS_DATABASE_URL") or f"sqlite:///{data_dir / 'dms.sqlite3'}",
+            storage_url=env.get("DMS_STORAGE_URL") or (data_dir / "objects").as_uri(),
+            index_dir=Path(env.get("DMS_INDEX_DIR") or data_dir / "index"),
+            secret_key=secret,
+            max_upload_bytes=int(env.get("DMS_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
+            base_url=env.get("DMS_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            secure_cookies=env.get("DMS_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+        )

@@ -1,0 +1,197 @@
+"""Data only: the tables of the archive. Rules live in dms.services and dms.security."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    short_name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(32))  # see dms.orgkinds.ORGANISATION_KINDS
+    register_status: Mapped[str] = mapped_column(String(32), default="included")
+    city: Mapped[str] = mapped_column(String(200), default="")
+    inn: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300), default="")
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[datetime]] = mapped_column()
+    last_login_at: Mapped[Optional[datetime]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
+
+    @property
+    def global_roles(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+
+class UserRole(Base):
+    """A global role (Administrator, Clerk, Signatory, Auditor) held everywhere."""
+    __tablename__ = "user_roles"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Folder(Base):
+    """A node of the folder tree. `path` is the chain of ids, e.g. "/1/5/9/", so that a subtree is one
+    prefix query and sharing changes never rewrite the documents below."""
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_name_in_parent"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("folders.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(1000), index=True, default="")
+    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    block_inheritance: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def ancestor_ids(self) -> list[int]:
+        """Ids from the root down to this folder, inclusive."""
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+
+class LocalRole(Base):
+    """A local role granted on a folder to a user or a group, inherited downwards unless blocked."""
+    __tablename__ = "local_roles"
+    __table_args__ = (UniqueConstraint("folder_id", "principal", "role", name="uq_local_role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
+    principal: Mapped[str] = mapped_column(String(80), index=True)  # "user:12" or "group:3"
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("doc_type", "reg_number", name="uq_document_reg_number"),
+        Index("ix_documents_folder_state", "folder_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_type: Mapped[str] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
+    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    state: Mapped[str] = mapped_column(String(32), default="draft")
+    reg_number: Mapped[Optional[str]] = mapped_column(String(100))
+    reg_date: Mapped[Optional[date]] = mapped_column(Date)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    current_version_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("versions.id", use_alter=True, name="fk_document_current_version"))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    folder: Mapped[Folder] = relationship(lazy="joined")
+    organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
+    created_by: Mapped[Optional[User]] = relationship(foreign_keys=[created_by_id])
+    versions: Mapped[list["Version"]] = relationship(
+        back_populates="document", foreign_keys="Version.document_id", order_by="Version.number")
+    current_version: Mapped[Optional["Version"]] = relationship(foreign_keys=[current_version_id], post_update=True)
+
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class Version(Base):
+    """Immutable: bytes in object storage under their SHA-256, never rewritten."""
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_version_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
+    created_by: Mapped[Optional[User]] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """Append-only; each row carries the hash of the previous one (a chain verified by `dms audit verify`)."""
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    actor_login: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[Optional[int]] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the end of the audit chain. Updating it serialises appends (a row lock on PostgreSQL)."""
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class OutboxEntry(Base):
+    """Written in the same transaction as a document change; the single indexer drains it."""
+    __tablename__ = "search_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(Integer, index=True)
+    op: Mapped[str] = mapped_column(String(16))  # "upsert" | "delete"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,22 @@
+"""The parts one process works with: settings, database, object store. Built once per process."""
+from __future__ import annotations
+
+from functools import cached_property
+
+from storage import ObjectStore, open_store
+
+from .config import Settings
+from .db import Database
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return open_store(self.settings.storage_url)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,68 @@
+"""`dms check`: the database and the object store agree. Reports missing objects, checksum mismatches and
+orphans (objects no version references); deletes orphans older than a grace period on request."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage import ChecksumMismatch, ObjectNotFound, ObjectStore
+
+from ..models import Version
+
+ORPHAN_GRACE = timedelta(days=1)
+
+
+@dataclass
+class CheckReport:
+    objects_checked: int = 0
+    missing: list[dict] = field(default_factory=list)
+    corrupted: list[dict] = field(default_factory=list)
+    orphans: list[dict] = field(default_factory=list)
+    orphans_deleted: list[str] = field(default_factory=list)
+    index: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupted or self.index.get("drift"))
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "objects_checked": self.objects_checked, "missing": self.missing,
+                "corrupted": self.corrupted, "orphans": self.orphans, "orphans_deleted": self.orphans_deleted,
+                "index": self.index}
+
+
+def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool = False,
+                  verify_content: bool = True, now: datetime | None = None,
+                  progress: Callable[[int], None] | None = None) -> CheckReport:
+    now = now or datetime.now(timezone.utc)
+    report = CheckReport()
+    referenced: dict[str, list[tuple[int, int]]] = {}
+    for key, doc_id, number in session.execute(select(Version.object_key, Version.document_id, Version.number)):
+        referenced.setdefault(key, []).append((doc_id, number))
+    for key, refs in referenced.items():
+        where = [{"document": d, "version": n} for d, n in refs]
+        try:
+            if verify_content:
+                store.verify(key)
+            else:
+                store.stat(key)
+        except ObjectNotFound:
+            report.missing.append({"key": key, "versions": where})
+        except ChecksumMismatch as exc:
+            report.corrupted.append({"key": key, "versions": where, "error": str(exc)})
+        report.objects_checked += 1
+        if progress:
+            progress(1)
+    for info in store.list():
+        if info.key in referenced:
+            continue
+        age = now - info.modified
+        report.orphans.append({"key": info.key, "size": info.size, "age_hours": round(age.total_seconds() / 3600, 1)})
+        if delete_orphans and age > ORPHAN_GRACE:
+            store.delete(info.key)
+            report.orphans_deleted.append(info.key)
+    return report

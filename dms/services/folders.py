@@ -1,0 +1,105 @@
+"""The folder tree: create, resolve "/A/B" paths, list contents."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, Invalid, NotFound
+from ..models import Document, Folder, Organisation, User
+from ..security import P, apply_filter_sql, access_filter, require
+from . import audit
+
+ROOT_NAME = "Архив"
+_BAD_NAME = re.compile(r"[/\\\x00-\x1f]")
+
+
+def root(session: Session) -> Folder:
+    folder = session.scalars(select(Folder).where(Folder.parent_id.is_(None)).order_by(Folder.id)).first()
+    if folder is None:
+        folder = Folder(name=ROOT_NAME, parent_id=None)
+        session.add(folder)
+        session.flush()
+        folder.path = f"/{folder.id}/"
+    return folder
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > 200 or _BAD_NAME.search(name) or name in (".", ".."):
+        raise Invalid("имя папки: от 1 до 200 символов, без / и \\")
+    return name
+
+
+def create(session: Session, actor: User | None, parent: Folder, name: str,
+           organisation: Organisation | None = None) -> Folder:
+    """A new folder under `parent`; `actor` None is the system (init, demo)."""
+    if actor is not None:
+        require(session, actor, P.ADD, parent)
+    name = _clean_name(name)
+    if session.scalar(select(Folder.id).where(Folder.parent_id == parent.id, Folder.name == name)):
+        raise Conflict(f"папка «{name}» уже есть")
+    folder = Folder(name=name, parent_id=parent.id, organisation_id=organisation.id if organisation else None)
+    session.add(folder)
+    session.flush()
+    folder.path = f"{parent.path}{folder.id}/"
+    audit.record(session, actor, "folder.create", "folder", folder.id, name=name, parent=parent.id)
+    return folder
+
+
+def split_path(path: str) -> list[str]:
+    return [p for p in path.strip().split("/") if p]
+
+
+def resolve(session: Session, path: str) -> Folder:
+    folder = root(session)
+    for part in split_path(path):
+        child = session.scalars(select(Folder).where(Folder.parent_id == folder.id, Folder.name == part)).first()
+        if child is None:
+            raise NotFound(f"нет папки «{path}»")
+        folder = child
+    return folder
+
+
+def ensure(session: Session, path: str, organisation: Organisation | None = None) -> Folder:
+    """Resolve a path, creating missing folders as the system (used by init/demo, never by users)."""
+    folder = root(session)
+    for part in split_path(path):
+        child = session.scalars(select(Folder).where(Folder.parent_id == folder.id, Folder.name == part)).first()
+        folder = child or create(session, None, folder, part, organisation)
+    return folder
+
+
+def get(session: Session, folder_id: int) -> Folder:
+    folder = session.get(Folder, folder_id)
+    if folder is None:
+        raise NotFound("папка не найдена")
+    return folder
+
+
+def breadcrumbs(session: Session, folder: Folder) -> list[Folder]:
+    ids = folder.ancestor_ids
+    by_id = {f.id: f for f in session.scalars(select(Folder).where(Folder.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def display_path(session: Session, folder: Folder) -> str:
+    return "/" + "/".join(f.name for f in breadcrumbs(session, folder)[1:])
+
+
+def children(session: Session, folder: Folder) -> list[Folder]:
+    return list(session.scalars(select(Folder).where(Folder.parent_id == folder.id).order_by(Folder.name)))
+
+
+def documents(session: Session, actor: User, folder: Folder, *, limit: int = 50, offset: int = 0,
+              doc_type: str | None = None, state: str | None = None) -> tuple[int, list[Document]]:
+    """The documents of a folder that `actor` may view (the same filter search uses)."""
+    stmt = apply_filter_sql(select(Document).where(Document.folder_id == folder.id), access_filter(session, actor))
+    if doc_type:
+        stmt = stmt.where(Document.doc_type == doc_type)
+    if state:
+        stmt = stmt.where(Document.state == state)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit).offset(offset))
+    return total or 0, list(rows)

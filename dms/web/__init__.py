@@ -1,0 +1,6 @@
+"""The web UI: pages for people. Views parse and render; the rules are in dms.services."""
+from flask import Blueprint
+
+bp = Blueprint("web", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,162 @@
+"""Lifecycles as data (after Plone's DCWorkflow): per document type, states with a permission map and
+transitions with guards. dms.services.workflow executes them; dms.security reads the permission maps."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .security import Permission as P, ROLE_PERMISSIONS, roles_with
+
+NOBODY: frozenset[str] = frozenset()
+EDITORS = frozenset({"Administrator", "Clerk", "Editor", "Contributor"})
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    title_ru: str
+    title_en: str
+    # permission -> roles that hold it in this state; a permission not named here keeps ROLE_PERMISSIONS.
+    permissions: dict[P, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    title_ru: str
+    title_en: str
+    sources: tuple[str, ...]
+    target: str
+    permission: P = P.TRANSITION
+    guards: tuple[str, ...] = ()     # names in dms.services.workflow.GUARDS
+    assigns_number: bool = False
+
+
+@dataclass(frozen=True)
+class Workflow:
+    initial: str
+    states: dict[str, State]
+    transitions: dict[str, Transition]
+
+
+def _wf(initial: str, states: list[State], transitions: list[Transition]) -> Workflow:
+    return Workflow(initial, {s.name: s for s in states}, {t.name: t for t in transitions})
+
+
+FROZEN = {P.EDIT: NOBODY, P.ADD: NOBODY}
+SIGNERS = frozenset({"Signatory"})
+
+WORKFLOWS: dict[str, Workflow] = {
+    "order": _wf("draft", [
+        State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
+        State("registered", "Зарегистрирован", "Registered", {P.EDIT: EDITORS}),
+        State("on_signing", "На подписании", "On signing", {**FROZEN, P.SIGN: SIGNERS}),
+        State("signed", "Подписан", "Signed", {**FROZEN, P.SIGN: NOBODY}),
+        State("cancelled", "Отменён", "Cancelled", {**FROZEN, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
+    ], [
+        Transition("register", "Зарегистрировать", "Register", ("draft",), "registered",
+                   guards=("has_pdf",), assigns_number=True),
+        Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("registered",), "on_signing",
+                   guards=("has_pdf",)),
+        Transition("return_to_draft", "Вернуть на доработку", "Return for rework", ("on_signing",), "registered"),
+        Transition("sign", "Подписать", "Sign", ("on_signing",), "signed", permission=P.SIGN,
+                   guards=("has_pdf", "signer_not_author")),
+        Transition("cancel", "Отменить", "Cancel", ("draft", "registered", "signed"), "cancelled"),
+    ]),
+    "certificate": _wf("draft", [
+        State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
+        State("issued", "Выдано", "Issued", {**FROZEN, P.REVOKE: frozenset({"Administrator", "Signatory"})}),
+        State("revoked", "Аннулировано", "Revoked", {**FROZEN, P.TRANSITION: NOBODY, P.REVOKE: NOBODY}),
+        State("expired", "Истёк срок", "Expired", {**FROZEN, P.TRANSITION: NOBODY, P.REVOKE: NOBODY}),
+        State("replaced", "Заменено дубликатом", "Replaced", {**FROZEN, P.TRANSITION: NOBODY, P.REVOKE: NOBODY}),
+    ], [
+        Transition("issue", "Выдать (подписать)", "Issue (sign)", ("draft",), "issued", permission=P.SIGN,
+                   guards=("has_pdf",), assigns_number=True),
+        Transition("revoke", "Аннулировать", "Revoke", ("issued",), "revoked", permission=P.REVOKE),
+        Transition("expire", "Истёк срок действия", "Expire", ("issued",), "expired"),
+        Transition("replace", "Заменить дубликатом", "Replace", ("issued",), "replaced"),
+    ]),
+    "agreement": _wf("draft", [
+        State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
+        State("on_signing", "На подписании", "On signing", {**FROZEN, P.SIGN: SIGNERS}),
+        State("signed_by_agency", "Подписано агентством", "Signed by the agency", {**FROZEN}),
+        State("in_force", "Действует", "In force", {**FROZEN, P.SIGN: NOBODY}),
+        State("terminated", "Прекращено", "Terminated", {**FROZEN, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
+    ], [
+        Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("draft",), "on_signing",
+                   guards=("has_pdf",), assigns_number=True),
+        Transition("sign", "Подписать от агентства", "Sign for the agency", ("on_signing",), "signed_by_agency",
+                   permission=P.SIGN, guards=("has_pdf",)),
+        Transition("countersign", "Подписать второй стороной", "Countersign", ("signed_by_agency",), "in_force",
+                   permission=P.SIGN, guards=("has_pdf",)),
+        Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated"),
+    ]),
+    "report": _wf("draft", [
+        State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
+        State("submitted", "Представлен", "Submitted", {P.EDIT: frozenset({"Reviewer"}), P.ADD: NOBODY}),
+        State("accepted", "Принят", "Accepted", {**FROZEN}),
+        State("returned", "Возвращён", "Returned", {P.EDIT: EDITORS}),
+    ], [
+        Transition("submit", "Представить", "Submit", ("draft", "returned"), "submitted", assigns_number=True),
+        Transition("accept", "Принять", "Accept", ("submitted",), "accepted",
+                   guards=("reviewer_not_author",)),
+        Transition("return", "Вернуть", "Return", ("submitted",), "returned", guards=("reviewer_not_author",)),
+    ]),
+    "application": _wf("draft", [
+        State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
+        State("registered", "Зарегистрировано", "Registered", {P.EDIT: EDITORS}),
+        State("accepted", "Принято", "Accepted", {**FROZEN}),
+        State("rejected", "Отклонено", "Rejected", {**FROZEN}),
+    ], [
+        Transition("register", "Зарегистрировать", "Register", ("draft",), "registered", assigns_number=True),
+        Transition("accept", "Принять", "Accept", ("registered",), "accepted"),
+        Transition("reject", "Отклонить", "Reject", ("registered",), "rejected"),
+    ]),
+    "other": _wf("draft", [
+        State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
+        State("registered", "Зарегистрирован", "Registered", {P.EDIT: EDITORS}),
+        State("archived", "В архиве", "Archived", {**FROZEN}),
+    ], [
+        Transition("register", "Зарегистрировать", "Register", ("draft",), "registered", assigns_number=True),
+        Transition("archive", "Сдать в архив", "Archive", ("registered",), "archived"),
+    ]),
+}
+
+
+def workflow_for(doc_type: str) -> Workflow:
+    return WORKFLOWS[doc_type]
+
+
+def state_permission_roles(doc_type: str, state: str, permission: P) -> frozenset[str] | None:
+    wf = WORKFLOWS.get(doc_type)
+    st = wf.states.get(state) if wf else None
+    if st is None or permission not in st.permissions:
+        return None
+    # A state map can only narrow what a role may do by default, except Administrator keeps View/Download.
+    return st.permissions[permission]
+
+
+@lru_cache(maxsize=None)
+def _states_by_roles(permission: P) -> dict[frozenset[str], dict[str, tuple[str, ...]]]:
+    grouped: dict[frozenset[str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for doc_type, wf in WORKFLOWS.items():
+        for state in wf.states.values():
+            roles = state.permissions.get(permission, roles_with(permission))
+            if roles:
+                grouped[roles][doc_type].append(state.name)
+    return {roles: {t: tuple(s) for t, s in types.items()} for roles, types in grouped.items()}
+
+
+def states_where_roles_hold(permission: P) -> dict[frozenset[str], dict[str, tuple[str, ...]]]:
+    """{roles: {doc_type: states}} — where exactly these roles hold `permission`; drives AccessFilter."""
+    return _states_by_roles(permission)
+
+
+def state_title(doc_type: str, state: str) -> str:
+    st = WORKFLOWS.get(doc_type, WORKFLOWS["other"]).states.get(state)
+    return st.title_ru if st else state
+
+
+assert all(r in ROLE_PERMISSIONS for wf in WORKFLOWS.values() for s in wf.states.values()
+           for roles in s.permissions.values() for r in roles), "a state map names an unknown role"

@@ -1,0 +1,7 @@
+"""Shared test configuration: the repository root on sys.path (for tests.s3server and friends)."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
