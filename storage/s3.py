@@ -5,6 +5,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,9 +13,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE
+from minio.datatypes import Object
 from minio.error import MinioException, S3Error
 from minio.retention import Retention
 
@@ -26,12 +29,17 @@ from .spool import CHUNK_SIZE, spool
 from .verifying_reader import VerifyingReader
 
 PART_SIZE = 5 * 1024 * 1024  # the S3 minimum; the SDK holds one part per upload thread in memory
-PARALLEL_PART_UPLOADS = 2
+PARALLEL_PART_UPLOADS = 1
 SHA256_METADATA = "sha256"
 # A put of bytes already stored re-uploads them when the stored copy is older than this, so that
 # `modified` stays recent for an age-based orphan sweep (S3 cannot touch an object in place).
 REFRESH_AFTER = timedelta(hours=1)
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 120
+RETRIES = 3  # the SDK's default of 5 with a 5-minute connect timeout would hang a web request
+CONNECTIONS_PER_STORE = 10
 RETENTION_MODES = {"governance": GOVERNANCE, "compliance": COMPLIANCE}
+RETAIN_UNTIL_HEADER = "x-amz-object-lock-retain-until-date"
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "ResourceNotFound", "NoSuchObject"})
 NO_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"})
 
@@ -89,6 +97,7 @@ class S3Store(ObjectStore):
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
+            http_client=_http_client(),
         )
         self._lock_enabled: bool | None = None
         self._lock_check = threading.Lock()
@@ -98,6 +107,11 @@ class S3Store(ObjectStore):
     @property
     def bucket(self) -> str:
         return self._settings.bucket
+
+    @property
+    def spool_dir(self) -> Path | None:
+        """Where uploads are spooled (None: the system's temporary directory)."""
+        return self._settings.spool_dir
 
     def describe(self) -> str:
         scheme = "https" if self._settings.secure else "http"
@@ -170,14 +184,19 @@ class S3Store(ObjectStore):
         return info
 
     def _stat_or_none(self, key: str) -> ObjectInfo | None:
-        try:
-            with self._translated(key):
-                found = self._client.stat_object(self.bucket, key)
-        except ObjectNotFound:
+        found = self._head(key)
+        if found is None:
             return None
         metadata = found.metadata or {}
         sha256 = metadata.get(f"x-amz-meta-{SHA256_METADATA}") or key
         return ObjectInfo(key, sha256, int(found.size or 0), _as_utc(found.last_modified))
+
+    def _head(self, key: str) -> Object | None:
+        try:
+            with self._translated(key):
+                return self._client.stat_object(self.bucket, key)
+        except ObjectNotFound:
+            return None
 
     def exists(self, key: str) -> bool:
         check_key(key)
@@ -188,9 +207,12 @@ class S3Store(ObjectStore):
         object behind a delete marker). On a versioned bucket older versions remain."""
         check_key(key)
         if self._bucket_has_lock():
-            retention = self._retention_or_none(key)
-            if retention is not None and _as_utc(retention.retain_until_date) > datetime.now(timezone.utc):
-                raise ObjectProtected(key, _as_utc(retention.retain_until_date).isoformat())
+            try:
+                retained_until = self._retained_until(key)
+            except ObjectNotFound:
+                return
+            if retained_until is not None and retained_until > datetime.now(timezone.utc):
+                raise ObjectProtected(key, retained_until.isoformat())
         with self._translated(key):
             self._client.remove_object(self.bucket, key)
 
@@ -208,24 +230,31 @@ class S3Store(ObjectStore):
         the object is kept."""
         check_key(key)
         retain_until = _as_utc(retain_until)
-        if self._stat_or_none(key) is None:
-            raise ObjectNotFound(key, self.describe())
         if not self._bucket_has_lock():
+            if self._head(key) is None:
+                raise ObjectNotFound(key, self.describe())
             return False
-        current = self._retention_or_none(key)
-        if current is not None and _as_utc(current.retain_until_date) >= retain_until:
+        current = self._retained_until(key)
+        if current is not None and current >= retain_until:
             return True
         mode = RETENTION_MODES[self._settings.retention_mode]
         with self._translated(key):
             self._client.set_object_retention(self.bucket, key, Retention(mode, retain_until))
         return True
 
-    def _retention_or_none(self, key: str) -> Retention | None:
-        with self._translated(key):
-            retention = self._client.get_object_retention(self.bucket, key)
-        if retention is None or retention.retain_until_date is None:
+    def _retained_until(self, key: str) -> datetime | None:
+        """The object's retention date, read from the headers of a HEAD request (which S3,
+        MinIO and moto all send; moto has no GetObjectRetention)."""
+        found = self._head(key)
+        if found is None:
+            raise ObjectNotFound(key, self.describe())
+        text = (found.metadata or {}).get(RETAIN_UNTIL_HEADER)
+        if not text:
             return None
-        return retention
+        try:
+            return _as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            raise StorageError(f"{self.describe()}: unreadable retention date {text!r} on {key}") from None
 
     def _bucket_has_lock(self) -> bool:
         with self._lock_check:
@@ -255,6 +284,16 @@ class S3Store(ObjectStore):
 
 class _NoObjectLock(StorageError):
     pass
+
+
+def _http_client() -> urllib3.PoolManager:
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
+        maxsize=CONNECTIONS_PER_STORE,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=RETRIES, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
 
 
 def _as_utc(moment: datetime | None) -> datetime:

@@ -13,6 +13,9 @@ or, for several buckets on one server:
     server = MotoS3Server.start()
     url = server.create_bucket("docs", object_lock=True)
     server.stop()
+
+When DMS_TEST_S3_ENDPOINT is set (s3://KEY:SECRET@host:port/bucket?secure=false), start_s3_test_server()
+returns that real server instead, with the same interface.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import sys
 import time
 import uuid
 from typing import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from minio import Minio
 
@@ -100,6 +104,51 @@ def start_moto_s3(bucket: str = "pechat-test", object_lock: bool = False) -> tup
         server.stop()
         raise
     return url, server.stop
+
+
+class ExternalS3Server:
+    """A real S3 server named by a store URL (DMS_TEST_S3_ENDPOINT); stop() leaves it running."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        self.endpoint = parts.netloc.rpartition("@")[2]
+        self.bucket = parts.path.strip("/")
+        self._access_key = unquote(parts.username or "")
+        self._secret_key = unquote(parts.password or "")
+        self._secure = options.get("secure", "true").lower() in ("true", "1", "yes")
+        self._region = options.get("region") or None
+        self._query = parts.query
+
+    def client(self) -> Minio:
+        return Minio(
+            self.endpoint, self._access_key, self._secret_key, secure=self._secure, region=self._region
+        )
+
+    def url(self, bucket: str) -> str:
+        credentials = f"{self._access_key}:{self._secret_key}@" if self._access_key else ""
+        query = f"?{self._query}" if self._query else ""
+        return f"s3://{credentials}{self.endpoint}/{bucket}{query}"
+
+    def create_bucket(self, bucket: str | None = None, object_lock: bool = False) -> str:
+        """The configured bucket by default (a locked companion bucket with object_lock), created
+        if missing; objects are left behind on the real server."""
+        name = bucket or (f"{self.bucket}-locked" if object_lock else self.bucket)
+        client = self.client()
+        if not client.bucket_exists(name):
+            client.make_bucket(name, location=self._region, object_lock=object_lock)
+        return self.url(name)
+
+    def stop(self) -> None:
+        return None
+
+
+def start_s3_test_server() -> MotoS3Server | ExternalS3Server:
+    """The server named by DMS_TEST_S3_ENDPOINT if set, else a fresh moto server."""
+    external = os.environ.get("DMS_TEST_S3_ENDPOINT")
+    if external:
+        return ExternalS3Server(external)
+    return MotoS3Server.start()
 
 
 def _free_loopback_port() -> int:
