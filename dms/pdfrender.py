@@ -270,7 +270,8 @@ def _require(condition: bool, message: str) -> None:
         raise InvalidSpec(message)
 
 
-def _page_decorator(fonts: FontSet, footer: str, page_size: tuple[float, float]) -> type[Canvas]:
+def _page_decorator(fonts: FontSet, footer: str, page_size: tuple[float, float],
+                    left_margin: float) -> type[Canvas]:
     """A canvas that, once the page count is known, numbers pages of multi-page documents."""
 
     class NumberedCanvas(Canvas):
@@ -296,7 +297,10 @@ def _page_decorator(fonts: FontSet, footer: str, page_size: tuple[float, float])
             self.setFillColor(colors.HexColor("#555555"))
             if footer:
                 self.setFont(fonts.sans, 7.5)
-                self.drawCentredString(width / 2, 12 * mm, footer)
+                if total > 1:
+                    self.drawString(left_margin, 12 * mm, footer)
+                else:
+                    self.drawCentredString(width / 2, 12 * mm, footer)
             if total > 1:
                 self.setFont(fonts.sans, 8.5)
                 self.drawRightString(width - 20 * mm, 12 * mm, f"Страница {number} из {total}")
@@ -394,7 +398,7 @@ def render_document_pdf(spec: RenderSpec, *, deterministic: bool = False,
         story.append(_body_table(spec.table, styles, width))
     if spec.signature:
         story.append(KeepTogether([Spacer(1, 14 * mm), _signature_block(spec.signature, styles, width)]))
-    doc.build(story, canvasmaker=_page_decorator(fonts, spec.footer, A4))
+    doc.build(story, canvasmaker=_page_decorator(fonts, spec.footer, A4, doc.leftMargin))
     return buffer.getvalue()
 
 
