@@ -133,9 +133,8 @@ class SearchIndex:
                 refreshed = current.refresh()
             else:
                 refreshed = self._open_whoosh().searcher()
-            if current is not None and refreshed is not current:
-                # Searchers in use elsewhere keep working: segment files are only unlinked.
-                current.close()
+            # The old searcher is not closed: a refreshed one reuses its segment readers, and
+            # another thread may still be reading it; it closes when garbage-collected.
             self._searcher, self._searcher_generation = refreshed, generation
             return refreshed
 

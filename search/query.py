@@ -7,7 +7,7 @@ import html
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from whoosh import highlight
@@ -59,6 +59,8 @@ SORTS = {
 }
 MAX_PAGE_SIZE = 200
 HIGHLIGHT_FRAGMENTS = 2
+# Highlights look for matches in the first this many characters of a document's text.
+HIGHLIGHT_CHAR_LIMIT = 100_000
 # Suggestions are offered only when the query finds this few documents or fewer.
 SUGGEST_AT_MOST = 0
 
@@ -72,8 +74,8 @@ class SearchRequest:
     q: str
     allowed: Allowed
     filters: Mapping[str, str | int | Collection[str | int]] = field(default_factory=dict)
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: date | datetime | None = None
+    date_to: date | datetime | None = None
     sort: str = "relevance"
     page: int = 1
     page_size: int = 20
@@ -168,7 +170,7 @@ class QueryBuilder:
             values = [value] if isinstance(value, (str, int)) else list(value)
             parts.append(wq.Or([self._term(name, v) for v in values]))
         if request.date_from or request.date_to:
-            parts.append(wq.DateRange("date", request.date_from, request.date_to))
+            parts.append(wq.DateRange("date", _as_datetime(request.date_from), _as_datetime(request.date_to)))
         return parts
 
     def _term(self, name: str, value: str | int) -> wq.Query:
@@ -179,6 +181,12 @@ class QueryBuilder:
         if not terms:
             return wq.NullQuery
         return wq.And([wq.Term(name, t) for t in terms])
+
+
+def _as_datetime(value: date | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day)
 
 
 _builders: dict[int, QueryBuilder] = {}
@@ -223,7 +231,7 @@ def search(
     _validate(request)
     builder = _builder(index)
     user_query = builder.parse(request.q)
-    combined = wq.And([user_query, *builder.filters(request)]).normalize()
+    combined = _combine(user_query, builder.filters(request))
     cache = _cache(index)
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
@@ -238,7 +246,7 @@ def search(
                 searcher,
                 request.q,
                 lambda q: restrict(
-                    wq.And([q, *builder.filters(request)]).normalize(),
+                    _combine(q, builder.filters(request)),
                     index.schema,
                     request.allowed,
                     cache,
@@ -254,6 +262,12 @@ def search(
     )
 
 
+def _combine(user_query: wq.Query, filters: list[wq.Query]) -> wq.Query:
+    # Whoosh normalises And([Every(), x]) to Every(), so Every() is dropped here by hand.
+    parts = [user_query] if not isinstance(user_query, wq.Every) or not filters else []
+    return wq.And(parts + filters).normalize() if len(parts + filters) > 1 else (parts + filters)[0]
+
+
 def _page(searcher: Searcher, q: wq.Query, request: SearchRequest) -> Any:
     sortedby = SORTS[request.sort]
     page = searcher.search_page(
@@ -262,7 +276,9 @@ def _page(searcher: Searcher, q: wq.Query, request: SearchRequest) -> Any:
         pagelen=request.page_size,
         sortedby=list(sortedby) if sortedby else None,
     )
-    page.results.fragmenter = highlight.ContextFragmenter(maxchars=160, surround=60)
+    page.results.fragmenter = highlight.ContextFragmenter(
+        maxchars=160, surround=60, charlimit=HIGHLIGHT_CHAR_LIMIT
+    )
     page.results.formatter = highlight.HtmlFormatter(tagname="mark", classname="hl", between=" … ")
     return page
 
