@@ -18,6 +18,9 @@ class SigningLibraryError(Exception):
         text = f"{self.message_ru} / {self.message_en}"
         super().__init__(f"{text} ({detail})" if detail else text)
 
+    def __reduce__(self) -> tuple[type, tuple[str | None]]:
+        return (type(self), (self.detail,))
+
 
 class PkiError(SigningLibraryError):
     message_ru = "Ошибка инфраструктуры ключей организации."
