@@ -318,7 +318,8 @@ def _registration_line(spec: RenderSpec, styles: dict[str, ParagraphStyle], widt
         Paragraph(_text(right), styles["regline_right"]),
     ]
     table = Table([row], colWidths=[width * 0.38, width * 0.24, width * 0.38])
-    table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), styles["regline_left"].fontName),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     return table
 
 
@@ -327,7 +328,8 @@ def _letterhead(spec: RenderSpec, styles: dict[str, ParagraphStyle], width: floa
     if spec.org_details:
         head.append(Paragraph(_text(spec.org_details), styles["org_details"]))
     rule = Table([[""]], colWidths=[width], rowHeights=[3])
-    rule.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, -1), 1.2, colors.black),
+    rule.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), styles["org"].fontName),
+                              ("LINEBELOW", (0, 0), (-1, -1), 1.2, colors.black),
                               ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.black, None, None, 0, 2)]))
     head.append(rule)
     return head
@@ -349,6 +351,7 @@ def _body_table(rows: Sequence[Sequence[str]], styles: dict[str, ParagraphStyle]
     data += [[Paragraph(_text(c), styles["cell"]) for c in row] for row in padded[1:]]
     table = Table(data, colWidths=_column_widths(padded, width), repeatRows=1)
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), styles["cell"].fontName),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E8E8E8")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -365,6 +368,7 @@ def _signature_block(sign: Signature, styles: dict[str, ParagraphStyle], width: 
         colWidths=[width * 0.5, width * 0.2, width * 0.3],
     )
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), styles["sign"].fontName),
         ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
         ("LINEBELOW", (1, 0), (1, 0), 0.5, colors.black),
         ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -385,7 +389,7 @@ def render_document_pdf(spec: RenderSpec, *, deterministic: bool = False,
         buffer, pagesize=A4, leftMargin=25 * mm, rightMargin=15 * mm, topMargin=15 * mm,
         bottomMargin=22 * mm, title=spec.title, author=spec.author or spec.org_name,
         subject=spec.doc_kind, creator="Pechat", invariant=1 if deterministic else 0,
-        lang="ru-RU",
+        lang="ru-RU", initialFontName=fonts.serif,
     )
     width = doc.width
     story: list[Any] = _letterhead(spec, styles, width)
@@ -453,7 +457,8 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
     page = landscape(A4) if spec.landscape else A4
     width, height = page
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=page, invariant=1 if deterministic else 0, pageCompression=1)
+    canvas = Canvas(buffer, pagesize=page, invariant=1 if deterministic else 0, pageCompression=1,
+                    initialFontName=fonts.serif)
     canvas.setTitle(f"{spec.kind_label} № {spec.number}")
     canvas.setAuthor(spec.centre_name)
     canvas.setSubject(spec.qualification)

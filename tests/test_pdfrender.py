@@ -1,0 +1,206 @@
+"""Rendering of Russian documents and certificates: real, parseable PDFs with extractable text."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pypdf
+import pytest
+import qrcode
+from PIL import Image
+
+from dms.pdfrender import (
+    CertificateSpec,
+    FontMissing,
+    InvalidSpec,
+    RenderSpec,
+    Signature,
+    load_fonts,
+    render_certificate_pdf,
+    render_document_pdf,
+    render_text_pdf,
+)
+
+ORDER = RenderSpec(
+    org_name="Автономная некоммерческая организация «Агентство оценки квалификаций „Пример“»",
+    doc_kind="ПРИКАЗ",
+    title="О проведении профессионального экзамена по квалификации «Сварщик»",
+    reg_number="17-п",
+    reg_date=date(2025, 3, 5),
+    city="Калуга",
+    paragraphs=(
+        "На основании заявлений соискателей и в соответствии с порядком независимой оценки квалификации",
+        "ПРИКАЗЫВАЮ:",
+        "1. Провести профессиональный экзамен 24 марта 2025 года в экзаменационном центре.",
+        "2. Утвердить состав экспертной комиссии: Ёлкина Жанна Эдуардовна (председатель).",
+    ),
+    table=(("№", "Соискатель", "Квалификация"), ("1", "Щукин Юрий Фёдорович", "Сварщик")),
+    signature=Signature("Генеральный директор", "А. Б. Вымышленная"),
+    footer="Документ для проверки рендеринга",
+)
+
+CERTIFICATE = CertificateSpec(
+    number="77.001.2025.00042",
+    blank_number="СК 7700042",
+    holder_name="Белозёрова Анастасия Игоревна",
+    qualification="Специалист по управлению персоналом",
+    level=6,
+    centre_name="ООО «Центр оценки квалификаций „Пример“»",
+    centre_code="ЦОК-77-001",
+    issue_date=date(2025, 4, 12),
+    valid_until=date(2028, 4, 12),
+    verification_url="https://pechat.example/verify/3f9a1c0b7d2e4a6f9b8c7d6e5f4a3b2c",
+    signatory=Signature("Руководитель центра", "М. А. Зуев"),
+    org_name="Совет по профессиональным квалификациям",
+)
+
+
+def extracted_text(pdf: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return normalise(" ".join(page.extract_text() for page in reader.pages))
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_document_pdf_parses_and_its_cyrillic_text_is_extractable() -> None:
+    pdf = render_document_pdf(ORDER)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert pdf.startswith(b"%PDF-")
+    assert len(reader.pages) == 1
+    assert reader.metadata.title == ORDER.title
+    text = extracted_text(pdf)
+    for expected in (ORDER.title, ORDER.doc_kind, "№ 17-п", "«05» марта 2025 г.", "г. Калуга",
+                     "Ёлкина Жанна Эдуардовна", "Щукин Юрий Фёдорович", "А. Б. Вымышленная",
+                     ORDER.paragraphs[0]):
+        assert expected in text
+
+
+@pytest.mark.parametrize("render", [lambda: render_document_pdf(ORDER),
+                                    lambda: render_certificate_pdf(CERTIFICATE)], ids=["order", "certificate"])
+def test_fonts_are_embedded_not_borrowed_from_the_reader(render) -> None:  # type: ignore[no-untyped-def]
+    reader = pypdf.PdfReader(io.BytesIO(render()))
+    fonts = reader.pages[0]["/Resources"]["/Font"]
+    assert fonts
+    for ref in fonts.values():
+        descriptor = ref.get_object()["/FontDescriptor"].get_object()
+        assert "/FontFile2" in descriptor
+
+
+def test_markup_characters_in_text_are_printed_literally() -> None:
+    spec = replace(ORDER, paragraphs=("Пункт <b>жирный</b> & «кавычки» <unclosed",))
+    assert "Пункт <b>жирный</b> & «кавычки» <unclosed" in extracted_text(render_document_pdf(spec))
+
+
+def test_identical_specs_give_identical_bytes_when_deterministic() -> None:
+    first = render_document_pdf(ORDER, deterministic=True)
+    assert render_document_pdf(ORDER, deterministic=True) == first
+    assert render_certificate_pdf(CERTIFICATE, deterministic=True) == render_certificate_pdf(
+        CERTIFICATE, deterministic=True)
+
+
+def test_a_changed_spec_gives_different_bytes() -> None:
+    changed = replace(ORDER, reg_number="18-п")
+    assert render_document_pdf(changed, deterministic=True) != render_document_pdf(ORDER, deterministic=True)
+
+
+def test_multi_page_document_numbers_its_pages_and_single_page_does_not() -> None:
+    long_spec = replace(ORDER, paragraphs=tuple(f"Абзац номер {i}. " + "Текст апробации модели. " * 40
+                                                for i in range(12)))
+    reader = pypdf.PdfReader(io.BytesIO(render_document_pdf(long_spec)))
+    total = len(reader.pages)
+    assert total > 1
+    for number, page in enumerate(reader.pages, start=1):
+        assert f"Страница {number} из {total}" in normalise(page.extract_text())
+    assert "Абзац номер 11." in extracted_text(render_document_pdf(long_spec))
+    assert "Страница" not in extracted_text(render_document_pdf(ORDER))
+
+
+def test_document_without_number_or_date_leaves_blanks_to_fill() -> None:
+    text = extracted_text(render_document_pdf(replace(ORDER, reg_number=None, reg_date=None, table=None,
+                                                      signature=None)))
+    assert "№ ______" in text
+    assert ORDER.title in text
+
+
+def test_document_without_title_is_refused() -> None:
+    with pytest.raises(InvalidSpec, match="title"):
+        render_document_pdf(replace(ORDER, title="  "))
+
+
+def test_text_pdf_helper_prints_title_and_every_paragraph() -> None:
+    text = extracted_text(render_text_pdf("Проверочный документ", "Первый абзац о держателе практики.\n\n"
+                                                                  "Второй абзац о центре оценки."))
+    for expected in ("Проверочный документ", "Первый абзац о держателе практики.", "Второй абзац о центре оценки."):
+        assert expected in text
+
+
+def test_certificate_pdf_prints_number_holder_and_dates() -> None:
+    pdf = render_certificate_pdf(CERTIFICATE)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    text = extracted_text(pdf)
+    for expected in ("СВИДЕТЕЛЬСТВО О КВАЛИФИКАЦИИ", "№ 77.001.2025.00042", "Белозёрова Анастасия Игоревна",
+                     "«Специалист по управлению персоналом»", "Уровень квалификации: 6", "ЦОК-77-001",
+                     "Дата выдачи: 12.04.2025", "Действительно до: 12.04.2028", "Бланк № СК 7700042",
+                     "М. А. Зуев", CERTIFICATE.verification_url):
+        assert expected in text
+
+
+def test_certificate_qr_image_encodes_the_verification_url() -> None:
+    reader = pypdf.PdfReader(io.BytesIO(render_certificate_pdf(CERTIFICATE)))
+    images = reader.pages[0].images
+    assert len(images) == 1
+    picture = Image.open(io.BytesIO(images[0].data)).convert("L")
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(CERTIFICATE.verification_url)
+    code.make(fit=True)
+    modules = code.get_matrix()
+    border = (picture.width - len(modules)) // 2
+    assert picture.width == picture.height == len(modules) + 2 * border
+    for y, row in enumerate(modules):
+        for x, dark in enumerate(row):
+            assert (picture.getpixel((x + border, y + border)) < 128) == dark
+
+
+def test_certificate_with_another_url_carries_another_qr_image() -> None:
+    other = replace(CERTIFICATE, verification_url=CERTIFICATE.verification_url + "0")
+    first = pypdf.PdfReader(io.BytesIO(render_certificate_pdf(CERTIFICATE))).pages[0].images[0].data
+    second = pypdf.PdfReader(io.BytesIO(render_certificate_pdf(other))).pages[0].images[0].data
+    assert first != second
+
+
+def test_certificate_without_expiry_is_printed_as_unlimited() -> None:
+    text = extracted_text(render_certificate_pdf(replace(CERTIFICATE, valid_until=None, landscape=False)))
+    assert "Действительно до: бессрочно" in text
+
+
+def test_certificate_level_outside_one_to_nine_is_refused() -> None:
+    with pytest.raises(InvalidSpec, match="level"):
+        render_certificate_pdf(replace(CERTIFICATE, level=10))
+
+
+def test_missing_fonts_raise_font_missing_naming_the_debian_package(tmp_path: Path) -> None:
+    with pytest.raises(FontMissing, match="fonts-dejavu-core") as caught:
+        load_fonts([tmp_path])
+    assert str(tmp_path) in str(caught.value)
+    with pytest.raises(FontMissing):
+        render_document_pdf(ORDER, font_dirs=[tmp_path])
+    with pytest.raises(FontMissing):
+        render_certificate_pdf(CERTIFICATE, font_dirs=[tmp_path])
+
+
+def test_a_directory_with_only_part_of_the_family_is_not_enough(tmp_path: Path) -> None:
+    complete = load_fonts().directory
+    (tmp_path / "DejaVuSerif.ttf").write_bytes((complete / "DejaVuSerif.ttf").read_bytes())
+    with pytest.raises(FontMissing, match="DejaVuSans-Bold.ttf"):
+        load_fonts([tmp_path])
+
+
+def test_fonts_are_registered_once_per_search_path() -> None:
+    assert load_fonts() is load_fonts()
