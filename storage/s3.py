@@ -146,9 +146,9 @@ class S3Store(ObjectStore):
         )
         try:
             existing = self._stat_or_none(upload.sha256)
-            if existing is not None and existing.size == upload.size:
-                if datetime.now(timezone.utc) - existing.modified < REFRESH_AFTER:
-                    return ObjectInfo(upload.sha256, upload.sha256, upload.size, existing.modified, True)
+            existed = existing is not None and existing.size == upload.size
+            if existing is not None and existed and _age(existing.modified) < REFRESH_AFTER:
+                return ObjectInfo(upload.sha256, upload.sha256, upload.size, existing.modified, True)
             with self._translated(upload.sha256), open(upload.path, "rb") as data:
                 result = self._client.put_object(
                     self.bucket,
@@ -162,7 +162,7 @@ class S3Store(ObjectStore):
         finally:
             upload.path.unlink(missing_ok=True)
         modified = _server_time(result.http_headers)
-        return ObjectInfo(upload.sha256, upload.sha256, upload.size, modified, existing is not None)
+        return ObjectInfo(upload.sha256, upload.sha256, upload.size, modified, existed)
 
     def open(self, key: str) -> BinaryIO:
         check_key(key)
@@ -302,6 +302,10 @@ def _as_utc(moment: datetime | None) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a retention or modification time must be timezone-aware")
     return moment.astimezone(timezone.utc)
+
+
+def _age(moment: datetime) -> timedelta:
+    return datetime.now(timezone.utc) - moment
 
 
 def _server_time(headers: Any) -> datetime:

@@ -8,7 +8,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from .errors import InvalidStoreURL
 from .filesystem import FileStore
 from .interface import ObjectStore
-from .s3 import S3Settings, S3Store
+from .s3 import RETENTION_MODES, S3Settings, S3Store
 
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 S3_OPTIONS = frozenset({"secure", "region", "create_bucket", "object_lock", "retention", "spool_dir"})
@@ -52,6 +52,9 @@ def _open_s3_store(parts: SplitResult) -> ObjectStore:
         raise InvalidStoreURL("the port of the S3 store URL is not a number") from None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     spool_dir = options.get("spool_dir")
+    retention = options.get("retention", "governance").lower()
+    if retention not in RETENTION_MODES:
+        raise InvalidStoreURL(f"S3 store option retention must be governance or compliance, not {retention!r}")
     return S3Store(
         S3Settings(
             endpoint=f"{host}:{port}" if port else host,
@@ -62,7 +65,7 @@ def _open_s3_store(parts: SplitResult) -> ObjectStore:
             region=options.get("region") or None,
             create_bucket=_boolean(options, "create_bucket", False),
             object_lock=_boolean(options, "object_lock", False),
-            retention_mode=options.get("retention", "governance").lower(),
+            retention_mode=retention,
             spool_dir=Path(spool_dir) if spool_dir else None,
         )
     )

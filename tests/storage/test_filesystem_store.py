@@ -75,17 +75,6 @@ def test_put_of_old_bytes_refreshes_the_modified_time(fs_store: FileStore) -> No
     assert datetime.now(timezone.utc) - fs_store.stat(key).modified < timedelta(minutes=1)
 
 
-def test_put_repairs_an_object_of_the_wrong_size(fs_store: FileStore) -> None:
-    data = os.urandom(10_000)
-    key = fs_store.put_bytes(data).key
-    fs_store.path_of(key).write_bytes(data[:5000])
-
-    info = fs_store.put_bytes(data)
-
-    assert not info.existed
-    assert fs_store.get_bytes(key) == data
-
-
 def test_failed_upload_removes_its_temp_file(fs_store: FileStore) -> None:
     with pytest.raises(ConnectionResetError):
         fs_store.put(FailingStream(good_bytes=2_500_000))

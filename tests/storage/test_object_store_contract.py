@@ -98,6 +98,17 @@ def test_corrupted_object_is_detected_by_verify(
         store.verify(key)
 
 
+def test_put_repairs_an_object_of_the_wrong_size(store: ObjectStore, corrupt: Corrupter) -> None:
+    data = os.urandom(10_000)
+    key = store.put_bytes(data).key
+    corrupt(store, key, data[:5000])
+
+    info = store.put_bytes(data)
+
+    assert not info.existed
+    assert store.get_bytes(key) == data
+
+
 def test_expected_sha256_mismatch_stores_nothing(store: ObjectStore) -> None:
     data = os.urandom(10_000)
     wrong = sha256_of(b"something else")

@@ -12,6 +12,7 @@ from minio.commonconfig import GOVERNANCE
 from minio.error import S3Error
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 
+import storage.s3
 from storage import ObjectProtected, S3Store, StorageError, open_store
 from tests.s3server import ExternalS3Server, MotoS3Server
 
@@ -50,6 +51,19 @@ def test_sha256_is_the_object_name_and_in_its_metadata(
 
     assert raw.metadata["x-amz-meta-sha256"] == key
     assert s3_store.stat(key).sha256 == key
+
+
+def test_put_of_bytes_stored_long_ago_refreshes_the_modified_time(
+    s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = s3_store.put_bytes(b"orphan candidate")
+    monkeypatch.setattr(storage.s3, "REFRESH_AFTER", timedelta(0))
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+
+    again = s3_store.put_bytes(b"orphan candidate")
+
+    assert again.existed
+    assert s3_store.stat(first.key).modified > first.modified
 
 
 def test_protect_returns_false_on_a_bucket_without_object_lock(s3_store: S3Store) -> None:
