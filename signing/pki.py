@@ -62,11 +62,17 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _cap(value: str, limit: int = 64) -> str:
+    """Cut to the 64-unit cap of X.520 names, which cryptography counts in UTF-8 bytes."""
+    while len(value.encode("utf-8")) > limit:
+        value = value[:-1]
+    return value
+
+
 def _name(common_name: str, organisation: str | None = None) -> x509.Name:
-    # X.520 caps both attributes at 64 characters
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])]
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, _cap(common_name))]
     if organisation:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation[:64]))
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, _cap(organisation)))
     attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"))
     return x509.Name(attributes)
 

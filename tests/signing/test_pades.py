@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import io
+
+import pypdf
+import pytest
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+
+from signing.errors import BrokenPdf, EncryptedPdf, ModificationForbidden, NotAPdf, SignatureFailed
+from signing.pades import FieldSlot, Level, SignRequest, sign_pdf
+from signing.stamp import StampPlacement, StampText, render_stamp_pdf
+from signing.validate import validate_pdf
+
+from .helpers import make_pdf
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_signature_of_each_level_validates_as_trusted(pki, one_page_pdf, level):
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=level, timestamper=pki.tsa, trust=pki.trust))
+    report = validate_pdf(signed, pki.trust)
+    [signature] = report.signatures
+    assert (signature.status, signature.level) == ("valid", level.value)
+    assert signature.trusted and signature.intact and not signature.revoked
+    assert signature.signer == "Иванов Иван Иванович"
+
+
+def test_b_lt_embeds_the_crls_in_the_document_security_store(pki, one_page_pdf):
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=Level.B_LT, timestamper=pki.tsa, trust=pki.trust))
+    dss = PdfFileReader(io.BytesIO(signed)).root["/DSS"]
+    embedded = {bytes(stream.get_object().data) for stream in dss["/CRLs"]}
+    assert set(pki.trust.crls) <= embedded
+
+
+def test_signing_appends_and_never_rewrites_the_input(pki, one_page_pdf):
+    first = sign_pdf(one_page_pdf, pki.agency_signer)
+    second = sign_pdf(first, pki.holder_signer)
+    assert first.startswith(one_page_pdf)
+    assert second.startswith(first)
+
+
+def test_visible_stamp_is_placed_on_the_requested_page(pki):
+    pdf = make_pdf("стр. 1", "стр. 2")
+    placement = StampPlacement(page=-1, x=300, y=40, width=250, height=90, verify_url="https://example.org/v/abc")
+    signed = sign_pdf(pdf, pki.agency_signer, SignRequest(level=Level.B_B, stamp=placement))
+    reader = pypdf.PdfReader(io.BytesIO(signed))
+    [widget] = [a.get_object() for a in reader.pages[1].get("/Annots", [])]
+    assert [round(float(v)) for v in widget["/Rect"]] == [300, 40, 550, 130]
+    assert "/AP" in widget
+    assert not reader.pages[0].get("/Annots")
+    assert validate_pdf(signed, pki.trust).authentic
+
+
+def test_stamp_says_signed_electronically_with_serial_owner_validity_and_time(pki):
+    text = StampText.for_certificate(pki.agency_signer.certificate)
+    drawing = pypdf.PdfReader(io.BytesIO(render_stamp_pdf(text, 260, 100))).pages[0].extract_text()
+    flat = " ".join(drawing.split())
+    assert "ДОКУМЕНТ ПОДПИСАН ЭЛЕКТРОННОЙ ПОДПИСЬЮ" in flat
+    assert "Иванов Иван Иванович" in flat
+    assert format(pki.agency_signer.certificate.serial_number, "x") in flat.replace(" ", "")
+    assert f"{text.valid_to:%d.%m.%Y}" in flat and "Подписан:" in flat
+    assert "квалифицирован" not in flat.lower()
+
+
+def test_agreement_certified_by_agency_and_countersigned_by_holder_keeps_both_valid(pki, one_page_pdf):
+    by_agency = sign_pdf(
+        one_page_pdf,
+        pki.agency_signer,
+        SignRequest(
+            level=Level.B_T,
+            timestamper=pki.tsa,
+            certify=True,
+            stamp=StampPlacement(x=36),
+            reserve_fields=(FieldSlot("Holder", StampPlacement(x=310)),),
+        ),
+    )
+    countersigned = sign_pdf(
+        by_agency,
+        pki.holder_signer,
+        SignRequest(level=Level.B_T, timestamper=pki.tsa, field_name="Holder", stamp=StampPlacement()),
+    )
+    report = validate_pdf(countersigned, pki.trust)
+    assert [s.status for s in report.signatures] == ["valid", "valid"]
+    assert report.signatures[0].certification == "fill_forms"
+    assert report.signatures[0].modification_level == "form_filling"
+    assert [s.signer for s in report.signatures] == ["Иванов Иван Иванович", "Петрова Анна Сергеевна"]
+
+
+def test_signing_a_field_that_is_already_signed_is_refused(pki, one_page_pdf):
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=Level.B_B, field_name="Director"))
+    with pytest.raises(SignatureFailed):
+        sign_pdf(signed, pki.holder_signer, SignRequest(level=Level.B_B, field_name="Director"))
+
+
+def test_certification_must_be_the_first_signature(pki, one_page_pdf):
+    signed = sign_pdf(one_page_pdf, pki.agency_signer)
+    with pytest.raises(ModificationForbidden):
+        sign_pdf(signed, pki.holder_signer, SignRequest(level=Level.B_B, certify=True))
+
+
+def test_document_whose_certification_forbids_changes_is_refused(pki, one_page_pdf):
+    writer = IncrementalPdfFileWriter(io.BytesIO(one_page_pdf))
+    locked = signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Lock", certify=True, docmdp_permissions=fields.MDPPerm.NO_CHANGES),
+        pki.agency_signer.pyhanko_signer(),
+    ).sign_pdf(writer).getvalue()
+    output = io.BytesIO()
+    with pytest.raises(ModificationForbidden):
+        sign_pdf(locked, pki.holder_signer, output=output)
+    assert output.getvalue() == b""
+
+
+def _encrypted(pdf: bytes) -> bytes:
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(pdf)))
+    writer.encrypt("user", "owner", algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make_input", "refusal"),
+    [
+        (lambda pdf: b"PK\x03\x04 this is a zip, not a PDF" * 10, NotAPdf),
+        (lambda pdf: b"", NotAPdf),
+        (lambda pdf: pdf[:200], BrokenPdf),
+        (lambda pdf: pdf[:30] + bytes(range(256)) * 8, BrokenPdf),
+        (_encrypted, EncryptedPdf),
+    ],
+    ids=["zip", "empty", "truncated", "garbled", "encrypted"],
+)
+def test_unsignable_input_is_refused_clearly_and_produces_nothing(pki, one_page_pdf, make_input, refusal):
+    output = io.BytesIO(b"")
+    with pytest.raises(refusal) as raised:
+        sign_pdf(make_input(one_page_pdf), pki.agency_signer, output=output)
+    assert output.getvalue() == b""
+    assert raised.value.message_ru and raised.value.message_en in str(raised.value)
+
+
+def test_big_pdf_is_signed_from_stream_to_stream(pki, tmp_path):
+    source = tmp_path / "big.pdf"
+    source.write_bytes(make_pdf(*[f"page {i} " + "x" * 80 for i in range(400)]))
+    target = tmp_path / "big.signed.pdf"
+    with source.open("rb") as inp, target.open("wb+") as out:
+        assert sign_pdf(inp, pki.agency_signer, output=out) is None
+    assert target.read_bytes().startswith(source.read_bytes())
+    assert validate_pdf(target.read_bytes(), pki.trust).authentic
