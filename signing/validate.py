@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import (
     async_validate_detached_cms,
@@ -191,14 +192,32 @@ def _enum_name(value: Any) -> str | None:
     return value.name.lower() if value is not None else None
 
 
-def _signer_facts(status: StandardCMSSignatureStatus) -> dict[str, Any]:
-    cert = status.signing_cert
-    revocation = status.revocation_details
-    timestamp = status.timestamp_validity
+def _cert_facts(cert: asn1_x509.Certificate) -> dict[str, Any]:
     return {
         "signer": cert.subject.native.get("common_name"),
         "signer_serial": format(cert.serial_number, "x"),
         "signer_fingerprint": fingerprint_sha256(cert.dump()),
+    }
+
+
+def _embedded_cert_facts(signed_data: cms.SignedData) -> dict[str, Any]:
+    """Who claims to have signed, read from the CMS without checking anything (best effort)."""
+    try:
+        sid = signed_data["signer_infos"][0]["sid"]
+        for choice in signed_data["certificates"]:
+            cert = choice.chosen
+            if sid.name == "issuer_and_serial_number" and cert.serial_number == sid.chosen["serial_number"].native:
+                return _cert_facts(cert)
+    except Exception:  # noqa: BLE001 - a malformed CMS simply tells us nothing
+        pass
+    return {}
+
+
+def _signer_facts(status: StandardCMSSignatureStatus) -> dict[str, Any]:
+    revocation = status.revocation_details
+    timestamp = status.timestamp_validity
+    return {
+        **_cert_facts(status.signing_cert),
         "algorithm": f"{status.pkcs7_signature_mechanism}/{status.md_algorithm}",
         "intact": status.intact,
         "valid": status.valid,
@@ -238,7 +257,13 @@ async def _report_pdf_signature(
     name = embedded.field_name
     gost = _uncheckable_algorithm(embedded.signed_data)
     if gost:
-        return SignatureReport(status="cannot_be_checked", field_name=name, algorithm=gost, problem=gost)
+        return SignatureReport(
+            status="cannot_be_checked",
+            field_name=name,
+            algorithm=gost,
+            problem=f"алгоритм {gost} не поддерживается",
+            **_embedded_cert_facts(embedded.signed_data),
+        )
     context = trust.validation_context()
     if embedded.sig_object_type == "/DocTimeStamp":
         ts_status = await async_validate_pdf_timestamp(embedded, validation_context=context)
@@ -271,12 +296,17 @@ async def _report_pdf_signature(
     return report
 
 
-async def _guarded(coroutine_factory: Callable[[], Any], field_name: str | None) -> SignatureReport:
+async def _guarded(
+    coroutine_factory: Callable[[], Any], field_name: str | None, signed_data: cms.SignedData | None
+) -> SignatureReport:
     try:
         return await coroutine_factory()
     except Exception as exc:  # noqa: BLE001 - a signature we cannot process is reported, never raised
         return SignatureReport(
-            status="cannot_be_checked", field_name=field_name, problem=f"{type(exc).__name__}: {exc}"[:300]
+            status="cannot_be_checked",
+            field_name=field_name,
+            problem=f"{type(exc).__name__}: {exc}"[:300],
+            **(_embedded_cert_facts(signed_data) if signed_data is not None else {}),
         )
 
 
@@ -291,10 +321,19 @@ async def async_validate_pdf(pdf: bytes | BinaryIO, trust: TrustStore) -> Valida
         return ValidationReport(kind="pdf", problem=f"файл не является читаемым PDF ({type(exc).__name__})")
     has_doc_timestamp = any(e.sig_object_type == "/DocTimeStamp" for e in embedded)
     reports = [
-        await _guarded(lambda e=e: _report_pdf_signature(e, reader, trust, has_doc_timestamp), _safe_name(e))
+        await _guarded(
+            lambda e=e: _report_pdf_signature(e, reader, trust, has_doc_timestamp), _safe_name(e), _safe_cms(e)
+        )
         for e in embedded
     ]
     return ValidationReport(kind="pdf", signatures=reports)
+
+
+def _safe_cms(embedded: EmbeddedPdfSignature) -> cms.SignedData | None:
+    try:
+        return embedded.signed_data
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _safe_name(embedded: EmbeddedPdfSignature) -> str | None:
@@ -312,7 +351,13 @@ def validate_pdf(pdf: bytes | BinaryIO, trust: TrustStore) -> ValidationReport:
 async def _report_cms(data: bytes | BinaryIO, signed_data: cms.SignedData, trust: TrustStore) -> SignatureReport:
     gost = _uncheckable_algorithm(signed_data)
     if gost:
-        return SignatureReport(status="cannot_be_checked", kind="cms", algorithm=gost, problem=gost)
+        return SignatureReport(
+            status="cannot_be_checked",
+            kind="cms",
+            algorithm=gost,
+            problem=f"алгоритм {gost} не поддерживается",
+            **_embedded_cert_facts(signed_data),
+        )
     status = await async_validate_detached_cms(data, signed_data, signer_validation_context=trust.validation_context())
     report = SignatureReport(status="valid", kind="cms", coverage="entire_file", **_signer_facts(status))
     report.status = _decide(report)
@@ -327,6 +372,6 @@ def validate_detached(data: bytes | BinaryIO, p7s: bytes, trust: TrustStore) -> 
         signed_data = load_p7s(p7s)
     except Exception as exc:  # noqa: BLE001 - untrusted bytes
         return ValidationReport(kind="cms", problem=f"файл подписи не читается ({exc})")
-    report = asyncio.run(_guarded(lambda: _report_cms(data, signed_data, trust), None))
+    report = asyncio.run(_guarded(lambda: _report_cms(data, signed_data, trust), None, signed_data))
     report.kind = "cms"
     return ValidationReport(kind="cms", signatures=[report])
