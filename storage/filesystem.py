@@ -1,6 +1,7 @@
 """Filesystem store: root/ab/cd/<sha256>, written atomically."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat as stat_module
@@ -66,17 +67,18 @@ class FileStore(ObjectStore):
             expected_size=expected_size,
             durable=True,
         )
-        try:
-            final = self.path_of(upload.sha256)
-            self._make_parents(final)
-            existed = self._link_into_place(upload.path, final, upload.size)
-            if existed:
-                os.utime(final)
-            else:
-                _fsync_directory(final.parent)
-        finally:
-            upload.path.unlink(missing_ok=True)
-        return self._info(upload.sha256, final.stat(), existed=existed)
+        final = self.path_of(upload.sha256)
+        with self._translated():
+            try:
+                self._make_parents(final)
+                existed = self._link_into_place(upload.path, final, upload.size)
+                if existed:
+                    os.utime(final)
+                else:
+                    _fsync_directory(final.parent)
+            finally:
+                upload.path.unlink(missing_ok=True)
+            return self._info(upload.sha256, final.stat(), existed=existed)
 
     def _make_parents(self, final: Path) -> None:
         for directory in (final.parent.parent, final.parent):
@@ -104,18 +106,15 @@ class FileStore(ObjectStore):
 
     def open(self, key: str) -> BinaryIO:
         path = self.path_of(key)
-        try:
+        with self._translated(key):
             source = open(path, "rb", buffering=0)
-        except FileNotFoundError:
-            raise ObjectNotFound(key, self.describe()) from None
         reader = VerifyingReader(source, key, self.describe(), source.close)
         return io.BufferedReader(reader, CHUNK_SIZE)  # type: ignore[return-value]
 
     def stat(self, key: str) -> ObjectInfo:
-        try:
-            return self._info(key, self.path_of(key).stat())
-        except FileNotFoundError:
-            raise ObjectNotFound(key, self.describe()) from None
+        path = self.path_of(key)
+        with self._translated(key):
+            return self._info(key, path.stat())
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
@@ -125,10 +124,15 @@ class FileStore(ObjectStore):
         retain_until = self._retention(path)
         if retain_until is not None and retain_until > datetime.now(timezone.utc):
             raise ObjectProtected(key, retain_until.isoformat())
-        path.unlink(missing_ok=True)
-        _retention_path(path).unlink(missing_ok=True)
+        with self._translated():
+            path.unlink(missing_ok=True)
+            _retention_path(path).unlink(missing_ok=True)
 
     def list(self) -> Iterator[ObjectInfo]:
+        with self._translated():
+            yield from self._list()
+
+    def _list(self) -> Iterator[ObjectInfo]:
         for first in _hex_subdirectories(self._root):
             for second in _hex_subdirectories(first):
                 for entry in sorted(second.iterdir()):
@@ -147,19 +151,33 @@ class FileStore(ObjectStore):
         path = self.path_of(key)
         if not path.is_file():
             raise ObjectNotFound(key, self.describe())
-        current = self._retention(path)
-        if current is not None and current >= retain_until:
+        with self._translated():
+            current = self._retention(path)
+            if current is None or current < retain_until:
+                self._write_retention(path, retain_until)
             path.chmod(READ_ONLY)
-            return True
-        record = _retention_path(path)
+        return True
+
+    def _write_retention(self, path: Path, retain_until: datetime) -> None:
         handle, temp = tempfile.mkstemp(prefix="retention-", dir=self._temp)
         with os.fdopen(handle, "w", encoding="ascii") as out:
             out.write(retain_until.isoformat())
+        record = _retention_path(path)
         os.replace(temp, record)
-        path.chmod(READ_ONLY)
         record.chmod(READ_ONLY)
         _fsync_directory(path.parent)
-        return True
+
+    @contextlib.contextmanager
+    def _translated(self, key: str | None = None) -> Iterator[None]:
+        """A missing file under a key means a missing object; other OS errors become StorageError."""
+        try:
+            yield
+        except FileNotFoundError as error:
+            if key is not None:
+                raise ObjectNotFound(key, self.describe()) from None
+            raise StorageError(f"{self.describe()}: {error.strerror}: {error.filename}") from error
+        except OSError as error:
+            raise StorageError(f"{self.describe()}: {error.strerror or error}") from error
 
     def _retention(self, path: Path) -> datetime | None:
         try:

@@ -173,7 +173,8 @@ class S3Store(ObjectStore):
             response.close()
             response.release_conn()
 
-        reader = VerifyingReader(response, key, self.describe(), release)
+        source = _TranslatedBody(response, f"{self.describe()}: reading {key} failed")
+        reader = VerifyingReader(source, key, self.describe(), release)
         return io.BufferedReader(reader, CHUNK_SIZE)  # type: ignore[return-value]
 
     def stat(self, key: str) -> ObjectInfo:
@@ -284,6 +285,20 @@ class S3Store(ObjectStore):
 
 class _NoObjectLock(StorageError):
     pass
+
+
+class _TranslatedBody:
+    """A response body whose network errors, raised mid-read, become StorageError."""
+
+    def __init__(self, response: Any, context: str) -> None:
+        self._response = response
+        self._context = context
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._response.readinto(buffer))
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise StorageError(f"{self._context}: {error}") from None
 
 
 def _http_client() -> urllib3.PoolManager:

@@ -1,14 +1,15 @@
 """Copy an incoming stream to a temporary file in chunks while hashing it."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
-from .errors import ChecksumMismatch
+from .errors import ChecksumMismatch, StorageError
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -35,13 +36,14 @@ def spool(
     stops as soon as the stream grows past `expected_size`. With `durable`, the file is
     fsynced before this returns. The caller owns (and must remove) the returned file.
     """
-    handle, name = tempfile.mkstemp(prefix="upload-", dir=directory)
+    with _local_disk(directory):
+        handle, name = tempfile.mkstemp(prefix="upload-", dir=directory)
     path = Path(name)
     try:
         digest = hashlib.sha256()
         size = 0
         with os.fdopen(handle, "wb") as out:
-            while chunk := stream.read(CHUNK_SIZE):
+            while chunk := stream.read(CHUNK_SIZE):  # the caller's stream errors pass unchanged
                 size += len(chunk)
                 if expected_size is not None and size > expected_size:
                     raise ChecksumMismatch(
@@ -49,15 +51,26 @@ def spool(
                         "nothing was stored"
                     )
                 digest.update(chunk)
-                out.write(chunk)
-            if durable:
+                with _local_disk(directory):
+                    out.write(chunk)
+            with _local_disk(directory):
                 out.flush()
-                os.fsync(out.fileno())
+                if durable:
+                    os.fsync(out.fileno())
         _check_expectations(digest.hexdigest(), size, expected_sha256, expected_size)
         return SpooledUpload(path, digest.hexdigest(), size)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _local_disk(directory: Path | None) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        place = directory or tempfile.gettempdir()
+        raise StorageError(f"cannot spool the upload to {place}: {error.strerror or error}") from error
 
 
 def _check_expectations(

@@ -6,6 +6,7 @@ import io
 import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from minio.commonconfig import GOVERNANCE
@@ -15,6 +16,8 @@ from minio.objectlockconfig import DAYS, ObjectLockConfig
 import storage.s3
 from storage import ObjectProtected, S3Store, StorageError, open_store
 from tests.s3server import ExternalS3Server, MotoS3Server
+
+from .streams import GeneratedStream
 
 MiB = 1024 * 1024
 
@@ -153,6 +156,32 @@ def test_missing_bucket_is_reported_as_a_storage_error(s3_server: MotoS3Server |
 
     with pytest.raises(StorageError, match="NoSuchBucket"):
         store.put_bytes(b"nowhere")
+
+
+def test_unusable_spool_directory_is_a_storage_error(
+    s3_server: MotoS3Server | ExternalS3Server, tmp_path: Path
+) -> None:
+    store = open_store(f"{s3_server.create_bucket()}&spool_dir={tmp_path / 'missing'}")
+
+    with pytest.raises(StorageError, match="cannot spool the upload"):
+        store.put_bytes(b"anything")
+
+
+def test_connection_lost_mid_read_is_a_storage_error() -> None:
+    server = MotoS3Server.start()
+    try:
+        store = open_store(server.create_bucket())
+        key = store.put(GeneratedStream(32 * MiB)).key
+        stream = store.open(key)
+        stream.read(1)
+        server.process.kill()
+        server.process.wait()
+
+        with pytest.raises(StorageError, match=f"reading {key} failed"):
+            while stream.read(MiB):
+                pass
+    finally:
+        server.stop()
 
 
 def test_unreachable_server_is_a_storage_error_without_secrets() -> None:
