@@ -47,6 +47,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     rt = runtime or Runtime(settings)
     app.extensions["dms_runtime"] = rt
 
+    @app.before_request
+    def _open_session() -> None:
+        g.db = rt.db.sessionmaker()
+
+    # After _open_session: a CSRF refusal renders a page that needs the session.
     csrf.init_app(app)
     login_manager.init_app(app)
 
@@ -56,10 +61,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)
-
-    @app.before_request
-    def _open_session() -> None:
-        g.db = rt.db.sessionmaker()
 
     @app.after_request
     def _finish(response):  # noqa: ANN001, ANN202

@@ -51,6 +51,13 @@ class User(Base):
     def global_roles(self) -> set[str]:
         return {r.role for r in self.roles}
 
+    # The interface Flask-Login expects of a user object.
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
 
 class UserRole(Base):
     """A global role (Administrator, Clerk, Signatory, Auditor) held everywhere."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     KeepTogether,
+    LayoutError,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -260,9 +262,17 @@ def _document_styles(fonts: FontSet) -> dict[str, ParagraphStyle]:
     }
 
 
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _clean(value: str) -> str:
+    """Drop control characters and lone surrogates, which cannot be written to a PDF."""
+    return UNPRINTABLE.sub("", value)
+
+
 def _text(value: str) -> str:
     """Plain text to reportlab paragraph markup: untrusted text is never read as markup."""
-    return escape(value).replace("\n", "<br/>")
+    return escape(_clean(value)).replace("\n", "<br/>")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -349,7 +359,7 @@ def _body_table(rows: Sequence[Sequence[str]], styles: dict[str, ParagraphStyle]
     padded = [list(r) + [""] * (columns - len(r)) for r in rows]
     data = [[Paragraph(_text(c), styles["cell_head"]) for c in padded[0]]]
     data += [[Paragraph(_text(c), styles["cell"]) for c in row] for row in padded[1:]]
-    table = Table(data, colWidths=_column_widths(padded, width), repeatRows=1)
+    table = Table(data, colWidths=_column_widths(padded, width), repeatRows=1, splitInRow=1)
     table.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, -1), styles["cell"].fontName),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
@@ -402,7 +412,11 @@ def render_document_pdf(spec: RenderSpec, *, deterministic: bool = False,
         story.append(_body_table(spec.table, styles, width))
     if spec.signature:
         story.append(KeepTogether([Spacer(1, 14 * mm), _signature_block(spec.signature, styles, width)]))
-    doc.build(story, canvasmaker=_page_decorator(fonts, spec.footer, A4, doc.leftMargin))
+    try:
+        doc.build(story, canvasmaker=_page_decorator(fonts, _clean(spec.footer), A4, doc.leftMargin))
+    except LayoutError as exc:
+        raise InvalidSpec(f"the document cannot be laid out on A4 pages: a block is taller than a page "
+                          f"({str(exc)[:120]}…)") from exc
     return buffer.getvalue()
 
 
@@ -446,6 +460,12 @@ def _wrapped_centred(canvas: Canvas, text: str, font: str, size: float, centre_x
     return y
 
 
+def _cleaned_certificate(spec: CertificateSpec) -> CertificateSpec:
+    texts = {f.name: _clean(getattr(spec, f.name)) for f in fields(spec) if isinstance(getattr(spec, f.name), str)}
+    signatory = Signature(_clean(spec.signatory.position), _clean(spec.signatory.name))
+    return replace(spec, signatory=signatory, **texts)
+
+
 def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False,
                            font_dirs: Sequence[Path] | None = None) -> bytes:
     """A certificate of qualification on one A4 page: frame, holder, qualification, QR code."""
@@ -454,6 +474,7 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
     _require(1 <= spec.level <= 9, f"qualification level {spec.level} is outside 1..9")
     _require(bool(spec.verification_url.strip()), "a certificate needs its verification URL")
     fonts = load_fonts(font_dirs)
+    spec = _cleaned_certificate(spec)
     page = landscape(A4) if spec.landscape else A4
     width, height = page
     buffer = io.BytesIO()

@@ -55,7 +55,7 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
 def authenticate(session: Session, login: str, password: str, source: str = "") -> User:
     """Check a login and password; counts failures and locks the account for a growing time."""
     now = datetime.now(timezone.utc)
-    user = session.scalars(select(User).where(User.login == login).with_for_update()).first()
+    user = session.scalars(select(User).where(User.login == login).with_for_update(of=User)).first()
     if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
         audit.record(session, None, "login.throttled", "user", user.id, login=login, source=source)
         raise Throttled("слишком много неудачных попыток входа; повторите позже")

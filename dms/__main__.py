@@ -1,0 +1,4 @@
+"""`python -m dms` runs the CLI."""
+from .cli import main
+
+main()
