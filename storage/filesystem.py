@@ -15,6 +15,7 @@ from .interface import ObjectStore
 from .keys import check_expected_sha256, check_key, is_key
 from .model import ObjectInfo
 from .spool import CHUNK_SIZE, spool
+from .timestamps import as_utc, utc_now
 from .verifying_reader import VerifyingReader
 
 TEMP_DIR_NAME = ".tmp"
@@ -121,10 +122,10 @@ class FileStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         path = self.path_of(key)
-        retain_until = self._retention(path)
-        if retain_until is not None and retain_until > datetime.now(timezone.utc):
-            raise ObjectProtected(key, retain_until.isoformat())
         with self._translated():
+            retain_until = self._retention(path)
+            if retain_until is not None and retain_until > utc_now():
+                raise ObjectProtected(key, retain_until.isoformat())
             path.unlink(missing_ok=True)
             _retention_path(path).unlink(missing_ok=True)
 
@@ -147,7 +148,7 @@ class FileStore(ObjectStore):
         """Makes the file read-only (0444) and records `retain_until` beside it
         (<key>.retention); delete() refuses the object until then. This guards against
         this program and other unprivileged users, not against root or the disk owner."""
-        retain_until = _as_utc(retain_until)
+        retain_until = as_utc(retain_until)
         path = self.path_of(key)
         if not path.is_file():
             raise ObjectNotFound(key, self.describe())
@@ -160,10 +161,15 @@ class FileStore(ObjectStore):
 
     def _write_retention(self, path: Path, retain_until: datetime) -> None:
         handle, temp = tempfile.mkstemp(prefix="retention-", dir=self._temp)
-        with os.fdopen(handle, "w", encoding="ascii") as out:
-            out.write(retain_until.isoformat())
         record = _retention_path(path)
-        os.replace(temp, record)
+        try:
+            with os.fdopen(handle, "w", encoding="ascii") as out:
+                out.write(retain_until.isoformat())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, record)
+        finally:
+            Path(temp).unlink(missing_ok=True)
         record.chmod(READ_ONLY)
         _fsync_directory(path.parent)
 
@@ -185,7 +191,7 @@ class FileStore(ObjectStore):
         except FileNotFoundError:
             return None
         try:
-            return _as_utc(datetime.fromisoformat(text))
+            return as_utc(datetime.fromisoformat(text))
         except ValueError:
             raise StorageError(f"unreadable retention record beside {path}: {text!r}") from None
 
@@ -207,12 +213,6 @@ def _hex_subdirectories(directory: Path) -> list[Path]:
         for entry in directory.iterdir()
         if len(entry.name) == 2 and all(c in "0123456789abcdef" for c in entry.name) and entry.is_dir()
     )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("retain_until must be timezone-aware")
-    return moment.astimezone(timezone.utc)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -26,6 +26,7 @@ from .interface import ObjectStore
 from .keys import check_expected_sha256, check_key, is_key
 from .model import ObjectInfo
 from .spool import CHUNK_SIZE, spool
+from .timestamps import as_utc, utc_now
 from .verifying_reader import VerifyingReader
 
 PART_SIZE = 5 * 1024 * 1024  # the S3 minimum; the SDK holds one part per upload thread in memory
@@ -190,7 +191,8 @@ class S3Store(ObjectStore):
             return None
         metadata = found.metadata or {}
         sha256 = metadata.get(f"x-amz-meta-{SHA256_METADATA}") or key
-        return ObjectInfo(key, sha256, int(found.size or 0), _as_utc(found.last_modified))
+        modified = as_utc(found.last_modified or utc_now())
+        return ObjectInfo(key, sha256, int(found.size or 0), modified)
 
     def _head(self, key: str) -> Object | None:
         try:
@@ -212,7 +214,7 @@ class S3Store(ObjectStore):
                 retained_until = self._retained_until(key)
             except ObjectNotFound:
                 return
-            if retained_until is not None and retained_until > datetime.now(timezone.utc):
+            if retained_until is not None and retained_until > utc_now():
                 raise ObjectProtected(key, retained_until.isoformat())
         with self._translated(key):
             self._client.remove_object(self.bucket, key)
@@ -222,7 +224,8 @@ class S3Store(ObjectStore):
             for found in self._client.list_objects(self.bucket, recursive=True):
                 name = found.object_name
                 if is_key(name):
-                    yield ObjectInfo(name, name, int(found.size or 0), _as_utc(found.last_modified))
+                    modified = as_utc(found.last_modified or utc_now())
+                    yield ObjectInfo(name, name, int(found.size or 0), modified)
 
     def protect(self, key: str, retain_until: datetime) -> bool:
         """Sets an object-lock retention (GOVERNANCE by default, COMPLIANCE with
@@ -230,7 +233,7 @@ class S3Store(ObjectStore):
         lock; returns False, changing nothing, when it was not. A longer retention already on
         the object is kept."""
         check_key(key)
-        retain_until = _as_utc(retain_until)
+        retain_until = as_utc(retain_until)
         if not self._bucket_has_lock():
             if self._head(key) is None:
                 raise ObjectNotFound(key, self.describe())
@@ -253,7 +256,7 @@ class S3Store(ObjectStore):
         if not text:
             return None
         try:
-            return _as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
             raise StorageError(f"{self.describe()}: unreadable retention date {text!r} on {key}") from None
 
@@ -311,16 +314,8 @@ def _http_client() -> urllib3.PoolManager:
     )
 
 
-def _as_utc(moment: datetime | None) -> datetime:
-    if moment is None:
-        return datetime.now(timezone.utc)
-    if moment.tzinfo is None:
-        raise ValueError("a retention or modification time must be timezone-aware")
-    return moment.astimezone(timezone.utc)
-
-
 def _age(moment: datetime) -> timedelta:
-    return datetime.now(timezone.utc) - moment
+    return utc_now() - moment
 
 
 def _server_time(headers: Any) -> datetime:
@@ -328,4 +323,4 @@ def _server_time(headers: Any) -> datetime:
     try:
         return parsedate_to_datetime(date).astimezone(timezone.utc)
     except (TypeError, ValueError):
-        return datetime.now(timezone.utc)
+        return utc_now()
