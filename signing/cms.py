@@ -24,7 +24,10 @@ def load_p7s(p7s: bytes) -> cms.SignedData:
         if content_info["content_type"].native != "signed_data":
             raise NotASignature(f"content type {content_info['content_type'].native}")
         signed_data = content_info["content"]
-        signed_data.native  # forces a full parse of untrusted bytes here
+        if len(signed_data["signer_infos"]) == 0:
+            raise NotASignature("no signer")
+        signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].dotted
+        [choice.chosen for choice in signed_data["certificates"]]
     except SigningLibraryError:
         raise
     except Exception as exc:  # noqa: BLE001 - untrusted bytes
