@@ -14,6 +14,9 @@ import qrcode
 from PIL import Image
 
 from dms.pdfrender import (
+    FONT_DIR_ENV,
+    FONT_FILES,
+    QR_MASK_PATTERN,
     CertificateSpec,
     FontMissing,
     InvalidSpec,
@@ -157,7 +160,8 @@ def test_certificate_qr_image_encodes_the_verification_url() -> None:
     images = reader.pages[0].images
     assert len(images) == 1
     picture = Image.open(io.BytesIO(images[0].data)).convert("L")
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0,
+                         mask_pattern=QR_MASK_PATTERN)
     code.add_data(CERTIFICATE.verification_url)
     code.make(fit=True)
     modules = code.get_matrix()
@@ -204,3 +208,32 @@ def test_a_directory_with_only_part_of_the_family_is_not_enough(tmp_path: Path) 
 
 def test_fonts_are_registered_once_per_search_path() -> None:
     assert load_fonts() is load_fonts()
+
+
+def test_control_characters_and_lone_surrogates_are_dropped_not_fatal() -> None:
+    spec = replace(ORDER, paragraphs=("Текст\x00 с\x07 мусором \ud800 и смайликом 😀",))
+    assert "Текст с мусором и смайликом" in extracted_text(render_document_pdf(spec))
+    holder = "Иванова\x00 Мария\ud800 Петровна"
+    assert "Иванова Мария Петровна" in extracted_text(render_certificate_pdf(replace(CERTIFICATE, holder_name=holder)))
+
+
+def test_table_rows_taller_than_a_page_are_split_across_pages() -> None:
+    spec = replace(ORDER, table=(("Процесс", "Вывод"), ("длинный вывод " * 1500, "кратко")))
+    reader = pypdf.PdfReader(io.BytesIO(render_document_pdf(spec)))
+    assert len(reader.pages) > 2
+
+
+def test_a_block_that_cannot_fit_a_page_is_refused_with_a_clear_error() -> None:
+    spec = replace(ORDER, signature=Signature("Должность " * 600, "И. И. Иванов"))
+    with pytest.raises(InvalidSpec, match="A4"):
+        render_document_pdf(spec)
+
+
+def test_font_directory_from_the_environment_is_searched_first(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = load_fonts().directory
+    for name in FONT_FILES.values():
+        (tmp_path / name).write_bytes((installed / name).read_bytes())
+    monkeypatch.setenv(FONT_DIR_ENV, str(tmp_path))
+    assert load_fonts().directory == tmp_path
+    assert "Проверка" in extracted_text(render_text_pdf("Проверка", "шрифта из каталога окружения"))
