@@ -35,6 +35,9 @@ DEFAULT_VERIFY_BASE_URL = "http://localhost:5000/verify/"
 
 DEMO_FOOTER = "Демонстрационный документ системы «Печать». Все имена и реквизиты вымышлены."
 
+# Demo certificates must never pass for real ones.
+DEMO_WATERMARK = "ОБРАЗЕЦ"
+
 
 @dataclass(frozen=True)
 class DemoDocument:
@@ -146,6 +149,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
 )
 
 ORG_BY_CODE: dict[str, _Org] = {o.code: o for o in ORGANISATIONS}
+AGENCY = "МАРК"
 CENTRES: tuple[_Org, ...] = tuple(o for o in ORGANISATIONS if o.kind == "assessment_centre")
 
 
@@ -269,11 +273,8 @@ class _Builder:
             number=number, blank_number=blank, holder_name=holder, qualification=qualification,
             level=level, centre_name=centre.name, centre_code=centre_code, issue_date=issue_date,
             valid_until=valid_until, verification_url=self.verify_base_url + token,
-            signatory=centre.signature, org_name="Совет по профессиональным квалификациям "
-            + ("в строительстве" if centre_code == "ЦОК-50-002" else
-               "в жилищно-коммунальном хозяйстве" if centre_code == "ЦОК-40-003" else
-               "в области управления персоналом"),
-            city=centre.city,
+            signatory=centre.signature, org_name=ORG_BY_CODE[AGENCY].name, city=centre.city,
+            watermark=DEMO_WATERMARK,
         )
         metadata = {
             "number": number, "blank_number": blank, "holder": holder, "qualification": qualification,
@@ -292,8 +293,6 @@ class _Builder:
             spec=spec, reg_number=number, reg_date=reg_date, filename=f"demo-{index:03d}-{doc_type}.pdf",
         ))
 
-
-AGENCY = "МАРК"
 
 MODEL_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Управление жизненным циклом центров оценки и сертификации квалификаций", (

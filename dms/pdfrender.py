@@ -89,7 +89,7 @@ class Signature:
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """A letter-size-free A4 office document: letterhead, kind label, number, body, signature."""
+    """An A4 office document: letterhead, kind label, number and date, title, body, table, signature."""
 
     org_name: str
     doc_kind: str
@@ -124,6 +124,7 @@ class CertificateSpec:
     city: str = "Москва"
     kind_label: str = "СВИДЕТЕЛЬСТВО О КВАЛИФИКАЦИИ"
     landscape: bool = True
+    watermark: str = ""
 
 
 @dataclass(frozen=True)
@@ -466,6 +467,18 @@ def _wrapped_centred(canvas: Canvas, text: str, font: str, size: float, centre_x
     return y
 
 
+def _draw_watermark(canvas: Canvas, text: str, font: str, width: float, height: float) -> None:
+    canvas.saveState()
+    canvas.setFillColor(colors.HexColor("#C8102E"))
+    canvas.setFillAlpha(0.10)
+    canvas.translate(width / 2, height / 2)
+    canvas.rotate(25)
+    size = min(110.0, 0.8 * width / max(pdfmetrics.stringWidth(text, font, 1), 1))
+    canvas.setFont(font, size)
+    canvas.drawCentredString(0, -size / 3, text)
+    canvas.restoreState()
+
+
 def _cleaned_certificate(spec: CertificateSpec) -> CertificateSpec:
     texts = {f.name: _clean(getattr(spec, f.name)) for f in fields(spec) if isinstance(getattr(spec, f.name), str)}
     signatory = Signature(_clean(spec.signatory.position), _clean(spec.signatory.name))
@@ -491,6 +504,8 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
     canvas.setSubject(spec.qualification)
     canvas.setCreator("Pechat")
 
+    if spec.watermark:
+        _draw_watermark(canvas, spec.watermark, fonts.serif_bold, width, height)
     canvas.setStrokeColor(colors.HexColor("#1F3A68"))
     canvas.setLineWidth(3)
     canvas.rect(10 * mm, 10 * mm, width - 20 * mm, height - 20 * mm)

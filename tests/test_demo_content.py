@@ -11,6 +11,7 @@ import pypdf
 import pytest
 
 from dms.demo_content import (
+    DEMO_WATERMARK,
     DOCUMENT_TYPES,
     ORGANISATION_KINDS,
     DemoDocument,
@@ -180,3 +181,9 @@ def test_demo_document_is_a_frozen_record() -> None:
     doc: DemoDocument = DOCUMENTS[0]
     with pytest.raises(AttributeError):
         doc.title = "другой"  # type: ignore[misc]
+
+
+def test_demo_certificates_are_marked_as_specimens() -> None:
+    for doc in (d for d in DOCUMENTS if d.doc_type == "certificate"):
+        reader = pypdf.PdfReader(io.BytesIO(render_demo_pdf(doc)))
+        assert DEMO_WATERMARK in reader.pages[0].extract_text(), doc.title

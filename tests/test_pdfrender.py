@@ -179,6 +179,11 @@ def test_certificate_with_another_url_carries_another_qr_image() -> None:
     assert first != second
 
 
+def test_certificate_watermark_is_printed_only_when_asked() -> None:
+    assert "ОБРАЗЕЦ" in extracted_text(render_certificate_pdf(replace(CERTIFICATE, watermark="ОБРАЗЕЦ")))
+    assert "ОБРАЗЕЦ" not in extracted_text(render_certificate_pdf(CERTIFICATE))
+
+
 def test_certificate_without_expiry_is_printed_as_unlimited() -> None:
     text = extracted_text(render_certificate_pdf(replace(CERTIFICATE, valid_until=None, landscape=False)))
     assert "Действительно до: бессрочно" in text
