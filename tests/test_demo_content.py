@@ -23,13 +23,14 @@ from dms.demo_content import (
     spec_text,
     synthetic_documents,
 )
+from dms import doctypes
 from dms.pdfrender import CertificateSpec, RenderSpec, render_document_pdf
 
 REQUIRED_METADATA: dict[str, tuple[str, ...]] = {
     "certificate": ("holder", "qualification", "level", "centre", "issue_date", "valid_until", "number",
                     "blank_number"),
     "agreement": ("counterparty", "term_from", "term_to"),
-    "report": ("period", "site"),
+    "report": ("period", "site", "kind"),
     "order": ("subject",),
     "application": ("applicant", "qualification"),
     "other": (),
@@ -92,6 +93,12 @@ def test_every_document_carries_the_metadata_of_its_type(doc_type: str) -> None:
     for doc in (d for d in DOCUMENTS if d.doc_type == doc_type):
         missing = [key for key in REQUIRED_METADATA[doc_type] if doc.metadata.get(key) in (None, "")]
         assert not missing, (doc.title, missing)
+
+
+def test_demo_metadata_passes_the_document_type_schema() -> None:
+    for doc in DOCUMENTS:
+        known = {f.name for f in doctypes.get_type(doc.doc_type).fields}
+        doctypes.validate_metadata(doc.doc_type, {k: v for k, v in doc.metadata.items() if k in known})
 
 
 def test_certificate_metadata_matches_the_printed_certificate() -> None:
