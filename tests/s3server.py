@@ -19,6 +19,7 @@ returns that real server instead, with the same interface.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from minio import Minio
+from minio.error import S3Error
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -53,6 +55,7 @@ class MotoS3Server:
             env=environment,
         )
         server = cls(process, port)
+        atexit.register(server.stop)  # no orphaned server if the caller forgets or crashes
         try:
             server._wait_until_ready()
         except BaseException:
@@ -109,6 +112,7 @@ def start_moto_s3(bucket: str = "pechat-test", object_lock: bool = False) -> tup
 class ExternalS3Server:
     """A real S3 server named by a store URL (DMS_TEST_S3_ENDPOINT); stop() leaves it running."""
 
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
@@ -119,6 +123,7 @@ class ExternalS3Server:
         self._secure = options.get("secure", "true").lower() in ("true", "1", "yes")
         self._region = options.get("region") or None
         self._query = parts.query
+        self._created: list[str] = []
 
     def client(self) -> Minio:
         return Minio(
@@ -131,16 +136,25 @@ class ExternalS3Server:
         return f"s3://{credentials}{self.endpoint}/{bucket}{query}"
 
     def create_bucket(self, bucket: str | None = None, object_lock: bool = False) -> str:
-        """The configured bucket by default (a locked companion bucket with object_lock), created
-        if missing; objects are left behind on the real server."""
-        name = bucket or (f"{self.bucket}-locked" if object_lock else self.bucket)
+        """Creates a bucket (by default a fresh one named after the configured bucket) and
+        returns its store URL; stop() empties and removes the buckets made here where it can."""
+        name = bucket or f"{self.bucket}-{uuid.uuid4().hex[:12]}"
         client = self.client()
         if not client.bucket_exists(name):
             client.make_bucket(name, location=self._region, object_lock=object_lock)
+            self._created.append(name)
         return self.url(name)
 
     def stop(self) -> None:
-        return None
+        client = self.client()
+        for bucket in self._created:
+            try:
+                for found in client.list_objects(bucket, recursive=True):
+                    client.remove_object(bucket, found.object_name)
+                client.remove_bucket(bucket)
+            except S3Error:
+                continue  # objects under retention keep their bucket
+        self._created.clear()
 
 
 def start_s3_test_server() -> MotoS3Server | ExternalS3Server:

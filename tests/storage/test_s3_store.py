@@ -59,14 +59,15 @@ def test_sha256_is_the_object_name_and_in_its_metadata(
 def test_put_of_bytes_stored_long_ago_refreshes_the_modified_time(
     s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = s3_store.put_bytes(b"orphan candidate")
+    key = s3_store.put_bytes(b"orphan candidate").key
+    stored = s3_store.stat(key).modified
     monkeypatch.setattr(storage.s3, "REFRESH_AFTER", timedelta(0))
     time.sleep(1.1)  # Last-Modified has one-second resolution
 
     again = s3_store.put_bytes(b"orphan candidate")
 
     assert again.existed
-    assert s3_store.stat(first.key).modified > first.modified
+    assert s3_store.stat(key).modified > stored
 
 
 def test_protect_returns_false_on_a_bucket_without_object_lock(s3_store: S3Store) -> None:
