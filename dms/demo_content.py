@@ -965,6 +965,11 @@ SYN_TITLES: dict[str, tuple[str, ...]] = {
                   "Заявление о повторном прохождении экзамена по квалификации «{q}»"),
 }
 
+# The document type of each synthetic kind label, for ingesting synthetic documents.
+SYNTHETIC_DOC_TYPES: dict[str, str] = {
+    "ПРИКАЗ": "order", "ОТЧЁТ": "report", "СОГЛАШЕНИЕ": "agreement", "ЗАЯВЛЕНИЕ": "application",
+}
+
 SYN_SENTENCES: tuple[str, ...] = (
     "Центр оценки квалификаций в г. {city} провёл профессиональный экзамен по квалификации «{q}».",
     "Соискатель {person} представил заявление, копию паспорта и согласие на обработку персональных данных.",
