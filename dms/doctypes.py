@@ -29,6 +29,10 @@ DOC_TYPES: dict[str, DocType] = {t.code: t for t in (
     DocType("order", "Приказ", "Order", (
         Field("subject", "Предмет приказа", "Subject", "text"),
         Field("signatory", "Подписант", "Signatory"),
+        Field("centre", "ЦОК", "Assessment centre"),
+        Field("qualification", "Квалификация", "Qualification"),
+        Field("exam_date", "Дата экзамена", "Exam date", "date"),
+        Field("counterparty", "Контрагент", "Counterparty"),
     )),
     DocType("certificate", "Свидетельство о квалификации", "Certificate of qualification", (
         Field("holder", "Владелец", "Holder", required=True),
@@ -49,13 +53,20 @@ DOC_TYPES: dict[str, DocType] = {t.code: t for t in (
         Field("site", "Площадка", "Site"),
         Field("kind", "Вид отчёта", "Kind", "enum",
               choices=("pilot_site", "expert_site", "monitoring", "audit", "assessment", "other")),
+        Field("block", "Блок модели", "Block of the model"),
+        Field("assessed", "Оцениваемое лицо", "Person assessed"),
     )),
     DocType("application", "Заявление", "Application", (
         Field("applicant", "Заявитель", "Applicant", required=True),
+        Field("applicant_org", "Организация заявителя", "Applicant's organisation"),
         Field("qualification", "Квалификация", "Qualification"),
     )),
     DocType("other", "Прочее", "Other", (
         Field("note", "Примечание", "Note", "text"),
+        Field("kind", "Вид документа", "Kind"),
+        Field("holder", "Владелец", "Holder"),
+        Field("hours", "Объём, часов", "Hours", "int"),
+        Field("approved_by_order", "Утверждён приказом", "Approved by order"),
     )),
 )}
 

@@ -111,7 +111,7 @@ class LocalRole(Base):
 class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
-        UniqueConstraint("doc_type", "reg_number", name="uq_document_reg_number"),
+        UniqueConstraint("organisation_id", "doc_type", "reg_number", name="uq_document_reg_number"),
         Index("ix_documents_folder_state", "folder_id", "state"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

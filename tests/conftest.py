@@ -1,6 +1,10 @@
 """Shared test configuration: the repository root on sys.path (for tests.s3server and friends)."""
+import os
 import sys
 from pathlib import Path
+
+# Cheap Argon2 parameters for the many users tests create (production keeps the library's defaults).
+os.environ.setdefault("DMS_ARGON2_PROFILE", "CHEAPEST")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

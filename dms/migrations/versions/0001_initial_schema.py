@@ -142,7 +142,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['folder_id'], ['folders.id'], ),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('doc_type', 'reg_number', name='uq_document_reg_number')
+    sa.UniqueConstraint('organisation_id', 'doc_type', 'reg_number', name='uq_document_reg_number')
     )
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_documents_doc_type'), ['doc_type'], unique=False)

@@ -1,0 +1,97 @@
+"""Ingest throughput: 1,000 small PDFs through the service layer (sniff, store, document + version + audit +
+outbox in one transaction each), on the filesystem store and over S3 (moto's server on loopback).
+
+    .venv/bin/python bench/ingest.py [--docs 1000] [--stores fs,s3] [--database sqlite|URL]
+
+Prints documents per second for each store, and the raw store put rate beside it as the baseline (the cost
+of the archive's rules on top of bare object writes).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DMS_ARGON2_PROFILE", "CHEAPEST")
+
+from dms.config import Settings  # noqa: E402
+from dms.demo_content import synthetic_documents  # noqa: E402
+from dms.pdfrender import render_document_pdf  # noqa: E402
+from dms.runtime import Runtime  # noqa: E402
+from dms.services import documents, folders, setup, users  # noqa: E402
+
+
+def make_pdfs(n: int) -> list[bytes]:
+    return [render_document_pdf(spec, deterministic=True) for spec in synthetic_documents(n, seed=7)]
+
+
+def bench_store(store, pdfs: list[bytes]) -> float:  # noqa: ANN001
+    t0 = time.perf_counter()
+    for data in pdfs:
+        store.put(io.BytesIO(data))
+    return len(pdfs) / (time.perf_counter() - t0)
+
+
+def bench_ingest(rt: Runtime, pdfs: list[bytes]) -> float:
+    with rt.db.session() as s:
+        clerk = users.create_user(s, "bench", "bench-password", ["Clerk"])
+        folder = folders.ensure(s, "/Bench")
+        clerk_id, folder_id = clerk.id, folder.id
+    t0 = time.perf_counter()
+    for i, data in enumerate(pdfs):
+        stored = documents.store_upload(rt.store, io.BytesIO(data), f"doc-{i}.pdf", rt.settings.max_upload_bytes)
+        with rt.db.session() as s:
+            actor = s.get(users.User, clerk_id)
+            doc = documents.create(s, actor, folders.get(s, folder_id), "order", f"Документ {i}")
+            documents.add_version(s, actor, doc, stored)
+    return len(pdfs) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=1000)
+    ap.add_argument("--stores", default="fs,s3")
+    ap.add_argument("--database", default="sqlite", help="sqlite or a PostgreSQL URL (an empty database)")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    pdfs = make_pdfs(args.docs)
+    print(f"rendered {len(pdfs)} one-page PDFs ({sum(map(len, pdfs)) / len(pdfs) / 1024:.1f} KB each) "
+          f"in {time.perf_counter() - t0:.1f} s")
+    for store_kind in args.stores.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            stop = None
+            if store_kind == "s3":
+                from tests.s3server import start_moto_s3
+                url, stop = start_moto_s3("bench")
+                raw_url = url.replace("/bench?", "/bench-raw?")
+                from tests.s3server import MotoS3Server  # noqa: F401
+                from minio import Minio  # noqa: F401
+            else:
+                url = (Path(tmp) / "objects").as_uri()
+                raw_url = (Path(tmp) / "raw").as_uri()
+            try:
+                db_url = f"sqlite:///{tmp}/bench.sqlite3" if args.database == "sqlite" else args.database
+                rt = Runtime(Settings(data_dir=Path(tmp), database_url=db_url, storage_url=url,
+                                      index_dir=Path(tmp) / "index", secret_key="bench"))
+                setup.initialise(rt)
+                if store_kind == "s3":
+                    rt.store._client.make_bucket("bench-raw")  # the baseline's own bucket on the same server
+                from storage import open_store
+                raw_rate = bench_store(open_store(raw_url), pdfs)
+                rate = bench_ingest(rt, pdfs)
+                rt.close()
+            finally:
+                if stop:
+                    stop()
+        print(f"{store_kind:>3}: ingest {rate:7.1f} documents/s   (baseline: bare store.put {raw_rate:7.1f} objects/s; "
+              f"archive rules cost {100 * (1 - rate / raw_rate):.0f}% of it)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""`dms demo`: organisations, users for each role, a folder tree and realistic documents as real PDFs.
+Idempotent: what exists is kept; passwords are shown only for users created by this run."""
+from __future__ import annotations
+
+import io
+import secrets
+import sys
+from typing import Any
+
+from sqlalchemy import select
+from tqdm import tqdm
+
+from .. import demo_content, doctypes
+from ..models import Document, Organisation, User
+from ..runtime import Runtime
+from ..workflow import workflow_for
+from . import documents, folders, sharing, users
+
+# (login, full name, global roles, local grants [(folder, role)], organisation code)
+DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...], str], ...] = (
+    ("admin", "Администратор системы", ("Administrator",), (), "МАРК"),
+    ("clerk", "Смирнова Анна Викторовна", ("Clerk",), (), "МАРК"),
+    ("director", "Лебедева Ирина Павловна", ("Signatory",), (), "МАРК"),
+    ("auditor", "Орлов Дмитрий Сергеевич", ("Auditor",), (), "МАРК"),
+    ("cok1", "Кузнецова Мария Олеговна", (), (("/ЦОК-77-001", "Editor"),), "ЦОК-77-001"),
+    ("holder", "Волков Андрей Ильич", (), (("/Соглашения/Держатели практик", "Reader"),), "ДП-66-001"),
+)
+
+# The state a demo document of each type is shown in when it carries a registration number.
+REGISTERED_STATE = {"order": "registered", "application": "registered", "other": "registered",
+                    "report": "submitted"}
+
+
+def _organisations(session) -> dict[str, Organisation]:  # noqa: ANN001
+    by_code = {o.code: o for o in session.scalars(select(Organisation))}
+    for spec in demo_content.demo_organisations():
+        if spec["code"] in by_code:
+            continue
+        org = Organisation(code=spec["code"], name=spec["name"], short_name=spec["short_name"], kind=spec["kind"],
+                           register_status=spec.get("register_status") or "included", city=spec.get("city", ""),
+                           inn=spec.get("inn", ""))
+        session.add(org)
+        by_code[org.code] = org
+    session.flush()
+    return by_code
+
+
+def _users(session, orgs: dict[str, Organisation]) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    created = []
+    for login, name, roles, grants, org_code in DEMO_USERS:
+        if session.scalar(select(User.id).where(User.login == login)):
+            continue
+        password = secrets.token_urlsafe(10)
+        user = users.create_user(session, login, password, roles, full_name=name, organisation=orgs.get(org_code))
+        for path, role in grants:
+            sharing.grant(session, None, folders.ensure(session, path), f"user:{user.id}", role)
+        created.append((login, ", ".join(roles) or "локальные роли", password))
+    return created
+
+
+def _clean_meta(doc_type: str, meta: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in doctypes.DOC_TYPES[doc_type].fields}
+    return {k: v for k, v in meta.items() if k in known and v not in (None, "")}
+
+
+def load(rt: Runtime, progress: bool = False) -> dict:
+    with rt.db.session() as s:
+        orgs = _organisations(s)
+        for path in demo_content.demo_folders():
+            top = folders.split_path(path)[0]
+            folders.ensure(s, path, orgs.get(top))
+        new_users = _users(s, orgs)
+    items = demo_content.demo_documents(verify_base_url=rt.settings.base_url + "/verify/")
+    new_docs = 0
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        admin = users.get_user(s, "admin")
+        existing = set(s.execute(select(Document.folder_id, Document.title)).all())
+        for item in tqdm(items, desc="демо-документы", unit="док", file=sys.stderr, disable=not progress or None):
+            folder = folders.resolve(s, item.folder)
+            if (folder.id, item.title) in existing:
+                continue
+            stored = documents.store_upload(rt.store, io.BytesIO(demo_content.render_demo_pdf(item)),
+                                            item.filename or "document.pdf", rt.settings.max_upload_bytes)
+            doc = documents.create(s, admin, folder, item.doc_type, item.title,
+                                   _clean_meta(item.doc_type, dict(item.metadata)), orgs.get(item.org_code))
+            doc.created_by_id = clerk.id
+            documents.add_version(s, admin, doc, stored)
+            if item.reg_number and item.doc_type in REGISTERED_STATE:
+                doc.reg_number, doc.reg_date = item.reg_number, item.reg_date
+                state = REGISTERED_STATE[item.doc_type]
+                assert state in workflow_for(item.doc_type).states
+                doc.state = state
+            new_docs += 1
+        total = len(existing) + new_docs
+    return {"new_users": new_users, "documents": total, "new_documents": new_docs}
