@@ -1,0 +1,81 @@
+"""The production set-up is checked by parsing it (no Docker engine on the development machines)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# What dms.config.Settings reads: the app cannot start without the first four in production.
+REQUIRED_APP_ENV = {"DMS_DATABASE_URL", "DMS_STORAGE_URL", "DMS_INDEX_DIR", "DMS_SECRET_KEY", "DMS_DATA_DIR"}
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_app_indexer_database_and_object_store():
+    services = compose()["services"]
+    assert {"app", "indexer", "db", "minio", "minio-init", "migrate"} <= set(services)
+    assert "gunicorn" in services["app"]["command"] and "--workers" in services["app"]["command"]
+    assert services["indexer"]["command"] == ["dms", "indexer"]
+    assert services["migrate"]["command"] == ["dms", "init"]
+
+
+def test_every_app_process_gets_the_variables_the_settings_need():
+    services = compose()["services"]
+    for name in ("app", "indexer", "migrate"):
+        env = services[name]["environment"]
+        assert REQUIRED_APP_ENV <= set(env), name
+        assert env["DMS_DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in env["DMS_DATABASE_URL"]
+        assert env["DMS_STORAGE_URL"].startswith("s3://") and "@minio:9000/" in env["DMS_STORAGE_URL"]
+
+
+def test_settings_read_exactly_the_variables_compose_sets():
+    source = (ROOT / "dms" / "config.py").read_text()
+    read = set(re.findall(r'"(DMS_[A-Z_]+)"', source))
+    env = compose()["services"]["app"]["environment"]
+    assert REQUIRED_APP_ENV <= read
+    assert set(env) <= read, set(env) - read
+
+
+def test_only_the_indexer_writes_the_index_volume():
+    services = compose()["services"]
+    assert "index:/index:ro" in services["app"]["volumes"]
+    assert "index:/index" in services["indexer"]["volumes"]
+    writers = [n for n, s in services.items() if any(v == "index:/index" for v in s.get("volumes", []))]
+    assert sorted(writers) == ["indexer", "migrate"]
+
+
+def test_volumes_ports_and_health_checks():
+    c = compose()
+    services = c["services"]
+    assert {"pgdata", "objects", "appdata", "index"} <= set(c["volumes"])
+    assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
+    assert "objects:/data" in services["minio"]["volumes"]
+    assert any(p.endswith(":8000") for p in services["app"]["ports"])
+    for name in ("db", "minio", "app"):
+        assert "test" in services[name]["healthcheck"], name
+    assert "/healthz" in " ".join(services["app"]["healthcheck"]["test"])
+    assert services["app"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "--with-lock" in services["minio-init"]["entrypoint"]
+
+
+def test_secrets_come_from_the_env_file_not_the_repo():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "DMS_SECRET_KEY"):
+        assert f"${{{var}:?" in text, var
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    example = (ROOT / ".env.example").read_text()
+    for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "DMS_SECRET_KEY"):
+        assert re.search(rf"^{var}=", example, re.M), var
+
+
+def test_dockerfile_installs_fonts_and_runs_as_a_user():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "fonts-dejavu-core" in text and "poppler-utils" in text
+    assert re.search(r"^USER \w+", text, re.M)
+    for package in ("dms", "storage", "signing", "search", "templates"):
+        assert f"COPY {package} ./{package}" in text
