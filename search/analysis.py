@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import Stemmer
 from whoosh.analysis import (
     Analyzer,
+    CompositeAnalyzer,
+    Tokenizer,
     Filter,
     IDTokenizer,
     LowercaseFilter,
     RegexTokenizer,
-    StopFilter,
     Token,
 )
 
@@ -129,25 +130,67 @@ def normalize_number(value: str) -> str:
     return "".join(text.split())
 
 
+class RussianEnglishTokenizer(Tokenizer):
+    """Words of Cyrillic, Latin letters and digits, lower-cased, ё→е, without stop words, stemmed.
+
+    One pass instead of a chain of five filters: analysis is most of the indexing time.
+    Positions skip nothing for stop words, so "соглашение с держателем" is a phrase of two.
+    """
+
+    def __init__(self, cachesize: int = 200_000) -> None:
+        self.stemmer = RussianEnglishStemFilter(cachesize=cachesize)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RussianEnglishTokenizer) and other.stemmer == self.stemmer
+
+    def __call__(  # type: ignore[override]
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        stem = self.stemmer.stem
+        lowered = value.lower().replace("ё", "е")
+        same_length = len(lowered) == len(value)
+        source = lowered if same_length else value
+        pos = start_pos
+        for match in _WORD.finditer(source):
+            word = match.group(0) if same_length else fold_yo(match.group(0).lower())
+            if word in STOP_WORDS:
+                continue
+            t.text = stem(word)
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = word
+            if positions:
+                t.pos = pos
+                pos += 1
+            if chars:
+                t.startchar = start_char + match.start()
+                t.endchar = start_char + match.end()
+            yield t
+
+
+_WORD = re.compile(WORD_PATTERN)
+
+
 def text_analyzer() -> Analyzer:
     """Analyzer of free text (title, content, people): Russian and English morphology."""
-    return (
-        RegexTokenizer(WORD_PATTERN)
-        | LowercaseFilter()
-        | YoFilter()
-        | StopFilter(stoplist=STOP_WORDS, minsize=1)
-        | RussianEnglishStemFilter()
-    )
+    return CompositeAnalyzer(RussianEnglishTokenizer())
 
 
-def spelling_analyzer() -> Analyzer:
-    """Analyzer of the word list behind "did you mean": whole words, no stems, no stop words."""
-    return (
-        RegexTokenizer(WORD_PATTERN)
-        | LowercaseFilter()
-        | YoFilter()
-        | StopFilter(stoplist=STOP_WORDS, minsize=3, maxsize=40)
-    )
+def word_stems(text: str) -> list[str]:
+    """The indexed forms of the words of ``text``."""
+    return [t.text for t in _STEMS(text, mode="query")]
 
 
 def number_analyzer() -> Analyzer:
@@ -173,3 +216,6 @@ class StripFilter(Filter):
             t.text = t.text.strip()
             if t.text:
                 yield t
+
+
+_STEMS = text_analyzer()

@@ -1,4 +1,8 @@
-""""Did you mean": corrections drawn only from words of documents the user may see."""
+""""Did you mean": corrections drawn only from words of documents the user may see.
+
+The index keeps stems, not words, so a correction fixes the stem of a word (from the stems of
+visible documents) and keeps the ending the user typed: «свидетельсво» → «свидетельство».
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from collections.abc import Callable
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from search.analysis import WORD_PATTERN, fold_yo, text_analyzer
+from search.analysis import WORD_PATTERN, fold_yo, word_stems
 
-SPELL_FIELD = "spell"
+CORRECTED_FIELDS = ("title", "content")
 WORD_FIELDS = ("title", "content", "people")
 OPERATORS = frozenset({"and", "or", "not", "andnot", "andmaybe", "и", "или", "не"})
 CANDIDATES = 25
@@ -18,7 +22,6 @@ MAX_DISTANCE = 2
 MIN_WORD = 3
 
 _words = re.compile(rf"(?<![:\w]){WORD_PATTERN}(?![:\w])")
-_analyzer = text_analyzer()
 
 Restrict = Callable[[wq.Query], wq.Query]
 
@@ -49,7 +52,7 @@ def _visible_count(searcher: Searcher, q: wq.Query, restrict: Restrict, limit: i
 
 
 def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
-    stems = [t.text for t in _analyzer(word, mode="query")]
+    stems = word_stems(word)
     if not stems:
         return True
     q = wq.And([wq.Or([wq.Term(f, s) for f in WORD_FIELDS]) for s in stems])
@@ -57,17 +60,29 @@ def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
 
 
 def _correct(searcher: Searcher, word: str, restrict: Restrict) -> str | None:
-    corrector = searcher.reader().corrector(SPELL_FIELD)
+    """A visible word close to ``word``: its stem corrected, the user's own ending kept."""
+    stems = word_stems(word)
+    if len(stems) != 1:
+        return None
+    stem = stems[0]
+    ending = word[len(stem):] if word.startswith(stem) else ""
+    reader = searcher.reader()
+    candidates: set[str] = set()
+    for fieldname in CORRECTED_FIELDS:
+        candidates.update(
+            reader.corrector(fieldname).suggest(stem, limit=CANDIDATES, maxdist=MAX_DISTANCE, prefix=1)
+        )
     best: tuple[int, int, str] | None = None
-    for candidate in corrector.suggest(word, limit=CANDIDATES, maxdist=MAX_DISTANCE, prefix=1):
-        distance = edit_distance(word, candidate)
-        if best is not None and distance > best[0]:
+    for candidate in sorted(candidates):
+        distance = edit_distance(stem, candidate)
+        if candidate == stem or (best is not None and distance > best[0]):
             continue
         # Ranked by how many visible documents hold the word, never by hidden ones.
-        count = _visible_count(searcher, wq.Term(SPELL_FIELD, candidate), restrict, 1000)
+        q = wq.Or([wq.Term(f, candidate) for f in CORRECTED_FIELDS])
+        count = _visible_count(searcher, q, restrict, 1000)
         if count and (best is None or (distance, -count, candidate) < best):
             best = (distance, -count, candidate)
-    return best[2] if best else None
+    return best[2] + ending if best else None
 
 
 def suggest_query(searcher: Searcher, text: str, restrict: Restrict) -> str | None:

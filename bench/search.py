@@ -1,0 +1,319 @@
+"""Search benchmark: our index (search/) beside plain Whoosh defaults, in the same run.
+
+    python bench/search.py [--docs 100000] [--repeat 3] [--seeds DIR] [--work DIR]
+
+Builds an index of synthetic Russian documents (~300 words each, words drawn from the seed
+texts with a Zipf-like frequency), then prints for each engine: indexing rate, index size per
+document, peak memory of the build (measured in a child process), and p50/p95 latency of a
+fixed query mix run under three permission filters with highlights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# This file is itself called search.py: the package must win over the script's directory.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+WORDS_PER_DOC = 300
+FOLDERS_PER_LEVEL = (8, 6, 4)  # a tree of 8 + 48 + 192 folders under the root "0"
+STATES = ("draft", "registered", "on_signing", "signed", "cancelled")
+TYPES = ("order", "certificate", "agreement", "report", "application")
+ORGS = tuple(f"ЦОК-{n:02d}" for n in range(20))
+OWNERS = tuple(f"u{n}" for n in range(50))
+FALLBACK_WORDS = (
+    "приказ свидетельство квалификация экзамен центр оценка эксперт соискатель практика "
+    "держатель соглашение отчет мониторинг аудит бланк реестр заявление протокол комиссия"
+).split()
+
+
+# -- synthetic documents -------------------------------------------------------------------
+
+def vocabulary(seeds: Path | None) -> list[str]:
+    words: dict[str, int] = {}
+    if seeds and seeds.is_dir():
+        for path in sorted(seeds.glob("*.txt")):
+            for word in re.findall(r"[а-яё]{3,}", path.read_text(encoding="utf-8", errors="ignore").lower()):
+                words[word] = words.get(word, 0) + 1
+    ranked = sorted(words, key=lambda w: (-words[w], w)) or FALLBACK_WORDS
+    return ranked
+
+
+def folder_tree() -> list[tuple[str, tuple[str, ...]]]:
+    """(folder id, ancestor chain from the root) of every leaf-level folder and above."""
+    folders: list[tuple[str, tuple[str, ...]]] = []
+    level = [("0", ("0",))]
+    counter = 1
+    for width in FOLDERS_PER_LEVEL:
+        nxt = []
+        for _, chain in level:
+            for _ in range(width):
+                folder = str(counter)
+                counter += 1
+                nxt.append((folder, chain + (folder,)))
+        folders += nxt
+        level = nxt
+    return folders
+
+
+def documents(count: int, words: list[str]):
+    from search.schema import IndexedDocument
+
+    folders = folder_tree()
+    weights = [1.0 / (rank + 10) for rank in range(len(words))]
+    cumulative = list(_accumulate(weights))
+    rng = random.Random(20241122)
+    for n in range(count):
+        text = rng.choices(words, cum_weights=cumulative, k=WORDS_PER_DOC)
+        folder, chain = rng.choice(folders)
+        kind = rng.choice(TYPES)
+        yield IndexedDocument(
+            id=str(n),
+            version="1",
+            title=" ".join(rng.choices(words[:2000], k=6)).capitalize(),
+            content=" ".join(text).capitalize() + ".",
+            doc_type=kind,
+            state=rng.choice(STATES),
+            org=rng.choice(ORGS),
+            owner=rng.choice(OWNERS),
+            folder_id=folder,
+            folder_path=chain,
+            reg_number=registration_number(n),
+            people=(rng.choice(("Иванов", "Петрова", "Сидоров", "Кузнецова")),),
+            date=date(2015 + n % 10, 1 + n % 12, 1 + n % 28),
+        )
+
+
+def registration_number(n: int) -> str:
+    return f"{n % 97:02d}-{n % 7}/{n}"
+
+
+def _accumulate(values):
+    total = 0.0
+    for v in values:
+        total += v
+        yield total
+
+
+# -- builds, each in its own process so that peak memory is the build's own ------------
+
+def build_ours(directory: Path, count: int, words: list[str]) -> dict:
+    from search.index import SearchIndex
+
+    started = time.perf_counter()
+    generated = sum(1 for _ in documents(count, words))
+    generation = time.perf_counter() - started
+    index = SearchIndex.create_or_open(directory)
+    stats = index.rebuild(documents(count, words), limitmb=128)
+    path = directory / index.current_generation()
+    return {"docs": stats.documents, "seconds": stats.seconds, "generation_seconds": generation,
+            "bytes": _size(path), "generated": generated}
+
+
+def _baseline_schema():
+    from whoosh.fields import ID, TEXT, Schema
+
+    return Schema(
+        id=ID(stored=True, unique=True), title=TEXT(stored=True), content=TEXT(stored=True),
+        reg_number=ID(stored=True), state=ID, owner=ID, folder_id=ID, folder_path=ID,
+    )
+
+
+def build_baseline(directory: Path, count: int, words: list[str]) -> dict:
+    from whoosh import index as whoosh_index
+
+    started = time.perf_counter()
+    generated = sum(1 for _ in documents(count, words))
+    generation = time.perf_counter() - started
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    ix = whoosh_index.create_in(str(directory), _baseline_schema())
+    writer = ix.writer()
+    for d in documents(count, words):
+        writer.add_document(
+            id=d.id, title=d.title, content=d.content, reg_number=d.reg_number, state=d.state,
+            owner=d.owner, folder_id=d.folder_id, folder_path=" ".join(d.folder_path),
+        )
+    writer.commit()
+    return {"docs": count, "seconds": time.perf_counter() - started,
+            "generation_seconds": generation, "bytes": _size(directory), "generated": generated}
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def child(kind: str, directory: Path, count: int, seeds: Path | None) -> None:
+    words = vocabulary(seeds)
+    result = {"ours": build_ours, "baseline": build_baseline}[kind](directory, count, words)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_child(kind: str, directory: Path, count: int, seeds: Path | None) -> dict:
+    args = [sys.executable, __file__, "--child", kind, "--dir", str(directory), "--docs", str(count)]
+    if seeds:
+        args += ["--seeds", str(seeds)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the query mix -------------------------------------------------------------------------
+
+def query_mix(words: list[str], count: int) -> list[str]:
+    common, middle, rare = words[5], words[60], words[min(len(words) - 1, 3000)]
+    second, third = words[20], words[300]
+    typo = middle[:-2] + middle[-1] if len(middle) > 4 else middle + "ы"
+    return [
+        common,                       # a broad query: matches most documents
+        middle,
+        rare,
+        f"{second} {third}",          # two words, AND
+        f"{middle} OR {rare}",
+        f"{second} NOT {middle}",
+        f'"{words[1]} {words[2]}"',   # a phrase of frequent words
+        f"{words[10]} {words[40]} {words[200]}",
+        registration_number(count // 3),  # an exact registration number
+        typo,                         # zero or few hits: "did you mean" runs
+    ]
+
+
+def permission_filters() -> dict[str, list[dict[str, set[str]]] | None]:
+    return {
+        "clerk(3 subtrees + own)": [{"folder_path": {"1", "9", "17"}}, {"owner": {"u7"}}],
+        "reader(20 folders, signed)": [
+            {"folder_id": {str(n) for n in range(60, 80)}, "state": {"signed", "registered"}}
+        ],
+        "auditor(whole tree)": [{"folder_path": {"0"}}],
+    }
+
+
+def _baseline_filter(allowed):
+    from whoosh import query as wq
+
+    clauses = []
+    for clause in allowed:
+        clauses.append(wq.And([wq.Or([wq.Term(f, v) for v in sorted(values)])
+                               for f, values in sorted(clause.items())]))
+    return wq.Or(clauses)
+
+
+def latencies_ours(directory: Path, queries: list[str], repeat: int, facets: bool) -> tuple[list[float], float]:
+    from search.index import SearchIndex
+    from search.query import SearchRequest, search
+
+    index = SearchIndex.open(directory)
+    cold = []
+    times = []
+    for allowed in permission_filters().values():
+        for round_ in range(repeat + 1):
+            for q in queries:
+                request = SearchRequest(q=q, allowed=allowed, page_size=10, highlight=True,
+                                        facets=("doc_type", "state", "org", "year") if facets else ())
+                started = time.perf_counter()
+                search(index, request)
+                elapsed = time.perf_counter() - started
+                (cold if round_ == 0 else times).append(elapsed)
+    return times, max(cold)
+
+
+def latencies_baseline(directory: Path, queries: list[str], repeat: int) -> tuple[list[float], float]:
+    from whoosh import index as whoosh_index
+    from whoosh.qparser import QueryParser
+
+    ix = whoosh_index.open_dir(str(directory))
+    searcher = ix.searcher()
+    parser = QueryParser("content", ix.schema)
+    cold, times = [], []
+    for allowed in permission_filters().values():
+        flt = _baseline_filter(allowed)
+        for round_ in range(repeat + 1):
+            for q in queries:
+                started = time.perf_counter()
+                results = searcher.search(parser.parse(q), filter=flt, limit=10)
+                len(results)
+                for hit in results:
+                    hit.highlights("content")
+                elapsed = time.perf_counter() - started
+                (cold if round_ == 0 else times).append(elapsed)
+    return times, max(cold)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds of the query mix")
+    parser.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
+    parser.add_argument("--work", type=Path, default=None, help="where to build (default: a temp dir)")
+    parser.add_argument("--child", choices=("ours", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    seeds = args.seeds if args.seeds and args.seeds.is_dir() else None
+    if args.child:
+        child(args.child, args.dir, args.docs, seeds)
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.work))
+    try:
+        words = vocabulary(seeds)
+        print(f"{args.docs} synthetic documents of {WORDS_PER_DOC} words; vocabulary {len(words)} words"
+              f" from {'seeds' if seeds else 'a built-in list'}; {os.cpu_count()} CPUs")
+        builds = {
+            "ours": run_child("ours", work / "ours", args.docs, seeds),
+            "baseline": run_child("baseline", work / "baseline", args.docs, seeds),
+        }
+        queries = query_mix(words, args.docs)
+        ours_dir = work / "ours"
+        measured = {
+            "ours": latencies_ours(ours_dir, queries, args.repeat, facets=False),
+            "ours+facets": latencies_ours(ours_dir, queries, args.repeat, facets=True),
+            "baseline": latencies_baseline(work / "baseline", queries, args.repeat),
+        }
+        report(args.docs, builds, measured, len(queries))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(count: int, builds: dict, measured: dict, mix: int) -> None:
+    print()
+    print(f"{'engine':<26}{'docs/s':>9}{'KB/doc':>9}{'build RSS MB':>14}")
+    for name, b in builds.items():
+        label = {"ours": "search/ (rebuild)", "baseline": "Whoosh defaults"}[name]
+        rate = b["docs"] / max(b["seconds"] - b["generation_seconds"], 1e-9)
+        print(f"{label:<26}{rate:>9.0f}{b['bytes'] / b['docs'] / 1024:>9.2f}"
+              f"{b['peak_rss_mb']:>14.0f}")
+    print("(docs/s excludes generating the synthetic documents: "
+          f"{builds['ours']['generation_seconds']:.1f} s for {count})")
+    print()
+    print(f"query mix: {mix} queries x 3 permission filters, page of 10 with highlights")
+    print(f"{'engine':<26}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'cold max ms':>13}")
+    labels = {"ours": "search/", "ours+facets": "search/ + 4 facets", "baseline": "Whoosh defaults"}
+    for name, (times, cold) in measured.items():
+        print(f"{labels[name]:<26}{percentile(times, 50) * 1000:>9.1f}{percentile(times, 95) * 1000:>9.1f}"
+              f"{max(times) * 1000:>9.1f}{cold * 1000:>13.1f}")
+    ours, base = measured["ours"][0], measured["baseline"][0]
+    print(f"\np95 ratio search/ : Whoosh defaults = {percentile(ours, 95) / percentile(base, 95):.2f}")
+    print("targets: p95 <= 100 ms, >= 300 docs/s, <= 10 KB/doc, rebuild RSS < 500 MB")
+
+
+if __name__ == "__main__":
+    main()
