@@ -30,3 +30,8 @@ def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head() -> str:
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -202,3 +202,30 @@ class OutboxEntry(Base):
     document_id: Mapped[int] = mapped_column(Integer, index=True)
     op: Mapped[str] = mapped_column(String(16))  # "upsert" | "delete"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowHistory(Base):
+    """Every transition of a document: who, when, from which state to which, with a comment."""
+    __tablename__ = "workflow_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    transition: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[str] = mapped_column(String(2000), default="")
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[Optional[User]] = relationship(lazy="joined")
+
+
+class NumberCounter(Base):
+    """The last registration number given per (document type, organisation, year): one row locked per
+    allocation, so numbers are gapless and unique under concurrent registrations."""
+    __tablename__ = "number_counters"
+    __table_args__ = (UniqueConstraint("doc_type", "organisation_key", "year", name="uq_number_counter"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_type: Mapped[str] = mapped_column(String(32))
+    organisation_key: Mapped[int] = mapped_column(Integer)  # organisation id, 0 for none
+    year: Mapped[int] = mapped_column(Integer)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)

@@ -105,10 +105,23 @@ def local_roles(session: Session, user: User, folder: Folder) -> set[str]:
     ).all())
 
 
+_CACHE_KEY = "dms.roles_on_folder"
+
+
+def forget_roles(session: Session) -> None:
+    """Drop the per-session memo of roles; sharing changes call it."""
+    session.info.pop(_CACHE_KEY, None)
+
+
 def roles_on_folder(session: Session, user: User | None, folder: Folder) -> set[str]:
+    """Global roles plus inherited local roles; memoised for the session (one request, one CLI command)."""
     if user is None or not user.is_active:
         return set()
-    return set(user.global_roles) | local_roles(session, user, folder)
+    memo = session.info.setdefault(_CACHE_KEY, {})
+    key = (user.id, folder.id, folder.path, folder.block_inheritance)
+    if key not in memo:
+        memo[key] = frozenset(set(user.global_roles) | local_roles(session, user, folder))
+    return set(memo[key])
 
 
 def allowed_roles(permission: Permission, doc_type: str | None = None, state: str | None = None) -> frozenset[str]:

@@ -31,6 +31,7 @@ class Transition:
     permission: P = P.TRANSITION
     guards: tuple[str, ...] = ()     # names in dms.services.workflow.GUARDS
     assigns_number: bool = False
+    worklist: bool = False           # shown in the worklist of those who may take it
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def _wf(initial: str, states: list[State], transitions: list[Transition]) -> Wor
 
 FROZEN = {P.EDIT: NOBODY, P.ADD: NOBODY}
 SIGNERS = frozenset({"Signatory"})
+REVIEWERS = frozenset({"Reviewer"})
 
 WORKFLOWS: dict[str, Workflow] = {
     "order": _wf("draft", [
@@ -61,7 +63,7 @@ WORKFLOWS: dict[str, Workflow] = {
                    guards=("has_pdf",)),
         Transition("return_to_draft", "Вернуть на доработку", "Return for rework", ("on_signing",), "registered"),
         Transition("sign", "Подписать", "Sign", ("on_signing",), "signed", permission=P.SIGN,
-                   guards=("has_pdf", "signer_not_author")),
+                   guards=("has_pdf", "signer_not_author"), worklist=True),
         Transition("cancel", "Отменить", "Cancel", ("draft", "registered", "signed"), "cancelled"),
     ]),
     "certificate": _wf("draft", [
@@ -87,20 +89,20 @@ WORKFLOWS: dict[str, Workflow] = {
         Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("draft",), "on_signing",
                    guards=("has_pdf",), assigns_number=True),
         Transition("sign", "Подписать от агентства", "Sign for the agency", ("on_signing",), "signed_by_agency",
-                   permission=P.SIGN, guards=("has_pdf",)),
+                   permission=P.SIGN, guards=("has_pdf",), worklist=True),
         Transition("countersign", "Подписать второй стороной", "Countersign", ("signed_by_agency",), "in_force",
-                   permission=P.SIGN, guards=("has_pdf",)),
+                   permission=P.SIGN, guards=("has_pdf",), worklist=True),
         Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated"),
     ]),
     "report": _wf("draft", [
         State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
-        State("submitted", "Представлен", "Submitted", {P.EDIT: frozenset({"Reviewer"}), P.ADD: NOBODY}),
+        State("submitted", "Представлен", "Submitted", {P.EDIT: REVIEWERS, P.ADD: NOBODY, P.TRANSITION: REVIEWERS}),
         State("accepted", "Принят", "Accepted", {**FROZEN}),
         State("returned", "Возвращён", "Returned", {P.EDIT: EDITORS}),
     ], [
         Transition("submit", "Представить", "Submit", ("draft", "returned"), "submitted", assigns_number=True),
         Transition("accept", "Принять", "Accept", ("submitted",), "accepted",
-                   guards=("reviewer_not_author",)),
+                   guards=("reviewer_not_author",), worklist=True),
         Transition("return", "Вернуть", "Return", ("submitted",), "returned", guards=("reviewer_not_author",)),
     ]),
     "application": _wf("draft", [

@@ -281,3 +281,51 @@ def send_version(version: Version, as_attachment: bool = True) -> Response:
     disposition = "attachment" if as_attachment else "inline"
     resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(version.filename)}"
     return resp
+
+
+@bp.get("/documents/<int:doc_id>/transitions")
+@token_required
+def list_transitions(doc_id: int):  # noqa: ANN201
+    from ..services import workflow as wf_svc
+    doc = docs.get(g.db, g.api_user, doc_id)
+    return _with_etag(jsonify({"state": doc.state, "items": [
+        {"name": o.transition.name, "title": o.transition.title_ru, "target": o.transition.target,
+         "allowed": o.allowed, "reason": o.reason} for o in wf_svc.options(g.db, g.api_user, doc)]}), doc)
+
+
+@bp.post("/documents/<int:doc_id>/transitions/<name>")
+@token_required
+def take_transition(doc_id: int, name: str):  # noqa: ANN201
+    from ..services import workflow as wf_svc
+    doc = docs.get(g.db, g.api_user, doc_id)
+    body = request.get_json(silent=True) or {}
+    entry = wf_svc.execute(g.db, g.api_user, doc, name, str(body.get("comment", "")), _if_match())
+    return _with_etag(jsonify({**document_json(doc), "transition": entry.transition, "from": entry.from_state}), doc)
+
+
+@bp.get("/documents/<int:doc_id>/history")
+@token_required
+def document_history(doc_id: int):  # noqa: ANN201
+    from ..services import workflow as wf_svc
+    doc = docs.get(g.db, g.api_user, doc_id)
+    return jsonify({"items": [{"transition": h.transition, "from": h.from_state, "to": h.to_state,
+                               "actor": h.actor.login if h.actor else None, "comment": h.comment,
+                               "ts": h.ts.isoformat()} for h in wf_svc.history(g.db, doc)]})
+
+
+@bp.get("/worklist")
+@token_required
+def worklist():  # noqa: ANN201
+    from ..services import workflow as wf_svc
+    return jsonify({"items": [{**document_json(d), "transition": t.name, "transition_title": t.title_ru}
+                              for d, t in wf_svc.worklist(g.db, g.api_user)]})
+
+
+@bp.get("/audit")
+@token_required
+def audit_events():  # noqa: ANN201
+    from ..services import audit
+    limit = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    total, events = audit.search(g.db, g.api_user, audit.parse_query(request.args), limit=limit, offset=offset)
+    return jsonify({"total": total, "limit": limit, "offset": offset, "items": [audit.event_json(e) for e in events]})

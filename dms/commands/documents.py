@@ -66,3 +66,34 @@ def get(ctx: click.Context, doc_id: int, number: int | None, output: Path, login
         tmp.unlink(missing_ok=True)
     click.echo(json.dumps({"id": doc_id, "version": version.number, "sha256": version.sha256,
                            "size": version.size, "file": str(output)}, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("doc_id", type=int)
+@click.argument("name", required=False)
+@click.option("--as", "login", required=True)
+@click.option("--comment", default="")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def transition(ctx: click.Context, doc_id: int, name: str | None, login: str, comment: str, as_json: bool) -> None:
+    """Take a workflow transition; without NAME, list the transitions open to LOGIN."""
+    from ..services import documents, users
+    from ..services import workflow as wf_svc
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        doc = documents.get(s, actor, doc_id)
+        if name is None:
+            opts = [{"name": o.transition.name, "title": o.transition.title_ru, "target": o.transition.target,
+                     "allowed": o.allowed, "reason": o.reason} for o in wf_svc.options(s, actor, doc)]
+            if as_json:
+                click.echo(json.dumps({"id": doc.id, "state": doc.state, "transitions": opts}, ensure_ascii=False))
+            else:
+                for o in opts:
+                    mark = "+" if o["allowed"] else "-"
+                    click.echo(f"{mark} {o['name']:<16} {o['title']}" + (f"  ({o['reason']})" if o["reason"] else ""))
+            return
+        entry = wf_svc.execute(s, actor, doc, name, comment)
+        click.echo(json.dumps({"id": doc.id, "state": doc.state, "reg_number": doc.reg_number,
+                               "transition": entry.transition, "from": entry.from_state}, ensure_ascii=False))

@@ -4,12 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Invalid
 from ..models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
@@ -89,3 +90,97 @@ def verify_chain(session: Session, batch: int = 5000) -> Iterator[ChainProblem]:
     head = session.get(AuditHead, 1)
     if head is not None and (head.last_event_id != last_id or head.last_hash != prev):
         yield ChainProblem(head.last_event_id, "конец цепочки не совпадает (события удалены с конца)")
+
+
+@dataclass
+class AuditQuery:
+    actor: str | None = None       # login
+    action: str | None = None      # exact, or a prefix ending in "." (e.g. "workflow.")
+    object_type: str | None = None
+    object_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def require_audit_reader(actor: User | None) -> None:
+    from ..security import Forbidden, P, roles_with
+    if actor is None or not (actor.global_roles & roles_with(P.VIEW_AUDIT)):
+        raise Forbidden(P.VIEW_AUDIT, "к журналу аудита")
+
+
+def _filtered(q: AuditQuery):  # noqa: ANN202
+    stmt = select(AuditEvent)
+    if q.actor:
+        stmt = stmt.where(AuditEvent.actor_login == q.actor)
+    if q.action:
+        stmt = stmt.where(AuditEvent.action.startswith(q.action) if q.action.endswith(".")
+                          else AuditEvent.action == q.action)
+    if q.object_type:
+        stmt = stmt.where(AuditEvent.object_type == q.object_type)
+    if q.object_id is not None:
+        stmt = stmt.where(AuditEvent.object_id == q.object_id)
+    if q.since:
+        stmt = stmt.where(AuditEvent.ts >= q.since)
+    if q.until:
+        stmt = stmt.where(AuditEvent.ts < q.until)
+    return stmt
+
+
+def search(session: Session, actor: User, q: AuditQuery, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEvent]]:
+    from sqlalchemy import func
+    require_audit_reader(actor)
+    stmt = _filtered(q)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
+    return total, list(rows)
+
+
+CSV_COLUMNS = ("id", "ts", "actor_login", "action", "object_type", "object_id", "details", "hash")
+
+
+def export_csv(session: Session, actor: User, q: AuditQuery) -> Iterator[str]:
+    """CSV rows of every matching event (the export itself is an audit event)."""
+    import csv
+    import io
+    require_audit_reader(actor)
+    record(session, actor, "audit.export", "audit", None, filters={k: v for k, v in q.__dict__.items() if v})
+    session.commit()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    last_id = 0
+    while True:
+        rows = session.scalars(_filtered(q).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(1000)).all()
+        for ev in rows:
+            writer.writerow([ev.id, _ts_text(ev.ts), ev.actor_login, ev.action, ev.object_type, ev.object_id or "",
+                             json.dumps(ev.details, ensure_ascii=False), ev.hash])
+            last_id = ev.id
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        if len(rows) < 1000:
+            return
+
+
+def event_json(ev: AuditEvent) -> dict:
+    return {"id": ev.id, "ts": _ts_text(ev.ts) + "Z", "actor": ev.actor_login, "action": ev.action,
+            "object_type": ev.object_type, "object_id": ev.object_id, "details": ev.details, "hash": ev.hash}
+
+
+def parse_query(args) -> AuditQuery:  # noqa: ANN001
+    """An AuditQuery from request parameters (actor, action, object_type, object_id, since, until)."""
+    def day(name: str, shift: int = 0) -> datetime | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return datetime.fromisoformat(raw).replace(tzinfo=timezone.utc) + timedelta(days=shift)
+        except ValueError:
+            raise Invalid(f"{name}: ожидается дата ГГГГ-ММ-ДД") from None
+
+    object_id = args.get("object_id", "").strip()
+    if object_id and not object_id.isdigit():
+        raise Invalid("object_id: ожидается число")
+    return AuditQuery(actor=args.get("actor") or None, action=args.get("action") or None,
+                      object_type=args.get("object_type") or None, object_id=int(object_id) if object_id else None,
+                      since=day("since"), until=day("until", 1))

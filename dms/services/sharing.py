@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Invalid
 from ..models import Folder, Group, LocalRole, User
-from ..security import LOCAL_ROLES, P, inherited_chain, require
+from ..security import LOCAL_ROLES, P, forget_roles, inherited_chain, require
 from . import audit
 
 
@@ -37,6 +37,7 @@ def grant(session: Session, actor: User | None, folder: Folder, principal: str, 
     if not exists:
         session.add(LocalRole(folder_id=folder.id, principal=principal, role=role))
         session.flush()
+        forget_roles(session)
         audit.record(session, actor, "sharing.grant", "folder", folder.id, principal=principal, role=role)
 
 
@@ -47,6 +48,7 @@ def revoke(session: Session, actor: User | None, folder: Folder, principal: str,
     if row is not None:
         session.delete(row)
         session.flush()
+        forget_roles(session)
         audit.record(session, actor, "sharing.revoke", "folder", folder.id, principal=principal, role=role)
 
 
@@ -55,6 +57,7 @@ def set_block_inheritance(session: Session, actor: User | None, folder: Folder, 
     if folder.block_inheritance == blocked:
         return
     folder.block_inheritance = blocked
+    forget_roles(session)
     if blocked and actor is not None and not actor.global_roles & {"Administrator"}:
         # Blocking must not lock out the person who blocks.
         grant(session, None, folder, f"user:{actor.id}", "Editor")

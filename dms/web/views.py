@@ -25,7 +25,15 @@ def rt():  # noqa: ANN201
 
 @bp.app_context_processor
 def _helpers() -> dict:
-    return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "role_labels": ROLE_LABELS_RU}
+    from ..security import roles_with
+    can_audit = bool(current_user.is_authenticated and current_user.global_roles & roles_with(P.VIEW_AUDIT))
+    return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "role_labels": ROLE_LABELS_RU,
+            "can_audit": can_audit}
+
+
+@bp.app_template_filter("reject_page")
+def _reject_page(args: dict) -> dict:
+    return {k: v for k, v in args.items() if k != "page"}
 
 
 def _safe_next(target: str | None) -> str:
@@ -93,7 +101,8 @@ def folder(folder_id: int):  # noqa: ANN201
     return render_template("folder.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), subfolders=subfolders,
                            documents=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                            doc_type=doc_type, state=state,
-                           can_add=has_permission(g.db, current_user, P.ADD, f))
+                           can_add=has_permission(g.db, current_user, P.ADD, f),
+                           can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, f))
 
 
 @bp.post("/folders/<int:folder_id>/folders")
@@ -140,12 +149,14 @@ def new_document(folder_id: int):  # noqa: ANN201
 
 
 def _document_page(doc: Document, status: int = 200, errors: dict | None = None, form: dict | None = None):  # noqa: ANN202
+    from ..services import workflow as wf_svc
     perms = {p: has_permission(g.db, current_user, p, doc) for p in P}
     wf = workflow_for(doc.doc_type)
     return render_template("document.html", doc=doc, crumbs=folders_svc.breadcrumbs(g.db, doc.folder),
                            versions=docs.versions(g.db, doc), perms=perms, workflow=wf,
                            spec=doctypes.DOC_TYPES[doc.doc_type], errors=errors or {},
-                           form=form or {}), status
+                           form=form or {}, options=wf_svc.options(g.db, current_user, doc),
+                           history=wf_svc.history(g.db, doc)), status
 
 
 @bp.get("/documents/<int:doc_id>")

@@ -5,9 +5,7 @@ import hashlib
 import io
 import os
 import stat
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -46,21 +44,6 @@ def test_second_put_of_the_same_bytes_does_not_rewrite_the_file(fs_store: FileSt
 
     assert again.existed
     assert fs_store.path_of(key).stat().st_ino == inode
-
-
-def test_exactly_one_of_concurrent_puts_creates_the_object(fs_store: FileStore) -> None:
-    data = os.urandom(1024 * 1024)
-    start = threading.Barrier(8)
-
-    def put(_: int) -> bool:
-        start.wait()
-        return fs_store.put_bytes(data).existed
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        existed = list(pool.map(put, range(8)))
-
-    assert existed.count(False) == 1
-    assert os.listdir(fs_store.root / ".tmp") == []
 
 
 def test_put_of_old_bytes_refreshes_the_modified_time(fs_store: FileStore) -> None:

@@ -1,0 +1,142 @@
+"""Executes the lifecycles of dms.workflow: guards, permission, state change, registration number, history,
+audit and search outbox in the caller's transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .. import numbering
+from ..errors import Conflict, Invalid
+from ..models import Document, NumberCounter, OutboxEntry, User, Version, WorkflowHistory
+from ..security import P, access_filter, apply_filter_sql, has_permission
+from ..workflow import Transition, workflow_for
+from . import audit
+
+
+def _current_version(session: Session, doc: Document) -> Version | None:
+    return session.get(Version, doc.current_version_id) if doc.current_version_id else None
+
+
+def _has_pdf(session: Session, actor: User, doc: Document) -> str | None:
+    v = _current_version(session, doc)
+    return None if v is not None and v.media_type == "application/pdf" else "у документа нет PDF-версии"
+
+
+def _not_author(session: Session, actor: User, doc: Document) -> str | None:
+    return None if doc.created_by_id != actor.id else "автор документа не может выполнить этот шаг сам"
+
+
+# Guard name (as written in dms.workflow) -> check returning None when satisfied, else the reason in words.
+GUARDS: dict[str, Callable[[Session, User, Document], str | None]] = {
+    "has_pdf": _has_pdf,
+    "signer_not_author": _not_author,
+    "reviewer_not_author": _not_author,
+}
+
+
+@dataclass
+class Option:
+    transition: Transition
+    allowed: bool
+    reason: str | None  # why not, in words
+
+
+def options(session: Session, actor: User, doc: Document) -> list[Option]:
+    """Every transition leaving the current state, with whether `actor` may take it now and why not."""
+    result = []
+    for t in workflow_for(doc.doc_type).transitions.values():
+        if doc.state not in t.sources:
+            continue
+        reason = None
+        if not has_permission(session, actor, t.permission, doc):
+            reason = f"нет права «{t.permission}»"
+        else:
+            reason = next((r for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
+        result.append(Option(t, reason is None, reason))
+    return result
+
+
+def allocate_number(session: Session, doc: Document, today: date | None = None) -> str:
+    """The next gapless number for (type, organisation, year): the counter row is locked until commit, so
+    concurrent registrations queue, and a rolled-back one gives its number back."""
+    year = (today or date.today()).year
+    org_key = doc.organisation_id or 0
+    key = {"doc_type": doc.doc_type, "organisation_key": org_key, "year": year}
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(NumberCounter).values(**key, last_value=0).on_conflict_do_nothing())
+    counter = session.scalars(select(NumberCounter).filter_by(**key).with_for_update()).one()
+    counter.last_value += 1
+    org_code = doc.organisation.code if doc.organisation else "АГ"
+    return numbering.format_number(numbering.patterns()[doc.doc_type], year, counter.last_value, org_code)
+
+
+def execute(session: Session, actor: User, doc: Document, name: str, comment: str = "",
+            expected_revision: int | None = None, *, signed: bool = False) -> WorkflowHistory:
+    wf = workflow_for(doc.doc_type)
+    t = wf.transitions.get(name)
+    if t is None:
+        raise Invalid(f"у документов этого типа нет перехода «{name}»; есть: " + ", ".join(wf.transitions))
+    if expected_revision is not None and expected_revision != doc.revision:
+        raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
+    if doc.state not in t.sources:
+        raise Conflict(f"переход «{t.title_ru}» невозможен из состояния «{wf.states[doc.state].title_ru}»")
+    if not has_permission(session, actor, t.permission, doc):
+        from ..security import Forbidden
+        raise Forbidden(t.permission, f"для перехода «{t.title_ru}»")
+    for guard in t.guards:
+        reason = GUARDS[guard](session, actor, doc)
+        if reason:
+            raise Conflict(f"переход «{t.title_ru}» невозможен: {reason}")
+    if t.permission is P.SIGN and not signed:
+        raise Conflict(f"«{t.title_ru}» выполняется подписанием документа (dms sign / кнопка «Подписать»)")
+    from_state = doc.state
+    if t.assigns_number and not doc.reg_number:
+        doc.reg_number = allocate_number(session, doc)
+        doc.reg_date = date.today()
+    doc.state = t.target
+    doc.updated_at = datetime.now(timezone.utc)
+    entry = WorkflowHistory(document_id=doc.id, transition=t.name, from_state=from_state, to_state=t.target,
+                            actor_id=actor.id, comment=comment[:2000])
+    session.add(entry)
+    session.add(OutboxEntry(document_id=doc.id, op="upsert"))
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("документ изменён другим пользователем; повторите") from None
+    audit.record(session, actor, "workflow.transition", "document", doc.id, transition=t.name,
+                 from_state=from_state, to_state=t.target, reg_number=doc.reg_number, comment=comment[:2000])
+    return entry
+
+
+def history(session: Session, doc: Document) -> list[WorkflowHistory]:
+    return list(session.scalars(select(WorkflowHistory).where(WorkflowHistory.document_id == doc.id)
+                                .order_by(WorkflowHistory.id)))
+
+
+def worklist(session: Session, actor: User, limit: int = 100) -> list[tuple[Document, Transition]]:
+    """What waits for `actor`: documents in the source state of a worklist transition (signing, review)
+    whose permission they hold there, by the same filter search uses; guards then drop what they may not do."""
+    result: list[tuple[Document, Transition]] = []
+    seen: set[int] = set()
+    for permission in (P.SIGN, P.TRANSITION):
+        flt = access_filter(session, actor, permission)
+        stmt = apply_filter_sql(select(Document), flt).order_by(Document.updated_at)
+        for doc in session.scalars(stmt.limit(limit * 4)):
+            if doc.id in seen:
+                continue
+            for t in workflow_for(doc.doc_type).transitions.values():
+                if t.worklist and t.permission is permission and doc.state in t.sources and \
+                        all(GUARDS[g](session, actor, doc) is None for g in t.guards):
+                    result.append((doc, t))
+                    seen.add(doc.id)
+                    break
+            if len(result) >= limit:
+                return result
+    return result

@@ -1,0 +1,33 @@
+"""Workflow pages: transition buttons on a document, the worklist."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..errors import DmsError
+from ..services import documents as docs
+from ..services import workflow as wf_svc
+from . import bp
+
+
+@bp.post("/documents/<int:doc_id>/transition/<name>")
+@login_required
+def transition(doc_id: int, name: str):  # noqa: ANN201
+    doc = docs.get(g.db, current_user, doc_id)
+    raw = request.form.get("revision", "")
+    try:
+        entry = wf_svc.execute(g.db, current_user, doc, name, request.form.get("comment", ""),
+                               int(raw) if raw.isdigit() else None)
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.document", doc_id=doc_id))
+    number = f" Присвоен номер {doc.reg_number}." if doc.reg_number and entry.from_state == "draft" else ""
+    flash(f"Выполнено: {name}.{number}", "success")
+    return redirect(url_for("web.document", doc_id=doc_id))
+
+
+@bp.get("/worklist")
+@login_required
+def worklist():  # noqa: ANN201
+    return render_template("worklist.html", items=wf_svc.worklist(g.db, current_user))

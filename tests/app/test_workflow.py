@@ -1,0 +1,126 @@
+"""Lifecycles as data: transitions, guards, registration numbers, history, worklist."""
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from dms.errors import Conflict
+from dms.models import Document
+from dms.security import Forbidden, P
+from dms.services import documents, users
+from dms.services import workflow as wf
+
+from .pdfs import make_pdf
+
+
+def _take(rt, login: str, doc_id: int, name: str, **kw):  # noqa: ANN001, ANN202
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        doc = documents.get(s, actor, doc_id)
+        wf.execute(s, actor, doc, name, **kw)
+        return doc
+
+
+def test_order_lifecycle_numbers_on_register_and_freezes_on_signing(rt, world):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.user("director", "Signatory")
+    world.folder("/Приказы")
+    doc = world.document("clerk", "/Приказы", make_pdf("приказ"), doc_type="order", title="О проведении экзамена")
+    registered = _take(rt, "clerk", doc.id, "register", comment="в журнал")
+    assert registered.state == "registered"
+    assert registered.reg_number == f"ПР-{date.today().year}-0001" and registered.reg_date == date.today()
+    _take(rt, "clerk", doc.id, "send_to_signing")
+    with rt.db.session() as s, pytest.raises(Forbidden):
+        clerk = users.get_user(s, "clerk")
+        documents.update_metadata(s, clerk, documents.get(s, clerk, doc.id), title="Правка на подписи")
+    with pytest.raises(Conflict, match="подписанием"):
+        _take(rt, "director", doc.id, "sign")  # signing is done by the signing service, not a bare transition
+    with rt.db.session() as s:
+        director = users.get_user(s, "director")
+        assert [d.id for d, t in wf.worklist(s, director)] == [doc.id]
+        hist = wf.history(s, s.get(Document, doc.id))
+    assert [(h.transition, h.from_state, h.to_state) for h in hist] == [
+        ("register", "draft", "registered"), ("send_to_signing", "registered", "on_signing")]
+    assert hist[0].comment == "в журнал"
+
+
+def test_guards_refuse_with_the_reason(rt, world):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Приказы")
+    no_pdf = world.document("clerk", "/Приказы", "просто текст".encode(), doc_type="order", filename="a.txt")
+    with pytest.raises(Conflict, match="нет PDF"):
+        _take(rt, "clerk", no_pdf.id, "register")
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        opts = {o.transition.name: o for o in wf.options(s, clerk, documents.get(s, clerk, no_pdf.id))}
+    assert not opts["register"].allowed and "PDF" in opts["register"].reason
+
+
+def test_submitted_report_is_accepted_by_its_reviewer_not_by_its_author(rt, world):  # noqa: ANN001
+    world.user("author")
+    world.user("reviewer")
+    world.folder("/Отчёты")
+    world.share("/Отчёты", "author", "Editor")
+    world.share("/Отчёты", "reviewer", "Reviewer")
+    rep = world.document("author", "/Отчёты", make_pdf("отчёт"), doc_type="report", title="Отчёт площадки")
+    _take(rt, "author", rep.id, "submit")
+    with pytest.raises(Forbidden):
+        _take(rt, "author", rep.id, "accept")
+    with rt.db.session() as s:
+        reviewer = users.get_user(s, "reviewer")
+        author = users.get_user(s, "author")
+        doc = documents.get(s, reviewer, rep.id)
+        assert documents.can(s, reviewer, P.EDIT, doc)
+        assert not documents.can(s, author, P.EDIT, doc)
+        assert [d.id for d, _ in wf.worklist(s, reviewer)] == [rep.id]
+    assert _take(rt, "reviewer", rep.id, "accept").state == "accepted"
+
+
+def test_unknown_transition_and_wrong_state_are_refused(rt, world):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Приказы")
+    doc = world.document("clerk", "/Приказы", make_pdf("x"), doc_type="order")
+    with pytest.raises(Exception, match="нет перехода"):
+        _take(rt, "clerk", doc.id, "fly")
+    with pytest.raises(Conflict, match="невозможен из состояния"):
+        _take(rt, "clerk", doc.id, "send_to_signing")
+
+
+def test_concurrent_registrations_get_distinct_consecutive_numbers(rt, world):  # noqa: ANN001
+    """50 threads register 50 documents at once (on PostgreSQL when DMS_TEST_DATABASE_URL is set)."""
+    world.user("clerk", "Clerk")
+    world.folder("/Заявления")
+    ids = [world.document("clerk", "/Заявления", None, doc_type="application", title=f"Заявление {i}",
+                          meta={"applicant": f"Соискатель {i}"}).id for i in range(50)]
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def register(doc_id: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            _take(rt, "clerk", doc_id, "register")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:3]
+    with rt.db.session() as s:
+        numbers = sorted(s.scalars(select(Document.reg_number).where(Document.id.in_(ids))))
+    year = date.today().year
+    assert numbers == [f"ЗВ-{year}-{n:04d}" for n in range(1, 51)]
+
+
+def test_number_patterns_are_configurable_and_validated(monkeypatch):  # noqa: ANN001
+    from dms import numbering
+    monkeypatch.setenv("DMS_NUMBER_PATTERNS", '{"order": "{org}/П-{seq:03}/{year}"}')
+    assert numbering.format_number(numbering.patterns()["order"], 2026, 7, "ЦОК-1") == "ЦОК-1/П-007/2026"
+    monkeypatch.setenv("DMS_NUMBER_PATTERNS", '{"order": "П-{year}"}')
+    with pytest.raises(numbering.PatternError, match="seq"):
+        numbering.patterns()
