@@ -1,0 +1,215 @@
+"""Benchmark of PAdES signing and validation: plain pyHanko against signing.batch, in one run.
+
+Prints, for RSA-2048 and ECDSA P-256 and levels B-B and B-T (our in-process TSA for both sides):
+  - signatures per second over 200 one-page PDFs: plain pyHanko (SimpleSigner, size estimated by
+    a dry-run signature), ours on one core (kept key, reserved size, one event loop), ours with a
+    pool of 2 worker processes;
+  - validation time per PDF (ours and plain pyHanko);
+  - peak memory of signing a 50 MB PDF, bytes to bytes and file to file, as a multiple of its size.
+
+Run: .venv/bin/python bench/sign.py [--count 200] [--big-mb 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asn1crypto import keys as asn1_keys  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
+from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: E402
+from pyhanko.sign import fields, signers  # noqa: E402
+from pyhanko.sign.validation import validate_pdf_signature  # noqa: E402
+from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: E402
+from reportlab.pdfgen import canvas  # noqa: E402
+
+from signing.batch import BatchSigner  # noqa: E402
+from signing.pades import Level, SignRequest, sign_pdf  # noqa: E402
+from signing.pki import CertificateAuthority, KeyAlgorithm, load_signer  # noqa: E402
+from signing.signer import SignerIdentity, asn1_cert  # noqa: E402
+from signing.trust import TrustStore  # noqa: E402
+from signing.tsa import InProcessTimeStamper, TimeStampAuthority  # noqa: E402
+from signing.validate import validate_pdf  # noqa: E402
+
+PIN = "bench-pin"
+
+
+def one_page_pdfs(count: int) -> list[bytes]:
+    pdfs = []
+    for number in range(count):
+        buffer = io.BytesIO()
+        pdf = canvas.Canvas(buffer)
+        pdf.drawString(100, 750, f"Certificate of qualification No. {number:06d}")
+        pdf.showPage()
+        pdf.save()
+        pdfs.append(buffer.getvalue())
+    return pdfs
+
+
+def big_pdf(path: Path, megabytes: int) -> int:
+    """A valid one-page PDF whose page shows a random (incompressible) RGB image of ~``megabytes``."""
+    width = 4096
+    height = max(1, megabytes * 1024 * 1024 // (width * 3))
+    content = b"q 500 0 0 500 40 40 cm /Im1 Do Q"
+    offsets: list[int] = []
+    with path.open("wb") as out:
+
+        def obj(body: bytes, stream: bytes | None = None) -> None:
+            offsets.append(out.tell())
+            out.write(f"{len(offsets)} 0 obj\n".encode() + body)
+            if stream is not None:
+                out.write(b"\nstream\n")
+                out.write(stream)
+                out.write(b"\nendstream")
+            out.write(b"\nendobj\n")
+
+        out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        obj(b"<< /Type /Catalog /Pages 2 0 R >>")
+        obj(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+        obj(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /XObject << /Im1 5 0 R >> >> >>")
+        obj(f"<< /Length {len(content)} >>".encode(), content)
+        image = os.urandom(width * height * 3)
+        obj(f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceRGB "
+            f"/BitsPerComponent 8 /Length {len(image)} >>".encode(), image)
+        del image
+        xref = out.tell()
+        out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
+        for offset in offsets:
+            out.write(f"{offset:010d} 00000 n \n".encode())
+        out.write(f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return path.stat().st_size
+
+
+def plain_pyhanko_signer(identity: SignerIdentity) -> signers.SimpleSigner:
+    key_der = identity.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return signers.SimpleSigner(
+        signing_cert=asn1_cert(identity.certificate),
+        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs([asn1_cert(c) for c in identity.chain]),
+    )
+
+
+def plain_sign(signer: signers.SimpleSigner, pdf: bytes, timestamper: InProcessTimeStamper | None) -> bytes:
+    meta = signers.PdfSignatureMetadata(field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES)
+    return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer, timestamper=timestamper).getvalue()
+
+
+def rate(count: int, action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return count / (time.perf_counter() - started)
+
+
+def bench_signing(algorithm: KeyAlgorithm, pdfs: list[bytes]) -> list[bytes]:
+    ca = CertificateAuthority.create("Bench CA", algorithm=algorithm)
+    credential = ca.issue_user_certificate("Bench Signer", PIN, algorithm=algorithm)
+    identity = load_signer(credential, PIN, ca.chain_der)
+    tsa = TimeStampAuthority.from_ca(ca)
+    plain = plain_pyhanko_signer(identity)
+    count = len(pdfs)
+    signed: list[bytes] = []
+    for level in (Level.B_B, Level.B_T):
+        timestamper = InProcessTimeStamper(tsa) if level == Level.B_T else None
+        request = SignRequest(level=level, timestamper=tsa)
+        plain_rate = rate(count, lambda: [plain_sign(plain, pdf, timestamper) for pdf in pdfs])
+        with BatchSigner(identity, request, workers=0) as batch:
+            one_core = rate(count, lambda: [batch.sign_one(pdf) for pdf in pdfs])
+        with BatchSigner(identity, request, workers=2) as pool:
+            pool.sign_many(pdfs[:4], chunksize=1)  # start both workers before timing
+            pool_rate = rate(count, lambda: signed.extend(pool.sign_many(pdfs, chunksize=10)))
+        print(
+            f"{algorithm.value:11} {level.value:4}  plain pyHanko {plain_rate:6.1f}/s   "
+            f"ours 1 core {one_core:6.1f}/s ({one_core / plain_rate:4.1f}x)   "
+            f"ours 2 workers {pool_rate:6.1f}/s ({pool_rate / plain_rate:4.1f}x)",
+            flush=True,
+        )
+    bench_validation(ca, [s for s in signed[-count:] if isinstance(s, bytes)][:100], algorithm)
+    return signed
+
+
+def bench_validation(ca: CertificateAuthority, signed: list[bytes], algorithm: KeyAlgorithm) -> None:
+    trust = TrustStore.for_ca(ca, crls=[ca.build_crl([]), ca.build_root_crl()])
+    ours, plain = [], []
+    context = trust.validation_context()
+    for pdf in signed:
+        started = time.perf_counter()
+        report = validate_pdf(pdf, trust)
+        ours.append(time.perf_counter() - started)
+        assert report.authentic, report.summary_ru()
+        started = time.perf_counter()
+        validate_pdf_signature(PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0], context)
+        plain.append(time.perf_counter() - started)
+    print(
+        f"{algorithm.value:11} B-T   validation per PDF: ours median {statistics.median(ours) * 1000:5.1f} ms, "
+        f"p95 {sorted(ours)[int(len(ours) * 0.95) - 1] * 1000:5.1f} ms; plain pyHanko median "
+        f"{statistics.median(plain) * 1000:5.1f} ms  (target <= 25 ms)",
+        flush=True,
+    )
+
+
+def bench_memory(megabytes: int) -> None:
+    ca = CertificateAuthority.create("Bench CA")
+    identity = load_signer(ca.issue_user_certificate("Bench Signer", PIN), PIN, ca.chain_der)
+    tsa = TimeStampAuthority.from_ca(ca)
+    request = SignRequest(level=Level.B_T, timestamper=tsa)
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "big.pdf"
+        size = big_pdf(source, megabytes)
+        data = source.read_bytes()
+        tracemalloc.start()
+        started = time.perf_counter()
+        result = sign_pdf(data, identity, request)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert result is not None and result.startswith(data)
+        del result
+        print(
+            f"50 MB-class PDF ({size / 2**20:.1f} MiB), bytes in -> bytes out: peak {(peak + size) / 2**20:6.1f} MiB "
+            f"= {(peak + size) / size:.2f}x file size (input held + {peak / size:.2f}x while signing), "
+            f"{elapsed:.2f} s  (target <= 3x)",
+            flush=True,
+        )
+        del data
+        target = Path(directory) / "big.signed.pdf"
+        tracemalloc.start()
+        with source.open("rb") as inp, target.open("wb+") as out:
+            sign_pdf(inp, identity, request, output=out)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"50 MB-class PDF, file -> file: peak {peak / 2**20:6.1f} MiB = {peak / size:.2f}x file size",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--big-mb", type=int, default=50)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; {args.count} one-page PDFs; target: ours >= 50 signatures/s per core", flush=True)
+    pdfs = one_page_pdfs(args.count)
+    for algorithm in (KeyAlgorithm.RSA_2048, KeyAlgorithm.ECDSA_P256):
+        bench_signing(algorithm, pdfs)
+    bench_memory(args.big_mb)
+    asyncio.set_event_loop(None)
+
+
+if __name__ == "__main__":
+    main()
