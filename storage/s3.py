@@ -25,7 +25,8 @@ from .errors import ObjectNotFound, ObjectProtected, StorageError
 from .interface import ObjectStore
 from .keys import check_expected_sha256, check_key, is_key
 from .model import ObjectInfo
-from .spool import CHUNK_SIZE, spool
+from .key_locks import KeyLocks
+from .spool import CHUNK_SIZE, SpooledUpload, spool
 from .timestamps import as_utc, utc_now
 from .verifying_reader import VerifyingReader
 
@@ -102,6 +103,7 @@ class S3Store(ObjectStore):
         )
         self._lock_enabled: bool | None = None
         self._lock_check = threading.Lock()
+        self._uploads = KeyLocks()  # concurrent puts of the same bytes in this process upload once
         if settings.create_bucket:
             self._create_bucket_if_missing()
 
@@ -146,22 +148,26 @@ class S3Store(ObjectStore):
             durable=False,
         )
         try:
-            existing = self._stat_or_none(upload.sha256)
-            existed = existing is not None and existing.size == upload.size
-            if existing is not None and existed and _age(existing.modified) < REFRESH_AFTER:
-                return ObjectInfo(upload.sha256, upload.sha256, upload.size, existing.modified, True)
-            with self._translated(upload.sha256), open(upload.path, "rb") as data:
-                result = self._client.put_object(
-                    self.bucket,
-                    upload.sha256,
-                    data,
-                    upload.size,
-                    metadata={SHA256_METADATA: upload.sha256},
-                    part_size=PART_SIZE,
-                    num_parallel_uploads=PARALLEL_PART_UPLOADS,
-                )
+            with self._uploads.held(upload.sha256):
+                return self._upload(upload)
         finally:
             upload.path.unlink(missing_ok=True)
+
+    def _upload(self, upload: SpooledUpload) -> ObjectInfo:
+        existing = self._stat_or_none(upload.sha256)
+        existed = existing is not None and existing.size == upload.size
+        if existing is not None and existed and _age(existing.modified) < REFRESH_AFTER:
+            return ObjectInfo(upload.sha256, upload.sha256, upload.size, existing.modified, True)
+        with self._translated(upload.sha256), open(upload.path, "rb") as data:
+            result = self._client.put_object(
+                self.bucket,
+                upload.sha256,
+                data,
+                upload.size,
+                metadata={SHA256_METADATA: upload.sha256},
+                part_size=PART_SIZE,
+                num_parallel_uploads=PARALLEL_PART_UPLOADS,
+            )
         modified = _server_time(result.http_headers)
         return ObjectInfo(upload.sha256, upload.sha256, upload.size, modified, existed)
 
