@@ -1,6 +1,7 @@
 """Put throughput of the object stores: 1,000 small objects into the filesystem store and into
-the S3 store (moto's server on loopback, or DMS_TEST_S3_ENDPOINT), each against a baseline in
-the same run: plain file writes (no hashing, no fsync) and raw MinIO put_object calls.
+the S3 store (moto's server on loopback, or DMS_TEST_S3_ENDPOINT), each against baselines in
+the same run: plain file writes (no hashing, no fsync), file writes with an fsync each, and raw
+MinIO put_object calls.
 
     .venv/bin/python bench/storage_put.py [--count 1000] [--size 65536]
 """
@@ -17,7 +18,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import open_store  # noqa: E402
+from storage import S3Store, open_store  # noqa: E402
 from tests.s3server import start_s3_test_server  # noqa: E402
 
 
@@ -29,6 +30,13 @@ def measure(label: str, payloads: list[bytes], put: Callable[[bytes], object]) -
     megabytes = sum(map(len, payloads)) / 1e6
     print(f"{label:<38} {len(payloads) / elapsed:9.0f} objects/s {megabytes / elapsed:8.1f} MB/s")
     return elapsed
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def main() -> None:
@@ -46,14 +54,23 @@ def main() -> None:
         baseline_fs = measure(
             "baseline: plain file writes", payloads, lambda d: (plain / str(next(names))).write_bytes(d)
         )
+        synced = Path(scratch) / "synced"
+        synced.mkdir()
+        names = iter(range(len(payloads)))
+        baseline_sync = measure(
+            "baseline: file writes + fsync", payloads, lambda d: write_synced(synced / str(next(names)), d)
+        )
         fs_store = open_store((Path(scratch) / "objects").as_uri())
         fs = measure("FileStore.put (hash + fsync + link)", payloads, fs_store.put_bytes)
-        print(f"{'  FileStore / baseline time':<38} {fs / baseline_fs:9.1f}x")
+        print(f"{'  FileStore / plain writes time':<38} {fs / baseline_fs:9.1f}x")
+        print(f"{'  FileStore / writes + fsync time':<38} {fs / baseline_sync:9.1f}x")
 
     server = start_s3_test_server()
     try:
         raw = server.client()
-        raw_bucket = server.create_bucket().rpartition("/")[2].partition("?")[0]
+        raw_store = open_store(server.create_bucket())
+        assert isinstance(raw_store, S3Store)
+        raw_bucket = raw_store.bucket
         names = iter(range(len(payloads)))
         baseline_s3 = measure(
             "baseline: raw minio put_object",
