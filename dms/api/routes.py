@@ -121,14 +121,15 @@ def list_root_folder():  # noqa: ANN201
 @token_required
 def get_folder(folder_id: int):  # noqa: ANN201
     folder = folders_svc.get(g.db, folder_id)
-    if not has_permission(g.db, g.api_user, P.VIEW, folder):
+    navigable = folders_svc.navigable_ids(g.db, g.api_user)
+    if navigable is not None and folder.id not in navigable:
         raise NotFound("папка не найдена")
     limit = _int_arg("limit", 50, 1, 500)
     offset = _int_arg("offset", 0, 0, 10**9)
     total, items = folders_svc.documents(g.db, g.api_user, folder, limit=limit, offset=offset,
                                          doc_type=request.args.get("type"), state=request.args.get("state"))
     children = [folder_json(c) for c in folders_svc.children(g.db, folder)
-                if has_permission(g.db, g.api_user, P.VIEW, c)]
+                if navigable is None or c.id in navigable]
     return jsonify({**folder_json(folder), "folders": children, "documents": {
         "total": total, "limit": limit, "offset": offset, "items": [document_json(d) for d in items]}})
 

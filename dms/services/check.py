@@ -9,7 +9,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import ChecksumMismatch, ObjectNotFound, ObjectStore
+from storage import ChecksumMismatch, ObjectNotFound, ObjectProtected, ObjectStore
 
 from ..models import Version
 
@@ -63,6 +63,10 @@ def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool 
         age = now - info.modified
         report.orphans.append({"key": info.key, "size": info.size, "age_hours": round(age.total_seconds() / 3600, 1)})
         if delete_orphans and age > ORPHAN_GRACE:
-            store.delete(info.key)
+            try:
+                store.delete(info.key)
+            except ObjectProtected:
+                report.orphans[-1]["protected"] = True  # under retention: kept until it expires
+                continue
             report.orphans_deleted.append(info.key)
     return report

@@ -103,3 +103,19 @@ def documents(session: Session, actor: User, folder: Folder, *, limit: int = 50,
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit).offset(offset))
     return total or 0, list(rows)
+
+
+def navigable_ids(session: Session, actor: User) -> set[int] | None:
+    """Folders `actor` may open in navigation: those they may view and every ancestor of those (an ancestor
+    shows only the way down, not its documents). None: every folder."""
+    from ..security import roles_with, visible_folder_ids
+    visible = visible_folder_ids(session, actor, roles_with(P.VIEW))
+    if visible is None:
+        return None
+    paths = session.scalars(select(Folder.path).where(Folder.id.in_(visible))).all() if visible else []
+    return set(visible) | {int(i) for p in paths for i in p.strip("/").split("/") if i}
+
+
+def can_navigate(session: Session, actor: User, folder: Folder) -> bool:
+    ids = navigable_ids(session, actor)
+    return ids is None or folder.id in ids

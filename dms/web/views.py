@@ -88,7 +88,10 @@ def _visible_folder(folder_id: int):  # noqa: ANN202
 @bp.get("/folders/<int:folder_id>")
 @login_required
 def folder(folder_id: int):  # noqa: ANN201
-    f = _visible_folder(folder_id)
+    f = folders_svc.get(g.db, folder_id)
+    navigable = folders_svc.navigable_ids(g.db, current_user)
+    if navigable is not None and f.id not in navigable:
+        raise NotFound("папка не найдена")
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
@@ -97,7 +100,7 @@ def folder(folder_id: int):  # noqa: ANN201
     state = request.args.get("state") or None
     total, items = folders_svc.documents(g.db, current_user, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                                          doc_type=doc_type, state=state)
-    subfolders = [c for c in folders_svc.children(g.db, f) if has_permission(g.db, current_user, P.VIEW, c)]
+    subfolders = [c for c in folders_svc.children(g.db, f) if navigable is None or c.id in navigable]
     return render_template("folder.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), subfolders=subfolders,
                            documents=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                            doc_type=doc_type, state=state,

@@ -156,7 +156,7 @@ def _csrf(html: str) -> str:
 
 
 def csrf_of(client, url: str) -> str:  # noqa: ANN001
-    return _csrf(client.get(url).get_data(as_text=True))
+    return _csrf(client.get(url, follow_redirects=True).get_data(as_text=True))
 
 
 @pytest.fixture

@@ -1,0 +1,115 @@
+"""Every route of the web UI and the API, walked by a user who must not reach the object: 403 or 404 each
+time, never the object (no IDOR anywhere, including version content). New routes are walked automatically."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from .conftest import csrf_of
+from .pdfs import make_pdf
+
+PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.create_token"}
+# Routes without an object in their path, and what an outsider gets there instead of the object.
+NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit_csv", "api.list_root_folder",
+                       "api.create_folder", "api.document_types", "api.create_document", "api.worklist",
+                       "api.audit_events"}
+
+
+@pytest.fixture
+def secret(world):  # noqa: ANN001, ANN201
+    world.user("owner", "Clerk")
+    world.user("outsider")
+    world.folder("/Секрет")
+    world.folder("/Открыто")
+    world.share("/Открыто", "outsider", "Editor")
+    doc = world.document("owner", "/Секрет", make_pdf("секретный приказ"), doc_type="order",
+                         title="Секретный приказ")
+    with world.rt.db.session() as s:
+        from dms.services import folders
+        folder_id = folders.resolve(s, "/Секрет").id
+    return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register"}
+
+
+def _object_rules(app):  # noqa: ANN001, ANN202
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint in NO_OBJECT_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_is_classified(app):  # noqa: ANN001
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint in NO_OBJECT_ENDPOINTS:
+            continue
+        assert rule.arguments, f"{rule.endpoint} has no object argument: classify it in this test"
+
+
+def _call(client, rule, method: str, values: dict, headers: dict | None = None, form: dict | None = None):  # noqa: ANN001, ANN202
+    url = rule.build(values, append_unknown=False)[1]
+    data = dict(form or {})
+    if method == "POST":
+        data["file"] = (io.BytesIO(make_pdf("чужая версия")), "x.pdf")
+        data.setdefault("title", "взлом")
+        data.setdefault("name", "взлом")
+    if method == "PATCH":
+        return client.open(url, method=method, headers=headers, json={"title": "взлом"})
+    return client.open(url, method=method, headers=headers, data=data if method != "GET" else None,
+                       content_type="multipart/form-data" if method == "POST" else None)
+
+
+def test_outsider_gets_403_or_404_on_every_web_route(app, client, world, secret, rt):  # noqa: ANN001
+    world.login(client, "outsider")
+    token = csrf_of(client, "/")
+    walked = 0
+    for rule, method in _object_rules(app):
+        if rule.endpoint.startswith("api."):
+            continue
+        r = _call(client, rule, method, secret, form={"csrf_token": token})
+        assert r.status_code in (403, 404), (rule.rule, method, r.status_code)
+        assert "Секретный приказ" not in r.get_data(as_text=True)
+        walked += 1
+    assert walked >= 8
+    _assert_untouched(rt, secret)
+
+
+def test_outsider_gets_403_or_404_on_every_api_route(app, client, world, secret, rt):  # noqa: ANN001
+    h = world.token(client, "outsider")
+    walked = 0
+    for rule, method in _object_rules(app):
+        if not rule.endpoint.startswith("api."):
+            continue
+        r = _call(client, rule, method, secret, headers=h)
+        assert r.status_code in (403, 404), (rule.rule, method, r.status_code)
+        assert "Секретный" not in r.get_data(as_text=True)
+        walked += 1
+    assert walked >= 10
+    # Creating a document in someone else's folder, by id in the body:
+    r = client.post("/api/v1/documents", headers=h, json={"folder_id": secret["folder_id"], "type": "order",
+                                                           "title": "подброшенный"})
+    assert r.status_code in (403, 404)
+    r = client.post("/api/v1/folders", headers=h, json={"parent_id": secret["folder_id"], "name": "подброшенная"})
+    assert r.status_code in (403, 404)
+    _assert_untouched(rt, secret)
+
+
+def test_anonymous_is_sent_to_login_or_gets_401(app, client, secret):  # noqa: ANN001
+    for rule, method in _object_rules(app):
+        r = _call(client, rule, method, secret)
+        if rule.endpoint.startswith("api."):
+            assert r.status_code == 401, (rule.rule, method)
+        else:
+            assert r.status_code in (302, 400), (rule.rule, method)  # login redirect, or CSRF refusal of a POST
+            assert "Секретный" not in r.get_data(as_text=True)
+
+
+def _assert_untouched(rt, secret: dict) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from dms.models import Document, Version
+    with rt.db.session() as s:
+        doc = s.get(Document, secret["doc_id"])
+        assert doc.title == "Секретный приказ" and doc.state == "draft" and doc.revision == 2
+        assert s.scalar(select(func.count()).select_from(Version)) == 1
+        assert s.scalar(select(func.count()).select_from(Document)) == 1
