@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import html
 
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from whoosh import highlight
 from whoosh import query as wq
 from whoosh.qparser import (
     AndGroup,
@@ -23,7 +21,9 @@ from whoosh.sorting import FieldFacet, ScoreFacet
 
 from search.access import Allowed, VisibleDocsCache, restrict
 from search.analysis import fold_yo
+from search.docsets import FacetSets, count, facet_counts
 from search.errors import InvalidRequestError, QuerySyntaxError
+from search.highlight import query_stems, snippet, whole
 from search.index import SearchIndex
 from search.schema import FACET_FIELDS, decompress_excerpt
 from search.spelling import suggest_query
@@ -59,8 +59,6 @@ SORTS = {
 }
 MAX_PAGE_SIZE = 200
 HIGHLIGHT_FRAGMENTS = 2
-# Highlights look for matches in the first this many characters of a document's text.
-HIGHLIGHT_CHAR_LIMIT = 100_000
 # Suggestions are offered only when the query finds this few documents or fewer.
 SUGGEST_AT_MOST = 0
 
@@ -118,6 +116,16 @@ class SearchResult:
         }
 
 
+def _without_and_not(q: wq.Query) -> wq.Query:
+    """AndNot(a, b) as And([a, Not(b)]): Whoosh 2.7.4's AndNot matcher lets a wrong document
+    through at block boundaries, the And/Not pair does not."""
+    if isinstance(q, wq.AndNot):
+        return wq.And([_without_and_not(q.a), wq.Not(_without_and_not(q.b))])
+    if q.is_leaf():
+        return q
+    return q.apply(_without_and_not)
+
+
 class QueryBuilder:
     """Turns request text and filters into Whoosh queries for one schema."""
 
@@ -150,7 +158,7 @@ class QueryBuilder:
         if isinstance(parsed, wq.NullQuery.__class__):
             return wq.NullQuery
         self._check_fields(parsed)
-        return parsed
+        return _without_and_not(parsed)
 
     def _check_fields(self, q: wq.Query) -> None:
         for fieldname, _ in q.iter_all_terms():
@@ -236,10 +244,15 @@ def search(
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
     with index.searcher() as searcher:
-        page = _page(searcher, visible_query, request)
-        total = page.total
-        items = [_hit(h, request, text_loader) for h in page]
-        facets = _facets(searcher, visible_query, request.facets) if request.facets else {}
+        hits = _top_hits(searcher, visible_query, request)
+        total = count(searcher, visible_query)
+        stems = query_stems(user_query) if request.highlight else frozenset()
+        items = [_hit(h, stems, request, text_loader) for h in hits]
+        facets = (
+            facet_counts(searcher, visible_query, request.facets, _facet_sets(index))
+            if request.facets
+            else {}
+        )
         suggestion = None
         if request.suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
             suggestion = suggest_query(
@@ -268,22 +281,25 @@ def _combine(user_query: wq.Query, filters: list[wq.Query]) -> wq.Query:
     return wq.And(parts + filters).normalize() if len(parts + filters) > 1 else (parts + filters)[0]
 
 
-def _page(searcher: Searcher, q: wq.Query, request: SearchRequest) -> Any:
+def _top_hits(searcher: Searcher, q: wq.Query, request: SearchRequest) -> list[Any]:
     sortedby = SORTS[request.sort]
-    page = searcher.search_page(
-        q,
-        request.page,
-        pagelen=request.page_size,
-        sortedby=list(sortedby) if sortedby else None,
+    first = (request.page - 1) * request.page_size
+    results = searcher.search(
+        q, limit=first + request.page_size, sortedby=list(sortedby) if sortedby else None
     )
-    page.results.fragmenter = highlight.ContextFragmenter(
-        maxchars=160, surround=60, charlimit=HIGHLIGHT_CHAR_LIMIT
-    )
-    page.results.formatter = highlight.HtmlFormatter(tagname="mark", classname="hl", between=" … ")
-    return page
+    return list(results[first:first + request.page_size])
 
 
-def _hit(hit: Any, request: SearchRequest, text_loader: TextLoader | None) -> SearchHit:
+def _facet_sets(index: SearchIndex) -> FacetSets:
+    sets = getattr(index, "facet_sets", None)
+    if sets is None:
+        sets = index.facet_sets = FacetSets()  # type: ignore[attr-defined]
+    return sets
+
+
+def _hit(
+    hit: Any, stems: frozenset[str], request: SearchRequest, text_loader: TextLoader | None
+) -> SearchHit:
     stored = hit.fields()
     when = stored.get("date")
     return SearchHit(
@@ -296,20 +312,21 @@ def _hit(hit: Any, request: SearchRequest, text_loader: TextLoader | None) -> Se
         org=stored.get("org", ""),
         date=when.date().isoformat() if when else None,
         score=float(hit.score) if isinstance(hit.score, (int, float)) else 0.0,
-        highlight=_highlight(hit, stored, text_loader) if request.highlight else "",
+        highlight=_highlight(stored, stems, text_loader) if request.highlight else "",
     )
 
 
-def _highlight(hit: Any, stored: Mapping[str, Any], text_loader: TextLoader | None) -> str:
+def _highlight(stored: Mapping[str, Any], stems: frozenset[str], text_loader: TextLoader | None) -> str:
     text = text_loader(stored["id"]) if text_loader else None
     if not text:
         text = decompress_excerpt(stored.get("excerpt"))
-    snippet = hit.highlights("content", text=text, top=HIGHLIGHT_FRAGMENTS) if text else ""
-    if not snippet:
-        snippet = hit.highlights("title", text=stored.get("title", ""), top=1)
-    if not snippet and text:
-        snippet = html.escape(_opening(text))
-    return snippet
+    found = snippet(text, stems, HIGHLIGHT_FRAGMENTS)
+    if not found:
+        title = stored.get("title", "")
+        found = whole(title, stems) if snippet(title, stems) else ""
+    if not found and text:
+        found = html.escape(_opening(text))
+    return found
 
 
 def _opening(text: str, chars: int = 200) -> str:
@@ -318,18 +335,6 @@ def _opening(text: str, chars: int = 200) -> str:
     if len(text) <= chars:
         return text
     return text[:chars].rsplit(" ", 1)[0] + " …"
-
-
-def _facets(searcher: Searcher, q: wq.Query, names: Sequence[str]) -> dict[str, dict[str, int]]:
-    reader = searcher.reader()
-    columns = {name: reader.column_reader(name, translate=True) for name in names}
-    counts: dict[str, Counter[str]] = {name: Counter() for name in names}
-    for docnum in searcher.docs_for_query(q):
-        for name, column in columns.items():
-            value = column[docnum]
-            if value not in (None, "", b""):
-                counts[name][str(value)] += 1
-    return {name: dict(counter.most_common()) for name, counter in counts.items()}
 
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResult", "search"]
