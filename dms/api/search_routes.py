@@ -1,0 +1,2 @@
+"""Placeholder: filled by the search_routes integration."""
+from . import bp  # noqa: F401

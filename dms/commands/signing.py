@@ -1,0 +1,2 @@
+"""Placeholder: filled by the signing integration."""
+from ..cli import main  # noqa: F401

@@ -1,0 +1,2 @@
+"""Placeholder: filled by the search integration."""
+from . import bp  # noqa: F401

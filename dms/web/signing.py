@@ -1,0 +1,2 @@
+"""Placeholder: filled by the signing integration."""
+from . import bp  # noqa: F401
