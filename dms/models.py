@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -229,3 +229,72 @@ class NumberCounter(Base):
     organisation_key: Mapped[int] = mapped_column(Integer)  # organisation id, 0 for none
     year: Mapped[int] = mapped_column(Integer)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VersionText(Base):
+    """The text extracted from a version's bytes by the indexer (never in a web request), kept so that a
+    reindex does not extract again. Versions are immutable, so this never goes stale."""
+    __tablename__ = "version_texts"
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    method: Mapped[str] = mapped_column(String(32), default="")
+    ocr_status: Mapped[str] = mapped_column(String(32), default="")
+    error: Mapped[Optional[str]] = mapped_column(String(2000))
+    extracted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningCredential(Base):
+    """A user's signing certificate and its key encrypted under the user's PIN (the PIN is never stored).
+    A user may hold several; the newest unrevoked, unexpired one signs."""
+    __tablename__ = "signing_credentials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[str] = mapped_column(String(64))  # hex
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the certificate DER
+    subject: Mapped[str] = mapped_column(String(1000))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    encrypted_key_pem: Mapped[str] = mapped_column(Text)
+    chain_pem: Mapped[str] = mapped_column(Text, default="")  # imported credentials: their own chain
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime] = mapped_column()
+    not_after: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[Optional[datetime]] = mapped_column()
+    revoke_reason: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RevocationList(Base):
+    """Every CRL the CA published, numbered per issuer without gaps; the newest is served."""
+    __tablename__ = "revocation_lists"
+    __table_args__ = (UniqueConstraint("issuer", "number", name="uq_crl_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(16))  # "issuing" | "root"
+    number: Mapped[int] = mapped_column(Integer)
+    crl_der: Mapped[bytes] = mapped_column(LargeBinary)
+    this_update: Mapped[datetime] = mapped_column()
+    next_update: Mapped[datetime] = mapped_column()
+
+
+class Signature(Base):
+    """One signature of a document: a PAdES signature inside the version it produced, or a detached CMS
+    (.p7s object) over an unchanged version."""
+    __tablename__ = "signatures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)  # the signed version
+    source_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # "pades" | "cms"
+    signer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    credential_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(8))
+    field_name: Mapped[str] = mapped_column(String(64), default="")
+    transition: Mapped[str] = mapped_column(String(64), default="")
+    p7s_key: Mapped[Optional[str]] = mapped_column(String(64))
+    validation: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    validated_at: Mapped[Optional[datetime]] = mapped_column()
+
+    signer: Mapped[Optional[User]] = relationship(lazy="joined")
+    version: Mapped[Version] = relationship(foreign_keys=[version_id], lazy="joined")
