@@ -65,6 +65,16 @@ def openapi_document() -> dict:
         "/documents/{doc_id}/versions/{number}": {"get": _op("Сведения о версии", params=["doc_id", "number"])},
         "/documents/{doc_id}/versions/{number}/content": {
             "get": _op("Байты версии", params=["doc_id", "number"], binary=True, errors=(401, 403, 404))},
+        "/documents/{doc_id}/signatures": {
+            "get": _op("Подписи документа", params=["doc_id"]),
+            "post": _op("Подписать текущую версию ({\"pin\", \"level\"?, \"comment\"?})", ok="201",
+                        params=["doc_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409, 415, 422, 503))},
+        "/documents/{doc_id}/versions/{number}/validation": {
+            "get": _op("Проверка подписей версии (отчёт и вывод по-русски)", params=["doc_id", "number"],
+                       errors=(401, 403, 404))},
+        "/verify/pdf": {"post": {**_op("Проверить подписи PDF, подписанного где угодно (без токена)",
+                                       body=FILE_UPLOAD, errors=(400, 413, 415)), "security": []}},
+        "/pki/credentials": {"get": _op("Мои сертификаты подписи", errors=(401,))},
     }
     return {
         "openapi": "3.1.0",

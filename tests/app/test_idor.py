@@ -9,11 +9,13 @@ import pytest
 from .conftest import csrf_of
 from .pdfs import make_pdf
 
-PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.create_token"}
+PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.create_token",
+                    "web.pki_file", "web.tsa", "api.verify_pdf"}
 # Routes without an object in their path, and what an outsider gets there instead of the object.
 NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit_csv", "api.list_root_folder",
                        "api.create_folder", "api.document_types", "api.create_document", "api.worklist",
-                       "api.audit_events"}
+                       "api.audit_events", "web.search_page", "api.search",
+                       "web.pki_admin", "web.pki_admin_issue", "web.pki_admin_revoke", "api.my_credentials"}
 
 
 @pytest.fixture

@@ -1,0 +1,387 @@
+"""Signing documents and checking their signatures.
+
+A PDF version is signed with PAdES (B-T by default: a time stamp from our in-process TSA, or DMS_TSA_URL) and the
+signed bytes become a NEW version (the signed bytes are stored before the database commit; a signed version is
+never rewritten). Any other version gets a detached CMS signature stored as its own object. Where the lifecycle
+has a signing step open from the current state (order: sign; agreement: sign, countersign; certificate: issue),
+the signature takes it; a refusal leaves the document exactly as it was.
+"""
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from signing import errors as sig_errors
+from signing.batch import BatchSigner
+from signing.cms import P7S_MEDIA_TYPE, sign_detached
+from signing.pades import FieldSlot, Level, SignRequest, sign_pdf
+from signing.signer import SignerIdentity
+from signing.stamp import StampPlacement
+from signing.validate import ValidationReport, validate_detached, validate_pdf
+
+from ..errors import Conflict, Invalid, TooLarge, UnsupportedMediaType
+from ..models import Document, OutboxEntry, Signature, SigningCredential, User, Version
+from ..runtime import Runtime
+from ..security import Forbidden, P, has_permission
+from ..workflow import Transition, workflow_for
+from . import audit, documents, pki
+from . import workflow as wf_svc
+
+PDF = "application/pdf"
+LEVELS = {level.value: level for level in Level}
+DEFAULT_LEVEL = Level.B_T
+RETENTION = timedelta(days=int(os.environ.get("DMS_SIGNED_RETENTION_DAYS", "3650")))
+HOLDER_FIELD = "Holder"
+MAX_VERIFY_UPLOAD = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SignProfile:
+    """How one signing step signs: a certification signature reserving fields, or signing into a named field."""
+    certify: bool = False
+    field_name: str | None = None
+    reserve: tuple[str, ...] = ()
+    stamp_x: float = 36.0
+
+
+PLAIN = SignProfile()
+# (document type, transition) -> profile; anything not named signs a plain approval signature.
+PROFILES: dict[tuple[str, str], SignProfile] = {
+    ("agreement", "sign"): SignProfile(certify=True, reserve=(HOLDER_FIELD,)),
+    ("agreement", "countersign"): SignProfile(field_name=HOLDER_FIELD, stamp_x=310.0),
+}
+
+
+def sign_transition(doc: Document) -> Transition | None:
+    """The signing step (a transition needing the Sign permission) open from the document's state."""
+    return next((t for t in workflow_for(doc.doc_type).transitions.values()
+                 if t.permission is P.SIGN and doc.state in t.sources), None)
+
+
+def _lifecycle_signs(doc: Document) -> bool:
+    return any(t.permission is P.SIGN for t in workflow_for(doc.doc_type).transitions.values())
+
+
+@dataclass
+class Plan:
+    doc: Document
+    version: Version
+    transition: Transition | None
+    profile: SignProfile
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.version.media_type == PDF
+
+
+def plan(session: Session, actor: User, doc: Document) -> Plan:
+    """What signing `doc` as `actor` would do, or the refusal (Forbidden / Conflict) — before any work is done."""
+    version = session.get(Version, doc.current_version_id) if doc.current_version_id else None
+    if version is None:
+        raise Conflict("у документа нет версии, которую можно подписать")
+    t = sign_transition(doc)
+    if t is None and _lifecycle_signs(doc):
+        raise Conflict(f"документ в состоянии «{workflow_for(doc.doc_type).states[doc.state].title_ru}» "
+                       "не подписывают")
+    if not has_permission(session, actor, P.SIGN, doc):
+        raise Forbidden(P.SIGN, f"для «{t.title_ru}»" if t else "на этот документ")
+    if t is not None:
+        reason = next((r for g in t.guards if (r := wf_svc.GUARDS[g](session, actor, doc))), None)
+        if reason:
+            raise Conflict(f"«{t.title_ru}» невозможно: {reason}")
+    return Plan(doc, version, t, PROFILES.get((doc.doc_type, t.name), PLAIN) if t else PLAIN)
+
+
+def verify_url(rt: Runtime, doc: Document) -> str:
+    # A placeholder until public verification (the certificates issue) gives documents their tokens.
+    return f"{rt.settings.base_url}/verify/document/{doc.id}"
+
+
+def _timestamper(rt: Runtime):  # noqa: ANN202
+    return os.environ.get("DMS_TSA_URL") or pki.load(rt).tsa
+
+
+def _request(rt: Runtime, session: Session, p: Plan, level: Level, verify: str | None) -> SignRequest:
+    return SignRequest(
+        level=level, timestamper=_timestamper(rt), certify=p.profile.certify,
+        stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify), field_name=p.profile.field_name,
+        reserve_fields=tuple(FieldSlot(name, StampPlacement(x=310.0)) for name in p.profile.reserve),
+        reason=p.transition.title_ru if p.transition else None,
+        trust=pki.trust_store(rt, session) if level is Level.B_LT else None)
+
+
+def _level(level: str | Level | None) -> Level:
+    if level is None:
+        return DEFAULT_LEVEL
+    try:
+        return Level(level)
+    except ValueError:
+        raise Invalid("уровень подписи: один из " + ", ".join(LEVELS)) from None
+
+
+def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCredential, level: Level,
+            stored_key: str | None, signed: tuple[str, int] | None, field_name: str, comment: str) -> Signature:
+    """Reference what was stored: a new signed version (PAdES) or the .p7s (CMS); take the signing step."""
+    doc, source = p.doc, p.version
+    if signed is not None:
+        sha256, size = signed
+        number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
+        version = Version(document_id=doc.id, number=number, object_key=sha256, sha256=sha256, size=size,
+                          media_type=PDF, filename=source.filename, created_by_id=actor.id,
+                          comment=f"Подписано: {actor.full_name or actor.login}")
+        session.add(version)
+        session.flush()
+        doc.current_version_id = version.id
+    else:
+        version = source
+    sig = Signature(document_id=doc.id, version_id=version.id, source_version_id=source.id,
+                    kind="pades" if signed is not None else "cms", signer_id=actor.id,
+                    credential_fingerprint=cred.fingerprint, level=level.value, field_name=field_name,
+                    transition=p.transition.name if p.transition else "", p7s_key=stored_key)
+    session.add(sig)
+    if p.transition is not None:
+        wf_svc.execute(session, actor, doc, p.transition.name, comment, signed=True)
+    else:
+        doc.updated_at = datetime.now(timezone.utc)
+        session.add(OutboxEntry(document_id=doc.id, op="upsert"))
+        session.flush()
+    audit.record(session, actor, "signature", "document", doc.id, kind=sig.kind, version=version.number,
+                 source_version=source.number, level=level.value, serial=cred.serial,
+                 fingerprint=cred.fingerprint, transition=sig.transition, field=field_name)
+    return sig
+
+
+def _protect(rt: Runtime, key: str) -> None:
+    rt.store.protect(key, datetime.now(timezone.utc) + RETENTION)
+
+
+def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin: str, *,
+                  level: str | Level | None = None, comment: str = "") -> Signature:
+    """Sign the document's current version as `actor` (in the caller's transaction)."""
+    lvl = _level(level)
+    p = plan(session, actor, doc)
+    signer, cred = pki.unlock(rt, session, actor, pin)
+    source = rt.store.get_bytes(p.version.object_key)
+    try:
+        if p.is_pdf:
+            request = _request(rt, session, p, lvl, verify_url(rt, doc))
+            output = sign_pdf(source, signer, request)
+            field_name = request.field_name or _last_field(output)
+        else:
+            output = sign_detached(source, signer, timestamper=None if lvl is Level.B_B else _timestamper(rt))
+            field_name = ""
+    except sig_errors.SigningLibraryError as exc:
+        raise pki.refusal(exc) from None
+    assert output is not None
+    info = rt.store.put_bytes(output)
+    _protect(rt, info.key)
+    if p.is_pdf:
+        return _record(rt, session, actor, p, cred, lvl, None, (info.sha256, info.size), field_name, comment)
+    return _record(rt, session, actor, p, cred, lvl, info.key, None, field_name, comment)
+
+
+def _last_field(pdf: bytes) -> str:
+    """The name of the newest signature in a signed PDF (the field the library picked)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    return reader.embedded_signatures[-1].field_name if reader.embedded_signatures else ""
+
+
+# --- many documents at once (certificates after an exam session) ------------------------------------------
+
+@dataclass
+class Outcome:
+    document_id: int
+    ok: bool
+    version: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"id": self.document_id, "ok": self.ok, "version": self.version, "error": self.error}
+
+
+def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: str, *,
+              level: str | Level | None = None, workers: int = 0, chunk: int = 50,
+              progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+    """Sign many PDF documents as one signer: the key is opened once, the signature size reserved once
+    (signing.batch.BatchSigner), `workers` processes sign. Each document is committed on its own, so one refusal
+    never undoes the others. The batch stamp carries no QR code (a certificate carries its own)."""
+    from . import users
+    lvl = _level(level)
+    ids = list(document_ids)
+    with rt.db.session() as s:
+        actor = users.get_user(s, actor_login)
+        signer, _ = pki.unlock(rt, s, actor, pin)
+    batches: dict[SignProfile, BatchSigner] = {}
+    outcomes: list[Outcome] = []
+    try:
+        for start in range(0, len(ids), chunk):
+            outcomes += _sign_chunk(rt, actor_login, ids[start:start + chunk], pin, signer, lvl, batches)
+            if progress:
+                progress(len(outcomes), len(ids))
+    finally:
+        for batch in batches.values():
+            batch.close()
+    return outcomes
+
+
+def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], pin: str, signer: SignerIdentity, lvl: Level,
+                batches: dict[SignProfile, BatchSigner]) -> list[Outcome]:
+    from . import users
+    ready: list[tuple[int, int, SignProfile, bytes]] = []  # id, revision, profile, bytes
+    results: dict[int, Outcome] = {}
+    with rt.db.session() as s:
+        actor = users.get_user(s, actor_login)
+        for doc_id in ids:
+            try:
+                doc = documents.get(s, actor, doc_id)
+                p = plan(s, actor, doc)
+                if not p.is_pdf:
+                    raise Invalid("пакетно подписываются только PDF")
+                ready.append((doc_id, doc.revision, p.profile, rt.store.get_bytes(p.version.object_key)))
+            except Exception as exc:  # noqa: BLE001 - every refusal is reported per document
+                results[doc_id] = Outcome(doc_id, False, error=_message(exc))
+    by_profile: dict[SignProfile, list[tuple[int, int, bytes]]] = {}
+    for doc_id, revision, profile, data in ready:
+        by_profile.setdefault(profile, []).append((doc_id, revision, data))
+    for profile, items in by_profile.items():
+        if profile not in batches:
+            request = SignRequest(level=lvl, timestamper=_timestamper(rt), certify=profile.certify,
+                                  stamp=StampPlacement(x=profile.stamp_x), field_name=profile.field_name,
+                                  reserve_fields=tuple(FieldSlot(n, StampPlacement(x=310.0)) for n in profile.reserve),
+                                  trust=_batch_trust(rt) if lvl is Level.B_LT else None)
+            batches[profile] = BatchSigner(signer, request, workers=0 if len(items) < 8 else _workers())
+        signed = batches[profile].sign_many([data for _, _, data in items])
+        for (doc_id, revision, _), output in zip(items, signed):
+            results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, pin, lvl, output)
+    return [results[i] for i in ids]
+
+
+def _batch_trust(rt: Runtime):  # noqa: ANN202
+    with rt.db.session() as s:
+        return pki.trust_store(rt, s)
+
+
+def _workers() -> int:
+    return int(os.environ.get("DMS_SIGN_WORKERS", "0"))
+
+
+def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: int, pin: str, lvl: Level,
+                        output: bytes | sig_errors.SigningLibraryError) -> Outcome:
+    from . import users
+    if isinstance(output, sig_errors.SigningLibraryError):
+        return Outcome(doc_id, False, error=pki.refusal(output).message)
+    try:
+        info = rt.store.put_bytes(output)
+        _protect(rt, info.key)
+        with rt.db.session() as s:
+            actor = users.get_user(s, actor_login)
+            doc = documents.get(s, actor, doc_id)
+            if doc.revision != revision:
+                raise Conflict("документ изменён во время подписания")
+            p = plan(s, actor, doc)
+            cred = pki.active_credential(s, actor)
+            if cred is None:
+                raise Conflict("сертификат подписи отозван во время подписания")
+            sig = _record(rt, s, actor, p, cred, lvl, None, (info.sha256, info.size),
+                          p.profile.field_name or _last_field(output), "")
+            return Outcome(doc_id, True, version=sig.version.number if sig.version else None)
+    except Exception as exc:  # noqa: BLE001 - reported per document
+        return Outcome(doc_id, False, error=_message(exc))
+
+
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc)
+
+
+# --- validation -----------------------------------------------------------------------------------------
+
+def signatures_of(session: Session, doc: Document) -> list[Signature]:
+    return list(session.scalars(select(Signature).where(Signature.document_id == doc.id).order_by(Signature.id)))
+
+
+def _report_json(reports: list[ValidationReport]) -> dict:
+    authentic = bool(reports) and all(r.authentic for r in reports)
+    return {"authentic": authentic, "summary_ru": "\n".join(r.summary_ru() for r in reports)
+            if reports else "Документ не содержит электронных подписей.",
+            "reports": [r.to_dict() for r in reports]}
+
+
+def validate_version(rt: Runtime, session: Session, actor: User, doc: Document, number: int | None = None) -> dict:
+    """Check every signature of one version (PAdES inside a PDF, detached CMS beside any version); the result
+    is kept on the signatures it concerns and the check is an audit event."""
+    version = documents.get_version(session, actor, doc, number)
+    data = rt.store.get_bytes(version.object_key)
+    trust = pki.trust_store(rt, session)
+    rows = [s for s in signatures_of(session, doc) if s.version_id == version.id]
+    reports: list[ValidationReport] = []
+    if version.media_type == PDF:
+        reports.append(validate_pdf(data, trust))
+    for row in rows:
+        if row.kind == "cms" and row.p7s_key:
+            reports.append(validate_detached(data, rt.store.get_bytes(row.p7s_key), trust))
+    result = _report_json(reports)
+    now = datetime.now(timezone.utc)
+    cms_reports = iter(reports[1:] if version.media_type == PDF else reports)
+    for row in rows:
+        report = reports[0] if row.kind == "pades" else next(cms_reports, None)
+        found = None
+        if report is not None:
+            found = next((s for s in report.to_dict()["signatures"]
+                          if row.kind == "cms" or s.get("field_name") == row.field_name), None)
+        row.validation = {"status": found["status"] if found else "missing", "authentic": result["authentic"],
+                          "signature": found}
+        row.validated_at = now
+    audit.record(session, actor, "verification", "document", doc.id, version=version.number,
+                 authentic=result["authentic"], signatures=sum(len(r.signatures) for r in reports))
+    return {"document": doc.id, "version": version.number, **result}
+
+
+def _read_bounded(stream: BinaryIO, limit: int) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"файл больше {limit // (1024 * 1024)} МБ")
+    return data
+
+
+def validate_upload(rt: Runtime, session: Session, stream: BinaryIO, channel: str,
+                    limit: int = MAX_VERIFY_UPLOAD) -> dict:
+    """Check a PDF signed anywhere (uploaded by anyone, or given to `dms verify`) against our trust store."""
+    import hashlib
+    data = _read_bounded(stream, limit)
+    if b"%PDF-" not in data[:1024]:
+        raise UnsupportedMediaType("ожидается PDF-файл")
+    result = _report_json([validate_pdf(data, pki.trust_store(rt, session))])
+    audit.record(session, None, "verification", "upload", None, channel=channel,
+                 sha256=hashlib.sha256(data).hexdigest(), size=len(data), authentic=result["authentic"])
+    return result
+
+
+def status_ru(sig: Signature) -> str:
+    """The last validation of a signature in words, for the document page."""
+    if not sig.validation:
+        return "не проверялась"
+    return STATUS_RU.get(sig.validation.get("status", ""), sig.validation.get("status", ""))
+
+
+STATUS_RU = {"valid": "действительна", "invalid": "недействительна", "modified": "документ изменён после подписи",
+             "revoked": "сертификат отозван", "untrusted": "сертификат не доверенный",
+             "cannot_be_checked": "проверить невозможно", "missing": "подпись не найдена в версии"}
+
+
+def signature_json(session: Session, sig: Signature) -> dict:
+    source = session.get(Version, sig.source_version_id)
+    return {"id": sig.id, "kind": sig.kind, "version": sig.version.number if sig.version else None,
+            "source_version": source.number if source else None,
+            "signer": sig.signer.login if sig.signer else None, "fingerprint": sig.credential_fingerprint,
+            "signed_at": sig.signed_at.isoformat(), "level": sig.level, "field_name": sig.field_name or None,
+            "transition": sig.transition or None, "detached": sig.kind == "cms", "p7s_media_type":
+            P7S_MEDIA_TYPE if sig.kind == "cms" else None, "validation": sig.validation,
+            "validated_at": sig.validated_at.isoformat() if sig.validated_at else None}
