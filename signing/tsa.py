@@ -128,7 +128,7 @@ class TimeStampAuthority:
             ),
         }
         if request["nonce"].native is not None:
-            tst_info["nonce"] = request["nonce"]
+            tst_info["nonce"] = request["nonce"].native
         content = cms.EncapsulatedContentInfo(
             {
                 "content_type": "tst_info",
@@ -149,9 +149,22 @@ class TimeStampAuthority:
 class _LoudTimeStamper(TimeStamper):
     """Turns every failure of getting a time stamp into TimestampError."""
 
+    def request_cms(self, message_digest: bytes, md_algorithm: str) -> tuple[int | None, tsp.TimeStampReq]:
+        # pyHanko's 64-bit nonces need a 9-byte INTEGER half of the time, and asn1crypto then takes
+        # about a second to embed the token in the signature; 63 bits are as good a nonce.
+        nonce, request = super().request_cms(message_digest, md_algorithm)
+        if nonce is None:
+            return nonce, request
+        nonce = secrets.randbits(63)
+        request["nonce"] = nonce
+        return nonce, request
+
     async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
         try:
-            return await super().async_timestamp(message_digest, md_algorithm)
+            token = await super().async_timestamp(message_digest, md_algorithm)
+            # a freshly parsed token: asn1crypto re-encodes a half-built one very slowly when
+            # pyHanko packs it into the unsigned attributes
+            return cms.ContentInfo.load(token.dump())
         except SigningLibraryError:
             raise
         except Exception as exc:  # noqa: BLE001 - network, HTTP and protocol errors alike
