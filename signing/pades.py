@@ -214,6 +214,7 @@ async def async_sign_into(
     start = output.tell()
     try:
         with _refusals():
+            signer.check_usable()
             writer = open_for_signing(source, certify=request.certify)
             pdf_signer, _ = _pyhanko_signer(signer, request, writer)
             await pdf_signer.async_sign_pdf(writer, bytes_reserved=request.bytes_reserved, output=output)
@@ -232,8 +233,8 @@ def sign_pdf(
 ) -> bytes | None:
     """Sign a PDF. Returns the signed bytes, or None when written to ``output`` (a seekable stream).
 
-    Refusals: NotAPdf, BrokenPdf, EncryptedPdf, ModificationForbidden, TimestampError,
-    SignatureFailed (all from :mod:`signing.errors`).
+    Refusals: CertificateExpired, CertificateNotYetValid, NotAPdf, BrokenPdf, EncryptedPdf,
+    ModificationForbidden, TimestampError, SignatureFailed (all from :mod:`signing.errors`).
     """
     request = request or SignRequest(level=Level.B_B)
     source = io.BytesIO(pdf) if isinstance(pdf, (bytes, bytearray, memoryview)) else pdf

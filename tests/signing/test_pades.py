@@ -1,19 +1,30 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 
 import pypdf
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 
-from signing.errors import BrokenPdf, EncryptedPdf, ModificationForbidden, NotAPdf, SignatureFailed
+from signing.errors import (
+    BrokenPdf,
+    CertificateExpired,
+    EncryptedPdf,
+    ModificationForbidden,
+    NotAPdf,
+    SignatureFailed,
+)
 from signing.pades import FieldSlot, Level, SignRequest, sign_pdf
+from signing.signer import SignerIdentity
 from signing.stamp import StampPlacement, StampText, render_stamp_pdf
 from signing.validate import validate_pdf
 
-from .helpers import make_pdf
+from .helpers import PIN, make_pdf
 
 
 @pytest.mark.parametrize("level", list(Level))
@@ -146,3 +157,15 @@ def test_big_pdf_is_signed_from_stream_to_stream(pki, tmp_path):
         assert sign_pdf(inp, pki.agency_signer, output=out) is None
     assert target.read_bytes().startswith(source.read_bytes())
     assert validate_pdf(target.read_bytes(), pki.trust).authentic
+
+
+def test_signer_whose_certificate_expired_since_loading_is_refused(pki, one_page_pdf):
+    old = pki.ca.issue_user_certificate(
+        "Истёк", PIN, valid_days=1, not_before=datetime.now(timezone.utc) - timedelta(days=2)
+    )
+    key = serialization.load_pem_private_key(old.encrypted_key_pem, PIN.encode())
+    expired = SignerIdentity(x509.load_der_x509_certificate(old.certificate_der), key, [])  # type: ignore[arg-type]
+    output = io.BytesIO()
+    with pytest.raises(CertificateExpired):
+        sign_pdf(one_page_pdf, expired, output=output)
+    assert output.getvalue() == b""
