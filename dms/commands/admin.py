@@ -42,9 +42,10 @@ def demo(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
+@click.option("--no-indexer", is_flag=True, help="do not run the indexer in this process (run `dms indexer`)")
 @click.pass_context
 @handle_errors
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, no_indexer: bool) -> None:
     """Run the web application."""
     rt = runtime(ctx)
     setup.initialise(rt)
@@ -54,6 +55,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         run_gunicorn(host, port, workers)
         return
     from ..app import create_app
+    from ..services import indexing
+    if not no_indexer:
+        indexing.start_thread(rt)  # the embedded default: the one indexer runs in this process
     create_app(runtime=rt).run(host=host, port=port, threaded=True, use_reloader=False)
 
 
@@ -120,9 +124,11 @@ def share(ctx: click.Context, folder_path: str, login: str | None, group: str | 
 def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
     """Database, object store and index agree; exits 1 on a problem."""
     from ..services.check import check_objects
+    from ..services.indexing import drift
     rt = runtime(ctx)
     with rt.db.session() as s:
         report = check_objects(s, rt.store, delete_orphans=delete_orphans)
+    report.index = drift(rt)
     data = report.as_dict()
     emit(data, as_json, lambda d: "\n".join(
         [f"Проверено объектов: {d['objects_checked']}"]
@@ -130,6 +136,10 @@ def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
         + [f"ПОВРЕЖДЁН {c['key']}: {c['error']}" for c in d["corrupted"]]
         + [f"бесхозный объект {o['key']} ({o['size']} Б, {o['age_hours']} ч)" for o in d["orphans"]]
         + [f"удалён бесхозный объект {k}" for k in d["orphans_deleted"]]
+        + [f"Индекс: документов {d['index'].get('documents')}, в индексе {d['index'].get('indexed')}, "
+           f"в очереди {d['index'].get('pending')}"]
+        + ([f"РАСХОЖДЕНИЕ индекса: нет в индексе {d['index'].get('missing')}, лишние {d['index'].get('extra')}, "
+            f"устарели {d['index'].get('stale')} {d['index'].get('error', '')}"] if d["index"].get("drift") else [])
         + ["Всё в порядке" if d["ok"] else "Найдены проблемы"]))
     if not report.ok:
         sys.exit(EXIT_PROBLEM)

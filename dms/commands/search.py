@@ -1,2 +1,78 @@
-"""Placeholder: filled by the search integration."""
-from ..cli import main  # noqa: F401
+"""Search from the command line, and the indexer's commands: indexer, reindex."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+
+import click
+from tqdm import tqdm
+
+from ..cli import emit, handle_errors, main, runtime
+
+
+@main.command("search")
+@click.argument("query")
+@click.option("--as", "login", required=True)
+@click.option("--type", "doc_type", default=None)
+@click.option("--state", default=None)
+@click.option("--org", default=None)
+@click.option("--year", default=None)
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance")
+@click.option("--page", default=1, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def search_cmd(ctx: click.Context, query: str, login: str, doc_type: str | None, state: str | None,
+               org: str | None, year: str | None, sort: str, page: int, as_json: bool) -> None:
+    """Full-text search as LOGIN sees the archive: {"total", "items": [{"id", "title", "reg_number", …}]}."""
+    from ..services import search as search_svc
+    from ..services import users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        q = search_svc.parse_query({"q": query, "type": doc_type, "state": state, "org": org, "year": year,
+                                    "sort": sort, "page": str(page)})
+        result = search_svc.search_documents(s, rt, actor, q)
+    data = result.as_dict()
+    emit(data, as_json, lambda d: "\n".join(
+        [f"Найдено: {d['total']}" + (f" (возможно, вы имели в виду «{d['suggestion']}»)" if d["suggestion"] else "")]
+        + [f"{i['id']:>6}  {i['reg_number'] or '—':<16} {i['title']}" for i in d["items"]]))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="drain the outbox and exit")
+@click.pass_context
+@handle_errors
+def indexer(ctx: click.Context, once: bool) -> None:
+    """The single writer of the search index: drains the outbox in batches (runs until stopped)."""
+    from ..services import indexing
+    rt = runtime(ctx)
+    if once:
+        stats = indexing.drain(rt)
+        click.echo(json.dumps({"batches": stats.batches, "upserted": stats.upserted, "deleted": stats.deleted,
+                               "seconds": round(stats.seconds, 2)}))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"индексатор запущен: {rt.settings.index_dir}", err=True)
+    indexing.run_forever(rt, stop)
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the index from the database into a side directory and swap it in atomically."""
+    from sqlalchemy import func, select
+
+    from ..models import Document
+    from ..services import indexing
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Document)) or 0
+    with tqdm(total=total, unit="док", file=sys.stderr, disable=None) as bar:
+        count = indexing.reindex(rt, progress=bar.update)
+    click.echo(json.dumps({"documents": count}))

@@ -12,6 +12,7 @@ def initialise(rt: Runtime) -> dict:
     with rt.db.session() as s:
         folders.root(s)
     rt.store  # opening the store creates its directory or bucket
-    rt.settings.index_dir.mkdir(parents=True, exist_ok=True)
+    from .indexing import open_index
+    open_index(rt)  # creates an empty index the first time
     return {"database": rt.db.engine.url.render_as_string(hide_password=True), "schema": current(rt.db.engine),
             "storage": rt.store.describe(), "index": str(rt.settings.index_dir)}

@@ -1,2 +1,27 @@
-"""Placeholder: filled by the search integration."""
-from . import bp  # noqa: F401
+"""The search page."""
+from __future__ import annotations
+
+from flask import current_app, g, render_template, request
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from ..errors import DmsError
+from ..services import search as search_svc
+from . import bp
+
+FACET_TITLES = {"doc_type": "Тип", "state": "Состояние", "org": "Организация", "year": "Год"}
+
+
+@bp.get("/search")
+@login_required
+def search_page():  # noqa: ANN201
+    result, error = None, None
+    query = None
+    if request.args.get("q") is not None or any(request.args.get(k) for k in ("type", "state", "org", "year")):
+        try:
+            query = search_svc.parse_query(request.args)
+            result = search_svc.search_documents(g.db, current_app.extensions["dms_runtime"], current_user, query)
+        except DmsError as exc:
+            error = exc.message
+    return render_template("search.html", result=result, error=error, query=query, args=request.args,
+                           facet_titles=FACET_TITLES, markup=Markup)

@@ -1,0 +1,209 @@
+"""The bridge from the database to the search index. Web processes only append to the outbox (in the
+transaction of the change); one indexer drains it in batches: text extraction (outside any request, in a
+sandboxed child process), then one index commit per batch, then the outbox rows are deleted. A crash between
+the commit and the delete redoes the batch, which is harmless: upserts are idempotent."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from search.errors import IndexLockedError
+from search.extract import extract_text
+from search.index import Delete, SearchIndex, Upsert
+from search.schema import IndexedDocument
+
+from ..models import Document, Folder, Organisation, OutboxEntry, Version, VersionText
+from ..runtime import Runtime
+
+log = logging.getLogger("dms.indexer")
+
+BATCH = 200
+EXTRACT_TIMEOUT_S = 60
+EXTRACT_MEMORY_MB = 768
+# Metadata fields that name people (searchable as `people`).
+PEOPLE_FIELDS = ("holder", "applicant", "assessed", "counterparty", "signatory")
+
+
+def open_index(rt: Runtime) -> SearchIndex:
+    index = rt.__dict__.get("_search_index")
+    if index is None:
+        index = SearchIndex.create_or_open(rt.settings.index_dir)
+        rt.__dict__["_search_index"] = index
+    return index
+
+
+def version_text(session: Session, rt: Runtime, version: Version) -> VersionText:
+    """The cached text of a version, extracted now if it was not yet."""
+    cached = session.get(VersionText, version.id)
+    if cached is not None:
+        return cached
+    with tempfile.NamedTemporaryFile(prefix="dms-extract-") as tmp:
+        with rt.store.open(version.object_key) as src:
+            while chunk := src.read(1 << 20):
+                tmp.write(chunk)
+        tmp.flush()
+        result = extract_text(tmp.name, version.media_type, timeout_s=EXTRACT_TIMEOUT_S,
+                              max_memory_mb=EXTRACT_MEMORY_MB)
+    if result.error:
+        log.warning("text extraction failed for version %s (%s): %s", version.id, version.media_type, result.error)
+    row = VersionText(version_id=version.id, text=result.text.replace("\x00", ""), method=result.method,
+                      ocr_status=result.ocr_status, error=(result.error or None) and result.error[:2000])
+    session.add(row)
+    session.flush()
+    return row
+
+
+def to_indexed(doc: Document, text: str, org_codes: dict[int, str], folder_paths: dict[int, str]) -> IndexedDocument:
+    meta = doc.meta or {}
+    path = folder_paths.get(doc.folder_id, "")
+    return IndexedDocument(
+        id=str(doc.id), version=str(doc.revision), title=doc.title, content=text, doc_type=doc.doc_type,
+        state=doc.state, org=org_codes.get(doc.organisation_id or 0, ""), folder_id=str(doc.folder_id),
+        folder_path=tuple(p for p in path.strip("/").split("/") if p), owner=str(doc.created_by_id or ""),
+        reg_number=doc.reg_number or "", cert_number=str(meta.get("number", "") or ""),
+        people=tuple(str(meta[k]) for k in PEOPLE_FIELDS if meta.get(k)),
+        date=doc.reg_date or doc.created_at,
+    )
+
+
+def _lookups(session: Session) -> tuple[dict[int, str], dict[int, str]]:
+    orgs = dict(session.execute(select(Organisation.id, Organisation.code)).all())
+    paths = dict(session.execute(select(Folder.id, Folder.path)).all())
+    return orgs, paths
+
+
+def _indexed(session: Session, rt: Runtime, docs: Iterable[Document], lookups) -> Iterator[IndexedDocument]:  # noqa: ANN001
+    orgs, paths = lookups
+    for doc in docs:
+        text = ""
+        if doc.current_version_id:
+            version = session.get(Version, doc.current_version_id)
+            try:
+                text = version_text(session, rt, version).text
+            except Exception as exc:  # noqa: BLE001  a broken file must not stop indexing: metadata stays findable
+                log.warning("no text for document %s: %s", doc.id, exc)
+        yield to_indexed(doc, text, orgs, paths)
+
+
+@dataclass
+class DrainStats:
+    batches: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+
+def drain_once(rt: Runtime, index: SearchIndex, batch: int = BATCH) -> tuple[int, int]:
+    """One batch from the outbox into the index; returns (upserts, deletes), (0, 0) when the outbox is empty."""
+    with rt.db.session() as s:
+        entries = s.execute(select(OutboxEntry.id, OutboxEntry.document_id).order_by(OutboxEntry.id)
+                            .limit(batch)).all()
+        if not entries:
+            return 0, 0
+        entry_ids = [e for e, _ in entries]
+        ids = sorted({doc_id for _, doc_id in entries})
+        docs = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(ids)))}
+        ops: list = [Delete(str(i)) for i in ids if i not in docs]
+        ops += [Upsert(d) for d in _indexed(s, rt, docs.values(), _lookups(s))]
+    # Texts extracted above are committed before the index commit; the outbox rows go after it.
+    index.apply(ops)
+    with rt.db.session() as s:
+        # Exactly the rows read: a row with a smaller id committed meanwhile (PostgreSQL assigns ids at insert,
+        # not at commit) must stay for the next batch.
+        s.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(entry_ids)))
+    upserts = sum(isinstance(o, Upsert) for o in ops)
+    return upserts, len(ops) - upserts
+
+
+def drain(rt: Runtime, index: SearchIndex | None = None, batch: int = BATCH) -> DrainStats:
+    """Everything in the outbox now, batch by batch."""
+    index = index or open_index(rt)
+    stats = DrainStats()
+    started = time.perf_counter()
+    while True:
+        up, down = drain_once(rt, index, batch)
+        if not (up or down):
+            break
+        stats.batches += 1
+        stats.upserted += up
+        stats.deleted += down
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def run_forever(rt: Runtime, stop: threading.Event, idle_sleep: float = 1.0) -> None:
+    """The indexer loop (`dms indexer`, or a thread of `dms serve`). Survives transient errors."""
+    index = open_index(rt)
+    while not stop.is_set():
+        try:
+            up, down = drain_once(rt, index)
+        except IndexLockedError:
+            log.info("index locked by another writer (a reindex?); waiting")
+            up = down = 0
+            stop.wait(5)
+        except Exception:  # noqa: BLE001  the loop must outlive one bad batch; it is retried
+            log.exception("indexing batch failed; retrying")
+            up = down = 0
+            stop.wait(5)
+        if not (up or down):
+            stop.wait(idle_sleep)
+
+
+def start_thread(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(rt, stop), name="dms-indexer", daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: int = 500) -> int:
+    """Rebuild the whole index from the database into a side generation, then swap. Memory stays bounded:
+    documents are read `chunk` at a time and the writer's pool is capped."""
+    index = open_index(rt)
+
+    def documents() -> Iterator[IndexedDocument]:
+        last_id = 0
+        while True:
+            with rt.db.session() as s:
+                docs = s.scalars(select(Document).where(Document.id > last_id).order_by(Document.id)
+                                 .limit(chunk)).all()
+                if not docs:
+                    return
+                lookups = _lookups(s)
+                batch = list(_indexed(s, rt, docs, lookups))
+                last_id = docs[-1].id
+            yield from batch
+            if progress:
+                progress(len(batch))
+
+    return index.rebuild(documents(), limitmb=128, commit_every=5000).documents
+
+
+def drift(rt: Runtime) -> dict:
+    """Documents whose indexed revision differs from the database, not explained by pending outbox entries."""
+    try:
+        index = SearchIndex.open(rt.settings.index_dir)
+        indexed = index.doc_versions() if index.doc_count() else {}
+    except Exception as exc:  # noqa: BLE001  an unreadable index is drift, reported with its reason
+        return {"drift": True, "error": f"{type(exc).__name__}: {exc}"}
+    with rt.db.session() as s:
+        current = {str(i): str(r) for i, r in s.execute(select(Document.id, Document.revision))}
+        pending = {str(i) for i in s.scalars(select(OutboxEntry.document_id).distinct())}
+    missing = sorted((set(current) - set(indexed)) - pending, key=int)
+    extra = sorted((set(indexed) - set(current)) - pending, key=int)
+    stale = sorted((i for i in set(current) & set(indexed) if current[i] != indexed[i] and i not in pending), key=int)
+    return {"drift": bool(missing or extra or stale), "documents": len(current), "indexed": len(indexed),
+            "pending": len(pending), "missing": missing[:100], "extra": extra[:100], "stale": stale[:100]}
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(OutboxEntry)) or 0

@@ -1,0 +1,82 @@
+"""Full-text search with the permission filter inside the query, built from the same rules as every check."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from search.errors import InvalidRequestError, QuerySyntaxError
+from search.query import SearchRequest, SearchResult, search as run_search
+
+from ..errors import Invalid
+from ..models import Document, User, VersionText
+from ..runtime import Runtime
+from ..security import P, access_filter
+from .indexing import open_index
+
+FACETS = ("doc_type", "state", "org", "year")
+FILTER_FIELDS = ("doc_type", "state", "org", "year", "folder_id")
+
+
+@dataclass
+class Query:
+    q: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+
+
+def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -> SearchResult:
+    allowed = access_filter(session, actor, P.VIEW).clauses
+    request = SearchRequest(q=query.q, allowed=allowed, filters={k: v for k, v in query.filters.items() if v},
+                            date_from=query.date_from, date_to=query.date_to, sort=query.sort, page=query.page,
+                            page_size=query.page_size, facets=FACETS, highlight=True, suggest=True)
+
+    def full_text(doc_id: str) -> str | None:
+        row = session.execute(select(VersionText.text).join(Document, Document.current_version_id ==
+                                                            VersionText.version_id)
+                              .where(Document.id == int(doc_id))).first()
+        return row[0] if row else None
+
+    try:
+        return run_search(open_index(rt), request, text_loader=full_text)
+    except QuerySyntaxError as exc:
+        raise Invalid(f"ошибка в запросе: {exc}") from None
+    except InvalidRequestError as exc:
+        raise Invalid(f"некорректные параметры поиска: {exc}") from None
+
+
+def parse_query(args) -> Query:  # noqa: ANN001
+    """A Query from request parameters or CLI options: q, type, state, org, year, from, to, sort, page."""
+    def day(name: str) -> date | None:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise Invalid(f"{name}: ожидается дата ГГГГ-ММ-ДД") from None
+
+    def number(name: str, default: int, lo: int, hi: int) -> int:
+        raw = str(args.get(name) or default)
+        if not raw.isdigit():
+            raise Invalid(f"{name}: ожидается число")
+        return max(lo, min(hi, int(raw)))
+
+    sort = args.get("sort") or "relevance"
+    if sort not in ("relevance", "date"):
+        raise Invalid("sort: relevance или date")
+    year = (args.get("year") or "").strip()
+    if year and not year.isdigit():
+        raise Invalid("year: ожидается год")
+    return Query(q=(args.get("q") or "").strip()[:500],
+                 filters={"doc_type": args.get("type") or None, "state": args.get("state") or None,
+                          "org": args.get("org") or None, "year": int(year) if year else None},
+                 date_from=day("from"), date_to=day("to"), sort=sort,
+                 page=number("page", 1, 1, 10_000), page_size=number("page_size", 20, 1, 100))
