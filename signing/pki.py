@@ -281,6 +281,10 @@ class CertificateAuthority:
         """PEM of ``root``, ``issuing`` or ``tsa`` for download."""
         return _cert_pem(self._credentials()[role].certificate)
 
+    def certificate_der(self, role: str) -> bytes:
+        """DER of ``root``, ``issuing`` or ``tsa`` (what ``root.crt`` / ``issuing.crt`` serve)."""
+        return self._credentials()[role].certificate_der
+
     def fingerprints(self) -> dict[str, str]:
         return {role: fingerprint_sha256(c.certificate_der) for role, c in self._credentials().items()}
 

@@ -97,6 +97,8 @@ def test_user_certificate_carries_signing_usage_and_public_urls(pki):
     assert points[0].full_name[0].value == "http://127.0.0.1:5000/pki/issuing.crl"
     assert cert.issuer == pki.ca.issuing.certificate.subject
     assert pki.agency.fingerprint == fingerprint_sha256(pki.agency.certificate_der)
+    assert fingerprint_sha256(pki.ca.certificate_der("root")) == pki.ca.fingerprints()["root"]
+    assert x509.load_pem_x509_certificate(pki.ca.certificate_pem("issuing")) == pki.ca.issuing.certificate
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
 
 
