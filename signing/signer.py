@@ -15,6 +15,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from .der import tlv
 from .errors import (
     CertificateExpired,
     CertificateNotYetValid,
@@ -48,17 +49,6 @@ _RAW_SIGNERS: dict[str, Callable[[PrivateKey, bytes, str], bytes]] = {
     "rsassa_pkcs1v15": _sign_rsa_pkcs1,
     "ecdsa": _sign_ecdsa,
 }
-
-
-def _der_length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(encoded)]) + encoded
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _der_length(len(body)) + body
 
 
 class LoadedKeySigner(Signer):
@@ -104,8 +94,8 @@ class LoadedKeySigner(Signer):
             else timestamper.async_timestamp(digest.finalize(), digest_algorithm)
         )
         oid = cms.CMSAttributeType("signature_time_stamp_token").dump()
-        attribute = _tlv(0x30, oid + _tlv(0x31, token.dump()))
-        return cms.CMSAttributes.load(_tlv(0x31, attribute))
+        attribute = tlv(0x30, oid + tlv(0x31, token.dump()))
+        return cms.CMSAttributes.load(tlv(0x31, attribute))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo

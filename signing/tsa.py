@@ -6,20 +6,22 @@ silently falls back to a signature without a time stamp.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from asn1crypto import cms, core, tsp
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
 from .errors import SigningLibraryError, TimestampError
+from .der import tlv
 from .signer import LoadedKeySigner, PrivateKey, asn1_cert
 
 # A private-use OID (ITU-T X.667 UUID arc) naming this product's time-stamping policy.
@@ -28,6 +30,13 @@ CONTENT_TYPE_REQUEST = "application/timestamp-query"
 CONTENT_TYPE_REPLY = "application/timestamp-reply"
 
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+_GRANTED = bytes.fromhex("3003020100")  # PKIStatusInfo { status granted(0) }
+_INTEGER_1 = bytes.fromhex("020101")
+_INTEGER_3 = bytes.fromhex("020103")
+_OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+_OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_CONTENT_TYPE_TST_INFO = cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump()
 
 
 class _StatusOnlyResp(core.Sequence):
@@ -68,6 +77,15 @@ class TimeStampAuthority:
         self.policy_oid = policy_oid
         self.clock = clock
         self._signer = LoadedKeySigner(asn1_cert(certificate), key, [asn1_cert(c) for c in self.chain])
+        own = asn1_cert(certificate)
+        self._tsa_name = asn1_x509.GeneralName(name="directory_name", value=own.subject)
+        self._sid = cms.IssuerAndSerialNumber({"issuer": own.issuer, "serial_number": own.serial_number}).dump()
+        self._certificates = b"".join(
+            c.public_bytes(serialization.Encoding.DER) for c in [certificate, *self.chain]
+        )
+        self._signing_certificate_attr = cms.CMSAttribute(
+            {"type": "signing_certificate_v2", "values": [as_signing_certificate_v2(own)]}
+        ).dump()
 
     @classmethod
     def from_ca(cls, ca: Any) -> TimeStampAuthority:
@@ -105,16 +123,17 @@ class TimeStampAuthority:
                 request[name].native  # parse now every part of untrusted bytes that is used
         except Exception:  # noqa: BLE001 - any parse error of untrusted input is a rejection
             return _rejection("bad_data_format", "malformed TimeStampReq").dump()
-        return asyncio.run(self.async_response(request)).dump()
+        return asyncio.run(self.async_response(request))
 
-    async def async_response(self, request: tsp.TimeStampReq) -> tsp.TimeStampResp | _StatusOnlyResp:
+    async def async_response(self, request: tsp.TimeStampReq) -> bytes:
+        """The DER TimeStampResp for a parsed request."""
         imprint = request["message_imprint"]
         digest_algorithm = imprint["hash_algorithm"]["algorithm"].native
         if _DIGEST_SIZES.get(digest_algorithm) != len(imprint["hashed_message"].native or b""):
-            return _rejection("bad_alg", f"unsupported or inconsistent digest {digest_algorithm}")
+            return _rejection("bad_alg", f"unsupported or inconsistent digest {digest_algorithm}").dump()
         requested_policy = request["req_policy"].native
         if requested_policy not in (None, self.policy_oid):
-            return _rejection("unaccepted_policy", f"policy {requested_policy} is not offered")
+            return _rejection("unaccepted_policy", f"policy {requested_policy} is not offered").dump()
         gen_time = self.clock()
         tst_info = {
             "version": "v1",
@@ -123,27 +142,51 @@ class TimeStampAuthority:
             "serial_number": secrets.randbits(63),
             "gen_time": gen_time,
             "accuracy": {"seconds": 1},
-            "tsa": asn1_x509.GeneralName(
-                name="directory_name", value=asn1_x509.Name.load(self.certificate.subject.public_bytes())
-            ),
+            "tsa": self._tsa_name,
         }
         if request["nonce"].native is not None:
             tst_info["nonce"] = request["nonce"].native
-        content = cms.EncapsulatedContentInfo(
-            {
-                "content_type": "tst_info",
-                "content": cms.ParsableOctetString(tsp.TSTInfo(tst_info).dump()),
-            }
+        token = await self._token(tsp.TSTInfo(tst_info).dump(), digest_algorithm, gen_time, request["cert_req"].native)
+        return tlv(0x30, _GRANTED + token)
+
+    async def _token(self, tst_info_der: bytes, digest_algorithm: str, gen_time: datetime, with_certs: bool) -> bytes:
+        """The time-stamp token (CMS SignedData over TSTInfo, RFC 3161 § 2.4.2), assembled as DER.
+
+        Built from pre-encoded parts: asn1crypto object trees are slow to build and re-encode,
+        and the TSA sits on the path of every B-T signature.
+        """
+        digest = hashlib.new(digest_algorithm, tst_info_der).digest()
+        attributes = sorted(
+            [
+                _CONTENT_TYPE_TST_INFO,
+                cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": gen_time})]}).dump(),
+                cms.CMSAttribute({"type": "message_digest", "values": [digest]}).dump(),
+                self._signing_certificate_attr,
+            ]
         )
-        token = await self._signer.async_sign_general_data(
-            content,
-            digest_algorithm,
-            detached=False,
-            signed_attr_settings=PdfCMSSignedAttributes(signing_time=gen_time),
+        signed_attrs = b"".join(attributes)
+        signature = await self._signer.async_sign_raw(tlv(0x31, signed_attrs), digest_algorithm)
+        digest_algorithm_der = algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump()
+        mechanism_der = self._signer.get_signature_mechanism_for_digest(digest_algorithm).dump()
+        signer_info = tlv(
+            0x30,
+            _INTEGER_1
+            + self._sid
+            + digest_algorithm_der
+            + tlv(0xA0, signed_attrs)
+            + mechanism_der
+            + tlv(0x04, signature),
         )
-        if not request["cert_req"].native:
-            token["content"]["certificates"] = core.Void()
-        return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
+        encapsulated = tlv(0x30, _OID_TST_INFO + tlv(0xA0, tlv(0x04, tst_info_der)))
+        signed_data = tlv(
+            0x30,
+            _INTEGER_3
+            + tlv(0x31, digest_algorithm_der)
+            + encapsulated
+            + (tlv(0xA0, self._certificates) if with_certs else b"")
+            + tlv(0x31, signer_info),
+        )
+        return tlv(0x30, _OID_SIGNED_DATA + tlv(0xA0, signed_data))
 
 
 class _LoudTimeStamper(TimeStamper):
@@ -179,7 +222,7 @@ class InProcessTimeStamper(_LoudTimeStamper):
         self.authority = authority
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return tsp.TimeStampResp.load((await self.authority.async_response(req)).dump())
+        return tsp.TimeStampResp.load(await self.authority.async_response(req))
 
 
 class ExternalTimeStamper(_LoudTimeStamper, RequestsHTTPTimeStamper):

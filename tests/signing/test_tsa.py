@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import shutil
 import socket
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -108,3 +110,18 @@ def test_unreachable_tsa_fails_signing_loudly_and_writes_nothing(pki, one_page_p
 def test_b_t_without_a_tsa_is_refused_instead_of_downgraded():
     with pytest.raises(TimestampError):
         SignRequest(level=Level.B_T, timestamper=None)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="the openssl command is required")
+def test_openssl_verifies_our_time_stamp_response_against_the_org_root(pki, tmp_path):
+    digest = hashlib.sha256(b"document").digest()
+    request = _request(digest, nonce=7)
+    (tmp_path / "req.tsq").write_bytes(request)
+    (tmp_path / "resp.tsr").write_bytes(pki.tsa.respond(request))
+    (tmp_path / "chain.pem").write_bytes(pki.ca.certificate_pem("root") + pki.ca.certificate_pem("issuing"))
+    verify = ["openssl", "ts", "-verify", "-queryfile", "req.tsq", "-in", "resp.tsr", "-CAfile", "chain.pem"]
+    result = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stdout + result.stderr
+    (tmp_path / "other.tsq").write_bytes(_request(hashlib.sha256(b"other").digest(), nonce=7))
+    verify[4] = "other.tsq"
+    assert subprocess.run(verify, cwd=tmp_path, capture_output=True, timeout=30).returncode != 0
