@@ -87,6 +87,23 @@ def user_add(ctx: click.Context, login: str, roles: tuple[str, ...], full_name: 
         click.echo(f"Пользователь {u.login} создан; роли: {', '.join(roles) or 'нет'}")
 
 
+@user.command("passwd")
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input")
+@click.pass_context
+@handle_errors
+def user_passwd(ctx: click.Context, login: str, password_stdin: bool) -> None:
+    """Set a user's password (and lift a login lock)."""
+    from ..services import users
+    if not password_stdin:
+        fail("пароль передаётся через --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        users.set_password(s, users.get_user(s, login), password)
+    click.echo(f"Пароль пользователя {login} изменён")
+
+
 @main.command()
 @click.argument("folder_path")
 @click.option("--user", "login", help="user to grant a role to")

@@ -60,6 +60,13 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
     return user
 
 
+def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, actor, "user.password", "user", user.id, login=user.login)
+
+
 def authenticate(session: Session, login: str, password: str, source: str = "") -> User:
     """Check a login and password; counts failures and locks the account for a growing time."""
     now = datetime.now(timezone.utc)

@@ -61,3 +61,12 @@ def test_user_add_rejects_short_password_and_unknown_login_chars(settings, rt): 
     assert r.returncode == 2 and r.stderr.startswith("dms:")
     r = dms(settings, "user", "add", "ok", "--password-stdin", stdin="short\n")
     assert r.returncode == 2 and "пароль" in r.stderr
+
+
+def test_user_passwd_sets_a_new_password_that_logs_in(settings, rt, world):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    r = dms(settings, "user", "passwd", "clerk", "--password-stdin", stdin="brand-new-password\n")
+    assert r.returncode == 0, r.stderr
+    from dms.services import users
+    with rt.db.session() as s:
+        assert users.authenticate(s, "clerk", "brand-new-password").login == "clerk"
