@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from whoosh import query as wq
 from whoosh.matching import FilterMatcher, Matcher
 from whoosh.searching import Searcher
@@ -105,6 +106,25 @@ class VisibleDocsCache:
             while len(self._sets) > self.entries:
                 self._sets.popitem(last=False)
         return visible
+
+    def mask(self, leaf: Searcher, key: object, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The visible documents of a segment as a boolean array (``compute`` gives their numbers)."""
+        segment = leaf.reader().segment()
+        cache_key = (segment.segment_id(), ("mask", key)) if segment is not None else None
+        if cache_key is not None:
+            with self._lock:
+                found = self._sets.get(cache_key)
+                if found is not None:
+                    self._sets.move_to_end(cache_key)
+                    return found  # type: ignore[return-value]
+        mask = np.zeros(leaf.reader().doc_count_all(), bool)
+        mask[compute()] = True
+        if cache_key is not None:
+            with self._lock:
+                self._sets[cache_key] = mask  # type: ignore[assignment]
+                while len(self._sets) > self.entries:
+                    self._sets.popitem(last=False)
+        return mask
 
     @staticmethod
     def _compute(leaf: Searcher, query: wq.Query) -> frozenset[int]:

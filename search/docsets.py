@@ -1,117 +1,185 @@
-"""Sets of matching document numbers, computed with set algebra instead of matcher loops.
+"""Matching documents as sorted numpy arrays, computed with set algebra instead of matchers.
 
-Totals and facet counts need every matching document, not only the best ten; walking Whoosh
-matchers posting by posting costs microseconds each in Python. Here a Term becomes the set of
-its postings (read block by block), And/Or/Not become set operations, and anything else falls
-back to the query's own matcher. Counts are then ``len(a & b)`` in C.
-
-This reads two private attributes of Whoosh 2.7.4's W3 posting reader (``_read_ids``,
-``_goto``); the dependency is pinned and the tests compare every count with Whoosh's own.
+Totals, facet counts and ranking need every matching document, not only the best ten; walking
+Whoosh matchers posting by posting costs microseconds each in Python. Here a Term becomes its
+posting array (``postings.POSTINGS``), And/Or/Not become array intersections, unions and
+differences, a phrase checks positions only for documents holding all its words (and visible
+to the user), and anything else falls back to the query's own matcher.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.matching import FilterMatcher, Matcher
+from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
 from search.access import Restricted
+from search.postings import POSTINGS
 
 FACET_CACHE_ENTRIES = 64
+Docs = np.ndarray  # sorted, unique int64 document numbers of one segment
+Within = np.ndarray | None  # boolean mask of the documents worth looking at
 
 
-def _leaf_postings(m: W3LeafMatcher) -> list[int]:
-    ids: list[int] = []
+def query_docs(q: wq.Query, leaf: Searcher, within: Within = None) -> Docs:
+    """The document numbers of one segment (``leaf``) that ``q`` matches.
+
+    ``within`` (the visible documents) only lets expensive parts such as phrases skip work:
+    the caller still intersects the result with it.
+    """
+    handler = _HANDLERS.get(type(q))
+    if handler is not None:
+        return handler(q, leaf, within)
+    if isinstance(q, Restricted):
+        visible = visible_mask(leaf, q)
+        docs = query_docs(q.child, leaf, visible)
+        return docs[visible[docs]]
+    return _matcher_docs(leaf, q)
+
+
+def visible_mask(leaf: Searcher, q: Restricted) -> np.ndarray:
+    return q.cache.mask(leaf, q.key, lambda: query_docs(q.filter_query, leaf))
+
+
+def _matcher_docs(leaf: Searcher, q: wq.Query) -> Docs:
+    ids = np.fromiter(q.matcher(leaf).all_ids(), np.int64)
+    return np.unique(ids)
+
+
+def live_docs(leaf: Searcher) -> Docs:
+    return np.flatnonzero(POSTINGS.live_mask(leaf)).astype(np.int64)
+
+
+def _term(q: wq.Term, leaf: Searcher, within: Within) -> Docs:
+    field = leaf.schema[q.fieldname] if q.fieldname in leaf.schema else None
+    if field is None:
+        return np.empty(0, np.int64)
+    try:
+        tbytes = field.to_bytes(q.text)
+    except ValueError:
+        return np.empty(0, np.int64)
+    return POSTINGS.postings(leaf, q.fieldname, tbytes)[0]
+
+
+def _and(q: wq.And, leaf: Searcher, within: Within) -> Docs:
+    positives = [s for s in q.subqueries if not isinstance(s, wq.Not)]
+    negatives = [s.query for s in q.subqueries if isinstance(s, wq.Not)]
+    # Cheap parts first, so that a phrase only checks documents the rest already matched.
+    positives.sort(key=lambda s: isinstance(s, wq.Phrase))
+    result = query_docs(positives[0], leaf, within) if positives else live_docs(leaf)
+    for sub in positives[1:]:
+        if not len(result):
+            return result
+        narrowed = np.zeros(leaf.reader().doc_count_all(), bool)
+        narrowed[result] = True
+        if within is not None:
+            narrowed &= within
+        result = np.intersect1d(result, query_docs(sub, leaf, narrowed), assume_unique=True)
+    for sub in negatives:
+        if not len(result):
+            return result
+        result = np.setdiff1d(result, query_docs(sub, leaf, within), assume_unique=True)
+    return result
+
+
+def _or(q: wq.Or, leaf: Searcher, within: Within) -> Docs:
+    parts = [query_docs(sub, leaf, within) for sub in q.subqueries]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return np.empty(0, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    return np.unique(np.concatenate(parts))
+
+
+def _not(q: wq.Not, leaf: Searcher, within: Within) -> Docs:
+    return np.setdiff1d(live_docs(leaf), query_docs(q.query, leaf, within), assume_unique=True)
+
+
+def _and_not(q: wq.AndNot, leaf: Searcher, within: Within) -> Docs:
+    return np.setdiff1d(query_docs(q.a, leaf, within), query_docs(q.b, leaf, within), assume_unique=True)
+
+
+def _and_maybe(q: wq.AndMaybe, leaf: Searcher, within: Within) -> Docs:
+    return query_docs(q.a, leaf, within)
+
+
+def _every(q: wq.Every, leaf: Searcher, within: Within) -> Docs:
+    if q.fieldname in (None, "", "*"):
+        return live_docs(leaf)
+    return _matcher_docs(leaf, q)
+
+
+def _null(q: object, leaf: Searcher, within: Within) -> Docs:
+    return np.empty(0, np.int64)
+
+
+def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
+    """Documents holding the words in order, each at most ``slop`` positions after the last."""
+    reader = leaf.reader()
+    if q.fieldname not in leaf.schema:
+        return np.empty(0, np.int64)
+    field = leaf.schema[q.fieldname]
+    words = [field.to_bytes(w) for w in q.words]
+    if not words or any((q.fieldname, w) not in reader for w in words):
+        return np.empty(0, np.int64)
+    candidates: np.ndarray | None = None
+    for word in words:
+        docs = POSTINGS.postings(leaf, q.fieldname, word)[0]
+        candidates = docs if candidates is None else np.intersect1d(candidates, docs, assume_unique=True)
+    assert candidates is not None
+    if within is not None:
+        candidates = candidates[within[candidates]]
+    if len(words) == 1 or not len(candidates):
+        return candidates
+    wanted = set(candidates.tolist())
+    positions = [_positions(reader, q.fieldname, w, wanted, field.format) for w in words]
+    slop = max(int(q.slop), 1)
+    found: list[int] = []
+    for doc in candidates.tolist():
+        ends = positions[0].get(doc, ())
+        for following in positions[1:]:
+            ends = [p for p in following.get(doc, ()) if any(0 < p - e <= slop for e in ends)]
+            if not ends:
+                break
+        else:
+            found.append(doc)
+    return np.array(found, np.int64)
+
+
+def _positions(reader, fieldname: str, word: bytes, docs: set[int], fmt) -> dict[int, list[int]]:
+    m = reader.postings(fieldname, word)
+    if type(m) is FilterMatcher:
+        m = m.child
+    found: dict[int, list[int]] = {}
+    if not isinstance(m, W3LeafMatcher):
+        for doc, value in m.all_items():
+            if doc in docs:
+                found[doc] = fmt.decode_positions(value)
+        return found
+    decode = fmt.decode_positions
     while True:
-        if m._ids is None:
+        if m._maxid >= min(docs):
             m._read_ids()
-        ids.extend(m._ids)
+            ids = m._ids
+            if not docs.isdisjoint(ids):
+                m._read_values()
+                values = m._values
+                for i, doc in enumerate(ids):
+                    if doc in docs:
+                        found[doc] = decode(values[i])
         if m._lastblock:
-            return ids
+            return found
         m._goto(m._nextoffset)
 
 
-def matcher_docs(m: Matcher) -> set[int]:
-    """Every document number of a fresh matcher."""
-    if isinstance(m, W3LeafMatcher):
-        return set(_leaf_postings(m))
-    if type(m) is FilterMatcher and isinstance(m.child, W3LeafMatcher):
-        ids = set(_leaf_postings(m.child))
-        return ids - m._ids if m._exclude else ids & m._ids
-    return set(m.all_ids())
-
-
-def live_docs(leaf: Searcher) -> set[int]:
-    reader = leaf.reader()
-    if reader.has_deletions():
-        return set(reader.all_doc_ids())
-    return set(range(reader.doc_count_all()))
-
-
-def query_docs(q: wq.Query, leaf: Searcher) -> set[int]:
-    """The document numbers of one segment (``leaf``) that ``q`` matches."""
-    handler = _HANDLERS.get(type(q))
-    if handler is not None:
-        return handler(q, leaf)
-    if isinstance(q, Restricted):
-        return query_docs(q.child, leaf) & q.cache.visible(leaf, q.key, q.filter_query)
-    return matcher_docs(q.matcher(leaf))
-
-
-def _term(q: wq.Term, leaf: Searcher) -> set[int]:
-    return matcher_docs(q.matcher(leaf))
-
-
-def _and(q: wq.And, leaf: Searcher) -> set[int]:
-    positives = [s for s in q.subqueries if not isinstance(s, wq.Not)]
-    negatives = [s.query for s in q.subqueries if isinstance(s, wq.Not)]
-    result = query_docs(positives[0], leaf) if positives else live_docs(leaf)
-    for sub in positives[1:]:
-        if not result:
-            return result
-        result &= query_docs(sub, leaf)
-    for sub in negatives:
-        if not result:
-            return result
-        result -= query_docs(sub, leaf)
-    return result
-
-
-def _or(q: wq.Or, leaf: Searcher) -> set[int]:
-    result: set[int] = set()
-    for sub in q.subqueries:
-        result |= query_docs(sub, leaf)
-    return result
-
-
-def _not(q: wq.Not, leaf: Searcher) -> set[int]:
-    return live_docs(leaf) - query_docs(q.query, leaf)
-
-
-def _and_not(q: wq.AndNot, leaf: Searcher) -> set[int]:
-    return query_docs(q.a, leaf) - query_docs(q.b, leaf)
-
-
-def _and_maybe(q: wq.AndMaybe, leaf: Searcher) -> set[int]:
-    return query_docs(q.a, leaf)
-
-
-def _every(q: wq.Every, leaf: Searcher) -> set[int]:
-    if q.fieldname in (None, "", "*"):
-        return live_docs(leaf)
-    return matcher_docs(q.matcher(leaf))
-
-
-def _null(q: object, leaf: Searcher) -> set[int]:
-    return set()
-
-
-_HANDLERS: dict[type, Callable[..., set[int]]] = {
+_HANDLERS: dict[type, Callable[..., Docs]] = {
     wq.Term: _term,
     wq.And: _and,
     wq.Or: _or,
@@ -121,67 +189,79 @@ _HANDLERS: dict[type, Callable[..., set[int]]] = {
     wq.AndMaybe: _and_maybe,
     wq.Every: _every,
     type(wq.NullQuery): _null,
+    wq.Phrase: _phrase,
 }
+
+Matched = list[tuple[Searcher, int, Docs]]
+
+
+def matched_by_segment(searcher: Searcher, q: wq.Query) -> Matched:
+    """(segment searcher, document number offset, matched documents) for every segment."""
+    return [(leaf, offset, query_docs(q, leaf)) for leaf, offset in searcher.leaf_searchers()]
 
 
 def count(searcher: Searcher, q: wq.Query) -> int:
-    return sum(len(query_docs(q, leaf)) for leaf, _ in searcher.leaf_searchers())
+    return sum(len(docs) for _, _, docs in matched_by_segment(searcher, q))
 
 
-class FacetSets:
-    """Per segment and field: display value -> the documents holding it (cached)."""
+class FacetCodes:
+    """Per segment and facet field: a code per document and the value of each code (cached)."""
 
     def __init__(self, entries: int = FACET_CACHE_ENTRIES) -> None:
         self.entries = entries
-        self._sets: OrderedDict[tuple[str, str], dict[str, frozenset[int]]] = OrderedDict()
+        self._codes: OrderedDict[tuple[str, str], tuple[np.ndarray, list[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def values(self, leaf: Searcher, fieldname: str) -> dict[str, frozenset[int]]:
+    def codes(self, leaf: Searcher, fieldname: str) -> tuple[np.ndarray, list[str]]:
         segment = leaf.reader().segment()
         key = (segment.segment_id() if segment is not None else "", fieldname)
         if segment is not None:
             with self._lock:
-                found = self._sets.get(key)
+                found = self._codes.get(key)
                 if found is not None:
-                    self._sets.move_to_end(key)
+                    self._codes.move_to_end(key)
                     return found
         computed = self._compute(leaf, fieldname)
         if segment is not None:
             with self._lock:
-                self._sets[key] = computed
-                while len(self._sets) > self.entries:
-                    self._sets.popitem(last=False)
+                self._codes[key] = computed
+                while len(self._codes) > self.entries:
+                    self._codes.popitem(last=False)
         return computed
 
     @staticmethod
-    def _compute(leaf: Searcher, fieldname: str) -> dict[str, frozenset[int]]:
+    def _compute(leaf: Searcher, fieldname: str) -> tuple[np.ndarray, list[str]]:
         reader = leaf.reader()
         field = leaf.schema[fieldname]
         column = reader.column_reader(fieldname, translate=True)
-        values: dict[str, set[int]] = {}
+        codes = np.full(reader.doc_count_all(), -1, np.int64)
+        labels: list[str] = []
+        index: dict[str, int] = {}
         for tbytes in field.sortable_terms(reader, fieldname):
-            docs = matcher_docs(reader.postings(fieldname, tbytes))
-            if not docs:
+            m = reader.postings(fieldname, tbytes)
+            docs = np.fromiter((m.child if type(m) is FilterMatcher else m).all_ids(), np.int64)
+            if not len(docs):
                 continue
-            display = str(column[next(iter(docs))])
-            values.setdefault(display, set()).update(docs)
-        return {value: frozenset(docs) for value, docs in values.items()}
+            label = str(column[int(docs[0])])
+            code = index.setdefault(label, len(labels))
+            if code == len(labels):
+                labels.append(label)
+            codes[docs] = code
+        return codes, labels
 
 
-def facet_counts(
-    searcher: Searcher, q: wq.Query, names: tuple[str, ...] | list[str], sets: FacetSets
-) -> dict[str, dict[str, int]]:
+def facet_counts(matched: Matched, names: Sequence[str], facets: FacetCodes) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {name: {} for name in names}
-    for leaf, _ in searcher.leaf_searchers():
-        matched = query_docs(q, leaf)
-        if not matched:
+    for leaf, _, docs in matched:
+        if not len(docs):
             continue
         for name in names:
+            codes, labels = facets.codes(leaf, name)
+            of_docs = codes[docs]
+            tally = np.bincount(of_docs[of_docs >= 0], minlength=len(labels))
             into = counts[name]
-            for value, docs in sets.values(leaf, name).items():
-                n = len(matched & docs) if len(docs) > len(matched) else len(docs & matched)
-                if n:
-                    into[value] = into.get(value, 0) + n
+            for code in np.flatnonzero(tally):
+                into[labels[code]] = into.get(labels[code], 0) + int(tally[code])
     return {
         name: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
         for name, values in counts.items()

@@ -17,14 +17,14 @@ from whoosh.qparser import (
     OperatorsPlugin,
 )
 from whoosh.searching import Searcher
-from whoosh.sorting import FieldFacet, ScoreFacet
 
 from search.access import Allowed, VisibleDocsCache, restrict
 from search.analysis import fold_yo
-from search.docsets import FacetSets, count, facet_counts
+from search.docsets import FacetCodes, facet_counts, matched_by_segment
 from search.errors import InvalidRequestError, QuerySyntaxError
 from search.highlight import query_stems, snippet, whole
 from search.index import SearchIndex
+from search.ranking import Ranked, SegmentArrays, rank, scored_terms
 from search.schema import FACET_FIELDS, decompress_excerpt
 from search.spelling import suggest_query
 
@@ -52,11 +52,7 @@ FILTERABLE_FIELDS = frozenset(
     ["doc_type", "state", "org", "tags", "folder_id", "folder_path", "owner", "year", "id",
      "reg_number", "cert_number"]
 )
-SORTS = {
-    "relevance": None,
-    "date": (FieldFacet("date", reverse=True), ScoreFacet()),
-    "date_asc": (FieldFacet("date"), ScoreFacet()),
-}
+SORTS = frozenset({"relevance", "date", "date_asc"})
 MAX_PAGE_SIZE = 200
 HIGHLIGHT_FRAGMENTS = 2
 # Suggestions are offered only when the query finds this few documents or fewer.
@@ -244,15 +240,14 @@ def search(
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
     with index.searcher() as searcher:
-        hits = _top_hits(searcher, visible_query, request)
-        total = count(searcher, visible_query)
+        matched = matched_by_segment(searcher, visible_query)
+        total = sum(len(docs) for _, _, docs in matched)
+        first = (request.page - 1) * request.page_size
+        ranked = rank(searcher, matched, scored_terms(user_query), request.sort,
+                      first + request.page_size, _arrays(index))[first:]
         stems = query_stems(user_query) if request.highlight else frozenset()
-        items = [_hit(h, stems, request, text_loader) for h in hits]
-        facets = (
-            facet_counts(searcher, visible_query, request.facets, _facet_sets(index))
-            if request.facets
-            else {}
-        )
+        items = [_hit(searcher, r, stems, request, text_loader) for r in ranked]
+        facets = facet_counts(matched, request.facets, _facet_sets(index)) if request.facets else {}
         suggestion = None
         if request.suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
             suggestion = suggest_query(
@@ -281,26 +276,28 @@ def _combine(user_query: wq.Query, filters: list[wq.Query]) -> wq.Query:
     return wq.And(parts + filters).normalize() if len(parts + filters) > 1 else (parts + filters)[0]
 
 
-def _top_hits(searcher: Searcher, q: wq.Query, request: SearchRequest) -> list[Any]:
-    sortedby = SORTS[request.sort]
-    first = (request.page - 1) * request.page_size
-    results = searcher.search(
-        q, limit=first + request.page_size, sortedby=list(sortedby) if sortedby else None
-    )
-    return list(results[first:first + request.page_size])
+def _arrays(index: SearchIndex) -> SegmentArrays:
+    arrays = getattr(index, "segment_arrays", None)
+    if arrays is None:
+        arrays = index.segment_arrays = SegmentArrays()  # type: ignore[attr-defined]
+    return arrays
 
 
-def _facet_sets(index: SearchIndex) -> FacetSets:
-    sets = getattr(index, "facet_sets", None)
+def _facet_sets(index: SearchIndex) -> FacetCodes:
+    sets = getattr(index, "facet_codes", None)
     if sets is None:
-        sets = index.facet_sets = FacetSets()  # type: ignore[attr-defined]
+        sets = index.facet_codes = FacetCodes()  # type: ignore[attr-defined]
     return sets
 
 
 def _hit(
-    hit: Any, stems: frozenset[str], request: SearchRequest, text_loader: TextLoader | None
+    searcher: Searcher,
+    ranked: Ranked,
+    stems: frozenset[str],
+    request: SearchRequest,
+    text_loader: TextLoader | None,
 ) -> SearchHit:
-    stored = hit.fields()
+    stored = searcher.stored_fields(ranked.docnum)
     when = stored.get("date")
     return SearchHit(
         id=stored["id"],
@@ -311,7 +308,7 @@ def _hit(
         state=stored.get("state", ""),
         org=stored.get("org", ""),
         date=when.date().isoformat() if when else None,
-        score=float(hit.score) if isinstance(hit.score, (int, float)) else 0.0,
+        score=ranked.score,
         highlight=_highlight(stored, stems, text_loader) if request.highlight else "",
     )
 

@@ -35,3 +35,30 @@ def test_set_counts_match_whoosh_counts_with_deletions_across_segments(index):
             q = builder.parse(text)
             assert count(searcher, q) == len(list(searcher.docs_for_query(q))), text
         assert count(searcher, wq.NullQuery) == 0
+
+
+def test_ranking_gives_whoosh_bm25f_scores_and_order(index):
+    from search.query import SearchRequest, search
+
+    rng = random.Random(11)
+    add(index, *(
+        doc(str(n), " ".join(rng.choices(WORDS, k=2)), " ".join(rng.choices(WORDS, k=rng.randint(3, 40))))
+        for n in range(300)
+    ))
+    builder = QueryBuilder(index.schema)
+    with index.searcher() as searcher:
+        for text in ("приказ", "приказ центр", "реестр OR бланк", "бланк тип:order"):
+            ours = search(index, SearchRequest(q=text, allowed=None, page_size=15, highlight=False))
+            theirs = searcher.search(builder.parse(text), limit=None)
+            whoosh_scores = {hit["id"]: hit.score for hit in theirs}
+            assert ours.total == len(theirs), text
+            for hit in ours.items:
+                assert abs(hit.score - whoosh_scores[hit.id]) < 1e-3 * max(1.0, hit.score), text
+            best = sorted(whoosh_scores.values(), reverse=True)[:15]
+            assert [round(h.score, 3) for h in ours.items] == [round(s, 3) for s in best], text
+        # A phrase is scored as the sum of its words' scores (Whoosh scores the phrase as one
+        # term) and Whoosh adds 1 for a NOT clause, so only the matched sets are compared.
+        for text in ('"центр оценка"', "эксперт NOT отчет"):
+            ours = search(index, SearchRequest(q=text, allowed=None, page_size=200, highlight=False))
+            theirs = searcher.search(builder.parse(text), limit=None)
+            assert {h.id for h in ours.items} == {hit["id"] for hit in theirs}, text
