@@ -73,4 +73,4 @@ def main() -> None:
     """Печать — архив документов с электронной подписью."""
 
 
-from .commands import admin, documents as documents_cmd, search as search_cmd, signing as signing_cmd  # noqa: E402,F401,E501
+from .commands import admin, backup as backup_cmd, documents as documents_cmd, search as search_cmd, signing as signing_cmd  # noqa: E402,F401,E501

@@ -1,0 +1,2 @@
+"""Placeholder: filled by the backup/restore work."""
+from ..cli import main  # noqa: F401
