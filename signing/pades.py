@@ -158,6 +158,11 @@ def _pyhanko_signer(
     existing = _existing_field(writer, field_name)
     if existing is not None and existing[0]:
         raise SignatureFailed(f"the field {field_name!r} is already signed")
+    if read_certification_data(writer.prev) is not None and (existing is None or request.reserve_fields):
+        empty = [name for name, value, _ in fields.enumerate_sig_fields(writer.prev) if value is None]
+        raise ModificationForbidden(
+            f"the certification signature allows signing only into its empty fields {empty}, not adding fields"
+        )
     style: BaseStampStyle | None = None
     box = None
     if existing is not None and request.stamp is not None and existing[1][0] > 0:

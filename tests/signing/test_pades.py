@@ -169,3 +169,15 @@ def test_signer_whose_certificate_expired_since_loading_is_refused(pki, one_page
     with pytest.raises(CertificateExpired):
         sign_pdf(one_page_pdf, expired, output=output)
     assert output.getvalue() == b""
+
+
+def test_adding_a_new_field_to_a_certified_document_is_refused(pki, one_page_pdf):
+    certified = sign_pdf(
+        one_page_pdf,
+        pki.agency_signer,
+        SignRequest(level=Level.B_B, certify=True, reserve_fields=(FieldSlot("Holder"),)),
+    )
+    output = io.BytesIO()
+    with pytest.raises(ModificationForbidden) as refusal:
+        sign_pdf(certified, pki.holder_signer, SignRequest(level=Level.B_B), output=output)
+    assert "Holder" in str(refusal.value) and output.getvalue() == b""
