@@ -298,3 +298,75 @@ class Signature(Base):
 
     signer: Mapped[Optional[User]] = relationship(lazy="joined")
     version: Mapped[Version] = relationship(foreign_keys=[version_id], lazy="joined")
+
+
+class Certificate(Base):
+    """A certificate of qualification. Its status is the workflow state of its document (issued, revoked,
+    expired, replaced); personal data (birth date, SNILS) is never shown publicly."""
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), unique=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    holder_name: Mapped[str] = mapped_column(String(300))
+    holder_surname: Mapped[str] = mapped_column(String(100), index=True)  # lower case, ё -> е
+    birth_date: Mapped[Optional[date]] = mapped_column(Date)
+    snils: Mapped[Optional[str]] = mapped_column(String(11))
+    qualification: Mapped[str] = mapped_column(String(500))
+    level: Mapped[int] = mapped_column(Integer)
+    exam_date: Mapped[Optional[date]] = mapped_column(Date)
+    protocol_number: Mapped[str] = mapped_column(String(100), default="")
+    issue_date: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[Optional[date]] = mapped_column(Date)
+    blank_number: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # random, in the QR code
+    revoked_at: Mapped[Optional[datetime]] = mapped_column()
+    revoke_reason: Mapped[str] = mapped_column(String(1000), default="")
+    revoke_order: Mapped[str] = mapped_column(String(200), default="")
+    replaced_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("certificates.id"))
+    replaces_id: Mapped[Optional[int]] = mapped_column(ForeignKey("certificates.id"))
+    batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("issue_batches.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    document: Mapped[Document] = relationship(lazy="joined")
+    centre: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class BlankRange(Base):
+    """Numbered blank forms (бланки строгой отчётности) allocated to a centre."""
+    __tablename__ = "blank_ranges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    series: Mapped[str] = mapped_column(String(20), default="")
+    first: Mapped[int] = mapped_column(Integer)
+    last: Mapped[int] = mapped_column(Integer)
+    allocated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    allocated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Blank(Base):
+    __tablename__ = "blanks"
+    __table_args__ = (Index("ix_blanks_centre_status", "centre_id", "status", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    range_id: Mapped[int] = mapped_column(ForeignKey("blank_ranges.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="free")  # free | used | spoiled
+    certificate_id: Mapped[Optional[int]] = mapped_column(Integer)
+    spoil_reason: Mapped[str] = mapped_column(String(1000), default="")
+    changed_at: Mapped[Optional[datetime]] = mapped_column()
+
+
+class IssueBatch(Base):
+    """One batch issue of certificates: its progress is what the web progress view polls."""
+    __tablename__ = "issue_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(32), default="queued")  # queued|rendering|signing|storing|done|failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column()
