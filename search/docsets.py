@@ -20,6 +20,7 @@ from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
 from search.access import Restricted
+from search.positions import ArrayPositions, positions_of
 from search.postings import POSTINGS
 
 FACET_CACHE_ENTRIES = 64
@@ -129,18 +130,20 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     words = [field.to_bytes(w) for w in q.words]
     if not words or any((q.fieldname, w) not in reader for w in words):
         return np.empty(0, np.int64)
-    candidates: np.ndarray | None = None
-    for word in words:
-        docs = POSTINGS.postings(leaf, q.fieldname, word)[0]
-        candidates = docs if candidates is None else np.intersect1d(candidates, docs, assume_unique=True)
-    assert candidates is not None
+    parts = [POSTINGS.postings(leaf, q.fieldname, word)[0] for word in words]
+    exact = len(words) == 1
+    candidates = parts[0]
+    for docs in parts[1:]:
+        candidates = np.intersect1d(candidates, docs, assume_unique=True)
     if within is not None:
         candidates = candidates[within[candidates]]
-    if len(words) == 1 or not len(candidates):
+    if exact or not len(candidates):
         return candidates
+    slop = max(int(q.slop), 1)
+    if slop == 1 and isinstance(field.format, ArrayPositions):
+        return _adjacent(reader, q.fieldname, words, candidates)
     wanted = set(candidates.tolist())
     positions = [_positions(reader, q.fieldname, w, wanted, field.format) for w in words]
-    slop = max(int(q.slop), 1)
     found: list[int] = []
     for doc in candidates.tolist():
         ends = positions[0].get(doc, ())
@@ -153,30 +156,55 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     return np.array(found, np.int64)
 
 
-def _positions(reader, fieldname: str, word: bytes, docs: set[int], fmt) -> dict[int, list[int]]:
+def _adjacent(reader, fieldname: str, words: list[bytes], candidates: Docs) -> Docs:
+    """Candidates where word i sits at position p + i for some p, all in array operations."""
+    mask = np.zeros(reader.doc_count_all(), bool)
+    mask[candidates] = True
+    common: np.ndarray | None = None
+    for shift, word in enumerate(words):
+        docs, positions = _doc_positions(reader, fieldname, word, mask)
+        starts = positions - shift
+        keep = starts >= 0
+        keys = np.unique((docs[keep] << 32) | starts[keep])
+        common = keys if common is None else np.intersect1d(common, keys, assume_unique=True)
+        if not len(common):
+            return np.empty(0, np.int64)
+    assert common is not None
+    return np.unique(common >> 32)
+
+
+def _doc_positions(reader, fieldname: str, word: bytes, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document of each position, position) for the postings of ``word`` in masked documents."""
     m = reader.postings(fieldname, word)
     if type(m) is FilterMatcher:
         m = m.child
-    found: dict[int, list[int]] = {}
+    doc_parts: list[np.ndarray] = []
+    values: list[bytes] = []
     if not isinstance(m, W3LeafMatcher):
         for doc, value in m.all_items():
-            if doc in docs:
-                found[doc] = fmt.decode_positions(value)
-        return found
-    decode = fmt.decode_positions
-    while True:
-        if m._maxid >= min(docs):
-            m._read_ids()
-            ids = m._ids
-            if not docs.isdisjoint(ids):
-                m._read_values()
-                values = m._values
-                for i, doc in enumerate(ids):
-                    if doc in docs:
-                        found[doc] = decode(values[i])
-        if m._lastblock:
-            return found
-        m._goto(m._nextoffset)
+            if mask[doc]:
+                doc_parts.append(np.array([doc], np.int64))
+                values.append(value)
+    else:
+        first = 0
+        while True:
+            last = m._maxid
+            if mask[first:last + 1].any():
+                m._read_data()
+                ids = np.cumsum(np.asarray(m._data[0], np.int64))
+                chosen = np.flatnonzero(mask[ids])
+                if len(chosen):
+                    block_values = m._data[2]
+                    doc_parts.append(ids[chosen])
+                    values.extend(block_values[i] for i in chosen.tolist())
+            if m._lastblock:
+                break
+            first = last + 1
+            m._goto(m._nextoffset)
+    if not values:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    counts, positions = positions_of(values)
+    return np.repeat(np.concatenate(doc_parts), counts), positions
 
 
 _HANDLERS: dict[type, Callable[..., Docs]] = {

@@ -17,6 +17,7 @@ from search.analysis import (
     text_analyzer,
 )
 from search.errors import InvalidDocumentError
+from search.positions import ArrayPositions
 
 # Highlights are computed from a compressed excerpt kept in the index; the bound keeps a long
 # document from blowing the per-document size budget (a loader can supply the full text).
@@ -27,18 +28,28 @@ TEXT_FIELDS = ("title", "content", "people")
 NUMBER_FIELDS = ("reg_number", "cert_number")
 
 
+def _stored(field: TEXT) -> TEXT:
+    field.stored = True
+    return field
+
+
+def _text(field_boost: float = 1.0) -> TEXT:
+    field = TEXT(analyzer=text_analyzer(), stored=False, field_boost=field_boost)
+    field.format = ArrayPositions(field_boost=field_boost)
+    return field
+
+
 def build_schema() -> Schema:
     """The schema of the document index."""
-    words = text_analyzer()
     keywords = keyword_analyzer()
     numbers = number_analyzer()
     return Schema(
         id=ID(unique=True, stored=True, sortable=True),
         version=ID(stored=False, sortable=True),
-        title=TEXT(analyzer=words, stored=True, field_boost=2.0),
-        content=TEXT(analyzer=words, stored=False),
+        title=_stored(_text(field_boost=2.0)),
+        content=_text(),
         excerpt=STORED(),
-        people=TEXT(analyzer=words, stored=False),
+        people=_text(),
         reg_number=ID(analyzer=numbers, stored=True),
         cert_number=ID(analyzer=numbers, stored=True),
         doc_type=ID(analyzer=keywords, stored=True, sortable=True),
