@@ -8,7 +8,6 @@ so the positions of many documents are joined and read as one array.
 
 from __future__ import annotations
 
-from array import array
 
 import numpy as np
 from whoosh.formats import Positions
@@ -38,4 +37,4 @@ def positions_of(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return counts, np.frombuffer(joined, POSITION_DTYPE).astype(np.int64)
 
 
-__all__ = ["ArrayPositions", "positions_of", "array"]
+__all__ = ["ArrayPositions", "positions_of"]

@@ -13,6 +13,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from search.analysis import WORD_PATTERN, fold_yo, word_stems
+from search.docsets import count
 
 CORRECTED_FIELDS = ("title", "content")
 WORD_FIELDS = ("title", "content", "people")
@@ -42,13 +43,8 @@ def edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _visible_count(searcher: Searcher, q: wq.Query, restrict: Restrict, limit: int) -> int:
-    count = 0
-    for _ in searcher.docs_for_query(restrict(q)):
-        count += 1
-        if count >= limit:
-            break
-    return count
+def _visible_count(searcher: Searcher, q: wq.Query, restrict: Restrict) -> int:
+    return count(searcher, restrict(q))
 
 
 def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
@@ -56,7 +52,7 @@ def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
     if not stems:
         return True
     q = wq.And([wq.Or([wq.Term(f, s) for f in WORD_FIELDS]) for s in stems])
-    return _visible_count(searcher, q, restrict, 1) > 0
+    return _visible_count(searcher, q, restrict) > 0
 
 
 def _correct(searcher: Searcher, word: str, restrict: Restrict) -> str | None:
@@ -79,9 +75,9 @@ def _correct(searcher: Searcher, word: str, restrict: Restrict) -> str | None:
             continue
         # Ranked by how many visible documents hold the word, never by hidden ones.
         q = wq.Or([wq.Term(f, candidate) for f in CORRECTED_FIELDS])
-        count = _visible_count(searcher, q, restrict, 1000)
-        if count and (best is None or (distance, -count, candidate) < best):
-            best = (distance, -count, candidate)
+        hits = _visible_count(searcher, q, restrict)
+        if hits and (best is None or (distance, -hits, candidate) < best):
+            best = (distance, -hits, candidate)
     return best[2] + ending if best else None
 
 
