@@ -17,7 +17,6 @@ import os
 import shutil
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,10 @@ from whoosh import index as whoosh_index
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
+from search.access import VisibleDocsCache
+from search.docsets import FacetCodes
 from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError
+from search.ranking import SegmentArrays
 from search.schema import IndexedDocument, build_schema, to_fields
 
 CURRENT = "current"
@@ -78,7 +80,10 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._searcher: Searcher | None = None
         self._searcher_generation: str | None = None
-        self.filter_cache: OrderedDict[object, frozenset[int] | set[int]] = OrderedDict()
+        # Caches of the read side, keyed by segment id (segments never change once written).
+        self.visible_cache = VisibleDocsCache()
+        self.facet_codes = FacetCodes()
+        self.segment_arrays = SegmentArrays()
 
     # -- opening ---------------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ from whoosh.qparser import (
 )
 from whoosh.searching import Searcher
 
-from search.access import Allowed, VisibleDocsCache, restrict
+from search.access import Allowed, restrict
 from search.analysis import fold_yo
-from search.docsets import FacetCodes, facet_counts, matched_by_segment
+from search.docsets import facet_counts, matched_by_segment
 from search.errors import InvalidRequestError, QuerySyntaxError
 from search.highlight import query_stems, snippet, whole
 from search.index import SearchIndex
-from search.ranking import Ranked, SegmentArrays, rank, scored_terms
+from search.ranking import Ranked, rank, scored_terms
 from search.schema import FACET_FIELDS, decompress_excerpt
 from search.spelling import suggest_query
 
@@ -203,15 +203,6 @@ def _builder(index: SearchIndex) -> QueryBuilder:
     return builder
 
 
-
-
-def _cache(index: SearchIndex) -> VisibleDocsCache:
-    cache = getattr(index, "visible_cache", None)
-    if cache is None:
-        cache = index.visible_cache = VisibleDocsCache()  # type: ignore[attr-defined]
-    return cache
-
-
 def _validate(request: SearchRequest) -> None:
     if request.sort not in SORTS:
         raise InvalidRequestError(f"unknown sort {request.sort!r}; use one of {sorted(SORTS)}")
@@ -236,7 +227,7 @@ def search(
     builder = _builder(index)
     user_query = builder.parse(request.q)
     combined = _combine(user_query, builder.filters(request))
-    cache = _cache(index)
+    cache = index.visible_cache
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
     with index.searcher() as searcher:
@@ -244,10 +235,10 @@ def search(
         total = sum(len(docs) for _, _, docs in matched)
         first = (request.page - 1) * request.page_size
         ranked = rank(searcher, matched, scored_terms(user_query), request.sort,
-                      first + request.page_size, _arrays(index))[first:]
+                      first + request.page_size, index.segment_arrays)[first:]
         stems = query_stems(user_query) if request.highlight else frozenset()
         items = [_hit(searcher, r, stems, request, text_loader) for r in ranked]
-        facets = facet_counts(matched, request.facets, _facet_sets(index)) if request.facets else {}
+        facets = facet_counts(matched, request.facets, index.facet_codes) if request.facets else {}
         suggestion = None
         if request.suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
             suggestion = suggest_query(
@@ -274,20 +265,6 @@ def _combine(user_query: wq.Query, filters: list[wq.Query]) -> wq.Query:
     # Whoosh normalises And([Every(), x]) to Every(), so Every() is dropped here by hand.
     parts = [user_query] if not isinstance(user_query, wq.Every) or not filters else []
     return wq.And(parts + filters).normalize() if len(parts + filters) > 1 else (parts + filters)[0]
-
-
-def _arrays(index: SearchIndex) -> SegmentArrays:
-    arrays = getattr(index, "segment_arrays", None)
-    if arrays is None:
-        arrays = index.segment_arrays = SegmentArrays()  # type: ignore[attr-defined]
-    return arrays
-
-
-def _facet_sets(index: SearchIndex) -> FacetCodes:
-    sets = getattr(index, "facet_codes", None)
-    if sets is None:
-        sets = index.facet_codes = FacetCodes()  # type: ignore[attr-defined]
-    return sets
 
 
 def _hit(
