@@ -77,9 +77,7 @@ class SearchIndex:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.schema = build_schema()
-        self._lock = threading.Lock()
-        self._searcher: Searcher | None = None
-        self._searcher_generation: str | None = None
+        self._local = threading.local()
         # Caches of the read side, keyed by segment id (segments never change once written).
         self.visible_cache = VisibleDocsCache()
         self.facet_codes = FacetCodes()
@@ -129,25 +127,28 @@ class SearchIndex:
         yield self._fresh_searcher()
 
     def _fresh_searcher(self) -> Searcher:
-        with self._lock:
-            generation = self.current_generation()
-            current = self._searcher
-            if current is not None and self._searcher_generation == generation:
-                if current.up_to_date():
-                    return current
-                refreshed = current.refresh()
-            else:
-                refreshed = self._open_whoosh().searcher()
-            # The old searcher is not closed: a refreshed one reuses its segment readers, and
-            # another thread may still be reading it; it closes when garbage-collected.
-            self._searcher, self._searcher_generation = refreshed, generation
-            return refreshed
+        # One searcher per thread: Whoosh posting readers seek and read a shared file object.
+        local = self._local
+        generation = self.current_generation()
+        current: Searcher | None = getattr(local, "searcher", None)
+        if current is not None and getattr(local, "generation", None) == generation:
+            if current.up_to_date():
+                return current
+            refreshed = current.refresh()
+        else:
+            refreshed = self._open_whoosh().searcher()
+        # The old searcher is not closed: a refreshed one reuses its segment readers; it
+        # closes when garbage-collected.
+        local.searcher, local.generation = refreshed, generation
+        return refreshed
 
     def close(self) -> None:
-        with self._lock:
-            if self._searcher is not None:
-                self._searcher.close()
-                self._searcher = None
+        """Closes this thread's searcher (others close when their threads end)."""
+        current = getattr(self._local, "searcher", None)
+        if current is not None:
+            current.close()
+            self._local.searcher = None
+
 
     def doc_count(self) -> int:
         with self.searcher() as s:

@@ -163,3 +163,17 @@ def test_another_process_reads_the_index_with_the_pickled_analyzer(index):
         print(result.total)
     """, str(index.root))
     assert found.stdout.strip() == "1", found.stderr
+
+
+def test_threads_searching_at_once_get_the_same_answers(index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    add(index, *(doc(str(i), f"приказ {i}", f"центр {i} оценки {i % 13} квалификаций " * (i % 7 + 1))
+                 for i in range(300)))
+
+    def one(i: int) -> dict:
+        return search(index, SearchRequest(q=f"{i % 13} OR {i}", allowed=None, page_size=50)).as_dict()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(one, range(300)))  # the first reads of these terms run in parallel
+    assert concurrent == [one(i) for i in range(300)]
