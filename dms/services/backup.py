@@ -1,0 +1,686 @@
+"""`dms backup` / `dms restore`: one archive (a tar file, or a directory with the same members) holding
+
+- db/<table>.jsonl  every table of the schema as JSON lines, dialect-independent: a header line naming the columns
+                    and their portable types, then one JSON array per row (datetimes ISO 8601 in UTC, dates ISO,
+                    bytes base64, JSON columns as their JSON text so that SQL NULL and JSON null stay distinct);
+- objects/<sha256>  every object a version or a signature references (with --with-orphans: every object of the
+                    store), read through the store so each is verified against its SHA-256 while copied;
+- pki/...           the CA directory (keys encrypted); its passphrase file only with --with-secrets;
+- manifest.json     last: format, creation time, source dialect, schema revision, counts, SHA-256 and size of every
+                    member. Never a database URL, password or other secret.
+
+The search index is not copied: it is derived data, rebuilt by restore from the restored database (a copy would be
+larger than the text it holds and could disagree with the rows restored next to it).
+
+Restore reads the archive twice: first every member is hashed and compared with the manifest (a truncated or altered
+backup is refused before anything is written), then objects go into the store (which checks their hashes again) and
+all rows are inserted in one transaction, so a failure leaves the target database as it was.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO, Callable, Iterator
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Integer, LargeBinary, Table, Text, bindparam, cast, delete, func,
+                        inspect, null, select, text, update)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from storage import ChecksumMismatch, ObjectNotFound, StorageError
+
+from ..errors import Conflict, DmsError
+from ..migrate import head, upgrade
+from ..models import Base, Document, OutboxEntry, Signature, User, Version
+from ..runtime import Runtime
+from . import audit
+
+FORMAT = "pechat-backup"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ROW_BATCH = 1000
+CHUNK = 1 << 20
+PKI_DIR = "pki"
+PASSPHRASE_FILE = "passphrase"
+
+KEY_RE = re.compile(r"^objects/([0-9a-f]{64})$")
+TABLE_RE = re.compile(r"^db/([a-z0-9_]+)\.jsonl$")
+PKI_PART_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+Progress = Callable[[int], None]
+Stages = Callable[[str, int], Progress]  # (stage name, total or 0) -> a callback taking how many items were done
+
+
+class BackupError(DmsError):
+    """A backup or restore that cannot be done; the message says why."""
+
+
+class BackupDamaged(BackupError):
+    """The archive is truncated, altered or not a Pechat backup."""
+
+
+class TargetNotEmpty(Conflict):
+    pass
+
+
+# --- portable values -------------------------------------------------------------------------------------------------
+
+def _utc_iso(value: datetime) -> str:
+    # SQLite returns naive datetimes for timezone-aware columns; the application writes them in UTC.
+    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return aware.isoformat()
+
+
+def _json_value(raw: str) -> Any:
+    value = json.loads(raw)
+    return JSON.NULL if value is None else value
+
+
+TYPE_TAGS: tuple[tuple[type, str], ...] = (
+    (JSON, "json"), (LargeBinary, "bytes"), (DateTime, "datetime"), (Date, "date"), (Boolean, "bool"), (Integer, "int"),
+)
+
+ENCODERS: dict[str, Callable[[Any], Any]] = {
+    "json": lambda v: v,  # selected as text already
+    "bytes": lambda v: base64.b64encode(bytes(v)).decode("ascii"),
+    "datetime": _utc_iso,
+    "date": lambda v: v.isoformat(),
+    "bool": bool,
+    "int": int,
+    "plain": lambda v: v,
+}
+
+DECODERS: dict[str, Callable[[Any], Any]] = {
+    "json": _json_value,
+    "bytes": lambda v: base64.b64decode(v, validate=True),
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "bool": bool,
+    "int": int,
+    "plain": lambda v: v,
+}
+
+
+def type_tag(column_type: Any) -> str:
+    return next((tag for cls, tag in TYPE_TAGS if isinstance(column_type, cls)), "plain")
+
+
+def deferred_columns(table: Table) -> list[str]:
+    """Foreign keys inserted as NULL and set once every row is in: the documents<->versions cycle (use_alter) and
+    references of a table to itself (a folder may have been moved under a younger one)."""
+    return sorted({fk.parent.name for fk in table.foreign_keys
+                   if fk.use_alter or fk.constraint.use_alter or fk.column.table is table})
+
+
+# --- archive members: a tar stream or a directory ----------------------------------------------------------------------
+
+class HashingReader:
+    """Passes reads through, hashing and counting what went by."""
+
+    def __init__(self, source: IO[bytes]):
+        self.source = source
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self.source.readline(limit)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class ArchiveWriter:
+    """Writes members into a temporary tar file (or directory) renamed into place by commit()."""
+
+    def __init__(self, target: Path, as_directory: bool):
+        self.target = target
+        self.as_directory = as_directory
+        if target.exists() and (not as_directory or any(target.iterdir())):
+            raise BackupError(f"{target} уже существует: укажите новый файл или пустой каталог")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.temp = target.parent / f".{target.name}.partial-{os.getpid()}"
+        self.tar: tarfile.TarFile | None = None
+        self._file: BinaryIO | None = None
+        if as_directory:
+            self.temp.mkdir()
+        else:
+            self._file = open(self.temp, "wb")  # noqa: SIM115  closed in commit/abort
+            mode = "w|gz" if target.name.endswith((".tar.gz", ".tgz")) else "w|"
+            self.tar = tarfile.open(fileobj=self._file, mode=mode, format=tarfile.PAX_FORMAT)
+
+    def add(self, name: str, stream: IO[bytes], size: int) -> None:
+        if self.tar is not None:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = size, int(time.time()), 0o600
+            self.tar.addfile(info, stream)
+            return
+        path = self.temp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            copied = _copy(stream, out, size)
+        if copied != size:
+            raise BackupError(f"{name}: прочитано {copied} байт вместо {size}")
+
+    def commit(self) -> int:
+        if self.tar is not None and self._file is not None:
+            self.tar.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        os.replace(self.temp, self.target)
+        if self.as_directory:
+            return sum(p.stat().st_size for p in self.target.rglob("*") if p.is_file())
+        return self.target.stat().st_size
+
+    def abort(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self.temp.is_dir():
+            shutil.rmtree(self.temp, ignore_errors=True)
+        else:
+            self.temp.unlink(missing_ok=True)
+
+
+def _copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> int:
+    copied = 0
+    while limit is None or copied < limit:
+        chunk = src.read(CHUNK if limit is None else min(CHUNK, limit - copied))
+        if not chunk:
+            break
+        dst.write(chunk)
+        copied += len(chunk)
+    return copied
+
+
+def iter_members(source: Path) -> Iterator[tuple[str, int, IO[bytes]]]:
+    """(name, size, stream) of every member in archive order; the stream is valid until the next member."""
+    if source.is_dir():
+        names = sorted((p.relative_to(source).as_posix() for p in source.rglob("*") if not p.is_dir()),
+                       key=lambda n: (n == MANIFEST, not n.startswith("objects/"), n))
+        for name in names:
+            path = source / name
+            if path.is_symlink() or not path.is_file():
+                raise BackupDamaged(f"{name}: не обычный файл")
+            with open(path, "rb") as f:
+                yield name, path.stat().st_size, f
+        return
+    try:
+        with tarfile.open(source, "r|*") as tar:
+            while (member := tar.next()) is not None:
+                if not member.isfile():
+                    raise BackupDamaged(f"{member.name}: не обычный файл")
+                stream = tar.extractfile(member)
+                assert stream is not None
+                yield member.name, member.size, stream
+                # The stream mode still remembers every member it has passed; forget them to keep memory flat.
+                tar.members.clear()
+    except (tarfile.TarError, EOFError) as exc:
+        raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
+
+
+def _check_name(name: str) -> None:
+    if name == MANIFEST or KEY_RE.match(name) or TABLE_RE.match(name):
+        return
+    parts = PurePosixPath(name).parts
+    if len(parts) >= 2 and parts[0] == PKI_DIR and all(PKI_PART_RE.match(p) and p not in (".", "..") for p in parts):
+        return
+    raise BackupDamaged(f"неожиданный элемент архива: {name[:200]!r}")
+
+
+# --- backup ------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class BackupReport:
+    path: str
+    size: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+    objects: int = 0
+    object_bytes: int = 0
+    orphans: int = 0
+    pki: bool = False
+    passphrase: bool = False
+    manifest_sha256: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _DumpedTable:
+    name: str
+    path: Path
+    rows: int
+    sha256: str
+    size: int
+    columns: list[str]
+
+
+def _dump_table(conn: Connection, table: Table, path: Path) -> _DumpedTable:
+    columns = list(table.columns)
+    tags = [type_tag(c.type) for c in columns]
+    exprs = [cast(c, Text).label(c.name) if tag == "json" else c for c, tag in zip(columns, tags)]
+    encoders = [ENCODERS[tag] for tag in tags]
+    digest, size, rows = hashlib.sha256(), 0, 0
+
+    def write(out: IO[bytes], obj: Any) -> None:
+        nonlocal size
+        line = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        digest.update(line)
+        size += len(line)
+        out.write(line)
+
+    with open(path, "wb") as out:
+        write(out, {"table": table.name, "columns": [c.name for c in columns], "types": tags})
+        result = conn.execution_options(stream_results=True, yield_per=ROW_BATCH).execute(
+            select(*exprs).order_by(*table.primary_key.columns))
+        for row in result:
+            write(out, [None if v is None else enc(v) for v, enc in zip(row, encoders)])
+            rows += 1
+    return _DumpedTable(table.name, path, rows, digest.hexdigest(), size, [c.name for c in columns])
+
+
+def _dump_database(rt: Runtime, spool: Path) -> tuple[list[_DumpedTable], list[str], set[str]]:
+    """Every table in one snapshot (REPEATABLE READ on PostgreSQL, the write lock on SQLite), plus the schema
+    revision and the object keys the rows reference."""
+    engine = rt.db.engine
+    options = {} if rt.db.is_sqlite else {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        revisions = sorted(r for (r,) in conn.execute(text("SELECT version_num FROM alembic_version")))
+        dumped = [_dump_table(conn, t, spool / f"{t.name}.jsonl") for t in Base.metadata.sorted_tables]
+        keys = set(conn.scalars(select(Version.object_key).distinct()))
+        keys |= {k for k in conn.scalars(select(Signature.p7s_key).distinct()) if k}
+    return dumped, revisions, keys
+
+
+def backup(rt: Runtime, target: Path, *, as_directory: bool = False, with_orphans: bool = False,
+           with_secrets: bool = False, progress: Stages | None = None) -> BackupReport:
+    """Write the archive to `target` (a tar file; .tar.gz compresses; or a new directory)."""
+    started = time.monotonic()
+    report = BackupReport(path=str(target))
+    members: dict[str, dict] = {}
+    writer = ArchiveWriter(target, as_directory)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dms-backup-") as spool:
+            dumped, revisions, keys = _dump_database(rt, Path(spool))
+            if with_orphans:
+                orphans = {info.key for info in rt.store.list()} - keys
+                report.orphans = len(orphans)
+                keys |= orphans
+            step = progress("objects", len(keys)) if progress else None
+            for key in sorted(keys):
+                size = _copy_object(rt, writer, key)
+                members[f"objects/{key}"] = {"sha256": key, "size": size}
+                report.objects += 1
+                report.object_bytes += size
+                if step:
+                    step(1)
+            for d in dumped:
+                with open(d.path, "rb") as f:
+                    writer.add(f"db/{d.name}.jsonl", f, d.size)
+                members[f"db/{d.name}.jsonl"] = {"sha256": d.sha256, "size": d.size}
+                report.tables[d.name] = d.rows
+        report.pki, report.passphrase = _add_pki(rt, writer, members, with_secrets)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "source": {"dialect": rt.db.engine.dialect.name, "schema_revisions": revisions,
+                       "storage": type(rt.store).__name__},
+            "tables": [{"name": d.name, "rows": d.rows, "columns": d.columns} for d in dumped],
+            "counts": {"objects": report.objects, "object_bytes": report.object_bytes, "orphans": report.orphans,
+                       "documents": report.tables.get("documents", 0), "versions": report.tables.get("versions", 0)},
+            "pki": {"included": report.pki, "passphrase_included": report.passphrase},
+            "search_index": "not included: restore rebuilds it from the database",
+            "members": members,
+        }
+        body = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+        report.manifest_sha256 = hashlib.sha256(body).hexdigest()
+        writer.add(MANIFEST, _BytesReader(body), len(body))
+        report.size = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    report.seconds = round(time.monotonic() - started, 3)
+    with rt.db.session() as s:
+        audit.record(s, None, "backup", "system", None, login="system", file=target.name, objects=report.objects,
+                     object_bytes=report.object_bytes, documents=report.tables.get("documents", 0),
+                     manifest_sha256=report.manifest_sha256, orphans=report.orphans)
+    return report
+
+
+class _BytesReader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.data) if n < 0 else self.pos + n
+        chunk, self.pos = self.data[self.pos:end], min(end, len(self.data))
+        return chunk
+
+
+def _copy_object(rt: Runtime, writer: ArchiveWriter, key: str) -> int:
+    try:
+        size = rt.store.stat(key).size
+        with rt.store.open(key) as stream:
+            writer.add(f"objects/{key}", stream, size)
+            if stream.read(1):  # also the read that makes the store compare the hash at the end of the object
+                raise BackupError(f"объект {key} изменился во время копирования")
+    except ObjectNotFound:
+        raise BackupError(f"объекта {key} нет в хранилище, хотя на него ссылается база: выполните dms check") from None
+    except ChecksumMismatch as exc:
+        raise BackupError(f"объект {key} повреждён ({exc}): выполните dms check") from None
+    except StorageError as exc:
+        raise BackupError(f"ошибка хранилища при копировании {key}: {exc}") from None
+    return size
+
+
+def _add_pki(rt: Runtime, writer: ArchiveWriter, members: dict[str, dict], with_secrets: bool) -> tuple[bool, bool]:
+    root = rt.settings.data_dir / PKI_DIR
+    if not root.is_dir():
+        return False, False
+    passphrase = False
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(root).as_posix()
+        if rel == PASSPHRASE_FILE and not with_secrets:
+            continue
+        passphrase = passphrase or rel == PASSPHRASE_FILE
+        name = f"{PKI_DIR}/{rel}"
+        _check_name(name)
+        with open(path, "rb") as f:
+            reader = HashingReader(f)
+            writer.add(name, reader, path.stat().st_size)
+        members[name] = {"sha256": reader.digest.hexdigest(), "size": reader.size}
+    return True, passphrase
+
+
+# --- restore -----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RestoreReport:
+    source: str
+    tables: dict[str, int] = field(default_factory=dict)
+    objects: int = 0
+    object_bytes: int = 0
+    pki: bool = False
+    passphrase: bool = False
+    indexed: int = 0
+    schema_revision: str = ""
+    source_dialect: str = ""
+    created_at: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def target_is_empty(rt: Runtime) -> bool:
+    names = set(inspect(rt.db.engine).get_table_names())
+    if not {"users", "documents"} <= names:
+        return True
+    with rt.db.engine.connect() as conn:
+        return not any(conn.scalar(select(func.count()).select_from(t)) for t in (User.__table__, Document.__table__))
+
+
+def verify_archive(source: Path, progress: Progress | None = None) -> dict:
+    """Hash every member and compare with the manifest; returns the manifest. Raises BackupDamaged."""
+    if not source.exists():
+        raise BackupError(f"нет такого файла или каталога: {source}")
+    seen: dict[str, tuple[str, int]] = {}
+    manifest_body: bytes | None = None
+    for name, size, stream in iter_members(source):
+        _check_name(name)
+        if name in seen or (name == MANIFEST and manifest_body is not None):
+            raise BackupDamaged(f"элемент {name} встречается дважды")
+        if name == MANIFEST:
+            manifest_body = stream.read(64 << 20)
+            continue
+        reader = HashingReader(stream)
+        reader.drain()
+        if reader.size != size:
+            raise BackupDamaged(f"{name}: обрезан ({reader.size} байт из {size})")
+        seen[name] = (reader.digest.hexdigest(), reader.size)
+        if progress:
+            progress(1)
+    if manifest_body is None:
+        raise BackupDamaged("в архиве нет manifest.json (архив обрезан или это не резервная копия Печати)")
+    try:
+        manifest = json.loads(manifest_body)
+        listed: dict[str, dict] = manifest["members"]
+        if manifest.get("format") != FORMAT:
+            raise ValueError("format")
+    except (ValueError, KeyError, TypeError):
+        raise BackupDamaged("manifest.json не читается: это не резервная копия Печати или она повреждена") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BackupError(f"версия формата копии {manifest.get('format_version')} не поддерживается "
+                          f"(поддерживается {FORMAT_VERSION})")
+    missing = sorted(set(listed) - set(seen))
+    extra = sorted(set(seen) - set(listed))
+    if missing or extra:
+        raise BackupDamaged(f"состав архива не совпадает с manifest.json: нет {missing[:3]}, лишние {extra[:3]}")
+    for name, (sha, size) in seen.items():
+        m = KEY_RE.match(name)
+        if listed[name].get("sha256") != sha or listed[name].get("size") != size or (m and m.group(1) != sha):
+            raise BackupDamaged(f"{name}: содержимое не совпадает с manifest.json (копия повреждена или изменена)")
+    return manifest
+
+
+def _check_schema(manifest: dict) -> str:
+    revisions = manifest["source"].get("schema_revisions") or []
+    ours = head()
+    if revisions != [ours]:
+        raise BackupError(f"копия сделана со схемой базы {', '.join(revisions) or '(нет)'}, эта версия программы "
+                          f"работает со схемой {ours}: восстановите копию той версией Печати, которая её сделала")
+    return ours
+
+
+def restore(rt: Runtime, source: Path, *, force: bool = False,
+            progress: Stages | None = None) -> RestoreReport:
+    """Restore the archive into the target of `rt` (database, store, data dir), then rebuild the index."""
+    started = time.monotonic()
+    rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not force and not target_is_empty(rt):
+        raise TargetNotEmpty("в целевой базе уже есть пользователи или документы: восстановление только в пустую "
+                             "базу (или --force, чтобы заменить всё её содержимое)")
+    pki_target = rt.settings.data_dir / PKI_DIR
+    manifest = verify_archive(source, progress("verify", 0) if progress else None)
+    report = RestoreReport(source=str(source), source_dialect=manifest["source"].get("dialect", ""),
+                           created_at=manifest.get("created_at", ""))
+    report.schema_revision = _check_schema(manifest)
+    if manifest["pki"].get("included") and pki_target.exists() and any(pki_target.iterdir()) and not force:
+        raise TargetNotEmpty(f"каталог УЦ {pki_target} уже существует (--force заменит его)")
+    upgrade(rt.db.engine)
+    listed = manifest["members"]
+    tables = {t.name: t for t in Base.metadata.sorted_tables}
+    order = [t["name"] for t in manifest["tables"]]
+    if set(order) - set(tables):
+        raise BackupError(f"в копии есть таблицы, которых нет в схеме: {sorted(set(order) - set(tables))}")
+    staging = rt.settings.data_dir / f".pki-restore-{os.getpid()}"
+    step = progress("objects", manifest["counts"]["objects"]) if progress else None
+    loader: _RowLoader | None = None
+    try:
+        for name, size, stream in iter_members(source):
+            _check_name(name)
+            if name not in listed and name != MANIFEST:
+                raise BackupDamaged(f"{name}: нет в manifest.json (архив изменён после проверки)")
+            if m := KEY_RE.match(name):
+                _put_object(rt, m.group(1), stream, size)
+                report.objects += 1
+                report.object_bytes += size
+                if step:
+                    step(1)
+            elif m := TABLE_RE.match(name):
+                if loader is None:
+                    loader = _RowLoader(rt, order)
+                reader = HashingReader(stream)
+                report.tables[m.group(1)] = loader.load(tables[m.group(1)], reader)
+                _expect(name, reader, listed[name])
+            elif name != MANIFEST:
+                target = staging / PurePosixPath(name).relative_to(PKI_DIR)
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    reader = HashingReader(stream)
+                    _copy(reader, out)
+                _expect(name, reader, listed[name])
+        if loader is None:
+            raise BackupDamaged("в копии нет таблиц базы данных")
+        loader.finish(report)
+        loader = None
+        if staging.exists():
+            if pki_target.exists():
+                shutil.rmtree(pki_target)
+            os.replace(staging, pki_target)
+            report.pki = True
+            report.passphrase = (pki_target / PASSPHRASE_FILE).exists()
+    except BaseException:
+        if loader is not None:
+            loader.abort()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    from .indexing import reindex
+    with rt.db.session() as s:
+        queued = s.scalar(select(func.max(OutboxEntry.id)))
+    report.indexed = reindex(rt, progress=progress("index", report.tables.get("documents", 0)) if progress else None)
+    if queued is not None:
+        with rt.db.session() as s:  # the rebuild covered every change these entries announced
+            s.execute(delete(OutboxEntry).where(OutboxEntry.id <= queued))
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _expect(name: str, reader: HashingReader, listed: dict) -> None:
+    reader.drain()
+    if reader.digest.hexdigest() != listed.get("sha256") or reader.size != listed.get("size"):
+        raise BackupDamaged(f"{name}: содержимое не совпадает с manifest.json (архив изменён во время восстановления)")
+
+
+def _put_object(rt: Runtime, key: str, stream: IO[bytes], size: int) -> None:
+    try:
+        rt.store.put(stream, expected_sha256=key, expected_size=size)  # type: ignore[arg-type]
+    except ChecksumMismatch:
+        raise BackupDamaged(f"объект {key} в копии повреждён") from None
+    except StorageError as exc:
+        raise BackupError(f"ошибка хранилища при записи {key}: {exc}") from None
+
+
+class _RowLoader:
+    """Every row in one transaction: the target's rows are deleted first, deferred references set at the end,
+    PostgreSQL sequences moved past the restored ids, and the restore audited after the restored chain."""
+
+    def __init__(self, rt: Runtime, order: list[str]):
+        self.rt = rt
+        self.order = order
+        self.loaded: list[str] = []
+        self.deferred: dict[str, list[dict]] = {}
+        self.conn = rt.db.engine.connect()
+        self.trans = self.conn.begin()
+        tables = Base.metadata.sorted_tables
+        for t in tables:
+            cols = deferred_columns(t)
+            if cols:
+                self.conn.execute(update(t).values({c: None for c in cols}))
+        for t in reversed(tables):
+            self.conn.execute(t.delete())
+
+    def load(self, table: Table, stream: HashingReader) -> int:
+        expected = self.order[len(self.loaded)] if len(self.loaded) < len(self.order) else None
+        if table.name != expected:
+            raise BackupDamaged(f"таблица {table.name} не на своём месте в архиве (ожидалась {expected})")
+        try:
+            header = json.loads(stream.readline())
+            columns, tags = header["columns"], header["types"]
+            if header["table"] != table.name or len(columns) != len(tags):
+                raise ValueError("header")
+        except (ValueError, KeyError, TypeError):
+            raise BackupDamaged(f"db/{table.name}.jsonl: заголовок не читается") from None
+        unknown = set(columns) - set(table.columns.keys())
+        if unknown or set(tags) - set(DECODERS):
+            raise BackupError(f"db/{table.name}.jsonl: столбцы {sorted(unknown)} не из этой схемы")
+        decoders = [DECODERS[t] for t in tags]
+        deferred = [c for c in deferred_columns(table) if c in columns]
+        pk = [c.name for c in table.primary_key.columns]
+        rows, batch = 0, []
+        while line := stream.readline():
+            try:
+                values = json.loads(line)
+                if len(values) != len(columns):
+                    raise ValueError("width")
+                row = {c: (null() if v is None and t == "json" else None if v is None else dec(v))
+                       for c, t, v, dec in zip(columns, tags, values, decoders)}
+            except (ValueError, TypeError, binascii.Error):
+                raise BackupDamaged(f"db/{table.name}.jsonl: строка {rows + 1} не читается") from None
+            if deferred:
+                later = {c: row[c] for c in deferred if row[c] is not None}
+                if later:
+                    self.deferred.setdefault(table.name, []).append({**{f"k_{k}": row[k] for k in pk}, **later})
+                row.update({c: None for c in deferred})
+            batch.append(row)
+            rows += 1
+            if len(batch) >= ROW_BATCH:
+                self.conn.execute(table.insert(), batch)
+                batch = []
+        if batch:
+            self.conn.execute(table.insert(), batch)
+        self.loaded.append(table.name)
+        return rows
+
+    def finish(self, report: RestoreReport) -> None:
+        if self.loaded != self.order:
+            raise BackupDamaged(f"в копии не хватает таблиц: {sorted(set(self.order) - set(self.loaded))}")
+        tables = {t.name: t for t in Base.metadata.sorted_tables}
+        for name, rows in self.deferred.items():
+            table = tables[name]
+            pk = [c.name for c in table.primary_key.columns]
+            for col in deferred_columns(table):
+                params = [{"k_" + k: r["k_" + k] for k in pk} | {"v": r[col]} for r in rows if col in r]
+                if params:
+                    stmt = update(table).where(*(table.c[k] == bindparam("k_" + k) for k in pk)) \
+                        .values({col: bindparam("v")})
+                    self.conn.execute(stmt.execution_options(synchronize_session=False), params)
+        if self.conn.dialect.name == "postgresql":
+            self._reset_sequences(tables.values())
+        with Session(bind=self.conn) as s:
+            audit.record(s, None, "restore", "system", None, login="system", source=Path(report.source).name,
+                         source_dialect=report.source_dialect, backup_created_at=report.created_at,
+                         objects=report.objects, documents=report.tables.get("documents", 0))
+            s.flush()
+        self.trans.commit()
+        self.conn.close()
+
+    def _reset_sequences(self, tables: Any) -> None:
+        quote = self.conn.dialect.identifier_preparer.quote
+        for table in tables:
+            pk = list(table.primary_key.columns)
+            if len(pk) != 1 or not isinstance(pk[0].type, Integer):
+                continue
+            col, name = quote(pk[0].name), quote(table.name)
+            self.conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence(:t, :c), COALESCE((SELECT max({col}) FROM {name}), 1), "
+                f"(SELECT max({col}) FROM {name}) IS NOT NULL)"), {"t": name, "c": pk[0].name})
+
+    def abort(self) -> None:
+        try:
+            self.trans.rollback()
+        finally:
+            self.conn.close()
