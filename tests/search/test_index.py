@@ -165,15 +165,21 @@ def test_another_process_reads_the_index_with_the_pickled_analyzer(index):
     assert found.stdout.strip() == "1", found.stderr
 
 
-def test_threads_searching_at_once_get_the_same_answers(index):
-    from concurrent.futures import ThreadPoolExecutor
+def test_each_thread_reads_through_its_own_searcher(index):
+    import threading
 
-    add(index, *(doc(str(i), f"приказ {i}", f"центр {i} оценки {i % 13} квалификаций " * (i % 7 + 1))
-                 for i in range(300)))
+    add(index, doc("a", "приказ"))
+    seen = []
 
-    def one(i: int) -> dict:
-        return search(index, SearchRequest(q=f"{i % 13} OR {i}", allowed=None, page_size=50)).as_dict()
+    def grab() -> None:
+        with index.searcher() as searcher:
+            seen.append(searcher)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        concurrent = list(pool.map(one, range(300)))  # the first reads of these terms run in parallel
-    assert concurrent == [one(i) for i in range(300)]
+    threads = [threading.Thread(target=grab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with index.searcher() as mine, index.searcher() as again:
+        assert mine is again
+    assert len({id(s) for s in seen + [mine]}) == 4
