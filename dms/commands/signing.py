@@ -25,9 +25,13 @@ def pki_init(ctx: click.Context, use_rsa: bool, organisation: str | None, as_jso
     """Create the CA in $DMS_DATA_DIR/pki (safe to run again: an existing CA is kept)."""
     from ..services import pki as pki_svc
     report = pki_svc.init(runtime(ctx), use_rsa=use_rsa, organisation=organisation)
-    emit(report, as_json, lambda r: "\n".join(
-        [("Создан" if r["created"] else "Уже есть") + f" УЦ «{r['organisation']}» ({r['algorithm']}) в {r['directory']}",
-         f"Публикация: {r['public_base_url']}"] + [f"  {role:<8} SHA-256 {fp}" for role, fp in r["fingerprints"].items()]))
+    emit(report, as_json, _describe_ca)
+
+
+def _describe_ca(r: dict) -> str:
+    head = ("Создан" if r["created"] else "Уже есть") + f" УЦ «{r['organisation']}» ({r['algorithm']}) в {r['directory']}"
+    prints = [f"  {role:<8} SHA-256 {fp}" for role, fp in r["fingerprints"].items()]
+    return "\n".join([head, f"Публикация: {r['public_base_url']}", *prints])
 
 
 def _pin() -> str:
@@ -124,7 +128,8 @@ def sign(ctx: click.Context, doc_id: int, login: str, level: str | None, comment
         actor = users.get_user(s, login)
         doc = documents.get(s, actor, doc_id)
         sig = sig_svc.sign_document(rt, s, actor, doc, pin, level=level, comment=comment)
-        data = {"id": doc.id, "state": doc.state, "reg_number": doc.reg_number, "signature": sig_svc.signature_json(s, sig)}
+        data = {"id": doc.id, "state": doc.state, "reg_number": doc.reg_number,
+                "signature": sig_svc.signature_json(s, sig)}
     emit(data, True)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from signing import errors as sig_errors
 from signing.pki import (ISSUING_CERT_PATH, ISSUING_CRL_PATH, ROOT_CERT_PATH, ROOT_CRL_PATH, CertificateAuthority,
-                         KeyAlgorithm, RevokedEntry, import_pkcs12, load_signer)
+                         KeyAlgorithm, RevokedEntry, UserCredential, import_pkcs12, load_signer)
 from signing.signer import SignerIdentity
 from signing.trust import TrustStore
 from signing.tsa import TimeStampAuthority
@@ -282,7 +282,8 @@ def active_credential(session: Session, user: User) -> SigningCredential | None:
     return next((c for c in credentials_of(session, user) if is_active(c, now)), None)
 
 
-def _store(session: Session, user: User, cred, chain_pem: str = "", imported: bool = False) -> SigningCredential:  # noqa: ANN001
+def _store(session: Session, user: User, cred: UserCredential, chain_pem: str = "",
+           imported: bool = False) -> SigningCredential:
     row = SigningCredential(user_id=user.id, serial=format(cred.serial, "x"), fingerprint=cred.fingerprint,
                             subject=cred.subject, certificate_der=cred.certificate_der,
                             encrypted_key_pem=cred.encrypted_key_pem.decode("ascii"), chain_pem=chain_pem,

@@ -208,11 +208,12 @@ class Outcome:
 
 
 def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: str, *,
-              level: str | Level | None = None, workers: int = 0, chunk: int = 50,
+              level: str | Level | None = None, workers: int | None = None, chunk: int = 50,
               progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
     """Sign many PDF documents as one signer: the key is opened once, the signature size reserved once
     (signing.batch.BatchSigner), `workers` processes sign. Each document is committed on its own, so one refusal
-    never undoes the others. The batch stamp carries no QR code (a certificate carries its own)."""
+    never undoes the others. The batch stamp carries no QR code (a certificate carries its own). `workers`
+    defaults to DMS_SIGN_WORKERS (0: sign in this process)."""
     from . import users
     lvl = _level(level)
     ids = list(document_ids)
@@ -223,7 +224,8 @@ def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: s
     outcomes: list[Outcome] = []
     try:
         for start in range(0, len(ids), chunk):
-            outcomes += _sign_chunk(rt, actor_login, ids[start:start + chunk], pin, signer, lvl, batches)
+            outcomes += _sign_chunk(rt, actor_login, ids[start:start + chunk], signer, lvl, batches,
+                                    _workers() if workers is None else workers)
             if progress:
                 progress(len(outcomes), len(ids))
     finally:
@@ -232,8 +234,8 @@ def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: s
     return outcomes
 
 
-def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], pin: str, signer: SignerIdentity, lvl: Level,
-                batches: dict[SignProfile, BatchSigner]) -> list[Outcome]:
+def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIdentity, lvl: Level,
+                batches: dict[SignProfile, BatchSigner], workers: int) -> list[Outcome]:
     from . import users
     ready: list[tuple[int, int, SignProfile, bytes]] = []  # id, revision, profile, bytes
     results: dict[int, Outcome] = {}
@@ -257,10 +259,10 @@ def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], pin: str, signer:
                                   stamp=StampPlacement(x=profile.stamp_x), field_name=profile.field_name,
                                   reserve_fields=tuple(FieldSlot(n, StampPlacement(x=310.0)) for n in profile.reserve),
                                   trust=_batch_trust(rt) if lvl is Level.B_LT else None)
-            batches[profile] = BatchSigner(signer, request, workers=0 if len(items) < 8 else _workers())
+            batches[profile] = BatchSigner(signer, request, workers=workers)
         signed = batches[profile].sign_many([data for _, _, data in items])
         for (doc_id, revision, _), output in zip(items, signed):
-            results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, pin, lvl, output)
+            results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, lvl, output)
     return [results[i] for i in ids]
 
 
@@ -273,7 +275,7 @@ def _workers() -> int:
     return int(os.environ.get("DMS_SIGN_WORKERS", "0"))
 
 
-def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: int, pin: str, lvl: Level,
+def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: int, lvl: Level,
                         output: bytes | sig_errors.SigningLibraryError) -> Outcome:
     from . import users
     if isinstance(output, sig_errors.SigningLibraryError):

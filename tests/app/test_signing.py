@@ -67,7 +67,8 @@ def office(world, pki, rt):  # noqa: ANN001, ANN201
     return world
 
 
-def on_signing(rt, world, doc_type: str = "order", data: bytes | None = None, author: str = "clerk") -> int:  # noqa: ANN001
+def on_signing(rt, world, doc_type: str = "order", data: bytes | None = None,  # noqa: ANN001
+               author: str = "clerk") -> int:
     folder = {"order": "/Приказы", "agreement": "/Соглашения"}[doc_type]
     meta = {"agreement": {"counterparty": "ООО «Практика»"}}.get(doc_type)
     doc = world.document(author, folder, data or make_pdf(f"{doc_type} на подпись"), doc_type=doc_type,
