@@ -194,6 +194,11 @@ class ArchiveWriter:
         return self.target.stat().st_size
 
     def abort(self) -> None:
+        if self.tar is not None:
+            try:
+                self.tar.close()
+            except (OSError, tarfile.TarError):
+                pass  # the partial file is removed just below
         if self._file is not None and not self._file.closed:
             self._file.close()
         if self.temp.is_dir():
@@ -232,11 +237,30 @@ def iter_members(source: Path) -> Iterator[tuple[str, int, IO[bytes]]]:
                     raise BackupDamaged(f"{member.name}: не обычный файл")
                 stream = tar.extractfile(member)
                 assert stream is not None
-                yield member.name, member.size, stream
+                yield member.name, member.size, _TarMemberReader(stream)
                 # The stream mode still remembers every member it has passed; forget them to keep memory flat.
                 tar.members.clear()
     except (tarfile.TarError, EOFError) as exc:
         raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
+
+
+class _TarMemberReader:
+    """A member's stream whose truncation is reported as a damaged backup wherever it is read."""
+
+    def __init__(self, stream: IO[bytes]):
+        self.stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.stream.read(n)
+        except (tarfile.TarError, EOFError) as exc:
+            raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
+
+    def readline(self, limit: int = -1) -> bytes:
+        try:
+            return self.stream.readline(limit)
+        except (tarfile.TarError, EOFError) as exc:
+            raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
 
 
 def _check_name(name: str) -> None:

@@ -1,0 +1,375 @@
+"""`dms backup` / `dms restore`: a round trip keeps every row, object, local role, workflow step and audit event
+(the chain stays verifiable); the index is rebuilt; damaged archives and non-empty targets are refused; SQLite and
+PostgreSQL backups restore into each other."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text, update
+
+from dms.config import Settings
+from dms.models import AuditEvent, Base, Document, Folder, LocalRole, Version, WorkflowHistory
+from dms.pdfrender import render_text_pdf
+from dms.runtime import Runtime
+from dms.services import backup as backup_svc
+from dms.services import documents, indexing, users
+from dms.services import search as search_svc
+from dms.services import workflow as wf
+from dms.services.audit import verify_chain
+from dms.services.check import check_objects
+
+PG_URL = os.environ.get("DMS_TEST_DATABASE_URL", "")
+# Tables compared row by row; the others are checked on their own below.
+NOT_VERBATIM = {"audit_events", "audit_head", "version_texts", "search_outbox"}
+
+
+@pytest.fixture
+def fresh_database(tmp_path):  # noqa: ANN001, ANN201
+    """Factory of empty databases: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
+    created: list[str] = []
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT") if PG_URL else None
+
+    def make(kind: str, name: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / name}.sqlite3"
+        assert admin is not None
+        db = f"pechat_restore_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{db}"'))
+        created.append(db)
+        return PG_URL.rsplit("/", 1)[0] + "/" + db
+
+    yield make
+    if admin is not None:
+        with admin.connect() as c:
+            for db in created:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def target(tmp_path, s3_server, fresh_database):  # noqa: ANN001, ANN201
+    """Factory of empty targets (data dir, database, store, index) as Runtimes."""
+    runtimes: list[Runtime] = []
+
+    def make(name: str = "restored", kind: str | None = None) -> Runtime:
+        data = tmp_path / name
+        data.mkdir()
+        storage = s3_server.create_bucket() if s3_server else (data / "objects").as_uri()
+        settings = Settings(data_dir=data, database_url=fresh_database(kind or ("postgresql" if PG_URL else "sqlite"),
+                                                                         name),
+                            storage_url=storage, index_dir=data / "index", secret_key="test-secret-key")
+        runtimes.append(Runtime(settings))
+        return runtimes[-1]
+
+    yield make
+    for r in runtimes:
+        r.close()
+
+
+def _text(size: int) -> bytes:
+    """Distinct plain-text bytes of about `size` bytes (random, so that every call stores a new object)."""
+    line = f"строка описи {uuid.uuid4().hex}\n".encode()
+    return (line * (size // len(line) + 1))[:size].rsplit(b"\n", 1)[0] + b"\n"
+
+
+def _as_user(rt: Runtime, login: str, fn) -> Any:  # noqa: ANN001
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        return fn(s, actor)
+
+
+def build_archive(rt: Runtime, world) -> dict:  # noqa: ANN001
+    """Users, folders with local roles, documents with several versions, workflow steps, audit events."""
+    world.user("clerk", "Clerk")
+    world.user("admin", "Administrator")
+    world.user("reader")
+    world.folder("/Приказы/2026")
+    world.folder("/Прочее")
+    world.share("/Приказы", "reader", "Reader")
+    world.share("/Прочее", "reader", "Editor")
+    order = world.document("clerk", "/Приказы/2026", render_text_pdf(
+        "Приказ", "О проведении профессионального экзамена для сварщиков третьего разряда."),
+        doc_type="order", title="О проведении экзамена", meta={"signatory": "Иванов И. И.", "exam_date": "2026-12-01"})
+    second = documents.store_upload(rt.store, io.BytesIO(render_text_pdf("Приказ", "Вторая редакция приказа об экзамене сварщиков.")),
+                                    "приказ-2.pdf", rt.settings.max_upload_bytes)
+    _as_user(rt, "clerk", lambda s, a: documents.add_version(s, a, documents.get(s, a, order.id), second, "правка"))
+    for step in ("register", "send_to_signing"):
+        _as_user(rt, "clerk", lambda s, a, step=step: wf.execute(s, a, documents.get(s, a, order.id), step,
+                                                                  comment=f"шаг {step}"))
+    other = world.document("clerk", "/Прочее", _text(70_000), title="Опись", filename="опись.txt",
+                           meta={"hours": 72, "note": "«кавычки» и \\ обратная черта"})
+    for i in range(2):
+        more = documents.store_upload(rt.store, io.BytesIO(_text(1000 + i)), f"опись-{i}.txt",
+                                      rt.settings.max_upload_bytes)
+        _as_user(rt, "clerk", lambda s, a, more=more: documents.add_version(s, a, documents.get(s, a, other.id), more))
+    return {"order": order.id, "other": other.id}
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).astimezone(timezone.utc)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def table_rows(rt: Runtime, name: str) -> list[tuple]:
+    table = Base.metadata.tables[name]
+    with rt.db.engine.connect() as c:
+        return [tuple(_norm(v) for v in row)
+                for row in c.execute(select(table).order_by(*table.primary_key.columns))]
+
+
+def snapshot(rt: Runtime) -> dict[str, list[tuple]]:
+    return {t.name: table_rows(rt, t.name) for t in Base.metadata.sorted_tables}
+
+
+def version_bytes(rt: Runtime) -> dict[tuple[int, int], bytes]:
+    with rt.db.session() as s:
+        rows = s.execute(select(Version.document_id, Version.number, Version.object_key)).all()
+    return {(d, n): rt.store.get_bytes(k) for d, n, k in rows}
+
+
+def assert_healthy(rt: Runtime, orphans: int = 0) -> None:
+    with rt.db.session() as s:
+        report = check_objects(s, rt.store)
+        assert not (report.missing or report.corrupted) and len(report.orphans) == orphans, report.as_dict()
+        assert list(verify_chain(s)) == []
+    assert indexing.drift(rt)["drift"] is False
+
+
+def find(rt: Runtime, login: str, q: str) -> list[int]:
+    with rt.db.session() as s:
+        actor = users.get_user(s, login)
+        result = search_svc.search_documents(s, rt, actor, search_svc.parse_query({"q": q})).as_dict()
+    return [int(i["id"]) for i in result["items"]]
+
+
+def test_round_trip_keeps_every_row_object_role_step_and_audit_event(rt, world, target, tmp_path):  # noqa: ANN001
+    ids = build_archive(rt, world)
+    before, objects = snapshot(rt), version_bytes(rt)
+    report = backup_svc.backup(rt, tmp_path / "archive.tar")
+    assert report.objects == 5 and report.tables["documents"] == 2 and report.tables["versions"] == 5
+
+    restored = target()
+    result = backup_svc.restore(restored, tmp_path / "archive.tar")
+    assert result.indexed == 2
+    after = snapshot(restored)
+    for name in set(before) - NOT_VERBATIM:
+        assert after[name] == before[name], name
+    assert after["audit_events"][:-1] == before["audit_events"]
+    assert [e.action for e in _events(restored)[-1:]] == ["restore"]
+    assert _events(rt)[-1].action == "backup"
+    assert version_bytes(restored) == objects
+    with restored.db.session() as s:
+        roles = {(r.principal, r.role) for r in s.scalars(select(LocalRole))}
+        assert {(f"user:{users.get_user(s, 'reader').id}", "Reader"), (f"user:{users.get_user(s, 'reader').id}",
+                                                                      "Editor")} <= roles
+        steps = s.scalars(select(WorkflowHistory.transition).where(WorkflowHistory.document_id == ids["order"])
+                          .order_by(WorkflowHistory.id)).all()
+        assert steps == ["register", "send_to_signing"]
+        order = s.get(Document, ids["order"])
+        assert order.reg_number and order.reg_date and order.meta["signatory"] == "Иванов И. И."
+        assert order.current_version.number == 2
+        assert s.get(Document, ids["other"]).meta["hours"] == 72
+    assert_healthy(restored)
+    assert find(restored, "clerk", "сварщиков") == [ids["order"]]
+    users_ok = _as_user(restored, "clerk", lambda s, a: a.login)  # the password hash came along
+    assert users_ok == "clerk"
+
+
+def _events(rt: Runtime) -> list[AuditEvent]:
+    with rt.db.session() as s:
+        return list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+
+
+def test_restored_archive_keeps_numbering_after_the_restored_ids(rt, world, target, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "archive.tar")
+    restored = target()
+    backup_svc.restore(restored, tmp_path / "archive.tar")
+    with restored.db.session() as s:
+        top = s.scalar(select(Document.id).order_by(Document.id.desc()).limit(1))
+    fresh = World(restored).document("clerk", "/Прочее", _text(500), title="После восстановления",
+                                     filename="n.txt")
+    assert fresh.id == top + 1
+    with restored.db.session() as s:
+        assert list(verify_chain(s)) == []
+
+
+class World:
+    """The conftest World for a second runtime (documents only)."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+
+    def document(self, login: str, path: str, data: bytes, title: str, filename: str):  # noqa: ANN201
+        from dms.services import folders
+        stored = documents.store_upload(self.rt.store, io.BytesIO(data), filename, self.rt.settings.max_upload_bytes)
+        with self.rt.db.session() as s:
+            actor = users.get_user(s, login)
+            doc = documents.create(s, actor, folders.resolve(s, path), "other", title, None)
+            documents.add_version(s, actor, doc, stored)
+            return doc
+
+
+def test_folder_moved_under_a_younger_folder_is_restored(rt, world, target, tmp_path):  # noqa: ANN001
+    old = world.folder("/Старая")
+    young = world.folder("/Новая")
+    with rt.db.session() as s:
+        s.execute(update(Folder).where(Folder.id == old.id).values(parent_id=young.id,
+                                                                   path=f"{young.path}{old.id}/"))
+    backup_svc.backup(rt, tmp_path / "archive.tar")
+    restored = target()
+    backup_svc.restore(restored, tmp_path / "archive.tar")
+    assert table_rows(restored, "folders") == table_rows(rt, "folders")
+
+
+def _rewrite_member(source: Path, dest: Path, name: str, change) -> None:  # noqa: ANN001
+    with tarfile.open(source) as src, tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as out:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name == name:
+                data = change(data)
+                member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+
+
+def _refused_and_untouched(restored: Runtime, archive: Path, match: str) -> None:
+    with pytest.raises(backup_svc.BackupDamaged, match=match):
+        backup_svc.restore(restored, archive)
+    assert backup_svc.target_is_empty(restored)
+    assert list(restored.store.list()) == []
+
+
+def test_tampered_member_is_refused_and_nothing_is_restored(rt, world, target, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    good = tmp_path / "archive.tar"
+    backup_svc.backup(rt, good)
+    tampered = tmp_path / "tampered.tar"
+    _rewrite_member(good, tampered, "db/users.jsonl", lambda b: b.replace(b'"clerk"', b'"klerk"'))
+    _refused_and_untouched(target("a"), tampered, "не совпадает с manifest")
+    with tarfile.open(good) as tar:
+        key = next(m.name for m in tar.getmembers() if m.name.startswith("objects/"))
+    flipped = tmp_path / "flipped.tar"
+    _rewrite_member(good, flipped, key, lambda b: bytes([b[0] ^ 1]) + b[1:])
+    _refused_and_untouched(target("b"), flipped, "не совпадает с manifest")
+
+
+def test_truncated_backup_is_refused(rt, world, target, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    good = tmp_path / "archive.tar"
+    backup_svc.backup(rt, good)
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    _refused_and_untouched(target(), cut, "обрезан|нет manifest")
+
+
+def test_restore_into_a_non_empty_target_is_refused_unless_forced(rt, world, target, tmp_path):  # noqa: ANN001
+    ids = build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "archive.tar")
+    restored = target()
+    backup_svc.restore(restored, tmp_path / "archive.tar")
+    World(restored).document("clerk", "/Прочее", _text(300), title="Лишний", filename="x.txt")
+    with pytest.raises(backup_svc.TargetNotEmpty):
+        backup_svc.restore(restored, tmp_path / "archive.tar")
+    backup_svc.restore(restored, tmp_path / "archive.tar", force=True)
+    with restored.db.session() as s:
+        assert sorted(s.scalars(select(Document.id))) == sorted(ids.values())
+    assert_healthy(restored, orphans=1)  # the bytes of the replaced document stay in the store
+
+
+def test_orphans_stay_out_unless_asked_for(rt, world, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    orphan = rt.store.put_bytes(b"bytes no version references").key
+    plain = backup_svc.backup(rt, tmp_path / "plain.tar")
+    full = backup_svc.backup(rt, tmp_path / "full", as_directory=True, with_orphans=True)
+    assert (plain.objects, full.objects, full.orphans) == (5, 6, 1)
+    with tarfile.open(tmp_path / "plain.tar") as tar:
+        assert f"objects/{orphan}" not in tar.getnames()
+    assert (tmp_path / "full" / "objects" / orphan).read_bytes() == b"bytes no version references"
+    manifest = json.loads((tmp_path / "full" / "manifest.json").read_text())
+    assert manifest["members"][f"objects/{orphan}"]["sha256"] == orphan
+
+
+def test_manifest_holds_counts_and_no_secrets(rt, world, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "archive.tar.gz")
+    with tarfile.open(tmp_path / "archive.tar.gz") as tar:
+        names = tar.getnames()
+        body = tar.extractfile("manifest.json").read().decode()
+    manifest = json.loads(body)
+    assert names[-1] == "manifest.json" and set(manifest["members"]) == set(names[:-1])
+    assert manifest["counts"]["documents"] == 2 and manifest["source"]["dialect"] == rt.db.engine.dialect.name
+    url = rt.db.engine.url
+    assert str(url.render_as_string(hide_password=False)) not in body and rt.settings.storage_url not in body
+    if url.password:
+        assert url.password not in body
+
+
+def test_corrupted_object_fails_the_backup_and_leaves_no_file(rt, world, tmp_path):  # noqa: ANN001
+    if not rt.settings.storage_url.startswith("file:"):
+        pytest.skip("damages a file of the filesystem store")
+    build_archive(rt, world)
+    with rt.db.session() as s:
+        key = s.scalars(select(Version.object_key)).first()
+    path = rt.store.path_of(key)
+    path.chmod(0o644)
+    path.write_bytes(b"X" + path.read_bytes()[1:])
+    with pytest.raises(backup_svc.BackupError, match="повреждён"):
+        backup_svc.backup(rt, tmp_path / "archive.tar")
+    assert list(tmp_path.glob("*archive.tar*")) == []
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs DMS_TEST_DATABASE_URL (PostgreSQL)")
+def test_backup_crosses_dialects_both_ways(rt, world, target, tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    before = snapshot(rt)
+    backup_svc.backup(rt, tmp_path / "pg.tar")
+    lite = target("lite", "sqlite")
+    backup_svc.restore(lite, tmp_path / "pg.tar")
+    assert_healthy(lite)
+    backup_svc.backup(lite, tmp_path / "lite.tar")
+    back = target("back", "postgresql")
+    backup_svc.restore(back, tmp_path / "lite.tar")
+    after = snapshot(back)
+    for name in set(before) - NOT_VERBATIM:
+        assert after[name] == before[name], name
+    assert after["audit_events"][: len(before["audit_events"])] == before["audit_events"]
+    assert [e.action for e in _events(back)[len(before["audit_events"]):]] == ["restore", "backup", "restore"]
+    assert_healthy(back)
+
+
+def _dms(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DMS_DATA_DIR": str(settings.data_dir), "DMS_DATABASE_URL": settings.database_url,
+           "DMS_STORAGE_URL": settings.storage_url, "DMS_INDEX_DIR": str(settings.index_dir), "DMS_SECRET_KEY": "x"}
+    return subprocess.run([sys.executable, "-m", "dms", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_round_trip_and_refusal_on_one_line(settings, rt, world, target, tmp_path):  # noqa: ANN001
+    ids = build_archive(rt, world)
+    archive = tmp_path / "cli.tar"
+    made = _dms(settings, "backup", str(archive), "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["objects"] == 5
+    restored = target()
+    done = _dms(restored.settings, "restore", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert "Документов: 2" in done.stdout
+    for command in (["check"], ["audit", "verify"]):
+        r = _dms(restored.settings, *command)
+        assert r.returncode == 0, r.stdout + r.stderr
+    again = _dms(restored.settings, "restore", str(archive))
+    assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1 and "пустую" in again.stderr
+    assert find(restored, "clerk", "сварщиков") == [ids["order"]]
