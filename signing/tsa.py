@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.timestamps.api import TimeStamper
-from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 
 from .errors import SigningLibraryError, TimestampError
 from .der import tlv
@@ -225,13 +225,13 @@ class InProcessTimeStamper(_LoudTimeStamper):
         return tsp.TimeStampResp.load(await self.authority.async_response(req))
 
 
-class ExternalTimeStamper(_LoudTimeStamper, RequestsHTTPTimeStamper):
-    """pyHanko time-stamper for an external TSA URL (ours over HTTP, or a third party's)."""
+class ExternalTimeStamper(_LoudTimeStamper, HTTPTimeStamper):
+    """pyHanko (aiohttp) time-stamper for an external TSA URL (ours over HTTP, or a third party's)."""
 
-    def __init__(self, url: str, timeout: float = 10, auth: Any = None) -> None:
+    def __init__(self, url: str, timeout: float = 10, auth: tuple[str, str] | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise TimestampError(f"not an HTTP URL: {url!r}")
-        RequestsHTTPTimeStamper.__init__(self, url, timeout=timeout, auth=auth)
+        HTTPTimeStamper.__init__(self, url, timeout=timeout, auth=auth)
 
 
 def timestamper_for(source: TimeStampAuthority | str | TimeStamper) -> TimeStamper:
