@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pypdf
@@ -181,3 +183,16 @@ def test_adding_a_new_field_to_a_certified_document_is_refused(pki, one_page_pdf
     with pytest.raises(ModificationForbidden) as refusal:
         sign_pdf(certified, pki.holder_signer, SignRequest(level=Level.B_B), output=output)
     assert "Holder" in str(refusal.value) and output.getvalue() == b""
+
+
+@pytest.mark.skipif(
+    not (shutil.which("pdftoppm") and shutil.which("zbarimg")), reason="pdftoppm and zbarimg are required"
+)
+def test_stamp_qr_code_reads_back_as_the_verification_url(pki, tmp_path):
+    url = "https://dms.example.org/verify/5f1c2d9a7b"
+    text = StampText.for_certificate(pki.agency_signer.certificate)
+    (tmp_path / "stamp.pdf").write_bytes(render_stamp_pdf(text, 260, 100, verify_url=url))
+    subprocess.run(["pdftoppm", "-r", "300", "-png", "stamp.pdf", "stamp"], cwd=tmp_path, check=True, timeout=60)
+    [image] = sorted(tmp_path.glob("stamp*.png"))
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(image)], capture_output=True, text=True, timeout=60)
+    assert decoded.stdout.strip() == url
