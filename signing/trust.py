@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from pyhanko_certvalidator import ValidationContext
+
+if TYPE_CHECKING:
+    from .pki import CertificateAuthority
 
 
 @dataclass(frozen=True)
@@ -21,11 +25,13 @@ class TrustStore:
     hard_fail_revocation: bool = False
 
     @classmethod
-    def for_ca(cls, ca: object, crls: Sequence[bytes] = (), hard_fail_revocation: bool = False) -> TrustStore:
+    def for_ca(
+        cls, ca: CertificateAuthority, crls: Sequence[bytes] = (), hard_fail_revocation: bool = False
+    ) -> TrustStore:
         """Trust the root of a :class:`signing.pki.CertificateAuthority`; its issuing CA helps build paths."""
         return cls(
-            roots=[ca.root.certificate_der],  # type: ignore[attr-defined]
-            intermediates=[ca.issuing.certificate_der],  # type: ignore[attr-defined]
+            roots=[ca.root.certificate_der],
+            intermediates=[ca.issuing.certificate_der],
             crls=list(crls),
             hard_fail_revocation=hard_fail_revocation,
         )

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -23,6 +23,9 @@ from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 from .errors import SigningLibraryError, TimestampError
 from .der import tlv
 from .signer import LoadedKeySigner, PrivateKey, asn1_cert
+
+if TYPE_CHECKING:
+    from .pki import CertificateAuthority
 
 # A private-use OID (ITU-T X.667 UUID arc) naming this product's time-stamping policy.
 POLICY_OID = "2.25.248357216340452185823197306633158624117"
@@ -88,7 +91,7 @@ class TimeStampAuthority:
         ).dump()
 
     @classmethod
-    def from_ca(cls, ca: Any) -> TimeStampAuthority:
+    def from_ca(cls, ca: CertificateAuthority) -> TimeStampAuthority:
         """The TSA of a :class:`signing.pki.CertificateAuthority`."""
         return cls(ca.tsa.certificate, ca.tsa.key, [ca.issuing.certificate, ca.root.certificate])
 
