@@ -33,28 +33,48 @@ PG_URL = os.environ.get("DMS_TEST_DATABASE_URL", "")
 NOT_VERBATIM = {"audit_events", "audit_head", "version_texts", "search_outbox"}
 
 
-@pytest.fixture
-def fresh_database(tmp_path):  # noqa: ANN001, ANN201
-    """Factory of empty databases: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
+@pytest.fixture(scope="session")
+def pg_databases():  # noqa: ANN201
+    """PostgreSQL databases for restore targets, created once per session as needed: get(i) -> URL."""
     created: list[str] = []
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT") if PG_URL else None
 
-    def make(kind: str, name: str) -> str:
-        if kind == "sqlite":
-            return f"sqlite:///{tmp_path / name}.sqlite3"
+    def get(i: int) -> str:
         assert admin is not None
-        db = f"pechat_restore_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{db}"'))
-        created.append(db)
-        return PG_URL.rsplit("/", 1)[0] + "/" + db
+        while len(created) <= i:
+            name = f"pechat_restore_{uuid.uuid4().hex[:10]}"
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            created.append(name)
+        return PG_URL.rsplit("/", 1)[0] + "/" + created[i]
 
-    yield make
+    yield get
     if admin is not None:
         with admin.connect() as c:
-            for db in created:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            for name in created:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_database(tmp_path, pg_databases):  # noqa: ANN001, ANN201
+    """Factory of empty databases without any table: a new SQLite file, or a PostgreSQL database emptied."""
+    used = 0
+
+    def make(kind: str, name: str) -> str:
+        nonlocal used
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / name}.sqlite3"
+        url = pg_databases(used)
+        used += 1
+        engine = create_engine(url)
+        with engine.begin() as c:
+            c.execute(text("DROP SCHEMA public CASCADE"))
+            c.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return url
+
+    return make
 
 
 @pytest.fixture
