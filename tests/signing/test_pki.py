@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asn1crypto import keys, pem
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -17,7 +18,14 @@ from signing.errors import (
     PkiError,
     WrongPin,
 )
-from signing.pki import CertificateAuthority, KeyAlgorithm, RevokedEntry, import_pkcs12, load_signer
+from signing.pki import (
+    PIN_KDF_ITERATIONS,
+    CertificateAuthority,
+    KeyAlgorithm,
+    RevokedEntry,
+    import_pkcs12,
+    load_signer,
+)
 from signing.signer import fingerprint_sha256
 
 from .helpers import PIN
@@ -41,6 +49,9 @@ def test_ca_load_with_wrong_passphrase_is_refused(pki, tmp_path):
 
 def test_user_key_is_stored_encrypted_and_opens_only_with_the_pin(pki):
     assert b"ENCRYPTED PRIVATE KEY" in pki.agency.encrypted_key_pem
+    info = keys.EncryptedPrivateKeyInfo.load(pem.unarmor(pki.agency.encrypted_key_pem)[2])
+    kdf = info["encryption_algorithm"]["parameters"]["key_derivation_func"]["parameters"]
+    assert kdf["iteration_count"].native == PIN_KDF_ITERATIONS >= 600_000  # a PIN is short: guessing must be slow
     with pytest.raises(WrongPin) as refusal:
         load_signer(pki.agency, "0000", pki.ca.chain_der)
     assert "Неверный PIN" in str(refusal.value) and "Wrong PIN" in str(refusal.value)
