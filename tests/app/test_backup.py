@@ -28,6 +28,8 @@ from dms.services import workflow as wf
 from dms.services.audit import verify_chain
 from dms.services.check import check_objects
 
+from .test_signing import ca_template, office, pki  # noqa: F401  (fixtures)
+
 PG_URL = os.environ.get("DMS_TEST_DATABASE_URL", "")
 # Tables compared row by row; the others are checked on their own below.
 NOT_VERBATIM = {"audit_events", "audit_head", "version_texts", "search_outbox"}
@@ -393,3 +395,34 @@ def test_cli_round_trip_and_refusal_on_one_line(settings, rt, world, target, tmp
     again = _dms(restored.settings, "restore", str(archive))
     assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1 and "пустую" in again.stderr
     assert find(restored, "clerk", "сварщиков") == [ids["order"]]
+
+
+def test_signed_archive_and_its_ca_come_back_and_the_passphrase_only_with_secrets(rt, office, target,  # noqa: F811
+                                                                                  tmp_path):  # noqa: ANN001
+    from dms.services import pki as pki_svc
+    from signing.validate import validate_pdf
+
+    from .test_signing import PASSPHRASE, on_signing, sign, trust
+    doc_id = on_signing(rt, office)
+    sign(rt, "director", doc_id)
+    ca_dir = pki_svc.pki_dir(rt.settings)
+    (ca_dir / "passphrase").write_text(PASSPHRASE)
+    plain = backup_svc.backup(rt, tmp_path / "plain.tar")
+    with_secrets = backup_svc.backup(rt, tmp_path / "secrets.tar", with_secrets=True)
+    assert plain.pki and not plain.passphrase and with_secrets.passphrase
+    with tarfile.open(tmp_path / "plain.tar") as tar:
+        assert "pki/passphrase" not in tar.getnames() and any(n.startswith("pki/") for n in tar.getnames())
+
+    restored = target()
+    report = backup_svc.restore(restored, tmp_path / "plain.tar")
+    assert report.pki and not report.passphrase
+    originals = {p.relative_to(ca_dir): p.read_bytes() for p in ca_dir.rglob("*") if p.is_file()}
+    copies = {p.relative_to(pki_svc.pki_dir(restored.settings)): p.read_bytes()
+              for p in pki_svc.pki_dir(restored.settings).rglob("*") if p.is_file()}
+    assert copies == {k: v for k, v in originals.items() if k.name != "passphrase"}
+    for name in ("signatures", "signing_credentials", "revocation_lists"):
+        assert table_rows(restored, name) == table_rows(rt, name), name
+    with restored.db.session() as s:
+        signed_key = s.scalars(select(Version.object_key).where(Version.document_id == doc_id, Version.number == 2)).one()
+    assert validate_pdf(restored.store.get_bytes(signed_key), trust(restored)).authentic  # with DMS_PKI_PASSPHRASE
+    assert_healthy(restored)
