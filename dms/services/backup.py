@@ -51,6 +51,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ROW_BATCH = 1000
 CHUNK = 1 << 20
+MANIFEST_MAX = 1 << 30  # about 5 million members
 PKI_DIR = "pki"
 PASSPHRASE_FILE = "passphrase"
 
@@ -261,6 +262,16 @@ class _TarMemberReader:
             return self.stream.readline(limit)
         except (tarfile.TarError, EOFError) as exc:
             raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
+
+
+def _read_limited(stream: IO[bytes], limit: int, name: str) -> bytes:
+    parts, total = [], 0
+    while chunk := stream.read(CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise BackupDamaged(f"{name} больше {limit} байт")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _check_name(name: str) -> None:
@@ -477,7 +488,7 @@ def verify_archive(source: Path, progress: Progress | None = None) -> dict:
         if name in seen or (name == MANIFEST and manifest_body is not None):
             raise BackupDamaged(f"элемент {name} встречается дважды")
         if name == MANIFEST:
-            manifest_body = stream.read(64 << 20)
+            manifest_body = _read_limited(stream, MANIFEST_MAX, name)
             continue
         reader = HashingReader(stream)
         reader.drain()

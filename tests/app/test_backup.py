@@ -426,3 +426,27 @@ def test_signed_archive_and_its_ca_come_back_and_the_passphrase_only_with_secret
         signed_key = s.scalars(select(Version.object_key).where(Version.document_id == doc_id, Version.number == 2)).one()
     assert validate_pdf(restored.store.get_bytes(signed_key), trust(restored)).authentic  # with DMS_PKI_PASSPHRASE
     assert_healthy(restored)
+
+
+def test_a_large_object_is_streamed_not_held_in_memory(rt, target, tmp_path):  # noqa: ANN001
+    import tracemalloc
+    size = 48 * 1024 * 1024
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for i in range(size // (1 << 20)):
+            f.write(bytes([i % 251]) * (1 << 20))
+    with open(big, "rb") as f:
+        key = rt.store.put(f).key
+    restored = target()
+    tracemalloc.start()
+    try:
+        backup_svc.backup(rt, tmp_path / "big.tar", with_orphans=True)
+        _, backup_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        backup_svc.restore(restored, tmp_path / "big.tar")
+        _, restore_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert restored.store.stat(key).size == size
+    # The S3 store alone keeps about 10 MiB (one 5 MiB part and its checksum buffers); the object is 48 MiB.
+    assert backup_peak < 16 << 20 and restore_peak < 16 << 20, (backup_peak, restore_peak)
