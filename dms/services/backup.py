@@ -219,11 +219,22 @@ def _copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> int:
     return copied
 
 
+def _table_order(manifest: Path) -> dict[str, int]:
+    """Positions of the table members in a directory backup (a tar keeps them in its own order)."""
+    try:
+        with open(manifest, "rb") as f:
+            tables = json.loads(_read_limited(f, MANIFEST_MAX, MANIFEST))["tables"]
+        return {f"db/{t['name']}.jsonl": i for i, t in enumerate(tables)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # verify_archive reports the unreadable manifest
+
+
 def iter_members(source: Path) -> Iterator[tuple[str, int, IO[bytes]]]:
     """(name, size, stream) of every member in archive order; the stream is valid until the next member."""
     if source.is_dir():
+        tables = _table_order(source / MANIFEST)
         names = sorted((p.relative_to(source).as_posix() for p in source.rglob("*") if not p.is_dir()),
-                       key=lambda n: (n == MANIFEST, not n.startswith("objects/"), n))
+                       key=lambda n: (n == MANIFEST, not n.startswith("objects/"), tables.get(n, len(tables)), n))
         for name in names:
             path = source / name
             if path.is_symlink() or not path.is_file():
@@ -343,6 +354,9 @@ def _dump_database(rt: Runtime, spool: Path) -> tuple[list[_DumpedTable], list[s
     options = {} if rt.db.is_sqlite else {"isolation_level": "REPEATABLE READ"}
     with engine.connect().execution_options(**options) as conn, conn.begin():
         revisions = sorted(r for (r,) in conn.execute(text("SELECT version_num FROM alembic_version")))
+        if revisions != [head()]:
+            raise BackupError(f"схема базы в ревизии {', '.join(revisions) or '(нет)'}, программа ждёт {head()}: "
+                              "сначала выполните dms init (миграции)")
         dumped = [_dump_table(conn, t, spool / f"{t.name}.jsonl") for t in Base.metadata.sorted_tables]
         keys = set(conn.scalars(select(Version.object_key).distinct()))
         keys |= {k for k in conn.scalars(select(Signature.p7s_key).distinct()) if k}

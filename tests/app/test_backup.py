@@ -312,7 +312,7 @@ def test_restore_into_a_non_empty_target_is_refused_unless_forced(rt, world, tar
     assert_healthy(restored, orphans=1)  # the bytes of the replaced document stay in the store
 
 
-def test_orphans_stay_out_unless_asked_for(rt, world, tmp_path):  # noqa: ANN001
+def test_orphans_stay_out_unless_asked_for_and_a_directory_backup_restores(rt, world, target, tmp_path):  # noqa: ANN001
     build_archive(rt, world)
     orphan = rt.store.put_bytes(b"bytes no version references").key
     plain = backup_svc.backup(rt, tmp_path / "plain.tar")
@@ -323,6 +323,10 @@ def test_orphans_stay_out_unless_asked_for(rt, world, tmp_path):  # noqa: ANN001
     assert (tmp_path / "full" / "objects" / orphan).read_bytes() == b"bytes no version references"
     manifest = json.loads((tmp_path / "full" / "manifest.json").read_text())
     assert manifest["members"][f"objects/{orphan}"]["sha256"] == orphan
+    restored = target()
+    backup_svc.restore(restored, tmp_path / "full")
+    assert restored.store.get_bytes(orphan) == b"bytes no version references"
+    assert_healthy(restored, orphans=1)
 
 
 def test_manifest_holds_counts_and_no_secrets(rt, world, tmp_path):  # noqa: ANN001
