@@ -125,6 +125,8 @@ class Pki:
     tsa: TimeStampAuthority
     user_algorithm: KeyAlgorithm
     _trust: tuple[tuple[int, int], TrustStore] | None = field(default=None, repr=False)
+    # (signer fingerprint, level, time-stamper) -> signature size to reserve, measured once (see signatures.py)
+    reservations: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
 
 
 _LOADED: "weakref.WeakKeyDictionary[Runtime, Pki]" = weakref.WeakKeyDictionary()

@@ -8,10 +8,9 @@ the signature takes it; a refusal leaves the document exactly as it was.
 """
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
@@ -39,6 +38,7 @@ LEVELS = {level.value: level for level in Level}
 DEFAULT_LEVEL = Level.B_T
 RETENTION = timedelta(days=int(os.environ.get("DMS_SIGNED_RETENTION_DAYS", "3650")))
 HOLDER_FIELD = "Holder"
+FIELD_PREFIX = "PechatSignature"  # our fields are named, never guessed after signing: PechatSignature<n>
 MAX_VERIFY_UPLOAD = 50 * 1024 * 1024
 
 
@@ -75,6 +75,7 @@ class Plan:
     version: Version
     transition: Transition | None
     profile: SignProfile
+    field_name: str
 
     @property
     def is_pdf(self) -> bool:
@@ -96,7 +97,10 @@ def plan(session: Session, actor: User, doc: Document) -> Plan:
         reason = next((r for g in t.guards if (r := wf_svc.GUARDS[g](session, actor, doc))), None)
         if reason:
             raise Conflict(f"«{t.title_ru}» невозможно: {reason}")
-    return Plan(doc, version, t, PROFILES.get((doc.doc_type, t.name), PLAIN) if t else PLAIN)
+    profile = PROFILES.get((doc.doc_type, t.name), PLAIN) if t else PLAIN
+    done = session.scalar(select(func.count()).select_from(Signature).where(Signature.document_id == doc.id,
+                                                                            Signature.kind == "pades")) or 0
+    return Plan(doc, version, t, profile, profile.field_name or f"{FIELD_PREFIX}{done + 1}")
 
 
 def verify_url(rt: Runtime, doc: Document) -> str:
@@ -108,10 +112,25 @@ def _timestamper(rt: Runtime):  # noqa: ANN202
     return os.environ.get("DMS_TSA_URL") or pki.load(rt).tsa
 
 
-def _request(rt: Runtime, session: Session, p: Plan, level: Level, verify: str | None) -> SignRequest:
+def _reserved(rt: Runtime, signer: SignerIdentity, level: Level) -> int | None:
+    """The signature size to reserve, measured once per signer and level in this process, so that each document
+    is signed once (pyHanko otherwise signs twice to size the signature). B-LT keeps pyHanko's own sizing."""
+    if level is Level.B_LT:
+        return None
+    timestamper = _timestamper(rt)
+    key = (signer.fingerprint, level.value, timestamper if isinstance(timestamper, str) else "in-process")
+    cache = pki.load(rt).reservations
+    if key not in cache:
+        with BatchSigner(signer, SignRequest(level=level, timestamper=timestamper), workers=0) as batch:
+            cache[key] = batch.request.bytes_reserved or 0
+    return cache[key] or None
+
+
+def _request(rt: Runtime, session: Session, p: Plan, level: Level, verify: str | None,
+             reserved: int | None = None) -> SignRequest:
     return SignRequest(
-        level=level, timestamper=_timestamper(rt), certify=p.profile.certify,
-        stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify), field_name=p.profile.field_name,
+        level=level, timestamper=_timestamper(rt), certify=p.profile.certify, bytes_reserved=reserved,
+        stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify), field_name=p.field_name,
         reserve_fields=tuple(FieldSlot(name, StampPlacement(x=310.0)) for name in p.profile.reserve),
         reason=p.transition.title_ru if p.transition else None,
         trust=pki.trust_store(rt, session) if level is Level.B_LT else None)
@@ -171,9 +190,9 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
     source = rt.store.get_bytes(p.version.object_key)
     try:
         if p.is_pdf:
-            request = _request(rt, session, p, lvl, verify_url(rt, doc))
-            output = sign_pdf(source, signer, request)
-            field_name = request.field_name or _last_field(output)
+            request = _request(rt, session, p, lvl, verify_url(rt, doc), _reserved(rt, signer, lvl))
+            output = _sign_pdf_sized(rt, source, signer, request)
+            field_name = p.field_name
         else:
             output = sign_detached(source, signer, timestamper=None if lvl is Level.B_B else _timestamper(rt))
             field_name = ""
@@ -187,11 +206,14 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
     return _record(rt, session, actor, p, cred, lvl, info.key, None, field_name, comment)
 
 
-def _last_field(pdf: bytes) -> str:
-    """The name of the newest signature in a signed PDF (the field the library picked)."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-    return reader.embedded_signatures[-1].field_name if reader.embedded_signatures else ""
+def _sign_pdf_sized(rt: Runtime, source: bytes, signer: SignerIdentity, request: SignRequest) -> bytes | None:
+    try:
+        return sign_pdf(source, signer, request)
+    except sig_errors.SignatureFailed:
+        if request.bytes_reserved is None:
+            raise
+        pki.load(rt).reservations.clear()  # the measured size no longer fits (e.g. another TSA): measure anew
+        return sign_pdf(source, signer, replace(request, bytes_reserved=None))
 
 
 # --- many documents at once (certificates after an exam session) ------------------------------------------
@@ -220,7 +242,7 @@ def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: s
     with rt.db.session() as s:
         actor = users.get_user(s, actor_login)
         signer, _ = pki.unlock(rt, s, actor, pin)
-    batches: dict[SignProfile, BatchSigner] = {}
+    batches: dict[tuple[SignProfile, str], BatchSigner] = {}
     outcomes: list[Outcome] = []
     try:
         for start in range(0, len(ids), chunk):
@@ -235,9 +257,9 @@ def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: s
 
 
 def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIdentity, lvl: Level,
-                batches: dict[SignProfile, BatchSigner], workers: int) -> list[Outcome]:
+                batches: dict[tuple[SignProfile, str], BatchSigner], workers: int) -> list[Outcome]:
     from . import users
-    ready: list[tuple[int, int, SignProfile, bytes]] = []  # id, revision, profile, bytes
+    ready: list[tuple[int, int, tuple[SignProfile, str], bytes]] = []  # id, revision, (profile, field), bytes
     results: dict[int, Outcome] = {}
     with rt.db.session() as s:
         actor = users.get_user(s, actor_login)
@@ -247,22 +269,23 @@ def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIde
                 p = plan(s, actor, doc)
                 if not p.is_pdf:
                     raise Invalid("пакетно подписываются только PDF")
-                ready.append((doc_id, doc.revision, p.profile, rt.store.get_bytes(p.version.object_key)))
+                ready.append((doc_id, doc.revision, (p.profile, p.field_name), rt.store.get_bytes(p.version.object_key)))
             except Exception as exc:  # noqa: BLE001 - every refusal is reported per document
                 results[doc_id] = Outcome(doc_id, False, error=_message(exc))
-    by_profile: dict[SignProfile, list[tuple[int, int, bytes]]] = {}
-    for doc_id, revision, profile, data in ready:
-        by_profile.setdefault(profile, []).append((doc_id, revision, data))
-    for profile, items in by_profile.items():
-        if profile not in batches:
+    groups: dict[tuple[SignProfile, str], list[tuple[int, int, bytes]]] = {}
+    for doc_id, revision, group, data in ready:
+        groups.setdefault(group, []).append((doc_id, revision, data))
+    for group, items in groups.items():
+        profile, field_name = group
+        if group not in batches:
             request = SignRequest(level=lvl, timestamper=_timestamper(rt), certify=profile.certify,
-                                  stamp=StampPlacement(x=profile.stamp_x), field_name=profile.field_name,
+                                  stamp=StampPlacement(x=profile.stamp_x), field_name=field_name,
                                   reserve_fields=tuple(FieldSlot(n, StampPlacement(x=310.0)) for n in profile.reserve),
                                   trust=_batch_trust(rt) if lvl is Level.B_LT else None)
-            batches[profile] = BatchSigner(signer, request, workers=workers)
-        signed = batches[profile].sign_many([data for _, _, data in items])
+            batches[group] = BatchSigner(signer, request, workers=workers)
+        signed = batches[group].sign_many([data for _, _, data in items])
         for (doc_id, revision, _), output in zip(items, signed):
-            results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, lvl, output)
+            results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, lvl, output, field_name)
     return [results[i] for i in ids]
 
 
@@ -276,7 +299,7 @@ def _workers() -> int:
 
 
 def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: int, lvl: Level,
-                        output: bytes | sig_errors.SigningLibraryError) -> Outcome:
+                        output: bytes | sig_errors.SigningLibraryError, field_name: str) -> Outcome:
     from . import users
     if isinstance(output, sig_errors.SigningLibraryError):
         return Outcome(doc_id, False, error=pki.refusal(output).message)
@@ -292,8 +315,7 @@ def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: in
             cred = pki.active_credential(s, actor)
             if cred is None:
                 raise Conflict("сертификат подписи отозван во время подписания")
-            sig = _record(rt, s, actor, p, cred, lvl, None, (info.sha256, info.size),
-                          p.profile.field_name or _last_field(output), "")
+            sig = _record(rt, s, actor, p, cred, lvl, None, (info.sha256, info.size), field_name, "")
             return Outcome(doc_id, True, version=sig.version.number if sig.version else None)
     except Exception as exc:  # noqa: BLE001 - reported per document
         return Outcome(doc_id, False, error=_message(exc))

@@ -177,7 +177,7 @@ def test_agreement_signed_then_countersigned_keeps_both_signatures_valid(rt, off
         doc = s.get(Document, doc_id)
         assert doc.state == "in_force"
         rows = sig_svc.signatures_of(s, doc)
-        assert [(r.transition, r.field_name) for r in rows] == [("sign", "Signature1"), ("countersign", "Holder")]
+        assert [(r.transition, r.field_name) for r in rows] == [("sign", "PechatSignature1"), ("countersign", "Holder")]
 
 
 # --- refusals leave everything as it was ----------------------------------------------------------------
