@@ -344,3 +344,44 @@ def test_signing_form_needs_its_csrf_token(rt, office, client):  # noqa: ANN001
     assert client.post(f"/documents/{doc_id}/sign", data={"pin": PIN}).status_code == 400
     with rt.db.session() as s:
         assert s.get(Document, doc_id).state == "on_signing"
+
+
+def test_a_reserved_size_that_no_longer_fits_is_measured_anew(rt, office):  # noqa: ANN001
+    first = on_signing(rt, office, data=make_pdf("первый"))
+    sign(rt, "director", first)
+    cache = pki_svc.load(rt).reservations
+    assert len(cache) == 1  # measured once for this signer and level
+    key = next(iter(cache))
+    cache[key] = 64  # far too small for any signature container
+    second = on_signing(rt, office, data=make_pdf("второй"))
+    sign(rt, "director", second)
+    assert validate_pdf(version_bytes(rt, second, 2), trust(rt)).authentic
+    assert cache.get(key, 0) != 64
+
+
+def test_an_external_tsa_url_is_used_when_configured(rt, office, app, monkeypatch):  # noqa: ANN001
+    """DMS_TSA_URL pointing at our own /tsa endpoint over real HTTP: the signature carries its time stamp."""
+    import threading
+
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DMS_TSA_URL", f"http://127.0.0.1:{server.server_port}/tsa")
+        doc_id = on_signing(rt, office)
+        sign(rt, "director", doc_id)
+    finally:
+        server.shutdown()
+    (only,) = validate_pdf(version_bytes(rt, doc_id, 2), trust(rt)).signatures
+    assert only.status == "valid" and only.timestamp is not None and only.timestamp_trusted
+
+
+def test_an_unreachable_tsa_refuses_instead_of_signing_without_a_time_stamp(rt, office, monkeypatch):  # noqa: ANN001
+    monkeypatch.setenv("DMS_TSA_URL", "http://127.0.0.1:9/tsa")
+    doc_id = on_signing(rt, office)
+    before = _snapshot(rt, doc_id)
+    with pytest.raises(pki_svc.SigningRefused) as caught:
+        sign(rt, "director", doc_id)
+    assert caught.value.status == 503
+    assert _snapshot(rt, doc_id) == before
