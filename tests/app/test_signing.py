@@ -385,3 +385,14 @@ def test_an_unreachable_tsa_refuses_instead_of_signing_without_a_time_stamp(rt, 
         sign(rt, "director", doc_id)
     assert caught.value.status == 503
     assert _snapshot(rt, doc_id) == before
+
+
+def test_signature_routes_are_in_the_openapi_document_and_public_verify_takes_only_pdfs(client):  # noqa: ANN001
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in ("/documents/{doc_id}/signatures", "/documents/{doc_id}/versions/{number}/validation",
+                 "/verify/pdf", "/pki/credentials"):
+        assert path in paths
+    assert paths["/verify/pdf"]["post"]["security"] == []
+    r = client.post("/api/v1/verify/pdf", data={"file": (io.BytesIO(b"not a pdf at all"), "a.pdf")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 415
