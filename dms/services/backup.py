@@ -34,14 +34,14 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, Callable, Iterator
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Integer, LargeBinary, Table, Text, bindparam, cast, delete, func,
-                        inspect, null, select, text, update)
+                        MetaData, inspect, null, select, text, update)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from storage import ChecksumMismatch, ObjectNotFound, StorageError
 
 from ..errors import Conflict, DmsError
-from ..migrate import head, upgrade
+from ..migrate import alembic_config, current, head, upgrade
 from ..models import Base, Document, OutboxEntry, Signature, User, Version
 from ..runtime import Runtime
 from . import audit
@@ -117,11 +117,10 @@ def type_tag(column_type: Any) -> str:
     return next((tag for cls, tag in TYPE_TAGS if isinstance(column_type, cls)), "plain")
 
 
-def deferred_columns(table: Table) -> list[str]:
-    """Foreign keys inserted as NULL and set once every row is in: the documents<->versions cycle (use_alter) and
-    references of a table to itself (a folder may have been moved under a younger one)."""
-    return sorted({fk.parent.name for fk in table.foreign_keys
-                   if fk.use_alter or fk.constraint.use_alter or fk.column.table is table})
+def deferred_columns(table: Table, loaded_before: set[str]) -> list[str]:
+    """Foreign keys inserted as NULL and set once every row is in: references to a table loaded later (the
+    documents<->versions cycle) or to the table itself (a folder may have been moved under a younger one)."""
+    return sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name not in loaded_before})
 
 
 # --- archive members: a tar stream or a directory ----------------------------------------------------------------------
@@ -534,13 +533,35 @@ def verify_archive(source: Path, progress: Progress | None = None) -> dict:
     return manifest
 
 
-def _check_schema(manifest: dict) -> str:
+def _schema_revision(manifest: dict) -> str:
+    """The backup's schema revision if this program knows it (it is the head or one of its ancestors)."""
+    from alembic.script import ScriptDirectory
     revisions = manifest["source"].get("schema_revisions") or []
-    ours = head()
-    if revisions != [ours]:
-        raise BackupError(f"копия сделана со схемой базы {', '.join(revisions) or '(нет)'}, эта версия программы "
-                          f"работает со схемой {ours}: восстановите копию той версией Печати, которая её сделала")
-    return ours
+    known = {r.revision for r in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
+    if len(revisions) != 1 or revisions[0] not in known:
+        raise BackupError(f"копия сделана со схемой базы {', '.join(map(str, revisions)) or '(нет)'}, которой эта "
+                          f"версия программы не знает (её схема {head()}): восстановите копию более новой версией "
+                          "Печати")
+    return revisions[0]
+
+
+def _prepare_schema(rt: Runtime, revision: str) -> dict[str, Table]:
+    """Migrate the target to the backup's revision; the tables to load (reflected when older than the models)."""
+    if revision == head():
+        upgrade(rt.db.engine)
+        return {t.name: t for t in Base.metadata.sorted_tables}
+    at = current(rt.db.engine)
+    if at not in (None, revision):
+        raise TargetNotEmpty(f"схема целевой базы ({at}) новее копии ({revision}): восстановите её в базу без таблиц")
+    from alembic import command
+    cfg = alembic_config(str(rt.db.engine.url))
+    with rt.db.engine.connect() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+        connection.commit()
+    reflected = MetaData()
+    reflected.reflect(rt.db.engine)
+    return {name: t for name, t in reflected.tables.items() if name != "alembic_version"}
 
 
 def restore(rt: Runtime, source: Path, *, force: bool = False,
@@ -555,15 +576,15 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
     manifest = verify_archive(source, progress("verify", 0) if progress else None)
     report = RestoreReport(source=str(source), source_dialect=manifest["source"].get("dialect", ""),
                            created_at=manifest.get("created_at", ""))
-    report.schema_revision = _check_schema(manifest)
+    report.schema_revision = _schema_revision(manifest)
     if manifest["pki"].get("included") and pki_target.exists() and any(pki_target.iterdir()) and not force:
         raise TargetNotEmpty(f"каталог УЦ {pki_target} уже существует (--force заменит его)")
-    upgrade(rt.db.engine)
+    tables = _prepare_schema(rt, report.schema_revision)
     listed = manifest["members"]
-    tables = {t.name: t for t in Base.metadata.sorted_tables}
     order = [t["name"] for t in manifest["tables"]]
-    if set(order) - set(tables):
-        raise BackupError(f"в копии есть таблицы, которых нет в схеме: {sorted(set(order) - set(tables))}")
+    if set(order) != set(tables) or len(order) != len(set(order)):
+        raise BackupError(f"таблицы копии не совпадают со схемой {report.schema_revision}: "
+                          f"лишние {sorted(set(order) - set(tables))}, нет {sorted(set(tables) - set(order))}")
     staging = rt.settings.data_dir / f".pki-restore-{os.getpid()}"
     step = progress("objects", manifest["counts"]["objects"]) if progress else None
     loader: _RowLoader | None = None
@@ -580,7 +601,7 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
                     step(1)
             elif m := TABLE_RE.match(name):
                 if loader is None:
-                    loader = _RowLoader(rt, order)
+                    loader = _RowLoader(rt, tables, order)
                 reader = HashingReader(stream)
                 report.tables[m.group(1)] = loader.load(tables[m.group(1)], reader)
                 _expect(name, reader, listed[name])
@@ -594,8 +615,12 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
                 _expect(name, reader, listed[name])
         if loader is None:
             raise BackupDamaged("в копии нет таблиц базы данных")
-        loader.finish(report)
+        loader.finish(report, audit_inside=report.schema_revision == head())
         loader = None
+        if report.schema_revision != head():
+            upgrade(rt.db.engine)
+            with rt.db.session() as s:
+                _audit_restore(s, report)
         if staging.exists():
             if pki_target.exists():
                 shutil.rmtree(pki_target)
@@ -633,24 +658,36 @@ def _put_object(rt: Runtime, key: str, stream: IO[bytes], size: int) -> None:
         raise BackupError(f"ошибка хранилища при записи {key}: {exc}") from None
 
 
+def _audit_restore(session: Session, report: RestoreReport) -> None:
+    audit.record(session, None, "restore", "system", None, login="system", source=Path(report.source).name,
+                 source_dialect=report.source_dialect, backup_created_at=report.created_at,
+                 schema_revision=report.schema_revision, objects=report.objects,
+                 documents=report.tables.get("documents", 0))
+
+
 class _RowLoader:
     """Every row in one transaction: the target's rows are deleted first, deferred references set at the end,
     PostgreSQL sequences moved past the restored ids, and the restore audited after the restored chain."""
 
-    def __init__(self, rt: Runtime, order: list[str]):
-        self.rt = rt
+    def __init__(self, rt: Runtime, tables: dict[str, Table], order: list[str]):
+        self.tables = tables
         self.order = order
         self.loaded: list[str] = []
         self.deferred: dict[str, list[dict]] = {}
         self.conn = rt.db.engine.connect()
         self.trans = self.conn.begin()
-        tables = Base.metadata.sorted_tables
-        for t in tables:
-            cols = deferred_columns(t)
+        for t in self._in_order():
+            cols = [c for c in self._deferred(t) if self.tables[t.name].c[c].nullable]
             if cols:
                 self.conn.execute(update(t).values({c: None for c in cols}))
-        for t in reversed(tables):
+        for t in reversed(self._in_order()):
             self.conn.execute(t.delete())
+
+    def _in_order(self) -> list[Table]:
+        return [self.tables[name] for name in self.order]
+
+    def _deferred(self, table: Table) -> list[str]:
+        return deferred_columns(table, set(self.order[:self.order.index(table.name)]))
 
     def load(self, table: Table, stream: HashingReader) -> int:
         expected = self.order[len(self.loaded)] if len(self.loaded) < len(self.order) else None
@@ -667,7 +704,7 @@ class _RowLoader:
         if unknown or set(tags) - set(DECODERS):
             raise BackupError(f"db/{table.name}.jsonl: столбцы {sorted(unknown)} не из этой схемы")
         decoders = [DECODERS[t] for t in tags]
-        deferred = [c for c in deferred_columns(table) if c in columns]
+        deferred = [c for c in self._deferred(table) if c in columns]
         pk = [c.name for c in table.primary_key.columns]
         rows, batch = 0, []
         while line := stream.readline():
@@ -694,26 +731,24 @@ class _RowLoader:
         self.loaded.append(table.name)
         return rows
 
-    def finish(self, report: RestoreReport) -> None:
+    def finish(self, report: RestoreReport, audit_inside: bool) -> None:
         if self.loaded != self.order:
             raise BackupDamaged(f"в копии не хватает таблиц: {sorted(set(self.order) - set(self.loaded))}")
-        tables = {t.name: t for t in Base.metadata.sorted_tables}
         for name, rows in self.deferred.items():
-            table = tables[name]
+            table = self.tables[name]
             pk = [c.name for c in table.primary_key.columns]
-            for col in deferred_columns(table):
+            for col in self._deferred(table):
                 params = [{"k_" + k: r["k_" + k] for k in pk} | {"v": r[col]} for r in rows if col in r]
                 if params:
                     stmt = update(table).where(*(table.c[k] == bindparam("k_" + k) for k in pk)) \
                         .values({col: bindparam("v")})
                     self.conn.execute(stmt.execution_options(synchronize_session=False), params)
         if self.conn.dialect.name == "postgresql":
-            self._reset_sequences(tables.values())
-        with Session(bind=self.conn) as s:
-            audit.record(s, None, "restore", "system", None, login="system", source=Path(report.source).name,
-                         source_dialect=report.source_dialect, backup_created_at=report.created_at,
-                         objects=report.objects, documents=report.tables.get("documents", 0))
-            s.flush()
+            self._reset_sequences(self._in_order())
+        if audit_inside:
+            with Session(bind=self.conn) as s:
+                _audit_restore(s, report)
+                s.flush()
         self.trans.commit()
         self.conn.close()
 
