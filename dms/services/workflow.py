@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .. import numbering
 from ..errors import Conflict, Invalid
-from ..models import Document, NumberCounter, OutboxEntry, User, Version, WorkflowHistory
+from ..models import Document, NumberCounter, Organisation, OutboxEntry, User, Version, WorkflowHistory
 from ..security import P, access_filter, apply_filter_sql, has_permission
 from ..workflow import Transition, workflow_for
 from . import audit
@@ -63,18 +63,36 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
     return result
 
 
-def allocate_number(session: Session, doc: Document, today: date | None = None) -> str:
-    """The next gapless number for (type, organisation, year): the counter row is locked until commit, so
-    concurrent registrations queue, and a rolled-back one gives its number back."""
+def reserve_numbers(session: Session, doc_type: str, organisation: Organisation | None, count: int,
+                    today: date | None = None) -> tuple[int, list[str]]:
+    """The next `count` gapless numbers for (type, organisation, year): the counter row is locked until commit,
+    so concurrent registrations queue, and a rolled-back transaction gives its numbers back."""
     year = (today or date.today()).year
-    org_key = doc.organisation_id or 0
-    key = {"doc_type": doc.doc_type, "organisation_key": org_key, "year": year}
+    key = {"doc_type": doc_type, "organisation_key": organisation.id if organisation else 0, "year": year}
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(NumberCounter).values(**key, last_value=0).on_conflict_do_nothing())
     counter = session.scalars(select(NumberCounter).filter_by(**key).with_for_update()).one()
-    counter.last_value += 1
-    org_code = doc.organisation.code if doc.organisation else "АГ"
-    return numbering.format_number(numbering.patterns()[doc.doc_type], year, counter.last_value, org_code)
+    first = counter.last_value + 1
+    counter.last_value += count
+    pattern = numbering.patterns()[doc_type]
+    org_code = organisation.code if organisation else "АГ"
+    return first, [numbering.format_number(pattern, year, seq, org_code) for seq in range(first, first + count)]
+
+
+def release_numbers(session: Session, doc_type: str, organisation: Organisation | None, first: int, count: int,
+                    today: date | None = None) -> bool:
+    """Give back numbers first..first+count-1 of a failed batch if nobody took a number after them."""
+    year = (today or date.today()).year
+    counter = session.scalars(select(NumberCounter).filter_by(
+        doc_type=doc_type, organisation_key=organisation.id if organisation else 0, year=year).with_for_update()).first()
+    if counter is None or counter.last_value != first + count - 1:
+        return False
+    counter.last_value = first - 1
+    return True
+
+
+def allocate_number(session: Session, doc: Document, today: date | None = None) -> str:
+    return reserve_numbers(session, doc.doc_type, doc.organisation, 1, today)[1][0]
 
 
 def execute(session: Session, actor: User, doc: Document, name: str, comment: str = "",

@@ -1,0 +1,464 @@
+"""Certificates of qualification: batch issue after an exam, numbered blanks, lifecycle, lookups.
+
+A batch is issued as a whole or not at all: rows are validated first (certificate_rows), numbers and blanks are
+reserved in a short transaction, PDFs are rendered and signed outside any transaction (the signer's key loaded
+once, both cores), the signed bytes go to the object store, and one transaction then creates every document,
+version, signature, certificate and history entry. A failure after the reservation gives numbers and blanks back.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from signing.batch import BatchSigner
+from signing.errors import SigningLibraryError
+from signing.pades import Level, SignRequest
+from signing.stamp import StampPlacement
+
+from .. import pdfrender
+from ..errors import Conflict, Invalid, NotFound
+from ..models import (Blank, BlankRange, Certificate, Document, IssueBatch, Organisation, OutboxEntry, Signature,
+                      User, Version, VersionText)
+from ..runtime import Runtime
+from ..security import P, Forbidden, has_permission
+from . import audit, folders, pki
+from . import workflow as wf_svc
+from .certificate_rows import ExamResult, mask_name, normalise_surname
+
+VALID_YEARS = 3
+CERT_FOLDER = "Свидетельства"
+PDF = "application/pdf"
+SIGN_WORKERS = 2
+PARALLEL_FROM = 40  # below this many certificates, spawning worker processes costs more than it saves
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def centre_by_code(session: Session, code: str) -> Organisation:
+    org = session.scalars(select(Organisation).where(Organisation.code == code)).first()
+    if org is None:
+        raise NotFound(f"нет организации с кодом «{code}»")
+    if org.kind not in ("assessment_centre", "training_provider"):
+        raise Invalid(f"«{code}» не выдаёт свидетельства (это не ЦОК)")
+    return org
+
+
+def certificate_folder(session: Session, centre: Organisation):  # noqa: ANN201
+    return folders.ensure(session, f"/{centre.code}/{CERT_FOLDER}", centre)
+
+
+def _require_issuer(session: Session, actor: User, folder) -> None:  # noqa: ANN001
+    probe = Document(doc_type="certificate", state="draft", folder=folder, folder_id=folder.id)
+    if not has_permission(session, actor, P.SIGN, probe):
+        raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+
+
+# -- blanks -----------------------------------------------------------------------------------------------
+
+
+def blank_number(series: str, n: int) -> str:
+    return f"{series}{n:07d}" if series else f"{n:07d}"
+
+
+def allocate_blanks(session: Session, actor: User | None, centre: Organisation, series: str, first: int,
+                    last: int) -> BlankRange:
+    if actor is not None and not (actor.global_roles & {"Administrator", "Clerk"}):
+        raise Forbidden(P.EDIT, "на выдачу бланков")
+    series = series.strip().upper()
+    if not (0 < first <= last) or last - first >= 100_000 or len(series) > 10:
+        raise Invalid("диапазон бланков: 1 ≤ первый ≤ последний, не больше 100 000 за раз, серия до 10 символов")
+    overlap = session.scalar(select(func.count()).select_from(BlankRange).where(
+        BlankRange.series == series, BlankRange.first <= last, BlankRange.last >= first))
+    if overlap:
+        raise Conflict("часть бланков этого диапазона уже выдана")
+    numbers = [blank_number(series, n) for n in range(first, last + 1)]
+    rng = BlankRange(centre_id=centre.id, series=series, first=first, last=last,
+                     allocated_by_id=actor.id if actor else None)
+    session.add(rng)
+    session.flush()
+    session.execute(Blank.__table__.insert(), [
+        {"range_id": rng.id, "centre_id": centre.id, "number": n, "status": "free", "spoil_reason": ""}
+        for n in numbers])
+    audit.record(session, actor, "blanks.allocate", "organisation", centre.id, series=series, first=first, last=last)
+    return rng
+
+
+def spoil_blank(session: Session, actor: User | None, number: str, reason: str) -> Blank:
+    if actor is not None and not (actor.global_roles & {"Administrator", "Clerk"}):
+        raise Forbidden(P.EDIT, "на списание бланков")
+    if not reason.strip():
+        raise Invalid("укажите причину списания бланка")
+    blank = session.scalars(select(Blank).where(Blank.number == number).with_for_update()).first()
+    if blank is None:
+        raise NotFound(f"нет бланка {number}")
+    if blank.status != "free":
+        raise Conflict(f"бланк {number} уже {'использован' if blank.status == 'used' else 'списан'}")
+    blank.status, blank.spoil_reason, blank.changed_at = "spoiled", reason.strip()[:1000], datetime.now(timezone.utc)
+    audit.record(session, actor, "blanks.spoil", "organisation", blank.centre_id, number=number, reason=reason)
+    return blank
+
+
+def blanks_report(session: Session) -> list[dict]:
+    """Per centre: allocated, used, spoiled, remaining."""
+    rows = session.execute(select(Organisation.code, Organisation.short_name, Blank.status, func.count())
+                           .join(Organisation, Organisation.id == Blank.centre_id)
+                           .group_by(Organisation.code, Organisation.short_name, Blank.status)).all()
+    report: dict[str, dict] = {}
+    for code, name, status, n in rows:
+        r = report.setdefault(code, {"centre": code, "name": name, "allocated": 0, "used": 0, "spoiled": 0,
+                                     "remaining": 0})
+        r["allocated"] += n
+        r[{"free": "remaining", "used": "used", "spoiled": "spoiled", "reserved": "used"}[status]] += n
+    return sorted(report.values(), key=lambda r: r["centre"])
+
+
+# -- batch issue ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    row: ExamResult
+    number: str
+    blank: str
+    token: str
+    valid_until: date | None
+    text: str = ""
+
+
+@dataclass
+class IssueResult:
+    batch_id: int
+    issued: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _verify_url(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.base_url}/verify/t/{token}"
+
+
+def _spec(rt: Runtime, centre: Organisation, signatory: User, p: Prepared) -> pdfrender.CertificateSpec:
+    return pdfrender.CertificateSpec(
+        number=p.number, blank_number=p.blank, holder_name=p.row.full_name, qualification=p.row.qualification,
+        level=p.row.level, centre_name=centre.name, centre_code=centre.code, issue_date=_today(),
+        valid_until=p.valid_until, verification_url=_verify_url(rt, p.token),
+        signatory=pdfrender.Signature(position="Руководитель", name=signatory.full_name or signatory.login),
+        city=centre.city or "Москва")
+
+
+def _text(spec: pdfrender.CertificateSpec) -> str:
+    """The words of the certificate, indexed without extracting them back from the PDF."""
+    return " ".join([spec.kind_label, spec.number, spec.holder_name, spec.qualification, f"уровень {spec.level}",
+                     spec.centre_name, spec.centre_code, f"бланк {spec.blank_number}"])
+
+
+def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignRequest,  # noqa: ANN001
+             report: Callable[[int], None]) -> list[bytes]:
+    """Render and sign every certificate: in worker processes (each loads fonts and key once) for big batches,
+    in this process for small ones."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from . import certificate_worker
+
+    def check(result) -> bytes:  # noqa: ANN001
+        if isinstance(result, SigningLibraryError):
+            raise Conflict(f"подпись не выполнена: {result}")
+        return result
+
+    # Measure the signature size once here; the workers get the request with the size reserved.
+    with BatchSigner(signer, request, workers=0) as local:
+        request = local.request
+        if len(specs) < PARALLEL_FROM or SIGN_WORKERS < 2:
+            out = []
+            for spec in specs:
+                out.append(check(local.sign_one(pdfrender.render_certificate_pdf(spec))))
+                report(len(out))
+            return out
+    out = []
+    with ProcessPoolExecutor(max_workers=SIGN_WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=certificate_worker.init,
+                             initargs=(signer.certificate_der, signer.private_key_der(), signer.chain_der,
+                                       request)) as pool:
+        for result in pool.map(certificate_worker.produce, specs, chunksize=4):
+            out.append(check(result))
+            report(len(out))
+    return out
+
+
+def _set_stage(rt: Runtime, batch_id: int, stage: str, done: int | None = None, error: str = "") -> None:
+    with rt.db.session() as s:
+        values: dict = {"stage": stage}
+        if done is not None:
+            values["done"] = done
+        if error:
+            values["error"] = error[:5000]
+        if stage in ("done", "failed"):
+            values["finished_at"] = datetime.now(timezone.utc)
+        s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(**values))
+
+
+def start_batch(rt: Runtime, actor_login: str, centre_code: str, total: int, filename: str = "") -> int:
+    """An IssueBatch row the web progress view can poll before the work starts."""
+    with rt.db.session() as s:
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        centre = centre_by_code(s, centre_code)
+        batch = IssueBatch(centre_id=centre.id, filename=filename[:255], total=total, created_by_id=actor.id)
+        s.add(batch)
+        s.flush()
+        return batch.id
+
+
+def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult], pin: str, *,
+          valid_years: int | None = VALID_YEARS, filename: str = "", progress: Progress | None = None,
+          batch_id: int | None = None, replaces: Certificate | None = None) -> IssueResult:
+    """Issue one certificate per row, all or nothing. Refusals (PIN, permission, blanks) happen before any
+    number or blank is consumed."""
+    import time
+    started = time.perf_counter()
+    if not rows:
+        raise Invalid("нет строк для выдачи")
+    batch_id = batch_id or start_batch(rt, actor_login, centre_code, len(rows), filename)
+    report = progress or (lambda *_: None)
+    try:
+        with rt.db.session() as s:
+            actor = s.scalars(select(User).where(User.login == actor_login)).one()
+            centre = centre_by_code(s, centre_code)
+            folder = certificate_folder(s, centre)
+            _require_issuer(s, actor, folder)
+            signer, cred = pki.unlock(rt, s, actor, pin)
+            tsa = pki.load(rt).tsa
+            free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
+                             .order_by(Blank.number).limit(len(rows)).with_for_update()).all()
+            if len(free) < len(rows):
+                raise Conflict(f"не хватает бланков: нужно {len(rows)}, свободно {len(free)} "
+                               f"(выдайте центру диапазон бланков)")
+            first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
+            for b in free:
+                b.status, b.changed_at = "reserved", datetime.now(timezone.utc)
+            until = _years_later(_today(), valid_years) if valid_years else None
+            prepared = [Prepared(r, n, b.number, secrets.token_urlsafe(18), until)
+                        for r, n, b in zip(rows, numbers, free)]
+            centre_id, actor_id, folder_id = centre.id, actor.id, folder.id
+            s.expunge(centre)
+            s.expunge(actor)
+    except BaseException as exc:
+        _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
+        raise
+    try:
+        _set_stage(rt, batch_id, "signing", 0)
+        specs = [_spec(rt, centre, actor, p) for p in prepared]
+        for p, spec in zip(prepared, specs):
+            p.text = _text(spec)
+        request = SignRequest(level=Level.B_T, timestamper=tsa, stamp=StampPlacement(x=36, y=36),
+                              reason="Выдача свидетельства о квалификации")
+
+        def signed_progress(done: int) -> None:
+            report("signing", done, len(prepared))
+            if done % 50 == 0:
+                _set_stage(rt, batch_id, "signing", done)
+
+        signed = _produce(specs, signer, request, signed_progress)
+        _set_stage(rt, batch_id, "storing", 0)
+        infos = []
+        for i, data in enumerate(signed, 1):
+            infos.append(rt.store.put_bytes(data))
+            if i % 50 == 0 or i == len(signed):
+                report("storing", i, len(signed))
+        with rt.db.session() as s:
+            actor = s.get(User, actor_id)
+            issued = _record_batch(s, actor, centre_id, folder_id, batch_id, prepared, infos, cred.fingerprint,
+                                   replaces.id if replaces else None)
+            s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
+                stage="done", done=len(prepared), finished_at=datetime.now(timezone.utc)))
+            audit.record(s, actor, "certificates.issue", "organisation", centre_id, batch=batch_id,
+                         count=len(prepared), first=prepared[0].number, last=prepared[-1].number, file=filename)
+    except BaseException as exc:
+        _give_back(rt, centre_id, first_seq, prepared)
+        _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
+        raise
+    return IssueResult(batch_id=batch_id, issued=issued, seconds=time.perf_counter() - started)
+
+
+def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepared]) -> None:
+    with rt.db.session() as s:
+        centre = s.get(Organisation, centre_id)
+        wf_svc.release_numbers(s, "certificate", centre, first_seq, len(prepared))
+        s.execute(update(Blank).where(Blank.number.in_([p.blank for p in prepared]), Blank.status == "reserved")
+                  .values(status="free", changed_at=datetime.now(timezone.utc)))
+
+
+def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch_id: int, prepared: list[Prepared],
+                  infos: list, fingerprint: str, replaces_id: int | None) -> list[dict]:  # noqa: ANN001
+    issued = []
+    today = _today()
+    blanks = {b.number: b for b in s.scalars(select(Blank).where(Blank.number.in_([p.blank for p in prepared])))}
+    for p, info in zip(prepared, infos):
+        r = p.row
+        meta = {"holder": r.full_name, "qualification": r.qualification, "level": r.level, "issue_date":
+                today.isoformat(), "blank_number": p.blank}
+        if p.valid_until:
+            meta["valid_until"] = p.valid_until.isoformat()
+        doc = Document(doc_type="certificate", title=f"Свидетельство о квалификации {p.number} — {r.full_name}",
+                       folder_id=folder_id, organisation_id=centre_id, state="draft", reg_number=p.number,
+                       reg_date=today, meta=meta, created_by_id=actor.id)
+        s.add(doc)
+        s.flush()
+        version = Version(document_id=doc.id, number=1, object_key=info.key, sha256=info.sha256, size=info.size,
+                          media_type=PDF, filename=f"svidetelstvo-{doc.id}.pdf", created_by_id=actor.id,
+                          comment="Выдано и подписано")
+        s.add(version)
+        s.flush()
+        doc.current_version_id = version.id
+        s.add(VersionText(version_id=version.id, text=p.text, method="generated", ocr_status="not_needed"))
+        s.add(Signature(document_id=doc.id, version_id=version.id, source_version_id=version.id, kind="pades",
+                        signer_id=actor.id, credential_fingerprint=fingerprint, level=Level.B_T.value,
+                        transition="issue"))
+        cert = Certificate(document_id=doc.id, number=p.number, centre_id=centre_id, holder_name=r.full_name,
+                           holder_surname=normalise_surname(r.surname), birth_date=r.birth_date, snils=r.snils or None,
+                           qualification=r.qualification, level=r.level, exam_date=r.exam_date,
+                           protocol_number=r.protocol, issue_date=today, valid_until=p.valid_until,
+                           blank_number=p.blank, token=p.token, batch_id=batch_id, replaces_id=replaces_id)
+        s.add(cert)
+        s.flush()
+        blank = blanks[p.blank]
+        blank.status, blank.certificate_id, blank.changed_at = "used", cert.id, datetime.now(timezone.utc)
+        wf_svc.execute(s, actor, doc, "issue", f"пакет {batch_id}", signed=True)
+        issued.append({"id": doc.id, "number": p.number, "blank": p.blank, "holder": r.full_name,
+                       "sha256": info.sha256, "row": r.row})
+    return issued
+
+
+# -- lifecycle --------------------------------------------------------------------------------------------
+
+
+def get(session: Session, actor: User, number: str) -> Certificate:
+    cert = session.scalars(select(Certificate).where(Certificate.number == number)).first()
+    if cert is None or not has_permission(session, actor, P.VIEW, cert.document):
+        raise NotFound(f"свидетельство {number} не найдено")
+    return cert
+
+
+def revoke(session: Session, actor: User, cert: Certificate, reason: str, order: str) -> Certificate:
+    if not reason.strip() or not order.strip():
+        raise Invalid("для аннулирования нужны причина и приказ (номер и дата)")
+    wf_svc.execute(session, actor, cert.document, "revoke", f"{reason.strip()} (приказ {order.strip()})")
+    cert.revoked_at = datetime.now(timezone.utc)
+    cert.revoke_reason, cert.revoke_order = reason.strip()[:1000], order.strip()[:200]
+    audit.record(session, actor, "certificate.revoke", "document", cert.document_id, number=cert.number,
+                 reason=cert.revoke_reason, order=cert.revoke_order)
+    return cert
+
+
+def expire_due(session: Session, actor: User | None = None, today: date | None = None) -> list[str]:
+    """Move every issued certificate past its "valid until" to expired (a daily job: `dms certificates expire`)."""
+    today = today or _today()
+    due = session.scalars(select(Certificate).join(Document, Document.id == Certificate.document_id).where(
+        Document.state == "issued", Certificate.valid_until.is_not(None), Certificate.valid_until < today)).all()
+    for cert in due:
+        doc = cert.document
+        doc.state = "expired"
+        session.add(OutboxEntry(document_id=doc.id, op="upsert"))
+        from ..models import WorkflowHistory
+        session.add(WorkflowHistory(document_id=doc.id, transition="expire", from_state="issued", to_state="expired",
+                                    actor_id=actor.id if actor else None, comment=f"срок действия истёк {cert.valid_until}"))
+        audit.record(session, actor, "certificate.expire", "document", doc.id, number=cert.number)
+    return [c.number for c in due]
+
+
+def replace(rt: Runtime, actor_login: str, number: str, pin: str, reason: str) -> dict:
+    """Issue a duplicate (new number, new blank, same holder and qualification), linked both ways; the old
+    certificate becomes "replaced"."""
+    if not reason.strip():
+        raise Invalid("укажите причину выдачи дубликата")
+    with rt.db.session() as s:
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        old = get(s, actor, number)
+        if old.document.state != "issued":
+            raise Conflict("заменить можно только действующее свидетельство")
+        row = ExamResult(row=1, full_name=old.holder_name, qualification=old.qualification, level=old.level,
+                         exam_date=old.exam_date or old.issue_date, protocol=old.protocol_number,
+                         centre=old.centre.code, birth_date=old.birth_date, snils=old.snils or "")
+        valid_years = (old.valid_until.year - old.issue_date.year) if old.valid_until else None
+        centre_code = old.centre.code
+        s.expunge(old)
+    result = issue(rt, actor_login, centre_code, [row], pin, valid_years=valid_years, replaces=old,
+                   filename=f"дубликат {number}")
+    new_number = result.issued[0]["number"]
+    with rt.db.session() as s:
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        old = s.scalars(select(Certificate).where(Certificate.number == number)).one()
+        new = s.scalars(select(Certificate).where(Certificate.number == new_number)).one()
+        old.replaced_by_id = new.id
+        wf_svc.execute(s, actor, old.document, "replace", f"выдан дубликат {new_number}: {reason.strip()}")
+    return {"old": number, "new": new_number, "document": result.issued[0]["id"]}
+
+
+# -- public lookups ---------------------------------------------------------------------------------------
+
+
+STATUS_RU = {"issued": "действительно", "revoked": "аннулировано", "expired": "срок действия истёк",
+             "replaced": "заменено дубликатом", "draft": "не выдано"}
+
+
+def effective_status(cert: Certificate, today: date | None = None) -> str:
+    state = cert.document.state
+    if state == "issued" and cert.valid_until and cert.valid_until < (today or _today()):
+        return "expired"
+    return state
+
+
+def public_view(session: Session, cert: Certificate) -> dict:
+    """What anyone may see: never the birth date, SNILS, token or full name."""
+    status = effective_status(cert)
+    data = {"status": status, "status_text": STATUS_RU.get(status, status), "number": cert.number,
+            "holder": mask_name(cert.holder_name), "qualification": cert.qualification, "level": cert.level,
+            "centre": cert.centre.name, "centre_code": cert.centre.code, "issue_date": cert.issue_date.isoformat(),
+            "valid_until": cert.valid_until.isoformat() if cert.valid_until else None}
+    if status == "revoked" and cert.revoked_at:
+        data["revoked_at"] = cert.revoked_at.date().isoformat()
+        data["revoke_order"] = cert.revoke_order
+    if cert.replaced_by_id:
+        data["replaced_by"] = session.scalar(select(Certificate.number).where(Certificate.id == cert.replaced_by_id))
+    if cert.replaces_id:
+        data["replaces"] = session.scalar(select(Certificate.number).where(Certificate.id == cert.replaces_id))
+    return data
+
+
+def lookup_by_number(session: Session, number: str, surname: str) -> Certificate | None:
+    """None both for an unknown number and for a wrong surname: the two cannot be told apart."""
+    number, surname = number.strip()[:100], normalise_surname(surname)[:100]
+    if not number or not surname:
+        return None
+    cert = session.scalars(select(Certificate).where(Certificate.number == number)).first()
+    if cert is None or not secrets.compare_digest(cert.holder_surname.encode(), surname.encode()):
+        return None
+    return cert if cert.document.state != "draft" else None
+
+
+def lookup_by_token(session: Session, token: str) -> Certificate | None:
+    token = token.strip()[:64]
+    if len(token) < 16:
+        return None
+    cert = session.scalars(select(Certificate).where(Certificate.token == token)).first()
+    return cert if cert is not None and cert.document.state != "draft" else None
+
+
+def lookup_by_sha256(session: Session, sha256: str) -> Certificate | None:
+    """The certificate whose issued version has exactly these bytes."""
+    return session.scalars(select(Certificate).join(Version, Version.document_id == Certificate.document_id)
+                           .where(Version.sha256 == sha256)).first()
