@@ -36,6 +36,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterator
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Integer, LargeBinary, Table, Text, bindparam, cast, delete, func,
                         MetaData, inspect, null, select, text, update)
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from storage import ChecksumMismatch, ObjectNotFound, StorageError
@@ -724,12 +725,19 @@ class _RowLoader:
             batch.append(row)
             rows += 1
             if len(batch) >= ROW_BATCH:
-                self.conn.execute(table.insert(), batch)
+                self._insert(table, batch)
                 batch = []
         if batch:
-            self.conn.execute(table.insert(), batch)
+            self._insert(table, batch)
         self.loaded.append(table.name)
         return rows
+
+    def _insert(self, table: Table, batch: list[dict]) -> None:
+        try:
+            self.conn.execute(table.insert(), batch)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            raise BackupError(f"db/{table.name}.jsonl: база данных не приняла строки ({reason})") from None
 
     def finish(self, report: RestoreReport, audit_inside: bool) -> None:
         if self.loaded != self.order:

@@ -531,3 +531,26 @@ def test_backup_of_an_older_schema_is_loaded_at_its_revision_then_migrated(rt, w
     assert version_bytes(restored) == version_bytes(rt)
     assert_healthy(restored)
     assert find(restored, "clerk", "сварщиков") == [ids["order"]]
+
+
+def test_rows_the_database_rejects_roll_the_whole_restore_back(rt, world, target, tmp_path):  # noqa: ANN001
+    """A forger who also rewrites the manifest gets past the hashes, not past the constraints: one transaction."""
+    import hashlib
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "archive.tar")
+    with tarfile.open(tmp_path / "archive.tar") as src:
+        members = {m.name: src.extractfile(m).read() for m in src.getmembers()}
+    members["db/users.jsonl"] += members["db/users.jsonl"].splitlines(keepends=True)[-1]  # a duplicate id
+    manifest = json.loads(members.pop("manifest.json"))
+    manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in members.items()}
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(tmp_path / "forged.tar", "w", format=tarfile.PAX_FORMAT) as out:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    restored = target()
+    with pytest.raises(backup_svc.BackupError, match="db/users.jsonl: база данных не приняла"):
+        backup_svc.restore(restored, tmp_path / "forged.tar")
+    with restored.db.engine.connect() as c:
+        assert all(not c.execute(select(t)).first() for t in Base.metadata.sorted_tables)
