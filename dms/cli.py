@@ -73,4 +73,5 @@ def main() -> None:
     """Печать — архив документов с электронной подписью."""
 
 
-from .commands import admin, backup as backup_cmd, documents as documents_cmd, search as search_cmd, signing as signing_cmd  # noqa: E402,F401,E501
+from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401
+                       documents as documents_cmd, search as search_cmd, signing as signing_cmd)

@@ -439,6 +439,15 @@ def public_view(session: Session, cert: Certificate) -> dict:
     return data
 
 
+def staff_view(session: Session, cert: Certificate) -> dict:
+    """For those who may view the certificate's document: the full record, personal data included."""
+    return {**public_view(session, cert), "holder": cert.holder_name, "birth_date":
+            cert.birth_date.isoformat() if cert.birth_date else None, "snils": cert.snils, "blank_number":
+            cert.blank_number, "exam_date": cert.exam_date.isoformat() if cert.exam_date else None,
+            "protocol_number": cert.protocol_number, "revoke_reason": cert.revoke_reason,
+            "verification_path": f"/verify/t/{cert.token}"}
+
+
 def lookup_by_number(session: Session, number: str, surname: str) -> Certificate | None:
     """None both for an unknown number and for a wrong surname: the two cannot be told apart."""
     number, surname = number.strip()[:100], normalise_surname(surname)[:100]

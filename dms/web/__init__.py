@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import audit, search, sharing, signing, views, workflow  # noqa: E402,F401
+from . import audit, certificates, search, sharing, signing, verify, views, workflow  # noqa: E402,F401

@@ -10,12 +10,15 @@ from .conftest import csrf_of
 from .pdfs import make_pdf
 
 PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.create_token",
-                    "web.pki_file", "web.tsa", "api.verify_pdf"}
+                    "web.pki_file", "web.tsa", "api.verify_pdf", "web.verify_page", "web.verify_token",
+                    "web.verify_file", "api.verify_by_number", "api.verify_by_token", "api.verify_certificate_file"}
 # Routes without an object in their path, and what an outsider gets there instead of the object.
 NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit_csv", "api.list_root_folder",
                        "api.create_folder", "api.document_types", "api.create_document", "api.worklist",
                        "api.audit_events", "web.search_page", "api.search",
-                       "web.pki_admin", "web.pki_admin_issue", "web.pki_admin_revoke", "api.my_credentials"}
+                       "web.pki_admin", "web.pki_admin_issue", "web.pki_admin_revoke", "api.my_credentials",
+                       "web.certificates_page", "web.certificates_issue", "web.blanks_page", "api.issue_batch",
+                       "api.blanks"}
 
 
 @pytest.fixture
@@ -30,7 +33,10 @@ def secret(world):  # noqa: ANN001, ANN201
     with world.rt.db.session() as s:
         from dms.services import folders
         folder_id = folders.resolve(s, "/Секрет").id
-    return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register"}
+    # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
+    # with ids that do not exist, which must answer exactly like ids one may not see.
+    return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
+            "batch_id": 1}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202

@@ -1,0 +1,91 @@
+"""Certificates in the API: public verification for employers' systems (no token, rate-limited, audited) and
+the staff's batch issue and lifecycle."""
+from __future__ import annotations
+
+from flask import current_app, g, jsonify, request
+
+from ..errors import Invalid, NotFound
+from ..services import certificates as certs
+from ..services.certificate_rows import read_results
+from ..web import verify as public
+from . import bp
+from .routes import _json_body, token_required
+
+NOT_FOUND = {"found": False, "message": "Свидетельство не найдено"}
+
+
+def _answer(cert):  # noqa: ANN001, ANN202
+    if cert is None:
+        return jsonify(NOT_FOUND), 404
+    return jsonify({"found": True, "certificate": certs.public_view(g.db, cert)})
+
+
+@bp.get("/verify")
+def verify_by_number():  # noqa: ANN201
+    """?number=…&surname=… — the same 404 for an unknown number and for a wrong surname."""
+    return _answer(public.lookup(request.args.get("number", ""), request.args.get("surname", "")))
+
+
+@bp.get("/verify/token/<token>")
+def verify_by_token(token: str):  # noqa: ANN201
+    public.limit(public.LOOKUPS)
+    cert = certs.lookup_by_token(g.db, token)
+    public.record("api-token", cert)
+    return _answer(cert)
+
+
+@bp.post("/verify/certificate")
+def verify_certificate_file():  # noqa: ANN201
+    """multipart `file`: are these exact bytes a certificate we issued, and does the signature validate?"""
+    public.limit(public.UPLOADS)
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("нужен файл в поле file (multipart/form-data)")
+    return jsonify(public.check_file(upload.stream))
+
+
+@bp.post("/certificates/batches")
+@token_required
+def issue_batch():  # noqa: ANN201
+    """multipart: file (CSV/XLSX), centre, pin; issues the whole file (synchronously) or nothing."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("нужен файл результатов экзамена в поле file")
+    rows = read_results(upload.stream, upload.filename or "")
+    result = certs.issue(current_app.extensions["dms_runtime"], g.api_user.login, request.form.get("centre", ""),
+                         rows, request.form.get("pin", ""), filename=upload.filename or "")
+    return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
+
+
+@bp.get("/certificates/<path:cert_number>")
+@token_required
+def certificate(cert_number: str):  # noqa: ANN201
+    cert = certs.get(g.db, g.api_user, cert_number)
+    return jsonify({**certs.staff_view(g.db, cert), "document_id": cert.document_id})
+
+
+@bp.post("/certificates/<path:cert_number>/revoke")
+@token_required
+def revoke(cert_number: str):  # noqa: ANN201
+    cert = certs.get(g.db, g.api_user, cert_number)
+    body = _json_body()
+    certs.revoke(g.db, g.api_user, cert, str(body.get("reason", "")), str(body.get("order", "")))
+    return jsonify(certs.public_view(g.db, cert))
+
+
+@bp.post("/certificates/<path:cert_number>/replace")
+@token_required
+def replace(cert_number: str):  # noqa: ANN201
+    certs.get(g.db, g.api_user, cert_number)  # 404 for what the caller may not see, before anything else
+    body = _json_body()
+    result = certs.replace(current_app.extensions["dms_runtime"], g.api_user.login, cert_number,
+                           str(body.get("pin", "")), str(body.get("reason", "")))
+    return jsonify(result), 201
+
+
+@bp.get("/certificates/blanks")
+@token_required
+def blanks():  # noqa: ANN201
+    if not g.api_user.global_roles & {"Administrator", "Clerk", "Auditor"}:
+        raise NotFound("нет доступа к учёту бланков")
+    return jsonify({"items": certs.blanks_report(g.db)})

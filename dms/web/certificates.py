@@ -1,0 +1,167 @@
+"""Staff pages for certificates: the register, batch issue with a progress view, a certificate's card with
+revoke/replace, and the blanks report."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from ..errors import DmsError, NotFound
+from ..models import Certificate, Document, IssueBatch, Organisation
+from ..security import P, access_filter, apply_filter_sql
+from ..services import certificates as certs
+from ..services.certificate_rows import read_results
+from . import bp
+
+PAGE = 50
+log = logging.getLogger("dms.certificates")
+
+
+@bp.get("/certificates")
+@login_required
+def certificates_page():  # noqa: ANN201
+    stmt = apply_filter_sql(select(Certificate).join(Document, Document.id == Certificate.document_id),
+                            access_filter(g.db, current_user, P.VIEW))
+    number = (request.args.get("number") or "").strip()
+    state = request.args.get("state") or ""
+    centre = request.args.get("centre") or ""
+    if number:
+        stmt = stmt.where(Certificate.number.contains(number))
+    if state:
+        stmt = stmt.where(Document.state == state)
+    if centre:
+        stmt = stmt.join(Organisation, Organisation.id == Certificate.centre_id).where(Organisation.code == centre)
+    page = int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1
+    total = g.db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = g.db.scalars(stmt.order_by(Certificate.id.desc()).limit(PAGE).offset((page - 1) * PAGE)).all()
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
+                                                                             "training_provider")))).all()
+    return render_template("certificates.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
+                           args=request.args, centres=centres, status_ru=certs.STATUS_RU,
+                           effective=certs.effective_status)
+
+
+@bp.get("/certificates/card/<path:cert_number>")
+@login_required
+def certificate_card(cert_number: str):  # noqa: ANN201
+    cert = certs.get(g.db, current_user, cert_number)
+    from ..security import has_permission
+    return render_template("certificate.html", cert=cert, view=certs.staff_view(g.db, cert),
+                           can_revoke=has_permission(g.db, current_user, P.REVOKE, cert.document),
+                           can_sign=has_permission(g.db, current_user, P.SIGN, cert.document))
+
+
+@bp.post("/certificates/card/<path:cert_number>/revoke")
+@login_required
+def certificate_revoke(cert_number: str):  # noqa: ANN201
+    cert = certs.get(g.db, current_user, cert_number)
+    try:
+        certs.revoke(g.db, current_user, cert, request.form.get("reason", ""), request.form.get("order", ""))
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(f"Свидетельство {cert_number} аннулировано", "success")
+    return redirect(url_for("web.certificate_card", cert_number=cert_number))
+
+
+@bp.post("/certificates/card/<path:cert_number>/replace")
+@login_required
+def certificate_replace(cert_number: str):  # noqa: ANN201
+    certs.get(g.db, current_user, cert_number)
+    rt = current_app.extensions["dms_runtime"]
+    try:
+        result = certs.replace(rt, current_user.login, cert_number, request.form.get("pin", ""),
+                               request.form.get("reason", ""))
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.certificate_card", cert_number=cert_number))
+    flash(f"Выдан дубликат {result['new']}", "success")
+    return redirect(url_for("web.certificate_card", cert_number=result["new"]))
+
+
+@bp.route("/certificates/issue", methods=["GET", "POST"])
+@login_required
+def certificates_issue():  # noqa: ANN201
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
+                                                                             "training_provider")))).all()
+    if request.method == "GET":
+        return render_template("certificates_issue.html", centres=centres, errors=[])
+    upload = request.files.get("file")
+    centre = request.form.get("centre", "")
+    try:
+        if upload is None or not upload.filename:
+            raise DmsError("выберите файл результатов экзамена (CSV или XLSX)")
+        rows = read_results(upload.stream, upload.filename)
+        certs.centre_by_code(g.db, centre)
+    except DmsError as exc:
+        return render_template("certificates_issue.html", centres=centres, message=exc.message,
+                               errors=exc.details.get("rows", [])), exc.status
+    rt = current_app.extensions["dms_runtime"]
+    batch_id = certs.start_batch(rt, current_user.login, centre, len(rows), upload.filename)
+    pin, login = request.form.get("pin", ""), current_user.login
+
+    def work() -> None:
+        try:
+            certs.issue(rt, login, centre, rows, pin, filename=upload.filename, batch_id=batch_id)
+        except Exception:  # noqa: BLE001  the batch row carries the error for the progress view
+            log.info("batch %s failed", batch_id, exc_info=True)
+
+    threading.Thread(target=work, name=f"issue-batch-{batch_id}", daemon=True).start()
+    return redirect(url_for("web.batch_page", batch_id=batch_id))
+
+
+def _batch(batch_id: int) -> IssueBatch:
+    batch = g.db.get(IssueBatch, batch_id)
+    if batch is None or (batch.created_by_id != current_user.id
+                         and not current_user.global_roles & {"Administrator", "Auditor"}):
+        raise NotFound("пакет выдачи не найден")
+    return batch
+
+
+@bp.get("/certificates/batches/<int:batch_id>")
+@login_required
+def batch_page(batch_id: int):  # noqa: ANN201
+    batch = _batch(batch_id)
+    issued = g.db.scalars(select(Certificate).where(Certificate.batch_id == batch_id)
+                          .order_by(Certificate.id).limit(500)).all()
+    return render_template("batch.html", batch=batch, issued=issued)
+
+
+@bp.get("/certificates/batches/<int:batch_id>.json")
+@login_required
+def batch_json(batch_id: int):  # noqa: ANN201
+    b = _batch(batch_id)
+    return jsonify({"id": b.id, "stage": b.stage, "done": b.done, "total": b.total, "error": b.error})
+
+
+@bp.route("/certificates/blanks", methods=["GET", "POST"])
+@login_required
+def blanks_page():  # noqa: ANN201
+    if not current_user.global_roles & {"Administrator", "Clerk", "Auditor"}:
+        raise NotFound("страница не найдена")
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "spoil":
+                certs.spoil_blank(g.db, current_user, request.form.get("number", "").strip(),
+                                  request.form.get("reason", ""))
+                flash("Бланк списан", "success")
+            else:
+                centre = certs.centre_by_code(g.db, request.form.get("centre", ""))
+                first, last = request.form.get("first", ""), request.form.get("last", "")
+                if not (first.isdigit() and last.isdigit()):
+                    raise DmsError("номера бланков — целые числа")
+                certs.allocate_blanks(g.db, current_user, centre, request.form.get("series", ""), int(first),
+                                      int(last))
+                flash("Диапазон бланков выдан центру", "success")
+        except DmsError as exc:
+            g.db.rollback()
+            flash(exc.message, "error")
+        return redirect(url_for("web.blanks_page"))
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
+                                                                             "training_provider")))).all()
+    return render_template("blanks.html", report=certs.blanks_report(g.db), centres=centres)

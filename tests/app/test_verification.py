@@ -1,0 +1,126 @@
+"""Public verification of certificates, no login: by number and surname, by QR token, by uploaded PDF; the
+same answer for unknown and wrong; never SNILS or a birth date; rate-limited and audited."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from dms.models import AuditEvent, Certificate, Version
+from dms.services import certificates as certs
+from dms.services import users
+from dms.web import verify as verify_web
+
+from .test_certificates import centre, rows  # noqa: F401  (fixtures)
+from .test_signing import PIN, ca_template, pki  # noqa: F401
+
+
+@pytest.fixture
+def issued(rt, centre):  # noqa: ANN001, ANN201
+    out = certs.issue(rt, "head", centre, rows(4), PIN).issued
+    with rt.db.session() as s:
+        head = users.get_user(s, "head")
+        certs.revoke(s, head, certs.get(s, head, out[1]["number"]), "нарушение порядка экзамена", "№ 7-п от 01.11.2026")
+    dup = certs.replace(rt, "head", out[2]["number"], PIN, "утрата бланка")
+    with rt.db.session() as s:
+        cert = s.scalars(select(Certificate).where(Certificate.number == out[3]["number"])).one()
+        cert.valid_until = cert.issue_date.replace(year=cert.issue_date.year - 1)
+        tokens = {c.number: c.token for c in s.scalars(select(Certificate))}
+    verify_web.LOOKUPS._hits.clear()
+    return {"valid": out[0], "revoked": out[1], "replaced": out[2], "expired": out[3], "dup": dup["new"],
+            "tokens": tokens}
+
+
+SURNAMES = {0: "Иванов", 1: "Петрова", 2: "Сидоров", 3: "Ёлкина"}
+
+
+def test_each_status_by_number_and_surname_token_and_api(client, issued):  # noqa: ANN001
+    expected = {"valid": "issued", "revoked": "revoked", "replaced": "replaced", "expired": "expired"}
+    for i, (key, status) in enumerate(expected.items()):
+        number = issued[key]["number"]
+        page = client.post("/verify", data={"number": number, "surname": SURNAMES[i],
+                                            "csrf_token": _csrf(client, "/verify")})
+        assert page.status_code == 200, key
+        api = client.get("/api/v1/verify", query_string={"number": number, "surname": SURNAMES[i].upper()})
+        assert api.status_code == 200 and api.get_json()["certificate"]["status"] == status
+        by_token = client.get(f"/verify/t/{issued['tokens'][number]}")
+        assert by_token.status_code == 200 and certs.STATUS_RU[status] in by_token.get_data(as_text=True).lower()
+        api_token = client.get(f"/api/v1/verify/token/{issued['tokens'][number]}")
+        assert api_token.get_json()["certificate"]["status"] == status
+    revoked = client.get("/api/v1/verify", query_string={"number": issued["revoked"]["number"],
+                                                          "surname": "Петрова"}).get_json()["certificate"]
+    assert revoked["revoked_at"] and revoked["revoke_order"] == "№ 7-п от 01.11.2026"
+    replaced = client.get("/api/v1/verify", query_string={"number": issued["replaced"]["number"],
+                                                           "surname": "Сидоров"}).get_json()["certificate"]
+    assert replaced["replaced_by"] == issued["dup"]
+
+
+def test_no_response_ever_contains_snils_or_birth_date_or_full_name(client, issued):  # noqa: ANN001
+    bodies = [client.get(f"/verify/t/{t}").get_data(as_text=True) for t in issued["tokens"].values()]
+    bodies += [client.get(f"/api/v1/verify/token/{t}").get_data(as_text=True) for t in issued["tokens"].values()]
+    for body in bodies:
+        assert "11223344595" not in body and "112-233-445" not in body
+        assert "1985" not in body and "01.02.1985" not in body
+        assert "Иванович" not in body and "Сергеевна" not in body
+    assert "Иванов И. И." in bodies[0] or any("Иванов И. И." in b for b in bodies)
+
+
+def test_unknown_number_and_wrong_surname_cannot_be_told_apart(client, issued):  # noqa: ANN001
+    wrong = client.get("/api/v1/verify", query_string={"number": issued["valid"]["number"], "surname": "Петров"})
+    unknown = client.get("/api/v1/verify", query_string={"number": "ЦОК-00-000-1999-00001", "surname": "Иванов"})
+    assert wrong.status_code == unknown.status_code == 404
+    assert wrong.get_data() == unknown.get_data()
+    token = _csrf(client, "/verify")
+    pages = [client.post("/verify", data={"number": n, "surname": s, "csrf_token": token}).get_data(as_text=True)
+             for n, s in ((issued["valid"]["number"], "Петров"), ("НЕТ-ТАКОГО", "Иванов"))]
+    strip = [p.replace(issued["valid"]["number"], "N").replace("НЕТ-ТАКОГО", "N").replace("Петров", "S")
+             .replace("Иванов", "S") for p in pages]
+    assert strip[0] == strip[1]
+    assert client.get("/verify/t/AAAAAAAAAAAAAAAAAAAAAAAA").status_code == 404
+
+
+def test_uploaded_pdf_authentic_and_tampered_copy_caught(client, issued, rt):  # noqa: ANN001
+    with rt.db.session() as s:
+        doc_id = issued["valid"]["id"]
+        version = s.scalars(select(Version).where(Version.document_id == doc_id)).one()
+        pdf = rt.store.get_bytes(version.object_key)
+    ok = client.post("/api/v1/verify/certificate", data={"file": (io.BytesIO(pdf), "c.pdf")},
+                     content_type="multipart/form-data").get_json()
+    assert ok["authentic"] and ok["certificate"]["number"] == issued["valid"]["number"]
+    tampered = bytearray(pdf)
+    pos = tampered.find(b"/Producer")
+    tampered[pos + 12:pos + 13] = b"X" if tampered[pos + 12:pos + 13] != b"X" else b"Y"
+    bad = client.post("/api/v1/verify/certificate", data={"file": (io.BytesIO(bytes(tampered)), "c.pdf")},
+                      content_type="multipart/form-data").get_json()
+    assert not bad["authentic"] and bad["certificate"] is None and bad["reasons"]
+    page = client.post("/verify/file", data={"file": (io.BytesIO(bytes(tampered)), "c.pdf"),
+                                             "csrf_token": _csrf(client, "/verify/file")},
+                       content_type="multipart/form-data")
+    assert "не подтверждён" in page.get_data(as_text=True)
+
+
+def test_lookups_are_rate_limited_per_client_and_audited(client, issued, rt, monkeypatch):  # noqa: ANN001
+    monkeypatch.setattr(verify_web.LOOKUPS, "limit", 5)
+    codes = [client.get("/api/v1/verify", query_string={"number": "X", "surname": "Y"}).status_code for _ in range(7)]
+    assert codes[:5] == [404] * 5 and codes[5:] == [429, 429]
+    with rt.db.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification")).all()
+    assert len([e for e in events if e.details.get("channel") == "number"]) == 5
+    assert all("client" in e.details and "." not in e.details["client"] for e in events)  # a digest, not the IP
+
+
+def test_outsider_cannot_open_a_certificate_card(world, client, issued):  # noqa: ANN001
+    world.user("stranger")
+    world.login(client, "stranger")
+    number = issued["valid"]["number"]
+    assert client.get(f"/certificates/card/{number}").status_code == 404
+    assert number not in client.get("/certificates").get_data(as_text=True)
+    h = world.token(client, "stranger")
+    assert client.get(f"/api/v1/certificates/{number}", headers=h).status_code == 404
+
+
+def _csrf(client, url: str) -> str:  # noqa: ANN001
+    from .conftest import csrf_of
+    return csrf_of(client, url)
