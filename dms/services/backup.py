@@ -474,6 +474,7 @@ class RestoreReport:
     pki: bool = False
     passphrase: bool = False
     indexed: int = 0
+    protected: int = 0
     schema_revision: str = ""
     source_dialect: str = ""
     created_at: str = ""
@@ -633,6 +634,7 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
             loader.abort()
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    report.protected = protect_signed_objects(rt)
     from .indexing import reindex
     with rt.db.session() as s:
         queued = s.scalar(select(func.max(OutboxEntry.id)))
@@ -642,6 +644,24 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
             s.execute(delete(OutboxEntry).where(OutboxEntry.id <= queued))
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def protect_signed_objects(rt: Runtime) -> int:
+    """Give signed objects their retention again (a store's retention does not travel in the archive): until
+    signing time + DMS_SIGNED_RETENTION_DAYS, as when they were signed. Returns how many the store protected."""
+    from .signatures import RETENTION
+    now = datetime.now(timezone.utc)
+    with rt.db.session() as s:
+        signed = s.execute(select(Version.object_key, Signature.signed_at)  # the PDF the signing produced
+                           .join(Signature, Signature.version_id == Version.id)
+                           .where(Signature.p7s_key.is_(None))).all()
+        signed += s.execute(select(Signature.p7s_key, Signature.signed_at).where(Signature.p7s_key.is_not(None))).all()
+    protected = 0
+    for key, signed_at in signed:
+        until = (signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=timezone.utc)) + RETENTION
+        if until > now and rt.store.protect(key, until):
+            protected += 1
+    return protected
 
 
 def _expect(name: str, reader: HashingReader, listed: dict) -> None:
