@@ -1,0 +1,124 @@
+"""Public verification lookups per second against the running app (gunicorn, embedded SQLite default).
+
+    .venv/bin/python bench/verify.py [--certificates 50] [--seconds 10] [--clients 8] [--workers 2]
+
+Issues certificates into a scratch archive, starts `dms serve --workers N`, then N keep-alive clients ask
+GET /api/v1/verify?number=…&surname=… (a mix of hits and misses) for a fixed time. Baseline in the same run:
+GET /healthz (one trivial query) on the same server. Target: >= 200 lookups per second.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def prepare(data_dir: Path, n: int) -> list[tuple[str, str]]:
+    os.environ.update({"DMS_DATA_DIR": str(data_dir), "DMS_PKI_PASSPHRASE": "bench-passphrase",
+                       "DMS_ARGON2_PROFILE": "CHEAPEST"})
+    from issue import make_rows  # bench/issue.py
+
+    from dms.config import Settings
+    from dms.models import Organisation
+    from dms.runtime import Runtime
+    from dms.services import certificates as certs
+    from dms.services import pki, setup, users
+    rt = Runtime(Settings.from_env())
+    setup.initialise(rt)
+    pki.init(rt)
+    with rt.db.session() as s:
+        org = Organisation(code="ЦОК-77-001", name="Центр", kind="assessment_centre")
+        s.add(org)
+        s.flush()
+        certs.allocate_blanks(s, None, org, "АА", 1, n)
+        pki.issue(rt, s, None, users.create_user(s, "head", "bench-password", ["Signatory"]), "123456")
+    rows = make_rows(n)
+    issued = certs.issue(rt, "head", "ЦОК-77-001", rows, "123456").issued
+    rt.close()
+    return [(c["number"], c["holder"].split()[0]) for c in issued]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def hammer(port: int, paths: list[str], seconds: float, clients: int) -> tuple[int, int]:
+    counts = [0] * clients
+    errors = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        rnd = random.Random(i)
+        while time.monotonic() < deadline:
+            conn.request("GET", rnd.choice(paths))
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status in (200, 404):
+                counts[i] += 1
+            else:
+                errors[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts), sum(errors)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--certificates", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        known = prepare(Path(tmp), args.certificates)
+        port = free_port()
+        env = {**os.environ, "DMS_VERIFY_PER_MINUTE": "100000000", "DMS_SECRET_KEY": "bench"}
+        server = subprocess.Popen([sys.executable, "-m", "dms", "serve", "--port", str(port), "--workers",
+                                   str(args.workers), "--no-indexer"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            lookups = [f"/api/v1/verify?{urlencode({'number': n, 'surname': s})}" for n, s in known]
+            lookups += [f"/api/v1/verify?{urlencode({'number': n, 'surname': 'Неверная'})}" for n, _ in known[:10]]
+            hammer(port, lookups[:5], 1.0, 2)  # warm up every worker
+            base, base_err = hammer(port, ["/healthz"], args.seconds, args.clients)
+            done, err = hammer(port, lookups, args.seconds, args.clients)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    rate, base_rate = done / args.seconds, base / args.seconds
+    print(f"gunicorn workers: {args.workers}, clients: {args.clients}, {args.seconds:.0f} s each, "
+          f"{len(known)} certificates")
+    print(f"baseline GET /healthz:       {base_rate:7.1f} requests/s ({base_err} errors)")
+    print(f"GET /api/v1/verify (audited): {rate:7.1f} lookups/s ({err} errors) = {rate / base_rate:.2f} of baseline; "
+          f"target >= 200/s: {'met' if rate >= 200 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
