@@ -333,7 +333,7 @@ def test_orphans_stay_out_unless_asked_for_and_a_directory_backup_restores(rt, w
     assert_healthy(restored, orphans=1)
 
 
-def test_manifest_holds_counts_and_no_secrets(rt, world, tmp_path):  # noqa: ANN001
+def test_compressed_backup_manifest_holds_counts_and_no_secrets(rt, world, target, tmp_path):  # noqa: ANN001
     build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "archive.tar.gz")
     with tarfile.open(tmp_path / "archive.tar.gz") as tar:
@@ -346,6 +346,8 @@ def test_manifest_holds_counts_and_no_secrets(rt, world, tmp_path):  # noqa: ANN
     assert str(url.render_as_string(hide_password=False)) not in body and rt.settings.storage_url not in body
     if url.password:
         assert url.password not in body
+    restored = target()
+    assert backup_svc.restore(restored, tmp_path / "archive.tar.gz").tables["documents"] == 2
 
 
 def test_corrupted_object_fails_the_backup_and_leaves_no_file(rt, world, tmp_path):  # noqa: ANN001
