@@ -371,7 +371,8 @@ def backup(rt: Runtime, target: Path, *, as_directory: bool = False, with_orphan
     members: dict[str, dict] = {}
     writer = ArchiveWriter(target, as_directory)
     try:
-        with tempfile.TemporaryDirectory(prefix="dms-backup-") as spool:
+        # The table dumps are spooled beside the archive: that filesystem must hold them anyway.
+        with tempfile.TemporaryDirectory(prefix=".dms-backup-", dir=target.parent) as spool:
             dumped, revisions, keys = _dump_database(rt, Path(spool))
             if with_orphans:
                 orphans = {info.key for info in rt.store.list()} - keys
