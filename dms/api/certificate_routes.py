@@ -52,7 +52,9 @@ def issue_batch():  # noqa: ANN201
     if upload is None:
         raise Invalid("нужен файл результатов экзамена в поле file")
     rows = read_results(upload.stream, upload.filename or "")
-    result = certs.issue(current_app.extensions["dms_runtime"], g.api_user.login, request.form.get("centre", ""),
+    login = g.api_user.login
+    g.db.rollback()  # issue() runs in its own transactions: release this request's first
+    result = certs.issue(current_app.extensions["dms_runtime"], login, request.form.get("centre", ""),
                          rows, request.form.get("pin", ""), filename=upload.filename or "")
     return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
 
@@ -78,7 +80,9 @@ def revoke(cert_number: str):  # noqa: ANN201
 def replace(cert_number: str):  # noqa: ANN201
     certs.get(g.db, g.api_user, cert_number)  # 404 for what the caller may not see, before anything else
     body = _json_body()
-    result = certs.replace(current_app.extensions["dms_runtime"], g.api_user.login, cert_number,
+    login = g.api_user.login
+    g.db.rollback()  # replace() runs in its own transactions: release this request's first
+    result = certs.replace(current_app.extensions["dms_runtime"], login, cert_number,
                            str(body.get("pin", "")), str(body.get("reason", "")))
     return jsonify(result), 201
 

@@ -73,8 +73,10 @@ def certificate_revoke(cert_number: str):  # noqa: ANN201
 def certificate_replace(cert_number: str):  # noqa: ANN201
     certs.get(g.db, current_user, cert_number)
     rt = current_app.extensions["dms_runtime"]
+    login = current_user.login
+    g.db.rollback()  # replace() runs in its own transactions: release this request's first
     try:
-        result = certs.replace(rt, current_user.login, cert_number, request.form.get("pin", ""),
+        result = certs.replace(rt, login, cert_number, request.form.get("pin", ""),
                                request.form.get("reason", ""))
     except DmsError as exc:
         g.db.rollback()
@@ -102,8 +104,9 @@ def certificates_issue():  # noqa: ANN201
         return render_template("certificates_issue.html", centres=centres, message=exc.message,
                                errors=exc.details.get("rows", [])), exc.status
     rt = current_app.extensions["dms_runtime"]
-    batch_id = certs.start_batch(rt, current_user.login, centre, len(rows), upload.filename)
     pin, login = request.form.get("pin", ""), current_user.login
+    g.db.rollback()  # the batch runs in its own transactions: release this request's (SQLite's lock) first
+    batch_id = certs.start_batch(rt, login, centre, len(rows), upload.filename)
 
     def work() -> None:
         try:

@@ -155,3 +155,80 @@ def test_lookup_by_number_and_surname_cannot_tell_unknown_from_wrong(rt, centre)
         assert certs.lookup_by_number(s, issued[0]["number"], "Петров") is None
         assert certs.lookup_by_number(s, "ЦОК-77-001-1999-00001", "Иванов") is None
         assert certs.lookup_by_token(s, "short") is None
+
+
+def test_web_batch_issue_shows_progress_until_done(rt, centre, world, client):  # noqa: ANN001
+    import time as _time
+
+    from .conftest import csrf_of
+    world.login(client, "head")
+    token = csrf_of(client, "/certificates/issue")
+    data = ("ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\n"
+            + "".join(f"{n};Монтажник;3;{(date.today() - timedelta(days=1)).strftime('%d.%m.%Y')};П-9\n"
+                      for n in ("Орлов Олег Петрович", "Белова Вера Ильинична", "Зайцев Юрий Андреевич")))
+    r = client.post("/certificates/issue", content_type="multipart/form-data", data={
+        "csrf_token": token, "centre": centre, "pin": PIN, "file": (io.BytesIO(data.encode()), "protokol.csv")})
+    assert r.status_code == 302 and "/certificates/batches/" in r.headers["Location"]
+    status_url = r.headers["Location"] + ".json"
+    for _ in range(240):
+        state = client.get(status_url).get_json()
+        if state["stage"] in ("done", "failed"):
+            break
+        _time.sleep(0.25)
+    assert state["stage"] == "done" and state["done"] == state["total"] == 3, state
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Орлов Олег Петрович" in page and "<progress" in page
+
+
+def test_web_issue_with_a_bad_row_lists_the_rows_and_issues_nothing(rt, centre, world, client):  # noqa: ANN001
+    from .conftest import csrf_of
+    world.login(client, "head")
+    data = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\nорлов;Монтажник;30;вчера;\n"
+    r = client.post("/certificates/issue", content_type="multipart/form-data", data={
+        "csrf_token": csrf_of(client, "/certificates/issue"), "centre": centre, "pin": PIN,
+        "file": (io.BytesIO(data.encode()), "p.csv")})
+    assert r.status_code == 400
+    assert "строка 2:" in r.get_data(as_text=True)
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate)) == 0
+
+
+def test_cli_issue_prints_json_lines_and_refuses_a_bad_file(rt, centre, settings, tmp_path):  # noqa: ANN001
+    import json as _json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "DMS_DATA_DIR": str(settings.data_dir), "DMS_DATABASE_URL": settings.database_url,
+           "DMS_STORAGE_URL": settings.storage_url, "DMS_INDEX_DIR": str(settings.index_dir), "DMS_SECRET_KEY": "x",
+           "DMS_PIN": PIN}
+    good = tmp_path / "good.csv"
+    good.write_text("ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\n"
+                    "Котов Илья Сергеевич;Монтажник;3;01.03.2026;П-2\n", encoding="cp1251")
+    r = subprocess.run([sys.executable, "-m", "dms", "certificates", "issue", str(good), "--centre", centre,
+                        "--as", "head"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    line = _json.loads(r.stdout.splitlines()[0])
+    assert line["holder"] == "Котов Илья Сергеевич" and line["blank"] == "АА0000001"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\nКотов;;3;01.03.2026;П-2\n")
+    r = subprocess.run([sys.executable, "-m", "dms", "certificates", "issue", str(bad), "--centre", centre,
+                        "--as", "head"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "строка 2" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_api_issue_revoke_and_replace(rt, centre, world, client):  # noqa: ANN001
+    h = world.token(client, "head")
+    data = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\nГусев Олег Ильич;Монтажник;3;01.03.2026;П-3\n"
+    r = client.post("/api/v1/certificates/batches", headers=h, content_type="multipart/form-data", data={
+        "centre": centre, "pin": PIN, "file": (io.BytesIO(data.encode()), "p.csv")})
+    assert r.status_code == 201, r.get_json()
+    number = r.get_json()["issued"][0]["number"]
+    card = client.get(f"/api/v1/certificates/{number}", headers=h).get_json()
+    assert card["holder"] == "Гусев Олег Ильич" and card["status"] == "issued"
+    dup = client.post(f"/api/v1/certificates/{number}/replace", headers=h, json={"pin": PIN, "reason": "утрата"})
+    assert dup.status_code == 201, dup.get_json()
+    new = dup.get_json()["new"]
+    revoked = client.post(f"/api/v1/certificates/{new}/revoke", headers=h,
+                          json={"reason": "ошибка в протоколе", "order": "№ 3-п от 02.03.2026"})
+    assert revoked.status_code == 200 and revoked.get_json()["status"] == "revoked"
+    assert client.get(f"/api/v1/certificates/{number}", headers=h).get_json()["status"] == "replaced"
