@@ -35,7 +35,10 @@ def demo(ctx: click.Context) -> None:
         click.echo("Созданы пользователи (пароли показываются один раз):")
         for login, role, password in report["new_users"]:
             click.echo(f"  {login:<14} {role:<12} {password}")
-    click.echo(f"Документов в демо-архиве: {report['documents']} (новых: {report['new_documents']})")
+    if report.get("signatory_pin"):
+        click.echo(f"PIN ключа подписи пользователя director (показывается один раз): {report['signatory_pin']}")
+    click.echo(f"Документов в демо-архиве: {report['documents']} (новых: {report['new_documents']}; "
+               f"выдано свидетельств: {report.get('certificates', 0)})")
 
 
 @main.command()

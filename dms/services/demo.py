@@ -7,14 +7,18 @@ import secrets
 import sys
 from typing import Any
 
-from sqlalchemy import select
+from datetime import date
+
+from sqlalchemy import func, select
 from tqdm import tqdm
 
 from .. import demo_content, doctypes
-from ..models import Document, Organisation, User
+from ..models import BlankRange, Document, Organisation, User
 from ..runtime import Runtime
 from ..workflow import workflow_for
-from . import documents, folders, sharing, users
+from . import certificates as certs
+from . import documents, folders, pki, sharing, users
+from .certificate_rows import ExamResult
 
 # (login, full name, global roles, local grants [(folder, role)], organisation code)
 DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...], str], ...] = (
@@ -77,6 +81,8 @@ def load(rt: Runtime, progress: bool = False) -> dict:
         admin = users.get_user(s, "admin")
         existing = set(s.execute(select(Document.folder_id, Document.title)).all())
         for item in tqdm(items, desc="демо-документы", unit="док", file=sys.stderr, disable=not progress or None):
+            if item.doc_type == "certificate":
+                continue  # issued for real below: numbered, on blanks, signed, verifiable
             folder = folders.resolve(s, item.folder)
             if (folder.id, item.title) in existing:
                 continue
@@ -92,5 +98,37 @@ def load(rt: Runtime, progress: bool = False) -> dict:
                 assert state in workflow_for(item.doc_type).states
                 doc.state = state
             new_docs += 1
-        total = len(existing) + new_docs
-    return {"new_users": new_users, "documents": total, "new_documents": new_docs}
+    pin = pki.ensure_demo_signatory(rt, "director")
+    issued = _certificates(rt, [i for i in items if i.doc_type == "certificate"], pin) if pin else 0
+    with rt.db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Document)) or 0
+    return {"new_users": new_users, "documents": total, "new_documents": new_docs + issued,
+            "signatory_pin": pin, "certificates": issued}
+
+
+def _certificates(rt: Runtime, items: list, pin: str) -> int:  # noqa: ANN001
+    """The demo's certificates, through the real batch issue (the director signs); one is then revoked and
+    one replaced by a duplicate, so that every status can be tried on the public page."""
+    by_centre: dict[str, list[ExamResult]] = {}
+    for item in items:
+        meta = item.metadata
+        by_centre.setdefault(item.org_code, []).append(ExamResult(
+            row=len(by_centre.get(item.org_code, [])) + 2, full_name=meta["holder"],
+            qualification=meta["qualification"], level=int(meta["level"]),
+            exam_date=date.fromisoformat(meta["issue_date"]), protocol="П-1"))
+    numbers = []
+    with rt.db.session() as s:
+        for code in by_centre:
+            centre = certs.centre_by_code(s, code)
+            if not s.scalar(select(func.count()).select_from(BlankRange).where(BlankRange.centre_id == centre.id)):
+                series = "СК" + "".join(ch for ch in code if ch.isdigit())[:4]
+                certs.allocate_blanks(s, None, centre, series, 1, 500)
+    for code, rows in by_centre.items():
+        numbers += [c["number"] for c in certs.issue(rt, "director", code, rows, pin, filename="демо").issued]
+    if len(numbers) >= 3:
+        with rt.db.session() as s:
+            director = users.get_user(s, "director")
+            certs.revoke(s, director, certs.get(s, director, numbers[1]), "нарушение порядка проведения экзамена",
+                         "№ 15-п от 01.09.2025")
+        certs.replace(rt, "director", numbers[2], pin, "утрата бланка")
+    return len(numbers) + (1 if len(numbers) >= 3 else 0)

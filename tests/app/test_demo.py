@@ -41,3 +41,15 @@ def test_centre_clerk_sees_only_the_centre_and_what_is_shared(rt):  # noqa: ANN0
         own_root = s.scalars(select(Document).where(Document.title.contains("ЦОК-77-001"))).first()
     assert len(visible) == 1  # one top-level folder: the centre's own
     assert own_root is not None
+
+
+def test_demo_certificates_are_real_and_cover_every_public_status(rt):  # noqa: ANN001
+    from dms.models import Certificate
+    from dms.services import certificates as certs
+    report = demo.load(rt)
+    assert report["signatory_pin"] and report["certificates"] >= 12
+    with rt.db.session() as s:
+        statuses = {certs.effective_status(c) for c in s.scalars(select(Certificate))}
+        one = s.scalars(select(Certificate)).first()
+        assert certs.lookup_by_token(s, one.token).number == one.number
+    assert {"issued", "revoked", "replaced"} <= statuses
