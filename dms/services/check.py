@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage import ChecksumMismatch, ObjectNotFound, ObjectProtected, ObjectStore
 
-from ..models import Version
+from ..models import Signature, Version
 
 ORPHAN_GRACE = timedelta(days=1)
 
@@ -43,6 +43,10 @@ def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool 
     referenced: dict[str, list[tuple[int, int]]] = {}
     for key, doc_id, number in session.execute(select(Version.object_key, Version.document_id, Version.number)):
         referenced.setdefault(key, []).append((doc_id, number))
+    # Detached CMS signatures (.p7s) are objects of their own, referenced by the signature, not by a version.
+    for key, doc_id in session.execute(select(Signature.p7s_key, Signature.document_id)
+                                       .where(Signature.p7s_key.is_not(None))):
+        referenced.setdefault(key, []).append((doc_id, 0))
     for key, refs in referenced.items():
         where = [{"document": d, "version": n} for d, n in refs]
         try:
