@@ -165,8 +165,16 @@ def _adjacent(reader, fieldname: str, words: list[bytes], candidates: Docs) -> D
         docs, positions = _doc_positions(reader, fieldname, word, mask)
         starts = positions - shift
         keep = starts >= 0
-        keys = np.unique((docs[keep] << 32) | starts[keep])
-        common = keys if common is None else np.intersect1d(common, keys, assume_unique=True)
+        # Postings come in document order and positions ascend within a document, so the
+        # keys are already sorted: a binary search replaces sorting millions of them.
+        keys = (docs[keep] << 32) | starts[keep]
+        if common is None:
+            common = keys
+        elif len(keys):
+            at = np.minimum(np.searchsorted(keys, common), len(keys) - 1)
+            common = common[keys[at] == common]
+        else:
+            common = keys
         if not len(common):
             return np.empty(0, np.int64)
     assert common is not None
