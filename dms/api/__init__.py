@@ -3,4 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import certificate_routes, routes, search_routes, signing_routes  # noqa: E402,F401  (registers the routes)
+from . import (certificate_routes, records_routes, routes, search_routes,  # noqa: E402,F401  (registers routes)
+               signing_routes)

@@ -3,4 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import audit, certificates, search, sharing, signing, verify, views, workflow  # noqa: E402,F401
+from . import (audit, certificates, dashboard, records, search, sharing, signing, verify, views,  # noqa: E402,F401
+               workflow)

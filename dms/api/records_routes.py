@@ -1,0 +1,2 @@
+"""Placeholder: records management API (issue 7)."""
+from . import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Placeholder: the dashboard (issue 8)."""
+from . import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Placeholder: records management pages (issue 7)."""
+from . import bp  # noqa: F401
