@@ -370,3 +370,68 @@ class IssueBatch(Base):
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column()
+
+
+class LegalHold(Base):
+    """A legal hold on one document or on a folder (and everything under it): while active (not released),
+    nothing it covers may be trashed, purged or destroyed by anyone."""
+    __tablename__ = "legal_holds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)  # no foreign key: history outlives it
+    folder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("folders.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(2000))
+    placed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[Optional[datetime]] = mapped_column()
+    released_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    release_reason: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class TrashEntry(Base):
+    """A document moved to the trash: out of listings and search until restored or purged."""
+    __tablename__ = "trash_entries"
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(2000), default="")
+    trashed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    trashed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RecordDeclaration(Base):
+    """A document declared a record: immutable from then on; it leaves the archive only by disposition."""
+    __tablename__ = "record_declarations"
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(2000), default="")
+    declared_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    declared_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DispositionBatch(Base):
+    """A disposition list (акт о выделении к уничтожению): proposed, approved by an administrator, executed."""
+    __tablename__ = "disposition_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | approved | executed
+    as_of: Mapped[date] = mapped_column(Date)
+    proposed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[Optional[datetime]] = mapped_column()
+    executed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    executed_at: Mapped[Optional[datetime]] = mapped_column()
+
+    items: Mapped[list["DispositionItem"]] = relationship(order_by="DispositionItem.id", lazy="selectin")
+
+
+class DispositionItem(Base):
+    """One document of a disposition list; after execution it is the certificate of destruction of that
+    document (what it was, which bytes it had), since the document itself is gone."""
+    __tablename__ = "disposition_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("disposition_batches.id"), index=True)
+    document_id: Mapped[int] = mapped_column(Integer, index=True)  # no foreign key: the document is destroyed
+    doc_type: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(1000))
+    reg_number: Mapped[Optional[str]] = mapped_column(String(100))
+    due_date: Mapped[date] = mapped_column(Date)
+    rule: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | destroyed | skipped
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,2 +1,123 @@
-"""Placeholder: records management API (issue 7)."""
-from . import bp  # noqa: F401
+"""Records management API: legal holds, trash, records, disposition lists (issue 7)."""
+from __future__ import annotations
+
+from flask import current_app, g, jsonify, request
+
+from ..errors import Invalid
+from ..services import documents as docs
+from ..services import folders as folders_svc
+from ..services import records as svc
+from . import bp
+from .routes import token_required
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _int(value: object, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} должен быть целым числом") from None
+
+
+@bp.get("/records/holds")
+@token_required
+def records_holds():  # noqa: ANN201
+    return jsonify({"items": [svc.hold_json(h) for h in
+                              svc.holds(g.db, g.api_user, request.args.get("all") in ("1", "true"))]})
+
+
+@bp.post("/records/holds")
+@token_required
+def records_place_hold():  # noqa: ANN201
+    svc.require_duty(g.api_user, "manage")
+    body = _body()
+    doc_id, folder_id = _int(body.get("document_id"), "document_id"), _int(body.get("folder_id"), "folder_id")
+    hold = svc.place_hold(g.db, g.api_user, str(body.get("reason", "")),
+                          document=docs.get(g.db, g.api_user, doc_id) if doc_id else None,
+                          folder=folders_svc.get(g.db, folder_id) if folder_id else None)
+    return jsonify(svc.hold_json(hold)), 201
+
+
+@bp.post("/records/holds/<int:hold_id>/release")
+@token_required
+def records_release_hold(hold_id: int):  # noqa: ANN201
+    hold = svc.release_hold(g.db, g.api_user, hold_id, str(_body().get("reason", "")))
+    return jsonify(svc.hold_json(hold))
+
+
+@bp.get("/records/trash")
+@token_required
+def records_trash():  # noqa: ANN201
+    return jsonify({"items": [{"id": d.id, "title": d.title, "type": d.doc_type, "reason": e.reason,
+                               "trashed_at": e.trashed_at.isoformat()} for e, d in svc.trashed(g.db, g.api_user)]})
+
+
+@bp.get("/documents/<int:doc_id>/records")
+@token_required
+def records_status(doc_id: int):  # noqa: ANN201
+    return jsonify(svc.status(g.db, docs.get(g.db, g.api_user, doc_id)).as_dict())
+
+
+@bp.post("/documents/<int:doc_id>/trash")
+@token_required
+def records_trash_document(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    entry = svc.trash(g.db, g.api_user, doc, str(_body().get("reason", "")))
+    return jsonify({"id": doc.id, "trashed_at": entry.trashed_at.isoformat()})
+
+
+@bp.post("/documents/<int:doc_id>/restore")
+@token_required
+def records_restore_document(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    svc.restore(g.db, g.api_user, doc)
+    return jsonify({"id": doc.id, "restored": True})
+
+
+@bp.post("/documents/<int:doc_id>/record")
+@token_required
+def records_declare(doc_id: int):  # noqa: ANN201
+    doc = docs.get(g.db, g.api_user, doc_id)
+    decl = svc.declare_record(g.db, g.api_user, doc, str(_body().get("reason", "")))
+    return jsonify({"id": doc.id, "declared_at": decl.declared_at.isoformat()}), 201
+
+
+@bp.get("/records/disposition")
+@token_required
+def records_disposition():  # noqa: ANN201
+    return jsonify({"due": [svc.due_json(d) for d in svc.due_for_disposition(g.db, g.api_user)],
+                    "lists": [svc.batch_json(b) for b in svc.batches(g.db, g.api_user)]})
+
+
+@bp.post("/records/disposition")
+@token_required
+def records_disposition_propose():  # noqa: ANN201
+    return jsonify(svc.batch_json(svc.propose(g.db, g.api_user))), 201
+
+
+@bp.get("/records/disposition/<int:disposition_id>")
+@token_required
+def records_disposition_show(disposition_id: int):  # noqa: ANN201
+    return jsonify(svc.batch_json(svc.get_batch(g.db, g.api_user, disposition_id)))
+
+
+@bp.post("/records/disposition/<int:disposition_id>/approve")
+@token_required
+def records_disposition_approve(disposition_id: int):  # noqa: ANN201
+    return jsonify(svc.batch_json(svc.approve(g.db, g.api_user, disposition_id)))
+
+
+@bp.post("/records/disposition/<int:disposition_id>/execute")
+@token_required
+def records_disposition_execute(disposition_id: int):  # noqa: ANN201
+    batch, keys = svc.execute(g.db, g.api_user, disposition_id)
+    data = svc.batch_json(batch)
+    g.db.commit()  # the rows go first; objects only once nothing references them any more
+    objects = svc.remove_objects(g.db, current_app.extensions["dms_runtime"].store, keys)
+    return jsonify({**data, "objects": objects.as_dict()})

@@ -83,6 +83,7 @@ def add_version(session: Session, actor: User, doc: Document, upload: StoredUplo
                 expected_revision: int | None = None) -> Version:
     """Reference stored bytes as the document's next version (in the caller's transaction)."""
     require(session, actor, P.EDIT, doc)
+    ensure_mutable(session, doc)
     _check_revision(doc, expected_revision)
     number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
     version = Version(document_id=doc.id, number=number, object_key=upload.key, sha256=upload.sha256,
@@ -104,6 +105,7 @@ def add_version(session: Session, actor: User, doc: Document, upload: StoredUplo
 def update_metadata(session: Session, actor: User, doc: Document, *, title: str | None = None,
                     meta: dict[str, Any] | None = None, expected_revision: int | None = None) -> Document:
     require(session, actor, P.EDIT, doc)
+    ensure_mutable(session, doc)
     _check_revision(doc, expected_revision)
     changes: dict[str, Any] = {}
     if title is not None:
@@ -160,3 +162,9 @@ def can(session: Session, actor: User | None, permission: P, doc: Document) -> b
 
 __all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "create", "add_version", "update_metadata",
            "versions", "get_version", "record_download", "record_view", "can"]
+
+
+def ensure_mutable(session: Session, doc: Document) -> None:
+    """Refuse changes to a declared record or a document in the trash (dms.services.records decides)."""
+    from . import records
+    records.ensure_mutable(session, doc)

@@ -95,7 +95,9 @@ def children(session: Session, folder: Folder) -> list[Folder]:
 def documents(session: Session, actor: User, folder: Folder, *, limit: int = 50, offset: int = 0,
               doc_type: str | None = None, state: str | None = None) -> tuple[int, list[Document]]:
     """The documents of a folder that `actor` may view (the same filter search uses)."""
-    stmt = apply_filter_sql(select(Document).where(Document.folder_id == folder.id), access_filter(session, actor))
+    from .records import not_trashed_clause
+    stmt = apply_filter_sql(select(Document).where(Document.folder_id == folder.id, not_trashed_clause()),
+                            access_filter(session, actor))
     if doc_type:
         stmt = stmt.where(Document.doc_type == doc_type)
     if state:

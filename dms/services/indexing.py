@@ -23,6 +23,7 @@ from search.schema import IndexedDocument
 
 from ..models import Document, Folder, Organisation, OutboxEntry, Version, VersionText
 from ..runtime import Runtime
+from . import records
 
 log = logging.getLogger("dms.indexer")
 
@@ -111,7 +112,8 @@ def drain_once(rt: Runtime, index: SearchIndex, batch: int = BATCH) -> tuple[int
             return 0, 0
         entry_ids = [e for e, _ in entries]
         ids = sorted({doc_id for _, doc_id in entries})
-        docs = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(ids)))}
+        hidden = records.trashed_ids(s, ids)
+        docs = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(ids))) if d.id not in hidden}
         ops: list = [Delete(str(i)) for i in ids if i not in docs]
         ops += [Upsert(d) for d in _indexed(s, rt, docs.values(), _lookups(s))]
     # Texts extracted above are committed before the index commit; the outbox rows go after it.
@@ -179,7 +181,8 @@ def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: i
                 if not docs:
                     return
                 lookups = _lookups(s)
-                batch = list(_indexed(s, rt, docs, lookups))
+                hidden = records.trashed_ids(s, [d.id for d in docs])
+                batch = list(_indexed(s, rt, [d for d in docs if d.id not in hidden], lookups))
                 last_id = docs[-1].id
             yield from batch
             if progress:
@@ -196,7 +199,8 @@ def drift(rt: Runtime) -> dict:
     except Exception as exc:  # noqa: BLE001  an unreadable index is drift, reported with its reason
         return {"drift": True, "error": f"{type(exc).__name__}: {exc}"}
     with rt.db.session() as s:
-        current = {str(i): str(r) for i, r in s.execute(select(Document.id, Document.revision))}
+        current = {str(i): str(r) for i, r in s.execute(select(Document.id, Document.revision)
+                                                        .where(records.not_trashed_clause()))}
         pending = {str(i) for i in s.scalars(select(OutboxEntry.document_id).distinct())}
     missing = sorted((set(current) - set(indexed)) - pending, key=int)
     extra = sorted((set(indexed) - set(current)) - pending, key=int)

@@ -103,6 +103,8 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
         raise Invalid(f"у документов этого типа нет перехода «{name}»; есть: " + ", ".join(wf.transitions))
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
+    from .documents import ensure_mutable
+    ensure_mutable(session, doc)
     if doc.state not in t.sources:
         raise Conflict(f"переход «{t.title_ru}» невозможен из состояния «{wf.states[doc.state].title_ru}»")
     if not has_permission(session, actor, t.permission, doc):

@@ -18,7 +18,11 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
                        "api.audit_events", "web.search_page", "api.search",
                        "web.pki_admin", "web.pki_admin_issue", "web.pki_admin_revoke", "api.my_credentials",
                        "web.certificates_page", "web.certificates_issue", "web.blanks_page", "api.issue_batch",
-                       "api.blanks"}
+                       "api.blanks",
+                       "web.records_page", "web.records_place_hold", "web.records_trash_page",
+                       "web.records_disposition_page", "web.records_disposition_propose", "api.records_holds",
+                       "api.records_place_hold", "api.records_trash", "api.records_disposition",
+                       "api.records_disposition_propose"}
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def secret(world):  # noqa: ANN001, ANN201
     # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
-            "batch_id": 1}
+            "batch_id": 1, "hold_id": 1, "disposition_id": 1}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202
