@@ -1,0 +1,201 @@
+"""The three journeys of the web UI, driven only through headless Chromium: a clerk files, registers and sends
+an order that a signatory then signs with a PIN; an auditor finds a document by a Russian query in other word
+forms and reads its history; an applicant checks certificates of qualification on a phone without logging in."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from dms.models import Certificate, Organisation
+from dms.runtime import Runtime
+from dms.services import certificates as certs
+from dms.services import documents, folders, indexing, pki, users
+from dms.services import workflow as wf
+from dms.services.certificate_rows import ExamResult
+from tests.app.pdfs import make_pdf
+
+from .conftest import PHONE, PIN, LiveServer, Screen, add_user, login, logout, off_the_event_loop
+
+pytestmark = pytest.mark.browser
+
+REG_NUMBER = re.compile(r"ПР-\d{4}-\d{4}")
+
+
+def _issue_signing_certificate(rt: Runtime, login_name: str) -> None:
+    pki.init(rt)
+    with rt.db.session() as s:
+        pki.issue(rt, s, None, users.get_user(s, login_name), PIN)
+
+
+@pytest.fixture
+def office(rt: Runtime) -> Runtime:
+    add_user(rt, "clerk", "Clerk", full_name="Смирнова Анна Викторовна")
+    add_user(rt, "director", "Signatory", full_name="Лебедева Ирина Павловна")
+    with rt.db.session() as s:
+        folders.ensure(s, "/Приказы")
+    _issue_signing_certificate(rt, "director")
+    return rt
+
+
+def test_clerk_files_and_sends_an_order_that_the_signatory_signs_with_a_pin(office, server: LiveServer, page,
+                                                                             tmp_path: Path):  # noqa: ANN001
+    title = "О составе экзаменационной комиссии ЦОК"
+    pdf = tmp_path / "prikaz.pdf"
+    pdf.write_bytes(make_pdf("Приказ о составе комиссии"))
+
+    login(page, server, "clerk")
+    page.get_by_role("link", name="Приказы").click()
+    page.get_by_role("link", name="Новый документ").click()
+    page.get_by_label("Тип документа").select_option(label="Приказ")
+    page.get_by_role("button", name="Выбрать").click()
+    page.get_by_label("Название").fill(title)
+    page.locator("input[type=file][name=file]").set_input_files(str(pdf))
+    page.get_by_role("button", name="Создать", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.locator(".pagehead .state")).to_have_text("Проект")
+    expect(page.get_by_text("prikaz.pdf")).to_be_visible()
+
+    page.get_by_role("button", name="Зарегистрировать").click()
+    expect(page.locator(".pagehead .state")).to_have_text("Зарегистрирован")
+    number = REG_NUMBER.search(page.locator("dl.props").inner_text())
+    assert number, page.locator("dl.props").inner_text()
+    page.get_by_role("button", name="Отправить на подпись").click()
+    expect(page.locator(".pagehead .state")).to_have_text("На подписании")
+    logout(page)
+
+    login(page, server, "director")
+    page.get_by_role("link", name="Мои задачи").click()
+    task = page.locator("table.grid tr", has_text=number.group(0))
+    expect(task).to_contain_text("Подписать")
+    task.get_by_role("link", name=title).click()
+    page.get_by_label("PIN-код ключа подписи").fill(PIN)
+    page.get_by_role("button", name="Подписать").click()
+    expect(page.locator(".flash.success")).to_contain_text("Документ подписан")
+    expect(page.locator(".pagehead .state")).to_have_text("Подписан")
+    page.get_by_role("button", name="Проверить подписи").click()
+    expect(page.locator(".flash.success")).to_contain_text("Версия 2")
+    signature = page.locator("table.grid tr", has_text="PAdES")
+    expect(signature).to_contain_text("Лебедева Ирина Павловна")
+    expect(signature).to_contain_text("действительна")
+    expect(page.get_by_label("PIN-код ключа подписи")).to_have_count(0)  # a signed order cannot be signed again
+
+
+@pytest.fixture
+def audited(rt: Runtime) -> dict:
+    """An order registered and sent for signing by a clerk, indexed; an auditor who may read everything."""
+    add_user(rt, "clerk", "Clerk")
+    add_user(rt, "auditor", "Auditor", full_name="Орлов Дмитрий Сергеевич")
+    stored = documents.store_upload(rt.store, io.BytesIO(make_pdf("Приказ об аттестации")), "attestation.pdf",
+                                    rt.settings.max_upload_bytes)
+    title = "Приказ об аттестации экспертов центров оценки квалификаций"
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        doc = documents.create(s, clerk, folders.ensure(s, "/Приказы"), "order", title, {})
+        documents.add_version(s, clerk, doc, stored)
+        for step in ("register", "send_to_signing"):
+            wf.execute(s, clerk, documents.get(s, clerk, doc.id), step)
+        other = documents.create(s, clerk, folders.ensure(s, "/Приказы"), "order", "О графике отпусков", {})
+        doc_id, reg_number, other_id = doc.id, doc.reg_number, other.id
+    indexing.drain(rt)
+    return {"id": doc_id, "title": title, "reg_number": reg_number, "other": other_id}
+
+
+def test_auditor_finds_a_document_by_other_word_forms_and_reads_its_history(audited: dict, server: LiveServer,
+                                                                             page):  # noqa: ANN001
+    login(page, server, "auditor")
+    page.get_by_role("navigation").get_by_role("link", name="Поиск").click()
+    page.get_by_label("Запрос").fill("аттестация эксперта")
+    page.get_by_role("button", name="Найти").click()
+    expect(page.locator(".results")).to_contain_text("Найдено: 1")
+    page.locator(".results").get_by_role("link", name=audited["title"]).click()
+    page.wait_for_url(re.compile(rf"/documents/{audited['id']}$"))
+    expect(page.locator("dl.props")).to_contain_text(audited["reg_number"])
+
+    history = page.locator("h2:has-text('История') + table")
+    expect(history.locator("tbody tr")).to_have_count(2)
+    expect(history.locator("tbody tr").nth(0)).to_contain_text("Зарегистрировать")
+    expect(history.locator("tbody tr").nth(1)).to_contain_text("Отправить на подпись")
+    expect(history).to_contain_text("clerk")
+    expect(page.get_by_role("button", name="Зарегистрировать")).to_have_count(0)  # the auditor only reads
+
+    page.get_by_role("link", name="Журнал аудита").click()
+    page.locator("select[name=object_type]").select_option(label="документ")
+    page.get_by_label("№ объекта").fill(str(audited["id"]))
+    page.get_by_role("button", name="Показать").click()
+    events = page.locator("table.grid tbody tr")
+    expect(events.first).to_contain_text(f"документ {audited['id']}")
+    actions = events.locator("td:nth-child(4)").all_inner_texts()
+    assert {"document.create", "document.view"} <= set(actions), actions
+    assert not any(f"документ {audited['other']}" in row for row in events.all_inner_texts())
+
+
+@pytest.fixture
+def certificates(rt: Runtime) -> dict:
+    """Two certificates of qualification issued through the real batch pipeline; the second then revoked."""
+    add_user(rt, "head", "Signatory")
+    _issue_signing_certificate(rt, "head")
+    with rt.db.session() as s:
+        centre = Organisation(code="ЦОК-77-001", name="ООО «Центр оценки квалификаций „Меридиан“»",
+                              short_name="Меридиан", kind="assessment_centre", city="Москва")
+        s.add(centre)
+        s.flush()
+        certs.allocate_blanks(s, None, centre, "АА", 1, 10)
+    rows = [ExamResult(row=i + 2, full_name=name, qualification="Сварщик ручной дуговой сварки", level=4,
+                       exam_date=date.today() - timedelta(days=3), protocol="П-15", snils="11223344595",
+                       birth_date=date(1985, 2, 1))
+            for i, name in enumerate(["Иванов Иван Иванович", "Петрова Анна Сергеевна"])]
+    issued = off_the_event_loop(lambda: certs.issue(rt, "head", "ЦОК-77-001", rows, PIN)).issued
+    with rt.db.session() as s:
+        head = users.get_user(s, "head")
+        certs.revoke(s, head, certs.get(s, head, issued[1]["number"]), "нарушение порядка экзамена", "№ 15-п")
+    with rt.db.session() as s:
+        found = {c.number: c.token for c in s.scalars(select(Certificate))}
+    return {"valid": (issued[0]["number"], found[issued[0]["number"]]),
+            "revoked": (issued[1]["number"], found[issued[1]["number"]])}
+
+
+@pytest.fixture
+def screen() -> Screen:
+    return Screen(PHONE)
+
+
+def _fits_the_phone(page) -> None:  # noqa: ANN001
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width}px wide"
+
+
+def test_applicant_checks_certificates_on_a_phone_by_qr_link_and_by_number(certificates: dict, server: LiveServer,
+                                                                         page):  # noqa: ANN001
+    number, token = certificates["valid"]
+    page.goto(f"{server.url}/verify/t/{token}")
+    card = page.locator(".cert-card")
+    expect(card.locator(".cert-status")).to_have_text(re.compile("^Действительно", re.IGNORECASE))
+    expect(card).to_contain_text(number)
+    expect(card).to_contain_text("Иванов И. И.")
+    expect(page.locator("body")).not_to_contain_text("Иванович")  # the holder's name is masked
+    expect(page.locator("body")).not_to_contain_text("11223344595")  # SNILS never shown
+    _fits_the_phone(page)
+
+    revoked_number, revoked_token = certificates["revoked"]
+    page.goto(f"{server.url}/verify/t/{revoked_token}")
+    expect(page.locator(".cert-card .cert-status")).to_contain_text(re.compile("аннулировано", re.IGNORECASE))
+    expect(page.locator(".cert-card")).to_contain_text("№ 15-п")
+
+    page.goto(f"{server.url}/verify")
+    page.get_by_label("Номер свидетельства").fill(number)
+    page.get_by_label("Фамилия владельца").fill("Сидоров")
+    page.get_by_role("button", name="Проверить").click()
+    expect(page.locator(".flash.error")).to_contain_text("не найдено")
+    expect(page.locator(".cert-card")).to_have_count(0)
+
+    page.get_by_label("Фамилия владельца").fill("иванов")
+    page.get_by_role("button", name="Проверить").click()
+    expect(page.locator(".cert-card .cert-status")).to_have_text(re.compile("^Действительно", re.IGNORECASE))
+    expect(page.locator(".cert-card")).to_contain_text(number)
+    _fits_the_phone(page)
