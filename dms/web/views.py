@@ -53,7 +53,8 @@ def healthz():  # noqa: ANN201
 @bp.get("/")
 @login_required
 def index():  # noqa: ANN201
-    return redirect(url_for("web.folder", folder_id=folders_svc.root(g.db).id))
+    from . import dashboard
+    return dashboard.page()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -88,22 +89,24 @@ def _visible_folder(folder_id: int):  # noqa: ANN202
 @bp.get("/folders/<int:folder_id>")
 @login_required
 def folder(folder_id: int):  # noqa: ANN201
+    from ..services import folder_listing
     f = folders_svc.get(g.db, folder_id)
     navigable = folders_svc.navigable_ids(g.db, current_user)
     if navigable is not None and f.id not in navigable:
         raise NotFound("папка не найдена")
+    filter_error = None
     try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
-    doc_type = request.args.get("type") or None
-    state = request.args.get("state") or None
-    total, items = folders_svc.documents(g.db, current_user, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-                                         doc_type=doc_type, state=state)
+        query = folder_listing.parse(request.args)
+    except DmsError as exc:
+        filter_error, query = exc.message, folder_listing.ListingQuery()
+    total, items = folder_listing.documents(g.db, current_user, f, query, PAGE_SIZE)
     subfolders = [c for c in folders_svc.children(g.db, f) if navigable is None or c.id in navigable]
     return render_template("folder.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), subfolders=subfolders,
-                           documents=items, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
-                           doc_type=doc_type, state=state,
+                           documents=items, total=total, page=query.page, pages=max(1, -(-total // PAGE_SIZE)),
+                           query=query, filter_error=filter_error,
+                           state_choices=folder_listing.state_choices(query.doc_type),
+                           organisations=folder_listing.organisations(g.db, current_user, f),
+                           transitions=folder_listing.transition_choices(items),
                            can_add=has_permission(g.db, current_user, P.ADD, f),
                            can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, f))
 
@@ -151,15 +154,22 @@ def new_document(folder_id: int):  # noqa: ANN201
                            doc_type=doc_type, form={}, errors=errors)
 
 
-def _document_page(doc: Document, status: int = 200, errors: dict | None = None, form: dict | None = None):  # noqa: ANN202
+def _document_page(doc: Document, status: int = 200, errors: dict | None = None, form: dict | None = None,
+                   tab: str | None = None):  # noqa: ANN202
     from ..services import workflow as wf_svc
+    from ..services import timeline as timeline_svc
     perms = {p: has_permission(g.db, current_user, p, doc) for p in P}
     wf = workflow_for(doc.doc_type)
+    versions = docs.versions(g.db, doc)
+    current = next((v for v in versions if v.id == doc.current_version_id), None)
     return render_template("document.html", doc=doc, crumbs=folders_svc.breadcrumbs(g.db, doc.folder),
-                           versions=docs.versions(g.db, doc), perms=perms, workflow=wf,
+                           versions=versions, latest=current, perms=perms, workflow=wf,
                            spec=doctypes.DOC_TYPES[doc.doc_type], errors=errors or {},
                            form=form or {}, options=wf_svc.options(g.db, current_user, doc),
-                           history=wf_svc.history(g.db, doc)), status
+                           history=wf_svc.history(g.db, doc),
+                           timeline=timeline_svc.timeline(g.db, current_user, doc),
+                           can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, doc.folder),
+                           tab=tab or ("props" if errors or form else "view")), status
 
 
 @bp.get("/documents/<int:doc_id>")
@@ -167,7 +177,7 @@ def _document_page(doc: Document, status: int = 200, errors: dict | None = None,
 def document(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     docs.record_view(g.db, current_user, doc, "web")
-    return _document_page(doc)
+    return _document_page(doc, tab=request.args.get("tab"))
 
 
 def _form_revision() -> int | None:
@@ -218,3 +228,74 @@ def download(doc_id: int, number: int):  # noqa: ANN201
     version = docs.get_version(g.db, current_user, doc, number)
     docs.record_download(g.db, current_user, doc, version, "web")
     return send_version(version, as_attachment=request.args.get("inline") != "1")
+
+
+# --- Bulk actions on the folder table, and the PDF preview of the document page ---------------------------------
+
+BULK_LIMIT = 200
+PREVIEW_CSP = ("default-src 'none'; object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'; "
+               "base-uri 'none'; form-action 'none'")
+
+
+def _selected_ids() -> list[int]:
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("ids") if x.isdigit()))
+    if not ids:
+        raise Invalid("отметьте хотя бы один документ")
+    if len(ids) > BULK_LIMIT:
+        raise Invalid(f"за один раз можно обработать не больше {BULK_LIMIT} документов")
+    return ids
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/preview")
+@login_required
+def preview(doc_id: int, number: int):  # noqa: ANN201
+    """A PDF version inline, for the frame of the document page (the download route forbids any framing)."""
+    doc = docs.get(g.db, current_user, doc_id)
+    version = docs.get_version(g.db, current_user, doc, number)
+    if version.media_type != "application/pdf":
+        raise Invalid("в браузере показываются только PDF-файлы")
+    docs.record_download(g.db, current_user, doc, version, "web-preview")
+    resp = send_version(version, as_attachment=False)
+    resp.headers["Content-Security-Policy"] = PREVIEW_CSP
+    resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return resp
+
+
+@bp.post("/folders/<int:folder_id>/bulk/zip")
+@login_required
+def bulk_zip(folder_id: int):  # noqa: ANN201
+    """The current versions of the selected documents as one ZIP, streamed; each download audited."""
+    from ..services import bulk
+    _visible_folder(folder_id)
+    try:
+        ids = _selected_ids()
+    except DmsError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("web.folder", folder_id=folder_id))
+    plan = bulk.plan_zip(g.db, current_user, ids, "web-zip")
+    if not plan.files:
+        flash("Среди отмеченных нет файлов, которые вам можно скачать.", "error")
+        return redirect(url_for("web.folder", folder_id=folder_id))
+    g.db.commit()  # the audit records are written before the first byte leaves
+    from flask import Response, stream_with_context
+    resp = Response(stream_with_context(bulk.zip_stream(rt().store, plan)), mimetype="application/zip")
+    resp.headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + bulk.zip_name_quoted()
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.post("/folders/<int:folder_id>/bulk/transition")
+@login_required
+def bulk_transition(folder_id: int):  # noqa: ANN201
+    """One named transition applied to each selected document; the page lists what was done and what refused."""
+    from ..services import bulk
+    f = _visible_folder(folder_id)
+    try:
+        ids = _selected_ids()
+    except DmsError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("web.folder", folder_id=folder_id))
+    name = request.form.get("transition", "")
+    results = bulk.transition_each(g.db, current_user, ids, name, request.form.get("comment", ""))
+    return render_template("folder_bulk.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), results=results,
+                           done=sum(r.ok for r in results), transition=name)

@@ -1,0 +1,84 @@
+"""One history of a document, newest first: versions, workflow transitions, signatures, and from the audit
+trail the creation, edits, views and downloads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import AuditEvent, Document, Signature, User, Version, WorkflowHistory
+from ..security import P, has_permission, roles_with
+from ..workflow import state_title, workflow_for
+
+AUDIT_LIMIT = 300
+# Audit actions shown in the timeline -> (kind, Russian title). Uploads and transitions come from their own
+# tables (they carry more), so the audit trail adds only what no table keeps.
+AUDIT_ACTIONS = {
+    "document.create": ("create", "Документ создан"),
+    "document.update": ("edit", "Изменены свойства"),
+    "document.view": ("view", "Просмотр"),
+    "version.download": ("download", "Скачивание"),
+    "certificate.revoke": ("transition", "Свидетельство аннулировано"),
+    "certificate.expire": ("transition", "Срок свидетельства истёк"),
+}
+# Whose reading of a document a user may see: their own always; everyone's with these.
+READERS_VISIBLE_TO = roles_with(P.VIEW_AUDIT)
+
+
+@dataclass
+class Event:
+    ts: datetime
+    kind: str        # create | version | transition | signature | edit | view | download
+    title: str
+    who: str
+    detail: str = ""
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _name(user: User | None, login: str = "") -> str:
+    return (user.full_name or user.login) if user else (login or "система")
+
+
+def _audit_detail(ev: AuditEvent) -> str:
+    d = ev.details or {}
+    if ev.action == "version.download":
+        return f"версия {d.get('version', '?')}" + (f", канал {d['channel']}" if d.get("channel") else "")
+    if ev.action == "document.update":
+        return "изменены: " + ", ".join({"title": "название", "meta": "метаданные"}.get(k, k)
+                                        for k in (d.get("changes") or {}))
+    if ev.action == "document.view" and d.get("channel"):
+        return f"канал {d['channel']}"
+    return str(d.get("reason", "")) if isinstance(d, dict) else ""
+
+
+def timeline(session: Session, actor: User, doc: Document) -> list[Event]:
+    wf = workflow_for(doc.doc_type)
+    events: list[Event] = []
+    for v in session.scalars(select(Version).where(Version.document_id == doc.id)):
+        events.append(Event(v.created_at, "version", f"Загружена версия {v.number}", _name(v.created_by),
+                            f"{v.filename}" + (f" — {v.comment}" if v.comment else "")))
+    for h in session.scalars(select(WorkflowHistory).where(WorkflowHistory.document_id == doc.id)):
+        t = wf.transitions.get(h.transition)
+        detail = f"{state_title(doc.doc_type, h.from_state)} → {state_title(doc.doc_type, h.to_state)}"
+        events.append(Event(h.ts, "transition", t.title_ru if t else h.transition, _name(h.actor),
+                            detail + (f"; {h.comment}" if h.comment else "")))
+    for s in session.scalars(select(Signature).where(Signature.document_id == doc.id)):
+        kind = "PAdES" if s.kind == "pades" else "CMS (.p7s)"
+        events.append(Event(s.signed_at, "signature", "Подпись", _name(s.signer),
+                            f"{kind}, уровень {s.level}, версия {s.version.number}"))
+    sees_all = bool(actor.global_roles & READERS_VISIBLE_TO) or has_permission(session, actor, P.EDIT, doc)
+    stmt = (select(AuditEvent).where(AuditEvent.object_type == "document", AuditEvent.object_id == doc.id,
+                                     AuditEvent.action.in_(AUDIT_ACTIONS))
+            .order_by(AuditEvent.id.desc()).limit(AUDIT_LIMIT))
+    for ev in session.scalars(stmt):
+        kind, title = AUDIT_ACTIONS[ev.action]
+        if kind in ("view", "download") and not sees_all and ev.actor_id != actor.id:
+            continue
+        events.append(Event(ev.ts, kind, title, ev.actor_login or "система", _audit_detail(ev)))
+    events.sort(key=lambda e: _aware(e.ts), reverse=True)
+    return events
