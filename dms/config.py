@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _secret_from_file(path: Path) -> str:
-    """The session secret: DMS_SECRET_KEY, else one generated once and kept (0600) in the data dir."""
+def secret_from_file(path: Path) -> str:
+    """A secret generated once and kept in `path` (created 0600, never rewritten); the same value afterwards."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,8 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         data_dir = Path(env.get("DMS_DATA_DIR", "./var")).resolve()
-        secret = env.get("DMS_SECRET_KEY") or _secret_from_file(data_dir / "secret_key")
+        # The session secret: DMS_SECRET_KEY, else one generated once into the data dir.
+        secret = env.get("DMS_SECRET_KEY") or secret_from_file(data_dir / "secret_key")
         return cls(
             data_dir=data_dir,
             database_url=env.get("DMS_DATABASE_URL") or f"sqlite:///{data_dir / 'dms.sqlite3'}",

@@ -29,7 +29,7 @@ from signing.signer import SignerIdentity
 from signing.trust import TrustStore
 from signing.tsa import TimeStampAuthority
 
-from ..config import Settings
+from ..config import Settings, secret_from_file
 from ..errors import DmsError, Invalid
 from ..models import Organisation, RevocationList, SigningCredential, User
 from ..runtime import Runtime
@@ -110,12 +110,7 @@ def _passphrase(settings: Settings, create: bool) -> str:
         return path.read_text().strip()
     if not create:
         raise PkiNotInitialised("нет парольной фразы УЦ: задайте DMS_PKI_PASSPHRASE или выполните dms pki init")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
-    return value
+    return secret_from_file(path)
 
 
 @dataclass
