@@ -61,7 +61,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_indexer: bo
     from ..services import indexing
     if not no_indexer:
         indexing.start_thread(rt)  # the embedded default: the one indexer runs in this process
-    create_app(runtime=rt).run(host=host, port=port, threaded=True, use_reloader=False)
+    from werkzeug.serving import make_server
+    # Werkzeug's threaded server: enough for the embedded default on one machine; production runs gunicorn.
+    make_server(host, port, create_app(runtime=rt), threaded=True).serve_forever()
 
 
 @main.group()
