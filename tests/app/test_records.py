@@ -1,0 +1,338 @@
+"""Records management (issue 7): a legal hold blocks every path to deletion for every role; disposition destroys
+only what its rule allows and only after approval, with an audit event each; trash, restore and purge round
+trip (rows, objects, search); a declared record is immutable."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from dms.cli import main as dms_main
+from dms.errors import Conflict
+from dms.models import AuditEvent, Document, DispositionItem, TrashEntry, Version
+from dms.retention import RETENTION, Disposal, due_date, rule_for
+from dms.security import Forbidden
+from dms.services import documents, folders, indexing, records, users
+from dms.services import search as search_svc
+from dms.services import workflow as wf_svc
+
+from .conftest import csrf_of
+from .pdfs import make_pdf
+
+# Who could move a document to the trash without a hold (Edit on it), and who never could.
+EDITING_ROLES = ("admin", "clerk", "editor")
+ALL_ROLES = EDITING_ROLES + ("auditor", "signer", "reader")
+
+
+@pytest.fixture
+def people(world):  # noqa: ANN001, ANN201
+    world.user("admin", "Administrator")
+    world.user("clerk", "Clerk")
+    world.user("auditor", "Auditor")
+    world.user("signer", "Signatory")
+    world.user("editor")
+    world.user("reader")
+    world.folder("/Дела/Спор")
+    world.share("/Дела", "editor", "Editor")
+    world.share("/Дела", "reader", "Reader")
+    return world
+
+
+def _doc(world, title: str, path: str = "/Дела/Спор", doc_type: str = "application", text: str | None = None):  # noqa: ANN001, ANN202
+    meta = {"applicant": "Петров П. П."} if doc_type == "application" else None
+    return world.document("clerk", path, make_pdf(text or title), doc_type=doc_type, title=title, meta=meta).id
+
+
+def _cli(settings, *args: str):  # noqa: ANN001, ANN202
+    env = {"DMS_DATA_DIR": str(settings.data_dir), "DMS_DATABASE_URL": settings.database_url,
+           "DMS_STORAGE_URL": settings.storage_url, "DMS_INDEX_DIR": str(settings.index_dir),
+           "DMS_SECRET_KEY": "x"}
+    return CliRunner().invoke(dms_main, ["records", *args], env=env, catch_exceptions=False)
+
+
+def _trash_via_web(app, world, settings, login: str, doc_id: int) -> None:  # noqa: ANN001
+    client = app.test_client()
+    world.login(client, login)
+    r = client.post(f"/documents/{doc_id}/trash", data={"csrf_token": csrf_of(client, "/"), "reason": "лишний"})
+    assert r.status_code in (302, 403, 404, 409), r.status_code
+
+
+def _trash_via_api(app, world, settings, login: str, doc_id: int) -> None:  # noqa: ANN001
+    client = app.test_client()
+    r = client.post(f"/api/v1/documents/{doc_id}/trash", headers=world.token(client, login), json={"reason": "x"})
+    assert r.status_code in (200, 403, 404, 409), r.status_code
+
+
+def _trash_via_cli(app, world, settings, login: str, doc_id: int) -> None:  # noqa: ANN001
+    _cli(settings, "trash", str(doc_id), "--as", login)
+
+
+def _trash_via_service(app, world, settings, login: str, doc_id: int) -> None:  # noqa: ANN001
+    with world.rt.db.session() as s:
+        actor = users.get_user(s, login)
+        try:
+            records.trash(s, actor, s.get(Document, doc_id), "x")
+        except (Conflict, Forbidden):
+            pass
+
+
+TRASH_ROUTES = {"web": _trash_via_web, "api": _trash_via_api, "cli": _trash_via_cli, "service": _trash_via_service}
+
+
+def _in_trash(rt, doc_id: int) -> bool:  # noqa: ANN001
+    with rt.db.session() as s:
+        return s.get(TrashEntry, doc_id) is not None
+
+
+def _exists(rt, doc_id: int) -> bool:  # noqa: ANN001
+    with rt.db.session() as s:
+        return s.get(Document, doc_id) is not None
+
+
+def _hold(rt, reason: str, *, doc_id: int | None = None, folder: str | None = None) -> int:  # noqa: ANN001
+    with rt.db.session() as s:
+        admin = users.get_user(s, "admin")
+        return records.place_hold(s, admin, reason, document=s.get(Document, doc_id) if doc_id else None,
+                                  folder=folders.resolve(s, folder) if folder else None).id
+
+
+def _release(rt, hold_id: int) -> None:  # noqa: ANN001
+    with rt.db.session() as s:
+        records.release_hold(s, users.get_user(s, "admin"), hold_id, "спор урегулирован")
+
+
+def _backdate(rt, doc_id: int, reg: date) -> None:  # noqa: ANN001
+    with rt.db.session() as s:
+        s.get(Document, doc_id).reg_date = reg
+
+
+@pytest.mark.parametrize("hold_on", ["document", "folder above"])
+def test_document_on_hold_cannot_be_trashed_by_any_role_or_route(app, people, settings, rt, hold_on):  # noqa: ANN001
+    held = _doc(people, "Заявление по спору")
+    control = _doc(people, "Заявление без спора", path="/Дела")
+    _hold(rt, "судебный запрос № 12", **({"doc_id": held} if hold_on == "document" else {"folder": "/Дела/Спор"}))
+    for route, trash in TRASH_ROUTES.items():
+        for login in ALL_ROLES:
+            trash(app, people, settings, login, held)
+            assert not _in_trash(rt, held), (route, login)
+        # The same route and an editing role do trash an unheld document: the refusal above is the hold's.
+        trash(app, people, settings, "clerk", control)
+        assert _in_trash(rt, control), route
+        with rt.db.session() as s:
+            records.restore(s, users.get_user(s, "clerk"), s.get(Document, control))
+
+
+def test_roles_without_edit_cannot_trash_and_editing_roles_can(app, people, settings, rt):  # noqa: ANN001
+    for login in ("auditor", "signer", "reader"):
+        doc = _doc(people, f"Документ для {login}", path="/Дела")
+        _trash_via_api(app, people, settings, login, doc)
+        assert not _in_trash(rt, doc), login
+    for login in EDITING_ROLES:
+        doc = _doc(people, f"Документ для {login}", path="/Дела")
+        _trash_via_api(app, people, settings, login, doc)
+        assert _in_trash(rt, doc), login
+
+
+def test_hold_blocks_purge_by_cli_and_service_until_released(people, settings, rt):  # noqa: ANN001
+    doc = _doc(people, "Удалённое заявление")
+    with rt.db.session() as s:
+        key = s.get(Document, doc).current_version.object_key
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, doc), "ошибка")
+    hold = _hold(rt, "проверка прокуратуры", folder="/Дела")  # the hold comes after the trash and still binds
+    r = _cli(settings, "purge", "--days", "0", "--as", "admin")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["skipped"][0]["document"] == doc
+    with rt.db.session() as s:
+        assert records.purge(s, users.get_user(s, "admin"), days=0).purged == []
+    assert _exists(rt, doc) and rt.store.exists(key)
+    _release(rt, hold)
+    r = _cli(settings, "purge", "--days", "0", "--as", "admin")
+    assert [p["document"] for p in json.loads(r.output)["purged"]] == [doc]
+    assert not _exists(rt, doc) and not rt.store.exists(key)
+
+
+@pytest.mark.parametrize("login", ["clerk", "editor", "auditor", "signer", "reader"])
+def test_only_an_administrator_purges(people, settings, rt, login):  # noqa: ANN001
+    doc = _doc(people, "Заявление в корзине")
+    with rt.db.session() as s:
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, doc))
+    r = _cli(settings, "purge", "--days", "0", "--as", login)
+    assert r.exit_code != 0 and "отказано" in r.output
+    assert _exists(rt, doc)
+
+
+def _find(rt, q: str) -> list[int]:  # noqa: ANN001
+    with rt.db.session() as s:
+        actor = users.get_user(s, "admin")
+        found = search_svc.search_documents(s, rt, actor, search_svc.parse_query({"q": q})).as_dict()
+    return [int(i["id"]) for i in found["items"]]
+
+
+def _listed(rt, path: str) -> list[int]:  # noqa: ANN001
+    with rt.db.session() as s:
+        return [d.id for d in folders.documents(s, users.get_user(s, "admin"), folders.resolve(s, path))[1]]
+
+
+def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, settings, rt):  # noqa: ANN001
+    doc = _doc(people, "Заявление сварщика", text="заявление сварщика Петрова")
+    twin = _doc(people, "Копия заявления сварщика", text="заявление сварщика Петрова")  # the same bytes: one object
+    indexing.drain(rt)
+    assert set(_find(rt, "сварщика")) == {doc, twin}
+    with rt.db.session() as s:
+        key = s.get(Document, doc).current_version.object_key
+        assert s.get(Document, twin).current_version.object_key == key
+    client = app.test_client()
+    h = people.token(client, "clerk")
+    assert client.post(f"/api/v1/documents/{doc}/trash", headers=h, json={"reason": "дубль"}).status_code == 200
+    indexing.drain(rt)
+    assert _find(rt, "сварщика") == [twin] and doc not in _listed(rt, "/Дела/Спор")
+    assert client.patch(f"/api/v1/documents/{doc}", headers=h, json={"title": "правка"}).status_code == 409
+    assert client.post(f"/api/v1/documents/{doc}/restore", headers=h).status_code == 200
+    indexing.drain(rt)
+    assert set(_find(rt, "сварщика")) == {doc, twin} and doc in _listed(rt, "/Дела/Спор")
+
+    for victim in (doc, twin):
+        r = _cli(settings, "trash", str(victim), "--as", "clerk")
+        assert r.exit_code == 0, r.output
+    r = _cli(settings, "purge", "--as", "admin")  # DMS_TRASH_DAYS (30) have not passed
+    assert json.loads(r.output)["purged"] == [] and _exists(rt, doc)
+    with rt.db.session() as s:  # the twin stays in the trash longer: its object must survive the first purge
+        s.get(TrashEntry, twin).trashed_at = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        s.get(TrashEntry, doc).trashed_at = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    with rt.db.session() as s:
+        result = records.purge(s, users.get_user(s, "admin"), now=datetime(2000, 12, 1, tzinfo=timezone.utc))
+    with rt.db.session() as s:
+        objects = records.remove_objects(s, rt.store, result.keys)
+    assert [p["document"] for p in result.purged] == [twin] and objects.kept_referenced == [key]
+    assert rt.store.exists(key)
+    r = _cli(settings, "purge", "--as", "admin")
+    assert json.loads(r.output)["objects"]["deleted"] == [key] and not rt.store.exists(key)
+    indexing.drain(rt)
+    assert _find(rt, "сварщика") == []
+    with rt.db.session() as s:
+        events = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc,
+                                                           AuditEvent.action.startswith("records."))).all()
+        assert events == ["records.trash", "records.restore", "records.trash", "records.purge"]
+
+
+def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people, settings, rt):  # noqa: ANN001
+    doc = _doc(people, "Заявление — архивная запись", doc_type="other")
+    with rt.db.session() as s:
+        with pytest.raises(Forbidden):
+            records.declare_record(s, users.get_user(s, "clerk"), s.get(Document, doc))
+    r = _cli(settings, "declare", str(doc), "--reason", "дело закрыто", "--as", "admin")
+    assert r.exit_code == 0, r.output
+    stored = documents.store_upload(rt.store, __import__("io").BytesIO(make_pdf("новая")), "n.pdf", 10**6)
+    for change in (lambda s, a, d: documents.add_version(s, a, d, stored),
+                   lambda s, a, d: documents.update_metadata(s, a, d, title="Новое название"),
+                   lambda s, a, d: wf_svc.execute(s, a, d, "register"),
+                   lambda s, a, d: records.trash(s, a, d)):
+        with rt.db.session() as s:
+            with pytest.raises(Conflict):
+                change(s, users.get_user(s, "admin"), s.get(Document, doc))
+    with rt.db.session() as s:
+        d = s.get(Document, doc)
+        assert (d.title, d.state, s.scalar(select(func.count()).where(Version.document_id == doc))) == \
+            ("Заявление — архивная запись", "draft", 1)
+    _backdate(rt, doc, date(2010, 5, 1))
+    with rt.db.session() as s:
+        admin = users.get_user(s, "admin")
+        batch = records.propose(s, admin)
+        records.approve(s, admin, batch.id)
+        records.execute(s, admin, batch.id)
+    assert not _exists(rt, doc)
+
+
+def test_retention_table_covers_every_type_and_counts_from_the_next_january():
+    from dms.doctypes import DOC_TYPES
+    assert set(RETENTION) == set(DOC_TYPES)
+    assert rule_for("order").disposal is Disposal.KEEP and due_date(rule_for("order"), date(2000, 1, 1)) is None
+    assert due_date(rule_for("application"), date(2019, 12, 31)) == date(2025, 1, 1)
+    assert due_date(rule_for("certificate"), date(2020, 6, 1)) == date(2096, 1, 1)
+
+
+def _events(rt, action: str) -> list[int]:  # noqa: ANN001
+    with rt.db.session() as s:
+        return list(s.scalars(select(AuditEvent.object_id).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+
+
+def test_disposition_destroys_only_what_the_rule_allows_and_only_after_approval(app, people, settings, rt):  # noqa: ANN001
+    old = _doc(people, "Старое заявление", path="/Дела")
+    fresh = _doc(people, "Новое заявление", path="/Дела")
+    order = _doc(people, "Старый приказ", path="/Дела", doc_type="order")
+    held = _doc(people, "Старое заявление по спору")
+    for doc_id in (old, order, held):
+        _backdate(rt, doc_id, date(2015, 3, 1))
+    _hold(rt, "иск", folder="/Дела/Спор")
+    with rt.db.session() as s:
+        old_key = s.get(Document, old).current_version.object_key
+
+    r = _cli(settings, "disposition", "list", "--as", "auditor")
+    due = {d["document_id"]: d for d in json.loads(r.output)}
+    assert set(due) == {old, held} and due[held]["blocked"] and not due[old]["blocked"]
+
+    client = app.test_client()
+    h_admin, h_clerk = people.token(client, "admin"), people.token(client, "clerk")
+    assert client.post("/api/v1/records/disposition", headers=h_clerk).status_code == 403
+    r = client.post("/api/v1/records/disposition", headers=h_admin)
+    assert r.status_code == 201
+    batch = r.get_json()
+    assert [i["document_id"] for i in batch["items"]] == [old]
+    bid = batch["id"]
+    assert client.post(f"/api/v1/records/disposition/{bid}/execute", headers=h_admin).status_code == 409
+    assert _exists(rt, old) and _events(rt, "records.destroy") == []
+    for login in ("clerk", "auditor", "signer"):
+        h = people.token(client, login)
+        assert client.post(f"/api/v1/records/disposition/{bid}/approve", headers=h).status_code == 403
+        assert client.post(f"/api/v1/records/disposition/{bid}/execute", headers=h).status_code == 403
+    r = _cli(settings, "disposition", "approve", str(bid), "--as", "admin")
+    assert r.exit_code == 0, r.output
+    web = app.test_client()
+    people.login(web, "admin")
+    r = web.post(f"/records/disposition/{bid}/execute", data={"csrf_token": csrf_of(web, "/records/disposition")})
+    assert r.status_code == 302
+    assert [_exists(rt, d) for d in (old, fresh, order, held)] == [False, True, True, True]
+    assert not rt.store.exists(old_key)
+    assert _events(rt, "records.destroy") == [old]
+    with rt.db.session() as s:
+        item = s.scalars(select(DispositionItem).where(DispositionItem.document_id == old)).one()
+        assert item.status == "destroyed" and item.outcome["versions"][0]["sha256"] == old_key
+    page = web.get(f"/records/disposition/{bid}").get_data(as_text=True)
+    assert "уничтожен" in page and "Старое заявление" in page
+
+
+def test_hold_placed_after_approval_still_blocks_disposition(people, settings, rt):  # noqa: ANN001
+    doc = _doc(people, "Заявление под будущим иском")
+    _backdate(rt, doc, date(2012, 1, 10))
+    r = _cli(settings, "disposition", "propose", "--as", "admin")
+    bid = json.loads(r.output)["id"]
+    assert _cli(settings, "disposition", "approve", str(bid), "--as", "admin").exit_code == 0
+    _hold(rt, "иск поступил после утверждения акта", doc_id=doc)
+    r = _cli(settings, "disposition", "execute", str(bid), "--as", "admin")
+    item = json.loads(r.output)["items"][0]
+    assert item["status"] == "skipped" and "удержанием" in item["outcome"]["reason"]
+    assert _exists(rt, doc) and _events(rt, "records.destroy") == []
+    assert _events(rt, "records.disposition.skip") == [doc]
+
+
+def test_hold_and_release_are_audited_with_a_reason_and_need_an_administrator(app, people, rt):  # noqa: ANN001
+    doc = _doc(people, "Заявление")
+    client = app.test_client()
+    for login in ("clerk", "auditor", "editor"):
+        r = client.post("/api/v1/records/holds", headers=people.token(client, login),
+                        json={"document_id": doc, "reason": "x"})
+        assert r.status_code in (403, 404), login
+    h = people.token(client, "admin")
+    assert client.post("/api/v1/records/holds", headers=h, json={"document_id": doc}).status_code == 400
+    hold = client.post("/api/v1/records/holds", headers=h, json={"document_id": doc, "reason": "запрос суда"}).get_json()
+    assert client.post(f"/api/v1/records/holds/{hold['id']}/release", headers=h,
+                       json={"reason": "отозван"}).status_code == 200
+    with rt.db.session() as s:
+        rows = s.execute(select(AuditEvent.action, AuditEvent.details).where(
+            AuditEvent.action.in_(("records.hold", "records.release")))).all()
+    assert [(a, d["reason"]) for a, d in rows] == [("records.hold", "запрос суда"), ("records.release", "отозван")]
+    status = client.get(f"/api/v1/documents/{doc}/records", headers=h).get_json()
+    assert status["holds"] == [] and status["retention"]["disposal"] == "destroy"
