@@ -1,0 +1,128 @@
+"""The folder contents table: sorting both ways with a stable order, filters, bulk ZIP and bulk transition, each
+document checked on its own."""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from sqlalchemy import select
+
+from dms.models import AuditEvent, Document
+from dms.services import folders, users
+from dms.services import workflow as wf_svc
+
+from .conftest import csrf_of
+from .pdfs import make_pdf
+
+
+def _fid(rt, path: str) -> int:  # noqa: ANN001
+    with rt.db.session() as s:
+        return folders.resolve(s, path).id
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r'<a href="/documents/\d+">([^<]+)</a>', html)
+
+
+def test_sorting_by_title_works_both_ways_and_equal_titles_keep_a_stable_order(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Папка")
+    for title in ("Бета", "Альфа", "Гамма", "Бета"):
+        world.document("clerk", "/Папка", title=title)
+    world.login(client, "clerk")
+    fid = _fid(rt, "/Папка")
+    up = client.get(f"/folders/{fid}?sort=title&dir=asc").get_data(as_text=True)
+    down = client.get(f"/folders/{fid}?sort=title&dir=desc").get_data(as_text=True)
+    assert _titles(up) == ["Альфа", "Бета", "Бета", "Гамма"]
+    assert _titles(down) == ["Гамма", "Бета", "Бета", "Альфа"]
+    ids_up = re.findall(r'name="ids" value="(\d+)"', up)
+    ids_down = re.findall(r'name="ids" value="(\d+)"', down)
+    assert ids_up == list(reversed(ids_down))  # the tie is broken by id, in the same direction
+    assert 'href="/folders/%d?sort=title&amp;dir=desc"' % fid in up  # the header flips the direction
+
+
+def test_filters_by_state_and_type_use_russian_titles(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Папка")
+    draft = world.document("clerk", "/Папка", title="Черновой")
+    registered = world.document("clerk", "/Папка", title="Зарегистрированный")
+    world.document("clerk", "/Папка", make_pdf("п"), doc_type="order", title="Приказ")
+    with rt.db.session() as s:
+        wf_svc.execute(s, users.get_user(s, "clerk"), s.get(Document, registered.id), "register")
+    world.login(client, "clerk")
+    fid = _fid(rt, "/Папка")
+    page = client.get(f"/folders/{fid}?type=other&state=registered").get_data(as_text=True)
+    assert _titles(page) == ["Зарегистрированный"]
+    assert '<option value="registered" selected>Зарегистрирован</option>' in page
+    page = client.get(f"/folders/{fid}?type=other&state=draft").get_data(as_text=True)
+    assert _titles(page) == [draft.title]
+    assert "ожидается дата" in client.get(f"/folders/{fid}?from=вчера").get_data(as_text=True)
+
+
+def test_zip_contains_exactly_the_permitted_selected_files(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.user("reader")
+    world.folder("/Открытая")
+    world.folder("/Закрытая")
+    world.share("/Открытая", "reader", "Reader")
+    one, two = make_pdf("один"), make_pdf("два")
+    d1 = world.document("clerk", "/Открытая", one, title="Первый", filename="odin.pdf")
+    d2 = world.document("clerk", "/Открытая", two, title="Второй", filename="dva.pdf")
+    world.document("clerk", "/Открытая", make_pdf("не отмечен"), title="Не отмечен", filename="net.pdf")
+    empty = world.document("clerk", "/Открытая", title="Без файла")
+    hidden = world.document("clerk", "/Закрытая", make_pdf("секрет"), title="Секрет", filename="secret.pdf")
+    world.login(client, "reader")
+    fid = _fid(rt, "/Открытая")
+    token = csrf_of(client, f"/folders/{fid}")
+    r = client.post(f"/folders/{fid}/bulk/zip", data={"csrf_token": token,
+                                                      "ids": [d1.id, d2.id, empty.id, hidden.id]})
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(r.data))
+    files = {n: archive.read(n) for n in archive.namelist()}
+    report = files.pop("не вошли в архив.txt").decode()
+    assert sorted(files.values()) == sorted([one, two])
+    assert sorted(files) == sorted([f"документ-{d1.id} odin.pdf", f"документ-{d2.id} dva.pdf"])
+    assert f"документ {empty.id}: версия не найдена" in report
+    assert f"документ {hidden.id}: документ не найден" in report and "Секрет" not in report
+    with rt.db.session() as s:
+        audited = s.scalars(select(AuditEvent.object_id).where(AuditEvent.action == "version.download")).all()
+    assert sorted(audited) == sorted([d1.id, d2.id])
+
+
+def test_bulk_transition_reports_each_success_and_each_refusal(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.user("editor")
+    world.folder("/Отдел")
+    world.folder("/Чужая")
+    world.share("/Отдел", "editor", "Editor")
+    fresh = world.document("clerk", "/Отдел", title="Новый")
+    done = world.document("clerk", "/Отдел", title="Уже зарегистрирован")
+    foreign = world.document("clerk", "/Чужая", title="Чужой")
+    with rt.db.session() as s:
+        wf_svc.execute(s, users.get_user(s, "clerk"), s.get(Document, done.id), "register")
+    world.login(client, "editor")
+    fid = _fid(rt, "/Отдел")
+    token = csrf_of(client, f"/folders/{fid}")
+    r = client.post(f"/folders/{fid}/bulk/transition", data={
+        "csrf_token": token, "transition": "register", "ids": [fresh.id, done.id, foreign.id]})
+    assert r.status_code == 200
+    rows = re.findall(r'<tr class="(ok|refused)">(.*?)</tr>', r.get_data(as_text=True), re.S)
+    assert [k for k, _ in rows] == ["ok", "refused", "refused"]
+    assert "Новый" in rows[0][1] and "присвоен номер" in rows[0][1]
+    assert "невозможен из состояния «Зарегистрирован»" in rows[1][1]
+    assert "документ не найден" in rows[2][1] and "Чужой" not in rows[2][1]
+    with rt.db.session() as s:
+        assert s.get(Document, fresh.id).state == "registered" and s.get(Document, foreign.id).state == "draft"
+
+
+def test_bulk_actions_need_the_csrf_token(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Папка")
+    doc = world.document("clerk", "/Папка", title="Документ")
+    world.login(client, "clerk")
+    fid = _fid(rt, "/Папка")
+    r = client.post(f"/folders/{fid}/bulk/transition", data={"transition": "register", "ids": [doc.id]})
+    assert r.status_code == 400
+    with rt.db.session() as s:
+        assert s.get(Document, doc.id).state == "draft"
