@@ -59,12 +59,14 @@ def test_clerk_files_and_sends_an_order_that_the_signatory_signs_with_a_pin(offi
     page.get_by_role("button", name="Создать", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
     expect(page.locator(".pagehead .state")).to_have_text("Проект")
-    expect(page.get_by_text("prikaz.pdf")).to_be_visible()
+    tab(page, "Версии").click()
+    expect(panel(page, "Версии")).to_contain_text("prikaz.pdf")
 
     page.get_by_role("button", name="Зарегистрировать").click()
     expect(page.locator(".pagehead .state")).to_have_text("Зарегистрирован")
-    number = REG_NUMBER.search(page.locator("dl.props").inner_text())
-    assert number, page.locator("dl.props").inner_text()
+    tab(page, "Свойства").click()
+    number = REG_NUMBER.search(panel(page, "Свойства").inner_text())
+    assert number, panel(page, "Свойства").inner_text()
     page.get_by_role("button", name="Отправить на подпись").click()
     expect(page.locator(".pagehead .state")).to_have_text("На подписании")
     logout(page)
@@ -74,22 +76,35 @@ def test_clerk_files_and_sends_an_order_that_the_signatory_signs_with_a_pin(offi
     task = page.locator("table.grid tr", has_text=number.group(0))
     expect(task).to_contain_text("Подписать")
     task.get_by_role("link", name=title).click()
-    page.get_by_label("PIN-код ключа подписи").fill(PIN)
-    page.get_by_role("button", name="Подписать").click()
+    tab(page, "Подписи").click()
+    signing = panel(page, "Подписи")
+    signing.get_by_label("PIN-код ключа подписи").fill(PIN)
+    signing.get_by_role("button", name="Подписать", exact=True).click()
     expect(page.locator(".flash.success")).to_contain_text("Документ подписан")
     expect(page.locator(".pagehead .state")).to_have_text("Подписан")
-    page.get_by_role("button", name="Проверить подписи").click()
+    tab(page, "Подписи").click()
+    panel(page, "Подписи").get_by_role("button", name="Проверить подписи").click()
     expect(page.locator(".flash.success")).to_contain_text("Версия 2")
-    signature = page.locator("table.grid tr", has_text="PAdES")
+    tab(page, "Подписи").click()
+    signature = panel(page, "Подписи").locator("tr", has_text="PAdES")
     expect(signature).to_contain_text("Лебедева Ирина Павловна")
     expect(signature).to_contain_text("действительна")
     expect(page.get_by_label("PIN-код ключа подписи")).to_have_count(0)  # a signed order cannot be signed again
 
 
+def tab(page, name: str):  # noqa: ANN001, ANN201
+    """A section of the document page («Версии (2)» answers to «Версии»)."""
+    return page.get_by_role("tab", name=re.compile("^" + re.escape(name)))
+
+
+def panel(page, name: str):  # noqa: ANN001, ANN201
+    return page.get_by_role("tabpanel", name=re.compile("^" + re.escape(name)))
+
+
 @pytest.fixture
 def audited(rt: Runtime) -> dict:
     """An order registered and sent for signing by a clerk, indexed; an auditor who may read everything."""
-    add_user(rt, "clerk", "Clerk")
+    add_user(rt, "clerk", "Clerk", full_name="Смирнова Анна Викторовна")
     add_user(rt, "auditor", "Auditor", full_name="Орлов Дмитрий Сергеевич")
     stored = documents.store_upload(rt.store, io.BytesIO(make_pdf("Приказ об аттестации")), "attestation.pdf",
                                     rt.settings.max_upload_bytes)
@@ -115,13 +130,14 @@ def test_auditor_finds_a_document_by_other_word_forms_and_reads_its_history(audi
     expect(page.locator(".results")).to_contain_text("Найдено: 1")
     page.locator(".results").get_by_role("link", name=audited["title"]).click()
     page.wait_for_url(re.compile(rf"/documents/{audited['id']}$"))
-    expect(page.locator("dl.props")).to_contain_text(audited["reg_number"])
+    tab(page, "Свойства").click()
+    expect(panel(page, "Свойства")).to_contain_text(audited["reg_number"])
 
-    history = page.locator("h2:has-text('История') + table")
-    expect(history.locator("tbody tr")).to_have_count(2)
-    expect(history.locator("tbody tr").nth(0)).to_contain_text("Зарегистрировать")
-    expect(history.locator("tbody tr").nth(1)).to_contain_text("Отправить на подпись")
-    expect(history).to_contain_text("clerk")
+    tab(page, "История").click()
+    history = panel(page, "История")
+    expect(history).to_contain_text("Зарегистрировать")
+    expect(history).to_contain_text("Отправить на подпись")
+    expect(history.locator("li", has_text="Зарегистрировать")).to_contain_text("Смирнова")
     expect(page.get_by_role("button", name="Зарегистрировать")).to_have_count(0)  # the auditor only reads
 
     page.get_by_role("link", name="Журнал аудита").click()
