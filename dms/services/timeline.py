@@ -75,10 +75,13 @@ def timeline(session: Session, actor: User, doc: Document) -> list[Event]:
     stmt = (select(AuditEvent).where(AuditEvent.object_type == "document", AuditEvent.object_id == doc.id,
                                      AuditEvent.action.in_(AUDIT_ACTIONS))
             .order_by(AuditEvent.id.desc()).limit(AUDIT_LIMIT))
-    for ev in session.scalars(stmt):
+    audit_events = list(session.scalars(stmt))
+    actor_ids = {ev.actor_id for ev in audit_events if ev.actor_id is not None}
+    people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(actor_ids)))} if actor_ids else {}
+    for ev in audit_events:
         kind, title = AUDIT_ACTIONS[ev.action]
         if kind in ("view", "download") and not sees_all and ev.actor_id != actor.id:
             continue
-        events.append(Event(ev.ts, kind, title, ev.actor_login or "система", _audit_detail(ev)))
+        events.append(Event(ev.ts, kind, title, _name(people.get(ev.actor_id), ev.actor_login), _audit_detail(ev)))
     events.sort(key=lambda e: _aware(e.ts), reverse=True)
     return events

@@ -6,6 +6,7 @@ from markupsafe import Markup, escape
 from ..services.stats import MonthlyChart
 
 PALETTE = ("#1d4f91", "#2e8b57", "#d68910", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#2c3e50")
+LEGEND_CHARS = 36
 FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 
 
@@ -55,7 +56,7 @@ def bar_chart(title: str, items: list[tuple[str, int]], width: int = 520) -> Mar
 def monthly_chart(title: str, chart: MonthlyChart, *, stacked: bool, unit: str = "",
                   width: int = 620, height: int = 260) -> Markup:
     """Vertical bars per month: stacked (parts of a whole) or side by side (figures to compare)."""
-    left, right, top, bottom, legend_h = 44, 10, 10, 28, 22 * ((len(chart.series) + 2) // 3)
+    left, right, top, bottom, legend_h = 44, 10, 10, 28, 22 * ((len(chart.series) + 1) // 2)
     plot_h = height - top - bottom - legend_h
     plot_w = width - left - right
     n = max(1, len(chart.months))
@@ -90,11 +91,12 @@ def monthly_chart(title: str, chart: MonthlyChart, *, stacked: bool, unit: str =
             if stacked:
                 base -= h
     for j, s in enumerate(chart.series):
-        x = left + (j % 3) * (plot_w / 3)
-        y = height - legend_h + 6 + (j // 3) * 22
+        x = left + (j % 2) * (plot_w / 2)
+        y = height - legend_h + 6 + (j // 2) * 22
+        short = s.name if len(s.name) <= LEGEND_CHARS else s.name[:LEGEND_CHARS - 1] + "…"
         body.append(f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="{PALETTE[j % len(PALETTE)]}"/>'
                     f'<text x="{x + 18:.1f}" y="{y + 11}" font-size="12" {FONT} fill="#1f2328">'
-                    f'{escape(s.name)}</text>')
+                    f'<title>{escape(s.name)}</title>{escape(short)}</text>')
     if chart.empty:
         body.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
                     f'font-size="13" {FONT} fill="#5b6470">Нет данных за 12 месяцев</text>')

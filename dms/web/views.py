@@ -296,6 +296,9 @@ def bulk_transition(folder_id: int):  # noqa: ANN201
         flash(exc.message, "error")
         return redirect(url_for("web.folder", folder_id=folder_id))
     name = request.form.get("transition", "")
+    if not name:
+        flash("выберите переход", "error")
+        return redirect(url_for("web.folder", folder_id=folder_id))
     results = bulk.transition_each(g.db, current_user, ids, name, request.form.get("comment", ""))
     return render_template("folder_bulk.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), results=results,
                            done=sum(r.ok for r in results), transition=name)
