@@ -234,8 +234,9 @@ def restore(session: Session, actor: User, doc: Document) -> None:
 
 def trashed(session: Session, actor: User) -> list[tuple[TrashEntry, Document]]:
     require_duty(actor, "read")
-    return list(session.execute(select(TrashEntry, Document).join(Document, Document.id == TrashEntry.document_id)
-                                .order_by(TrashEntry.trashed_at)).tuples())
+    rows = session.execute(select(TrashEntry, Document).join(Document, Document.id == TrashEntry.document_id)
+                           .order_by(TrashEntry.trashed_at)).all()
+    return [(entry, doc) for entry, doc in rows]
 
 
 def trashed_ids(session: Session, ids: Iterable[int] | None = None) -> set[int]:

@@ -147,7 +147,8 @@ def worklist(session: Session, actor: User, limit: int = 100) -> list[tuple[Docu
     seen: set[int] = set()
     for permission in (P.SIGN, P.TRANSITION):
         flt = access_filter(session, actor, permission)
-        stmt = apply_filter_sql(select(Document), flt).order_by(Document.updated_at)
+        from .records import not_trashed_clause
+        stmt = apply_filter_sql(select(Document).where(not_trashed_clause()), flt).order_by(Document.updated_at)
         for doc in session.scalars(stmt.limit(limit * 4)):
             if doc.id in seen:
                 continue

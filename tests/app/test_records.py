@@ -336,3 +336,38 @@ def test_hold_and_release_are_audited_with_a_reason_and_need_an_administrator(ap
     assert [(a, d["reason"]) for a, d in rows] == [("records.hold", "запрос суда"), ("records.release", "отозван")]
     status = client.get(f"/api/v1/documents/{doc}/records", headers=h).get_json()
     assert status["holds"] == [] and status["retention"]["disposal"] == "destroy"
+
+
+def test_records_pages_are_for_administrators_and_auditors_and_a_hold_is_placed_from_the_web(app, people, rt):  # noqa: ANN001
+    doc = _doc(people, "Заявление для удержания")
+    pages = ("/records", "/records/trash", "/records/disposition")
+    for login, expected in (("auditor", 200), ("clerk", 403), ("editor", 403)):
+        client = app.test_client()
+        people.login(client, login)
+        assert [client.get(p).status_code for p in pages] == [expected] * 3, login
+    client = app.test_client()
+    people.login(client, "auditor")
+    r = client.post("/records/holds", data={"csrf_token": csrf_of(client, "/records"), "document_id": str(doc),
+                                            "reason": "x"})
+    assert r.status_code == 403
+    client = app.test_client()
+    people.login(client, "admin")
+    token = csrf_of(client, "/records")
+    client.post("/records/holds", data={"csrf_token": token, "folder": "/Дела", "reason": "ревизия"})
+    assert "ревизия" in client.get("/records").get_data(as_text=True)
+    with rt.db.session() as s:
+        assert [h.reason for h in records.active_holds(s, s.get(Document, doc))] == ["ревизия"]
+    r = client.post(f"/documents/{doc}/trash", data={"csrf_token": token}, follow_redirects=True)
+    assert "юридическим удержанием" in r.get_data(as_text=True) and not _in_trash(rt, doc)
+
+
+def test_trashed_document_leaves_the_worklist(people, rt):  # noqa: ANN001
+    doc = _doc(people, "Отчёт на рассмотрении", path="/Дела", doc_type="report")
+    people.share("/Дела", "reader", "Reviewer")
+    with rt.db.session() as s:
+        wf_svc.execute(s, users.get_user(s, "clerk"), s.get(Document, doc), "submit")
+    with rt.db.session() as s:
+        assert [d.id for d, _ in wf_svc.worklist(s, users.get_user(s, "reader"))] == [doc]
+        records.trash(s, users.get_user(s, "reader"), s.get(Document, doc))  # the reviewer holds Edit there
+    with rt.db.session() as s:
+        assert wf_svc.worklist(s, users.get_user(s, "reader")) == []
