@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,16 +83,23 @@ def _run_child(
     }
     args = [sys.executable, "-m", "search.extract_worker", str(path), media_type,
             str(max_memory_mb), str(max_chars), str(int(timeout_s) + 1)]
+    # A session of its own, so that the deadline also ends pdftoppm or tesseract started by it.
+    child = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=work,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            args, capture_output=True, timeout=timeout_s, env=env, cwd=work, check=False
-        )
+        stdout, _ = child.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        _kill_group(child)
         return ExtractResult("", "none", error=f"text extraction timed out after {timeout_s:g} s")
+    finally:
+        if child.poll() is None:
+            _kill_group(child)
     try:
-        payload = json.loads(done.stdout.decode("utf-8"))
+        payload = json.loads(stdout.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return ExtractResult("", "none", error=_crash_message(done.returncode, max_memory_mb))
+        return ExtractResult("", "none", error=_crash_message(child.returncode, max_memory_mb))
     return ExtractResult(
         text=payload.get("text", ""),
         method=payload.get("method", "none"),
@@ -100,6 +108,14 @@ def _run_child(
         error=payload.get("error"),
         truncated=bool(payload.get("truncated")),
     )
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.communicate()
 
 
 def _crash_message(returncode: int, max_memory_mb: int) -> str:
