@@ -110,6 +110,7 @@ def screen() -> Screen:
 
 @pytest.fixture
 def page(browser, screen: Screen, request: pytest.FixtureRequest):  # noqa: ANN001, ANN201
+    artifact_path(request.node, "-failure").unlink(missing_ok=True)  # from an earlier run
     context = browser.new_context(viewport=screen.viewport, locale="ru-RU")
     context.set_default_timeout(15_000)
     pg = context.new_page()
