@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.formats import OCR_NOT_NEEDED, OCR_UNAVAILABLE, READERS
+from search.formats import OCR_NOT_NEEDED, OCR_UNAVAILABLE, READERS, SCAN_CHARS_PER_PAGE
+from search.formats import tidy
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_MEMORY_MB = 512
@@ -68,7 +71,39 @@ def extract_text(
             with open(source, "rb") as src, open(private, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
+        if media_type == "application/pdf":
+            fast = _pdf_fast_path(private, timeout_s, max_memory_mb, max_chars)
+            if fast is not None:
+                return fast
         return _run_child(private, media_type, timeout_s, max_memory_mb, max_chars, work)
+
+
+def _pdf_fast_path(path: Path, timeout_s: float, max_memory_mb: int, max_chars: int) -> ExtractResult | None:
+    """A PDF with a text layer, read by pdftotext itself under the same limits, without starting a Python child
+    (~20 ms instead of ~300 ms). None when pdftotext is missing, fails, or finds too little text (a scan): the
+    sandboxed child then does the full work, OCR included."""
+    if not shutil.which("pdftotext"):
+        return None
+    limit = max_memory_mb * 1024 * 1024
+
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    try:
+        done = subprocess.run(["pdftotext", "-enc", "UTF-8", "-q", "--", str(path), "-"], capture_output=True,
+                              timeout=timeout_s, preexec_fn=limits, check=False,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+    except subprocess.TimeoutExpired:
+        return ExtractResult("", "none", error=f"text extraction timed out after {timeout_s:g} s")
+    if done.returncode != 0:
+        return None
+    raw = done.stdout.decode("utf-8", errors="replace")
+    pages = max(raw.count("\f"), 1)  # pdftotext ends every page with a form feed
+    text = tidy(raw)
+    if len(text.replace(" ", "")) < SCAN_CHARS_PER_PAGE * pages:
+        return None
+    return ExtractResult(text[:max_chars], "pdf:pdftotext", truncated=len(text) > max_chars)
 
 
 def _run_child(

@@ -99,7 +99,7 @@ def read_html(path: Path) -> tuple[str, str, str]:
     parser = _TextOfHtml()
     parser.feed(text)
     parser.close()
-    return _tidy("".join(parser.parts)), "html", OCR_NOT_NEEDED
+    return tidy("".join(parser.parts)), "html", OCR_NOT_NEEDED
 
 
 def read_docx(path: Path) -> tuple[str, str, str]:
@@ -110,7 +110,7 @@ def read_docx(path: Path) -> tuple[str, str, str]:
     for table in document.tables:
         for row in table.rows:
             parts.append("\t".join(cell.text for cell in row.cells))
-    return _tidy("\n".join(parts)), "docx", OCR_NOT_NEEDED
+    return tidy("\n".join(parts)), "docx", OCR_NOT_NEEDED
 
 
 def read_odt(path: Path) -> tuple[str, str, str]:
@@ -123,7 +123,7 @@ def read_odt(path: Path) -> tuple[str, str, str]:
         teletype.extractText(element)
         for element in document.getElementsByType(odf_text.H) + document.getElementsByType(odf_text.P)
     ]
-    return _tidy("\n".join(parts)), "odt", OCR_NOT_NEEDED
+    return tidy("\n".join(parts)), "odt", OCR_NOT_NEEDED
 
 
 def _pdf_pages(path: Path) -> int:
@@ -157,7 +157,7 @@ def read_pdf(path: Path) -> tuple[str, str, str]:
         text, method = _pdf_text_poppler(path), "pdf:pdftotext"
     else:
         text, method = _pdf_text_pypdf(path), "pdf:pypdf"
-    text = _tidy(text)
+    text = tidy(text)
     if len(text.replace(" ", "")) >= SCAN_CHARS_PER_PAGE * max(pages, 1):
         return text, method, OCR_NOT_NEEDED
     if not (shutil.which("pdftoppm") and shutil.which("tesseract")):
@@ -172,7 +172,7 @@ def read_pdf(path: Path) -> tuple[str, str, str]:
         )
         images = sorted(Path(work).glob("page*.png"))
         ocr_text = "\n".join(_tesseract(image) for image in images)
-    return _tidy(f"{text}\n{ocr_text}"), "pdf:ocr", OCR_DONE
+    return tidy(f"{text}\n{ocr_text}"), "pdf:ocr", OCR_DONE
 
 
 def _tesseract(image: Path) -> str:
@@ -191,10 +191,10 @@ def _tesseract(image: Path) -> str:
 def read_image(path: Path) -> tuple[str, str, str]:
     if not shutil.which("tesseract"):
         return "", "image", OCR_UNAVAILABLE
-    return _tidy(_tesseract(path)), "image:ocr", OCR_DONE
+    return tidy(_tesseract(path)), "image:ocr", OCR_DONE
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
     lines = (" ".join(line.split()) for line in text.replace("\x00", "").splitlines())
     return "\n".join(line for line in lines if line)
 

@@ -162,3 +162,22 @@ def test_scans_are_marked_when_ocr_is_unavailable(cyrillic_font, tmp_path, monke
         result = extract_text(make_scan(cyrillic_font, fmt), media_type)
         assert result.error is None and not result.ocr
         assert result.ocr_unavailable
+
+
+def test_a_pdf_with_a_text_layer_is_read_by_pdftotext_without_a_python_child(monkeypatch):
+    import shutil as _shutil
+
+    import pytest as _pytest
+
+    from search import extract as extract_module
+    if not _shutil.which("pdftotext"):
+        _pytest.skip("poppler-utils is not installed")
+    from reportlab.pdfgen import canvas
+    import io as _io
+    buf = _io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.drawString(72, 720, "Agreement with the holder of a certification practice " * 2)
+    c.save()
+    monkeypatch.setattr(extract_module, "_run_child", lambda *a, **k: (_ for _ in ()).throw(AssertionError("child")))
+    result = extract_module.extract_text(buf.getvalue(), "application/pdf")
+    assert result.method == "pdf:pdftotext" and "holder of a certification practice" in result.text
