@@ -3,6 +3,7 @@ only what its rule allows and only after approval, with an audit event each; tra
 trip (rows, objects, search); a declared record is immutable."""
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, datetime, timezone
 
@@ -225,7 +226,7 @@ def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people
             records.declare_record(s, users.get_user(s, "clerk"), s.get(Document, doc))
     r = _cli(settings, "declare", str(doc), "--reason", "дело закрыто", "--as", "admin")
     assert r.exit_code == 0, r.output
-    stored = documents.store_upload(rt.store, __import__("io").BytesIO(make_pdf("новая")), "n.pdf", 10**6)
+    stored = documents.store_upload(rt.store, io.BytesIO(make_pdf("новая")), "n.pdf", 10**6)
     for change in (lambda s, a, d: documents.add_version(s, a, d, stored),
                    lambda s, a, d: documents.update_metadata(s, a, d, title="Новое название"),
                    lambda s, a, d: wf_svc.execute(s, a, d, "register"),
