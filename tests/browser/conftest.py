@@ -81,8 +81,10 @@ def server(rt: Runtime) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
+    """Chromium for one module: Playwright's sync API keeps an asyncio loop running in the test thread while it
+    is open, which tests that run their own loop (pyHanko's signing, later in the suite) cannot share."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (scripts/setup installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
