@@ -372,3 +372,19 @@ def test_trashed_document_leaves_the_worklist(people, rt):  # noqa: ANN001
         records.trash(s, users.get_user(s, "reader"), s.get(Document, doc))  # the reviewer holds Edit there
     with rt.db.session() as s:
         assert wf_svc.worklist(s, users.get_user(s, "reader")) == []
+
+
+def test_purge_keeps_objects_under_store_retention_and_reports_them(people, settings, rt):  # noqa: ANN001
+    from datetime import timedelta
+    doc = _doc(people, "Заявление с защищённым файлом")
+    with rt.db.session() as s:
+        key = s.get(Document, doc).current_version.object_key
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, doc))
+    if not rt.store.protect(key, datetime.now(timezone.utc) + timedelta(days=1)):
+        pytest.skip("this store cannot protect objects")
+    r = _cli(settings, "purge", "--days", "0", "--as", "admin")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [p["document"] for p in out["purged"]] == [doc]
+    assert out["objects"] == {"deleted": [], "kept_referenced": [], "kept_protected": [key]}
+    assert not _exists(rt, doc) and rt.store.exists(key)
