@@ -23,6 +23,8 @@ AUDIT_ACTIONS = {
     "certificate.revoke": ("transition", "Свидетельство аннулировано"),
     "certificate.expire": ("transition", "Срок свидетельства истёк"),
 }
+CHANNELS_RU = {"web": "веб-интерфейс", "web-preview": "просмотр в браузере", "web-zip": "ZIP-архив",
+               "api": "API", "cli": "командная строка"}
 # Whose reading of a document a user may see: their own always; everyone's with these.
 READERS_VISIBLE_TO = roles_with(P.VIEW_AUDIT)
 
@@ -44,15 +46,19 @@ def _name(user: User | None, login: str = "") -> str:
     return (user.full_name or user.login) if user else (login or "система")
 
 
+def _channel(code: str) -> str:
+    return CHANNELS_RU.get(code, str(code))
+
+
 def _audit_detail(ev: AuditEvent) -> str:
     d = ev.details or {}
     if ev.action == "version.download":
-        return f"версия {d.get('version', '?')}" + (f", канал {d['channel']}" if d.get("channel") else "")
+        return f"версия {d.get('version', '?')}" + (f", {_channel(d['channel'])}" if d.get("channel") else "")
     if ev.action == "document.update":
         return "изменены: " + ", ".join({"title": "название", "meta": "метаданные"}.get(k, k)
                                         for k in (d.get("changes") or {}))
     if ev.action == "document.view" and d.get("channel"):
-        return f"канал {d['channel']}"
+        return _channel(d["channel"])
     return str(d.get("reason", "")) if isinstance(d, dict) else ""
 
 
