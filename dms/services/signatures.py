@@ -84,6 +84,7 @@ class Plan:
 
 def plan(session: Session, actor: User, doc: Document) -> Plan:
     """What signing `doc` as `actor` would do, or the refusal (Forbidden / Conflict) — before any work is done."""
+    documents.ensure_mutable(session, doc)  # a declared record or a trashed document takes no new signature
     version = session.get(Version, doc.current_version_id) if doc.current_version_id else None
     if version is None:
         raise Conflict("у документа нет версии, которую можно подписать")

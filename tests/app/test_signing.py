@@ -402,3 +402,17 @@ def test_signature_routes_are_in_the_openapi_document_and_public_verify_takes_on
     r = client.post("/api/v1/verify/pdf", data={"file": (io.BytesIO(b"not a pdf at all"), "a.pdf")},
                     content_type="multipart/form-data")
     assert r.status_code == 415
+
+
+def test_a_declared_record_takes_no_new_signature(rt, office):  # noqa: ANN001
+    from dms.errors import DmsError
+    from dms.services import records
+    text = "Акт приёма-передачи\n".encode() * 20
+    doc = office.document("clerk", "/Прочее", text, doc_type="other", title="Акт", filename="akt.txt")
+    with rt.db.session() as s:
+        records.declare_record(s, users.get_user(s, "admin"), documents.get(s, users.get_user(s, "admin"), doc.id),
+                               "архивное хранение")
+    with pytest.raises(DmsError):
+        sign(rt, "director", doc.id)
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Signature).where(Signature.document_id == doc.id)) == 0
