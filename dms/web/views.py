@@ -156,8 +156,9 @@ def new_document(folder_id: int):  # noqa: ANN201
 
 def _document_page(doc: Document, status: int = 200, errors: dict | None = None, form: dict | None = None,
                    tab: str | None = None):  # noqa: ANN202
-    from ..services import workflow as wf_svc
+    from ..services import records as records_svc
     from ..services import timeline as timeline_svc
+    from ..services import workflow as wf_svc
     perms = {p: has_permission(g.db, current_user, p, doc) for p in P}
     wf = workflow_for(doc.doc_type)
     versions = docs.versions(g.db, doc)
@@ -169,6 +170,7 @@ def _document_page(doc: Document, status: int = 200, errors: dict | None = None,
                            history=wf_svc.history(g.db, doc),
                            timeline=timeline_svc.timeline(g.db, current_user, doc),
                            can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, doc.folder),
+                           rec=records_svc.status(g.db, doc), can_manage_records=records_svc.can(current_user, "manage"),
                            tab=tab or ("props" if errors or form else "view")), status
 
 
