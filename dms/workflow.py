@@ -155,6 +155,11 @@ def states_where_roles_hold(permission: P) -> dict[frozenset[str], dict[str, tup
     return _states_by_roles(permission)
 
 
+def state_label(state: str) -> str:
+    """A state's Russian title without knowing the type (facets, mixed lists): the first workflow naming it."""
+    return next((wf.states[state].title_ru for wf in WORKFLOWS.values() if state in wf.states), state)
+
+
 def state_title(doc_type: str, state: str) -> str:
     st = WORKFLOWS.get(doc_type, WORKFLOWS["other"]).states.get(state)
     return st.title_ru if st else state

@@ -27,7 +27,9 @@ def rt():  # noqa: ANN201
 def _helpers() -> dict:
     from ..security import roles_with
     can_audit = bool(current_user.is_authenticated and current_user.global_roles & roles_with(P.VIEW_AUDIT))
-    return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "role_labels": ROLE_LABELS_RU,
+    from ..workflow import state_label
+    return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "state_label": state_label,
+            "role_labels": ROLE_LABELS_RU,
             "can_audit": can_audit}
 
 

@@ -10,7 +10,7 @@ from .pdfs import make_pdf
 
 def _folder_id(client, name: str) -> int:  # noqa: ANN001
     html = client.get("/", follow_redirects=True).get_data(as_text=True)
-    m = re.search(r'href="/folders/(\d+)">📁 ' + re.escape(name), html)
+    m = re.search(r'href="/folders/(\d+)" class="folder-link">' + re.escape(name), html)
     assert m, html
     return int(m.group(1))
 
