@@ -3,7 +3,9 @@ driven by Playwright, a login through the login form, and a full-page screenshot
 test-artifacts/ (named after the test, so parallel workers never collide)."""
 from __future__ import annotations
 
+import faulthandler
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -114,7 +116,7 @@ def screen() -> Screen:
 def page(browser, screen: Screen, request: pytest.FixtureRequest):  # noqa: ANN001, ANN201
     artifact_path(request.node, "-failure").unlink(missing_ok=True)  # from an earlier run
     context = browser.new_context(viewport=screen.viewport, locale="ru-RU")
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)  # signing on a busy 2-core CI machine can take seconds
     pg = context.new_page()
     request.node.browser_page = pg
     yield pg
@@ -134,8 +136,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa
         try:
             pg.screenshot(path=str(path), full_page=True)
             report.sections.append(("browser", f"screenshot of the page at the failure: {path}\nURL: {pg.url}"))
+            report.sections.append(("server threads", _thread_stacks()))
         except Exception as exc:  # noqa: BLE001  (the test's own failure matters more than the screenshot)
             report.sections.append(("browser", f"no screenshot: {exc}"))
+
+
+def _thread_stacks() -> str:
+    """Where every thread of this process is (the live server's request threads among them): a journey that
+    times out waiting for a page shows here what the server was doing."""
+    with tempfile.TemporaryFile("w+") as out:
+        faulthandler.dump_traceback(out, all_threads=True)
+        out.seek(0)
+        return out.read()
 
 
 def login(page, server: LiveServer, user: str, password: str = PASSWORD) -> None:  # noqa: ANN001
