@@ -33,6 +33,15 @@ def _helpers() -> dict:
             "can_audit": can_audit}
 
 
+@bp.app_template_filter("ru_date")
+def _ru_date(value: str | None) -> str:
+    """ISO date (as the JSON views carry it) -> ДД.ММ.ГГГГ."""
+    if not value:
+        return ""
+    year, month, day = str(value)[:10].split("-")
+    return f"{day}.{month}.{year}"
+
+
 @bp.app_template_filter("reject_page")
 def _reject_page(args: dict) -> dict:
     return {k: v for k, v in args.items() if k != "page"}
