@@ -109,10 +109,8 @@ def _error(status: int, message: str, details: dict | None = None):  # noqa: ANN
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DmsError)
     def _dms_error(exc: DmsError):  # noqa: ANN202
-        if exc.status in (401, 429) and not wants_json():
-            g.commit_on_error = True  # keep the audit events of failed logins
-        elif exc.status in (401, 429):
-            g.commit_on_error = True
+        if exc.status in (401, 429):
+            g.commit_on_error = True  # keep the audit events of failed and throttled logins
         return _error(exc.status, exc.message, exc.details)
 
     @app.errorhandler(Forbidden)

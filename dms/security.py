@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Document, Folder, GroupMember, LocalRole, User
@@ -208,7 +208,6 @@ def apply_filter_sql(stmt, flt: AccessFilter):  # noqa: ANN001, ANN201
             col = columns[field]
             vals = [int(v) for v in values] if field in ("folder_id", "owner") else list(values)
             conds.append(col.in_(vals))
-        from sqlalchemy import and_
         ors.append(and_(*conds))
     if not ors:
         return stmt.where(False)

@@ -190,7 +190,8 @@ def create_document():  # noqa: ANN201
         raise NotFound("папка не найдена")
     require(g.db, g.api_user, P.ADD, folder)
     doc_type = str(form.get("type", ""))
-    doctypes.get_type(doc_type) if doc_type in doctypes.DOC_TYPES else _unknown_type(doc_type)
+    if doc_type not in doctypes.DOC_TYPES:  # before any byte is stored
+        raise Invalid("неизвестный тип документа; допустимые: " + ", ".join(doctypes.DOC_TYPES), {"type": doc_type})
     stored = None
     if upload_file is not None:
         stored = docs.store_upload(rt().store, upload_file.stream, upload_file.filename,
@@ -202,10 +203,6 @@ def create_document():  # noqa: ANN201
     resp.status_code = 201
     resp.headers["Location"] = url_for("api.get_document", doc_id=doc.id)
     return _with_etag(resp, doc)
-
-
-def _unknown_type(code: str) -> None:
-    raise Invalid("неизвестный тип документа; допустимые: " + ", ".join(doctypes.DOC_TYPES), {"type": code})
 
 
 @bp.get("/documents/<int:doc_id>")

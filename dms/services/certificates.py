@@ -8,6 +8,7 @@ version, signature, certificate and history entry. A failure after the reservati
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
@@ -228,7 +229,6 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
           batch_id: int | None = None, replaces: Certificate | None = None) -> IssueResult:
     """Issue one certificate per row, all or nothing. Refusals (PIN, permission, blanks) happen before any
     number or blank is consumed."""
-    import time
     started = time.perf_counter()
     if not rows:
         raise Invalid("нет строк для выдачи")
