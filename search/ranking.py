@@ -122,6 +122,8 @@ def rank(
     arrays: SegmentArrays,
 ) -> list[Ranked]:
     """The first ``limit`` matched documents by score (ties: index order) or by date."""
+    if not any(len(docs) for _, _, docs in matched):
+        return []  # nothing to rank (and an empty index has no idf: Whoosh's formula divides by zero)
     terms = list(terms)
     doc_count = max(searcher.doc_count_all(), 1)
     idf = {(t.fieldname, t.text): searcher.idf(t.fieldname, t.text) for t in terms}

@@ -128,3 +128,11 @@ def test_an_access_clause_without_fields_is_refused(archive):
 def test_an_empty_access_list_shows_nothing(archive):
     result = run(archive, "", allowed=[], facets=("doc_type",))
     assert (result.total, result.items, result.facets) == (0, [], {"doc_type": {}})
+
+
+def test_an_empty_index_answers_nothing_found_rather_than_failing(tmp_path):
+    from search.index import SearchIndex
+    from search.query import SearchRequest, search as run
+    index = SearchIndex.create_or_open(tmp_path / "empty")
+    result = run(index, SearchRequest(q="приказ", allowed=None, facets=("doc_type",)))
+    assert result.total == 0 and result.items == [] and result.suggestion is None
