@@ -471,3 +471,29 @@ def lookup_by_sha256(session: Session, sha256: str) -> Certificate | None:
     """The certificate whose issued version has exactly these bytes."""
     return session.scalars(select(Certificate).join(Version, Version.document_id == Certificate.document_id)
                            .where(Version.sha256 == sha256)).first()
+
+
+def check_file(rt: Runtime, session: Session, data: bytes, limit: int) -> tuple[dict, Certificate | None]:
+    """Are these exact bytes a certificate we issued, and does its signature validate? (result, certificate)"""
+    import hashlib
+    import io
+
+    from ..errors import UnsupportedMediaType
+    from . import signatures
+    sha = hashlib.sha256(data[:limit]).hexdigest()
+    if len(data) > limit:
+        return {"authentic": False, "sha256": sha, "certificate": None, "signatures": {},
+                "reasons": [f"файл больше {limit // (1024 * 1024)} МБ — это не наш документ"]}, None
+    cert = lookup_by_sha256(session, sha)
+    try:
+        report = signatures.validate_upload(rt, session, io.BytesIO(data), "public-file")
+    except UnsupportedMediaType:
+        report = {"authentic": False, "summary_ru": "это не PDF-файл", "reports": []}
+    reasons = []
+    if cert is None:
+        reasons.append("эти байты не совпадают ни с одним выданным нами документом (файл изменён или выдан не нами)")
+    if not report.get("authentic"):
+        reasons.append("электронная подпись не прошла проверку: "
+                       + (report.get("summary_ru") or "нет действительной подписи"))
+    return {"authentic": cert is not None and bool(report.get("authentic")), "sha256": sha, "reasons": reasons,
+            "certificate": public_view(session, cert) if cert else None, "signatures": report}, cert

@@ -82,26 +82,7 @@ def verify_file():  # noqa: ANN201
 
 
 def check_file(stream) -> dict:  # noqa: ANN001
-    """Are these exact bytes a version we issued, and does its signature validate?"""
-    from ..services import signatures
-    data = stream.read(MAX_PDF + 1)
-    if len(data) > MAX_PDF:
-        return {"authentic": False, "reasons": ["файл больше 20 МБ — это не наш документ"]}
-    sha = hashlib.sha256(data).hexdigest()
-    cert = certs.lookup_by_sha256(g.db, sha)
-    rt = current_app.extensions["dms_runtime"]
-    import io
-
-    from ..errors import UnsupportedMediaType
-    try:
-        report = signatures.validate_upload(rt, g.db, io.BytesIO(data), "public-file")
-    except UnsupportedMediaType:
-        report = {"authentic": False, "summary_ru": "это не PDF-файл", "reports": []}
-    reasons = []
-    if cert is None:
-        reasons.append("эти байты не совпадают ни с одним выданным нами документом (файл изменён или выдан не нами)")
-    if not report.get("authentic"):
-        reasons.append("электронная подпись не прошла проверку: " + (report.get("summary_ru") or "нет действительной подписи"))
-    record("file", cert, sha256=sha, signature_ok=bool(report.get("authentic")))
-    return {"authentic": cert is not None and bool(report.get("authentic")), "sha256": sha, "reasons": reasons,
-            "certificate": certs.public_view(g.db, cert) if cert else None, "signatures": report}
+    """The public file check (web page and API): the rules are in the service; here the limit and the audit."""
+    result, cert = certs.check_file(current_app.extensions["dms_runtime"], g.db, stream.read(MAX_PDF + 1), MAX_PDF)
+    record("file", cert, sha256=result["sha256"], signature_ok=bool(result["signatures"].get("authentic")))
+    return result
