@@ -9,6 +9,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from . import i18n
 from .config import Settings
 from .errors import DmsError
 from .models import User
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # After _open_session: a CSRF refusal renders a page that needs the session.
     csrf.init_app(app)
     login_manager.init_app(app)
+    i18n.init_app(app)
 
     from .api import bp as api_bp
     from .web import bp as web_bp

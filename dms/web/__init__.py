@@ -3,5 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import (audit, certificates, dashboard, records, search, sharing, signing, verify, views,  # noqa: E402,F401
-               workflow)
+from . import (audit, certificates, dashboard, language, records, search, sharing, signing, verify,  # noqa: E402,F401
+               views, workflow)

@@ -11,7 +11,8 @@ from .pdfs import make_pdf
 
 PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.create_token",
                     "web.pki_file", "web.tsa", "api.verify_pdf", "web.verify_page", "web.verify_token",
-                    "web.verify_file", "api.verify_by_number", "api.verify_by_token", "api.verify_certificate_file"}
+                    "web.verify_file", "api.verify_by_number", "api.verify_by_token", "api.verify_certificate_file",
+                    "web.set_language"}
 # Routes without an object in their path, and what an outsider gets there instead of the object.
 NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit_csv", "api.list_root_folder",
                        "api.create_folder", "api.document_types", "api.create_document", "api.worklist",

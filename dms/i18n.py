@@ -1,0 +1,57 @@
+"""The interface language: Russian first, English second (Flask-Babel).
+
+The msgids are the Russian strings themselves, so a page renders in Russian with no catalog at all; English comes
+from dms/translations/en/LC_MESSAGES/messages.mo. Only an explicit choice (the «RU | EN» switch, kept in a cookie)
+selects English: the archive serves a Russian agency whose staff often run browsers that send Accept-Language: en,
+so the browser's header does not decide.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+
+LOCALES = ("ru", "en")
+DEFAULT_LOCALE = "ru"
+COOKIE = "dms_lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(COOKIE, "") if request else ""
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+def current_locale() -> str:
+    """'ru' or 'en' for the request being served (Russian outside a request)."""
+    locale = get_locale()
+    return locale.language if locale is not None and locale.language in LOCALES else DEFAULT_LOCALE
+
+
+def same_site_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site (no scheme, no host, no '//' or '\\' tricks), else None."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def _here() -> str:
+    """Where the language switch returns to: this page, if it can be opened again with GET."""
+    if request.method != "GET":
+        return "/"
+    return request.full_path.rstrip("?")
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+
+    @app.context_processor
+    def _language() -> dict:
+        return {"current_locale": current_locale(), "language_return": _here(), "locales": LOCALES}
