@@ -7,7 +7,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from storage import ObjectStore
 
 from ..errors import DmsError
-from ..models import User
+from ..models import Document, Folder, User
 from ..security import Forbidden
 from . import documents as docs
 from . import workflow as wf_svc
@@ -126,18 +126,15 @@ def zip_name_quoted(today: date | None = None) -> str:
     return quote(f"документы-{(today or date.today()).isoformat()}.zip")
 
 
-def transition_each(session: Session, actor: User, ids: list[int], name: str, comment: str = "") -> list[Outcome]:
-    """Apply transition `name` to each document in its own transaction; report each success or refusal."""
+def _each(session: Session, actor: User, ids: list[int], act: Callable[[Document], str]) -> list[Outcome]:
+    """Run `act` on each document the actor may view, each in its own transaction; collect each result."""
     outcomes: list[Outcome] = []
     for doc_id in ids:
         title, reg = "", ""
         try:
             doc = docs.get(session, actor, doc_id)
             title, reg = doc.title, doc.reg_number or ""
-            entry = wf_svc.execute(session, actor, doc, name, comment)
-            message = "выполнено"
-            if doc.reg_number and entry.from_state == "draft" and not reg:
-                message += f", присвоен номер {doc.reg_number}"
+            message = act(doc)
             reg = doc.reg_number or ""
             session.commit()
             outcomes.append(Outcome(doc_id, title, reg, True, message))
@@ -145,3 +142,28 @@ def transition_each(session: Session, actor: User, ids: list[int], name: str, co
             session.rollback()
             outcomes.append(Outcome(doc_id, title, reg, False, _reason(exc)))
     return outcomes
+
+
+def transition_each(session: Session, actor: User, ids: list[int], name: str, comment: str = "") -> list[Outcome]:
+    """Apply transition `name` to each document in its own transaction; report each success or refusal."""
+    def act(doc: Document) -> str:
+        had_number = bool(doc.reg_number)
+        wf_svc.execute(session, actor, doc, name, comment)
+        if doc.reg_number and not had_number:
+            return f"выполнено, присвоен номер {doc.reg_number}"
+        return "выполнено"
+    return _each(session, actor, ids, act)
+
+
+def move_each(session: Session, actor: User, ids: list[int], target: Folder) -> list[Outcome]:
+    """Move each document to `target`, each in its own transaction; report each success or refusal."""
+    target_path = target.name
+
+    def act(doc: Document) -> str:
+        docs.move(session, actor, doc, target)
+        return f"перемещён в «{target_path}»"
+    return _each(session, actor, ids, act)
+
+
+def outcome_json(o: Outcome) -> dict:
+    return {"id": o.doc_id, "title": o.title, "reg_number": o.reg_number, "ok": o.ok, "message": o.message}

@@ -168,3 +168,27 @@ def ensure_mutable(session: Session, doc: Document) -> None:
     """Refuse changes to a declared record or a document in the trash (dms.services.records decides)."""
     from . import records
     records.ensure_mutable(session, doc)
+
+
+def move(session: Session, actor: User, doc: Document, target: Folder) -> Document:
+    """File `doc` in another folder. As in Plone, moving takes the right to change the source folder's contents
+    (Edit on the folder it leaves, whatever the document's state) and to add to the target. A document on legal
+    hold, a declared record or one in the trash stays where it is: a hold covers the folder it was placed on."""
+    from . import records
+    if target.id == doc.folder_id:
+        raise Invalid("документ уже в этой папке")
+    require(session, actor, P.EDIT, doc.folder)
+    require(session, actor, P.ADD, target)
+    ensure_mutable(session, doc)
+    if records.active_holds(session, doc):
+        raise Conflict("документ на юридическом удержании: перемещать его нельзя")
+    source = doc.folder_id
+    doc.folder_id = target.id
+    doc.folder = target
+    _touch(session, doc)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("документ изменён другим пользователем; обновите страницу и повторите") from None
+    audit.record(session, actor, "document.move", "document", doc.id, source=source, target=target.id)
+    return doc

@@ -151,3 +151,24 @@ def transition_choices(docs: list[Document]) -> list[tuple[str, str]]:
             if t.title_ru not in titles.setdefault(t.name, []):
                 titles[t.name].append(t.title_ru)
     return sorted(((name, " / ".join(t)) for name, t in titles.items()), key=lambda kv: kv[1])
+
+
+MOVE_TARGETS_LIMIT = 500
+
+
+def move_targets(session: Session, actor: User, source: Folder) -> list[tuple[int, str]]:
+    """(folder id, "/path/of/names") of the folders `actor` may move documents of `source` into: none unless they
+    may change `source`'s contents (Edit), then every other folder where they may add, in path order."""
+    from ..security import has_permission, roles_with, visible_folder_ids
+    if not has_permission(session, actor, P.EDIT, source):
+        return []
+    allowed = visible_folder_ids(session, actor, roles_with(P.ADD))
+    rows = session.execute(select(Folder.id, Folder.name, Folder.path, Folder.parent_id)).all()
+    names = {fid: name for fid, name, _, _ in rows}
+    targets = []
+    for fid, _, path, parent in rows:
+        if fid == source.id or (allowed is not None and fid not in allowed):
+            continue
+        chain = [int(i) for i in path.strip("/").split("/") if i]
+        targets.append((fid, "/" + "/".join(names[i] for i in chain[1:] if i in names) if parent else "/"))
+    return sorted(targets, key=lambda t: t[1])[:MOVE_TARGETS_LIMIT]

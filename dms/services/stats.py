@@ -10,20 +10,25 @@ from statistics import median
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Certificate, Document, Organisation, User, WorkflowHistory
-from ..security import P, access_filter, apply_filter_sql, roles_with
+from ..models import Certificate, Document, LocalRole, Organisation, User, WorkflowHistory
+from ..security import P, access_filter, apply_filter_sql, principals, roles_with
 from ..workflow import state_title
 from .folder_listing import not_trashed
 
 MONTHS = 12
 TOP_CENTRES = 7  # the rest are drawn as one series
-# Global roles that see the charts: those who run the archive, and those who check it.
-MANAGER_ROLES = frozenset({"Administrator", "Clerk", "Signatory"}) | roles_with(P.VIEW_AUDIT)
+# Roles that see the charts, held globally or locally on any folder: those who run (a part of) the archive —
+# who move documents through their workflow — and those who check it. A local Editor of a centre's folder sees
+# the charts of what they may view; a Reader or Contributor does not.
+CHART_ROLES = roles_with(P.TRANSITION) | roles_with(P.VIEW_AUDIT)
 MONTH_NAMES_RU = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
 
 
-def sees_charts(user: User) -> bool:
-    return bool(user.global_roles & MANAGER_ROLES)
+def sees_charts(session: Session, user: User) -> bool:
+    if user.global_roles & CHART_ROLES:
+        return True
+    return session.scalar(select(LocalRole.id).where(LocalRole.principal.in_(principals(session, user)),
+                                                     LocalRole.role.in_(CHART_ROLES)).limit(1)) is not None
 
 
 def visible_ids(session: Session, user: User):  # noqa: ANN201

@@ -35,7 +35,7 @@ def page():  # noqa: ANN201
                   ("Ждут моего решения", len(work))],
         "charts": None,
     }
-    if stats.sees_charts(user):
+    if stats.sees_charts(g.db, user):
         context["charts"] = [
             ("Свидетельства по центрам, по месяцам",
              charts.monthly_chart("Выдано свидетельств по центрам за 12 месяцев",

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import doctypes
 from ..api.routes import send_version
 from ..errors import DmsError, Invalid, NotFound
-from ..models import Document
+from ..models import Document, Folder
 from ..security import P, ROLE_LABELS_RU, has_permission
 from ..services import documents as docs
 from ..services import folders as folders_svc
@@ -118,6 +118,7 @@ def folder(folder_id: int):  # noqa: ANN201
                            state_choices=folder_listing.state_choices(query.doc_type),
                            organisations=folder_listing.organisations(g.db, current_user, f),
                            transitions=folder_listing.transition_choices(items),
+                           move_targets=folder_listing.move_targets(g.db, current_user, f),
                            can_add=has_permission(g.db, current_user, P.ADD, f),
                            can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, f))
 
@@ -297,21 +298,54 @@ def bulk_zip(folder_id: int):  # noqa: ANN201
     return resp
 
 
+def _wants_json() -> bool:
+    """The folder page's script asks for JSON (one chunk of a bulk action at a time, to draw live progress);
+    without the script the form posts everything and gets the result page."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def _bulk(folder_id: int, run):  # noqa: ANN001, ANN202
+    """The common part of the bulk actions that change documents: parse the selection, run, answer."""
+    from ..services import bulk
+    f = _visible_folder(folder_id)
+    try:
+        ids = _selected_ids()
+        results = run(ids)
+    except DmsError as exc:
+        if _wants_json():
+            return jsonify(error=exc.message), exc.status
+        flash(exc.message, "error")
+        return redirect(url_for("web.folder", folder_id=folder_id))
+    if _wants_json():
+        return jsonify(results=[bulk.outcome_json(r) for r in results], done=sum(r.ok for r in results))
+    return render_template("folder_bulk.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), results=results,
+                           done=sum(r.ok for r in results))
+
+
 @bp.post("/folders/<int:folder_id>/bulk/transition")
 @login_required
 def bulk_transition(folder_id: int):  # noqa: ANN201
     """One named transition applied to each selected document; the page lists what was done and what refused."""
     from ..services import bulk
-    f = _visible_folder(folder_id)
-    try:
-        ids = _selected_ids()
-    except DmsError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("web.folder", folder_id=folder_id))
-    name = request.form.get("transition", "")
-    if not name:
-        flash("выберите переход", "error")
-        return redirect(url_for("web.folder", folder_id=folder_id))
-    results = bulk.transition_each(g.db, current_user, ids, name, request.form.get("comment", ""))
-    return render_template("folder_bulk.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f), results=results,
-                           done=sum(r.ok for r in results), transition=name)
+
+    def run(ids: list[int]):  # noqa: ANN202
+        name = request.form.get("transition", "")
+        if not name:
+            raise Invalid("выберите переход")
+        return bulk.transition_each(g.db, current_user, ids, name, request.form.get("comment", ""))
+    return _bulk(folder_id, run)
+
+
+@bp.post("/folders/<int:folder_id>/bulk/move")
+@login_required
+def bulk_move(folder_id: int):  # noqa: ANN201
+    """The selected documents moved to another folder, each checked on its own (Edit here, Add there, no hold)."""
+    from ..services import bulk
+
+    def run(ids: list[int]):  # noqa: ANN202
+        raw = request.form.get("target", "")
+        target = g.db.get(Folder, int(raw)) if raw.isdigit() else None
+        if target is None or not folders_svc.can_navigate(g.db, current_user, target):
+            raise Invalid("выберите папку, в которую переместить документы")
+        return bulk.move_each(g.db, current_user, ids, target)
+    return _bulk(folder_id, run)

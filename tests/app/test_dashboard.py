@@ -87,6 +87,27 @@ def test_an_outsider_dashboard_shows_nothing_of_a_folder_they_cannot_see(rt, wor
     assert re.search(r'tile-value">1<', page)
 
 
+def test_a_local_editor_sees_charts_of_their_folders_only_and_a_local_reader_none(rt, world, client):  # noqa: ANN001
+    _two_folders(world)
+    world.user("manager")
+    world.share("/Открытая", "manager", "Editor")
+    centre = _centre(rt, "ЦОК-2", "Вектор")
+    today = date.today()
+    _certificate(rt, world, "/Открытая", centre, today)
+    _certificate(rt, world, "/Закрытая", centre, today, "Петров П. П.")
+    world.login(client, "manager")
+    page = client.get("/").get_data(as_text=True)
+    assert page.count("<svg") == 3  # certificates per centre, documents by state, signing turnaround
+    with rt.db.session() as s:
+        manager = users.get_user(s, "manager")
+        assert stats.sees_charts(s, manager)
+        assert stats.certificates_per_centre(s, manager).series[0].values[-1] == 1  # not the hidden one
+        assert not stats.sees_charts(s, users.get_user(s, "reader"))
+    client.post("/logout", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)})
+    world.login(client, "reader")
+    assert "<svg" not in client.get("/").get_data(as_text=True)
+
+
 def test_dashboard_of_a_signatory_lists_the_worklist_and_draws_the_charts(rt, world, client):  # noqa: ANN001
     world.user("clerk", "Clerk")
     world.user("head", "Signatory")

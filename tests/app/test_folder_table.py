@@ -126,3 +126,74 @@ def test_bulk_actions_need_the_csrf_token(rt, world, client):  # noqa: ANN001
     assert r.status_code == 400
     with rt.db.session() as s:
         assert s.get(Document, doc.id).state == "draft"
+
+
+def test_bulk_transition_answers_one_chunk_as_json_for_the_live_progress_bar(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.folder("/Отдел")
+    first = world.document("clerk", "/Отдел", title="Первый")
+    second = world.document("clerk", "/Отдел", title="Второй")
+    world.login(client, "clerk")
+    fid = _fid(rt, "/Отдел")
+    page = client.get(f"/folders/{fid}").get_data(as_text=True)
+    assert 'id="bulk-progress"' in page and "data-live" in page
+    token = csrf_of(client, f"/folders/{fid}")
+    r = client.post(f"/folders/{fid}/bulk/transition", headers={"Accept": "application/json"},
+                    data={"csrf_token": token, "transition": "register", "ids": [first.id, second.id]})
+    assert r.status_code == 200 and r.is_json
+    body = r.get_json()
+    assert body["done"] == 2
+    assert [(x["id"], x["ok"]) for x in body["results"]] == [(first.id, True), (second.id, True)]
+    assert all(x["reg_number"] and "присвоен номер" in x["message"] for x in body["results"])
+    r = client.post(f"/folders/{fid}/bulk/transition", headers={"Accept": "application/json"},
+                    data={"csrf_token": token, "ids": [first.id]})
+    assert r.status_code == 400 and r.get_json()["error"] == "выберите переход"
+
+
+def test_bulk_move_takes_edit_here_and_add_there_and_never_moves_a_held_document(rt, world, client):  # noqa: ANN001
+    from dms.services import records
+    world.user("admin", "Administrator")
+    world.user("clerk", "Clerk")
+    world.user("editor")
+    world.user("reader")
+    for path in ("/Отдел", "/Цель", "/Чужая"):
+        world.folder(path)
+    world.share("/Отдел", "editor", "Editor")
+    world.share("/Цель", "editor", "Contributor")
+    world.share("/Отдел", "reader", "Reader")
+    world.share("/Цель", "reader", "Contributor")
+    free = world.document("clerk", "/Отдел", make_pdf("свободный"), title="Свободный")
+    held = world.document("clerk", "/Отдел", title="Под удержанием")
+    foreign = world.document("clerk", "/Чужая", title="Чужой")
+    with rt.db.session() as s:
+        records.place_hold(s, users.get_user(s, "admin"), "запрос прокуратуры", document=s.get(Document, held.id))
+        s.commit()
+    src, dst, other = _fid(rt, "/Отдел"), _fid(rt, "/Цель"), _fid(rt, "/Чужая")
+
+    world.login(client, "reader")  # may add to the target but not change the source's contents
+    page = client.get(f"/folders/{src}").get_data(as_text=True)
+    assert 'name="target"' not in page
+    token = csrf_of(client, f"/folders/{src}")
+    r = client.post(f"/folders/{src}/bulk/move", data={"csrf_token": token, "target": dst, "ids": [free.id]})
+    assert "нет права на изменение" in r.get_data(as_text=True)
+
+    world.login(client, "editor")
+    page = client.get(f"/folders/{src}").get_data(as_text=True)
+    offered = re.findall(r'<option value="(\d+)">/[^<]*</option>', page.split('name="target"')[1].split("</select>")[0])
+    assert offered == [str(dst)]  # only where the editor may add, never the folder itself
+    token = csrf_of(client, f"/folders/{src}")
+    r = client.post(f"/folders/{src}/bulk/move", data={"csrf_token": token, "target": other, "ids": [free.id]})
+    assert r.status_code == 302  # a folder the editor cannot see is no target: back with a message
+    assert "выберите папку" in client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post(f"/folders/{src}/bulk/move", headers={"Accept": "application/json"},
+                    data={"csrf_token": token, "target": dst, "ids": [free.id, held.id, foreign.id]})
+    results = r.get_json()["results"]
+    assert [x["ok"] for x in results] == [True, False, False]
+    assert "удержании" in results[1]["message"]
+    assert results[2]["message"] == "документ не найден" and results[2]["title"] == ""
+    with rt.db.session() as s:
+        assert s.get(Document, free.id).folder_id == dst
+        assert s.get(Document, held.id).folder_id == src and s.get(Document, foreign.id).folder_id == other
+        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move")).all()
+        assert [(e.object_id, e.details["source"], e.details["target"]) for e in moves] == [(free.id, src, dst)]
+    assert "Свободный" in client.get(f"/folders/{dst}").get_data(as_text=True)
