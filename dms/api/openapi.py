@@ -56,7 +56,7 @@ def openapi_document() -> dict:
                                    errors=(400, 401, 403, 404, 413, 415))},
         "/documents/{doc_id}": {
             "get": _op("Документ с версиями (ETag = ревизия)", params=["doc_id"]),
-            "patch": _op("Изменить название и метаданные", params=["doc_id"], body=JSON_OBJ,
+            "patch": _op("Изменить название и метаданные; folder_id — переместить в другую папку", params=["doc_id"], body=JSON_OBJ,
                          headers_in=["If-Match"], errors=(400, 401, 403, 404, 409, 412))},
         "/documents/{doc_id}/versions": {
             "get": _op("Версии документа", params=["doc_id"]),

@@ -218,9 +218,15 @@ def get_document(doc_id: int):  # noqa: ANN201
 def update_document(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, g.api_user, doc_id)
     body = _json_body()
-    docs.update_metadata(g.db, g.api_user, doc, title=body.get("title"),
-                         meta=_parse_meta(body["meta"]) if "meta" in body else None,
-                         expected_revision=_if_match())
+    docs.check_revision(doc, _if_match())
+    if "title" in body or "meta" in body:
+        docs.update_metadata(g.db, g.api_user, doc, title=body.get("title"),
+                             meta=_parse_meta(body["meta"]) if "meta" in body else None)
+    if "folder_id" in body:  # a move: Edit on the folder left, Add on the target (dms.services.documents.move)
+        target = g.db.get(Folder, body["folder_id"]) if type(body["folder_id"]) is int else None
+        if target is None or not folders_svc.can_navigate(g.db, g.api_user, target):
+            raise NotFound("папка не найдена")
+        docs.move(g.db, g.api_user, doc, target)
     return _with_etag(jsonify(document_json(doc)), doc)
 
 

@@ -47,7 +47,7 @@ def get(session: Session, actor: User | None, document_id: int, permission: P = 
     return doc
 
 
-def _check_revision(doc: Document, expected_revision: int | None) -> None:
+def check_revision(doc: Document, expected_revision: int | None) -> None:
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите",
                        {"revision": doc.revision})
@@ -84,7 +84,7 @@ def add_version(session: Session, actor: User, doc: Document, upload: StoredUplo
     """Reference stored bytes as the document's next version (in the caller's transaction)."""
     require(session, actor, P.EDIT, doc)
     ensure_mutable(session, doc)
-    _check_revision(doc, expected_revision)
+    check_revision(doc, expected_revision)
     number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
     version = Version(document_id=doc.id, number=number, object_key=upload.key, sha256=upload.sha256,
                       size=upload.size, media_type=upload.media_type, filename=upload.filename,
@@ -106,7 +106,7 @@ def update_metadata(session: Session, actor: User, doc: Document, *, title: str 
                     meta: dict[str, Any] | None = None, expected_revision: int | None = None) -> Document:
     require(session, actor, P.EDIT, doc)
     ensure_mutable(session, doc)
-    _check_revision(doc, expected_revision)
+    check_revision(doc, expected_revision)
     changes: dict[str, Any] = {}
     if title is not None:
         title = " ".join(title.split())

@@ -85,6 +85,35 @@ def test_stale_if_match_is_refused_with_409(world, client):  # noqa: ANN001
     assert bad.status_code == 412
 
 
+def test_patch_folder_id_moves_the_document_only_with_edit_here_and_add_there(world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.user("contributor")
+    for path in ("/Входящие", "/Дела", "/Закрытая"):
+        world.folder(path)
+    world.share("/Входящие", "contributor", "Contributor")
+    world.share("/Дела", "contributor", "Contributor")
+    doc = world.document("clerk", "/Входящие", make_pdf("письмо"), title="Письмо")
+    folders = {f["name"]: f["id"] for f in client.get("/api/v1/folders", headers=world.token(client, "clerk"))
+               .get_json()["folders"]}
+    h = world.token(client, "contributor")
+    r = client.patch(f"/api/v1/documents/{doc.id}", headers=h, json={"folder_id": folders["Дела"]})
+    assert r.status_code == 403  # Add on the target, but no Edit on the folder the document leaves
+    h = world.token(client, "clerk")
+    assert client.patch(f"/api/v1/documents/{doc.id}", headers=h, json={"folder_id": "2"}).status_code == 404
+    etag = client.get(f"/api/v1/documents/{doc.id}", headers=h).headers["ETag"]
+    r = client.patch(f"/api/v1/documents/{doc.id}", headers={**h, "If-Match": etag},
+                     json={"folder_id": folders["Дела"]})
+    assert r.status_code == 200 and r.get_json()["folder_id"] == folders["Дела"] and r.headers["ETag"] != etag
+    stale = client.patch(f"/api/v1/documents/{doc.id}", headers={**h, "If-Match": etag},
+                         json={"folder_id": folders["Закрытая"]})
+    assert stale.status_code == 409
+    again = client.patch(f"/api/v1/documents/{doc.id}", headers=h, json={"folder_id": folders["Дела"]})
+    assert again.status_code == 400 and "уже в этой папке" in again.get_json()["error"]["message"]
+    with world.rt.db.session() as s:
+        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move")).all()
+        assert [(e.details["source"], e.details["target"]) for e in moves] == [(folders["Входящие"], folders["Дела"])]
+
+
 def test_metadata_is_validated_per_type(world, client):  # noqa: ANN001
     _setup(world)
     h = world.token(client, "clerk")
