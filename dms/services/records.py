@@ -27,6 +27,8 @@ from . import audit
 DEFAULT_TRASH_DAYS = 30
 
 # Duty -> global roles that hold it. Archivist work is the administrator's; auditors may read the lists.
+# Four eyes on destruction: the administrator who proposes a disposition list may not approve it.
+FOUR_EYES = True
 DUTIES: dict[str, frozenset[str]] = {
     "manage": frozenset({"Administrator"}),
     "read": frozenset({"Administrator", "Auditor"}),
@@ -418,6 +420,8 @@ def approve(session: Session, actor: User, batch_id: int) -> DispositionBatch:
     batch = get_batch(session, actor, batch_id)
     if batch.status != "proposed":
         raise Conflict(f"акт № {batch.id} уже {'утверждён' if batch.status == 'approved' else 'исполнен'}")
+    if FOUR_EYES and batch.proposed_by_id == actor.id:
+        raise Conflict(f"акт № {batch.id} составлен вами: утвердить его должен другой администратор")
     batch.status = "approved"
     batch.approved_by_id = actor.id
     batch.approved_at = _now()

@@ -31,6 +31,7 @@ ALL_ROLES = EDITING_ROLES + ("auditor", "signer", "reader")
 @pytest.fixture
 def people(world):  # noqa: ANN001, ANN201
     world.user("admin", "Administrator")
+    world.user("archivist", "Administrator")
     world.user("clerk", "Clerk")
     world.user("auditor", "Auditor")
     world.user("signer", "Signatory")
@@ -242,7 +243,7 @@ def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people
     with rt.db.session() as s:
         admin = users.get_user(s, "admin")
         batch = records.propose(s, admin)
-        records.approve(s, admin, batch.id)
+        records.approve(s, users.get_user(s, "archivist"), batch.id)
         records.execute(s, admin, batch.id)
     assert not _exists(rt, doc)
 
@@ -290,6 +291,8 @@ def test_disposition_destroys_only_what_the_rule_allows_and_only_after_approval(
         assert client.post(f"/api/v1/records/disposition/{bid}/approve", headers=h).status_code == 403
         assert client.post(f"/api/v1/records/disposition/{bid}/execute", headers=h).status_code == 403
     r = _cli(settings, "disposition", "approve", str(bid), "--as", "admin")
+    assert r.exit_code != 0 and "утвердить его должен другой администратор" in r.output  # four eyes
+    r = _cli(settings, "disposition", "approve", str(bid), "--as", "archivist")
     assert r.exit_code == 0, r.output
     web = app.test_client()
     people.login(web, "admin")
@@ -310,7 +313,7 @@ def test_hold_placed_after_approval_still_blocks_disposition(people, settings, r
     _backdate(rt, doc, date(2012, 1, 10))
     r = _cli(settings, "disposition", "propose", "--as", "admin")
     bid = json.loads(r.output)["id"]
-    assert _cli(settings, "disposition", "approve", str(bid), "--as", "admin").exit_code == 0
+    assert _cli(settings, "disposition", "approve", str(bid), "--as", "archivist").exit_code == 0
     _hold(rt, "иск поступил после утверждения акта", doc_id=doc)
     r = _cli(settings, "disposition", "execute", str(bid), "--as", "admin")
     item = json.loads(r.output)["items"][0]
