@@ -1,31 +1,88 @@
-"""A per-client sliding-window limit for public endpoints (verification lookups). In memory, per process: with N
-web workers a client gets at most N times the limit, which still stops enumeration of certificate numbers."""
+"""Per-client sliding-window limits for the public endpoints (verification lookups, file checks, the TSA).
+
+The limits are one table (LIMITS). The hits live in a small SQLite file in the data directory, shared by every web
+worker of the host (gunicorn's N processes see one count, so a client gets the limit, not N times it). The file
+holds nothing durable: it is written without fsync and may be deleted at any time.
+"""
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 import threading
 import time
-from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
 
-MAX_CLIENTS = 50_000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    per_window: int
+    window_s: float = 60.0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+# bucket -> limit per client address. Buckets are shared by the web page and the API doing the same work.
+LIMITS: dict[str, Limit] = {
+    "verify": Limit(_env_int("DMS_VERIFY_PER_MINUTE", 60)),  # certificate lookups by number or QR token
+    "verify_file": Limit(10),    # an uploaded PDF checked (parsing and signature validation cost CPU)
+    "tsa": Limit(_env_int("DMS_TSA_PER_MINUTE", 120)),     # RFC 3161 time-stamps signed for anyone
+}
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS hits (bucket TEXT NOT NULL, client TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS hits_client ON hits (bucket, client, ts);
+CREATE INDEX IF NOT EXISTS hits_ts ON hits (ts);"""
+MAX_WINDOW_S = 3600.0  # hits older than this are swept whatever their bucket
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window_s: float):
-        self.limit = limit
-        self.window = window_s
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    """Sliding-window counting over a SQLite file shared between processes (one connection per thread)."""
 
-    def allow(self, client: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.pop(client, None) or deque()
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            allowed = len(hits) < self.limit
-            if allowed:
-                hits.append(now)
-            self._hits[client] = hits
-            while len(self._hits) > MAX_CLIENTS:
-                self._hits.popitem(last=False)
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=OFF")
+            con.executescript(_SCHEMA)
+            self._local.con = con
+        return con
+
+    def allow(self, bucket: str, client: str, now: float | None = None) -> bool:
+        """Count this request for `client` in `bucket` if it is within the limit; False when over it. A broken
+        or busy limiter file lets the request through (and logs): the limit guards, it must not take the service
+        down with it."""
+        limit = LIMITS[bucket]
+        now = time.time() if now is None else now
+        try:
+            con = self._connection()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("DELETE FROM hits WHERE ts <= ?", (now - MAX_WINDOW_S,))
+                count = con.execute("SELECT COUNT(*) FROM hits WHERE bucket = ? AND client = ? AND ts > ?",
+                                    (bucket, client, now - limit.window_s)).fetchone()[0]
+                allowed = count < limit.per_window
+                if allowed:
+                    con.execute("INSERT INTO hits (bucket, client, ts) VALUES (?, ?, ?)", (bucket, client, now))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             return allowed
+        except sqlite3.Error as exc:
+            log.warning("rate limiter %s unavailable (%s); request let through", self.path, exc)
+            return True
+
+    def reset(self) -> None:
+        self._connection().execute("DELETE FROM hits")

@@ -28,7 +28,7 @@ def verify_by_number():  # noqa: ANN201
 
 @bp.get("/verify/token/<token>")
 def verify_by_token(token: str):  # noqa: ANN201
-    public.limit(public.LOOKUPS)
+    public.limit("verify")
     cert = certs.lookup_by_token(g.db, token)
     public.record("api-token", cert)
     return _answer(cert)
@@ -37,7 +37,7 @@ def verify_by_token(token: str):  # noqa: ANN201
 @bp.post("/verify/certificate")
 def verify_certificate_file():  # noqa: ANN201
     """multipart `file`: are these exact bytes a certificate we issued, and does the signature validate?"""
-    public.limit(public.UPLOADS)
+    public.limit("verify_file")
     upload = request.files.get("file")
     if upload is None:
         raise Invalid("нужен файл в поле file (multipart/form-data)")

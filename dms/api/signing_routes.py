@@ -8,6 +8,7 @@ from ..errors import Invalid
 from ..services import documents as docs
 from ..services import pki as pki_svc
 from ..services import signatures as sig_svc
+from ..web import verify as public
 from . import bp
 from .routes import _json_body, _with_etag, document_json, rt, token_required
 
@@ -45,6 +46,7 @@ def version_validation(doc_id: int, number: int):  # noqa: ANN201
 @bp.post("/verify/pdf")
 def verify_pdf():  # noqa: ANN201
     """Public: the signatures of a PDF signed anywhere, checked against the organisation's CA."""
+    public.limit("verify_file")
     upload = request.files.get("file")
     if upload is None:
         raise Invalid("нужен PDF-файл в поле file (multipart/form-data)")

@@ -16,6 +16,7 @@ from ..services import documents as docs
 from ..services import pki as pki_svc
 from ..services import signatures as sig_svc
 from . import bp
+from .verify import limit
 
 TSA_MAX_REQUEST = 16 * 1024
 
@@ -95,6 +96,7 @@ def pki_file(name: str):  # noqa: ANN201
 @bp.post("/tsa")
 def tsa():  # noqa: ANN201
     """RFC 3161 over HTTP: application/timestamp-query in, application/timestamp-reply out."""
+    limit("tsa")
     if request.mimetype != CONTENT_TYPE_REQUEST:
         return Response("expected " + CONTENT_TYPE_REQUEST, status=415, mimetype="text/plain")
     if (request.content_length or 0) > TSA_MAX_REQUEST:

@@ -3,7 +3,6 @@ token, or by uploading the PDF. Unknown number and wrong surname get the same an
 from __future__ import annotations
 
 import hashlib
-import os
 
 from flask import abort, current_app, g, render_template, request
 
@@ -13,8 +12,6 @@ from ..services import audit
 from ..services import certificates as certs
 from . import bp
 
-LOOKUPS = RateLimiter(limit=int(os.environ.get("DMS_VERIFY_PER_MINUTE", "60")), window_s=60)
-UPLOADS = RateLimiter(limit=10, window_s=60)
 MAX_PDF = 20 * 1024 * 1024
 
 
@@ -22,10 +19,19 @@ def client_id() -> str:
     return request.remote_addr or "unknown"
 
 
-def limit(limiter: RateLimiter) -> None:
-    if not limiter.allow(client_id()):
+def limiter() -> RateLimiter:
+    """The app's limiter: one file in the data directory, shared by every worker process."""
+    ext = current_app.extensions
+    if "dms.ratelimiter" not in ext:
+        ext["dms.ratelimiter"] = RateLimiter(ext["dms_runtime"].settings.data_dir / "ratelimit.sqlite3")
+    return ext["dms.ratelimiter"]
+
+
+def limit(bucket: str) -> None:
+    """Count the request against `bucket` of dms.ratelimit.LIMITS; 429 over the limit (the audit is kept)."""
+    if not limiter().allow(bucket, client_id()):
         g.commit_on_error = True
-        raise Throttled("слишком много проверок с вашего адреса; повторите через минуту")
+        raise Throttled("слишком много запросов с вашего адреса; повторите через минуту")
 
 
 def _client_digest() -> str:
@@ -41,7 +47,7 @@ def record(channel: str, cert, **details) -> None:  # noqa: ANN001
 
 
 def lookup(number: str, surname: str):  # noqa: ANN201
-    limit(LOOKUPS)
+    limit("verify")
     cert = certs.lookup_by_number(g.db, number, surname)
     record("number", cert)
     return cert
@@ -62,7 +68,7 @@ def verify_page():  # noqa: ANN201
 
 @bp.get("/verify/t/<token>")
 def verify_token(token: str):  # noqa: ANN201
-    limit(LOOKUPS)
+    limit("verify")
     cert = certs.lookup_by_token(g.db, token)
     record("token", cert)
     view = certs.public_view(g.db, cert) if cert else None
@@ -73,7 +79,7 @@ def verify_token(token: str):  # noqa: ANN201
 def verify_file():  # noqa: ANN201
     result = None
     if request.method == "POST":
-        limit(UPLOADS)
+        limit("verify_file")
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             abort(400)

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from dms.models import AuditEvent, Certificate, Version
+from dms.ratelimit import LIMITS, Limit
 from dms.services import certificates as certs
 from dms.services import users
-from dms.web import verify as verify_web
 
 from .test_certificates import centre, rows  # noqa: F401  (fixtures)
 from .test_signing import PIN, ca_template, pki  # noqa: F401
@@ -28,7 +28,6 @@ def issued(rt, centre):  # noqa: ANN001, ANN201
         cert = s.scalars(select(Certificate).where(Certificate.number == out[3]["number"])).one()
         cert.valid_until = cert.issue_date.replace(year=cert.issue_date.year - 1)
         tokens = {c.number: c.token for c in s.scalars(select(Certificate))}
-    verify_web.LOOKUPS._hits.clear()
     return {"valid": out[0], "revoked": out[1], "replaced": out[2], "expired": out[3], "dup": dup["new"],
             "tokens": tokens}
 
@@ -102,13 +101,42 @@ def test_uploaded_pdf_authentic_and_tampered_copy_caught(client, issued, rt):  #
 
 
 def test_lookups_are_rate_limited_per_client_and_audited(client, issued, rt, monkeypatch):  # noqa: ANN001
-    monkeypatch.setattr(verify_web.LOOKUPS, "limit", 5)
+    monkeypatch.setitem(LIMITS, "verify", Limit(5))
     codes = [client.get("/api/v1/verify", query_string={"number": "X", "surname": "Y"}).status_code for _ in range(7)]
     assert codes[:5] == [404] * 5 and codes[5:] == [429, 429]
     with rt.db.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification")).all()
     assert len([e for e in events if e.details.get("channel") == "number"]) == 5
     assert all("client" in e.details and "." not in e.details["client"] for e in events)  # a digest, not the IP
+
+
+def test_the_limit_is_shared_by_every_worker_of_the_host(app, issued, monkeypatch):  # noqa: ANN001
+    """Two app instances over one data directory stand for two gunicorn workers: a client gets the limit once,
+    not once per worker."""
+    from dms.app import create_app
+    monkeypatch.setitem(LIMITS, "verify", Limit(4))
+    second = create_app(runtime=app.extensions["dms_runtime"])
+    clients = [app.test_client(), second.test_client()]
+    codes = [clients[n % 2].get("/api/v1/verify", query_string={"number": "X", "surname": "Y"}).status_code
+             for n in range(6)]
+    assert codes == [404] * 4 + [429, 429]
+    other = app.test_client()  # another address is counted on its own
+    assert other.get("/api/v1/verify", query_string={"number": "X", "surname": "Y"},
+                     environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
+
+
+def test_the_time_stamp_authority_and_the_public_pdf_check_are_rate_limited(client, issued, monkeypatch):  # noqa: ANN001
+    monkeypatch.setitem(LIMITS, "tsa", Limit(2))
+    monkeypatch.setitem(LIMITS, "verify_file", Limit(1))
+    codes = [client.post("/tsa", data=b"not a query", content_type="application/timestamp-query").status_code
+             for _ in range(3)]
+    assert codes[2] == 429 and 429 not in codes[:2]
+    pdf = {"file": (io.BytesIO(b"%PDF-1.4 broken"), "x.pdf")}
+    first = client.post("/api/v1/verify/pdf", data=pdf, content_type="multipart/form-data")
+    assert first.status_code != 429
+    again = client.post("/api/v1/verify/pdf", data={"file": (io.BytesIO(b"%PDF-1.4 broken"), "x.pdf")},
+                        content_type="multipart/form-data")
+    assert again.status_code == 429 and "повторите через минуту" in again.get_json()["error"]["message"]
 
 
 def test_outsider_cannot_open_a_certificate_card(world, client, issued):  # noqa: ANN001
