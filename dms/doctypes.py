@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
+from .i18n import pick
+
 
 @dataclass(frozen=True)
 class Field:
@@ -16,6 +18,10 @@ class Field:
     choices: tuple[str, ...] = ()
     max_length: int = 500
 
+    @property
+    def label(self) -> str:
+        return pick(self.label_ru, self.label_en)
+
 
 @dataclass(frozen=True)
 class DocType:
@@ -23,6 +29,10 @@ class DocType:
     label_ru: str
     label_en: str
     fields: tuple[Field, ...]
+
+    @property
+    def label(self) -> str:
+        return pick(self.label_ru, self.label_en)
 
 
 DOC_TYPES: dict[str, DocType] = {t.code: t for t in (

@@ -52,6 +52,51 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
 
+    app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_moment, "moment")
+    app.add_template_filter(format_number, "number")
+
     @app.context_processor
     def _language() -> dict:
         return {"current_locale": current_locale(), "language_return": _here(), "locales": LOCALES}
+
+
+def pick(ru: str, en: str) -> str:
+    """Of a label kept as data in both languages (doctypes, workflow, roles), the one of the current locale."""
+    return en if en and current_locale() == "en" else ru
+
+
+# Dates as each locale writes them in tables: 22.11.2026 in Russian, 22 Nov 2026 in English.
+DATE_PATTERNS = {"ru": "dd.MM.yyyy", "en": "d MMM yyyy"}
+TIME_PATTERNS = {"ru": "HH:mm", "en": "HH:mm"}
+
+
+def _as_date(value):  # noqa: ANN001, ANN202
+    from datetime import date, datetime
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.date() if isinstance(value, datetime) else value
+
+
+def format_day(value) -> str:  # noqa: ANN001
+    """A date (or datetime, or ISO string) as the current locale writes a day; '' for nothing."""
+    if not value:
+        return ""
+    from babel.dates import format_date
+    locale = current_locale()
+    return format_date(_as_date(value), DATE_PATTERNS[locale], locale=locale)
+
+
+def format_number(value) -> str:  # noqa: ANN001
+    from babel.numbers import format_decimal
+    return format_decimal(value, locale=current_locale())
+
+
+def format_moment(value, seconds: bool = False) -> str:  # noqa: ANN001
+    """A datetime as day and time of the current locale (the time as stored: the archive runs on one clock)."""
+    if not value:
+        return ""
+    from babel.dates import format_time
+    locale = current_locale()
+    pattern = TIME_PATTERNS[locale] + (":ss" if seconds else "")
+    return f"{format_day(value)} {format_time(value, pattern, locale=locale)}"

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from .i18n import pick
+
 
 class Disposal(StrEnum):
     DESTROY = "destroy"
@@ -26,6 +28,7 @@ class RetentionRule:
     disposal: Disposal
     start_field: str | None    # a date metadata field the period starts from; else the registration date
     basis_ru: str              # where the period comes from, shown to the archivist
+    basis_en: str = ""
 
     @property
     def label_ru(self) -> str:
@@ -33,15 +36,37 @@ class RetentionRule:
             return "постоянно"
         return f"{self.years} лет" + (f" (от «{self.start_field}»)" if self.start_field else "")
 
+    @property
+    def label(self) -> str:
+        """The period in the current locale, its start named by the field's label."""
+        from flask_babel import gettext
+
+        from .doctypes import DOC_TYPES
+        if self.years is None:
+            return gettext("постоянно")
+        fields = {f.name: f.label for t in DOC_TYPES.values() for f in t.fields}
+        period = gettext("%(years)s лет", years=self.years)
+        if not self.start_field:
+            return period
+        return gettext("%(period)s от «%(field)s»", period=period, field=fields.get(self.start_field, self.start_field))
+
+    @property
+    def basis(self) -> str:
+        return pick(self.basis_ru, self.basis_en)
+
 
 RETENTION: dict[str, RetentionRule] = {r.doc_type: r for r in (
-    RetentionRule("order", None, Disposal.KEEP, None, "приказы по основной деятельности — постоянно"),
+    RetentionRule("order", None, Disposal.KEEP, None, "приказы по основной деятельности — постоянно",
+                  "orders on the main activity — permanently"),
     RetentionRule("certificate", 75, Disposal.DESTROY, "issue_date",
-                  "документы о присвоении квалификации — 75 лет после выдачи"),
-    RetentionRule("agreement", 5, Disposal.DESTROY, "term_to", "договоры, соглашения — 5 лет после окончания срока"),
-    RetentionRule("report", 5, Disposal.DESTROY, None, "отчёты площадок и мониторинга — 5 лет"),
-    RetentionRule("application", 5, Disposal.DESTROY, None, "заявления — 5 лет"),
-    RetentionRule("other", 10, Disposal.DESTROY, None, "прочие документы — 10 лет"),
+                  "документы о присвоении квалификации — 75 лет после выдачи",
+                  "documents awarding a qualification — 75 years after issue"),
+    RetentionRule("agreement", 5, Disposal.DESTROY, "term_to", "договоры, соглашения — 5 лет после окончания срока",
+                  "contracts, agreements — 5 years after they end"),
+    RetentionRule("report", 5, Disposal.DESTROY, None, "отчёты площадок и мониторинга — 5 лет",
+                  "site and monitoring reports — 5 years"),
+    RetentionRule("application", 5, Disposal.DESTROY, None, "заявления — 5 лет", "applications — 5 years"),
+    RetentionRule("other", 10, Disposal.DESTROY, None, "прочие документы — 10 лет", "other documents — 10 years"),
 )}
 
 

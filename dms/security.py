@@ -13,6 +13,7 @@ from typing import Iterable
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from .i18n import pick
 from .models import Document, Folder, GroupMember, LocalRole, User
 
 
@@ -49,6 +50,15 @@ ROLE_LABELS_RU = {
     "Auditor": "Аудитор", "Reader": "Читатель", "Editor": "Редактор", "Contributor": "Автор",
     "Reviewer": "Рецензент",
 }
+ROLE_LABELS_EN = {
+    "Administrator": "Administrator", "Clerk": "Clerk", "Signatory": "Signatory", "Auditor": "Auditor",
+    "Reader": "Reader", "Editor": "Editor", "Contributor": "Contributor", "Reviewer": "Reviewer",
+}
+
+
+def role_label(role: str) -> str:
+    """A role's name in the current locale (the role's code if it has no label)."""
+    return pick(ROLE_LABELS_RU.get(role, role), ROLE_LABELS_EN.get(role, role))
 
 
 def roles_with(permission: Permission) -> frozenset[str]:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .i18n import pick
 from .security import Permission as P, ROLE_PERMISSIONS, roles_with
 
 NOBODY: frozenset[str] = frozenset()
@@ -17,6 +18,11 @@ class State:
     name: str
     title_ru: str
     title_en: str
+
+    @property
+    def title(self) -> str:
+        return pick(self.title_ru, self.title_en)
+
     # permission -> roles that hold it in this state; a permission not named here keeps ROLE_PERMISSIONS.
     permissions: dict[P, frozenset[str]] = field(default_factory=dict)
 
@@ -32,6 +38,10 @@ class Transition:
     guards: tuple[str, ...] = ()     # names in dms.services.workflow.GUARDS
     assigns_number: bool = False
     worklist: bool = False           # shown in the worklist of those who may take it
+
+    @property
+    def title(self) -> str:
+        return pick(self.title_ru, self.title_en)
 
 
 @dataclass(frozen=True)
@@ -156,13 +166,13 @@ def states_where_roles_hold(permission: P) -> dict[frozenset[str], dict[str, tup
 
 
 def state_label(state: str) -> str:
-    """A state's Russian title without knowing the type (facets, mixed lists): the first workflow naming it."""
-    return next((wf.states[state].title_ru for wf in WORKFLOWS.values() if state in wf.states), state)
+    """A state's title without knowing the type (facets, mixed lists): the first workflow naming it."""
+    return next((wf.states[state].title for wf in WORKFLOWS.values() if state in wf.states), state)
 
 
 def state_title(doc_type: str, state: str) -> str:
     st = WORKFLOWS.get(doc_type, WORKFLOWS["other"]).states.get(state)
-    return st.title_ru if st else state
+    return st.title if st else state
 
 
 assert all(r in ROLE_PERMISSIONS for wf in WORKFLOWS.values() for s in wf.states.values()

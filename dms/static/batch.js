@@ -2,11 +2,13 @@
 (function () {
   var box = document.getElementById("batch");
   if (!box) return;
-  var stages = {queued: "в очереди", signing: "формирование и подпись", storing: "сохранение", done: "готово", failed: "ошибка"};
+  // Stage names and the line's wording come translated from the page (batch.html).
+  var stages = JSON.parse(box.dataset.stages);
   function poll() {
     fetch(box.dataset.url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (b) {
       document.getElementById("bar").value = b.done;
-      document.getElementById("stage").textContent = "Этап: " + (stages[b.stage] || b.stage) + " — " + b.done + " из " + b.total;
+      document.getElementById("stage").textContent = box.dataset.stageText
+        .replace("{stage}", stages[b.stage] || b.stage).replace("{done}", b.done).replace("{total}", b.total);
       if (b.stage === "done" || b.stage === "failed") { window.location.reload(); } else { setTimeout(poll, 1000); }
     }).catch(function () { setTimeout(poll, 3000); });
   }

@@ -5,6 +5,7 @@ from flask import current_app, redirect, request, url_for
 
 from ..errors import NotFound
 from ..i18n import COOKIE, COOKIE_MAX_AGE, LOCALES, same_site_path
+from ..security import role_label
 from . import bp
 
 
@@ -16,3 +17,8 @@ def set_language(lang: str):  # noqa: ANN201
     response.set_cookie(COOKIE, lang, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
                         secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
     return response
+
+
+@bp.app_context_processor
+def _labels_in_locale() -> dict:
+    return {"role_label": role_label}
