@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
+from . import aio
 from .errors import SigningLibraryError
 from .pades import SignRequest, async_sign_into
 from .signer import SignerIdentity
@@ -46,7 +47,7 @@ class BatchSigner:
         self.signer = signer
         self._loop = asyncio.new_event_loop()
         if request.bytes_reserved is None:
-            size = self._loop.run_until_complete(_container_size(signer, request)) + SIZE_MARGIN
+            size = aio.run_on(self._loop, _container_size(signer, request)) + SIZE_MARGIN
             # pyHanko counts the reservation in hex digits: two per byte of the container
             request = replace(request, bytes_reserved=2 * size)
         self.request = request
@@ -62,7 +63,7 @@ class BatchSigner:
     def sign_one(self, pdf: bytes) -> bytes:
         """Sign one PDF in this process, with the kept key and the reserved size."""
         output = io.BytesIO()
-        self._loop.run_until_complete(async_sign_into(io.BytesIO(pdf), output, self.signer, self.request))
+        aio.run_on(self._loop, async_sign_into(io.BytesIO(pdf), output, self.signer, self.request))
         return output.getvalue()
 
     def sign_many(self, pdfs: Iterable[bytes], chunksize: int = 8) -> list[bytes | SigningLibraryError]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import BinaryIO
 
 from asn1crypto import cms, pem
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
+from . import aio
 from .errors import NotASignature, SigningLibraryError, TimestampError
 from .signer import SignerIdentity
 from .tsa import TimeStampAuthority, timestamper_for
@@ -63,4 +63,4 @@ def sign_detached(
     timestamper: TimeStampAuthority | str | None = None,
 ) -> bytes:
     """A CAdES detached signature (DER .p7s) over ``data``; with a TSA it carries a signature time stamp."""
-    return asyncio.run(async_sign_detached(data, signer, timestamper))
+    return aio.run(async_sign_detached(data, signer, timestamper))

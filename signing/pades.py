@@ -7,7 +7,6 @@ output stream handed in is truncated back to where it was).
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import BaseStampStyle
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
+from . import aio
 from .errors import (
     BrokenPdf,
     EncryptedPdf,
@@ -244,5 +244,5 @@ def sign_pdf(
     request = request or SignRequest(level=Level.B_B)
     source = io.BytesIO(pdf) if isinstance(pdf, (bytes, bytearray, memoryview)) else pdf
     target = output if output is not None else io.BytesIO()
-    asyncio.run(async_sign_into(source, target, signer, request))
+    aio.run(async_sign_into(source, target, signer, request))
     return target.getvalue() if output is None else None  # type: ignore[attr-defined]

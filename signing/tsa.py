@@ -5,7 +5,6 @@ silently falls back to a signature without a time stamp.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 
+from . import aio
 from .errors import SigningLibraryError, TimestampError
 from .der import tlv
 from .signer import LoadedKeySigner, PrivateKey, asn1_cert
@@ -126,7 +126,7 @@ class TimeStampAuthority:
                 request[name].native  # parse now every part of untrusted bytes that is used
         except Exception:  # noqa: BLE001 - any parse error of untrusted input is a rejection
             return _rejection("bad_data_format", "malformed TimeStampReq").dump()
-        return asyncio.run(self.async_response(request))
+        return aio.run(self.async_response(request))
 
     async def async_response(self, request: tsp.TimeStampReq) -> bytes:
         """The DER TimeStampResp for a parsed request."""

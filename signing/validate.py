@@ -8,7 +8,6 @@ A signature made with an algorithm we cannot check (GOST R 34.10-2012 and anythi
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pyhanko.sign.validation import (
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus, StandardCMSSignatureStatus
 
+from . import aio
 from .signer import fingerprint_sha256
 from .trust import TrustStore
 
@@ -345,7 +345,7 @@ def _safe_name(embedded: EmbeddedPdfSignature) -> str | None:
 
 def validate_pdf(pdf: bytes | BinaryIO, trust: TrustStore) -> ValidationReport:
     """Validate every signature and document time stamp of a PDF against ``trust``."""
-    return asyncio.run(async_validate_pdf(pdf, trust))
+    return aio.run(async_validate_pdf(pdf, trust))
 
 
 async def _report_cms(data: bytes | BinaryIO, signed_data: cms.SignedData, trust: TrustStore) -> SignatureReport:
@@ -372,6 +372,6 @@ def validate_detached(data: bytes | BinaryIO, p7s: bytes, trust: TrustStore) -> 
         signed_data = load_p7s(p7s)
     except Exception as exc:  # noqa: BLE001 - untrusted bytes
         return ValidationReport(kind="cms", problem=f"файл подписи не читается ({exc})")
-    report = asyncio.run(_guarded(lambda: _report_cms(data, signed_data, trust), None, signed_data))
+    report = aio.run(_guarded(lambda: _report_cms(data, signed_data, trust), None, signed_data))
     report.kind = "cms"
     return ValidationReport(kind="cms", signatures=[report])
