@@ -34,6 +34,10 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     secure_cookies: bool = False
     token_ttl_hours: int = 12
+    trash_days: int = 30  # DMS_TRASH_DAYS: how long a trashed document can be restored before a purge destroys it
+    # Root certificates (PEM or DER files) trusted for the second party's signature on agreements, besides our
+    # own CA: DMS_TRUSTED_ROOTS, paths separated by os.pathsep.
+    trusted_roots: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -50,4 +54,6 @@ class Settings:
             max_upload_bytes=int(env.get("DMS_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
             base_url=env.get("DMS_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
             secure_cookies=env.get("DMS_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+            trash_days=int(env["DMS_TRASH_DAYS"]) if env.get("DMS_TRASH_DAYS", "").strip().isdigit() else 30,
+            trusted_roots=tuple(Path(p) for p in env.get("DMS_TRUSTED_ROOTS", "").split(os.pathsep) if p.strip()),
         )

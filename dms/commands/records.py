@@ -119,7 +119,7 @@ def purge_cmd(ctx: click.Context, days: int | None, login: str) -> None:
     from ..services import records as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
-        result = svc.purge(s, _actor(s, login), days=days)
+        result = svc.purge(s, _actor(s, login), days=rt.settings.trash_days if days is None else days)
     with rt.db.session() as s:
         objects = svc.remove_objects(s, rt.store, result.keys)
     emit({**result.as_dict(), "objects": objects.as_dict()}, True)

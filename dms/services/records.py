@@ -7,7 +7,6 @@ between leaves orphans for `dms check`, never a version without bytes).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
@@ -24,7 +23,6 @@ from ..models import (Certificate, DispositionBatch, DispositionItem, Document, 
 from ..security import Forbidden, P, has_permission
 from . import audit
 
-DEFAULT_TRASH_DAYS = 30
 
 # Duty -> global roles that hold it. Archivist work is the administrator's; auditors may read the lists.
 # Four eyes on destruction: the administrator who proposes a disposition list may not approve it.
@@ -33,11 +31,6 @@ DUTIES: dict[str, frozenset[str]] = {
     "manage": frozenset({"Administrator"}),
     "read": frozenset({"Administrator", "Auditor"}),
 }
-
-
-def trash_days() -> int:
-    raw = os.environ.get("DMS_TRASH_DAYS", "")
-    return int(raw) if raw.strip().isdigit() else DEFAULT_TRASH_DAYS
 
 
 def can(actor: User | None, duty: str) -> bool:
@@ -331,10 +324,9 @@ class PurgeResult:
                 "skipped": self.skipped}
 
 
-def purge(session: Session, actor: User, *, days: int | None = None, now: datetime | None = None) -> PurgeResult:
-    """Destroy what has been in the trash longer than `days` (DMS_TRASH_DAYS); held documents stay."""
+def purge(session: Session, actor: User, *, days: int, now: datetime | None = None) -> PurgeResult:
+    """Destroy what has been in the trash longer than `days` (Settings.trash_days); held documents stay."""
     require_duty(actor, "manage")
-    days = trash_days() if days is None else days
     cutoff = (now or _now()) - timedelta(days=days)
     result = PurgeResult()
     entries = session.scalars(select(TrashEntry).where(TrashEntry.trashed_at <= cutoff)

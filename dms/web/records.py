@@ -68,7 +68,7 @@ def records_release_hold(hold_id: int):  # noqa: ANN201
 @login_required
 def records_trash_page():  # noqa: ANN201
     return render_template("records_trash.html", entries=svc.trashed(g.db, current_user),
-                           days=svc.trash_days())
+                           days=current_app.extensions["dms_runtime"].settings.trash_days)
 
 
 @bp.post("/documents/<int:doc_id>/trash")

@@ -205,7 +205,7 @@ def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, set
         s.get(TrashEntry, twin).trashed_at = datetime(2000, 1, 1, tzinfo=timezone.utc)
         s.get(TrashEntry, doc).trashed_at = datetime(2001, 1, 1, tzinfo=timezone.utc)
     with rt.db.session() as s:
-        result = records.purge(s, users.get_user(s, "admin"), now=datetime(2000, 12, 1, tzinfo=timezone.utc))
+        result = records.purge(s, users.get_user(s, "admin"), days=30, now=datetime(2000, 12, 1, tzinfo=timezone.utc))
     with rt.db.session() as s:
         objects = records.remove_objects(s, rt.store, result.keys)
     assert [p["document"] for p in result.purged] == [twin] and objects.kept_referenced == [key]
