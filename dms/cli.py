@@ -74,5 +74,5 @@ def main() -> None:
 
 
 from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401
-                       documents as documents_cmd, records as records_cmd, search as search_cmd,
-                       signing as signing_cmd)
+                       documents as documents_cmd, records as records_cmd, register as register_cmd,
+                       search as search_cmd, signing as signing_cmd)

@@ -23,11 +23,16 @@ class Organisation(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(500))
     short_name: Mapped[str] = mapped_column(String(200), default="")
-    kind: Mapped[str] = mapped_column(String(32))  # see dms.orgkinds.ORGANISATION_KINDS
+    kind: Mapped[str] = mapped_column(String(32))  # see dms.register.KINDS
     register_status: Mapped[str] = mapped_column(String(32), default="included")
     city: Mapped[str] = mapped_column(String(200), default="")
     inn: Mapped[str] = mapped_column(String(20), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The register (dms.register): why and when the status last changed, and the folder its documents go to
+    # (no foreign key: folders already reference organisations, and a cycle would order a restore badly).
+    status_reason: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    status_changed_at: Mapped[Optional[datetime]] = mapped_column()
+    folder_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
 
 
 class User(Base):
@@ -435,3 +440,20 @@ class DispositionItem(Base):
     rule: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | destroyed | skipped
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RegisterEvent(Base):
+    """One step of an organisation's register lifecycle (dms.register): from which status to which, why, by whom,
+    and the document it filed (no foreign key to it: the register's history outlives a destroyed document)."""
+    __tablename__ = "register_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    transition: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(32), default="")
+    to_status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(2000), default="")
+    document_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[Optional[User]] = relationship(lazy="joined")

@@ -3,5 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import (certificate_routes, records_routes, routes, search_routes,  # noqa: E402,F401  (registers routes)
-               signing_routes)
+from . import (certificate_routes, records_routes, register_routes, routes,  # noqa: E402,F401  (registers routes)
+               search_routes, signing_routes)

@@ -75,6 +75,19 @@ def openapi_document() -> dict:
         "/verify/pdf": {"post": {**_op("Проверить подписи PDF, подписанного где угодно (без токена)",
                                        body=FILE_UPLOAD, errors=(400, 413, 415)), "security": []}},
         "/pki/credentials": {"get": _op("Мои сертификаты подписи", errors=(401,))},
+        "/register": {
+            "get": _op("Регистр организаций (фильтры kind, status; сортировка sort, dir=desc)",
+                       query=["kind", "status", "sort", "dir"], errors=(400, 401)),
+            "post": _op("Заявление о включении в Регистр ({\"kind\", \"name\", \"inn\", \"city\", "
+                        "\"short_name\"?, \"code\"?, \"reason\"?})", ok="201", body=JSON_OBJ,
+                        errors=(400, 401, 403, 409))},
+        "/register/{org_id}": {"get": _op("Организация Регистра: состояние, история с документами, доступные шаги",
+                                          params=["org_id"])},
+        "/register/{org_id}/transitions/{name}": {
+            "post": {**_op("Шаг Регистра (include, start_audit, finish_audit, exclude, reapply; {\"reason\"})",
+                           ok="201", params=["org_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409)),
+                     "parameters": [{"name": "org_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]}},
     }
     return {
         "openapi": "3.1.0",

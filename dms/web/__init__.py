@@ -3,5 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import (audit, certificates, dashboard, language, records, search, sharing, signing, verify,  # noqa: E402,F401
-               views, workflow)
+from . import (audit, certificates, dashboard, language, records, register, search, sharing, signing,  # noqa: E402,F401
+               verify, views, workflow)

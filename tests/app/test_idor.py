@@ -25,6 +25,9 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
                        "api.records_place_hold", "api.records_trash", "api.records_disposition",
                        "api.records_disposition_propose"}
 
+# The register of organisations: its list and the application form (an outsider may not apply: test_register.py).
+NO_OBJECT_ENDPOINTS |= {"web.register_page", "web.register_apply", "api.register_list", "api.register_apply"}
+
 
 @pytest.fixture
 def secret(world):  # noqa: ANN001, ANN201
@@ -38,10 +41,15 @@ def secret(world):  # noqa: ANN001, ANN201
     with world.rt.db.session() as s:
         from dms.services import folders
         folder_id = folders.resolve(s, "/Секрет").id
+        from dms.models import Organisation
+        centre = Organisation(code="ЦОК-СЕКРЕТ", name="Секретный центр", kind="assessment_centre", folder_id=folder_id)
+        s.add(centre)
+        s.flush()
+        org_id = centre.id
     # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
-            "batch_id": 1, "hold_id": 1, "disposition_id": 1}
+            "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202

@@ -1,0 +1,162 @@
+"""The register of organisations (Регистр системы оценки и сертификации профессиональных квалификаций) as data:
+kinds of organisation, register statuses, and the transitions between them — who may take each (permissions held
+on the register's root folder), whether a reason is required, and which document each files from which template.
+dms.services.register executes them; the web UI, the API and the CLI read the same table.
+
+The lifecycle follows seed 000 (the «жизненный цикл» of a centre): an application, inclusion in the register,
+monitoring and audit, exclusion of the information about the centre from the register.
+
+Re-application after exclusion is allowed (`reapply`): an excluded organisation may apply again, which files a new
+application and puts it back to «applied»; its earlier history stays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .security import Permission as P
+
+# The register's folder: every organisation's register documents go to REGISTER_ROOT/<organisation code>, and the
+# permissions of a register transition are those held on this folder (global roles, or local roles granted here).
+REGISTER_ROOT = "/Агентство/Регистр"
+REGISTER_NAME = "Регистр системы оценки и сертификации профессиональных квалификаций"
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    prefix: str        # of generated organisation codes, e.g. ЦОК-001
+    label_ru: str
+    label_en: str
+
+
+KINDS: dict[str, Kind] = {k.code: k for k in (
+    Kind("assessment_centre", "ЦОК", "Центр оценки квалификаций", "Assessment centre"),
+    Kind("expert_methodical_centre", "ЭМЦ", "Экспертно-методический центр", "Expert-methodical centre"),
+    Kind("practice_holder", "ДП", "Держатель практики", "Practice holder"),
+    Kind("pilot_site", "ПП", "Пилотная площадка", "Pilot site"),
+    Kind("training_provider", "ДПО", "Организация дополнительного профессионального образования",
+         "Training provider"),
+)}
+AGENCY_KIND = "agency"  # the agency keeps the register; it is not in it
+
+
+@dataclass(frozen=True)
+class Status:
+    code: str
+    label_ru: str
+    label_en: str
+
+
+STATUSES: dict[str, Status] = {s.code: s for s in (
+    Status("applied", "Подано заявление", "Applied"),
+    Status("included", "Включена в Регистр", "Included"),
+    Status("under_audit", "На проверке", "Under audit"),
+    Status("excluded", "Исключена из Регистра", "Excluded"),
+)}
+
+
+@dataclass(frozen=True)
+class Filing:
+    """The document a transition files: its type, the workflow steps that number it (and send it to signing), and
+    its text. Placeholders: {name} {short_name} {code} {inn} {city} {kind} {reason} {date} {register}."""
+    doc_type: str
+    kind_label: str                 # the heading printed on the page: ПРИКАЗ, АКТ ПРОВЕРКИ, ЗАЯВЛЕНИЕ
+    title: str
+    paragraphs: tuple[str, ...]
+    steps: tuple[str, ...]          # workflow transitions taken after filing, e.g. ("register", "send_to_signing")
+    meta: tuple[tuple[str, str], ...] = ()   # metadata of the type; values are templates too
+    by_applicant: bool = False      # printed on the applicant's letterhead (an application), else the agency's
+
+
+@dataclass(frozen=True)
+class RegisterTransition:
+    name: str
+    title_ru: str
+    title_en: str
+    sources: tuple[str | None, ...]  # None: an organisation not yet in the register (a new application)
+    target: str
+    permissions: tuple[P, ...] = (P.ADD, P.TRANSITION)
+    reason_required: bool = False
+    reason_label_ru: str = "Основание"
+    default_reason: str = ""
+    filing: Filing | None = None
+    refers_to: str | None = None     # files nothing; its event points at the document of this earlier step
+    settles: str | None = None       # workflow transition then taken on the latest application (if open)
+
+
+_APPLICATION = Filing(
+    "application", "ЗАЯВЛЕНИЕ", "О включении в {register}",
+    ("{name} (ИНН {inn}, г. {city}) просит включить организацию в {register} в качестве организации вида "
+     "«{kind}».",
+     "Сведения и документы, подтверждающие соответствие организации установленным требованиям, прилагаются.",
+     "Дополнительные сведения: {reason}.",
+     "Дата подачи заявления: {date}."),
+    ("register",), (("applicant", "{name}"), ("applicant_org", "{short_name}")), by_applicant=True)
+
+TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
+    RegisterTransition(
+        "apply", "Подать заявление", "Apply", (None,), "applied", permissions=(P.ADD,),
+        reason_label_ru="Дополнительные сведения", default_reason="нет", filing=_APPLICATION),
+    RegisterTransition(
+        "include", "Включить в Регистр", "Include", ("applied",), "included",
+        default_reason="заявление организации и результаты его рассмотрения", settles="accept",
+        filing=Filing(
+            "order", "ПРИКАЗ", "О включении {short_name} в {register}",
+            ("Рассмотрев заявление {name} (ИНН {inn}, г. {city}) и представленные документы,",
+             "ПРИКАЗЫВАЮ:",
+             "1. Включить {name} в {register} в качестве организации вида «{kind}» с {date}.",
+             "2. Присвоить организации регистрационный код {code}.",
+             "3. Основание: {reason}.",
+             "4. Контроль за исполнением настоящего приказа оставляю за собой."),
+            ("register", "send_to_signing"), (("subject", "Включение {code} в Регистр"), ("centre", "{code}")))),
+    RegisterTransition(
+        "start_audit", "Начать проверку", "Start an audit", ("included",), "under_audit",
+        reason_required=True, reason_label_ru="Основание проверки",
+        filing=Filing(
+            "report", "АКТ ПРОВЕРКИ", "Акт проверки {short_name}",
+            ("Объект проверки: {name}, ИНН {inn}, г. {city}, регистрационный код в Регистре {code}.",
+             "Основание проверки: {reason}.",
+             "Дата начала проверки: {date}.",
+             "Предмет проверки: соответствие деятельности организации требованиям, установленным для "
+             "организаций, включённых в {register}; достоверность сведений, отражённых в Регистре.",
+             "Результат проверки вносится в Регистр при её завершении."),
+            ("submit",), (("kind", "audit"), ("site", "{code}")))),
+    RegisterTransition(
+        "finish_audit", "Завершить проверку", "Finish the audit", ("under_audit",), "included",
+        reason_required=True, reason_label_ru="Результат проверки", refers_to="start_audit"),
+    RegisterTransition(
+        "exclude", "Исключить из Регистра", "Exclude", ("included", "under_audit"), "excluded",
+        reason_required=True, reason_label_ru="Причина исключения",
+        filing=Filing(
+            "order", "ПРИКАЗ", "Об исключении информации о {short_name} из {register_gen}",
+            ("В связи с: {reason},",
+             "ПРИКАЗЫВАЮ:",
+             "1. Исключить информацию о {name} (ИНН {inn}, г. {city}, регистрационный код {code}) из "
+             "{register_gen} с {date}.",
+             "2. Уведомить организацию об исключении в течение пяти рабочих дней.",
+             "3. Контроль за исполнением настоящего приказа оставляю за собой."),
+            ("register", "send_to_signing"), (("subject", "Исключение {code} из Регистра"), ("centre", "{code}")))),
+    RegisterTransition(
+        "reapply", "Подать заявление повторно", "Apply again", ("excluded",), "applied", permissions=(P.ADD,),
+        reason_label_ru="Дополнительные сведения", default_reason="повторное обращение после исключения",
+        filing=_APPLICATION),
+)}
+
+
+def fill(template: str, values: dict[str, Any]) -> str:
+    return template.format(register=REGISTER_NAME, register_gen=REGISTER_NAME.replace("Регистр ", "Регистра ", 1),
+                           **values)
+
+
+def kind_label(code: str) -> str:
+    return KINDS[code].label_ru if code in KINDS else code
+
+
+def status_label(code: str) -> str:
+    return STATUSES[code].label_ru if code in STATUSES else code
+
+
+assert all(t.target in STATUSES and all(s is None or s in STATUSES for s in t.sources)
+           for t in TRANSITIONS.values()), "a register transition names an unknown status"
+assert all(t.refers_to is None or t.refers_to in TRANSITIONS for t in TRANSITIONS.values())
