@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     from .api import bp as api_bp
     from .web import bp as web_bp
+    from .api import report_routes  # noqa: F401  (report forms: routes on the two blueprints above)
+    from .web import reportforms  # noqa: F401
 
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -13,7 +13,7 @@ class Field:
     name: str
     label_ru: str
     label_en: str
-    kind: str = "str"  # str | text | date | int | enum
+    kind: str = "str"  # str | text | date | int | enum | answers (a report form, dms.reportforms)
     required: bool = False
     choices: tuple[str, ...] = ()
     max_length: int = 500
@@ -65,6 +65,7 @@ DOC_TYPES: dict[str, DocType] = {t.code: t for t in (
               choices=("pilot_site", "expert_site", "monitoring", "audit", "assessment", "other")),
         Field("block", "Блок модели", "Block of the model"),
         Field("assessed", "Оцениваемое лицо", "Person assessed"),
+        Field("form_answers", "Ответы по форме отчёта", "Answers of the report form", "answers"),
     )),
     DocType("application", "Заявление", "Application", (
         Field("applicant", "Заявитель", "Applicant", required=True),
@@ -117,8 +118,14 @@ def _as_enum(field: Field, value: Any) -> str:
     return text
 
 
+def _as_answers(_field: Field, value: Any) -> str:
+    """Answers of a report form (dms.reportforms), checked against the form's definition."""
+    from .reportforms import stored_answers
+    return stored_answers(value)
+
+
 CONVERTERS: dict[str, Callable[[Field, Any], Any]] = {
-    "str": _as_str, "text": _as_str, "date": _as_date, "int": _as_int, "enum": _as_enum,
+    "str": _as_str, "text": _as_str, "date": _as_date, "int": _as_int, "enum": _as_enum, "answers": _as_answers,
 }
 
 

@@ -23,7 +23,9 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
                        "web.records_page", "web.records_place_hold", "web.records_trash_page",
                        "web.records_disposition_page", "web.records_disposition_propose", "api.records_holds",
                        "api.records_place_hold", "api.records_trash", "api.records_disposition",
-                       "api.records_disposition_propose"}
+                       "api.records_disposition_propose",
+                       "web.reports_page", "web.report_new", "web.reports_aggregate", "api.report_forms",
+                       "api.create_report", "api.reports_aggregate"}
 
 # The register of organisations: its list and the application form (an outsider may not apply: test_register.py).
 NO_OBJECT_ENDPOINTS |= {"web.register_page", "web.register_apply", "api.register_list", "api.register_apply"}
