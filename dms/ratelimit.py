@@ -33,6 +33,11 @@ LIMITS: dict[str, Limit] = {
     "verify": Limit(_env_int("DMS_VERIFY_PER_MINUTE", 60)),  # certificate lookups by number or QR token
     "verify_file": Limit(10),    # an uploaded PDF checked (parsing and signature validation cost CPU)
     "tsa": Limit(_env_int("DMS_TSA_PER_MINUTE", 120)),     # RFC 3161 time-stamps signed for anyone
+    # Failed logins. Counted per account AND address, so that someone guessing from one address is stopped
+    # without locking the account's owner out; per address over all accounts, against password spraying. The
+    # account itself is locked only after many more failures (dms.services.users.THROTTLE_AFTER).
+    "login_pair": Limit(5, 15 * 60),
+    "login_address": Limit(30, 15 * 60),
 }
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS hits (bucket TEXT NOT NULL, client TEXT NOT NULL, ts REAL NOT NULL);
@@ -59,10 +64,10 @@ class RateLimiter:
             self._local.con = con
         return con
 
-    def allow(self, bucket: str, client: str, now: float | None = None) -> bool:
-        """Count this request for `client` in `bucket` if it is within the limit; False when over it. A broken
-        or busy limiter file lets the request through (and logs): the limit guards, it must not take the service
-        down with it."""
+    def _run(self, bucket: str, client: str, now: float | None, count_it: bool) -> bool:
+        """True when `client` is within `bucket`'s limit; with `count_it`, this request is counted if it is. A
+        broken or busy limiter file answers True (and logs): the limit guards, it must not take the service down
+        with it."""
         limit = LIMITS[bucket]
         now = time.time() if now is None else now
         try:
@@ -72,17 +77,34 @@ class RateLimiter:
                 con.execute("DELETE FROM hits WHERE ts <= ?", (now - MAX_WINDOW_S,))
                 count = con.execute("SELECT COUNT(*) FROM hits WHERE bucket = ? AND client = ? AND ts > ?",
                                     (bucket, client, now - limit.window_s)).fetchone()[0]
-                allowed = count < limit.per_window
-                if allowed:
+                within = count < limit.per_window
+                if within and count_it:
                     con.execute("INSERT INTO hits (bucket, client, ts) VALUES (?, ?, ?)", (bucket, client, now))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            return allowed
+            return within
         except sqlite3.Error as exc:
             log.warning("rate limiter %s unavailable (%s); request let through", self.path, exc)
             return True
 
+    def allow(self, bucket: str, client: str, now: float | None = None) -> bool:
+        """Count this request if it is within the limit; False when over it."""
+        return self._run(bucket, client, now, count_it=True)
+
+    def within(self, bucket: str, client: str, now: float | None = None) -> bool:
+        """Whether `client` is still within the limit, counting nothing (e.g. before checking a password)."""
+        return self._run(bucket, client, now, count_it=False)
+
     def reset(self) -> None:
         self._connection().execute("DELETE FROM hits")
+
+
+def for_app() -> RateLimiter:
+    """The running Flask app's limiter: one file in its data directory, shared by every worker process."""
+    from flask import current_app
+    ext = current_app.extensions
+    if "dms.ratelimiter" not in ext:
+        ext["dms.ratelimiter"] = RateLimiter(ext["dms_runtime"].settings.data_dir / "ratelimit.sqlite3")
+    return ext["dms.ratelimiter"]

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
 
-from .. import doctypes
+from .. import doctypes, ratelimit
 from ..errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
 from ..models import Document, Folder, Version
 from ..security import P, has_permission, require
@@ -105,7 +105,8 @@ def create_token():  # noqa: ANN201
     login, password = str(body.get("login", "")), str(body.get("password", ""))
     if not login or not password:
         raise Invalid("укажите login и password")
-    user = users.authenticate(g.db, login, password, source=f"api:{request.remote_addr}")
+    user = users.authenticate(g.db, login, password, source=f"api:{request.remote_addr}",
+                              limiter=ratelimit.for_app(), address=request.remote_addr or "")
     token, expires = users.issue_token(g.db, user, timedelta(hours=rt().settings.token_ttl_hours))
     return jsonify({"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
                     "user": {"login": user.login, "roles": sorted(user.global_roles)}}), 201

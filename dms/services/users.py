@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import AuthError, Invalid, Throttled
+from ..ratelimit import RateLimiter
 from ..models import ApiToken, Organisation, User, UserRole
 from ..security import GLOBAL_ROLES
 from . import audit
@@ -24,8 +25,10 @@ def _password_hasher() -> PasswordHasher:
 
 
 _hasher = _password_hasher()
-# Failed logins before the account is locked, and for how long (doubling with every further failure).
-THROTTLE_AFTER = 5
+# Failed logins (from any address) before the account itself is locked, and for how long (doubling with every
+# further failure). Guessing from one address is stopped much earlier, without locking the account's owner out:
+# the "login_pair" and "login_address" limits of dms.ratelimit.LIMITS.
+THROTTLE_AFTER = 20
 LOCK_BASE = timedelta(seconds=30)
 LOCK_MAX = timedelta(minutes=30)
 MIN_PASSWORD = 8
@@ -67,9 +70,16 @@ def set_password(session: Session, user: User, password: str, actor: User | None
     audit.record(session, actor, "user.password", "user", user.id, login=user.login)
 
 
-def authenticate(session: Session, login: str, password: str, source: str = "") -> User:
-    """Check a login and password; counts failures and locks the account for a growing time."""
+def authenticate(session: Session, login: str, password: str, source: str = "", *,
+                 limiter: RateLimiter | None = None, address: str = "") -> User:
+    """Check a login and password. Failures are counted per account and address and per address (with a
+    `limiter`: 429 over those limits, whatever the password), and per account: the account is locked for a
+    growing time after THROTTLE_AFTER failures in a row from anywhere."""
     now = datetime.now(timezone.utc)
+    pair = f"{login.strip().lower()}|{address}"
+    if limiter is not None and not (limiter.within("login_pair", pair) and limiter.within("login_address", address)):
+        audit.record(session, None, "login.throttled", "user", None, login=login, source=source)
+        raise Throttled("слишком много неудачных попыток входа с вашего адреса; повторите позже")
     user = session.scalars(select(User).where(User.login == login).with_for_update(of=User)).first()
     if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
         audit.record(session, None, "login.throttled", "user", user.id, login=login, source=source)
@@ -88,6 +98,9 @@ def authenticate(session: Session, login: str, password: str, source: str = "") 
             if user.failed_logins >= THROTTLE_AFTER:
                 extra = user.failed_logins - THROTTLE_AFTER
                 user.locked_until = now + min(LOCK_BASE * (2 ** extra), LOCK_MAX)
+        if limiter is not None:
+            limiter.allow("login_pair", pair)
+            limiter.allow("login_address", address)
         audit.record(session, None, "login.failed", "user", user.id if user else None, login=login, source=source)
         raise AuthError("неверный логин или пароль")
     if _hasher.check_needs_rehash(user.password_hash):

@@ -7,7 +7,7 @@ import hashlib
 from flask import abort, current_app, g, render_template, request
 
 from ..errors import Throttled
-from ..ratelimit import RateLimiter
+from .. import ratelimit
 from ..services import audit
 from ..services import certificates as certs
 from . import bp
@@ -19,17 +19,9 @@ def client_id() -> str:
     return request.remote_addr or "unknown"
 
 
-def limiter() -> RateLimiter:
-    """The app's limiter: one file in the data directory, shared by every worker process."""
-    ext = current_app.extensions
-    if "dms.ratelimiter" not in ext:
-        ext["dms.ratelimiter"] = RateLimiter(ext["dms_runtime"].settings.data_dir / "ratelimit.sqlite3")
-    return ext["dms.ratelimiter"]
-
-
 def limit(bucket: str) -> None:
     """Count the request against `bucket` of dms.ratelimit.LIMITS; 429 over the limit (the audit is kept)."""
-    if not limiter().allow(bucket, client_id()):
+    if not ratelimit.for_app().allow(bucket, client_id()):
         g.commit_on_error = True
         raise Throttled("слишком много запросов с вашего адреса; повторите через минуту")
 

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import doctypes
+from .. import doctypes, ratelimit
 from ..api.routes import send_version
 from ..errors import DmsError, Invalid, NotFound
 from ..models import Document, Folder
@@ -74,7 +74,8 @@ def login():  # noqa: ANN201
     if request.method == "POST":
         try:
             user = users.authenticate(g.db, request.form.get("login", ""), request.form.get("password", ""),
-                                      source=f"web:{request.remote_addr}")
+                                      source=f"web:{request.remote_addr}", limiter=ratelimit.for_app(),
+                                      address=request.remote_addr or "")
         except DmsError as exc:
             g.commit_on_error = True
             error = exc.message

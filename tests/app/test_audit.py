@@ -96,3 +96,42 @@ def test_failed_logins_throttle_the_account_even_for_the_right_password(world, c
     with rt.db.session() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("login."))).all()
     assert actions.count("login.failed") >= 5 and "login.throttled" in actions
+
+
+def test_guessing_from_one_address_does_not_lock_the_owner_out_from_another(world, client, rt):  # noqa: ANN001
+    from .conftest import PASSWORD
+    world.user("clerk", "Clerk")
+    attacker, owner = {"REMOTE_ADDR": "203.0.113.7"}, {"REMOTE_ADDR": "198.51.100.20"}
+    codes = [client.post("/api/v1/tokens", json={"login": "clerk", "password": f"wrong-{i}"},
+                         environ_base=attacker).status_code for i in range(8)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3  # the guesser is stopped after five
+    assert client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD},
+                       environ_base=attacker).status_code == 429
+    assert client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD},
+                       environ_base=owner).status_code == 201  # the owner still gets in
+
+
+def test_one_address_trying_many_accounts_is_stopped(world, client, rt):  # noqa: ANN001
+    from dms.ratelimit import LIMITS
+    from .conftest import PASSWORD
+    world.user("clerk", "Clerk")
+    sprayer = {"REMOTE_ADDR": "203.0.113.9"}
+    per_address = LIMITS["login_address"].per_window
+    codes = [client.post("/api/v1/tokens", json={"login": f"user{i}", "password": "Spring2026!"},
+                         environ_base=sprayer).status_code for i in range(per_address + 1)]
+    assert codes[:per_address] == [401] * per_address and codes[-1] == 429
+    assert client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD},
+                       environ_base=sprayer).status_code == 429
+
+
+def test_the_account_locks_after_many_failures_from_many_addresses(world, client, rt):  # noqa: ANN001
+    from dms.services.users import THROTTLE_AFTER
+    from .conftest import PASSWORD
+    world.user("clerk", "Clerk")
+    for i in range(THROTTLE_AFTER):
+        r = client.post("/api/v1/tokens", json={"login": "clerk", "password": f"wrong-{i}"},
+                        environ_base={"REMOTE_ADDR": f"10.0.{i}.1"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD},
+                    environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert r.status_code == 429  # a distributed guesser still meets the account lock
