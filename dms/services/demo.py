@@ -30,6 +30,23 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...], 
     ("holder", "Волков Андрей Ильич", (), (("/Соглашения/Держатели практик", "Reader"),), "ДП-66-001"),
 )
 
+# The register history of the demo organisations, taken through dms.register's lifecycle by the demo clerk:
+# code -> the steps after the application (transition, reason, whether the director signs its document).
+DEMO_REGISTER: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "ЦОК-77-001": (("include", "решение экспертной комиссии от 12.02.2025", True),),
+    "ЦОК-50-002": (("include", "решение экспертной комиссии от 05.03.2025", True),
+                   ("start_audit", "план проверок на 2025 год", True),
+                   ("finish_audit", "нарушений не выявлено; сведения в Регистре достоверны", False)),
+    "ЦОК-40-003": (("include", "решение экспертной комиссии от 20.03.2025", True),
+                   ("start_audit", "обращение соискателя о нарушении порядка проведения экзамена", False)),
+    "ЭМЦ-77-001": (("include", "решение экспертной комиссии от 14.04.2025", True),),
+    "ДП-66-001": (("include", "соглашение о признании практики сертификации", True),),
+    "ДП-54-002": (),
+    "ДПО-40-001": (("include", "решение экспертной комиссии от 02.06.2025", True),),
+    "ПП-16-001": (("include", "участие в апробации модели сертификации квалификаций", True),
+                  ("exclude", "завершение апробации модели на пилотной площадке", False)),
+}
+
 # The state a demo document of each type is shown in when it carries a registration number.
 REGISTERED_STATE = {"order": "registered", "application": "registered", "other": "registered",
                     "report": "submitted"}
@@ -99,11 +116,38 @@ def load(rt: Runtime, progress: bool = False) -> dict:
                 doc.state = state
             new_docs += 1
     pin = pki.ensure_demo_signatory(rt, "director")
+    new_docs += _register_history(rt, pin)
     issued = _certificates(rt, [i for i in items if i.doc_type == "certificate"], pin) if pin else 0
     with rt.db.session() as s:
         total = s.scalar(select(func.count()).select_from(Document)) or 0
     return {"new_users": new_users, "documents": total, "new_documents": new_docs + issued,
             "signatory_pin": pin, "certificates": issued}
+
+
+def _register_history(rt: Runtime, pin: str | None) -> int:
+    """Each demo organisation without a register history gets one (DEMO_REGISTER): its application, then its steps,
+    every document filed and numbered by the real service; the director signs those marked (when the PIN is known,
+    i.e. on the run that made the director's certificate). Returns the number of documents filed."""
+    from ..models import RegisterEvent
+    from ..register import TRANSITIONS
+    from . import register, signatures
+    filed = 0
+    with rt.db.session() as s:
+        clerk, director = users.get_user(s, "clerk"), users.get_user(s, "director")
+        started = set(s.scalars(select(RegisterEvent.organisation_id)))
+        for code, steps in DEMO_REGISTER.items():
+            org = s.scalars(select(Organisation).where(Organisation.code == code)).first()
+            if org is None or org.id in started:
+                continue
+            register.start_history(rt, s, clerk, org, "документы об организации прилагаются")
+            filed += 1
+            for name, reason, signed in steps:
+                event = register.take(rt, s, clerk, org, name, reason)
+                doc = s.get(Document, event.document_id) if event.document_id else None
+                filed += 1 if TRANSITIONS[name].filing is not None else 0
+                if doc is not None and signed and pin:
+                    signatures.sign_document(rt, s, director, doc, pin)
+    return filed
 
 
 def _certificates(rt: Runtime, items: list, pin: str) -> int:  # noqa: ANN001

@@ -286,3 +286,28 @@ def test_cli_applies_includes_and_lists(settings, rt, office):  # noqa: ANN001
         assert folders.display_path(s, folder) == f"{REGISTER_ROOT}/ЭМЦ-001"
         assert re.fullmatch(r"ПР-\d{4}-0001", s.scalars(select(Document.reg_number).where(
             Document.doc_type == "order")).one())
+
+
+def test_demo_organisations_carry_a_register_history_that_follows_the_table(rt):  # noqa: ANN001
+    from dms.register import TRANSITIONS
+    from dms.services import demo, users
+    from dms.services import workflow as wf
+    demo.load(rt)
+    with rt.db.session() as s:
+        for org in s.scalars(select(Organisation).where(Organisation.kind != "agency")):
+            events = list(s.scalars(select(RegisterEvent).where(RegisterEvent.organisation_id == org.id)
+                                    .order_by(RegisterEvent.id)))
+            assert [e.transition for e in events][:1] == ["apply"], org.code
+            previous = None
+            for e in events:
+                assert (previous in TRANSITIONS[e.transition].sources if previous else e.from_status == "")
+                assert e.from_status == (previous or "") and e.to_status == TRANSITIONS[e.transition].target
+                previous = e.to_status
+            assert org.register_status == previous, org.code
+            assert len(events) == 1 + len(demo.DEMO_REGISTER[org.code])
+        statuses = dict(s.execute(select(Organisation.code, Organisation.register_status)).all())
+        waiting = [d.title for d, _ in wf.worklist(s, users.get_user(s, "director"))]
+    assert (statuses["ЦОК-40-003"], statuses["ПП-16-001"], statuses["ДП-54-002"]) == ("under_audit", "excluded",
+                                                                                     "applied")
+    assert any(t.startswith("Об исключении информации о Приволжский") for t in waiting)
+    assert not any(t.startswith("О включении") for t in waiting)  # inclusions were signed
