@@ -5,13 +5,14 @@ import logging
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from . import i18n
 from .config import Settings
-from .errors import DmsError
+from .errors import N_, DmsError
 from .models import User
 from .runtime import Runtime
 from .security import Forbidden
@@ -23,7 +24,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
-login_manager.login_message = "Войдите, чтобы продолжить."
+login_manager.login_message = N_("Войдите, чтобы продолжить.")
+login_manager.localize_callback = _
 login_manager.session_protection = "strong"
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -119,19 +121,19 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Forbidden)
     def _forbidden(exc: Forbidden):  # noqa: ANN202
-        return _error(403, "Недостаточно прав: " + str(exc))
+        return _error(403, _("Недостаточно прав: %(why)s", why=exc.message))
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):  # noqa: ANN202
-        return _error(400, "Форма устарела или отправлена не с этого сайта (CSRF). Обновите страницу и повторите.")
+        return _error(400, _("Форма устарела или отправлена не с этого сайта (CSRF). Обновите страницу и повторите."))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # noqa: ANN202
-        messages = {404: "Страница не найдена", 405: "Метод не поддерживается",
-                    413: "Файл слишком большой", 400: "Некорректный запрос"}
-        return _error(exc.code or 500, messages.get(exc.code or 500, exc.name))
+        messages = {404: N_("Страница не найдена"), 405: N_("Метод не поддерживается"),
+                    413: N_("Файл слишком большой"), 400: N_("Некорректный запрос")}
+        return _error(exc.code or 500, _(messages[exc.code]) if exc.code in messages else exc.name)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # noqa: ANN202
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, "Внутренняя ошибка. Она записана в журнал; повторите позже.")
+        return _error(500, _("Внутренняя ошибка. Она записана в журнал; повторите позже."))

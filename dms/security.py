@@ -71,6 +71,14 @@ class Forbidden(Exception):
     def __init__(self, permission: Permission, what: str = ""):
         super().__init__(f"нет права «{permission}» {what}".strip())
         self.permission = permission
+        self.what = what
+
+    @property
+    def message(self) -> str:
+        """The refusal in the current request's language (`what` is a msgid, extracted as Forbidden's 2nd arg)."""
+        from .errors import localize
+        return " ".join(filter(None, [localize("нет права «%(permission)s»", {"permission": self.permission}),
+                                      localize(self.what) if self.what else ""]))
 
 
 def principals(session: Session, user: User) -> list[str]:

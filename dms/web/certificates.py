@@ -6,6 +6,7 @@ import logging
 import threading
 
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -64,7 +65,7 @@ def certificate_revoke(cert_number: str):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
     else:
-        flash(f"Свидетельство {cert_number} аннулировано", "success")
+        flash(_("Свидетельство %(number)s аннулировано", number=cert_number), "success")
     return redirect(url_for("web.certificate_card", cert_number=cert_number))
 
 
@@ -82,7 +83,7 @@ def certificate_replace(cert_number: str):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.certificate_card", cert_number=cert_number))
-    flash(f"Выдан дубликат {result['new']}", "success")
+    flash(_("Выдан дубликат %(number)s", number=result["new"]), "success")
     return redirect(url_for("web.certificate_card", cert_number=result["new"]))
 
 
@@ -152,7 +153,7 @@ def blanks_page():  # noqa: ANN201
             if request.form.get("action") == "spoil":
                 certs.spoil_blank(g.db, current_user, request.form.get("number", "").strip(),
                                   request.form.get("reason", ""))
-                flash("Бланк списан", "success")
+                flash(_("Бланк списан"), "success")
             else:
                 centre = certs.centre_by_code(g.db, request.form.get("centre", ""))
                 first, last = request.form.get("first", ""), request.form.get("last", "")
@@ -160,7 +161,7 @@ def blanks_page():  # noqa: ANN201
                     raise DmsError("номера бланков — целые числа")
                 certs.allocate_blanks(g.db, current_user, centre, request.form.get("series", ""), int(first),
                                       int(last))
-                flash("Диапазон бланков выдан центру", "success")
+                flash(_("Диапазон бланков выдан центру"), "success")
         except DmsError as exc:
             g.db.rollback()
             flash(exc.message, "error")

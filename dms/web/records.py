@@ -3,6 +3,7 @@ restore, declare a record) posted from the document page."""
 from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import DmsError, Invalid
@@ -18,7 +19,7 @@ def _form_int(name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit():
-        raise Invalid(f"{name}: ожидается число")
+        raise Invalid("%(field)s: ожидается число", field=name)
     return int(raw)
 
 
@@ -53,7 +54,7 @@ def records_place_hold():  # noqa: ANN201
         svc.place_hold(g.db, current_user, request.form.get("reason", ""),
                        document=docs.get(g.db, current_user, doc_id) if doc_id else None,
                        folder=folders_svc.resolve(g.db, folder_path) if folder_path else None)
-    return _acted(place, "Удержание установлено", url_for("web.records_page"))
+    return _acted(place, _("Удержание установлено"), url_for("web.records_page"))
 
 
 @bp.post("/records/holds/<int:hold_id>/release")
@@ -61,7 +62,7 @@ def records_place_hold():  # noqa: ANN201
 def records_release_hold(hold_id: int):  # noqa: ANN201
     svc.require_duty(current_user, "manage")
     return _acted(lambda: svc.release_hold(g.db, current_user, hold_id, request.form.get("reason", "")),
-                  "Удержание снято", url_for("web.records_page"))
+                  _("Удержание снято"), url_for("web.records_page"))
 
 
 @bp.get("/records/trash")
@@ -84,7 +85,7 @@ def records_trash_document(doc_id: int):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.document", doc_id=doc_id))
-    flash("Документ перемещён в корзину", "success")
+    flash(_("Документ перемещён в корзину"), "success")
     return redirect(url_for("web.folder", folder_id=folder_id))
 
 
@@ -92,7 +93,7 @@ def records_trash_document(doc_id: int):  # noqa: ANN201
 @login_required
 def records_restore_document(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
-    return _acted(lambda: svc.restore(g.db, current_user, doc), "Документ восстановлен из корзины",
+    return _acted(lambda: svc.restore(g.db, current_user, doc), _("Документ восстановлен из корзины"),
                   url_for("web.document", doc_id=doc_id))
 
 
@@ -102,7 +103,7 @@ def records_declare(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     svc.require_duty(current_user, "manage")
     return _acted(lambda: svc.declare_record(g.db, current_user, doc, request.form.get("reason", "")),
-                  "Документ объявлен архивной записью", url_for("web.document", doc_id=doc_id))
+                  _("Документ объявлен архивной записью"), url_for("web.document", doc_id=doc_id))
 
 
 @bp.get("/records/disposition")
@@ -122,7 +123,7 @@ def records_disposition_propose():  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.records_disposition_page"))
-    flash(f"Составлен акт № {batch.id}; он ждёт утверждения", "success")
+    flash(_("Составлен акт № %(id)s; он ждёт утверждения", id=batch.id), "success")
     return redirect(url_for("web.records_disposition_batch", disposition_id=batch.id))
 
 
@@ -137,7 +138,7 @@ def records_disposition_batch(disposition_id: int):  # noqa: ANN201
 @login_required
 def records_disposition_approve(disposition_id: int):  # noqa: ANN201
     svc.require_duty(current_user, "manage")
-    return _acted(lambda: svc.approve(g.db, current_user, disposition_id), "Акт утверждён",
+    return _acted(lambda: svc.approve(g.db, current_user, disposition_id), _("Акт утверждён"),
                   url_for("web.records_disposition_batch", disposition_id=disposition_id))
 
 
@@ -157,6 +158,8 @@ def records_disposition_execute(disposition_id: int):  # noqa: ANN201
     destroyed = sum(i.status == "destroyed" for i in batch.items)
     g.db.commit()  # the rows go first; objects only once nothing references them any more
     objects = svc.remove_objects(g.db, current_app.extensions["dms_runtime"].store, keys)
-    kept = f"; объектов под защитой хранилища оставлено: {len(objects.kept_protected)}" if objects.kept_protected else ""
-    flash(f"Акт исполнен: уничтожено документов — {destroyed}{kept}", "success")
+    message = _("Акт исполнен: уничтожено документов — %(n)s", n=destroyed)
+    if objects.kept_protected:
+        message += _("; объектов под защитой хранилища оставлено: %(n)s", n=len(objects.kept_protected))
+    flash(message, "success")
     return redirect(where)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -9,7 +10,7 @@ from ..errors import DmsError
 from ..services import search as search_svc
 from . import bp
 
-FACET_TITLES = {"doc_type": "Тип", "state": "Состояние", "org": "Организация", "year": "Год"}
+FACET_TITLES = {"doc_type": _l("Тип"), "state": _l("Состояние"), "org": _l("Организация"), "year": _l("Год")}
 
 
 @bp.get("/search")

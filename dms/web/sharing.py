@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import DmsError, NotFound
@@ -48,5 +49,5 @@ def sharing_change(folder_id: int):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.sharing_page", folder_id=folder_id))
-    flash("Права доступа изменены", "success")
+    flash(_("Права доступа изменены"), "success")
     return redirect(url_for("web.sharing_page", folder_id=folder_id))

@@ -3,6 +3,7 @@ PKI administration page; and the public PKI files and time-stamp endpoint."""
 from __future__ import annotations
 
 from flask import Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -30,9 +31,9 @@ def _panel(doc: Document) -> dict:
     reason = None
     try:
         p = sig_svc.plan(g.db, current_user, doc)
-        step = p.transition.title_ru if p.transition else "Подписать"
+        step = p.transition.title if p.transition else _("Подписать")
         if pki_svc.active_credential(g.db, current_user) is None:
-            reason = "у вас нет действующего сертификата подписи (его выпускает администратор)"
+            reason = _("у вас нет действующего сертификата подписи (его выпускает администратор)")
     except (DmsError, Forbidden) as exc:
         step, reason = None, getattr(exc, "message", str(exc))
     return {"signatures": sig_svc.signatures_of(g.db, doc), "step": step, "reason": reason,
@@ -53,10 +54,10 @@ def sign_document(doc_id: int):  # noqa: ANN201
                                     comment=request.form.get("comment", ""))
     except DmsError as exc:
         g.db.rollback()
-        flash("Документ не подписан: " + exc.message, "error")
+        flash(_("Документ не подписан: %(why)s", why=exc.message), "error")
         return redirect(url_for("web.document", doc_id=doc_id))
-    flash(f"Документ подписан (подпись {sig.level}); создана версия {sig.version.number}." if sig.kind == "pades"
-          else "Создана открепленная подпись (.p7s).", "success")
+    flash(_("Документ подписан (подпись %(level)s); создана версия %(number)s.", level=sig.level,
+            number=sig.version.number) if sig.kind == "pades" else _("Создана открепленная подпись (.p7s)."), "success")
     return redirect(url_for("web.document", doc_id=doc_id))
 
 
@@ -65,7 +66,8 @@ def sign_document(doc_id: int):  # noqa: ANN201
 def verify_version(doc_id: int, number: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     result = sig_svc.validate_version(rt(), g.db, current_user, doc, number)
-    flash(f"Версия {number}: " + result["summary_ru"], "success" if result["authentic"] else "error")
+    flash(_("Версия %(number)s: %(summary)s", number=number, summary=result["summary_ru"]),
+          "success" if result["authentic"] else "error")
     return redirect(url_for("web.document", doc_id=doc_id))
 
 
@@ -130,7 +132,7 @@ def pki_admin():  # noqa: ANN201
 def _user(login: str) -> User:
     user = g.db.scalars(select(User).where(User.login == login)).first()
     if user is None:
-        raise Invalid(f"нет пользователя «{login}»")
+        raise Invalid("нет пользователя «%(login)s»", login=login)
     return user
 
 
@@ -147,7 +149,7 @@ def pki_admin_issue():  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.pki_admin"))
-    flash(f"Выпущен сертификат {cred.serial} для {cred.user.login}", "success")
+    flash(_("Выпущен сертификат %(serial)s для %(login)s", serial=cred.serial, login=cred.user.login), "success")
     return redirect(url_for("web.pki_admin"))
 
 
@@ -163,5 +165,5 @@ def pki_admin_revoke():  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.pki_admin"))
-    flash("Отозвано сертификатов: " + str(len(revoked)), "success")
+    flash(_("Отозвано сертификатов: %(n)s", n=len(revoked)), "success")
     return redirect(url_for("web.pki_admin"))

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import DmsError
 from ..services import documents as docs
 from ..services import workflow as wf_svc
+from ..workflow import workflow_for
 from . import bp
 
 
@@ -22,8 +24,10 @@ def transition(doc_id: int, name: str):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("web.document", doc_id=doc_id))
-    number = f" Присвоен номер {doc.reg_number}." if doc.reg_number and entry.from_state == "draft" else ""
-    flash(f"Выполнено: {name}.{number}", "success")
+    message = _("Выполнено: %(step)s.", step=workflow_for(doc.doc_type).transitions[name].title)
+    if doc.reg_number and entry.from_state == "draft":
+        message += " " + _("Присвоен номер %(number)s.", number=doc.reg_number)
+    flash(message, "success")
     return redirect(url_for("web.document", doc_id=doc_id))
 
 
