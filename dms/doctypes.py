@@ -57,6 +57,13 @@ DOC_TYPES: dict[str, DocType] = {t.code: t for t in (
         Field("counterparty", "Контрагент", "Counterparty", required=True),
         Field("term_from", "Действует с", "In force from", "date"),
         Field("term_to", "Действует по", "In force until", "date"),
+        Field("subject", "Предмет соглашения", "Subject", "text"),
+    )),
+    DocType("assessment_report", "Отчёт по результатам оценки", "Assessment report", (
+        Field("assessed", "Логин оцениваемого", "Login of the person assessed", required=True, max_length=64),
+        Field("person_name", "ФИО оцениваемого", "Name of the person assessed"),
+        Field("assessment_date", "Дата процедуры оценки", "Date of the assessment", "date"),
+        Field("feedback_date", "Дата обратной связи", "Date of the feedback session", "date"),
     )),
     DocType("report", "Отчёт", "Report", (
         Field("period", "Отчётный период", "Period"),

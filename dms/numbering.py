@@ -12,6 +12,7 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "certificate": "{org}-{year}-{seq:05}",
     "agreement": "СГ-{year}-{seq:03}",
     "report": "ОТ-{year}-{seq:04}",
+    "assessment_report": "ОЦ-{year}-{seq:04}",
     "application": "ЗВ-{year}-{seq:04}",
     "other": "Д-{year}-{seq:04}",
 }

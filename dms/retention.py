@@ -65,6 +65,9 @@ RETENTION: dict[str, RetentionRule] = {r.doc_type: r for r in (
                   "contracts, agreements — 5 years after they end"),
     RetentionRule("report", 5, Disposal.DESTROY, None, "отчёты площадок и мониторинга — 5 лет",
                   "site and monitoring reports — 5 years"),
+    RetentionRule("assessment_report", 5, Disposal.DESTROY, "assessment_date",
+                  "отчёты о результатах оценки персонала — 5 лет после оценки",
+                  "reports on the results of staff assessment — 5 years after the assessment"),
     RetentionRule("application", 5, Disposal.DESTROY, None, "заявления — 5 лет", "applications — 5 years"),
     RetentionRule("other", 10, Disposal.DESTROY, None, "прочие документы — 10 лет", "other documents — 10 years"),
 )}

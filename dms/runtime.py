@@ -8,11 +8,15 @@ from storage import ObjectStore, open_store
 from .config import Settings
 from .db import Database
 
+RUNTIME_KEY = "dms.runtime"
+
 
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.db = Database(settings.database_url)
+        # Workflow guards get only a session; the ones that read bytes (agreements' signatures) find us here.
+        self.db.sessionmaker.configure(info={RUNTIME_KEY: self})
 
     @cached_property
     def store(self) -> ObjectStore:

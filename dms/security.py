@@ -31,7 +31,7 @@ class Permission(StrEnum):
 
 P = Permission
 GLOBAL_ROLES = ("Administrator", "Clerk", "Signatory", "Auditor")
-LOCAL_ROLES = ("Reader", "Editor", "Contributor", "Reviewer")
+LOCAL_ROLES = ("Reader", "Editor", "Contributor", "Reviewer", "Counterparty", "Assessed")
 
 # The one table: which role holds which permission where no workflow state says otherwise.
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -43,16 +43,21 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "Editor": frozenset({P.VIEW, P.DOWNLOAD, P.EDIT, P.ADD, P.TRANSITION, P.MANAGE_SHARING}),
     "Contributor": frozenset({P.VIEW, P.DOWNLOAD, P.ADD}),
     "Reviewer": frozenset({P.VIEW, P.DOWNLOAD, P.TRANSITION}),
+    # Limited external accounts: they hold nothing by default; only the state maps of their own document types
+    # grant them anything (agreements with their organisation; their own assessment reports once released).
+    "Counterparty": frozenset(),
+    "Assessed": frozenset(),
 }
 
 ROLE_LABELS_RU = {
     "Administrator": "Администратор", "Clerk": "Делопроизводитель", "Signatory": "Подписант",
     "Auditor": "Аудитор", "Reader": "Читатель", "Editor": "Редактор", "Contributor": "Автор",
-    "Reviewer": "Рецензент",
+    "Reviewer": "Рецензент", "Counterparty": "Представитель второй стороны", "Assessed": "Оцениваемый",
 }
 ROLE_LABELS_EN = {
     "Administrator": "Administrator", "Clerk": "Clerk", "Signatory": "Signatory", "Auditor": "Auditor",
     "Reader": "Reader", "Editor": "Editor", "Contributor": "Contributor", "Reviewer": "Reviewer",
+    "Counterparty": "Counterparty's representative", "Assessed": "Person assessed",
 }
 
 

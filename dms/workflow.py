@@ -38,6 +38,9 @@ class Transition:
     guards: tuple[str, ...] = ()     # names in dms.services.workflow.GUARDS
     assigns_number: bool = False
     worklist: bool = False           # shown in the worklist of those who may take it
+    # Checked only when the step is taken, on its outcome: for a signing step, on the version the signature made.
+    effect_guards: tuple[str, ...] = ()
+    comment_required: bool = False   # the comment is the reason, kept in the history (e.g. termination)
 
     @property
     def title(self) -> str:
@@ -58,6 +61,9 @@ def _wf(initial: str, states: list[State], transitions: list[Transition]) -> Wor
 FROZEN = {P.EDIT: NOBODY, P.ADD: NOBODY}
 SIGNERS = frozenset({"Signatory"})
 REVIEWERS = frozenset({"Reviewer"})
+COUNTERPARTY = frozenset({"Counterparty"})
+COUNTERPARTY_READS = {P.VIEW: roles_with(P.VIEW) | COUNTERPARTY, P.DOWNLOAD: roles_with(P.DOWNLOAD) | COUNTERPARTY}
+ASSESSED_READS = {P.VIEW: roles_with(P.VIEW) | {"Assessed"}, P.DOWNLOAD: roles_with(P.DOWNLOAD) | {"Assessed"}}
 
 WORKFLOWS: dict[str, Workflow] = {
     "order": _wf("draft", [
@@ -89,20 +95,27 @@ WORKFLOWS: dict[str, Workflow] = {
         Transition("expire", "Истёк срок действия", "Expire", ("issued",), "expired"),
         Transition("replace", "Заменить дубликатом", "Replace", ("issued",), "replaced"),
     ]),
+    # The holder's representative (local role Counterparty on the holder's folder) sees an agreement once the
+    # agency has signed it and countersigns it; entering into force is guarded by checking both signatures.
     "agreement": _wf("draft", [
         State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
         State("on_signing", "На подписании", "On signing", {**FROZEN, P.SIGN: SIGNERS}),
-        State("signed_by_agency", "Подписано агентством", "Signed by the agency", {**FROZEN}),
-        State("in_force", "Действует", "In force", {**FROZEN, P.SIGN: NOBODY}),
-        State("terminated", "Прекращено", "Terminated", {**FROZEN, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
+        State("signed_by_agency", "Подписано агентством", "Signed by the agency",
+              {**FROZEN, **COUNTERPARTY_READS, P.SIGN: COUNTERPARTY}),
+        State("in_force", "Действует", "In force", {**FROZEN, **COUNTERPARTY_READS, P.SIGN: NOBODY}),
+        State("terminated", "Прекращено", "Terminated",
+              {**FROZEN, **COUNTERPARTY_READS, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
     ], [
         Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("draft",), "on_signing",
                    guards=("has_pdf",), assigns_number=True),
         Transition("sign", "Подписать от агентства", "Sign for the agency", ("on_signing",), "signed_by_agency",
                    permission=P.SIGN, guards=("has_pdf",), worklist=True),
         Transition("countersign", "Подписать второй стороной", "Countersign", ("signed_by_agency",), "in_force",
-                   permission=P.SIGN, guards=("has_pdf",), worklist=True),
-        Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated"),
+                   permission=P.SIGN, guards=("has_pdf", "term_not_ended"),
+                   effect_guards=("both_signatures_valid",), worklist=True),
+        Transition("accept_countersigned", "Принять подписанный второй стороной", "Accept the countersigned copy",
+                   ("signed_by_agency",), "in_force", guards=("term_not_ended", "both_signatures_valid")),
+        Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated", comment_required=True),
     ]),
     "report": _wf("draft", [
         State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
@@ -114,6 +127,19 @@ WORKFLOWS: dict[str, Workflow] = {
         Transition("accept", "Принять", "Accept", ("submitted",), "accepted",
                    guards=("reviewer_not_author",), worklist=True),
         Transition("return", "Вернуть", "Return", ("submitted",), "returned", guards=("reviewer_not_author",)),
+    ]),
+    # Seed 004, 4.5: a report reaches the person assessed only after the feedback session. The person holds the
+    # local role Assessed on their own folder, which grants nothing until the state after feedback.
+    "assessment_report": _wf("draft", [
+        State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
+        State("ready", "Сформирован, ждёт обратной связи", "Ready, awaiting feedback", {**FROZEN}),
+        State("released", "Передан после обратной связи", "Released after feedback", {**FROZEN, **ASSESSED_READS}),
+    ], [
+        Transition("complete", "Отчёт сформирован", "Report ready", ("draft",), "ready", guards=("has_pdf",),
+                   assigns_number=True),
+        Transition("rework", "Вернуть на доработку", "Return for rework", ("ready",), "draft"),
+        Transition("record_feedback", "Обратная связь проведена", "Feedback given", ("ready",), "released",
+                   guards=("assessed_person_folder",), comment_required=True),
     ]),
     "application": _wf("draft", [
         State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),

@@ -5,3 +5,4 @@ bp = Blueprint("api", __name__)
 
 from . import (certificate_routes, records_routes, register_routes, routes,  # noqa: E402,F401  (registers routes)
                search_routes, signing_routes)
+from . import agreement_routes, assessment_routes  # noqa: E402,F401  (agreements, assessment reports)

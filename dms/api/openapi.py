@@ -75,6 +75,35 @@ def openapi_document() -> dict:
         "/verify/pdf": {"post": {**_op("Проверить подписи PDF, подписанного где угодно (без токена)",
                                        body=FILE_UPLOAD, errors=(400, 413, 415)), "security": []}},
         "/pki/credentials": {"get": _op("Мои сертификаты подписи", errors=(401,))},
+        "/agreements": {
+            "get": _op("Соглашения с держателями практик, доступные мне, со статусом словами"),
+            "post": _op("Составить проект соглашения по шаблону ({\"holder_id\", \"subject\", \"term_from\", "
+                        "\"term_to\", \"title\"?})", ok="201", body=JSON_OBJ, errors=(400, 401, 403))},
+        "/agreements/{doc_id}": {"get": _op("Статус соглашения: подписано агентством, действует, срок истёк, "
+                                            "прекращено — с причиной", params=["doc_id"])},
+        "/agreements/{doc_id}/countersigned": {
+            "post": _op("Принять экземпляр, подписанный второй стороной вне системы (проверяются обе подписи)",
+                        ok="201", params=["doc_id"], body=FILE_UPLOAD, errors=(400, 401, 403, 404, 409, 413, 415))},
+        "/agreements/{doc_id}/termination": {
+            "post": _op("Прекратить соглашение ({\"reason\"} обязателен)", params=["doc_id"], body=JSON_OBJ,
+                        errors=(400, 401, 403, 404, 409))},
+        "/assessment-reports": {
+            "get": _op("Отчёты по результатам оценки, доступные мне"),
+            "post": _op("Подшить отчёт об оценке в папку оцениваемого (multipart: assessed, title, meta?, file)",
+                        ok="201", body=FILE_UPLOAD, errors=(400, 401, 403, 413, 415))},
+        "/assessment-reports/{doc_id}/feedback": {
+            "post": _op("Обратная связь проведена ({\"date\", \"note\"}): отчёт передаётся оцениваемому",
+                        params=["doc_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409))},
+        "/report-forms": {"get": _op("Формы отчётов: разделы, вопросы, варианты ответов, ограничения", errors=(401,))},
+        "/reports": {"post": _op("Отчёт по форме: {\"form\", \"site\", \"period\", \"answers\", \"folder_id\"?} — "
+                                 "черновик с PDF-версией", ok="201", body=JSON_OBJ, errors=(400, 401, 403, 404))},
+        "/reports/{doc_id}": {
+            "get": _op("Отчёт по форме с ответами", params=["doc_id"]),
+            "put": _op("Заполнить форму заново (новая PDF-версия черновика)", params=["doc_id"], body=JSON_OBJ,
+                       headers_in=["If-Match"], errors=(400, 401, 403, 404, 409))},
+        "/reports/aggregate": {"get": _op("Сводка по площадкам: отчёты по состояниям и площадкам, ответы по вопросам, "
+                                          "рекомендации (только видимые отчёты)",
+                                          query=["form", "period", "site", "scope"], errors=(400, 401))},
         "/register": {
             "get": _op("Регистр организаций (фильтры kind, status; сортировка sort, dir=desc)",
                        query=["kind", "status", "sort", "dir"], errors=(400, 401)),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import numbering
-from ..errors import Conflict, Invalid
+from ..errors import N_, Conflict, Invalid, localize
 from ..models import Document, NumberCounter, Organisation, OutboxEntry, User, Version, WorkflowHistory
 from ..security import P, access_filter, apply_filter_sql, has_permission
 from ..workflow import Transition, workflow_for
@@ -26,11 +26,26 @@ def _current_version(session: Session, doc: Document) -> Version | None:
 
 def _has_pdf(session: Session, actor: User, doc: Document) -> str | None:
     v = _current_version(session, doc)
-    return None if v is not None and v.media_type == "application/pdf" else "у документа нет PDF-версии"
+    return None if v is not None and v.media_type == "application/pdf" else N_("у документа нет PDF-версии")
 
 
 def _not_author(session: Session, actor: User, doc: Document) -> str | None:
-    return None if doc.created_by_id != actor.id else "автор документа не может выполнить этот шаг сам"
+    return None if doc.created_by_id != actor.id else N_("автор документа не может выполнить этот шаг сам")
+
+
+def _term_not_ended(session: Session, actor: User, doc: Document) -> str | None:
+    from . import agreements
+    return agreements.term_problem(doc)
+
+
+def _both_signatures_valid(session: Session, actor: User, doc: Document) -> str | None:
+    from . import agreements
+    return agreements.countersignature_problem(session, doc)
+
+
+def _assessed_person_folder(session: Session, actor: User, doc: Document) -> str | None:
+    from . import assessments
+    return assessments.release_problem(session, doc)
 
 
 # Guard name (as written in dms.workflow) -> check returning None when satisfied, else the reason in words.
@@ -38,6 +53,9 @@ GUARDS: dict[str, Callable[[Session, User, Document], str | None]] = {
     "has_pdf": _has_pdf,
     "signer_not_author": _not_author,
     "reviewer_not_author": _not_author,
+    "term_not_ended": _term_not_ended,
+    "both_signatures_valid": _both_signatures_valid,
+    "assessed_person_folder": _assessed_person_folder,
 }
 
 
@@ -56,9 +74,9 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
             continue
         reason = None
         if not has_permission(session, actor, t.permission, doc):
-            reason = f"нет права «{t.permission}»"
+            reason = localize("нет права «%(permission)s»", {"permission": t.permission})
         else:
-            reason = next((r for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
+            reason = next((localize(r) for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
         result.append(Option(t, reason is None, reason))
     return result
 
@@ -100,22 +118,27 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
     wf = workflow_for(doc.doc_type)
     t = wf.transitions.get(name)
     if t is None:
-        raise Invalid(f"у документов этого типа нет перехода «{name}»; есть: " + ", ".join(wf.transitions))
+        raise Invalid("у документов этого типа нет перехода «%(name)s»; есть: %(names)s", name=name,
+                      names=", ".join(wf.transitions))
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
     from .documents import ensure_mutable
     ensure_mutable(session, doc)
     if doc.state not in t.sources:
-        raise Conflict(f"переход «{t.title_ru}» невозможен из состояния «{wf.states[doc.state].title_ru}»")
+        raise Conflict("переход «%(step)s» невозможен из состояния «%(state)s»", step=t.title,
+                       state=wf.states[doc.state].title)
     if not has_permission(session, actor, t.permission, doc):
         from ..security import Forbidden
-        raise Forbidden(t.permission, f"для перехода «{t.title_ru}»")
-    for guard in t.guards:
+        raise Forbidden(t.permission, localize("для перехода «%(step)s»", {"step": t.title}))
+    if t.comment_required and not comment.strip():
+        raise Invalid("для перехода «%(step)s» укажите причину в комментарии", {"comment": N_("обязательное поле")},
+                      step=t.title)
+    for guard in t.guards + t.effect_guards:
         reason = GUARDS[guard](session, actor, doc)
         if reason:
-            raise Conflict(f"переход «{t.title_ru}» невозможен: {reason}")
+            raise Conflict("переход «%(step)s» невозможен: %(reason)s", step=t.title, reason=localize(reason))
     if t.permission is P.SIGN and not signed:
-        raise Conflict(f"«{t.title_ru}» выполняется подписанием документа (dms sign / кнопка «Подписать»)")
+        raise Conflict("«%(step)s» выполняется подписанием документа (dms sign / кнопка «Подписать»)", step=t.title)
     from_state = doc.state
     if t.assigns_number and not doc.reg_number:
         doc.reg_number = allocate_number(session, doc)

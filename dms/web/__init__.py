@@ -5,3 +5,4 @@ bp = Blueprint("web", __name__)
 
 from . import (audit, certificates, dashboard, language, records, register, search, sharing, signing,  # noqa: E402,F401
                verify, views, workflow)
+from . import agreements, assessments  # noqa: E402,F401  (agreements, assessment reports)

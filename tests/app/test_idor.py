@@ -29,6 +29,10 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
 
 # The register of organisations: its list and the application form (an outsider may not apply: test_register.py).
 NO_OBJECT_ENDPOINTS |= {"web.register_page", "web.register_apply", "api.register_list", "api.register_apply"}
+# Agreements and assessment reports: lists (filtered by the same tables), the drafting and filing forms.
+NO_OBJECT_ENDPOINTS |= {"web.agreements_page", "web.agreement_new", "api.list_agreements", "api.draft_agreement",
+                        "web.assessments_page", "web.assessment_create", "api.list_assessment_reports",
+                        "api.create_assessment_report"}
 
 
 @pytest.fixture

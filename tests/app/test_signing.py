@@ -168,7 +168,13 @@ def test_agreement_signed_then_countersigned_keeps_both_signatures_valid(rt, off
     first = validate_pdf(version_bytes(rt, doc_id, 2), trust(rt))
     assert first.authentic and first.signatures[0].certification is not None
 
-    _, number = sign(rt, "deputy", doc_id)
+    # The second party: the holder's representative (local role Counterparty), not another agency signatory.
+    office.user("holder-rep")
+    office.share("/Соглашения", "holder-rep", "Counterparty")
+    issue(rt, "holder-rep")
+    with pytest.raises(Exception, match="Sign"):
+        sign(rt, "deputy", doc_id)
+    _, number = sign(rt, "holder-rep", doc_id)
     assert number == 3
     both = validate_pdf(version_bytes(rt, doc_id, 3), trust(rt))
     assert both.authentic and len(both.signatures) == 2
