@@ -192,7 +192,7 @@ def render_pdf(filled: Filled, *, reg_number: str | None = None, reg_date: date 
             paragraphs.extend(lines)
     spec = pdfrender.RenderSpec(org_name=site.name, doc_kind="ОТЧЁТ", title=filled.form.title,
                                 paragraphs=paragraphs, city=site.city or "", reg_number=reg_number,
-                                reg_date=reg_date, footer=f"{filled.form.title} · {site.code} · {filled.period}",
+                                reg_date=reg_date, footer=f"{site.code} · {filled.period}",
                                 author=author)
     return pdfrender.render_document_pdf(spec)
 

@@ -250,6 +250,8 @@ def test_report_pages_need_a_login(client, sites):  # noqa: ANN001
 
 def test_api_report_round_trip(sites, client, rt):  # noqa: ANN001
     h = sites.token(client, "author")
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"/report-forms", "/reports", "/reports/{doc_id}", "/reports/aggregate"} <= set(paths)
     forms = client.get("/api/v1/report-forms", headers=h).get_json()["items"]
     pilot = next(f for f in forms if f["code"] == "pilot_site")
     assert [o["label"] for o in pilot["sections"][1]["questions"][1]["options"]] == [label for _, label in MATCH]
