@@ -176,16 +176,13 @@ def certificates(rt: Runtime) -> dict:
             "revoked": (issued[1]["number"], found[issued[1]["number"]])}
 
 
-@pytest.fixture
-def screen() -> Screen:
-    return Screen(PHONE)
-
-
 def _fits_the_phone(page) -> None:  # noqa: ANN001
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width}px wide"
 
 
+# Only this journey runs on a phone: parametrising `screen` overrides the desktop fixture for this test alone.
+@pytest.mark.parametrize("screen", [Screen(PHONE)], ids=["phone"])
 def test_applicant_checks_certificates_on_a_phone_by_qr_link_and_by_number(certificates: dict, server: LiveServer,
                                                                          page):  # noqa: ANN001
     number, token = certificates["valid"]
