@@ -132,7 +132,7 @@ class BoundedReader(io.RawIOBase):
             b[:n] = data
         self.count += n
         if self.count > self._limit:
-            raise TooLarge(f"файл больше допустимого размера ({self._limit // (1024 * 1024)} МБ)")
+            raise TooLarge("файл больше допустимого размера (%(mb)s МБ)", mb=self._limit // (1024 * 1024))
         return n
 
 

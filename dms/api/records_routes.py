@@ -22,7 +22,7 @@ def _int(value: object, name: str) -> int | None:
     try:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise Invalid(f"{name} должен быть целым числом") from None
+        raise Invalid("%(field)s должен быть целым числом", field=name) from None
 
 
 @bp.get("/records/holds")

@@ -51,7 +51,7 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise Invalid(f"параметр {name} должен быть целым числом") from None
+        raise Invalid("параметр %(name)s должен быть целым числом", name=name) from None
     return max(lo, min(hi, value))
 
 

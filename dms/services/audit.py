@@ -176,7 +176,7 @@ def parse_query(args) -> AuditQuery:  # noqa: ANN001
         try:
             return datetime.fromisoformat(raw).replace(tzinfo=timezone.utc) + timedelta(days=shift)
         except ValueError:
-            raise Invalid(f"{name}: ожидается дата ГГГГ-ММ-ДД") from None
+            raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
 
     object_id = args.get("object_id", "").strip()
     if object_id and not object_id.isdigit():

@@ -178,7 +178,7 @@ def read_results(stream: BinaryIO, filename: str, today: date | None = None) -> 
     """Every row validated; raises Invalid naming every bad row, or returns all rows."""
     data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise Invalid(f"файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ")
+        raise Invalid("файл больше %(mb)s МБ", mb=MAX_FILE_BYTES // (1024 * 1024))
     is_xlsx = data[:4] == b"PK\x03\x04"
     rows = _xlsx_rows(data) if is_xlsx else _csv_rows(data)
     today = today or date.today()
@@ -193,7 +193,7 @@ def read_results(stream: BinaryIO, filename: str, today: date | None = None) -> 
         if not any(str(c or "").strip() for c in raw):
             continue
         if len(results) + len(errors) >= MAX_ROWS:
-            raise Invalid(f"в файле больше {MAX_ROWS} строк")
+            raise Invalid("в файле больше %(n)s строк", n=MAX_ROWS)
         cells = {c: (raw[i] if i < len(raw) else None) for c, i in columns.items()}
         result, problems = _validate(number, cells, today)
         if result is not None:
@@ -205,8 +205,8 @@ def read_results(stream: BinaryIO, filename: str, today: date | None = None) -> 
                 results.append(result)
         errors.extend(problems)
     if errors:
-        raise Invalid(f"файл не принят: ошибок в строках — {len(errors)}; ничего не выдано",
-                      {"rows": errors[:200]})
+        raise Invalid("файл не принят: ошибок в строках — %(n)s; ничего не выдано", {"rows": errors[:200]},
+                      n=len(errors))
     if not results:
         raise Invalid("в файле нет строк с результатами")
     return results

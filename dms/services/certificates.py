@@ -53,9 +53,9 @@ def _years_later(day: date, years: int) -> date:
 def centre_by_code(session: Session, code: str) -> Organisation:
     org = session.scalars(select(Organisation).where(Organisation.code == code)).first()
     if org is None:
-        raise NotFound(f"нет организации с кодом «{code}»")
+        raise NotFound("нет организации с кодом «%(code)s»", code=code)
     if org.kind not in ("assessment_centre", "training_provider"):
-        raise Invalid(f"«{code}» не выдаёт свидетельства (это не ЦОК)")
+        raise Invalid("«%(code)s» не выдаёт свидетельства (это не ЦОК)", code=code)
     return org
 
 
@@ -106,9 +106,10 @@ def spoil_blank(session: Session, actor: User | None, number: str, reason: str) 
         raise Invalid("укажите причину списания бланка")
     blank = session.scalars(select(Blank).where(Blank.number == number).with_for_update()).first()
     if blank is None:
-        raise NotFound(f"нет бланка {number}")
+        raise NotFound("нет бланка %(number)s", number=number)
     if blank.status != "free":
-        raise Conflict(f"бланк {number} уже {'использован' if blank.status == 'used' else 'списан'}")
+        raise Conflict("бланк %(number)s уже использован" if blank.status == "used" else "бланк %(number)s уже списан",
+                       number=number)
     blank.status, blank.spoil_reason, blank.changed_at = "spoiled", reason.strip()[:1000], datetime.now(timezone.utc)
     audit.record(session, actor, "blanks.spoil", "organisation", blank.centre_id, number=number, reason=reason)
     return blank
@@ -178,7 +179,7 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
 
     def check(result) -> bytes:  # noqa: ANN001
         if isinstance(result, SigningLibraryError):
-            raise Conflict(f"подпись не выполнена: {result}")
+            raise Conflict("подпись не выполнена: %(why)s", why=result)
         return result
 
     # Measure the signature size once here; the workers get the request with the size reserved.
@@ -245,8 +246,8 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
                              .order_by(Blank.number).limit(len(rows)).with_for_update()).all()
             if len(free) < len(rows):
-                raise Conflict(f"не хватает бланков: нужно {len(rows)}, свободно {len(free)} "
-                               f"(выдайте центру диапазон бланков)")
+                raise Conflict("не хватает бланков: нужно %(need)s, свободно %(free)s (выдайте центру диапазон бланков)",
+                               need=len(rows), free=len(free))
             first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
             for b in free:
                 b.status, b.changed_at = "reserved", datetime.now(timezone.utc)
@@ -349,7 +350,7 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
 def get(session: Session, actor: User, number: str) -> Certificate:
     cert = session.scalars(select(Certificate).where(Certificate.number == number)).first()
     if cert is None or not has_permission(session, actor, P.VIEW, cert.document):
-        raise NotFound(f"свидетельство {number} не найдено")
+        raise NotFound("свидетельство %(number)s не найдено", number=number)
     return cert
 
 

@@ -56,7 +56,7 @@ def _day(raw: str, name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise Invalid(f"{name}: ожидается дата ГГГГ-ММ-ДД") from None
+        raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
 
 
 def parse(args: Mapping[str, str]) -> ListingQuery:

@@ -39,7 +39,7 @@ def create(session: Session, actor: User | None, parent: Folder, name: str,
         require(session, actor, P.ADD, parent)
     name = _clean_name(name)
     if session.scalar(select(Folder.id).where(Folder.parent_id == parent.id, Folder.name == name)):
-        raise Conflict(f"папка «{name}» уже есть")
+        raise Conflict("папка «%(name)s» уже есть", name=name)
     folder = Folder(name=name, parent_id=parent.id, organisation_id=organisation.id if organisation else None)
     session.add(folder)
     session.flush()
@@ -57,7 +57,7 @@ def resolve(session: Session, path: str) -> Folder:
     for part in split_path(path):
         child = session.scalars(select(Folder).where(Folder.parent_id == folder.id, Folder.name == part)).first()
         if child is None:
-            raise NotFound(f"нет папки «{path}»")
+            raise NotFound("нет папки «%(path)s»", path=path)
         folder = child
     return folder
 

@@ -260,7 +260,7 @@ def _require_admin(actor: User | None) -> None:
 
 def _check_pin(pin: str) -> None:
     if len(pin or "") < MIN_PIN:
-        raise Invalid(f"PIN-код должен быть не короче {MIN_PIN} символов")
+        raise Invalid("PIN-код должен быть не короче %(n)s символов", n=MIN_PIN)
 
 
 def credentials_of(session: Session, user: User) -> list[SigningCredential]:
@@ -333,7 +333,7 @@ def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason
     targets = [c for c in credentials_of(session, user) if c.revoked_at is None
                and (credential_id is None or c.id == credential_id)]
     if not targets:
-        raise Invalid(f"у пользователя «{user.login}» нет неотозванных сертификатов подписи")
+        raise Invalid("у пользователя «%(login)s» нет неотозванных сертификатов подписи", login=user.login)
     for cred in targets:
         cred.revoked_at = now
         cred.revoke_reason = reason

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from storage import ObjectNotFound, ObjectProtected, ObjectStore
 
 from .. import retention
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import N_, Conflict, Invalid, NotFound, localize
 from ..models import (Certificate, DispositionBatch, DispositionItem, Document, Folder, LegalHold, OutboxEntry,
                       RecordDeclaration, Signature, TrashEntry, User, Version, VersionText, WorkflowHistory)
 from ..security import Forbidden, P, has_permission
@@ -50,7 +50,7 @@ def _now() -> datetime:
 def _reason(text: str | None, what: str) -> str:
     text = " ".join((text or "").split())
     if not text:
-        raise Invalid(f"укажите основание ({what})", {"reason": "обязательное поле"})
+        raise Invalid("укажите основание (%(what)s)", {"reason": N_("обязательное поле")}, what=localize(what))
     return text[:2000]
 
 
@@ -146,7 +146,7 @@ def place_hold(session: Session, actor: User, reason: str, *, document: Document
     if (document is None) == (folder is None):
         raise Invalid("удержание ставится на документ или на папку")
     hold = LegalHold(document_id=document.id if document else None, folder_id=folder.id if folder else None,
-                     reason=_reason(reason, "удержания"), placed_by_id=actor.id)
+                     reason=_reason(reason, N_("удержания")), placed_by_id=actor.id)
     session.add(hold)
     session.flush()
     audit.record(session, actor, "records.hold", "document" if document else "folder",
@@ -161,7 +161,7 @@ def release_hold(session: Session, actor: User, hold_id: int, reason: str) -> Le
         raise NotFound("удержание не найдено")
     if hold.released_at is not None:
         raise Conflict("удержание уже снято")
-    hold.release_reason = _reason(reason, "снятия удержания")
+    hold.release_reason = _reason(reason, N_("снятия удержания"))
     hold.released_at = _now()
     hold.released_by_id = actor.id
     audit.record(session, actor, "records.release", "document" if hold.document_id else "folder",
@@ -411,9 +411,10 @@ def approve(session: Session, actor: User, batch_id: int) -> DispositionBatch:
     require_duty(actor, "manage")
     batch = get_batch(session, actor, batch_id)
     if batch.status != "proposed":
-        raise Conflict(f"акт № {batch.id} уже {'утверждён' if batch.status == 'approved' else 'исполнен'}")
+        raise Conflict("акт № %(id)s уже утверждён" if batch.status == "approved" else "акт № %(id)s уже исполнен",
+                       id=batch.id)
     if FOUR_EYES and batch.proposed_by_id == actor.id:
-        raise Conflict(f"акт № {batch.id} составлен вами: утвердить его должен другой администратор")
+        raise Conflict("акт № %(id)s составлен вами: утвердить его должен другой администратор", id=batch.id)
     batch.status = "approved"
     batch.approved_by_id = actor.id
     batch.approved_at = _now()

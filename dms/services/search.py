@@ -47,9 +47,9 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
     try:
         return run_search(open_index(rt), request, text_loader=full_text)
     except QuerySyntaxError as exc:
-        raise Invalid(f"ошибка в запросе: {exc}") from None
+        raise Invalid("ошибка в запросе: %(why)s", why=exc) from None
     except InvalidRequestError as exc:
-        raise Invalid(f"некорректные параметры поиска: {exc}") from None
+        raise Invalid("некорректные параметры поиска: %(why)s", why=exc) from None
 
 
 def parse_query(args) -> Query:  # noqa: ANN001
@@ -61,12 +61,12 @@ def parse_query(args) -> Query:  # noqa: ANN001
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            raise Invalid(f"{name}: ожидается дата ГГГГ-ММ-ДД") from None
+            raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
 
     def number(name: str, default: int, lo: int, hi: int) -> int:
         raw = str(args.get(name) or default)
         if not raw.isdigit():
-            raise Invalid(f"{name}: ожидается число")
+            raise Invalid("%(field)s: ожидается число", field=name)
         return max(lo, min(hi, int(raw)))
 
     sort = args.get("sort") or "relevance"

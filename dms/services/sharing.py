@@ -15,11 +15,11 @@ def principal_for(session: Session, *, login: str | None = None, group: str | No
     if login:
         uid = session.scalar(select(User.id).where(User.login == login))
         if uid is None:
-            raise Invalid(f"нет пользователя «{login}»")
+            raise Invalid("нет пользователя «%(login)s»", login=login)
         return f"user:{uid}"
     gid = session.scalar(select(Group.id).where(Group.name == group))
     if gid is None:
-        raise Invalid(f"нет группы «{group}»")
+        raise Invalid("нет группы «%(group)s»", group=group)
     return f"group:{gid}"
 
 

@@ -25,7 +25,7 @@ from signing.signer import SignerIdentity
 from signing.stamp import StampPlacement
 from signing.validate import ValidationReport, validate_detached, validate_pdf
 
-from ..errors import Conflict, Invalid, TooLarge, UnsupportedMediaType
+from ..errors import N_, Conflict, Invalid, TooLarge, UnsupportedMediaType, localize
 from ..models import Document, OutboxEntry, Signature, SigningCredential, User, Version
 from ..runtime import Runtime
 from ..security import Forbidden, P, has_permission
@@ -90,14 +90,14 @@ def plan(session: Session, actor: User, doc: Document) -> Plan:
         raise Conflict("у документа нет версии, которую можно подписать")
     t = sign_transition(doc)
     if t is None and _lifecycle_signs(doc):
-        raise Conflict(f"документ в состоянии «{workflow_for(doc.doc_type).states[doc.state].title_ru}» "
-                       "не подписывают")
+        raise Conflict("документ в состоянии «%(state)s» не подписывают",
+                       state=workflow_for(doc.doc_type).states[doc.state].title)
     if not has_permission(session, actor, P.SIGN, doc):
-        raise Forbidden(P.SIGN, f"для «{t.title_ru}»" if t else "на этот документ")
+        raise Forbidden(P.SIGN, localize("для «%(step)s»", {"step": t.title}) if t else N_("на этот документ"))
     if t is not None:
         reason = next((r for g in t.guards if (r := wf_svc.GUARDS[g](session, actor, doc))), None)
         if reason:
-            raise Conflict(f"«{t.title_ru}» невозможно: {reason}")
+            raise Conflict("«%(step)s» невозможно: %(reason)s", step=t.title, reason=localize(reason))
     profile = PROFILES.get((doc.doc_type, t.name), PLAIN) if t else PLAIN
     done = session.scalar(select(func.count()).select_from(Signature).where(Signature.document_id == doc.id,
                                                                             Signature.kind == "pades")) or 0
@@ -372,7 +372,7 @@ def validate_version(rt: Runtime, session: Session, actor: User, doc: Document, 
 def _read_bounded(stream: BinaryIO, limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"файл больше {limit // (1024 * 1024)} МБ")
+        raise TooLarge("файл больше %(mb)s МБ", mb=limit // (1024 * 1024))
     return data
 
 

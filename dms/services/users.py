@@ -40,7 +40,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise Invalid(f"пароль короче {MIN_PASSWORD} символов")
+        raise Invalid("пароль короче %(n)s символов", n=MIN_PASSWORD)
     return _hasher.hash(password)
 
 
@@ -53,7 +53,7 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
     if unknown:
         raise Invalid("неизвестная роль: " + ", ".join(unknown) + "; допустимые: " + ", ".join(GLOBAL_ROLES))
     if session.scalar(select(User.id).where(User.login == login)):
-        raise Invalid(f"пользователь «{login}» уже существует")
+        raise Invalid("пользователь «%(login)s» уже существует", login=login)
     user = User(login=login, full_name=full_name, email=email, password_hash=hash_password(password),
                 organisation_id=organisation.id if organisation else None)
     user.roles = [UserRole(role=r) for r in dict.fromkeys(roles)]
@@ -134,5 +134,5 @@ def user_for_token(session: Session, token: str) -> User | None:
 def get_user(session: Session, login: str) -> User:
     user = session.scalars(select(User).where(User.login == login)).first()
     if user is None:
-        raise Invalid(f"нет пользователя «{login}»")
+        raise Invalid("нет пользователя «%(login)s»", login=login)
     return user
