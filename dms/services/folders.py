@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Invalid, NotFound
@@ -121,3 +122,28 @@ def navigable_ids(session: Session, actor: User) -> set[int] | None:
 def can_navigate(session: Session, actor: User, folder: Folder) -> bool:
     ids = navigable_ids(session, actor)
     return ids is None or folder.id in ids
+
+
+@dataclass
+class TreeNode:
+    id: int
+    name: str
+    current: bool = False
+    open: bool = False                      # on the way to the current folder: its children are shown
+    children: list["TreeNode"] = field(default_factory=list)
+
+
+def tree(session: Session, actor: User, current: Folder) -> TreeNode:
+    """The navigation tree of Plone's portlet: the way from the root to `current`, each folder on it opened to its
+    children, only folders `actor` may navigate. One query for the children of the whole way."""
+    way = current.ancestor_ids
+    navigable = navigable_ids(session, actor)
+    rows = session.execute(select(Folder.id, Folder.name, Folder.parent_id)
+                           .where(or_(Folder.parent_id.in_(way), Folder.id == way[0]))
+                           .order_by(Folder.name)).all()
+    nodes = {fid: TreeNode(fid, name, current=fid == current.id, open=fid in way) for fid, name, _ in rows
+             if navigable is None or fid in navigable}
+    for fid, _, parent in rows:
+        if fid in nodes and parent in nodes:
+            nodes[parent].children.append(nodes[fid])
+    return nodes.get(way[0]) or TreeNode(way[0], ROOT_NAME)

@@ -15,8 +15,10 @@ WORKLIST_ON_DASHBOARD = 10
 
 @bp.app_context_processor
 def _archive_root() -> dict:
-    """The navigation's «Архив» link: the root folder (the id is looked up only when a page draws the link)."""
-    return {"archive_root_id": lambda: folders_svc.root(g.db).id}
+    """The navigation's «Архив» link (the root folder's id) and the folder tree beside folder and document pages;
+    both computed only when a page draws them."""
+    return {"archive_root_id": lambda: folders_svc.root(g.db).id,
+            "folder_tree": lambda folder: folders_svc.tree(g.db, current_user, folder)}
 
 
 def page():  # noqa: ANN201

@@ -197,3 +197,24 @@ def test_bulk_move_takes_edit_here_and_add_there_and_never_moves_a_held_document
         moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move")).all()
         assert [(e.object_id, e.details["source"], e.details["target"]) for e in moves] == [(free.id, src, dst)]
     assert "Свободный" in client.get(f"/folders/{dst}").get_data(as_text=True)
+
+
+def test_the_folder_tree_opens_the_way_to_the_current_folder_and_shows_only_what_the_user_may_open(rt, world, client):  # noqa: ANN001
+    world.user("clerk", "Clerk")
+    world.user("reader")
+    for path in ("/Агентство/Приказы/2026", "/Агентство/Письма", "/ЦОК-1", "/Закрытая"):
+        world.folder(path)
+    world.share("/Агентство", "reader", "Reader")
+    world.share("/ЦОК-1", "reader", "Reader")
+    doc = world.document("clerk", "/Агентство/Приказы", title="Приказ в дереве")
+    world.login(client, "reader")
+    page = client.get(f"/documents/{doc.id}").get_data(as_text=True)
+    tree = page.split('<aside class="foldertree">')[1].split("</aside>")[0]
+    names = re.findall(r'class="folder-link"[^>]*>([^<]+)</a>', tree)
+    assert names == ["Архив", "Агентство", "Письма", "Приказы", "2026", "ЦОК-1"]  # the way opened, siblings shown
+    assert "Закрытая" not in page
+    current = re.findall(r'href="/folders/(\d+)" class="folder-link" aria-current="page">([^<]+)<', tree)
+    assert [name for _, name in current] == ["Приказы"]  # the document's folder
+    world.login(client, "clerk")
+    page = client.get(f"/folders/{_fid(rt, '/Закрытая')}").get_data(as_text=True)
+    assert 'aria-current="page">Закрытая<' in page
