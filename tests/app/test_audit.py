@@ -62,7 +62,10 @@ def test_auditor_filters_events_and_exports_csv_and_the_export_is_audited(rt, wo
     assert client.get("/api/v1/audit?since=yesterday", headers=h).status_code == 400
     world.login(client, "auditor")
     page = client.get("/audit?action=document.").get_data(as_text=True)
-    assert "document.create" in page
+    assert "document.create" in page and "Создан документ" in page  # each event says what it means
+    assert '<option value="version.upload" >Загружена версия</option>' in page  # the filter offers every action
+    page = client.get("/audit?action=version.upload").get_data(as_text=True)
+    assert "Загружена версия" in page and "Создан документ" not in page.split("<tbody>")[1]
     export = client.get("/audit.csv?actor=clerk")
     assert export.status_code == 200 and export.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
