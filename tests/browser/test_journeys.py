@@ -147,7 +147,7 @@ def test_auditor_finds_a_document_by_other_word_forms_and_reads_its_history(audi
     events = page.locator("table.grid tbody tr")
     expect(events.first).to_contain_text(f"документ {audited['id']}")
     actions = events.locator("td:nth-child(4)").all_inner_texts()
-    assert {"document.create", "document.view"} <= set(actions), actions
+    assert {"Создан документ\ndocument.create", "Просмотр документа\ndocument.view"} <= set(actions), actions
     assert not any(f"документ {audited['other']}" in row for row in events.all_inner_texts())
 
 
