@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import pick
 from .security import Permission as P
 
 # The register's folder: every organisation's register documents go to REGISTER_ROOT/<organisation code>, and the
@@ -28,6 +29,10 @@ class Kind:
     prefix: str        # of generated organisation codes, e.g. ЦОК-001
     label_ru: str
     label_en: str
+
+    @property
+    def label(self) -> str:
+        return pick(self.label_ru, self.label_en)
 
 
 KINDS: dict[str, Kind] = {k.code: k for k in (
@@ -46,6 +51,10 @@ class Status:
     code: str
     label_ru: str
     label_en: str
+
+    @property
+    def label(self) -> str:
+        return pick(self.label_ru, self.label_en)
 
 
 STATUSES: dict[str, Status] = {s.code: s for s in (
@@ -79,10 +88,19 @@ class RegisterTransition:
     permissions: tuple[P, ...] = (P.ADD, P.TRANSITION)
     reason_required: bool = False
     reason_label_ru: str = "Основание"
+    reason_label_en: str = "Grounds"
     default_reason: str = ""
     filing: Filing | None = None
     refers_to: str | None = None     # files nothing; its event points at the document of this earlier step
     settles: str | None = None       # workflow transition then taken on the latest application (if open)
+
+    @property
+    def title(self) -> str:
+        return pick(self.title_ru, self.title_en)
+
+    @property
+    def reason_label(self) -> str:
+        return pick(self.reason_label_ru, self.reason_label_en)
 
 
 _APPLICATION = Filing(
@@ -97,7 +115,7 @@ _APPLICATION = Filing(
 TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
     RegisterTransition(
         "apply", "Подать заявление", "Apply", (None,), "applied", permissions=(P.ADD,),
-        reason_label_ru="Дополнительные сведения", default_reason="нет", filing=_APPLICATION),
+        reason_label_ru="Дополнительные сведения", reason_label_en="Additional information", default_reason="нет", filing=_APPLICATION),
     RegisterTransition(
         "include", "Включить в Регистр", "Include", ("applied",), "included",
         default_reason="заявление организации и результаты его рассмотрения", settles="accept",
@@ -112,7 +130,7 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
             ("register", "send_to_signing"), (("subject", "Включение {code} в Регистр"), ("centre", "{code}")))),
     RegisterTransition(
         "start_audit", "Начать проверку", "Start an audit", ("included",), "under_audit",
-        reason_required=True, reason_label_ru="Основание проверки",
+        reason_required=True, reason_label_ru="Основание проверки", reason_label_en="Grounds for the audit",
         filing=Filing(
             "report", "АКТ ПРОВЕРКИ", "Акт проверки {short_name}",
             ("Объект проверки: {name}, ИНН {inn}, г. {city}, регистрационный код в Регистре {code}.",
@@ -124,10 +142,10 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
             ("submit",), (("kind", "audit"), ("site", "{code}")))),
     RegisterTransition(
         "finish_audit", "Завершить проверку", "Finish the audit", ("under_audit",), "included",
-        reason_required=True, reason_label_ru="Результат проверки", refers_to="start_audit"),
+        reason_required=True, reason_label_ru="Результат проверки", reason_label_en="Result of the audit", refers_to="start_audit"),
     RegisterTransition(
         "exclude", "Исключить из Регистра", "Exclude", ("included", "under_audit"), "excluded",
-        reason_required=True, reason_label_ru="Причина исключения",
+        reason_required=True, reason_label_ru="Причина исключения", reason_label_en="Reason for exclusion",
         filing=Filing(
             "order", "ПРИКАЗ", "Об исключении информации о {short_name} из {register_gen}",
             ("В связи с: {reason},",
@@ -139,7 +157,8 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
             ("register", "send_to_signing"), (("subject", "Исключение {code} из Регистра"), ("centre", "{code}")))),
     RegisterTransition(
         "reapply", "Подать заявление повторно", "Apply again", ("excluded",), "applied", permissions=(P.ADD,),
-        reason_label_ru="Дополнительные сведения", default_reason="повторное обращение после исключения",
+        reason_label_ru="Дополнительные сведения", reason_label_en="Additional information",
+        default_reason="повторное обращение после исключения",
         filing=_APPLICATION),
 )}
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import N_, Conflict, Invalid, NotFound, localize
 from ..models import Certificate, Document, Folder, Organisation, RegisterEvent, Signature, User
 from ..pdfrender import RenderSpec, Signature as SignatureLine, format_date_ru, render_document_pdf
 from ..register import (AGENCY_KIND, KINDS, REGISTER_NAME, REGISTER_ROOT, STATUSES, TRANSITIONS, Filing,
@@ -53,7 +53,7 @@ def missing_permission(session: Session, actor: User | None, t: RegisterTransiti
 def _require(session: Session, actor: User | None, t: RegisterTransition) -> None:
     missing = missing_permission(session, actor, t)
     if missing is not None:
-        raise Forbidden(missing, f"для шага «{t.title_ru}» в Регистре")
+        raise Forbidden(missing, "для этого шага в Регистре")
 
 
 def _folder_of(session: Session, org: Organisation) -> Folder | None:
@@ -92,7 +92,8 @@ def options(session: Session, actor: User | None, org: Organisation) -> list[Opt
         if org.register_status not in t.sources:
             continue
         missing = missing_permission(session, actor, t)
-        result.append(Option(t, missing is None, f"нет права «{missing}»" if missing else None))
+        why = localize("нет права «%(permission)s»", {"permission": missing}) if missing else None
+        result.append(Option(t, missing is None, why))
     return result
 
 
@@ -127,24 +128,25 @@ def _validated(session: Session, fields: dict[str, Any]) -> dict[str, str]:
               "code": _clean(fields.get("code"), 64)}
     errors = {}
     if kind not in KINDS:
-        errors["kind"] = "вид организации: один из " + ", ".join(KINDS)
+        errors["kind"] = N_("вид организации: выберите из списка")
     if len(values["name"]) < 3:
-        errors["name"] = "укажите полное наименование организации"
+        errors["name"] = N_("укажите полное наименование организации")
     if not _INN.match(values["inn"]):
-        errors["inn"] = "ИНН: 10 цифр (организация) или 12 (индивидуальный предприниматель)"
+        errors["inn"] = N_("ИНН: 10 цифр (организация) или 12 (индивидуальный предприниматель)")
     if not values["city"]:
-        errors["city"] = "укажите город"
+        errors["city"] = N_("укажите город")
     if values["code"] and not _CODE.match(values["code"]):
-        errors["code"] = "код: буквы, цифры, точка и дефис, до 64 символов"
+        errors["code"] = N_("код: буквы, цифры, точка и дефис, до 64 символов")
     if errors:
-        raise Invalid("заявление не принято: " + "; ".join(errors.values()), errors)
+        raise Invalid("заявление не принято: исправьте отмеченные поля", errors)
     same_inn = session.scalars(select(Organisation).where(Organisation.inn == values["inn"])).first()
+    if same_inn is not None and same_inn.register_status == "excluded":
+        raise Conflict("организация с ИНН %(inn)s уже есть в Регистре (%(code)s) и исключена из него: подайте "
+                       "заявление повторно на её странице", inn=values["inn"], code=same_inn.code)
     if same_inn is not None:
-        hint = " (после исключения подайте заявление повторно на её странице)" \
-            if same_inn.register_status == "excluded" else ""
-        raise Conflict(f"организация с ИНН {values['inn']} уже есть: {same_inn.code}{hint}", {"code": same_inn.code})
+        raise Conflict("организация с ИНН %(inn)s уже есть в Регистре: %(code)s", inn=values["inn"], code=same_inn.code)
     if values["code"] and session.scalar(select(Organisation.id).where(Organisation.code == values["code"])):
-        raise Conflict(f"код «{values['code']}» уже занят", {"code": "занят"})
+        raise Conflict("код «%(code)s» уже занят", {"code": N_("занят")}, code=values["code"])
     values["code"] = values["code"] or _generated_code(session, kind)
     values["short_name"] = values["short_name"] or values["name"]
     return values
@@ -166,10 +168,12 @@ def take(rt: Runtime, session: Session, actor: User, org: Organisation, name: st
     """Take a register transition on an organisation already in the register."""
     t = TRANSITIONS.get(name)
     if t is None or None in t.sources:
-        raise Invalid(f"в Регистре нет шага «{name}»; есть: " +
-                      ", ".join(n for n, x in TRANSITIONS.items() if None not in x.sources))
+        raise Invalid("в Регистре нет шага «%(name)s»; есть: %(steps)s", name=name,
+                      steps=", ".join(n for n, x in TRANSITIONS.items() if None not in x.sources))
     if org.register_status not in t.sources:
-        raise Conflict(f"шаг «{t.title_ru}» невозможен из состояния «{status_label(org.register_status)}»")
+        raise Conflict("шаг «%(step)s» невозможен из состояния «%(status)s»", step=t.title,
+                       status=STATUSES[org.register_status].label if org.register_status in STATUSES
+                       else org.register_status)
     _require(session, actor, t)
     return _step(rt, session, actor, org, t, reason, from_status=org.register_status)
 
@@ -178,7 +182,7 @@ def start_history(rt: Runtime, session: Session, actor: User, org: Organisation,
     """Begin the register history of an organisation that is in the table but has none (the demo's, or one made
     before the register existed): its application is filed and it becomes «applied»."""
     if session.scalar(select(RegisterEvent.id).where(RegisterEvent.organisation_id == org.id)):
-        raise Conflict(f"у {org.code} уже есть история в Регистре")
+        raise Conflict("у %(code)s уже есть история в Регистре", code=org.code)
     t = TRANSITIONS["apply"]
     _require(session, actor, t)
     return _step(rt, session, actor, org, t, reason, from_status="")
@@ -188,7 +192,7 @@ def _step(rt: Runtime, session: Session, actor: User, org: Organisation, t: Regi
           from_status: str) -> RegisterEvent:
     reason = _clean(reason, 2000)
     if t.reason_required and not reason:
-        raise Invalid(f"укажите: {t.reason_label_ru.lower()}", {"reason": "обязательное поле"})
+        raise Invalid("укажите: %(field)s", {"reason": N_("обязательное поле")}, field=t.reason_label.lower())
     folder = _register_folder(session, org)
     if t.filing is not None:
         doc = _file(rt, session, actor, org, folder, t, t.filing, reason or t.default_reason)
@@ -305,11 +309,11 @@ def listing(session: Session, actor: User, *, kind: str | None = None, status: s
     """The organisations of the register the actor may see, with the number of register documents and of
     certificates issued; filtered by kind and status, sorted by a column of SORTS."""
     if kind and kind not in KINDS:
-        raise Invalid("вид организации: один из " + ", ".join(KINDS))
+        raise Invalid("вид организации: один из %(kinds)s", kinds=", ".join(KINDS))
     if status and status not in STATUSES:
-        raise Invalid("состояние: одно из " + ", ".join(STATUSES))
+        raise Invalid("состояние: одно из %(statuses)s", statuses=", ".join(STATUSES))
     if sort not in SORTS:
-        raise Invalid("сортировка: одна из " + ", ".join(SORTS))
+        raise Invalid("сортировка: одна из %(sorts)s", sorts=", ".join(SORTS))
     stmt = select(Organisation).where(Organisation.kind != AGENCY_KIND)
     if kind:
         stmt = stmt.where(Organisation.kind == kind)

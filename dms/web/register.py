@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import DmsError
-from ..register import KINDS, STATUSES, TRANSITIONS, kind_label, status_label
+from ..register import KINDS, STATUSES, TRANSITIONS
 from ..services import register as svc
 from . import bp
 
@@ -68,13 +68,9 @@ def register_organisation(org_id: int):  # noqa: ANN201
 def _card(org, status: int = 200, step_error: str | None = None, step_name: str | None = None):  # noqa: ANN001, ANN202
     return render_template("register_organisation.html", org=org, row=svc.row(g.db, org),
                            steps=svc.history(g.db, org), options=svc.options(g.db, current_user, org),
-                           kind_label=kind_label, status_label=status_label, step_title=_step_title,
+                           kinds=KINDS, statuses=STATUSES, transitions=TRANSITIONS,
                            step_error=step_error, step_name=step_name,
                            reason=request.form.get("reason", "") if step_error else ""), status
-
-
-def _step_title(name: str) -> str:
-    return TRANSITIONS[name].title_ru if name in TRANSITIONS else name
 
 
 @bp.post("/register/<int:org_id>/transitions/<name>")
@@ -89,6 +85,5 @@ def register_transition(org_id: int, name: str):  # noqa: ANN201
             raise
         g.db.rollback()
         return _card(svc.get(g.db, current_user, org_id), exc.status, exc.message, name)
-    title = TRANSITIONS[event.transition].title_ru
-    flash(_("Выполнено: %(step)s.", step=title), "success")
+    flash(_("Выполнено: %(step)s.", step=TRANSITIONS[event.transition].title), "success")
     return redirect(url_for("web.register_organisation", org_id=org_id), code=303)

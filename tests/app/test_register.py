@@ -168,7 +168,7 @@ def test_a_centre_goes_through_the_register_by_the_api_and_refusals_change_nothi
     assert [t["name"] for t in body["transitions"]] == ["include"]
 
     status, body = _api(client, "POST", "/register", clerk, CENTRE)
-    assert status == 409 and "ИНН 0000000019" in body["error"]["message"]
+    assert status == 409 and "ИНН 0000000019 уже есть в Регистре: ЦОК-001" in body["error"]["message"]
     status, body = _api(client, "POST", "/register", clerk, {**CENTRE, "inn": "12345", "kind": "bank"})
     assert status == 400 and set(body["error"]["details"]) == {"inn", "kind"}
     assert _api(client, "POST", "/register", auditor, {**CENTRE, "inn": "0000000035"})[0] == 403
