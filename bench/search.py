@@ -1,11 +1,15 @@
 """Search benchmark: our index (search/) beside plain Whoosh defaults, in the same run.
 
-    python bench/search.py [--docs 100000] [--repeat 3] [--seeds DIR] [--work DIR]
+    python bench/search.py [--docs 100000] [--repeat 3] [--seeds DIR] [--work DIR] [--reindex]
 
 Builds an index of synthetic Russian documents (~300 words each, words drawn from the seed
 texts with a Zipf-like frequency), then prints for each engine: indexing rate, index size per
 document, peak memory of the build (measured in a child process), and p50/p95 latency of a
 fixed query mix run under three permission filters with highlights.
+
+With ``--reindex`` it also fills a SQLite archive (``dms init``, then the same documents as
+rows with their extracted text already cached, as after ingestion) and runs the real
+``dms reindex`` command on it, reporting its time and peak RSS.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def build_ours(directory: Path, count: int, words: list[str]) -> dict:
     generation = time.perf_counter() - started
     index = SearchIndex.create_or_open(directory)
     cpu = time.process_time()
-    stats = index.rebuild(documents(count, words), limitmb=128)
+    stats = index.rebuild(documents(count, words))  # what `dms reindex` calls (the same defaults)
     cpu = time.process_time() - cpu
     path = directory / index.current_generation()
     return {"docs": stats.documents, "seconds": stats.seconds, "generation_seconds": generation,
@@ -158,6 +162,89 @@ def build_baseline(directory: Path, count: int, words: list[str]) -> dict:
 
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+BASE_ID = 1000
+
+
+def fill_archive(data_dir: Path, count: int, words: list[str]) -> None:
+    """A SQLite archive of ``count`` documents whose versions' texts are already extracted."""
+    from datetime import datetime
+
+    from sqlalchemy import insert, update
+
+    from dms.config import Settings
+    from dms.models import Document, Folder, Organisation, Version, VersionText
+    from dms.runtime import Runtime
+
+    env = _app_env(data_dir)
+    subprocess.run([sys.executable, "-m", "dms", "init"], check=True, capture_output=True, env=env, cwd=ROOT)
+    rt = Runtime(Settings.from_env(env))
+    now = datetime(2024, 1, 1)
+    with rt.db.session() as s:
+        # Ids above those `dms init` creates (its root folder and agency).
+        s.execute(insert(Organisation), [{"id": BASE_ID + n, "code": code, "name": code, "kind": "assessment_centre"}
+                                         for n, code in enumerate(ORGS)])
+        folders = [("0", ("0",))] + folder_tree()
+        rows = [{"id": BASE_ID + int(f), "parent_id": BASE_ID + int(chain[-2]) if len(chain) > 1 else None,
+                 "name": f"папка {f}", "path": "/" + "/".join(str(BASE_ID + int(c)) for c in chain) + "/"}
+                for f, chain in folders]
+        s.execute(insert(Folder), rows)
+    org_ids = {code: BASE_ID + n for n, code in enumerate(ORGS)}
+    batch: list = []
+
+    def flush() -> None:
+        with rt.db.session() as s:
+            s.execute(insert(Document), [d for d, _, _ in batch])
+            s.execute(insert(Version), [v for _, v, _ in batch])
+            s.execute(insert(VersionText), [t for _, _, t in batch])
+        batch.clear()
+
+    for d in documents(count, words):
+        n = int(d.id) + 1
+        batch.append((
+            {"id": n, "doc_type": d.doc_type, "title": d.title, "folder_id": BASE_ID + int(d.folder_id),
+             "organisation_id": org_ids[d.org], "state": d.state, "reg_number": d.reg_number,
+             "reg_date": d.date, "meta": {"holder": d.people[0]}, "revision": 1,
+             "created_at": now, "updated_at": now},
+            {"id": n, "document_id": n, "number": 1, "object_key": f"{n:064x}", "sha256": f"{n:064x}",
+             "size": len(d.content.encode()), "media_type": "text/plain", "filename": f"{n}.txt",
+             "created_at": now},
+            {"version_id": n, "text": d.content, "method": "text", "ocr_status": "", "extracted_at": now},
+        ))
+        if len(batch) == 5000:
+            flush()
+    if batch:
+        flush()
+    with rt.db.session() as s:
+        s.execute(update(Document).values(current_version_id=Document.id))
+    rt.close()
+
+
+def _app_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DMS_DATABASE_URL", "DMS_STORAGE_URL", "DMS_INDEX_DIR")}
+    env["DMS_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def measure_reindex(work: Path, count: int, words: list[str]) -> dict:
+    """Runs ``dms reindex`` over a filled archive; its own peak RSS comes from ``wait4``."""
+    data_dir = work / "app"
+    started = time.perf_counter()
+    fill_archive(data_dir, count, words)
+    filled = time.perf_counter() - started
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "dms", "reindex"], env=_app_env(data_dir), cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = process.stdout.read() if process.stdout else b""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"dms reindex failed with status {status}")
+    indexed = json.loads(out.decode().strip().splitlines()[-1])["documents"]
+    return {"docs": indexed, "seconds": seconds, "fill_seconds": filled,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def child(kind: str, directory: Path, count: int, seeds: Path | None) -> None:
@@ -282,6 +369,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds of the query mix")
     parser.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
     parser.add_argument("--work", type=Path, default=None, help="where to build (default: a temp dir)")
+    parser.add_argument("--reindex", action="store_true",
+                        help="also time `dms reindex` over the same documents in a SQLite archive")
     parser.add_argument("--child", choices=("ours", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -309,6 +398,13 @@ def main() -> None:
         }
         report(args.docs, builds, measured, len(queries))
         per_query(ours_dir, queries)
+        if args.reindex:
+            r = measure_reindex(work, args.docs, words)
+            print(f"\ndms reindex of {r['docs']} documents (SQLite, texts cached; filled in {r['fill_seconds']:.0f} s):"
+                  f" {r['seconds']:.0f} s, {r['docs'] / r['seconds']:.0f} docs/s wall,"
+                  f" {r['docs'] / max(r['cpu_seconds'], 1e-9):.0f} docs per CPU-second,"
+                  f" peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -15,12 +15,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
 from search.access import Restricted
-from search.positions import ArrayPositions, positions_of
+from search.positions import ArrayPositions
 from search.postings import POSTINGS
 
 FACET_CACHE_ENTRIES = 64
@@ -68,6 +67,13 @@ def _term(q: wq.Term, leaf: Searcher, within: Within) -> Docs:
     return POSTINGS.postings(leaf, q.fieldname, tbytes)[0]
 
 
+def _mask(leaf: Searcher, docs: Docs) -> np.ndarray:
+    """``docs`` as a boolean array over the segment: set operations in linear time, no sorting."""
+    mask = np.zeros(leaf.reader().doc_count_all(), bool)
+    mask[docs] = True
+    return mask
+
+
 def _and(q: wq.And, leaf: Searcher, within: Within) -> Docs:
     positives = [s for s in q.subqueries if not isinstance(s, wq.Not)]
     negatives = [s.query for s in q.subqueries if isinstance(s, wq.Not)]
@@ -77,15 +83,14 @@ def _and(q: wq.And, leaf: Searcher, within: Within) -> Docs:
     for sub in positives[1:]:
         if not len(result):
             return result
-        narrowed = np.zeros(leaf.reader().doc_count_all(), bool)
-        narrowed[result] = True
+        narrowed = _mask(leaf, result)
         if within is not None:
             narrowed &= within
-        result = np.intersect1d(result, query_docs(sub, leaf, narrowed), assume_unique=True)
+        result = result[_mask(leaf, query_docs(sub, leaf, narrowed))[result]]
     for sub in negatives:
         if not len(result):
             return result
-        result = np.setdiff1d(result, query_docs(sub, leaf, within), assume_unique=True)
+        result = result[~_mask(leaf, query_docs(sub, leaf, within))[result]]
     return result
 
 
@@ -96,15 +101,19 @@ def _or(q: wq.Or, leaf: Searcher, within: Within) -> Docs:
         return np.empty(0, np.int64)
     if len(parts) == 1:
         return parts[0]
-    return np.unique(np.concatenate(parts))
+    union = np.zeros(leaf.reader().doc_count_all(), bool)
+    for part in parts:
+        union[part] = True
+    return np.flatnonzero(union).astype(np.int64)
 
 
 def _not(q: wq.Not, leaf: Searcher, within: Within) -> Docs:
-    return np.setdiff1d(live_docs(leaf), query_docs(q.query, leaf, within), assume_unique=True)
+    return np.flatnonzero(POSTINGS.live_mask(leaf) & ~_mask(leaf, query_docs(q.query, leaf, within))).astype(np.int64)
 
 
 def _and_not(q: wq.AndNot, leaf: Searcher, within: Within) -> Docs:
-    return np.setdiff1d(query_docs(q.a, leaf, within), query_docs(q.b, leaf, within), assume_unique=True)
+    kept = query_docs(q.a, leaf, within)
+    return kept[~_mask(leaf, query_docs(q.b, leaf, within))[kept]]
 
 
 def _and_maybe(q: wq.AndMaybe, leaf: Searcher, within: Within) -> Docs:
@@ -134,14 +143,14 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     exact = len(words) == 1
     candidates = parts[0]
     for docs in parts[1:]:
-        candidates = np.intersect1d(candidates, docs, assume_unique=True)
+        candidates = candidates[_mask(leaf, docs)[candidates]]
     if within is not None:
         candidates = candidates[within[candidates]]
     if exact or not len(candidates):
         return candidates
     slop = max(int(q.slop), 1)
     if slop == 1 and isinstance(field.format, ArrayPositions):
-        return _adjacent(reader, q.fieldname, words, candidates)
+        return _adjacent(leaf, q.fieldname, words, candidates)
     wanted = set(candidates.tolist())
     positions = [_positions(reader, q.fieldname, w, wanted, field.format) for w in words]
     found: list[int] = []
@@ -156,18 +165,21 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     return np.array(found, np.int64)
 
 
-def _adjacent(reader, fieldname: str, words: list[bytes], candidates: Docs) -> Docs:
-    """Candidates where word i sits at position p + i for some p, all in array operations."""
-    mask = np.zeros(reader.doc_count_all(), bool)
+def _adjacent(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Docs) -> Docs:
+    """Candidates where word i sits at position p + i for some p, all in array operations.
+
+    The words' positions come from ``POSTINGS.positions`` (decoded once per segment and kept in
+    a bounded cache), so a repeated phrase of common words costs array operations only.
+    """
+    mask = np.zeros(leaf.reader().doc_count_all(), bool)
     mask[candidates] = True
     common: np.ndarray | None = None
     for shift, word in enumerate(words):
-        docs, positions = _doc_positions(reader, fieldname, word, mask)
-        starts = positions - shift
-        keep = starts >= 0
+        docs, positions = POSTINGS.positions(leaf, fieldname, word)
+        keep = mask[docs] & (positions >= shift)
         # Postings come in document order and positions ascend within a document, so the
         # keys are already sorted: a binary search replaces sorting millions of them.
-        keys = (docs[keep] << 32) | starts[keep]
+        keys = (docs[keep].astype(np.int64) << 32) | (positions[keep].astype(np.int64) - shift)
         if common is None:
             common = keys
         elif len(keys):
@@ -179,40 +191,6 @@ def _adjacent(reader, fieldname: str, words: list[bytes], candidates: Docs) -> D
             return np.empty(0, np.int64)
     assert common is not None
     return np.unique(common >> 32)
-
-
-def _doc_positions(reader, fieldname: str, word: bytes, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(document of each position, position) for the postings of ``word`` in masked documents."""
-    m = reader.postings(fieldname, word)
-    if type(m) is FilterMatcher:
-        m = m.child
-    doc_parts: list[np.ndarray] = []
-    values: list[bytes] = []
-    if not isinstance(m, W3LeafMatcher):
-        for doc, value in m.all_items():
-            if mask[doc]:
-                doc_parts.append(np.array([doc], np.int64))
-                values.append(value)
-    else:
-        first = 0
-        while True:
-            last = m._maxid
-            if mask[first:last + 1].any():
-                m._read_data()
-                ids = np.cumsum(np.asarray(m._data[0], np.int64))
-                chosen = np.flatnonzero(mask[ids])
-                if len(chosen):
-                    block_values = m._data[2]
-                    doc_parts.append(ids[chosen])
-                    values.extend(block_values[i] for i in chosen.tolist())
-            if m._lastblock:
-                break
-            first = last + 1
-            m._goto(m._nextoffset)
-    if not values:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    counts, positions = positions_of(values)
-    return np.repeat(np.concatenate(doc_parts), counts), positions
 
 
 _HANDLERS: dict[type, Callable[..., Docs]] = {

@@ -30,6 +30,7 @@ from whoosh.searching import Searcher
 from search.access import VisibleDocsCache
 from search.docsets import FacetCodes
 from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError
+from search.pool import FastSegmentWriter
 from search.ranking import SegmentArrays
 from search.schema import IndexedDocument, build_schema, to_fields
 
@@ -199,7 +200,7 @@ class SearchIndex:
         upserts = [op.document for op in last.values() if isinstance(op, Upsert)]
         prepared = [to_fields(doc) for doc in upserts]
         with self.writer_lock():
-            writer = self._open_whoosh().writer(limitmb=limitmb)
+            writer = FastSegmentWriter(self._open_whoosh(), limitmb=limitmb)
             try:
                 for doc_id in last:
                     writer.delete_by_term("id", doc_id)
@@ -230,9 +231,11 @@ class SearchIndex:
         """Builds a new generation from ``documents`` and swaps it in atomically.
 
         ``documents`` is consumed lazily, so memory stays bounded by ``limitmb`` (the writer's
-        posting pool) whatever the number of documents. The live index keeps serving
-        (and refuses other writers) until the swap; on any error the new generation is removed
-        and the live one is untouched.
+        posting pool, spilled to sorted runs on disk beyond it) whatever the number of
+        documents, and the result is one segment. ``commit_every`` commits a segment every so
+        many documents and merges them all at the end (slower: every posting is written twice).
+        The live index keeps serving (and refuses other writers) until the swap; on any error
+        the new generation is removed and the live one is untouched.
         """
         started = time.perf_counter()
         count = 0
@@ -242,13 +245,13 @@ class SearchIndex:
             try:
                 target.mkdir()
                 ix = whoosh_index.create_in(str(target), self.schema)
-                writer = ix.writer(limitmb=limitmb)
+                writer = FastSegmentWriter(ix, limitmb=limitmb)
                 for doc in documents:
                     writer.add_document(**to_fields(doc))
                     count += 1
                     if commit_every and count % commit_every == 0:
                         writer.commit()
-                        writer = ix.writer(limitmb=limitmb)
+                        writer = FastSegmentWriter(ix, limitmb=limitmb)
                 writer.commit(optimize=bool(commit_every))
             except BaseException:
                 shutil.rmtree(target, ignore_errors=True)

@@ -8,6 +8,7 @@ so the positions of many documents are joined and read as one array.
 
 from __future__ import annotations
 
+import struct
 
 import numpy as np
 from whoosh.formats import Positions
@@ -17,6 +18,23 @@ POSITION_DTYPE = np.dtype("<u4")
 
 
 class ArrayPositions(Positions):
+    def word_values(self, value, analyzer, **kwargs):  # noqa: ANN001, ANN201
+        """(word, frequency, weight, encoded positions) of each word; Whoosh's own result, faster."""
+        if not isinstance(value, str) or kwargs.get("start_pos") or not hasattr(analyzer, "stems"):
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        positions: dict[str, list[int]] = {}
+        for position, stem in enumerate(analyzer.stems(value)):
+            found = positions.get(stem)
+            if found is None:
+                positions[stem] = [position]
+            else:
+                found.append(position)
+        boost = self.field_boost
+        for word, poslist in positions.items():
+            n = len(poslist)
+            yield word, n, n * boost, pack_uint(n) + struct.pack("<%dI" % n, *poslist)
+
     def encode(self, poslist: list[int]) -> bytes:
         return pack_uint(len(poslist)) + np.asarray(poslist, POSITION_DTYPE).tobytes()
 

@@ -21,18 +21,26 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
+from search.positions import positions_of
+
 MAX_CACHED_POSTINGS = 8_000_000
+MAX_CACHED_POSITIONS = 4_000_000  # word positions of phrase words, 8 bytes each
 EMPTY_IDS = np.empty(0, np.int64)
 EMPTY_WEIGHTS = np.empty(0, np.float32)
+EMPTY_POSITIONS = np.empty(0, np.uint32)
 
 Postings = tuple[np.ndarray, np.ndarray]
 
 
 def _decode(m: object) -> Postings:
     if not isinstance(m, W3LeafMatcher):
-        items = sorted(m.all_items())  # type: ignore[attr-defined]
-        return (np.fromiter((i for i, _ in items), np.int64, len(items)),
-                np.ones(len(items), np.float32))
+        ids: list[int] = []
+        weights: list[float] = []
+        while m.is_active():  # type: ignore[attr-defined]
+            ids.append(m.id())  # type: ignore[attr-defined]
+            weights.append(m.weight())  # type: ignore[attr-defined]
+            m.next()  # type: ignore[attr-defined]
+        return np.array(ids, np.int64), np.array(weights, np.float32)
     id_parts: list[np.ndarray] = []
     weight_parts: list[np.ndarray] = []
     while True:
@@ -52,47 +60,95 @@ def _decode(m: object) -> Postings:
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
-class PostingsCache:
-    def __init__(self, max_postings: int = MAX_CACHED_POSTINGS) -> None:
-        self.max_postings = max_postings
-        self._entries: OrderedDict[tuple[str, str, bytes], Postings] = OrderedDict()
+def _decode_positions(m: object) -> tuple[np.ndarray, np.ndarray]:
+    """(document of each position, position) of all postings, values in ``ArrayPositions``."""
+    doc_parts: list[np.ndarray] = []
+    values: list[bytes] = []
+    if not isinstance(m, W3LeafMatcher):
+        for doc, value in m.all_items():  # type: ignore[attr-defined]
+            doc_parts.append(np.array([doc], np.uint32))
+            values.append(value)
+    else:
+        while True:
+            m._read_data()
+            doc_parts.append(np.cumsum(np.asarray(m._data[0], np.int64)).astype(np.uint32))
+            values.extend(m._data[2])
+            if m._lastblock:
+                break
+            m._goto(m._nextoffset)
+    if not values:
+        return EMPTY_POSITIONS, EMPTY_POSITIONS
+    counts, positions = positions_of(values)
+    return np.repeat(np.concatenate(doc_parts), counts), positions.astype(np.uint32)
+
+
+class _Bounded:
+    """Least recently used entries dropped first once their sizes add up to more than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._size = 0
-        self._live: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def postings(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> Postings:
-        """(document numbers ascending, term frequencies) of a term, deleted documents left out."""
-        reader = leaf.reader()
-        if (fieldname, tbytes) not in reader:
-            return EMPTY_IDS, EMPTY_WEIGHTS
-        segment = reader.segment()
-        key = (segment.segment_id(), fieldname, tbytes) if segment is not None else None
-        found = None
-        if key is not None:
-            with self._lock:
-                found = self._entries.get(key)
-                if found is not None:
-                    self._entries.move_to_end(key)
-        if found is None:
-            m = reader.postings(fieldname, tbytes)
-            found = _decode(m.child if type(m) is FilterMatcher else m)
-            if key is not None:
-                self._remember(key, found)
-        ids, weights = found
-        if reader.has_deletions():
-            keep = self.live_mask(leaf)[ids]
-            return ids[keep], weights[keep]
-        return ids, weights
+    def get(self, key: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
 
-    def _remember(self, key: tuple[str, str, bytes], value: Postings) -> None:
+    def put(self, key: tuple, value: tuple[np.ndarray, np.ndarray]) -> None:
         with self._lock:
             if key in self._entries:
                 return
             self._entries[key] = value
             self._size += len(value[0])
-            while self._size > self.max_postings and len(self._entries) > 1:
-                _, (ids, _) = self._entries.popitem(last=False)
-                self._size -= len(ids)
+            while self._size > self.limit and len(self._entries) > 1:
+                _, (first, _) = self._entries.popitem(last=False)
+                self._size -= len(first)
+
+
+class PostingsCache:
+    def __init__(self, max_postings: int = MAX_CACHED_POSTINGS,
+                 max_positions: int = MAX_CACHED_POSITIONS) -> None:
+        self.max_postings = max_postings
+        self._postings = _Bounded(max_postings)
+        self._positions = _Bounded(max_positions)
+        self._live: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _cached(self, cache: _Bounded, leaf: Searcher, fieldname: str, tbytes: bytes, decode) -> Postings | None:  # noqa: ANN001
+        reader = leaf.reader()
+        if (fieldname, tbytes) not in reader:
+            return None
+        segment = reader.segment()
+        key = (segment.segment_id(), fieldname, tbytes) if segment is not None else None
+        found = cache.get(key) if key is not None else None
+        if found is None:
+            m = reader.postings(fieldname, tbytes)
+            found = decode(m.child if type(m) is FilterMatcher else m)
+            if key is not None:
+                cache.put(key, found)
+        return found
+
+    def postings(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> Postings:
+        """(document numbers ascending, term frequencies) of a term, deleted documents left out."""
+        found = self._cached(self._postings, leaf, fieldname, tbytes, _decode)
+        if found is None:
+            return EMPTY_IDS, EMPTY_WEIGHTS
+        ids, weights = found
+        reader = leaf.reader()
+        if reader.has_deletions():
+            keep = self.live_mask(leaf)[ids]
+            return ids[keep], weights[keep]
+        return ids, weights
+
+    def positions(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(document of each position, position) of a term in a field with ArrayPositions, in
+        document order; deleted documents are left in (callers pick documents by a mask)."""
+        found = self._cached(self._positions, leaf, fieldname, tbytes, _decode_positions)
+        return found if found is not None else (EMPTY_POSITIONS, EMPTY_POSITIONS)
 
     def live_mask(self, leaf: Searcher) -> np.ndarray:
         """True for every document of the segment that is not deleted."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from whoosh.analysis import Analyzer
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import (
@@ -33,8 +34,8 @@ def _stored(field: TEXT) -> TEXT:
     return field
 
 
-def _text(field_boost: float = 1.0) -> TEXT:
-    field = TEXT(analyzer=text_analyzer(), stored=False, field_boost=field_boost)
+def _text(analyzer: Analyzer, field_boost: float = 1.0) -> TEXT:
+    field = TEXT(analyzer=analyzer, stored=False, field_boost=field_boost)
     field.format = ArrayPositions(field_boost=field_boost)
     return field
 
@@ -43,13 +44,15 @@ def build_schema() -> Schema:
     """The schema of the document index."""
     keywords = keyword_analyzer()
     numbers = number_analyzer()
+    # One text analyzer (and one stem cache) for all text fields.
+    text = text_analyzer()
     return Schema(
         id=ID(unique=True, stored=True, sortable=True),
         version=ID(stored=False, sortable=True),
-        title=_stored(_text(field_boost=2.0)),
-        content=_text(),
+        title=_stored(_text(text, field_boost=2.0)),
+        content=_text(text),
         excerpt=STORED(),
-        people=_text(),
+        people=_text(text),
         reg_number=ID(analyzer=numbers, stored=True),
         cert_number=ID(analyzer=numbers, stored=True),
         doc_type=ID(analyzer=keywords, stored=True, sortable=True),

@@ -169,7 +169,8 @@ def start_thread(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
 
 def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: int = 500) -> int:
     """Rebuild the whole index from the database into a side generation, then swap. Memory stays bounded:
-    documents are read `chunk` at a time and the writer's pool is capped."""
+    documents are read `chunk` at a time and the writer's pool is capped (it spills sorted runs to disk), so the
+    result is one segment written once (bench/search.py --reindex measures this command)."""
     index = open_index(rt)
 
     def documents() -> Iterator[IndexedDocument]:
@@ -188,7 +189,7 @@ def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: i
             if progress:
                 progress(len(batch))
 
-    return index.rebuild(documents(), limitmb=128, commit_every=5000).documents
+    return index.rebuild(documents()).documents
 
 
 def drift(rt: Runtime) -> dict:

@@ -94,17 +94,17 @@ def test_a_batch_interrupted_by_a_crash_leaves_nothing_and_is_redone(index):
     add(index, doc("old", "было"))
     crashed = run_python("""
         import os, sys
-        from whoosh.writing import SegmentWriter
+        from search.pool import FastSegmentWriter
         from search.index import SearchIndex, Upsert
         from search.schema import IndexedDocument
-        add_document = SegmentWriter.add_document
+        add_document = FastSegmentWriter.add_document
         written = []
         def dying_add_document(self, **fields):
             if len(written) == 30:
                 os._exit(9)  # the process dies while the writer is half way through the batch
             written.append(fields["id"])
             add_document(self, **fields)
-        SegmentWriter.add_document = dying_add_document
+        FastSegmentWriter.add_document = dying_add_document
         batch = [Upsert(IndexedDocument(id=str(i), version="1", title=f"новый {i}")) for i in range(50)]
         SearchIndex.open(sys.argv[1]).apply(batch)
     """, str(index.root))
