@@ -10,18 +10,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Mapping
 
+from .errors import N_
+
 CHOICE, TEXT, NUMBER, DATE = "choice", "text", "number", "date"
 
 # Scales of the choice questions: (stored code, label).
-MATCH = (("match", "соответствует"), ("partial", "частично соответствует"), ("mismatch", "не соответствует"))
-IMPLEMENTED = (("yes", "реализуется"), ("no", "не реализуется"))
-TAKEN = (("yes", "да"), ("no", "нет"))
-COMPLETENESS = (("full", "полная"), ("partial", "частичная"), ("insufficient", "недостаточная"))
-ADEQUACY = (("adequate", "адекватна"), ("partial", "частично адекватна"), ("inadequate", "неадекватна"))
-AGREE = (("yes", "да"), ("rather_yes", "скорее да"), ("rather_no", "скорее нет"), ("no", "нет"))
-SUFFICIENCY = (("sufficient", "достаточны"), ("partial", "частично достаточны"), ("insufficient", "недостаточны"))
-CHANNELS = (("phone", "телефонная «горячая линия»"), ("email", "электронная почта"),
-            ("forum", "консультационный форум на странице проекта"), ("none", "не обращались"))
+MATCH = (("match", N_("соответствует")), ("partial", N_("частично соответствует")),
+         ("mismatch", N_("не соответствует")))
+IMPLEMENTED = (("yes", N_("реализуется")), ("no", N_("не реализуется")))
+TAKEN = (("yes", N_("да")), ("no", N_("нет")))
+COMPLETENESS = (("full", N_("полная")), ("partial", N_("частичная")), ("insufficient", N_("недостаточная")))
+ADEQUACY = (("adequate", N_("адекватна")), ("partial", N_("частично адекватна")), ("inadequate", N_("неадекватна")))
+AGREE = (("yes", N_("да")), ("rather_yes", N_("скорее да")), ("rather_no", N_("скорее нет")), ("no", N_("нет")))
+SUFFICIENCY = (("sufficient", N_("достаточны")), ("partial", N_("частично достаточны")),
+               ("insufficient", N_("недостаточны")))
+CHANNELS = (("phone", N_("телефонная «горячая линия»")), ("email", N_("электронная почта")),
+            ("forum", N_("консультационный форум на странице проекта")), ("none", N_("не обращались")))
 
 NOTE_LENGTH = 2000
 MAX_ANSWERS = 2000
@@ -50,10 +54,15 @@ class Question:
 @dataclass(frozen=True)
 class Section:
     code: str
-    title: str
+    name: str                          # a msgid: shown through gettext, after the number
     questions: tuple[Question, ...]
     level: int = 1                     # 1: a block of the model or a part of a questionnaire; 2: a process
     hint: str = ""
+    number: str = ""                   # "1.", "1.2."
+
+    @property
+    def title(self) -> str:
+        return f"{self.number} {self.name}".strip()
 
 
 @dataclass(frozen=True)
@@ -82,119 +91,119 @@ class ReportForm:
 # --- seed 000: the model's blocks, their organisational processes (Приложение 1) and the parameters -----------
 
 MODEL_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Управление жизненным циклом центра (-ов) оценки и сертификации квалификаций", (
-        "Информирование и консультирование учредителей",
-        "Включение в Регистр",
-        "Мониторинг сети центров оценки и сертификации квалификаций",
-        "Аудит центров оценки и сертификации квалификаций",
-        "Исключение информации о центре оценки и сертификации квалификаций из Регистра системы оценки и "
-        "сертификации квалификаций",
+    (N_("Управление жизненным циклом центра (-ов) оценки и сертификации квалификаций"), (
+        N_("Информирование и консультирование учредителей"),
+        N_("Включение в Регистр"),
+        N_("Мониторинг сети центров оценки и сертификации квалификаций"),
+        N_("Аудит центров оценки и сертификации квалификаций"),
+        N_("Исключение информации о центре оценки и сертификации квалификаций из Регистра системы оценки и "
+           "сертификации квалификаций"),
     )),
-    ("Управление жизненным циклом экспертно-методического центра", (
-        "Информирование и консультирование учредителей",
-        "Включение в Регистр системы оценки и сертификации квалификаций",
-        "Мониторинг сети экспертно-методических центров",
-        "Аудит экспертно-методических центров",
-        "Исключение информации об экспертно-методическом центре из Регистра системы оценки и сертификации "
-        "квалификаций",
+    (N_("Управление жизненным циклом экспертно-методического центра"), (
+        N_("Информирование и консультирование учредителей"),
+        N_("Включение в Регистр системы оценки и сертификации квалификаций"),
+        N_("Мониторинг сети экспертно-методических центров"),
+        N_("Аудит экспертно-методических центров"),
+        N_("Исключение информации об экспертно-методическом центре из Регистра системы оценки и сертификации "
+           "квалификаций"),
     )),
-    ("Обслуживание центра (-ов) оценки и сертификации квалификаций", (
-        "Консультирование центра оценки и сертификации квалификаций",
-        "Методическая поддержка центра оценки и сертификации квалификаций",
-        "Обеспечение центра оценки и сертификации квалификаций бланочной документацией",
-        "Отражение результатов деятельности центра оценки и сертификации квалификаций в Регистре системы "
-        "оценки и сертификации квалификаций",
+    (N_("Обслуживание центра (-ов) оценки и сертификации квалификаций"), (
+        N_("Консультирование центра оценки и сертификации квалификаций"),
+        N_("Методическая поддержка центра оценки и сертификации квалификаций"),
+        N_("Обеспечение центра оценки и сертификации квалификаций бланочной документацией"),
+        N_("Отражение результатов деятельности центра оценки и сертификации квалификаций в Регистре системы "
+           "оценки и сертификации квалификаций"),
     )),
-    ("Обслуживание соискателей в центре оценки и сертификации квалификаций", (
-        "Информирование и консультирование соискателей",
-        "Обработка заявления соискателя",
-        "Оценка квалификации соискателя",
-        "Сертификация квалификации соискателя",
-        "Управление жизненным циклом квалификации соискателя",
+    (N_("Обслуживание соискателей в центре оценки и сертификации квалификаций"), (
+        N_("Информирование и консультирование соискателей"),
+        N_("Обработка заявления соискателя"),
+        N_("Оценка квалификации соискателя"),
+        N_("Сертификация квалификации соискателя"),
+        N_("Управление жизненным циклом квалификации соискателя"),
     )),
-    ("Признание действующей практики сертификации квалификаций", (
-        "Анализ рассматриваемой автономной практики и подготовка рекомендаций",
-        "Заключение соглашений с держателем практики",
-        "Создание информационной коммуникации с Регистром системы оценки и сертификации квалификаций",
-        "Мониторинг функционирования автономных практик",
+    (N_("Признание действующей практики сертификации квалификаций"), (
+        N_("Анализ рассматриваемой автономной практики и подготовка рекомендаций"),
+        N_("Заключение соглашений с держателем практики"),
+        N_("Создание информационной коммуникации с Регистром системы оценки и сертификации квалификаций"),
+        N_("Мониторинг функционирования автономных практик"),
     )),
 )
 
 # The columns of the tables of Приложение 1: the parameters that characterise a process.
 PROCESS_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("participants", "Участники деятельности (структуры, физические лица)"),
-    ("methods", "Содержание деятельности: способы деятельности"),
-    ("sequence", "Содержание деятельности: последовательность действий участников (мероприятия)"),
-    ("objects", "Содержание деятельности: объекты деятельности (ресурсы, подлежащие обмену/изменению)"),
-    ("methodical", "Регуляторы процессов: методическая поддержка"),
-    ("legal", "Регуляторы процессов: правовая поддержка"),
-    ("results", "Выходы процессов: результаты (продукты и услуги)"),
-    ("documents", "Выходы процессов: документы"),
+    ("participants", N_("Участники деятельности (структуры, физические лица)")),
+    ("methods", N_("Содержание деятельности: способы деятельности")),
+    ("sequence", N_("Содержание деятельности: последовательность действий участников (мероприятия)")),
+    ("objects", N_("Содержание деятельности: объекты деятельности (ресурсы, подлежащие обмену/изменению)")),
+    ("methodical", N_("Регуляторы процессов: методическая поддержка")),
+    ("legal", N_("Регуляторы процессов: правовая поддержка")),
+    ("results", N_("Выходы процессов: результаты (продукты и услуги)")),
+    ("documents", N_("Выходы процессов: документы")),
 )
 
-DIVERGENCE_NOTE = "При расхождении: описание по практике площадки и обоснование"
+DIVERGENCE_NOTE = N_("При расхождении: описание по практике площадки и обоснование")
 
 
 def _pilot_sections() -> tuple[Section, ...]:
     sections: list[Section] = []
     for b, (block, processes) in enumerate(MODEL_BLOCKS, start=1):
         taken = f"b{b}.taken"
-        sections.append(Section(f"b{b}", f"Блок {b}. «{block}»", (
-            Question(taken, "Блок взят в работу пилотной площадкой", CHOICE, True, TAKEN),
-        ), hint="Если блок не взят в работу, ответы по его процессам не сохраняются."))
+        sections.append(Section(f"b{b}", block, (
+            Question(taken, N_("Блок взят в работу пилотной площадкой"), CHOICE, True, TAKEN),
+        ), hint=N_("Если блок не взят в работу, ответы по его процессам не сохраняются."), number=f"{b}."))
         for p, process in enumerate(processes, start=1):
             implemented = f"b{b}.p{p}.implemented"
-            questions = [Question(implemented, "Процесс в практике оценки и сертификации площадки", CHOICE, True,
+            questions = [Question(implemented, N_("Процесс в практике оценки и сертификации площадки"), CHOICE, True,
                                   IMPLEMENTED, when=(taken, ("yes",)))]
             for code, label in PROCESS_PARAMETERS:
                 choice = f"b{b}.p{p}.{code}"
                 questions.append(Question(choice, label, CHOICE, True, MATCH, when=(implemented, ("yes",))))
                 questions.append(Question(f"{choice}.note", DIVERGENCE_NOTE, TEXT, True,
                                           when=(choice, ("partial", "mismatch")), note_for=choice))
-            sections.append(Section(f"b{b}.p{p}", f"{b}.{p}. {process}", tuple(questions), level=2))
-        sections.append(Section(f"b{b}.end", f"Блок {b}: дополнения и рекомендации", (
-            Question(f"b{b}.extra", "Процессы, которыми площадка дополняет перечень процессов блока", TEXT,
+            sections.append(Section(f"b{b}.p{p}", process, tuple(questions), level=2, number=f"{b}.{p}."))
+        sections.append(Section(f"b{b}.end", N_("Дополнения и рекомендации по блоку"), (
+            Question(f"b{b}.extra", N_("Процессы, которыми площадка дополняет перечень процессов блока"), TEXT,
                      when=(taken, ("yes",))),
-            Question(f"b{b}.recommendations", "Рекомендации по доработке", TEXT, True, when=(taken, ("yes",)),
+            Question(f"b{b}.recommendations", N_("Рекомендации по доработке"), TEXT, True, when=(taken, ("yes",)),
                      recommendation=True),
-        ), level=2))
-    sections.append(Section("summary", "Обобщённые рекомендации по доработке модели", (
-        Question("summary.recommendations", "Обобщённые рекомендации по доработке модели по итогам "
-                 "сопоставительного анализа", TEXT, True, max_length=4000, recommendation=True),
-        Question("summary.experts", "Эксперты пилотной площадки, заполнившие форму", TEXT, max_length=500),
+        ), level=2, number=f"{b}.{len(processes) + 1}."))
+    sections.append(Section("summary", N_("Обобщённые рекомендации по доработке модели"), (
+        Question("summary.recommendations", N_("Обобщённые рекомендации по доработке модели по итогам "
+                    "сопоставительного анализа"), TEXT, True, max_length=4000, recommendation=True),
+        Question("summary.experts", N_("Эксперты пилотной площадки, заполнившие форму"), TEXT, max_length=500),
     )))
     return tuple(sections)
 
 
 def _expert_sections() -> tuple[Section, ...]:
-    sections: list[Section] = [Section("pilot", "Рассмотренные материалы", (
-        Question("pilot.sites", "Пилотная площадка (площадки), материалы практической проверки которой "
-                 "рассмотрены", TEXT, True, max_length=500),
+    sections: list[Section] = [Section("pilot", N_("Рассмотренные материалы"), (
+        Question("pilot.sites", N_("Пилотная площадка (площадки), материалы практической проверки которой "
+                    "рассмотрены"), TEXT, True, max_length=500),
     ))]
     for b, (block, processes) in enumerate(MODEL_BLOCKS, start=1):
         reviewed = f"b{b}.reviewed"
-        sections.append(Section(f"b{b}", f"Блок {b}. «{block}»", (
-            Question(reviewed, "Основной тип организационных процессов рассмотрен экспертной площадкой", CHOICE,
+        sections.append(Section(f"b{b}", block, (
+            Question(reviewed, N_("Основной тип организационных процессов рассмотрен экспертной площадкой"), CHOICE,
                      True, TAKEN),
-        ), hint="Если блок не рассматривался, ответы по его процессам не сохраняются."))
+        ), hint=N_("Если блок не рассматривался, ответы по его процессам не сохраняются."), number=f"{b}."))
         for p, process in enumerate(processes, start=1):
             base = f"b{b}.p{p}"
-            sections.append(Section(base, f"{b}.{p}. {process}", (
-                Question(f"{base}.completeness", "Полнота проведённой пилотной площадкой практической проверки",
+            sections.append(Section(base, process, (
+                Question(f"{base}.completeness", N_("Полнота проведённой пилотной площадкой практической проверки"),
                          CHOICE, True, COMPLETENESS, when=(reviewed, ("yes",))),
-                Question(f"{base}.adequacy", "Адекватность проведённой пилотной площадкой практической проверки",
+                Question(f"{base}.adequacy", N_("Адекватность проведённой пилотной площадкой практической проверки"),
                          CHOICE, True, ADEQUACY, when=(reviewed, ("yes",))),
-                Question(f"{base}.assessment", "Оценка проведённой пилотной площадкой практической проверки модели",
+                Question(f"{base}.assessment", N_("Оценка проведённой пилотной площадкой практической проверки модели"),
                          TEXT, True, when=(reviewed, ("yes",))),
-                Question(f"{base}.proposals", "Предложения по доработке модели (по данному организационному "
-                         "процессу)", TEXT, when=(reviewed, ("yes",)), recommendation=True),
-            ), level=2))
-    sections.append(Section("conclusion", "Выводы и рекомендации", (
-        Question("conclusion.check", "Вывод о полноте и адекватности проведённой пилотной (-ыми) площадкой (-ами) "
-                 "практической проверки модели", TEXT, True, max_length=4000),
-        Question("conclusion.model", "Вывод о полноте и адекватности элементов (блоков) типовой межотраслевой "
-                 "модели", TEXT, True, max_length=4000),
-        Question("conclusion.recommendations", "Рекомендации по доработке", TEXT, True, max_length=4000,
+                Question(f"{base}.proposals", N_("Предложения по доработке модели (по данному организационному "
+                            "процессу)"), TEXT, when=(reviewed, ("yes",)), recommendation=True),
+            ), level=2, number=f"{b}.{p}."))
+    sections.append(Section("conclusion", N_("Выводы и рекомендации"), (
+        Question("conclusion.check", N_("Вывод о полноте и адекватности проведённой пилотной (-ыми) площадкой (-ами) "
+                    "практической проверки модели"), TEXT, True, max_length=4000),
+        Question("conclusion.model", N_("Вывод о полноте и адекватности элементов (блоков) типовой межотраслевой "
+                    "модели"), TEXT, True, max_length=4000),
+        Question("conclusion.recommendations", N_("Рекомендации по доработке"), TEXT, True, max_length=4000,
                  recommendation=True),
     )))
     return tuple(sections)
@@ -202,59 +211,59 @@ def _expert_sections() -> tuple[Section, ...]:
 
 def _monitoring_sections() -> tuple[Section, ...]:
     return (
-        Section("respondent", "Сведения о площадке и респонденте", (
-            Question("respondent.filled_on", "Дата заполнения анкеты", DATE, True),
-            Question("respondent.position", "Должность респондента", TEXT, True, max_length=300),
-            Question("respondent.centres", "Число центров сертификации профессиональных квалификаций, участвовавших "
-                     "в апробации на площадке", NUMBER, True, maximum=10_000),
-            Question("respondent.experts", "Число экспертов площадки, оценивших материалы", NUMBER, maximum=10_000),
+        Section("respondent", N_("Сведения о площадке и респонденте"), (
+            Question("respondent.filled_on", N_("Дата заполнения анкеты"), DATE, True),
+            Question("respondent.position", N_("Должность респондента"), TEXT, True, max_length=300),
+            Question("respondent.centres", N_("Число центров сертификации профессиональных квалификаций, участвовавших "
+                        "в апробации на площадке"), NUMBER, True, maximum=10_000),
+            Question("respondent.experts", N_("Число экспертов площадки, оценивших материалы"), NUMBER, maximum=10_000),
         )),
-        Section("quality", "1. Повышение качества и объективности функций центров с помощью мониторинга", (
-            Question("quality.quality", "Мониторинг позволяет повысить качество функций, выполняемых центрами "
-                     "сертификации профессиональных квалификаций", CHOICE, True, AGREE),
-            Question("quality.objectivity", "Мониторинг позволяет повысить объективность функций, выполняемых "
-                     "центрами", CHOICE, True, AGREE),
-            Question("quality.efficiency", "Мониторинг повышает эффективность работы центров в системе подготовки "
-                     "рабочих кадров и формирования прикладных квалификаций", CHOICE, True, AGREE),
-            Question("quality.note", "Комментарий", TEXT),
+        Section("quality", N_("1. Повышение качества и объективности функций центров с помощью мониторинга"), (
+            Question("quality.quality", N_("Мониторинг позволяет повысить качество функций, выполняемых центрами "
+                        "сертификации профессиональных квалификаций"), CHOICE, True, AGREE),
+            Question("quality.objectivity", N_("Мониторинг позволяет повысить объективность функций, выполняемых "
+                        "центрами"), CHOICE, True, AGREE),
+            Question("quality.efficiency", N_("Мониторинг повышает эффективность работы центров в системе подготовки "
+                        "рабочих кадров и формирования прикладных квалификаций"), CHOICE, True, AGREE),
+            Question("quality.note", N_("Комментарий"), TEXT),
         )),
-        Section("mechanisms", "2. Механизмы мониторинга центров", (
-            Question("mechanisms.normative", "Нормативно-инструктивные механизмы мониторинга", CHOICE, True,
+        Section("mechanisms", N_("2. Механизмы мониторинга центров"), (
+            Question("mechanisms.normative", N_("Нормативно-инструктивные механизмы мониторинга"), CHOICE, True,
                      SUFFICIENCY),
-            Question("mechanisms.methodical", "Методические механизмы мониторинга", CHOICE, True, SUFFICIENCY),
-            Question("mechanisms.informational", "Информационные механизмы мониторинга", CHOICE, True, SUFFICIENCY),
-            Question("mechanisms.note", "Что следует доработать в механизмах мониторинга", TEXT,
+            Question("mechanisms.methodical", N_("Методические механизмы мониторинга"), CHOICE, True, SUFFICIENCY),
+            Question("mechanisms.informational", N_("Информационные механизмы мониторинга"), CHOICE, True, SUFFICIENCY),
+            Question("mechanisms.note", N_("Что следует доработать в механизмах мониторинга"), TEXT,
                      recommendation=True),
         )),
-        Section("indicators", "3. Показатели и инструментарий мониторинга", (
-            Question("indicators.complete", "Показатели мониторинга полно характеризуют деятельность центров",
+        Section("indicators", N_("3. Показатели и инструментарий мониторинга"), (
+            Question("indicators.complete", N_("Показатели мониторинга полно характеризуют деятельность центров"),
                      CHOICE, True, AGREE),
-            Question("indicators.measurable", "Показатели измеримы по данным, которыми располагают центры",
+            Question("indicators.measurable", N_("Показатели измеримы по данным, которыми располагают центры"),
                      CHOICE, True, AGREE),
-            Question("indicators.tools", "Оценочные формы и анкеты мониторинга понятны и удобны для заполнения",
+            Question("indicators.tools", N_("Оценочные формы и анкеты мониторинга понятны и удобны для заполнения"),
                      CHOICE, True, AGREE),
-            Question("indicators.hours", "Трудозатраты одного центра на заполнение форм мониторинга, чел.-часов",
+            Question("indicators.hours", N_("Трудозатраты одного центра на заполнение форм мониторинга, чел.-часов"),
                      NUMBER, True, maximum=1000),
-            Question("indicators.note", "Показатели, которые следует добавить или исключить", TEXT,
+            Question("indicators.note", N_("Показатели, которые следует добавить или исключить"), TEXT,
                      recommendation=True),
         )),
-        Section("feedback", "4. Механизм обратной связи для оценки деятельности центров", (
-            Question("feedback.objective", "Механизм обратной связи позволяет получить объективную оценку "
-                     "деятельности центров", CHOICE, True, AGREE),
-            Question("feedback.channel", "Наиболее удобный канал консультационной поддержки апробации", CHOICE,
+        Section("feedback", N_("4. Механизм обратной связи для оценки деятельности центров"), (
+            Question("feedback.objective", N_("Механизм обратной связи позволяет получить объективную оценку "
+                        "деятельности центров"), CHOICE, True, AGREE),
+            Question("feedback.channel", N_("Наиболее удобный канал консультационной поддержки апробации"), CHOICE,
                      True, CHANNELS),
-            Question("feedback.note", "Комментарий", TEXT),
+            Question("feedback.note", N_("Комментарий"), TEXT),
         )),
-        Section("practices", "5. Эффективные практики деятельности и взаимодействия центров", (
-            Question("practices.reveals", "Модель мониторинга помогает выявить эффективные практики деятельности "
-                     "центров и их взаимодействия друг с другом и средой", CHOICE, True, AGREE),
-            Question("practices.list", "Эффективные практики, выявленные на площадке", TEXT),
+        Section("practices", N_("5. Эффективные практики деятельности и взаимодействия центров"), (
+            Question("practices.reveals", N_("Модель мониторинга помогает выявить эффективные практики деятельности "
+                        "центров и их взаимодействия друг с другом и средой"), CHOICE, True, AGREE),
+            Question("practices.list", N_("Эффективные практики, выявленные на площадке"), TEXT),
         )),
-        Section("proposals", "Предложения и замечания по доработке модели", (
-            Question("proposals.text", "Предложения по доработке научно-технической модели мониторинга деятельности "
-                     "центров сертификации профессиональных квалификаций", TEXT, True, max_length=4000,
+        Section("proposals", N_("Предложения и замечания по доработке модели"), (
+            Question("proposals.text", N_("Предложения по доработке научно-технической модели мониторинга деятельности "
+                        "центров сертификации профессиональных квалификаций"), TEXT, True, max_length=4000,
                      recommendation=True),
-            Question("proposals.remarks", "Замечания", TEXT),
+            Question("proposals.remarks", N_("Замечания"), TEXT),
         )),
     )
 
@@ -266,32 +275,32 @@ def _seed000_rules(toggle: str, message: str) -> dict[str, Any]:
     return {"require_any": (tuple((code, "yes") for _, code in codes), message), "block_questions": codes}
 
 
-SEED000_BASIS = ("Форма по Приложению {n} к Методическим рекомендациям по проведению апробации и тиражированию "
-                 "межотраслевой модели сертификации квалификаций специалистов (в том числе иностранных)")
 
 FORMS: dict[str, ReportForm] = {f.code: f for f in (
     ReportForm(
-        "pilot_site", "Отчёт пилотной площадки по итогам апробации модели сертификации квалификаций", "pilot_site",
-        SEED000_BASIS.format(n=1),
-        "Для каждого процесса блока, взятого в работу, укажите, реализуется ли он в практике площадки, и для "
-        "каждого параметра процесса — соответствует ли его «наполнение», предложенное в модели, реальной практике. "
-        "При расхождении опишите параметр по практике площадки и обоснуйте предпочтительное «наполнение».",
-        _pilot_sections(), **_seed000_rules("taken", "возьмите в работу хотя бы один блок модели"),
+        "pilot_site", N_("Отчёт пилотной площадки по итогам апробации модели сертификации квалификаций"), "pilot_site",
+        N_("Форма по Приложению 1 к Методическим рекомендациям по проведению апробации и тиражированию "
+           "межотраслевой модели сертификации квалификаций специалистов (в том числе иностранных)"),
+        N_("Для каждого процесса блока, взятого в работу, укажите, реализуется ли он в практике площадки, и для "
+           "каждого параметра процесса — соответствует ли его «наполнение», предложенное в модели, реальной практике. "
+           "При расхождении опишите параметр по практике площадки и обоснуйте предпочтительное «наполнение»."),
+        _pilot_sections(), **_seed000_rules("taken", N_("возьмите в работу хотя бы один блок модели")),
     ),
     ReportForm(
-        "expert_site", "Отчёт экспертной площадки по итогам обсуждения результатов апробации", "expert_site",
-        SEED000_BASIS.format(n=2),
-        "По каждому организационному процессу сопоставьте положения модели и материалы пилотных площадок, оцените "
-        "полноту и адекватность проведённой ими практической проверки и сформулируйте предложения по доработке.",
-        _expert_sections(), **_seed000_rules("reviewed", "отметьте хотя бы один рассмотренный блок модели"),
+        "expert_site", N_("Отчёт экспертной площадки по итогам обсуждения результатов апробации"), "expert_site",
+        N_("Форма по Приложению 2 к Методическим рекомендациям по проведению апробации и тиражированию "
+           "межотраслевой модели сертификации квалификаций специалистов (в том числе иностранных)"),
+        N_("По каждому организационному процессу сопоставьте положения модели и материалы пилотных площадок, оцените "
+           "полноту и адекватность проведённой ими практической проверки и сформулируйте предложения по доработке."),
+        _expert_sections(), **_seed000_rules("reviewed", N_("отметьте хотя бы один рассмотренный блок модели")),
     ),
     ReportForm(
-        "monitoring", "Анкета участника апробации модели мониторинга деятельности центров сертификации "
-        "профессиональных квалификаций", "monitoring",
-        "Оценочная форма по Программе проведения апробации научно-технической модели мониторинга деятельности "
-        "центров сертификации профессиональных квалификаций (этап V «Заполнение оценочных форм и анкет»)",
-        "Оцените возможность реализации модели мониторинга: её механизмы, показатели и инструментарий, механизм "
-        "обратной связи и выявление эффективных практик; сформулируйте предложения по доработке модели.",
+        "monitoring", N_("Анкета участника апробации модели мониторинга деятельности центров сертификации "
+           "профессиональных квалификаций"), "monitoring",
+        N_("Оценочная форма по Программе проведения апробации научно-технической модели мониторинга деятельности "
+           "центров сертификации профессиональных квалификаций (этап V «Заполнение оценочных форм и анкет»)"),
+        N_("Оцените возможность реализации модели мониторинга: её механизмы, показатели и инструментарий, механизм "
+           "обратной связи и выявление эффективных практик; сформулируйте предложения по доработке модели."),
         _monitoring_sections(),
     ),
 )}
@@ -329,25 +338,25 @@ def _as_choice(q: Question, value: Any) -> str:
     for code, label in q.options:
         if text in (code, label):
             return code
-    raise ValueError("недопустимый вариант; допустимые: " + ", ".join(label for _, label in q.options))
+    raise ValueError(N_("недопустимый вариант ответа: выберите из списка"))
 
 
 def _as_text(q: Question, value: Any) -> str:
     text = UNPRINTABLE.sub("", str(value)).replace("\r\n", "\n").strip()
     if len(text) > q.max_length:
-        raise ValueError(f"не длиннее {q.max_length} символов (сейчас {len(text)})")
+        raise ValueError(N_("текст длиннее допустимого для этого вопроса"))
     return text
 
 
 def _as_number(q: Question, value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError("ожидается целое число")
+        raise ValueError(N_("ожидается целое число"))
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ValueError("ожидается целое число") from None
+        raise ValueError(N_("ожидается целое число")) from None
     if not q.minimum <= number <= q.maximum:
-        raise ValueError(f"ожидается число от {q.minimum} до {q.maximum}")
+        raise ValueError(N_("число вне допустимого для этого вопроса диапазона"))
     return number
 
 
@@ -358,7 +367,7 @@ def _as_date(_q: Question, value: Any) -> str:
             return datetime.strptime(text, fmt).date().isoformat()
         except ValueError:
             continue
-    raise ValueError("ожидается дата в формате ДД.ММ.ГГГГ или ГГГГ-ММ-ДД")
+    raise ValueError(N_("ожидается дата в формате ДД.ММ.ГГГГ или ГГГГ-ММ-ДД"))
 
 
 CONVERTERS: dict[str, Callable[[Question, Any], Any]] = {
@@ -370,7 +379,7 @@ def get_form(code: str) -> ReportForm:
     try:
         return FORMS[code]
     except KeyError:
-        raise FormErrors({"form": "неизвестная форма отчёта; допустимые: " + ", ".join(FORMS)}) from None
+        raise FormErrors({"form": N_("неизвестная форма отчёта")}) from None
 
 
 def applies(q: Question, answers: Mapping[str, Any]) -> bool:
@@ -384,11 +393,11 @@ def validate(form: ReportForm, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     raw = dict(raw or {})
     errors: dict[str, str] = {}
     if len(raw) > MAX_ANSWERS:
-        raise FormErrors({"_": f"слишком много ответов (больше {MAX_ANSWERS})"})
+        raise FormErrors({"_": N_("слишком много ответов")})
     known = {q.code for q in form.questions()}
     for key in raw:
         if key not in known:
-            errors[str(key)[:100]] = "такого вопроса нет в форме «%s»" % form.title
+            errors[str(key)[:100]] = N_("такого вопроса нет в форме")
     clean: dict[str, Any] = {}
     for q in form.questions():
         if not applies(q, clean):
@@ -396,10 +405,10 @@ def validate(form: ReportForm, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         value = raw.get(q.code)
         if value is None or (isinstance(value, str) and not value.strip()):
             if q.required:
-                errors[q.code] = "обязательный ответ"
+                errors[q.code] = N_("обязательный ответ")
             continue
         if isinstance(value, (dict, list)):
-            errors[q.code] = "ожидается одно значение"
+            errors[q.code] = N_("ожидается одно значение")
             continue
         try:
             clean[q.code] = CONVERTERS[q.kind](q, value)
@@ -436,16 +445,16 @@ def stored_answers(value: Any) -> str:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ValueError("ожидается JSON-объект {\"form\", \"answers\"}") from None
+            raise ValueError(N_("ожидается JSON-объект с полями form и answers")) from None
     if not isinstance(value, dict) or set(value) != {"form", "answers"} or not isinstance(value["answers"], dict):
-        raise ValueError("ожидается JSON-объект {\"form\", \"answers\"}")
+        raise ValueError(N_("ожидается JSON-объект с полями form и answers"))
     form = FORMS.get(str(value["form"]))
     if form is None:
-        raise ValueError("неизвестная форма отчёта; допустимые: " + ", ".join(FORMS))
+        raise ValueError(N_("неизвестная форма отчёта"))
     try:
         clean = validate(form, value["answers"])
-    except FormErrors as exc:
-        raise ValueError("ответы не соответствуют форме: " + str(exc)) from None
+    except FormErrors:
+        raise ValueError(N_("ответы не соответствуют форме отчёта")) from None
     return dump_answers(form, clean)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from ..errors import Invalid, NotFound
+from ..errors import N_, Invalid, NotFound
 from ..models import Document
 from ..reportforms import FORMS, ReportForm
 from ..security import P, has_permission
@@ -20,7 +20,7 @@ from .routes import _if_match, _json_body, _with_etag, document_json, rt, token_
 def _filled(body: dict, form_code: str) -> svc.Filled:
     answers = body.get("answers")
     if answers is not None and not isinstance(answers, dict):
-        raise Invalid("answers: ожидается JSON-объект «код вопроса → ответ»", {"answers": "ожидается объект"})
+        raise Invalid("answers: ожидается JSON-объект «код вопроса → ответ»", {"answers": N_("ожидается объект")})
     return svc.check(g.db, form_code, str(body.get("site", "")), str(body.get("period", "")), answers or {})
 
 

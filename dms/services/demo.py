@@ -17,7 +17,7 @@ from ..models import BlankRange, Document, Organisation, User
 from ..runtime import Runtime
 from ..workflow import workflow_for
 from . import certificates as certs
-from . import documents, folders, pki, sharing, users
+from . import demo_reports, documents, folders, pki, sharing, users
 from .certificate_rows import ExamResult
 
 # (login, full name, global roles, local grants [(folder, role)], organisation code)
@@ -115,6 +115,7 @@ def load(rt: Runtime, progress: bool = False) -> dict:
                 assert state in workflow_for(item.doc_type).states
                 doc.state = state
             new_docs += 1
+    new_docs += demo_reports.load(rt)  # filled from the report forms, submitted
     pin = pki.ensure_demo_signatory(rt, "director")
     new_docs += _register_history(rt, pin)
     issued = _certificates(rt, [i for i in items if i.doc_type == "certificate"], pin) if pin else 0

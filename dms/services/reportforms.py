@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from storage import ObjectStore
 
 from .. import pdfrender
-from ..errors import Conflict, Invalid
+from ..errors import N_, Conflict, Invalid
 from ..models import Document, Folder, Organisation, User
 from ..reportforms import (CHOICE, NUMBER, TEXT, FormErrors, Question, ReportForm, Section, answer_text,
                            blocks_covered, dump_answers, get_form, load_answers, validate)
@@ -30,9 +30,9 @@ EDITABLE_STATES = ("draft", "returned")
 PERIOD_LENGTH = 100
 # Which reports the answer counts of the aggregate view take in, by the state they are in.
 SCOPES: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "final": ("представленные и принятые", ("submitted", "accepted")),
-    "accepted": ("только принятые", ("accepted",)),
-    "all": ("все, включая черновики", None),
+    "final": (N_("представленные и принятые"), ("submitted", "accepted")),
+    "accepted": (N_("только принятые"), ("accepted",)),
+    "all": (N_("все, включая черновики"), None),
 }
 MAX_FOLDER_CHOICES = 500
 
@@ -55,22 +55,23 @@ def check(session: Session, form_code: str, site_code: str, period: str, answers
         raise Invalid("неизвестная форма отчёта", exc.errors) from None
     site = session.scalars(select(Organisation).where(Organisation.code == str(site_code or "").strip())).first()
     if site is None:
-        errors["site"] = "выберите площадку из списка организаций"
+        errors["site"] = N_("выберите площадку из списка организаций")
     period = " ".join(str(period or "").split())
     if not period:
-        errors["period"] = "укажите отчётный период"
+        errors["period"] = N_("укажите отчётный период")
     elif len(period) > PERIOD_LENGTH:
-        errors["period"] = f"не длиннее {PERIOD_LENGTH} символов"
+        errors["period"] = N_("отчётный период: не длиннее 100 символов")
     clean: dict[str, Any] = {}
     if answers is not None and not isinstance(answers, Mapping):
-        errors["answers"] = "ожидается объект «код вопроса → ответ»"
+        errors["answers"] = N_("ожидается объект «код вопроса → ответ»")
     else:
         try:
             clean = validate(form, answers)
         except FormErrors as exc:
             errors.update(exc.errors)
     if errors:
-        raise Invalid(f"отчёт не прошёл проверку: ошибок — {len(errors)}; исправьте отмеченные поля", errors)
+        raise Invalid("отчёт не прошёл проверку: ошибок — %(count)s; исправьте отмеченные поля", errors,
+                      count=len(errors))
     return Filled(form, site, period, clean)
 
 
@@ -116,7 +117,7 @@ def form_report(session: Session, actor: User, doc_id: int, permission: P = P.VI
     return doc, loaded[0], loaded[1]
 
 
-def _title(filled: Filled) -> str:
+def title_of(filled: Filled) -> str:
     return f"{filled.form.title} — {filled.site.short_name or filled.site.name}, {filled.period}"[:1000]
 
 
@@ -138,13 +139,13 @@ def save(session: Session, store: ObjectStore, max_bytes: int, actor: User, fill
         folder = folder or site_folder(session, actor, filled.site)
         if folder is None:
             raise Invalid("у площадки нет папки, в которую вам можно добавлять документы; выберите папку",
-                          {"folder_id": "выберите папку"})
+                          {"folder_id": N_("выберите папку")})
         require(session, actor, P.ADD, folder)
     else:
         require(session, actor, P.EDIT, doc)
         if doc.state not in EDITABLE_STATES:
             raise Conflict("по форме можно изменить только черновик или возвращённый отчёт; этот отчёт — "
-                           f"«{state_title(doc.doc_type, doc.state)}»")
+                           "«%(state)s»", state=state_title(doc.doc_type, doc.state))
         if expected_revision is not None and expected_revision != doc.revision:
             raise Conflict("отчёт изменён другим пользователем; обновите страницу и повторите",
                            {"revision": doc.revision})
@@ -152,10 +153,10 @@ def save(session: Session, store: ObjectStore, max_bytes: int, actor: User, fill
                      author=actor.full_name or actor.login)
     stored = docs.store_upload(store, io.BytesIO(pdf), f"{filled.form.code}-{filled.site.code}.pdf", max_bytes)
     if doc is None:
-        doc = docs.create(session, actor, folder, "report", _title(filled), _meta(filled), filled.site)
+        doc = docs.create(session, actor, folder, "report", title_of(filled), _meta(filled), filled.site)
         comment = "заполнено по форме"
     else:
-        docs.update_metadata(session, actor, doc, title=_title(filled), meta=_meta(filled, doc.meta))
+        docs.update_metadata(session, actor, doc, title=title_of(filled), meta=_meta(filled, doc.meta))
         comment = "изменено по форме"
     version = docs.add_version(session, actor, doc, stored, comment)
     audit.record(session, actor, "report.form_saved", "document", doc.id, form=filled.form.code,
@@ -276,7 +277,7 @@ def aggregate(session: Session, actor: User, form_code: str, *, period: str = ""
     except FormErrors as exc:
         raise Invalid("неизвестная форма отчёта", exc.errors) from None
     if scope not in SCOPES:
-        raise Invalid("неизвестный охват; допустимые: " + ", ".join(SCOPES), {"scope": "неизвестное значение"})
+        raise Invalid("неизвестный охват отчётов «%(scope)s»", {"scope": N_("неизвестное значение")}, scope=scope)
     states = SCOPES[scope][1]
     reports: list[tuple[Document, dict[str, Any]]] = []
     periods, sites = set(), set()

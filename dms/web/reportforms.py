@@ -24,7 +24,7 @@ def _rt():  # noqa: ANN202
 def _form_or_404(code: str) -> ReportForm:
     form = FORMS.get(code)
     if form is None:
-        raise NotFound(_("форма отчёта не найдена"))
+        raise NotFound("форма отчёта не найдена")
     return form
 
 
@@ -39,7 +39,7 @@ def _posted_folder():  # noqa: ANN202
         return None
     folder = folders_svc.get(g.db, int(raw)) if raw.isdigit() else None
     if folder is None or not has_permission(g.db, current_user, P.VIEW, folder):
-        raise NotFound(_("папка не найдена"))
+        raise NotFound("папка не найдена")
     return folder
 
 
@@ -122,18 +122,18 @@ def report_edit(doc_id: int):  # noqa: ANN201
 
 def option_bar(counts: list[tuple[str, str, int]]) -> Markup:
     """One stacked bar: how many reports chose each option, in the palette's order of the options."""
-    total = sum(n for _, _, n in counts)
+    total = sum(n for _code, _label, n in counts)
     parts, x = [], 0.0
     for i, (_code, label, n) in enumerate(counts):
         if not n:
             continue
         w = BAR_WIDTH * n / total
         parts.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="14" '
-                     f'fill="{charts.PALETTE[i % len(charts.PALETTE)]}"><title>{escape(label)}: {n}</title></rect>')
+                     f'fill="{charts.PALETTE[i % len(charts.PALETTE)]}"><title>{escape(_(label))}: {n}</title></rect>')
         x += w
     if not total:
         parts.append(f'<rect x="0" y="0" width="{BAR_WIDTH}" height="14" fill="#e9ecef"/>')
-    title = "; ".join(f"{label}: {n}" for _, label, n in counts)
+    title = "; ".join(f"{_(label)}: {n}" for _code, label, n in counts)
     return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" class="optionbar" width="{BAR_WIDTH}" height="14" '
                   f'viewBox="0 0 {BAR_WIDTH} 14" role="img" aria-label="{escape(title)}">{"".join(parts)}</svg>')
 

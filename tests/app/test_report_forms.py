@@ -143,7 +143,7 @@ def test_report_form_round_trip_filled_refused_rendered_submitted_accepted_count
     # Bad input: a required answer missing, an option the form does not have, a text over its limit.
     refusals = {required: (dict(build(), **{required: ""}), "обязательный ответ"),
                 choice: (dict(build(), **{choice: "возможно"}), "недопустимый вариант"),
-                text: (dict(build(), **{text: "ж" * 5000}), "не длиннее")}
+                text: (dict(build(), **{text: "ж" * 5000}), "текст длиннее допустимого")}
     for code, (answers, message) in refusals.items():
         r = _post_form(author, url, site, answers)
         html = r.get_data(as_text=True)
@@ -303,3 +303,18 @@ def test_generic_metadata_edit_keeps_the_form_answers(sites, client, rt):  # noq
     meta["form_answers"] = meta["form_answers"].replace('"forum"', '"pigeon"')
     r = client.patch(f"/api/v1/documents/{report['id']}", headers=h, json={"meta": meta})
     assert r.status_code == 400 and "form_answers" in r.get_json()["error"]["details"]
+
+
+def test_demo_form_reports_are_submitted_and_counted_once(rt):  # noqa: ANN001
+    from dms.services import demo, demo_reports, users
+    from dms.services import reportforms as svc
+    demo.load(rt)
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        counted = {code: svc.aggregate(s, clerk, code) for code in FORMS}
+        outsider = users.get_user(s, "holder")  # a Reader of the practice holders' agreements only
+        assert all(svc.aggregate(s, outsider, code).reports == 0 for code in FORMS)
+    assert {code: a.reports for code, a in counted.items()} == {"pilot_site": 2, "expert_site": 1, "monitoring": 3}
+    assert counted["pilot_site"].by_state == [("submitted", "Представлен", 2)]
+    assert {site for site, _, _ in counted["monitoring"].by_site} == {"ЦОК-77-001", "ЦОК-50-002", "ЦОК-40-003"}
+    assert demo_reports.load(rt) == 0
