@@ -138,14 +138,13 @@ def render(agency: Organisation | None, form: DraftForm) -> bytes:
 
 
 def holder_folder(session: Session, actor: User, holder: Organisation) -> Folder:
-    """The holder organisation's folder (the shallowest one assigned to it), created under the holders' folder on
-    first use. Its representatives are granted the local role Counterparty here."""
-    found = session.scalars(select(Folder).where(Folder.organisation_id == holder.id)
-                            .order_by(func.length(Folder.path), Folder.id)).first()
-    if found is not None:
-        return found
+    """The holder organisation's folder of agreements (under the holders' folder, assigned to the organisation),
+    created on first use. Its representatives are granted the local role Counterparty here."""
     parent = folders.ensure(session, HOLDERS_FOLDER)
-    return folders.create(session, actor, parent, holder.short_name or holder.name, holder)
+    found = session.scalars(select(Folder).where(Folder.parent_id == parent.id, Folder.organisation_id == holder.id)
+                            .order_by(Folder.id)).first()
+    return found or folders.create(session, actor, parent, f"{holder.short_name or holder.name} ({holder.code})",
+                                   holder)
 
 
 def draft(rt: Runtime, session: Session, actor: User, raw: Mapping[str, Any]) -> Document:

@@ -299,6 +299,9 @@ def test_the_holders_representative_sees_only_their_signed_agreements_and_may_do
     page = client.get("/agreements").get_data(as_text=True)
     assert f"/agreements/{ours}" in page and f"/agreements/{theirs}" not in page and f"/agreements/{our_draft}" not in page
     assert client.get(f"/agreements/{theirs}").status_code == 404
+    assert client.get("/").status_code == 200
+    tasks = client.get("/worklist").get_data(as_text=True)
+    assert f"/documents/{ours}" in tasks and f"/documents/{theirs}" not in tasks
     assert state_of(rt, ours) == "signed_by_agency"
 
 
