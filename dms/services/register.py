@@ -170,6 +170,8 @@ def take(rt: Runtime, session: Session, actor: User, org: Organisation, name: st
     if t is None or None in t.sources:
         raise Invalid("в Регистре нет шага «%(name)s»; есть: %(steps)s", name=name,
                       steps=", ".join(n for n, x in TRANSITIONS.items() if None not in x.sources))
+    # The row stays locked until commit: two people taking a step at once queue, and the second sees the new status.
+    session.refresh(org, with_for_update=True)
     if org.register_status not in t.sources:
         raise Conflict("шаг «%(step)s» невозможен из состояния «%(status)s»", step=t.title,
                        status=STATUSES[org.register_status].label if org.register_status in STATUSES

@@ -311,3 +311,35 @@ def test_demo_organisations_carry_a_register_history_that_follows_the_table(rt):
                                                                                      "applied")
     assert any(t.startswith("Об исключении информации о Приволжский") for t in waiting)
     assert not any(t.startswith("О включении") for t in waiting)  # inclusions were signed
+
+
+def test_two_clerks_including_the_same_centre_at_once_file_one_order(rt, office):  # noqa: ANN001
+    """The organisation's row is locked for the step: the second clerk waits, then finds it included (409)."""
+    import threading
+
+    from dms.errors import Conflict
+    from dms.services import register, users
+    office.user("clerk2", "Clerk")
+    with rt.db.session() as s:
+        org_id = register.apply(rt, s, users.get_user(s, "clerk"), CENTRE).organisation_id
+    barrier, outcomes = threading.Barrier(2), []
+
+    def include(login: str) -> None:
+        barrier.wait(timeout=10)
+        try:
+            with rt.db.session() as s:  # SQLite: the second waits here (BEGIN IMMEDIATE); PostgreSQL: at the row lock
+                actor = users.get_user(s, login)
+                register.take(rt, s, actor, register.get(s, actor, org_id), "include")
+            outcomes.append("included")
+        except Conflict as exc:
+            outcomes.append(exc.message)
+
+    threads = [threading.Thread(target=include, args=(login,)) for login in ("clerk", "clerk2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["included", "шаг «Включить в Регистр» невозможен из состояния «Включена в Регистр»"]
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Document).where(Document.doc_type == "order")) == 1
+    assert [e[0] for e in _events(rt, org_id)] == ["apply", "include"]
