@@ -192,7 +192,8 @@ def create_document():  # noqa: ANN201
     require(g.db, g.api_user, P.ADD, folder)
     doc_type = str(form.get("type", ""))
     if doc_type not in doctypes.DOC_TYPES:  # before any byte is stored
-        raise Invalid("неизвестный тип документа; допустимые: " + ", ".join(doctypes.DOC_TYPES), {"type": doc_type})
+        raise Invalid("неизвестный тип документа; допустимые: %(known)s", {"type": doc_type},
+                      known=", ".join(doctypes.DOC_TYPES))
     stored = None
     if upload_file is not None:
         stored = docs.store_upload(rt().store, upload_file.stream, upload_file.filename,

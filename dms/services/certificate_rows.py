@@ -97,8 +97,8 @@ def _header_map(header: list[str]) -> dict[str, int]:
                 found[column] = i
     missing = [c for c in REQUIRED if c not in found]
     if missing:
-        raise Invalid("в файле нет столбцов: " + ", ".join(COLUMNS[c][0] for c in missing),
-                      {"columns": "ожидаются: " + "; ".join(COLUMNS[c][0] for c in COLUMNS)})
+        raise Invalid("в файле нет столбцов: %(missing)s", {"columns": "; ".join(COLUMNS[c][0] for c in COLUMNS)},
+                      missing=", ".join(COLUMNS[c][0] for c in missing))
     return found
 
 

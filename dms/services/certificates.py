@@ -22,7 +22,7 @@ from signing.pades import Level, SignRequest
 from signing.stamp import StampPlacement
 
 from .. import pdfrender
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import N_, Conflict, Invalid, NotFound
 from ..models import (Blank, BlankRange, Certificate, Document, IssueBatch, Organisation, OutboxEntry, Signature,
                       User, Version, VersionText)
 from ..runtime import Runtime
@@ -108,8 +108,8 @@ def spoil_blank(session: Session, actor: User | None, number: str, reason: str) 
     if blank is None:
         raise NotFound("нет бланка %(number)s", number=number)
     if blank.status != "free":
-        raise Conflict("бланк %(number)s уже использован" if blank.status == "used" else "бланк %(number)s уже списан",
-                       number=number)
+        raise Conflict(N_("бланк %(number)s уже использован") if blank.status == "used"
+                       else N_("бланк %(number)s уже списан"), number=number)
     blank.status, blank.spoil_reason, blank.changed_at = "spoiled", reason.strip()[:1000], datetime.now(timezone.utc)
     audit.record(session, actor, "blanks.spoil", "organisation", blank.centre_id, number=number, reason=reason)
     return blank
@@ -246,8 +246,8 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
                              .order_by(Blank.number).limit(len(rows)).with_for_update()).all()
             if len(free) < len(rows):
-                raise Conflict("не хватает бланков: нужно %(need)s, свободно %(free)s (выдайте центру диапазон бланков)",
-                               need=len(rows), free=len(free))
+                raise Conflict("не хватает бланков: нужно %(need)s, свободно %(free)s "
+                               "(выдайте центру диапазон бланков)", need=len(rows), free=len(free))
             first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
             for b in free:
                 b.status, b.changed_at = "reserved", datetime.now(timezone.utc)

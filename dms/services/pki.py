@@ -63,8 +63,8 @@ class AdminOnly(DmsError):
 class SigningRefused(DmsError):
     """A refusal of the signing library, in the user's words, with a status per kind of refusal."""
 
-    def __init__(self, message: str, status: int, details: dict | None = None):
-        super().__init__(message, details)
+    def __init__(self, message: str, status: int, details: dict | None = None, **params: object):
+        super().__init__(message, details, **params)
         self.status = status
 
 
@@ -328,7 +328,7 @@ def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason
     """Revoke the user's unrevoked credentials (or one of them) and publish a new CRL in the same transaction."""
     _require_admin(actor)
     if reason not in REVOCATION_REASONS:
-        raise Invalid("причина отзыва: одна из " + ", ".join(REVOCATION_REASONS))
+        raise Invalid("причина отзыва: одна из %(known)s", known=", ".join(REVOCATION_REASONS))
     now = datetime.now(timezone.utc)
     targets = [c for c in credentials_of(session, user) if c.revoked_at is None
                and (credential_id is None or c.id == credential_id)]
@@ -357,8 +357,8 @@ def unlock(rt: Runtime, session: Session, user: User, pin: str) -> tuple[SignerI
     active = next((c for c in creds if is_active(c)), None)
     if active is None:
         if not creds:
-            raise SigningRefused(f"у пользователя «{user.login}» нет сертификата подписи; его выпускает "
-                                 "администратор (dms pki issue)", 403)
+            raise SigningRefused("у пользователя «%(login)s» нет сертификата подписи; его выпускает администратор "
+                                 "(dms pki issue)", 403, login=user.login)
         if creds[0].revoked_at is not None:
             raise SigningRefused("сертификат подписи отозван; обратитесь к администратору за новым", 403)
         raise SigningRefused("у сертификата подписи истёк или ещё не начался срок действия", 403)

@@ -40,7 +40,8 @@ def can(actor: User | None, duty: str) -> bool:
 def require_duty(actor: User | None, duty: str) -> None:
     if not can(actor, duty):
         raise Forbidden(P.VIEW_AUDIT if duty == "read" else P.MANAGE_SHARING,
-                        "на управление архивным хранением" if duty == "manage" else "к спискам архивного хранения")
+                        N_("на управление архивным хранением") if duty == "manage"
+                        else N_("к спискам архивного хранения"))
 
 
 def _now() -> datetime:
@@ -411,8 +412,8 @@ def approve(session: Session, actor: User, batch_id: int) -> DispositionBatch:
     require_duty(actor, "manage")
     batch = get_batch(session, actor, batch_id)
     if batch.status != "proposed":
-        raise Conflict("акт № %(id)s уже утверждён" if batch.status == "approved" else "акт № %(id)s уже исполнен",
-                       id=batch.id)
+        raise Conflict(N_("акт № %(id)s уже утверждён") if batch.status == "approved"
+                       else N_("акт № %(id)s уже исполнен"), id=batch.id)
     if FOUR_EYES and batch.proposed_by_id == actor.id:
         raise Conflict("акт № %(id)s составлен вами: утвердить его должен другой администратор", id=batch.id)
     batch.status = "approved"
@@ -430,8 +431,8 @@ def execute(session: Session, actor: User, batch_id: int, today: date | None = N
     require_duty(actor, "manage")
     batch = get_batch(session, actor, batch_id)
     if batch.status != "approved":
-        raise Conflict("акт не утверждён: уничтожение только по утверждённому акту"
-                       if batch.status == "proposed" else "акт уже исполнен")
+        raise Conflict(N_("акт не утверждён: уничтожение только по утверждённому акту")
+                       if batch.status == "proposed" else N_("акт уже исполнен"))
     today = today or date.today()
     keys: set[str] = set()
     for item in batch.items:

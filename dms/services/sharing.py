@@ -30,7 +30,7 @@ def _check(session: Session, actor: User | None, folder: Folder) -> None:
 
 def grant(session: Session, actor: User | None, folder: Folder, principal: str, role: str) -> None:
     if role not in LOCAL_ROLES:
-        raise Invalid("неизвестная локальная роль; допустимые: " + ", ".join(LOCAL_ROLES))
+        raise Invalid("неизвестная локальная роль; допустимые: %(known)s", known=", ".join(LOCAL_ROLES))
     _check(session, actor, folder)
     exists = session.scalar(select(LocalRole.id).where(
         LocalRole.folder_id == folder.id, LocalRole.principal == principal, LocalRole.role == role))

@@ -143,7 +143,7 @@ def _level(level: str | Level | None) -> Level:
     try:
         return Level(level)
     except ValueError:
-        raise Invalid("уровень подписи: один из " + ", ".join(LEVELS)) from None
+        raise Invalid("уровень подписи: один из %(known)s", known=", ".join(LEVELS)) from None
 
 
 def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCredential, level: Level,

@@ -51,7 +51,8 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
         raise Invalid("логин: буквы, цифры и . _ - @, не длиннее 64 символов")
     unknown = [r for r in roles if r not in GLOBAL_ROLES]
     if unknown:
-        raise Invalid("неизвестная роль: " + ", ".join(unknown) + "; допустимые: " + ", ".join(GLOBAL_ROLES))
+        raise Invalid("неизвестная роль: %(unknown)s; допустимые: %(known)s", unknown=", ".join(unknown),
+                      known=", ".join(GLOBAL_ROLES))
     if session.scalar(select(User.id).where(User.login == login)):
         raise Invalid("пользователь «%(login)s» уже существует", login=login)
     user = User(login=login, full_name=full_name, email=email, password_hash=hash_password(password),

@@ -235,7 +235,7 @@ def check_english_page(found: Crawl, url: str, parser: PageParser, html: str) ->
     """An English page: the checks of every page, then no Russian outside the fenced data, and no fenced value
     that is an interface string a view passed on untranslated."""
     _check_any_page(found, url, parser, html)
-    if '<html lang="en">' not in html:
+    if not re.search(r'<html[^>]*\slang="en"', html):
         found.problems.append(f"{url} is not marked <html lang=\"en\">")
     pieces = [" ".join(t.split()) for t in parser.text + parser.script_text]
     values = {v[1:-1].strip() for p in pieces for v in DATA.findall(p)}
