@@ -312,6 +312,10 @@ def test_demo_form_reports_are_submitted_and_counted_once(rt):  # noqa: ANN001
     with rt.db.session() as s:
         clerk = users.get_user(s, "clerk")
         counted = {code: svc.aggregate(s, clerk, code) for code in FORMS}
+        one_site = svc.aggregate(s, clerk, "pilot_site", period="октябрь 2025", site="ПП-16-001")
+        assert one_site.reports == 1 and [code for code, _, _ in one_site.by_site] == ["ПП-16-001"]
+        assert one_site.sites == counted["pilot_site"].sites and len(one_site.sites) == 2  # the filter's choices
+        assert svc.aggregate(s, clerk, "pilot_site", scope="accepted").reports == 0
         outsider = users.get_user(s, "holder")  # a Reader of the practice holders' agreements only
         assert all(svc.aggregate(s, outsider, code).reports == 0 for code in FORMS)
     assert {code: a.reports for code, a in counted.items()} == {"pilot_site": 2, "expert_site": 1, "monitoring": 3}
