@@ -24,6 +24,7 @@ from signing.validate import STATUS_RU, SignatureReport, validate_pdf
 
 from .. import pdfrender
 from ..errors import Conflict, DmsError, Invalid, TooLarge, UnsupportedMediaType
+from ..i18n import pick
 from ..models import Document, Folder, Organisation, Signature, User, Version
 from ..runtime import RUNTIME_KEY, Runtime
 from ..security import P, access_filter, apply_filter_sql, require
@@ -343,17 +344,29 @@ def _plain(sig: SignatureReport) -> dict:
 
 @dataclass(frozen=True)
 class Status:
+    """The agreement's status in words, in both languages like the other labels kept as data."""
     code: str      # draft | on_signing | signed_by_agency | not_yet | in_force | expired | terminated
     label_ru: str
-    reason_ru: str
+    label_en: str
+    reason_ru: str = ""
+    reason_en: str = ""
+
+    @property
+    def label(self) -> str:
+        return pick(self.label_ru, self.label_en)
+
+    @property
+    def reason(self) -> str:
+        return pick(self.reason_ru, self.reason_en)
 
 
-def _terminated_reason(session: Session, doc: Document) -> str:
+def _terminated(session: Session, doc: Document) -> Status:
     entry = next((h for h in reversed(wf_svc.history(session, doc)) if h.to_state == "terminated"), None)
-    if entry is None:
-        return ""
-    who = entry.actor.full_name or entry.actor.login if entry.actor else "—"
-    return f"{_ru(entry.ts.date())}, {who}: {entry.comment}"
+    why = ""
+    if entry is not None:
+        who = (entry.actor.full_name or entry.actor.login) if entry.actor else "—"
+        why = f"{_ru(entry.ts.date())}, {who}: {entry.comment}"
+    return Status("terminated", "прекращено", "terminated", why, why)
 
 
 def status(session: Session, doc: Document, today: date | None = None) -> Status:
@@ -361,16 +374,23 @@ def status(session: Session, doc: Document, today: date | None = None) -> Status
     today = today or date.today()
     start, end = _day(doc.meta.get("term_from")), _day(doc.meta.get("term_to"))
     if doc.state == "signed_by_agency":
-        return Status("signed_by_agency", "подписано агентством", "ожидает подписи второй стороны")
+        return Status("signed_by_agency", "подписано агентством", "signed by the agency",
+                      "ожидает подписи второй стороны", "awaiting the second party's signature")
     if doc.state == "terminated":
-        return Status("terminated", "прекращено", _terminated_reason(session, doc))
+        return _terminated(session, doc)
     if doc.state != "in_force":
-        return Status(doc.state, workflow_for(DOC_TYPE).states[doc.state].title_ru.lower(), "")
+        state = workflow_for(DOC_TYPE).states[doc.state]
+        return Status(doc.state, state.title_ru.lower(), state.title_en.lower())
     if end is not None and today > end:
-        return Status("expired", "срок истёк", f"срок действия закончился {_ru(end)}")
+        return Status("expired", "срок истёк", "expired", f"срок действия закончился {_ru(end)}",
+                      f"the term ended on {_ru(end)}")
     if start is not None and today < start:
-        return Status("not_yet", "подписано обеими сторонами, срок ещё не начался", f"действует с {_ru(start)}")
-    return Status("in_force", "действует", "обе подписи действительны" + (f"; до {_ru(end)}" if end else ""))
+        return Status("not_yet", "подписано обеими сторонами, срок ещё не начался",
+                      "signed by both parties, the term has not begun", f"действует с {_ru(start)}",
+                      f"in force from {_ru(start)}")
+    until_ru, until_en = (f"; до {_ru(end)}", f"; until {_ru(end)}") if end else ("", "")
+    return Status("in_force", "действует", "in force", "обе подписи действительны" + until_ru,
+                  "both signatures are valid" + until_en)
 
 
 def visible(session: Session, actor: User, limit: int = 200) -> list[Document]:
