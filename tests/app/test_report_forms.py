@@ -322,3 +322,14 @@ def test_demo_form_reports_are_submitted_and_counted_once(rt):  # noqa: ANN001
     assert counted["pilot_site"].by_state == [("submitted", "Представлен", 2)]
     assert {site for site, _, _ in counted["monitoring"].by_site} == {"ЦОК-77-001", "ЦОК-50-002", "ЦОК-40-003"}
     assert demo_reports.load(rt) == 0
+
+
+def test_the_author_of_a_report_may_not_accept_it_even_as_its_reviewer(sites, client, rt):  # noqa: ANN001
+    sites.share("/Площадки", "author", "Reviewer")
+    h = sites.token(client, "author")
+    body = {"form": "monitoring", "site": PILOT, "period": "апрель 2015", "answers": monitoring_answers()}
+    doc_id = client.post("/api/v1/reports", headers=h, json=body).get_json()["id"]
+    assert client.post(f"/api/v1/documents/{doc_id}/transitions/submit", headers=h).status_code == 200
+    r = client.post(f"/api/v1/documents/{doc_id}/transitions/accept", headers=h)
+    assert r.status_code == 409 and "автор" in r.get_json()["error"]["message"]
+    assert _aggregate(client, h, "monitoring")["by_state"] == {"submitted": 1}
