@@ -112,7 +112,6 @@ class _Bounded:
 class PostingsCache:
     def __init__(self, max_postings: int = MAX_CACHED_POSTINGS,
                  max_positions: int = MAX_CACHED_POSITIONS) -> None:
-        self.max_postings = max_postings
         self._postings = _Bounded(max_postings)
         self._positions = _Bounded(max_positions)
         self._live: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
