@@ -333,3 +333,19 @@ def test_the_author_of_a_report_may_not_accept_it_even_as_its_reviewer(sites, cl
     r = client.post(f"/api/v1/documents/{doc_id}/transitions/accept", headers=h)
     assert r.status_code == 409 and "автор" in r.get_json()["error"]["message"]
     assert _aggregate(client, h, "monitoring")["by_state"] == {"submitted": 1}
+
+
+def test_a_report_is_found_by_the_words_of_its_answers_by_those_who_may_view_it(sites, client, rt):  # noqa: ANN001
+    from dms.services import indexing, users
+    from dms.services import search as search_svc
+    h = sites.token(client, "author")
+    body = {"form": "monitoring", "site": PILOT, "period": "апрель 2015", "answers": monitoring_answers()}
+    doc_id = client.post("/api/v1/reports", headers=h, json=body).get_json()["id"]
+    indexing.drain(rt)
+    with rt.db.session() as s:
+        def found(login: str) -> list[int]:
+            query = search_svc.parse_query({"q": "экспертные сессии центров региона"})
+            result = search_svc.search_documents(s, rt, users.get_user(s, login), query).as_dict()
+            return [int(item["id"]) for item in result["items"]]
+        assert found("reviewer") == [doc_id]
+        assert found("stranger") == []
