@@ -30,6 +30,7 @@ from whoosh.searching import Searcher
 from search.access import VisibleDocsCache
 from search.docsets import FacetCodes
 from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError
+from search.parallel import DEFAULT_WORKERS, analysed_fields
 from search.pool import FastSegmentWriter
 from search.ranking import SegmentArrays
 from search.schema import IndexedDocument, build_schema, to_fields
@@ -227,6 +228,7 @@ class SearchIndex:
         *,
         limitmb: int = DEFAULT_LIMIT_MB,
         commit_every: int = 0,
+        workers: int = DEFAULT_WORKERS,
     ) -> RebuildStats:
         """Builds a new generation from ``documents`` and swaps it in atomically.
 
@@ -234,8 +236,10 @@ class SearchIndex:
         posting pool, spilled to sorted runs on disk beyond it) whatever the number of
         documents, and the result is one segment. ``commit_every`` commits a segment every so
         many documents and merges them all at the end (slower: every posting is written twice).
-        The live index keeps serving (and refuses other writers) until the swap; on any error
-        the new generation is removed and the live one is untouched.
+        ``workers`` processes analyse the texts (``search.parallel``; 0: all in this process);
+        this process alone writes. The live index keeps serving (and refuses other writers)
+        until the swap; on any error the new generation is removed and the live one is
+        untouched.
         """
         started = time.perf_counter()
         count = 0
@@ -246,8 +250,8 @@ class SearchIndex:
                 target.mkdir()
                 ix = whoosh_index.create_in(str(target), self.schema)
                 writer = FastSegmentWriter(ix, limitmb=limitmb)
-                for doc in documents:
-                    writer.add_document(**to_fields(doc))
+                for fields in analysed_fields(documents, workers):
+                    writer.add_document(**fields)
                     count += 1
                     if commit_every and count % commit_every == 0:
                         writer.commit()

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 import numpy as np
 from whoosh.writing import SegmentWriter
 
+from search.parallel import Analyzed
+
 TERM_OVERHEAD = 160  # bytes of a new term's dictionary entry and key, for the memory bound
 POSTING_BYTES = 64  # 20 in the arrays, and the numpy arrays that sort a run
 
@@ -239,13 +241,14 @@ class FastSegmentWriter(SegmentWriter):
             field = schema[fieldname]
             length = 0
             if field.indexed:
-                length = add_field(fieldname, docnum, field.index(value),
-                                   self._field_boost(fields, fieldname, docboost))
+                # A text field analysed by a worker (search.parallel) comes as its postings.
+                items = value.items if isinstance(value, Analyzed) else field.index(value)
+                length = add_field(fieldname, docnum, items, self._field_boost(fields, fieldname, docboost))
                 if not field.scorable:
                     length = 0
             if field.separate_spelling() or field.vector:
                 raise NotImplementedError(f"field {fieldname!r}: spelling fields and vectors are not written here")
-            customval = fields.get(f"_stored_{fieldname}", value)
+            customval = fields.get(f"_stored_{fieldname}", None if isinstance(value, Analyzed) else value)
             perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
             column = field.column_type
             if column and customval is not None:

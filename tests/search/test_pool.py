@@ -129,3 +129,27 @@ def test_rebuild_with_a_small_pool_finds_what_batches_find(tmp_path):
         for text in ("приказ", '"оценка эксперт"', "соискатель NOT бланк", "лицо:петрова"):
             q = builder.parse(text)
             assert count(a, q) == count(b, q) > 0, text
+
+
+def test_texts_analysed_in_worker_processes_give_the_same_segment(tmp_path):
+    documents = _documents(130, seed=17)
+    sequential = SearchIndex.create_or_open(tmp_path / "sequential")
+    sequential.rebuild(iter(documents), workers=0)
+    parallel = SearchIndex.create_or_open(tmp_path / "parallel")
+    parallel.rebuild(iter(documents), workers=2)
+    assert _segment_contents(parallel.root / "current") == _segment_contents(sequential.root / "current")
+
+
+def test_a_bad_document_in_a_worker_stops_the_rebuild_and_keeps_the_live_index(tmp_path):
+    import pytest
+
+    from search.errors import InvalidDocumentError
+
+    index = SearchIndex.create_or_open(tmp_path / "index")
+    add(index, doc("live", "живой"))
+    documents = _documents(60) + [doc("", "без номера")]
+    with pytest.raises(InvalidDocumentError):
+        index.rebuild(iter(documents), workers=2)
+    with index.searcher() as searcher:
+        assert [f["id"] for f in searcher.all_stored_fields()] == ["live"]
+    assert len(list(index.root.glob("gen-*"))) == 1
