@@ -23,7 +23,7 @@ from signing.trust import TrustStore
 from signing.validate import STATUS_RU, SignatureReport, validate_pdf
 
 from .. import pdfrender
-from ..errors import Conflict, DmsError, Invalid, TooLarge, UnsupportedMediaType
+from ..errors import N_, Conflict, DmsError, Invalid, TooLarge, UnsupportedMediaType, localize
 from ..i18n import pick
 from ..models import Document, Folder, Organisation, Signature, User, Version
 from ..runtime import RUNTIME_KEY, Runtime
@@ -89,20 +89,20 @@ def parse_draft(session: Session, raw: Mapping[str, Any]) -> DraftForm:
     if raw_id.isdigit():
         holder = session.get(Organisation, int(raw_id))
     if holder is None or holder.kind != HOLDER_KIND:
-        errors["holder_id"] = "выберите держателя практики из списка"
+        errors["holder_id"] = N_("выберите держателя практики из списка")
     subject = " ".join(str(raw.get("subject", "")).split())
     if not subject or len(subject) > 5000:
-        errors["subject"] = "опишите предмет соглашения (до 5000 символов)"
+        errors["subject"] = N_("опишите предмет соглашения (до 5000 символов)")
     days: dict[str, date | None] = {}
     for name in ("term_from", "term_to"):
         days[name] = _day(str(raw.get(name, "")).strip())
         if days[name] is None:
-            errors[name] = "ожидается дата в формате ГГГГ-ММ-ДД"
+            errors[name] = N_("ожидается дата в формате ГГГГ-ММ-ДД")
     if days["term_from"] and days["term_to"] and days["term_to"] < days["term_from"]:
-        errors["term_to"] = "срок окончания раньше начала"
+        errors["term_to"] = N_("срок окончания раньше начала")
     title = " ".join(str(raw.get("title", "")).split())
     if len(title) > 1000:
-        errors["title"] = "название длиннее 1000 символов"
+        errors["title"] = N_("название длиннее 1000 символов")
     if errors:
         raise Invalid("проект соглашения не составлен: исправьте поля формы", errors)
     assert holder is not None and days["term_from"] and days["term_to"]
@@ -182,8 +182,8 @@ def _read_roots(path) -> list[bytes]:  # noqa: ANN001
             return [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
         return [x509.load_der_x509_certificate(data).public_bytes(serialization.Encoding.DER)]
     except (OSError, ValueError) as exc:
-        raise TrustListError(f"доверенный корневой сертификат «{path}» (DMS_TRUSTED_ROOTS) не читается: {exc}") \
-            from None
+        raise TrustListError("доверенный корневой сертификат «%(path)s» (DMS_TRUSTED_ROOTS) не читается: %(error)s",
+                             path=str(path), error=str(exc)) from None
 
 
 @dataclass
@@ -281,7 +281,7 @@ def term_problem(doc: Document, today: date | None = None) -> str | None:
 def _read_pdf(stream: BinaryIO, limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"файл больше {limit // (1024 * 1024)} МБ")
+        raise TooLarge("файл больше %(mb)s МБ", mb=limit // (1024 * 1024))
     if b"%PDF-" not in data[:1024]:
         raise UnsupportedMediaType("ожидается PDF-файл, подписанный второй стороной")
     return data
@@ -302,7 +302,7 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
     require(session, actor, step.permission, doc)
     reason = term_problem(doc)
     if reason:
-        raise Conflict(f"«{step.title_ru}» невозможно: {reason}")
+        raise Conflict("«%(step)s» невозможно: %(reason)s", step=step.title, reason=localize(reason))
     agency = agency_signature(session, doc)
     if agency is None or agency.version_id != doc.current_version_id:
         raise Conflict("текущая версия соглашения не та, что подписана агентством")
@@ -310,7 +310,8 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
     result = check_countersigned(data, rt.store.get_bytes(agency.version.object_key), agency,
                                  trust_store(rt, session))
     if not result.ok:
-        raise Invalid("экземпляр не принят: " + "; ".join(result.problems), {"problems": result.problems})
+        raise Invalid("экземпляр не принят: %(problems)s", {"problems": result.problems},
+                      problems="; ".join(result.problems))
     assert result.holder is not None
     info = rt.store.put_bytes(data)
     from .signatures import RETENTION

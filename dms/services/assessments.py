@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import Invalid
+from ..errors import N_, Invalid
 from ..models import Document, Folder, LocalRole, User
 from ..security import P, access_filter, apply_filter_sql, inherited_chain
 from . import documents, folders, sharing
@@ -32,10 +32,12 @@ def assessed_person(session: Session, login: str) -> User:
     login = (login or "").strip()
     person = session.scalars(select(User).where(User.login == login)).first() if login else None
     if person is None:
-        raise Invalid(f"нет пользователя «{login}»: оцениваемому нужна учётная запись", {"assessed": "нет такого"})
+        raise Invalid("нет пользователя «%(login)s»: оцениваемому нужна учётная запись",
+                      {"assessed": N_("нет такого пользователя")}, login=login)
     if person.global_roles:
-        raise Invalid(f"у «{login}» есть глобальная роль ({', '.join(sorted(person.global_roles))}): такой "
-                      "пользователь увидел бы отчёт до обратной связи", {"assessed": "нужна ограниченная учётная запись"})
+        raise Invalid("у «%(login)s» есть глобальная роль (%(roles)s): такой пользователь увидел бы отчёт до "
+                      "обратной связи", {"assessed": N_("нужна ограниченная учётная запись")}, login=login,
+                      roles=", ".join(sorted(person.global_roles)))
     return person
 
 
@@ -86,12 +88,12 @@ def record_feedback(session: Session, actor: User, doc: Document, held_on: str, 
     try:
         day = date.fromisoformat((held_on or "").strip())
     except ValueError:
-        raise Invalid("дата обратной связи: ожидается ГГГГ-ММ-ДД", {"feedback_date": "неверная дата"}) from None
+        raise Invalid("дата обратной связи: ожидается ГГГГ-ММ-ДД", {"feedback_date": N_("неверная дата")}) from None
     if day > date.today():
-        raise Invalid("дата обратной связи ещё не наступила", {"feedback_date": "дата в будущем"})
+        raise Invalid("дата обратной связи ещё не наступила", {"feedback_date": N_("дата в будущем")})
     note = " ".join((note or "").split())
     if not note:
-        raise Invalid("опишите, как прошла обратная связь", {"note": "обязательное поле"})
+        raise Invalid("опишите, как прошла обратная связь", {"note": N_("обязательное поле")})
     doc.meta = {**doc.meta, "feedback_date": day.isoformat()}
     wf_svc.execute(session, actor, doc, FEEDBACK_STEP, f"Обратная связь {day.strftime('%d.%m.%Y')}: {note}",
                    expected_revision)

@@ -6,7 +6,6 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import doctypes
 from ..errors import DmsError, Invalid
 from ..security import P, has_permission
 from ..services import assessments as svc
@@ -25,7 +24,7 @@ def _page(form: dict | None = None, errors: dict | None = None, status: int = 20
     can_feedback = {d.id: has_permission(g.db, current_user, P.TRANSITION, d) for d in items}
     return render_template("assessments.html", items=items, can_feedback=can_feedback,
                            can_file=bool(current_user.global_roles & {"Administrator", "Clerk"}),
-                           spec=doctypes.DOC_TYPES[svc.DOC_TYPE], form=form or {}, errors=errors or {}), status
+                           form=form or {}, errors=errors or {}), status
 
 
 @bp.get("/assessments")

@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from dms.models import AuditEvent, Document, Organisation, Signature, User, Version
+from dms.models import AuditEvent, Document, Organisation, Signature, Version
 from dms.services import agreements, documents, folders, sharing, users
 from dms.services import workflow as wf
 from signing.pades import Level, SignRequest, sign_pdf
