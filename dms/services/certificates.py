@@ -22,7 +22,7 @@ from signing.pades import Level, SignRequest
 from signing.stamp import StampPlacement
 
 from .. import pdfrender
-from ..errors import N_, Conflict, Invalid, NotFound
+from ..errors import N_, Conflict, Invalid, NotFound, localize
 from ..models import (Blank, BlankRange, Certificate, Document, IssueBatch, Organisation, OutboxEntry, Signature,
                       User, Version, VersionText)
 from ..runtime import Runtime
@@ -412,8 +412,9 @@ def replace(rt: Runtime, actor_login: str, number: str, pin: str, reason: str) -
 # -- public lookups ---------------------------------------------------------------------------------------
 
 
-STATUS_RU = {"issued": "действительно", "revoked": "аннулировано", "expired": "срок действия истёк",
-             "replaced": "заменено дубликатом", "draft": "не выдано"}
+# Status -> its words (msgids: read in the request's language where shown).
+STATUS_RU = {"issued": N_("действительно"), "revoked": N_("аннулировано"),
+             "expired": N_("срок действия истёк"), "replaced": N_("заменено дубликатом"), "draft": N_("не выдано")}
 
 
 def effective_status(cert: Certificate, today: date | None = None) -> str:
@@ -426,7 +427,8 @@ def effective_status(cert: Certificate, today: date | None = None) -> str:
 def public_view(session: Session, cert: Certificate) -> dict:
     """What anyone may see: never the birth date, SNILS, token or full name."""
     status = effective_status(cert)
-    data = {"status": status, "status_text": STATUS_RU.get(status, status), "number": cert.number,
+    status_text = localize(STATUS_RU[status]) if status in STATUS_RU else status
+    data = {"status": status, "status_text": status_text, "number": cert.number,
             "holder": mask_name(cert.holder_name), "qualification": cert.qualification, "level": cert.level,
             "centre": cert.centre.name, "centre_code": cert.centre.code, "issue_date": cert.issue_date.isoformat(),
             "valid_until": cert.valid_until.isoformat() if cert.valid_until else None}

@@ -82,7 +82,8 @@ def deletion_blocker(session: Session, doc: Document) -> str | None:
     """Why nothing may delete the document now (None: no hold stands in the way)."""
     holds = active_holds(session, doc)
     if holds:
-        return f"документ под юридическим удержанием № {holds[0].id}: {holds[0].reason}"
+        return localize("документ под юридическим удержанием № %(id)s: %(reason)s",
+                        {"id": holds[0].id, "reason": holds[0].reason})
     return None
 
 
@@ -90,12 +91,12 @@ def trash_blocker(session: Session, doc: Document) -> str | None:
     """Why the document may not go to the trash: a hold, or it may leave only by disposition."""
     reasons = (
         deletion_blocker(session, doc),
-        "документ объявлен архивной записью; он выбывает только по акту об уничтожении"
+        N_("документ объявлен архивной записью; он выбывает только по акту об уничтожении")
         if is_record(session, doc) else None,
-        "подписанный документ выбывает только по акту об уничтожении" if is_signed(session, doc) else None,
-        "документ уже в корзине" if trash_entry(session, doc) else None,
+        N_("подписанный документ выбывает только по акту об уничтожении") if is_signed(session, doc) else None,
+        N_("документ уже в корзине") if trash_entry(session, doc) else None,
     )
-    return next((r for r in reasons if r), None)
+    return next((localize(r) for r in reasons if r), None)
 
 
 def ensure_mutable(session: Session, doc: Document) -> None:

@@ -392,13 +392,15 @@ def validate_upload(rt: Runtime, session: Session, stream: BinaryIO, channel: st
 def status_ru(sig: Signature) -> str:
     """The last validation of a signature in words, for the document page."""
     if not sig.validation:
-        return "не проверялась"
-    return STATUS_RU.get(sig.validation.get("status", ""), sig.validation.get("status", ""))
+        return localize("не проверялась")
+    status = sig.validation.get("status", "")
+    return localize(STATUS_RU[status]) if status in STATUS_RU else status
 
 
-STATUS_RU = {"valid": "действительна", "invalid": "недействительна", "modified": "документ изменён после подписи",
-             "revoked": "сертификат отозван", "untrusted": "сертификат не доверенный",
-             "cannot_be_checked": "проверить невозможно", "missing": "подпись не найдена в версии"}
+STATUS_RU = {"valid": N_("действительна"), "invalid": N_("недействительна"),
+             "modified": N_("документ изменён после подписи"), "revoked": N_("сертификат отозван"),
+             "untrusted": N_("сертификат не доверенный"), "cannot_be_checked": N_("проверить невозможно"),
+             "missing": N_("подпись не найдена в версии")}
 
 
 def signature_json(session: Session, sig: Signature) -> dict:

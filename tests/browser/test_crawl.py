@@ -201,14 +201,31 @@ def _check_page(found: Crawl, url: str, parser: PageParser, html: str) -> None:
         found.problems.append(f"{url} shows English UI words {english}")
 
 
+def _python_literals() -> list[str]:
+    """Russian string literals of the application's code (not its docstrings, not the demo content): labels a
+    view may pass to a page."""
+    import ast
+    found = []
+    for path in (Path(__file__).resolve().parents[2] / "dms").rglob("*.py"):
+        if path.name.startswith("demo"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(n)}
+        found += [n.value.strip() for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                  and id(n) not in docstrings]
+    return found
+
+
 def _interface_strings() -> frozenset[str]:
-    """The Russian interface strings: the catalog's msgids and the Russian labels kept as data in the tables."""
+    """The Russian interface strings: the catalog's msgids, the Russian labels kept as data in the tables and the
+    Russian literals of the code."""
     labels = [t.label_ru for t in doctypes.DOC_TYPES.values()]
     labels += [f.label_ru for t in doctypes.DOC_TYPES.values() for f in t.fields]
     labels += [x.title_ru for wf in workflow.WORKFLOWS.values() for x in (*wf.states.values(), *wf.transitions.values())]
     labels += list(security.ROLE_LABELS_RU.values()) + [r.basis_ru for r in retention.RETENTION.values()]
     msgids = [m.id if isinstance(m.id, str) else m.id[0] for m in catalog.read_catalog() if m.id]
-    return frozenset(s for s in labels + msgids if CYRILLIC_WORD.search(s) and "%(" not in s)
+    return frozenset(s for s in labels + msgids + _python_literals() if CYRILLIC_WORD.search(s) and "%(" not in s)
 
 
 def archive_names(rt) -> frozenset[str]:  # noqa: ANN001
