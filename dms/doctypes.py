@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
+from .errors import localize
 from .i18n import pick
 
 
@@ -98,7 +99,7 @@ class MetadataError(ValueError):
 def _as_str(field: Field, value: Any) -> str:
     text = str(value).strip()
     if len(text) > (10000 if field.kind == "text" else field.max_length):
-        raise ValueError("слишком длинное значение")
+        raise ValueError(localize("слишком длинное значение"))
     return text
 
 
@@ -108,20 +109,20 @@ def _as_date(_field: Field, value: Any) -> str:
     try:
         return date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:
-        raise ValueError("ожидается дата в формате ГГГГ-ММ-ДД") from None
+        raise ValueError(localize("ожидается дата в формате ГГГГ-ММ-ДД")) from None
 
 
 def _as_int(_field: Field, value: Any) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise ValueError("ожидается целое число") from None
+        raise ValueError(localize("ожидается целое число")) from None
 
 
 def _as_enum(field: Field, value: Any) -> str:
     text = str(value).strip()
     if text not in field.choices:
-        raise ValueError("допустимые значения: " + ", ".join(field.choices))
+        raise ValueError(localize("допустимые значения: %(known)s", {"known": ", ".join(field.choices)}))
     return text
 
 
@@ -140,7 +141,8 @@ def get_type(code: str) -> DocType:
     try:
         return DOC_TYPES[code]
     except KeyError:
-        raise MetadataError({"type": "неизвестный тип документа; допустимые: " + ", ".join(DOC_TYPES)}) from None
+        raise MetadataError({"type": localize("неизвестный тип документа; допустимые: %(known)s",
+                                              {"known": ", ".join(DOC_TYPES)})}) from None
 
 
 def validate_metadata(doc_type: str, raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -152,12 +154,12 @@ def validate_metadata(doc_type: str, raw: dict[str, Any] | None) -> dict[str, An
     known = {f.name: f for f in spec.fields}
     for key in raw:
         if key not in known:
-            errors[key] = "неизвестное поле для типа «%s»" % spec.label_ru
+            errors[key] = localize("неизвестное поле для типа «%(type)s»", {"type": spec.label})
     for f in spec.fields:
         value = raw.get(f.name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if f.required:
-                errors[f.name] = "обязательное поле"
+                errors[f.name] = localize("обязательное поле")
             continue
         try:
             clean[f.name] = CONVERTERS[f.kind](f, value)

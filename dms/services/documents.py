@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from storage import ObjectStore
 
 from .. import doctypes, uploads
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import N_, Conflict, Invalid, NotFound
 from ..models import Document, Folder, Organisation, OutboxEntry, User, Version
 from ..security import Forbidden, P, has_permission, require
 from ..workflow import workflow_for
@@ -63,7 +63,7 @@ def create(session: Session, actor: User, folder: Folder, doc_type: str, title: 
     require(session, actor, P.ADD, folder)
     title = " ".join((title or "").split())
     if not title or len(title) > 1000:
-        raise Invalid("укажите название документа (до 1000 символов)", {"title": "обязательное поле"})
+        raise Invalid("укажите название документа (до 1000 символов)", {"title": N_("обязательное поле")})
     try:
         clean = doctypes.validate_metadata(doc_type, meta)
     except doctypes.MetadataError as exc:
@@ -111,7 +111,7 @@ def update_metadata(session: Session, actor: User, doc: Document, *, title: str 
     if title is not None:
         title = " ".join(title.split())
         if not title:
-            raise Invalid("название не может быть пустым", {"title": "обязательное поле"})
+            raise Invalid("название не может быть пустым", {"title": N_("обязательное поле")})
         if title != doc.title:
             changes["title"] = [doc.title, title]
             doc.title = title
