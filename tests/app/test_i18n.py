@@ -103,6 +103,14 @@ def test_web_views_show_no_russian_text_outside_gettext():
     assert not problems, "Russian text of the web UI not passed through gettext:\n" + "\n".join(problems)
 
 
+def test_scripts_take_their_texts_from_the_page():
+    """A script shows only texts the page gave it (data-* attributes, translated by the template)."""
+    problems = [f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]!r}"
+                for path in sorted((ROOT / "dms" / "static").glob("*.js"))
+                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if CYRILLIC.search(line)]
+    assert not problems, "Russian text in a script (pass it from the template instead):\n" + "\n".join(problems)
+
+
 def test_russian_is_the_default_even_for_a_browser_asking_for_english(world, client):  # noqa: ANN001
     for headers in ({}, {"Accept-Language": "ru"}, {"Accept-Language": "en-US,en;q=0.9"}):
         page = client.get("/login", headers=headers).get_data(as_text=True)
