@@ -10,7 +10,7 @@ term is not a state of its own: an agreement in force past its end date is shown
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from typing import Any, BinaryIO, Mapping
 
@@ -31,6 +31,7 @@ from ..security import P, access_filter, apply_filter_sql, require
 from ..workflow import workflow_for
 from . import audit, documents, folders, pki
 from . import workflow as wf_svc
+from .signatures import RETENTION as SIGNED_RETENTION
 
 DOC_TYPE = "agreement"
 HOLDER_KIND = "practice_holder"
@@ -314,8 +315,7 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
                       problems="; ".join(result.problems))
     assert result.holder is not None
     info = rt.store.put_bytes(data)
-    from .signatures import RETENTION
-    rt.store.protect(info.key, datetime.now(timezone.utc) + RETENTION)
+    rt.store.protect(info.key, datetime.now(timezone.utc) + SIGNED_RETENTION)
     number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
     version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256, size=info.size,
                       media_type=PDF, filename=agency.version.filename, created_by_id=actor.id,
@@ -338,7 +338,7 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
 
 
 def _plain(sig: SignatureReport) -> dict:
-    return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in sig.__dict__.items()}
+    return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in asdict(sig).items()}
 
 
 # --- status, listing ------------------------------------------------------------------------------------
