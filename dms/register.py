@@ -6,8 +6,9 @@ dms.services.register executes them; the web UI, the API and the CLI read the sa
 The lifecycle follows seed 000 (the «жизненный цикл» of a centre): an application, inclusion in the register,
 monitoring and audit, exclusion of the information about the centre from the register.
 
-Re-application after exclusion is allowed (`reapply`): an excluded organisation may apply again, which files a new
-application and puts it back to «applied»; its earlier history stays.
+An application may be rejected (`reject`, with the reason, by an order). Re-application after exclusion or rejection
+is allowed (`reapply`): the organisation may apply again, which files a new application and puts it back to
+«applied»; its earlier history stays.
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ STATUSES: dict[str, Status] = {s.code: s for s in (
     Status("included", "Включена в Регистр", "Included"),
     Status("under_audit", "На проверке", "Under audit"),
     Status("excluded", "Исключена из Регистра", "Excluded"),
+    Status("rejected", "Отказано во включении", "Application rejected"),
 )}
 
 
@@ -129,6 +131,20 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
              "4. Контроль за исполнением настоящего приказа оставляю за собой."),
             ("register", "send_to_signing"), (("subject", "Включение {code} в Регистр"), ("centre", "{code}")))),
     RegisterTransition(
+        "reject", "Отказать во включении", "Reject the application", ("applied",), "rejected",
+        reason_required=True, reason_label_ru="Причина отказа", reason_label_en="Reason for rejection", settles="reject",
+        filing=Filing(
+            "order", "ПРИКАЗ", "Об отказе во включении {short_name} в {register}",
+            ("Рассмотрев заявление {name} (ИНН {inn}, г. {city}) и представленные документы,",
+             "ПРИКАЗЫВАЮ:",
+             "1. Отказать {name} во включении в {register}.",
+             "2. Причина отказа: {reason}.",
+             "3. Уведомить организацию об отказе в течение пяти рабочих дней; организация вправе подать заявление "
+             "повторно после устранения причин отказа.",
+             "4. Контроль за исполнением настоящего приказа оставляю за собой."),
+            ("register", "send_to_signing"), (("subject", "Отказ во включении {code} в Регистр"),
+                                               ("centre", "{code}")))),
+    RegisterTransition(
         "start_audit", "Начать проверку", "Start an audit", ("included",), "under_audit",
         reason_required=True, reason_label_ru="Основание проверки", reason_label_en="Grounds for the audit",
         filing=Filing(
@@ -156,7 +172,8 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
              "3. Контроль за исполнением настоящего приказа оставляю за собой."),
             ("register", "send_to_signing"), (("subject", "Исключение {code} из Регистра"), ("centre", "{code}")))),
     RegisterTransition(
-        "reapply", "Подать заявление повторно", "Apply again", ("excluded",), "applied", permissions=(P.ADD,),
+        "reapply", "Подать заявление повторно", "Apply again", ("excluded", "rejected"), "applied",
+        permissions=(P.ADD,),
         reason_label_ru="Дополнительные сведения", reason_label_en="Additional information",
         default_reason="повторное обращение после исключения",
         filing=_APPLICATION),

@@ -165,7 +165,7 @@ def test_a_centre_goes_through_the_register_by_the_api_and_refusals_change_nothi
     assert status == 201 and body["status"] == "applied" and body["code"] == "ЦОК-001"
     org_id = body["id"]
     assert body["history"][0]["document"]["reg_number"] == f"ЗВ-{YEAR}-0001"
-    assert [t["name"] for t in body["transitions"]] == ["include"]
+    assert [t["name"] for t in body["transitions"]] == ["include", "reject"]
 
     status, body = _api(client, "POST", "/register", clerk, CENTRE)
     assert status == 409 and "ИНН 0000000019 уже есть в Регистре: ЦОК-001" in body["error"]["message"]
@@ -223,6 +223,27 @@ def test_a_centre_goes_through_the_register_by_the_api_and_refusals_change_nothi
     status, body = _api(client, "POST", f"/register/{org_id}/transitions/reapply", clerk)
     assert status == 201 and body["status"] == "applied"
     assert body["event"]["document"]["reg_number"] == f"ЗВ-{YEAR}-0002" and len(body["history"]) == 5
+
+
+def test_an_application_can_be_rejected_by_a_signed_order_and_the_organisation_may_apply_again(client, rt, office):  # noqa: ANN001
+    clerk, director = office.token(client, "clerk"), office.token(client, "director")
+    status, body = _api(client, "POST", "/register", clerk, {**CENTRE, "code": ""})
+    org_id, application = body["id"], body["history"][0]["document"]
+    assert [t["name"] for t in body["transitions"]] == ["include", "reject"]
+    status, body = _api(client, "POST", f"/register/{org_id}/transitions/reject", clerk, {})
+    assert status == 400 and body["error"]["details"] == {"reason": "обязательное поле"}
+    status, body = _api(client, "POST", f"/register/{org_id}/transitions/reject", clerk,
+                        {"reason": "не подтверждено наличие экзаменационной площадки"})
+    assert status == 201 and body["status"] == "rejected"
+    order = body["event"]["document"]
+    assert (order["type"], order["reg_number"], order["state"]) == ("order", f"ПР-{YEAR}-0001", "on_signing")
+    assert "не подтверждено наличие экзаменационной площадки" in _pdf_text(rt, order["id"])
+    assert _doc(rt, application["id"])[2] == "rejected"  # the application's own workflow follows
+    assert _api(client, "POST", f"/documents/{order['id']}/signatures", director, {"pin": PIN})[0] == 201
+    _assert_authentic(rt, order["id"])
+    assert _api(client, "POST", f"/register/{org_id}/transitions/include", clerk, {"reason": "x"})[0] == 409
+    status, body = _api(client, "POST", f"/register/{org_id}/transitions/reapply", clerk)
+    assert status == 201 and body["status"] == "applied"
 
 
 def test_register_steps_need_the_permissions_of_the_table_on_the_register_folder(app, client, rt, office):  # noqa: ANN001
