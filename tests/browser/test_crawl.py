@@ -229,15 +229,15 @@ def _interface_strings() -> frozenset[str]:
 
 
 def archive_names(rt) -> frozenset[str]:  # noqa: ANN001
-    """Names the archive's content gives things (folders and their paths, titles, organisations, people): data,
-    even where one equals an interface string (a folder «Архив», the nav's «Архив»)."""
+    """Names the archive's content gives things (folders and their paths, titles, organisations and their cities,
+    people): data, even where one equals an interface string (a folder «Архив», the nav's «Архив»)."""
     from sqlalchemy import select
 
     from dms.models import Document, Folder, Organisation, User
     with rt.db.session() as s:
         folders = {f.id: (f.parent_id, f.name) for f in s.scalars(select(Folder))}
         names = {n for _, n in folders.values()} | set(s.scalars(select(Document.title)))
-        names |= {n for o in s.scalars(select(Organisation)) for n in (o.name, o.short_name)}
+        names |= {n for o in s.scalars(select(Organisation)) for n in (o.name, o.short_name, o.city)}
         names |= set(s.scalars(select(User.full_name)))
     for folder_id in folders:
         path, at = [], folder_id
