@@ -301,6 +301,11 @@ def test_generic_metadata_edit_keeps_the_form_answers(sites, client, rt):  # noq
     r = client.patch(f"/api/v1/documents/{report['id']}", headers=h, json={"title": "Анкета площадки", "meta": meta})
     assert r.status_code == 200, r.get_json()
     assert client.get(f"/api/v1/reports/{report['id']}", headers=h).get_json()["answers"] == report["answers"]
+    sites.login(client, "author")  # the web page shows a link to the form, not the stored JSON, and carries it back
+    page = client.get(f"/documents/{report['id']}").get_data(as_text=True)
+    props = page.split('id="tab-props"')[1].split("</dl>")[0]
+    assert f'href="/reports/{report["id"]}/edit"' in props and '"forum"' not in props
+    assert 'type="hidden" name="meta_form_answers"' in page
     meta["form_answers"] = meta["form_answers"].replace('"forum"', '"pigeon"')
     r = client.patch(f"/api/v1/documents/{report['id']}", headers=h, json={"meta": meta})
     assert r.status_code == 400 and "form_answers" in r.get_json()["error"]["details"]
