@@ -23,11 +23,11 @@ from signing.trust import TrustStore
 from signing.validate import STATUS_RU, SignatureReport, validate_pdf
 
 from .. import pdfrender
-from ..errors import N_, Conflict, DmsError, Invalid, TooLarge, UnsupportedMediaType, localize
+from ..errors import N_, Conflict, DmsError, Invalid, NotFound, TooLarge, UnsupportedMediaType, localize
 from ..i18n import pick
 from ..models import Document, Folder, Organisation, Signature, User, Version
 from ..runtime import RUNTIME_KEY, Runtime
-from ..security import P, access_filter, apply_filter_sql, require
+from ..security import P, access_filter, apply_filter_sql, has_permission, require
 from ..workflow import workflow_for
 from . import audit, documents, folders, pki
 from . import workflow as wf_svc
@@ -147,6 +147,15 @@ def holder_folder(session: Session, actor: User, holder: Organisation) -> Folder
                             .order_by(Folder.id)).first()
     return found or folders.create(session, actor, parent, f"{holder.short_name or holder.name} ({holder.code})",
                                    holder)
+
+
+def may_draft(session: Session, actor: User) -> bool:
+    """Whether `actor` may add agreements under the holders' folder (or, before it exists, under the root)."""
+    try:
+        where = folders.resolve(session, HOLDERS_FOLDER)
+    except NotFound:
+        where = folders.root(session)
+    return has_permission(session, actor, P.ADD, where)
 
 
 def draft(rt: Runtime, session: Session, actor: User, raw: Mapping[str, Any]) -> Document:

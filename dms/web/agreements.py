@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..errors import DmsError, Invalid
 from ..models import Document
-from ..security import P, has_permission
+from ..security import Forbidden, P, has_permission
 from ..services import agreements as svc
 from ..services import documents as docs
 from ..services import folders as folders_svc
@@ -34,7 +34,7 @@ def _agreement_helpers() -> dict:
 
 
 def _can_draft() -> bool:
-    return bool(current_user.global_roles & {"Administrator", "Clerk"})
+    return svc.may_draft(g.db, current_user)
 
 
 @bp.get("/agreements")
@@ -47,6 +47,8 @@ def agreements_page():  # noqa: ANN201
 @bp.route("/agreements/new", methods=["GET", "POST"])
 @login_required
 def agreement_new():  # noqa: ANN201
+    if not _can_draft():
+        raise Forbidden(P.ADD, "в папке соглашений")
     holders = svc.holders(g.db)
     if request.method == "POST":
         try:

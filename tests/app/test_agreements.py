@@ -299,6 +299,7 @@ def test_the_holders_representative_sees_only_their_signed_agreements_and_may_do
     page = client.get("/agreements").get_data(as_text=True)
     assert f"/agreements/{ours}" in page and f"/agreements/{theirs}" not in page and f"/agreements/{our_draft}" not in page
     assert client.get(f"/agreements/{theirs}").status_code == 404
+    assert client.get("/agreements/new").status_code == 403 and "Составить соглашение" not in page
     assert client.get("/").status_code == 200
     tasks = client.get("/worklist").get_data(as_text=True)
     assert f"/documents/{ours}" in tasks and f"/documents/{theirs}" not in tasks
