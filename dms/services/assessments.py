@@ -15,9 +15,9 @@ from typing import Any, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import N_, Invalid
+from ..errors import N_, Invalid, NotFound
 from ..models import Document, Folder, LocalRole, User
-from ..security import P, access_filter, apply_filter_sql, inherited_chain
+from ..security import P, access_filter, apply_filter_sql, has_permission, inherited_chain
 from . import documents, folders, sharing
 from . import workflow as wf_svc
 
@@ -50,6 +50,16 @@ def person_folder(session: Session, actor: User, person: User) -> Folder:
         folder = folders.create(session, actor, parent, person.login)
     sharing.grant(session, actor, folder, f"user:{person.id}", ASSESSED_ROLE)
     return folder
+
+
+def may_file(session: Session, actor: User) -> bool:
+    """Whether `actor` may file reports: add folders and documents under the reports folder and grant the role
+    Assessed there (or, before the folder exists, on the root)."""
+    try:
+        where = folders.resolve(session, REPORTS_FOLDER)
+    except NotFound:
+        where = folders.root(session)
+    return all(has_permission(session, actor, p, where) for p in (P.ADD, P.MANAGE_SHARING))
 
 
 def create(session: Session, actor: User, assessed_login: str, title: str, meta: Mapping[str, Any] | None = None,

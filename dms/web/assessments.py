@@ -23,7 +23,7 @@ def _page(form: dict | None = None, errors: dict | None = None, status: int = 20
     items = svc.visible(g.db, current_user)
     can_feedback = {d.id: has_permission(g.db, current_user, P.TRANSITION, d) for d in items}
     return render_template("assessments.html", items=items, can_feedback=can_feedback,
-                           can_file=bool(current_user.global_roles & {"Administrator", "Clerk"}),
+                           can_file=svc.may_file(g.db, current_user),
                            form=form or {}, errors=errors or {}), status
 
 

@@ -90,6 +90,7 @@ def test_the_person_assessed_gets_the_report_only_after_feedback_staff_throughou
 
     assert sees(client, people, "ivanova", doc_id) == ALL
     assert client.get("/").status_code == 200 and client.get("/worklist").status_code == 200
+    assert "Подшить отчёт" not in client.get("/assessments").get_data(as_text=True)  # no filing form for them
     assert sees(client, people, "petrov", doc_id) == NONE
     assert sees(client, people, "auditor", doc_id) == ALL
     with rt.db.session() as s:
