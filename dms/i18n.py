@@ -7,9 +7,12 @@ so the browser's header does not decide.
 """
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from flask import Flask, request
 from flask_babel import Babel, get_locale
 
@@ -71,8 +74,7 @@ DATE_PATTERNS = {"ru": "dd.MM.yyyy", "en": "d MMM yyyy"}
 TIME_PATTERNS = {"ru": "HH:mm", "en": "HH:mm"}
 
 
-def _as_date(value):  # noqa: ANN001, ANN202
-    from datetime import date, datetime
+def _as_date(value: date | datetime | str) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
     return value.date() if isinstance(value, datetime) else value
@@ -82,13 +84,11 @@ def format_day(value) -> str:  # noqa: ANN001
     """A date (or datetime, or ISO string) as the current locale writes a day; '' for nothing."""
     if not value:
         return ""
-    from babel.dates import format_date
     locale = current_locale()
     return format_date(_as_date(value), DATE_PATTERNS[locale], locale=locale)
 
 
-def format_number(value) -> str:  # noqa: ANN001
-    from babel.numbers import format_decimal
+def format_number(value: int | float) -> str:
     return format_decimal(value, locale=current_locale())
 
 
@@ -96,7 +96,6 @@ def format_moment(value, seconds: bool = False) -> str:  # noqa: ANN001
     """A datetime as day and time of the current locale (the time as stored: the archive runs on one clock)."""
     if not value:
         return ""
-    from babel.dates import format_time
     locale = current_locale()
     pattern = TIME_PATTERNS[locale] + (":ss" if seconds else "")
     return f"{format_day(value)} {format_time(value, pattern, locale=locale)}"
