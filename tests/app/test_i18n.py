@@ -44,6 +44,14 @@ def test_every_msgid_of_the_sources_has_an_english_translation_in_the_catalog():
                          + "\n".join(missing))
 
 
+def test_every_translation_keeps_the_placeholders_of_its_msgid():
+    """An English text that drops or renames a %(name)s would fail (KeyError) or lose a value on English pages."""
+    placeholder = re.compile(r"%\((\w+)\)s")
+    wrong = [f"{m.id!r} -> {m.string!r}" for m in catalog.read_catalog() if m.id and isinstance(m.id, str) and m.string
+             and sorted(placeholder.findall(m.id)) != sorted(placeholder.findall(m.string))]
+    assert not wrong, "placeholders differ:\n" + "\n".join(wrong)
+
+
 def test_compiled_catalog_is_the_one_of_messages_po():
     """messages.mo is committed (no build step at run time): it must say what messages.po says."""
     with catalog.MO.open("rb") as f:
