@@ -17,7 +17,6 @@ posting with an index built by Whoosh's own writer).
 from __future__ import annotations
 
 import heapq
-import mmap
 import os
 import pickle
 import shutil
@@ -114,18 +113,19 @@ class TermPool:
         order = np.lexsort((docs, terms))  # stable: equal keys keep their order of arrival
         terms = terms[order]
         lengths = np.frombuffer(self._value_lengths, np.uint32)
-        real = lengths.astype(np.int64)
-        starts = (np.cumsum(real) - real)[order]
+        starts = (np.cumsum(lengths, dtype=np.int64) - lengths)[order]
+        lengths = lengths[order]
         first = np.flatnonzero(np.diff(terms, prepend=-1))  # the first posting of each term
         run = Run(directory)
         run.keys = [keys[by_key[t]] for t in terms[first].tolist()]
         run.counts = np.diff(np.append(first, len(terms))).tolist()
         os.makedirs(directory, exist_ok=True)
         for name, values in (("docs", docs[order]), ("weights", np.frombuffer(self._weights, np.float64)[order]),
-                             ("lengths", lengths[order]), ("starts", starts)):
-            np.save(os.path.join(directory, name + ".npy"), values)
+                             ("lengths", lengths)):
+            values.tofile(os.path.join(directory, name))
+        # The values in the run's order too, so that the merge reads every file front to back.
         with open(os.path.join(directory, "values"), "wb") as f:
-            f.write(self._values)
+            _write_gathered(f, np.frombuffer(self._values, np.uint8), starts, lengths)
         with open(os.path.join(directory, "keys.pickle"), "wb") as f:
             pickle.dump((run.keys, run.counts), f, protocol=pickle.HIGHEST_PROTOCOL)
         return run
@@ -185,34 +185,57 @@ class Run:
         return run
 
     def terms(self) -> Iterator[TermPostings]:
-        arrays = {name: np.load(os.path.join(self.directory, name + ".npy"), mmap_mode="r")
-                  for name in ("docs", "weights", "lengths", "starts")}
-        with open(os.path.join(self.directory, "values"), "rb") as f:
-            blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+        """The run's terms in order, read from its files a chunk at a time (not memory-mapped:
+        mapped pages would count in the writer's resident memory)."""
+        total = sum(self.counts)
+        files = {name: open(os.path.join(self.directory, name), "rb")
+                 for name in ("docs", "weights", "lengths", "values")}
         try:
-            loaded = 0  # postings [base, loaded) are held as lists
-            base = 0
+            base = loaded = 0  # postings [base, loaded) are held as lists
             docs: list[int] = []
             weights: list[float] = []
             lengths: list[int] = []
-            starts: list[int] = []
-            at = 0
+            blob = b""
+            at = 0  # the term's first posting
+            offset = 0  # where that posting's value starts in ``blob``
             for (fieldname, tbytes), n in zip(self.keys, self.counts):
                 end = at + n
                 if end > loaded:
-                    base, loaded = at, max(end, at + self.CHUNK)
-                    docs = arrays["docs"][base:loaded].tolist()
-                    weights = arrays["weights"][base:loaded].tolist()
-                    lengths = arrays["lengths"][base:loaded].tolist()
-                    starts = arrays["starts"][base:loaded].tolist()
+                    base, loaded = at, min(total, max(end, at + self.CHUNK))
+                    docs = _read(files["docs"], np.uint32, base, loaded).tolist()
+                    weights = _read(files["weights"], np.float64, base, loaded).tolist()
+                    lengths = _read(files["lengths"], np.uint32, base, loaded).tolist()
+                    blob = blob[offset:] + files["values"].read(sum(lengths) - (len(blob) - offset))
+                    offset = 0
                 i, j = at - base, end - base
-                values = [blob[start:start + length] if length else b""
-                          for start, length in zip(starts[i:j], lengths[i:j])]
+                values = []
+                for length in lengths[i:j]:
+                    values.append(blob[offset:offset + length] if length else b"")
+                    offset += length
                 yield fieldname, tbytes, docs[i:j], weights[i:j], values
                 at = end
         finally:
-            if isinstance(blob, mmap.mmap):
-                blob.close()
+            for f in files.values():
+                f.close()
+
+
+def _write_gathered(f, blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chunk: int = 1 << 16) -> None:  # noqa: ANN001
+    """Writes the byte ranges [start, start + length) of ``blob`` one after another, a chunk
+    of ranges at a time (an index array per chunk, not per byte of the whole run)."""
+    for lo in range(0, len(starts), chunk):
+        first, sizes = starts[lo:lo + chunk], lengths[lo:lo + chunk].astype(np.int64)
+        total = int(sizes.sum())
+        if total:
+            # Output byte k of a range is blob[start + k - (where the range begins in the output)].
+            begins = np.cumsum(sizes) - sizes
+            f.write(blob[np.repeat(first - begins, sizes) + np.arange(total)].tobytes())
+
+
+def _read(f, dtype: type, start: int, end: int) -> np.ndarray:  # noqa: ANN001
+    """Items [start, end) of a file of ``dtype`` items."""
+    size = np.dtype(dtype).itemsize
+    f.seek(start * size)
+    return np.fromfile(f, dtype, end - start)
 
 
 class FastSegmentWriter(SegmentWriter):

@@ -84,12 +84,18 @@ def _lookups(session: Session) -> tuple[dict[int, str], dict[int, str]]:
 
 def _indexed(session: Session, rt: Runtime, docs: Iterable[Document], lookups) -> Iterator[IndexedDocument]:  # noqa: ANN001
     orgs, paths = lookups
+    docs = list(docs)
+    # The batch's versions and cached texts in two queries instead of two per document.
+    ids = [d.current_version_id for d in docs if d.current_version_id]
+    versions = {v.id: v for v in session.scalars(select(Version).where(Version.id.in_(ids)))} if ids else {}
+    texts = {t.version_id: t for t in session.scalars(select(VersionText).where(VersionText.version_id.in_(ids)))} \
+        if ids else {}
     for doc in docs:
         text = ""
         if doc.current_version_id:
-            version = session.get(Version, doc.current_version_id)
             try:
-                text = version_text(session, rt, version).text
+                cached = texts.get(doc.current_version_id)
+                text = (cached or version_text(session, rt, versions.get(doc.current_version_id))).text
             except Exception as exc:  # noqa: BLE001  a broken file must not stop indexing: metadata stays findable
                 log.warning("no text for document %s: %s", doc.id, exc)
         yield to_indexed(doc, text, orgs, paths)

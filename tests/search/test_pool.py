@@ -10,7 +10,7 @@ from whoosh import query as wq
 from search import postings as postings_module
 from search.docsets import count
 from search.index import SearchIndex
-from search.pool import FastSegmentWriter, TermPool
+from search.pool import FastSegmentWriter, Run, TermPool
 from search.query import QueryBuilder
 from search.schema import build_schema, to_fields
 from tests.search.conftest import add, doc
@@ -62,8 +62,9 @@ def _build(directory, documents, writer_of) -> None:  # noqa: ANN001
     writer.commit()
 
 
-def test_fast_writer_spilling_runs_writes_the_same_segment_as_whoosh(tmp_path):
+def test_fast_writer_spilling_runs_writes_the_same_segment_as_whoosh(tmp_path, monkeypatch):
     documents = _documents(120)
+    monkeypatch.setattr(Run, "CHUNK", 5)  # runs are read back a few postings at a time
     _build(tmp_path / "whoosh", documents, lambda ix: ix.writer())
     # A pool of 20 KB spills a sorted run every few documents: the runs' merge is exercised.
     runs: list[int] = []
