@@ -306,7 +306,10 @@ def _baseline_filter(allowed):
     return wq.Or(clauses)
 
 
-def latencies_ours(directory: Path, queries: list[str], repeat: int, facets: bool) -> tuple[list[float], float, list[float]]:
+Latencies = tuple[list[float], float, list[float], dict[str, list[float]]]  # warm, cold max, CPU, per query
+
+
+def latencies_ours(directory: Path, queries: list[str], repeat: int, facets: bool) -> Latencies:
     from search.index import SearchIndex
     from search.query import SearchRequest, search
 
@@ -314,6 +317,7 @@ def latencies_ours(directory: Path, queries: list[str], repeat: int, facets: boo
     cold: list[float] = []
     times: list[float] = []
     cpu_times: list[float] = []
+    by_query: dict[str, list[float]] = {q: [] for q in queries}
     for allowed in permission_filters().values():
         for round_ in range(repeat + 1):
             for q in queries:
@@ -325,10 +329,11 @@ def latencies_ours(directory: Path, queries: list[str], repeat: int, facets: boo
                 (cold if round_ == 0 else times).append(elapsed)
                 if round_:
                     cpu_times.append(time.process_time() - cpu)
-    return times, max(cold), cpu_times
+                    by_query[q].append(elapsed)
+    return times, max(cold), cpu_times, by_query
 
 
-def latencies_baseline(directory: Path, queries: list[str], repeat: int) -> tuple[list[float], float, list[float]]:
+def latencies_baseline(directory: Path, queries: list[str], repeat: int) -> Latencies:
     from whoosh import index as whoosh_index
     from whoosh.qparser import QueryParser
 
@@ -338,6 +343,7 @@ def latencies_baseline(directory: Path, queries: list[str], repeat: int) -> tupl
     cold: list[float] = []
     times: list[float] = []
     cpu_times: list[float] = []
+    by_query: dict[str, list[float]] = {q: [] for q in queries}
     for allowed in permission_filters().values():
         flt = _baseline_filter(allowed)
         for round_ in range(repeat + 1):
@@ -351,7 +357,8 @@ def latencies_baseline(directory: Path, queries: list[str], repeat: int) -> tupl
                 (cold if round_ == 0 else times).append(elapsed)
                 if round_:
                     cpu_times.append(time.process_time() - cpu)
-    return times, max(cold), cpu_times
+                    by_query[q].append(elapsed)
+    return times, max(cold), cpu_times, by_query
 
 
 def _ms(values: list[float], p: float) -> float:
@@ -397,7 +404,7 @@ def main() -> None:
             "baseline": latencies_baseline(work / "baseline", queries, args.repeat),
         }
         report(args.docs, builds, measured, len(queries))
-        per_query(ours_dir, queries)
+        per_query(ours_dir, queries, measured)
         if args.reindex:
             r = measure_reindex(work, args.docs, words)
             print(f"\ndms reindex of {r['docs']} documents (SQLite, texts cached; filled in {r['fill_seconds']:.0f} s):"
@@ -409,20 +416,19 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def per_query(directory: Path, queries: list[str]) -> None:
+def per_query(directory: Path, queries: list[str], measured: dict) -> None:
+    """p50/p95 of each query of the mix (3 permission filters x the timed rounds), both engines."""
     from search.index import SearchIndex
     from search.query import SearchRequest, search
 
     index = SearchIndex.open(directory)
     allowed = permission_filters()["auditor(whole tree)"]
-    print("\nper query, search/ as the auditor (best of 3, ms):")
+    ours, base = measured["ours"][3], measured["baseline"][3]
+    print("\nper query (all filters, warm rounds), ms:   search/ p50 / p95     Whoosh p50 / p95   auditor's hits")
     for q in queries:
-        best, total = float("inf"), 0
-        for _ in range(3):
-            started = time.perf_counter()
-            total = search(index, SearchRequest(q=q, allowed=allowed, page_size=10)).total
-            best = min(best, time.perf_counter() - started)
-        print(f"  {best * 1000:8.1f}  {total:>7} hits  {q}")
+        total = search(index, SearchRequest(q=q, allowed=allowed, page_size=10)).total
+        print(f"  {q[:34]:<36}{_ms(ours[q], 50):>9.1f} /{_ms(ours[q], 95):>7.1f}"
+              f"{_ms(base[q], 50):>11.1f} /{_ms(base[q], 95):>8.1f}{total:>10}")
 
 
 def report(count: int, builds: dict, measured: dict, mix: int) -> None:
@@ -442,7 +448,7 @@ def report(count: int, builds: dict, measured: dict, mix: int) -> None:
     print(f"{'engine':<26}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'cold max':>10}"
           f"{'CPU p50':>9}{'CPU p95':>9}")
     labels = {"ours": "search/", "ours+facets": "search/ + 4 facets", "baseline": "Whoosh defaults"}
-    for name, (times, cold, cpu) in measured.items():
+    for name, (times, cold, cpu, _) in measured.items():
         print(f"{labels[name]:<26}{_ms(times, 50):>9.1f}{_ms(times, 95):>9.1f}{max(times) * 1000:>9.1f}"
               f"{cold * 1000:>10.1f}{_ms(cpu, 50):>9.1f}{_ms(cpu, 95):>9.1f}")
     ours, base = measured["ours"][0], measured["baseline"][0]
