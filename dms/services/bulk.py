@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage import ObjectStore
 
-from ..errors import DmsError
+from ..errors import N_, DmsError, localize
 from ..models import Document, Folder, User
 from ..security import Forbidden
 from . import documents as docs
@@ -46,14 +46,18 @@ class Outcome:
     message: str
 
 
-PERMISSION_RU = {"View": "просмотр", "Download": "скачивание", "Edit": "изменение", "Add": "добавление",
-                 "Transition": "смену состояния", "Sign": "подпись", "ManageSharing": "управление доступом",
-                 "ViewAudit": "журнал аудита", "Revoke": "аннулирование"}
+# Permission -> what it allows, in words (msgids: read in the request's language).
+PERMISSION_RU = {"View": N_("просмотр"), "Download": N_("скачивание"), "Edit": N_("изменение"),
+                 "Add": N_("добавление"), "Transition": N_("смену состояния"), "Sign": N_("подпись"),
+                 "ManageSharing": N_("управление доступом"), "ViewAudit": N_("журнал аудита"),
+                 "Revoke": N_("аннулирование")}
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, Forbidden):
-        return f"нет права на {PERMISSION_RU.get(str(exc.permission), str(exc.permission))}"
+        what = str(exc.permission)
+        return localize("нет права на %(what)s", {"what": localize(PERMISSION_RU[what]) if what in PERMISSION_RU
+                                                   else what})
     return exc.message if isinstance(exc, DmsError) else str(exc)
 
 
@@ -150,8 +154,8 @@ def transition_each(session: Session, actor: User, ids: list[int], name: str, co
         had_number = bool(doc.reg_number)
         wf_svc.execute(session, actor, doc, name, comment)
         if doc.reg_number and not had_number:
-            return f"выполнено, присвоен номер {doc.reg_number}"
-        return "выполнено"
+            return localize("выполнено, присвоен номер %(number)s", {"number": doc.reg_number})
+        return localize("выполнено")
     return _each(session, actor, ids, act)
 
 
@@ -161,7 +165,7 @@ def move_each(session: Session, actor: User, ids: list[int], target: Folder) -> 
 
     def act(doc: Document) -> str:
         docs.move(session, actor, doc, target)
-        return f"перемещён в «{target_path}»"
+        return localize("перемещён в «%(folder)s»", {"folder": target_path})
     return _each(session, actor, ids, act)
 
 

@@ -8,7 +8,7 @@ from typing import Mapping
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
-from ..errors import Invalid
+from ..errors import Invalid, localize
 from ..models import Document, Folder, Organisation, User
 from ..security import P, access_filter, apply_filter_sql
 from ..workflow import WORKFLOWS
@@ -72,8 +72,8 @@ def parse(args: Mapping[str, str]) -> ListingQuery:
         doc_type=doc_type if doc_type in WORKFLOWS else None,
         state=(args.get("state") or None),
         organisation_id=int(org) if org.isdigit() else None,
-        date_from=_day(args.get("from", ""), "Изменён с"),
-        date_to=_day(args.get("to", ""), "Изменён по"),
+        date_from=_day(args.get("from", ""), localize("Изменён с")),
+        date_to=_day(args.get("to", ""), localize("Изменён по")),
         page=max(1, int(page)) if page.isdigit() else 1,
     )
 
@@ -130,26 +130,26 @@ def organisations(session: Session, actor: User, folder: Folder) -> list[Organis
 
 
 def state_choices(doc_type: str | None) -> list[tuple[str, str]]:
-    """(state, Russian title) for the state filter: of one type, or of every type with titles merged."""
+    """(state, title in the current language) for the state filter: of one type, or of every type, titles merged."""
     titles: dict[str, list[str]] = {}
     for code, wf in WORKFLOWS.items():
         if doc_type and code != doc_type:
             continue
         for state in wf.states.values():
-            if state.title_ru not in titles.setdefault(state.name, []):
-                titles[state.name].append(state.title_ru)
+            if state.title not in titles.setdefault(state.name, []):
+                titles[state.name].append(state.title)
     return sorted(((name, " / ".join(t)) for name, t in titles.items()), key=lambda kv: kv[1])
 
 
 def transition_choices(docs: list[Document]) -> list[tuple[str, str]]:
-    """(transition, Russian title) that may apply to some of `docs`, signing steps excluded (they need a PIN)."""
+    """(transition, title) that may apply to some of `docs`, signing steps excluded (they need a PIN)."""
     titles: dict[str, list[str]] = {}
     for doc in docs:
         for t in WORKFLOWS[doc.doc_type].transitions.values():
             if t.permission is P.SIGN or doc.state not in t.sources:
                 continue
-            if t.title_ru not in titles.setdefault(t.name, []):
-                titles[t.name].append(t.title_ru)
+            if t.title not in titles.setdefault(t.name, []):
+                titles[t.name].append(t.title)
     return sorted(((name, " / ".join(t)) for name, t in titles.items()), key=lambda kv: kv[1])
 
 

@@ -10,6 +10,8 @@ from statistics import median
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..errors import localize
+from ..i18n import pick
 from ..models import Certificate, Document, LocalRole, Organisation, User, WorkflowHistory
 from ..security import P, access_filter, apply_filter_sql, principals, roles_with
 from ..workflow import state_title
@@ -22,6 +24,7 @@ TOP_CENTRES = 7  # the rest are drawn as one series
 # the charts of what they may view; a Reader or Contributor does not.
 CHART_ROLES = roles_with(P.TRANSITION) | roles_with(P.VIEW_AUDIT)
 MONTH_NAMES_RU = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
+MONTH_NAMES_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def sees_charts(session: Session, user: User) -> bool:
@@ -45,7 +48,7 @@ def last_months(today: date, count: int = MONTHS) -> list[tuple[int, int]]:
 
 def month_label(ym: tuple[int, int]) -> str:
     year, month0 = ym
-    return f"{MONTH_NAMES_RU[month0]} {year % 100:02d}"
+    return f"{pick(MONTH_NAMES_RU[month0], MONTH_NAMES_EN[month0])} {year % 100:02d}"
 
 
 @dataclass
@@ -92,7 +95,8 @@ def certificates_per_centre(session: Session, user: User, today: date | None = N
     ranked = sorted(by_centre.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     series = [Series(name, values) for name, values in ranked[:TOP_CENTRES]]
     if len(ranked) > TOP_CENTRES:
-        series.append(Series("прочие центры", [sum(col) for col in zip(*(v for _, v in ranked[TOP_CENTRES:]))]))
+        rest = [sum(col) for col in zip(*(v for _, v in ranked[TOP_CENTRES:]))]
+        series.append(Series(localize("прочие центры"), rest))
     return MonthlyChart([month_label(m) for m in months], series)
 
 
@@ -135,7 +139,8 @@ def signing_turnaround(session: Session, user: User, today: date | None = None) 
         per_month[(ts.year, ts.month - 1)].append(days)
     medians = [round(median(per_month[m]), 1) if per_month[m] else 0.0 for m in months]
     p90 = [round(_percentile(per_month[m], 0.9), 1) if per_month[m] else 0.0 for m in months]
-    return MonthlyChart([month_label(m) for m in months], [Series("медиана", medians), Series("90-й перцентиль", p90)])
+    return MonthlyChart([month_label(m) for m in months],
+                        [Series(localize("медиана"), medians), Series(localize("90-й перцентиль"), p90)])
 
 
 def recent_documents(session: Session, user: User, limit: int = 10) -> list[Document]:

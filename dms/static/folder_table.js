@@ -9,7 +9,7 @@
   var buttons = Array.prototype.slice.call(form.querySelectorAll("button.bulk-action"));
   function update() {
     var n = boxes.filter(function (b) { return b.checked; }).length;
-    count.textContent = n ? "Отмечено документов: " + n : hint;
+    count.textContent = n ? count.dataset.msgSelected.replace("{n}", n) : hint;
     buttons.forEach(function (b) { b.disabled = n === 0; });
     if (all) { all.checked = n > 0 && n === boxes.length; all.indeterminate = n > 0 && n < boxes.length; }
   }
@@ -77,7 +77,7 @@
       runLive(action, boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; }));
     } else if (action.indexOf("/bulk/zip") < 0) {
       buttons.forEach(function (b) { b.disabled = true; });
-      count.textContent = "Выполняется… не закрывайте страницу.";
+      count.textContent = count.dataset.msgBusy;
     }
   });
   update();

@@ -1,6 +1,7 @@
 """Charts as server-side SVG: no script, no inline style (the CSP allows neither), every label escaped."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from ..services.stats import MonthlyChart
@@ -48,8 +49,9 @@ def bar_chart(title: str, items: list[tuple[str, int]], width: int = 520) -> Mar
                     f'<title>{escape(label)}: {value}</title></rect>'
                     f'<text x="{label_w + w + 6}" y="{y + 17}" font-size="13" {FONT} fill="#1f2328">{value}</text>')
     if not items:
+        nothing = escape(_("Нет данных"))
         body.append(f'<text x="{width // 2}" y="{top + 17}" text-anchor="middle" font-size="13" {FONT} '
-                    f'fill="#5b6470">Нет данных</text>')
+                    f'fill="#5b6470">{nothing}</text>')
     return _svg(width, height, title, body)
 
 
@@ -98,6 +100,7 @@ def monthly_chart(title: str, chart: MonthlyChart, *, stacked: bool, unit: str =
                     f'<text x="{x + 18:.1f}" y="{y + 11}" font-size="12" {FONT} fill="#1f2328">'
                     f'<title>{escape(s.name)}</title>{escape(short)}</text>')
     if chart.empty:
+        nothing = escape(_("Нет данных за 12 месяцев"))
         body.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
-                    f'font-size="13" {FONT} fill="#5b6470">Нет данных за 12 месяцев</text>')
+                    f'font-size="13" {FONT} fill="#5b6470">{nothing}</text>')
     return _svg(width, height, title, body)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import g, render_template
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..services import folders as folders_svc
@@ -32,20 +33,20 @@ def page():  # noqa: ANN201
         "root": root, "top_folders": top_folders,
         "work": work[:WORKLIST_ON_DASHBOARD], "more_work": len(work) > WORKLIST_ON_DASHBOARD,
         "recent": stats.recent_documents(g.db, user),
-        "tiles": [("Доступно документов", stats.count_visible(g.db, user)),
-                  ("На подписании", stats.count_visible(g.db, user, "on_signing")),
-                  ("Ждут моего решения", len(work))],
+        "tiles": [(_("Доступно документов"), stats.count_visible(g.db, user)),
+                  (_("На подписании"), stats.count_visible(g.db, user, "on_signing")),
+                  (_("Ждут моего решения"), len(work))],
         "charts": None,
     }
     if stats.sees_charts(g.db, user):
         context["charts"] = [
-            ("Свидетельства по центрам, по месяцам",
-             charts.monthly_chart("Выдано свидетельств по центрам за 12 месяцев",
-                                  stats.certificates_per_centre(g.db, user), stacked=True, unit=" шт.")),
-            ("Документы по состояниям",
-             charts.bar_chart("Документы по состояниям", stats.documents_by_state(g.db, user))),
-            ("Срок подписания, дней (от отправки до подписи)",
-             charts.monthly_chart("Срок подписания: медиана и 90-й перцентиль, дней",
-                                  stats.signing_turnaround(g.db, user), stacked=False, unit=" дн.")),
+            (_("Свидетельства по центрам, по месяцам"),
+             charts.monthly_chart(_("Выдано свидетельств по центрам за 12 месяцев"),
+                                  stats.certificates_per_centre(g.db, user), stacked=True, unit=_(" шт."))),
+            (_("Документы по состояниям"),
+             charts.bar_chart(_("Документы по состояниям"), stats.documents_by_state(g.db, user))),
+            (_("Срок подписания, дней (от отправки до подписи)"),
+             charts.monthly_chart(_("Срок подписания: медиана и 90-й перцентиль, дней"),
+                                  stats.signing_turnaround(g.db, user), stacked=False, unit=_(" дн."))),
         ]
     return render_template("dashboard.html", **context)

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import doctypes, ratelimit
 from ..api.routes import send_version
 from ..errors import DmsError, Invalid, NotFound
+from ..i18n import format_day, same_site_path
 from ..models import Document, Folder
-from ..security import P, ROLE_LABELS_RU, has_permission
+from ..security import P, has_permission
 from ..services import documents as docs
 from ..services import folders as folders_svc
 from ..services import users
@@ -29,17 +29,13 @@ def _helpers() -> dict:
     can_audit = bool(current_user.is_authenticated and current_user.global_roles & roles_with(P.VIEW_AUDIT))
     from ..workflow import state_label
     return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "state_label": state_label,
-            "role_labels": ROLE_LABELS_RU,
             "can_audit": can_audit}
 
 
 @bp.app_template_filter("ru_date")
 def _ru_date(value: str | None) -> str:
-    """ISO date (as the JSON views carry it) -> ДД.ММ.ГГГГ."""
-    if not value:
-        return ""
-    year, month, day = str(value)[:10].split("-")
-    return f"{day}.{month}.{year}"
+    """An ISO date (as the JSON views carry it) as the current locale writes a day (the `day` filter's older name)."""
+    return format_day(value)
 
 
 @bp.app_template_filter("reject_page")
@@ -48,9 +44,7 @@ def _reject_page(args: dict) -> dict:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("web.index")
+    return same_site_path(target) or url_for("web.index")
 
 
 @bp.get("/healthz")
@@ -129,7 +123,7 @@ def folder(folder_id: int):  # noqa: ANN201
 def create_folder(folder_id: int):  # noqa: ANN201
     parent = _visible_folder(folder_id)
     child = folders_svc.create(g.db, current_user, parent, request.form.get("name", ""))
-    flash(f"Папка «{child.name}» создана", "success")
+    flash(_("Папка «%(name)s» создана", name=child.name), "success")
     return redirect(url_for("web.folder", folder_id=child.id))
 
 
@@ -161,7 +155,7 @@ def new_document(folder_id: int):  # noqa: ANN201
             flash(exc.message, "error")
             return render_template("document_new.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f),
                                    doc_type=doc_type, form=request.form, errors=errors), exc.status
-        flash("Документ создан", "success")
+        flash(_("Документ создан"), "success")
         return redirect(url_for("web.document", doc_id=doc.id))
     return render_template("document_new.html", folder=f, crumbs=folders_svc.breadcrumbs(g.db, f),
                            doc_type=doc_type, form={}, errors=errors)
@@ -216,7 +210,7 @@ def upload_version(doc_id: int):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return _document_page(docs.get(g.db, current_user, doc_id), exc.status)
-    flash(f"Загружена версия {version.number}", "success")
+    flash(_("Загружена версия %(n)s", n=version.number), "success")
     return redirect(url_for("web.document", doc_id=doc.id))
 
 
@@ -232,7 +226,7 @@ def edit_document(doc_id: int):  # noqa: ANN201
         g.db.rollback()
         flash(exc.message, "error")
         return _document_page(docs.get(g.db, current_user, doc_id), exc.status, exc.details, request.form)
-    flash("Изменения сохранены", "success")
+    flash(_("Изменения сохранены"), "success")
     return redirect(url_for("web.document", doc_id=doc.id))
 
 
@@ -257,7 +251,7 @@ def _selected_ids() -> list[int]:
     if not ids:
         raise Invalid("отметьте хотя бы один документ")
     if len(ids) > BULK_LIMIT:
-        raise Invalid(f"за один раз можно обработать не больше {BULK_LIMIT} документов")
+        raise Invalid("за один раз можно обработать не больше %(n)s документов", n=BULK_LIMIT)
     return ids
 
 
@@ -289,7 +283,7 @@ def bulk_zip(folder_id: int):  # noqa: ANN201
         return redirect(url_for("web.folder", folder_id=folder_id))
     plan = bulk.plan_zip(g.db, current_user, ids, "web-zip")
     if not plan.files:
-        flash("Среди отмеченных нет файлов, которые вам можно скачать.", "error")
+        flash(_("Среди отмеченных нет файлов, которые вам можно скачать."), "error")
         return redirect(url_for("web.folder", folder_id=folder_id))
     g.db.commit()  # the audit records are written before the first byte leaves
     from flask import Response, stream_with_context
