@@ -41,12 +41,8 @@ def extract() -> list[Found]:
     """Every msgid of the sources named in babel.cfg, with where it was found."""
     method_map, options_map = parse_mapping_cfg(io.StringIO((ROOT / "babel.cfg").read_text(encoding="utf-8")))
     found: list[Found] = []
-
-    def callback(filename: str, method: str, options: dict) -> None:  # noqa: ARG001
-        return None
-
     for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords=KEYWORDS, callback=callback, strip_comment_tags=True,
+            str(ROOT), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True,
             directory_filter=lambda d: Path(d).name not in SKIP_DIRS):
         if message and (message[0] if isinstance(message, tuple) else message):
             found.append(Found(message, f"{filename}:{lineno}"))
@@ -69,7 +65,9 @@ def read_catalog(path: Path = PO) -> Catalog:
 def update() -> Catalog:
     """messages.po with the msgids of the sources: new ones added untranslated, vanished ones dropped."""
     catalog = read_catalog() if PO.exists() else Catalog(locale="en", project="Pechat")
-    catalog.update(template(), no_fuzzy_matching=True)
+    pot = template()
+    pot.creation_date = catalog.creation_date  # the header changes only with the texts, not with each run
+    catalog.update(pot, no_fuzzy_matching=True)
     catalog.obsolete.clear()
     PO.parent.mkdir(parents=True, exist_ok=True)
     with PO.open("wb") as f:
