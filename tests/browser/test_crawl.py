@@ -6,9 +6,11 @@ Each role is crawled again in English (the «EN» switch): there no Russian inte
 (titles, names, organisations, what users typed) does not count, and the crawl knows data from interface text
 by how the page was made: every value a template prints ({{ … }}, and the values put into a translated
 sentence) is fenced by markers while rendering, and so is what an element with lang="ru" holds (document text
-in search snippets). What is left — the template's own text, translated or not — must have no Cyrillic; and a
-fenced value must not be an interface string itself (a msgid of the catalog or a Russian label of the data
-tables) that a view passed on untranslated."""
+in search snippets), and the archive's own names (folders, titles, organisations, people) wherever they appear
+(a chart drawn in code labels its bars with organisations). What is left — the template's own text, translated
+or not — must have no Cyrillic; and a fenced value must not be an interface string itself (a msgid of the
+catalog, a Russian label of the data tables or a Russian literal of the code) that a view passed on
+untranslated."""
 from __future__ import annotations
 
 import re
