@@ -201,7 +201,7 @@ def _step(rt: Runtime, session: Session, actor: User, org: Organisation, t: Regi
     else:
         doc = _document_of_last(session, org, t.refers_to)
     if t.settles:
-        _settle_application(session, actor, org, t.settles)
+        _settle_application(session, actor, org, t.settles, t.title_ru)
     now = datetime.now(timezone.utc)
     org.register_status, org.status_reason, org.status_changed_at = t.target, reason, now
     event = RegisterEvent(organisation_id=org.id, transition=t.name, from_status=from_status, to_status=t.target,
@@ -267,14 +267,14 @@ def _document_of_last(session: Session, org: Organisation, transition: str | Non
     return session.get(Document, doc_id) if doc_id else None
 
 
-def _settle_application(session: Session, actor: User, org: Organisation, name: str) -> None:
+def _settle_application(session: Session, actor: User, org: Organisation, name: str, decision: str) -> None:
     """Take a workflow transition (inclusion: accept) on the latest application, where its workflow allows it now."""
     doc = session.scalar(select(Document).join(RegisterEvent, RegisterEvent.document_id == Document.id).where(
         RegisterEvent.organisation_id == org.id, Document.doc_type == "application")
         .order_by(RegisterEvent.id.desc()).limit(1))
     settle = workflow_for("application").transitions.get(name)
     if doc is not None and settle is not None and doc.state in settle.sources:
-        wf_svc.execute(session, actor, doc, name, "Регистр: решение по заявлению")
+        wf_svc.execute(session, actor, doc, name, f"Регистр: {decision} ({org.code})")  # kept as written, like a note
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
