@@ -37,6 +37,8 @@ def demo(ctx: click.Context) -> None:
             click.echo(f"  {login:<14} {role:<12} {password}")
     if report.get("signatory_pin"):
         click.echo(f"PIN ключа подписи пользователя director (показывается один раз): {report['signatory_pin']}")
+    if report.get("holder_pin"):
+        click.echo(f"PIN ключа подписи пользователя holder (показывается один раз): {report['holder_pin']}")
     click.echo(f"Документов в демо-архиве: {report['documents']} (новых: {report['new_documents']}; "
                f"выдано свидетельств: {report.get('certificates', 0)})")
 

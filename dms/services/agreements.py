@@ -266,12 +266,12 @@ def countersignature_problem(session: Session, doc: Document) -> str | None:
     """The guard of entering into force: None when the current version carries both valid signatures."""
     rt = _runtime(session)
     if rt is None:
-        return "подписи проверить нельзя: нет доступа к хранилищу"
+        return N_("подписи проверить нельзя: нет доступа к хранилищу")
     agency = agency_signature(session, doc)
     if agency is None:
-        return "у соглашения нет подписи агентства"
+        return N_("у соглашения нет подписи агентства")
     if doc.current_version_id == agency.version_id:
-        return "нет подписи второй стороны: текущая версия подписана только агентством"
+        return N_("нет подписи второй стороны: текущая версия подписана только агентством")
     current = session.get(Version, doc.current_version_id)
     data, base = rt.store.get_bytes(current.object_key), rt.store.get_bytes(agency.version.object_key)
     result = check_countersigned(data, base, agency, trust_store(rt, session))

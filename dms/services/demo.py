@@ -7,7 +7,7 @@ import secrets
 import sys
 from typing import Any
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from tqdm import tqdm
@@ -27,7 +27,15 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...], 
     ("director", "Лебедева Ирина Павловна", ("Signatory",), (), "МАРК"),
     ("auditor", "Орлов Дмитрий Сергеевич", ("Auditor",), (), "МАРК"),
     ("cok1", "Кузнецова Мария Олеговна", (), (("/ЦОК-77-001", "Editor"),), "ЦОК-77-001"),
-    ("holder", "Волков Андрей Ильич", (), (("/Соглашения/Держатели практик", "Reader"),), "ДП-66-001"),
+    # the practice holder's representative: Counterparty on their organisation's agreements folder (granted below)
+    ("holder", "Волков Андрей Ильич", (), (), "ДП-66-001"),
+)
+# Agreements with the holder ДП-66-001, drafted by the clerk from the template and signed by the director; the
+# holder's representative countersigns those marked True (in force), the other waits in their worklist.
+DEMO_AGREEMENTS: tuple[tuple[str, int, int, bool], ...] = (
+    ("О взаимном признании результатов независимой оценки квалификации сварщиков", -60, 3 * 365, True),
+    ("О совместном проведении профессиональных экзаменов по квалификациям сварочного производства", -5, 2 * 365,
+     False),
 )
 
 # The register history of the demo organisations, taken through dms.register's lifecycle by the demo clerk:
@@ -119,10 +127,44 @@ def load(rt: Runtime, progress: bool = False) -> dict:
     pin = pki.ensure_demo_signatory(rt, "director")
     new_docs += _register_history(rt, pin)
     issued = _certificates(rt, [i for i in items if i.doc_type == "certificate"], pin) if pin else 0
+    holder_pin = _holder_agreements(rt, pin)
+    new_docs += len(DEMO_AGREEMENTS) if holder_pin else 0
     with rt.db.session() as s:
         total = s.scalar(select(func.count()).select_from(Document)) or 0
     return {"new_users": new_users, "documents": total, "new_documents": new_docs + issued,
-            "signatory_pin": pin, "certificates": issued}
+            "signatory_pin": pin, "holder_pin": holder_pin, "certificates": issued}
+
+
+def _holder_agreements(rt: Runtime, pin: str | None) -> str | None:
+    """The holder's representative gets the Counterparty role on their organisation's agreements folder and a
+    signing certificate; DEMO_AGREEMENTS are drafted, sent, signed by the director and, where marked, countersigned
+    by the holder. Only on the run that made the director's certificate (its PIN is known); returns the holder's new
+    PIN (to print once) or None."""
+    from . import agreements, signatures
+    from . import workflow as wf_svc
+    if not pin:
+        return None
+    with rt.db.session() as s:
+        clerk, holder = users.get_user(s, "clerk"), users.get_user(s, "holder")
+        org = s.scalars(select(Organisation).where(Organisation.code == "ДП-66-001")).one()
+        folder = agreements.holder_folder(s, clerk, org)
+        sharing.grant(s, None, folder, f"user:{holder.id}", "Counterparty")
+    holder_pin = pki.ensure_demo_signatory(rt, "holder")
+    if holder_pin is None:
+        return None
+    today = date.today()
+    for subject, starts, lasts, countersigned in DEMO_AGREEMENTS:
+        with rt.db.session() as s:
+            clerk, director = users.get_user(s, "clerk"), users.get_user(s, "director")
+            doc = agreements.draft(rt, s, clerk, {
+                "holder_id": str(org.id), "subject": subject,
+                "term_from": (today + timedelta(days=starts)).isoformat(),
+                "term_to": (today + timedelta(days=starts + lasts)).isoformat()})
+            wf_svc.execute(s, clerk, doc, "send_to_signing")
+            signatures.sign_document(rt, s, director, doc, pin)
+            if countersigned:
+                signatures.sign_document(rt, s, users.get_user(s, "holder"), doc, holder_pin)
+    return holder_pin
 
 
 def _register_history(rt: Runtime, pin: str | None) -> int:

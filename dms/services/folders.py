@@ -109,10 +109,13 @@ def documents(session: Session, actor: User, folder: Folder, *, limit: int = 50,
 
 
 def navigable_ids(session: Session, actor: User) -> set[int] | None:
-    """Folders `actor` may open in navigation: those they may view and every ancestor of those (an ancestor
-    shows only the way down, not its documents). None: every folder."""
-    from ..security import roles_with, visible_folder_ids
-    visible = visible_folder_ids(session, actor, roles_with(P.VIEW))
+    """Folders `actor` may open in navigation: those where they may view some document (by default, or only in
+    some workflow states — a Counterparty sees their agreements once signed by the agency) and every ancestor of
+    those (an ancestor shows only the way down, not its documents). None: every folder."""
+    from ..security import visible_folder_ids
+    from ..workflow import states_where_roles_hold
+    viewers = set().union(*states_where_roles_hold(P.VIEW))
+    visible = visible_folder_ids(session, actor, viewers)
     if visible is None:
         return None
     paths = session.scalars(select(Folder.path).where(Folder.id.in_(visible))).all() if visible else []

@@ -4,6 +4,7 @@ signatures check out; the term and termination."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from dms.models import AuditEvent, Document, Organisation, Signature, Version
+from dms.models import AuditEvent, Document, Folder, Organisation, Signature, Version
 from dms.services import agreements, documents, folders, sharing, users
 from dms.services import workflow as wf
 from signing.pades import Level, SignRequest, sign_pdf
@@ -281,7 +282,9 @@ def test_the_holders_representative_sees_only_their_signed_agreements_and_may_do
     for hidden in (our_draft, theirs, order.id):
         assert client.get(f"/api/v1/documents/{hidden}", headers=h).status_code == 404
         assert client.get(f"/api/v1/documents/{hidden}/versions/1/content", headers=h).status_code == 404
-    assert client.get(f"/api/v1/folders/{folder_id}", headers=h).status_code == 404
+    # Their folder opens (the way to their agreements: no dead breadcrumbs) and lists only what they may view.
+    listing = client.get(f"/api/v1/folders/{folder_id}", headers=h).get_json()["documents"]
+    assert [d["id"] for d in listing["items"]] == [ours] and listing["total"] == 1
     assert client.get(f"/api/v1/documents/{ours}/versions/2/content", headers=h).status_code == 200
     refused = [
         client.post(f"/api/v1/documents/{ours}/transitions/accept_countersigned", headers=h),
@@ -301,6 +304,11 @@ def test_the_holders_representative_sees_only_their_signed_agreements_and_may_do
     assert client.get(f"/agreements/{theirs}").status_code == 404
     assert client.get("/agreements/new").status_code == 403 and "Составить соглашение" not in page
     assert client.get("/").status_code == 200
+    with rt.db.session() as s:
+        crumbs = [f.id for f in folders.breadcrumbs(s, s.get(Folder, folder_id))]
+    assert all(client.get(f"/folders/{fid}").status_code == 200 for fid in crumbs)  # the way down is open
+    page = client.get(f"/folders/{folder_id}").get_data(as_text=True)
+    assert set(re.findall(r'href="/documents/(\d+)"', page)) == {str(ours)}  # not the draft, not the order
     tasks = client.get("/worklist").get_data(as_text=True)
     assert f"/documents/{ours}" in tasks and f"/documents/{theirs}" not in tasks
     assert state_of(rt, ours) == "signed_by_agency"

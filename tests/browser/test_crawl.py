@@ -38,9 +38,10 @@ MAX_PAGES_ENGLISH = 80  # the English crawl checks the same templates again: few
 # Sorting, filters and pagers give one page many URLs; a few of each path leave room for the other pages.
 VARIANTS_PER_PATH = 4
 ORIGIN = "http://localhost"
-# The demo users and what they stand for; "holder" holds nothing but a local Reader role on one folder.
+# The demo users and what they stand for; "holder" holds nothing but the local Counterparty role on their
+# organisation's agreements folder.
 ROLES = {"Administrator": "admin", "Clerk": "clerk", "Signatory": "director", "Auditor": "auditor",
-         "local Reader": "holder", "anonymous": None}
+         "local Counterparty": "holder", "anonymous": None}
 FILE_URL = re.compile(r"/download|/content|/preview|\.p7s$|\.csv|\.crt$|\.crl$|^/static/|/audit/export")
 NEVER_FOLLOW = re.compile(r"/logout|^/language/")  # the language switch is crawled on its own
 FILE_STATUSES = {200, 302, 403, 404}
