@@ -183,7 +183,6 @@ def move(session: Session, actor: User, doc: Document, target: Folder) -> Docume
     if records.active_holds(session, doc):
         raise Conflict("документ на юридическом удержании: перемещать его нельзя")
     source = doc.folder_id
-    doc.folder_id = target.id
     doc.folder = target
     _touch(session, doc)
     try:

@@ -7,11 +7,9 @@ import faulthandler
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from werkzeug.serving import make_server
@@ -29,7 +27,6 @@ PASSWORD = "correct-horse-battery"
 PIN = "482193"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-T = TypeVar("T")
 
 
 def make_runtime(directory: Path, base_url: str = "http://127.0.0.1:5000") -> Runtime:
@@ -40,13 +37,6 @@ def make_runtime(directory: Path, base_url: str = "http://127.0.0.1:5000") -> Ru
     runtime = Runtime(settings)
     setup.initialise(runtime)
     return runtime
-
-
-def off_the_event_loop(work: Callable[[], T]) -> T:
-    """Run `work` in a plain thread: Playwright's sync API keeps an asyncio loop running in the test's thread,
-    and the batch signer of the certificate pipeline refuses to start its own loop inside a running one."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(work).result()
 
 
 def add_user(rt: Runtime, login: str, *roles: str, full_name: str | None = None) -> None:

@@ -29,7 +29,7 @@ from dms import catalog, doctypes, retention, security, workflow
 from dms.app import create_app
 from dms.services import demo, users
 
-from .conftest import PASSWORD, make_runtime, off_the_event_loop
+from .conftest import PASSWORD, make_runtime
 
 pytestmark = pytest.mark.browser
 
@@ -302,7 +302,7 @@ ARCHIVE_NAMES: frozenset[str] = frozenset()  # filled from the demo archive (dem
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory):  # noqa: ANN001, ANN201
     rt = make_runtime(tmp_path_factory.mktemp("demo") / "archive")
-    off_the_event_loop(lambda: demo.load(rt))
+    demo.load(rt)
     with rt.db.session() as s:
         for login in filter(None, ROLES.values()):
             users.set_password(s, users.get_user(s, login), PASSWORD)

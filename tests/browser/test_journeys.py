@@ -20,7 +20,7 @@ from dms.services import workflow as wf
 from dms.services.certificate_rows import ExamResult
 from tests.app.pdfs import make_pdf
 
-from .conftest import PHONE, PIN, LiveServer, Screen, add_user, login, logout, off_the_event_loop
+from .conftest import PHONE, PIN, LiveServer, Screen, add_user, login, logout
 
 pytestmark = pytest.mark.browser
 
@@ -166,7 +166,7 @@ def certificates(rt: Runtime) -> dict:
                        exam_date=date.today() - timedelta(days=3), protocol="П-15", snils="11223344595",
                        birth_date=date(1985, 2, 1))
             for i, name in enumerate(["Иванов Иван Иванович", "Петрова Анна Сергеевна"])]
-    issued = off_the_event_loop(lambda: certs.issue(rt, "head", "ЦОК-77-001", rows, PIN)).issued
+    issued = certs.issue(rt, "head", "ЦОК-77-001", rows, PIN).issued
     with rt.db.session() as s:
         head = users.get_user(s, "head")
         certs.revoke(s, head, certs.get(s, head, issued[1]["number"]), "нарушение порядка экзамена", "№ 15-п")
