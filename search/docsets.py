@@ -171,8 +171,7 @@ def _adjacent(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Do
     The words' positions come from ``POSTINGS.positions`` (decoded once per segment and kept in
     a bounded cache), so a repeated phrase of common words costs array operations only.
     """
-    mask = np.zeros(leaf.reader().doc_count_all(), bool)
-    mask[candidates] = True
+    mask = _mask(leaf, candidates)
     common: np.ndarray | None = None
     for shift, word in enumerate(words):
         docs, positions = POSTINGS.positions(leaf, fieldname, word)

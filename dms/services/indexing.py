@@ -5,12 +5,10 @@ the commit and the delete redoes the batch, which is harmless: upserts are idemp
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import delete, func, select
@@ -181,13 +179,14 @@ def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: i
 
     def documents() -> Iterator[IndexedDocument]:
         last_id = 0
+        lookups = None  # organisation codes and folder paths, read once for the whole rebuild
         while True:
             with rt.db.session() as s:
                 docs = s.scalars(select(Document).where(Document.id > last_id).order_by(Document.id)
                                  .limit(chunk)).all()
                 if not docs:
                     return
-                lookups = _lookups(s)
+                lookups = lookups or _lookups(s)
                 hidden = records.trashed_ids(s, [d.id for d in docs])
                 batch = list(_indexed(s, rt, [d for d in docs if d.id not in hidden], lookups))
                 last_id = docs[-1].id

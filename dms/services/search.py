@@ -15,10 +15,10 @@ from ..errors import Invalid
 from ..models import Document, User, VersionText
 from ..runtime import Runtime
 from ..security import P, access_filter
+from .folder_listing import parse_day
 from .indexing import open_index
 
 FACETS = ("doc_type", "state", "org", "year")
-FILTER_FIELDS = ("doc_type", "state", "org", "year", "folder_id")
 
 
 @dataclass
@@ -55,13 +55,7 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
 def parse_query(args) -> Query:  # noqa: ANN001
     """A Query from request parameters or CLI options: q, type, state, org, year, from, to, sort, page."""
     def day(name: str) -> date | None:
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
+        return parse_day(args.get(name), name)
 
     def number(name: str, default: int, lo: int, hi: int) -> int:
         raw = str(args.get(name) or default)
