@@ -129,11 +129,13 @@ def local_roles(session: Session, user: User, folder: Folder) -> set[str]:
 
 
 _CACHE_KEY = "dms.roles_on_folder"
+NAVIGABLE_KEY = "dms.navigable_folders"  # dms.services.folders.navigable_ids memoises here
 
 
 def forget_roles(session: Session) -> None:
-    """Drop the per-session memo of roles; sharing changes call it."""
+    """Drop the per-session memos of roles and navigable folders; sharing changes and new folders call it."""
     session.info.pop(_CACHE_KEY, None)
+    session.info.pop(NAVIGABLE_KEY, None)
 
 
 def roles_on_folder(session: Session, user: User | None, folder: Folder) -> set[str]:

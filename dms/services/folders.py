@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Invalid, NotFound
 from ..models import Document, Folder, Organisation, User
-from ..security import P, apply_filter_sql, access_filter, require
+from ..security import P, access_filter, apply_filter_sql, forget_roles, require
 from . import audit
 
 ROOT_NAME = "Архив"
@@ -45,6 +45,7 @@ def create(session: Session, actor: User | None, parent: Folder, name: str,
     session.add(folder)
     session.flush()
     folder.path = f"{parent.path}{folder.id}/"
+    forget_roles(session)  # the new folder is open to whoever may open its parent's subtree
     audit.record(session, actor, "folder.create", "folder", folder.id, name=name, parent=parent.id)
     return folder
 
@@ -111,15 +112,20 @@ def documents(session: Session, actor: User, folder: Folder, *, limit: int = 50,
 def navigable_ids(session: Session, actor: User) -> set[int] | None:
     """Folders `actor` may open in navigation: those where they may view some document (by default, or only in
     some workflow states — a Counterparty sees their agreements once signed by the agency) and every ancestor of
-    those (an ancestor shows only the way down, not its documents). None: every folder."""
-    from ..security import visible_folder_ids
+    those (an ancestor shows only the way down, not its documents). None: every folder. Memoised for the session
+    (a page asks for it for the listing, the tree and the links); sharing changes and new folders forget it."""
+    from ..security import NAVIGABLE_KEY, visible_folder_ids
     from ..workflow import states_where_roles_hold
-    viewers = set().union(*states_where_roles_hold(P.VIEW))
-    visible = visible_folder_ids(session, actor, viewers)
-    if visible is None:
-        return None
-    paths = session.scalars(select(Folder.path).where(Folder.id.in_(visible))).all() if visible else []
-    return set(visible) | {int(i) for p in paths for i in p.strip("/").split("/") if i}
+    memo = session.info.setdefault(NAVIGABLE_KEY, {})
+    if actor.id not in memo:
+        viewers = set().union(*states_where_roles_hold(P.VIEW))
+        visible = visible_folder_ids(session, actor, viewers)
+        if visible is None:
+            memo[actor.id] = None
+        else:
+            paths = session.scalars(select(Folder.path).where(Folder.id.in_(visible))).all() if visible else []
+            memo[actor.id] = frozenset(visible) | {int(i) for p in paths for i in p.strip("/").split("/") if i}
+    return None if memo[actor.id] is None else set(memo[actor.id])
 
 
 def can_navigate(session: Session, actor: User, folder: Folder) -> bool:
