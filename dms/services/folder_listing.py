@@ -49,7 +49,7 @@ class ListingQuery:
         return self.args(sort=column, direction=flipped if column == self.sort else "asc", page=1)
 
 
-def _day(raw: str, name: str) -> date | None:
+def parse_day(raw: str | None, name: str) -> date | None:
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -72,8 +72,8 @@ def parse(args: Mapping[str, str]) -> ListingQuery:
         doc_type=doc_type if doc_type in WORKFLOWS else None,
         state=(args.get("state") or None),
         organisation_id=int(org) if org.isdigit() else None,
-        date_from=_day(args.get("from", ""), localize("Изменён с")),
-        date_to=_day(args.get("to", ""), localize("Изменён по")),
+        date_from=parse_day(args.get("from", ""), localize("Изменён с")),
+        date_to=parse_day(args.get("to", ""), localize("Изменён по")),
         page=max(1, int(page)) if page.isdigit() else 1,
     )
 

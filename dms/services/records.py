@@ -7,7 +7,7 @@ between leaves orphans for `dms check`, never a version without bytes).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
@@ -290,8 +290,7 @@ class ObjectsReport:
     kept_protected: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"deleted": self.deleted, "kept_referenced": self.kept_referenced,
-                "kept_protected": self.kept_protected}
+        return asdict(self)
 
 
 def remove_objects(session: Session, store: ObjectStore, keys: Iterable[str]) -> ObjectsReport:

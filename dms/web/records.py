@@ -23,16 +23,21 @@ def _form_int(name: str) -> int | None:
     return int(raw)
 
 
+def _refusal(exc: DmsError, where: str):  # noqa: ANN202
+    """A refusal a user can fix comes back as a message on the page it came from; 403/404 stay errors."""
+    if exc.status in (403, 404):
+        raise exc
+    g.db.rollback()
+    flash(exc.message, "error")
+    return redirect(where)
+
+
 def _acted(fn, success: str, where: str):  # noqa: ANN001, ANN202
-    """Run an action; a refusal a user can fix comes back as a message on the page it came from."""
+    """Run an action and flash its success, or show the refusal (_refusal)."""
     try:
         fn()
     except DmsError as exc:
-        if exc.status in (403, 404):
-            raise
-        g.db.rollback()
-        flash(exc.message, "error")
-        return redirect(where)
+        return _refusal(exc, where)
     flash(success, "success")
     return redirect(where)
 
@@ -80,11 +85,7 @@ def records_trash_document(doc_id: int):  # noqa: ANN201
     try:
         svc.trash(g.db, current_user, doc, request.form.get("reason", ""))
     except DmsError as exc:
-        if exc.status in (403, 404):
-            raise
-        g.db.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("web.document", doc_id=doc_id))
+        return _refusal(exc, url_for("web.document", doc_id=doc_id))
     flash(_("Документ перемещён в корзину"), "success")
     return redirect(url_for("web.folder", folder_id=folder_id))
 
@@ -150,11 +151,7 @@ def records_disposition_execute(disposition_id: int):  # noqa: ANN201
     try:
         batch, keys = svc.execute(g.db, current_user, disposition_id)
     except DmsError as exc:
-        if exc.status in (403, 404):
-            raise
-        g.db.rollback()
-        flash(exc.message, "error")
-        return redirect(where)
+        return _refusal(exc, where)
     destroyed = sum(i.status == "destroyed" for i in batch.items)
     g.db.commit()  # the rows go first; objects only once nothing references them any more
     objects = svc.remove_objects(g.db, current_app.extensions["dms_runtime"].store, keys)
