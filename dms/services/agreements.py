@@ -29,7 +29,7 @@ from ..models import Document, Folder, Organisation, Signature, User, Version
 from ..runtime import RUNTIME_KEY, Runtime
 from ..security import P, access_filter, apply_filter_sql, has_permission, require
 from ..workflow import workflow_for
-from . import audit, documents, folders, pki
+from . import audit, documents, folders, pki, register
 from . import workflow as wf_svc
 from .signatures import RETENTION as SIGNED_RETENTION
 
@@ -76,10 +76,6 @@ class DraftForm:
 def holders(session: Session) -> list[Organisation]:
     return list(session.scalars(select(Organisation).where(Organisation.kind == HOLDER_KIND)
                                 .order_by(Organisation.name)))
-
-
-def _agency(session: Session) -> Organisation | None:
-    return session.scalars(select(Organisation).where(Organisation.kind == "agency").order_by(Organisation.id)).first()
 
 
 def parse_draft(session: Session, raw: Mapping[str, Any]) -> DraftForm:
@@ -163,7 +159,7 @@ def draft(rt: Runtime, session: Session, actor: User, raw: Mapping[str, Any]) ->
     form = parse_draft(session, raw)
     folder = holder_folder(session, actor, form.holder)
     require(session, actor, P.ADD, folder)
-    agency = _agency(session)
+    agency = register.agency(session)
     stored = documents.store_upload(rt.store, io.BytesIO(render(agency, form)), "soglashenie.pdf",
                                     rt.settings.max_upload_bytes)
     meta = {"counterparty": form.holder.code, "term_from": form.term_from.isoformat(),

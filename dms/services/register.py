@@ -107,7 +107,8 @@ def _clean(value: Any, limit: int) -> str:
     return " ".join(str(value or "").split())[:limit]
 
 
-def _agency(session: Session) -> Organisation | None:
+def agency(session: Session) -> Organisation | None:
+    """The agency (it keeps the register and is a party to agreements); the first one if several."""
     return session.scalars(select(Organisation).where(Organisation.kind == AGENCY_KIND)
                            .order_by(Organisation.id)).first()
 
@@ -218,7 +219,7 @@ def _register_folder(session: Session, org: Organisation) -> Folder:
     """The organisation's folder under the register's root, made (as the system) on its first step."""
     folder = session.get(Folder, org.folder_id) if org.folder_id else None
     if folder is None:
-        root = folders.ensure(session, REGISTER_ROOT, _agency(session))
+        root = folders.ensure(session, REGISTER_ROOT, agency(session))
         folder = session.scalars(select(Folder).where(Folder.parent_id == root.id, Folder.name == org.code)).first() \
             or folders.create(session, None, root, org.code, org)
         org.folder_id = folder.id
@@ -233,16 +234,16 @@ def _file(rt: Runtime, session: Session, actor: User, org: Organisation, folder:
     values = {"name": org.name, "short_name": org.short_name or org.name, "code": org.code, "inn": org.inn or "—",
               "city": org.city or "—", "kind": kind_label(org.kind), "reason": reason.rstrip("."),
               "date": format_date_ru(today)}
-    agency = _agency(session)
+    keeper = agency(session)
     meta = {key: fill(value, values) for key, value in filing.meta}
     doc = documents.create(session, actor, folder, filing.doc_type, fill(filing.title, values), meta,
-                           organisation=agency)
+                           organisation=keeper)
     wf = workflow_for(filing.doc_type)
     if any(wf.transitions[s].assigns_number for s in filing.steps):
         numbered_as = session.get(Organisation, doc.organisation_id) if doc.organisation_id else None
         doc.reg_number = wf_svc.reserve_numbers(session, filing.doc_type, numbered_as, 1, today)[1][0]
         doc.reg_date = today
-    issuer = org if filing.by_applicant else agency
+    issuer = org if filing.by_applicant else keeper
     spec = RenderSpec(
         org_name=issuer.name if issuer else REGISTER_NAME, doc_kind=filing.kind_label, title=doc.title,
         paragraphs=[fill(p, values) for p in filing.paragraphs], city=issuer.city if issuer else "",

@@ -49,7 +49,6 @@ def agreements_page():  # noqa: ANN201
 def agreement_new():  # noqa: ANN201
     if not _can_draft():
         raise Forbidden(P.ADD, "в папке соглашений")
-    holders = svc.holders(g.db)
     if request.method == "POST":
         try:
             doc = svc.draft(rt(), g.db, current_user, request.form)
@@ -60,7 +59,7 @@ def agreement_new():  # noqa: ANN201
                                    errors=exc.details or {}), exc.status
         flash(_("Проект соглашения составлен по шаблону; отправьте его на подпись."), "success")
         return redirect(url_for("web.agreement_page", doc_id=doc.id))
-    return render_template("agreement_new.html", holders=holders, form={}, errors={})
+    return render_template("agreement_new.html", holders=svc.holders(g.db), form={}, errors={})
 
 
 @bp.get("/agreements/<int:doc_id>")
