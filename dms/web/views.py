@@ -10,6 +10,7 @@ from ..errors import DmsError, Invalid, NotFound
 from ..i18n import format_day, same_site_path
 from ..models import Document, Folder
 from ..security import P, has_permission
+from ..services import bulk
 from ..services import documents as docs
 from ..services import folders as folders_svc
 from ..services import users
@@ -274,7 +275,6 @@ def preview(doc_id: int, number: int):  # noqa: ANN201
 @login_required
 def bulk_zip(folder_id: int):  # noqa: ANN201
     """The current versions of the selected documents as one ZIP, streamed; each download audited."""
-    from ..services import bulk
     _visible_folder(folder_id)
     try:
         ids = _selected_ids()
@@ -301,7 +301,6 @@ def _wants_json() -> bool:
 
 def _bulk(folder_id: int, run):  # noqa: ANN001, ANN202
     """The common part of the bulk actions that change documents: parse the selection, run, answer."""
-    from ..services import bulk
     f = _visible_folder(folder_id)
     try:
         ids = _selected_ids()
@@ -321,7 +320,6 @@ def _bulk(folder_id: int, run):  # noqa: ANN001, ANN202
 @login_required
 def bulk_transition(folder_id: int):  # noqa: ANN201
     """One named transition applied to each selected document; the page lists what was done and what refused."""
-    from ..services import bulk
 
     def run(ids: list[int]):  # noqa: ANN202
         name = request.form.get("transition", "")
@@ -335,7 +333,6 @@ def bulk_transition(folder_id: int):  # noqa: ANN201
 @login_required
 def bulk_move(folder_id: int):  # noqa: ANN201
     """The selected documents moved to another folder, each checked on its own (Edit here, Add there, no hold)."""
-    from ..services import bulk
 
     def run(ids: list[int]):  # noqa: ANN202
         raw = request.form.get("target", "")
