@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from dms.cli import main as dms_main
 from dms.errors import Conflict
-from dms.models import AuditEvent, Document, DispositionItem, TrashEntry, Version
+from dms.models import AuditEvent, Certificate, Document, DispositionItem, Organisation, TrashEntry, Version
 from dms.retention import RETENTION, Disposal, due_date, rule_for
 from dms.security import Forbidden
 from dms.services import documents, folders, indexing, records, users
@@ -218,6 +218,27 @@ def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, set
         events = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc,
                                                            AuditEvent.action.startswith("records."))).all()
         assert events == ["records.trash", "records.restore", "records.trash", "records.purge"]
+
+
+def test_a_refused_document_in_the_trash_does_not_stop_the_purge_of_the_others(people, rt):  # noqa: ANN001
+    """A certificate of the register never leaves with its trashed document (it can only reach the trash by a
+    path other than the trash service, e.g. an older archive): the purge skips it with the reason and goes on."""
+    cert_doc, plain = _doc(people, "Свидетельство из старого архива"), _doc(people, "Черновик")
+    with rt.db.session() as s:
+        centre = Organisation(code="ЦОК-СТАР", name="Старый центр", kind="assessment_centre")
+        s.add(centre)
+        s.flush()
+        s.add(Certificate(document_id=cert_doc, number="OLD-1", centre_id=centre.id, holder_name="Иванов И. И.",
+                          holder_surname="иванов", qualification="Сварщик", level=3,
+                          issue_date=date(2001, 1, 1), token="old-token-1"))
+        for doc_id in (cert_doc, plain):
+            s.add(TrashEntry(document_id=doc_id, trashed_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+    with rt.db.session() as s:
+        result = records.purge(s, users.get_user(s, "admin"), days=30)
+    assert [p["document"] for p in result.purged] == [plain] and not _exists(rt, plain)
+    assert result.skipped == [{"document": cert_doc,
+                               "reason": "свидетельство из реестра не уничтожается вместе с записью реестра"}]
+    assert _exists(rt, cert_doc)
 
 
 def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people, settings, rt):  # noqa: ANN001
