@@ -87,44 +87,39 @@ class VisibleDocsCache:
 
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self.entries = entries
-        self._sets: OrderedDict[tuple[str, object], frozenset[int]] = OrderedDict()
+        self._sets: OrderedDict[tuple[str, object], Any] = OrderedDict()  # frozensets and masks
         self._lock = threading.Lock()
 
     def visible(self, leaf: Searcher, key: object, query: wq.Query) -> frozenset[int]:
+        return self._cached(leaf, key, lambda: self._compute(leaf, query))
+
+    def mask(self, leaf: Searcher, key: object, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The visible documents of a segment as a boolean array (``compute`` gives their numbers)."""
+
+        def computed_mask() -> np.ndarray:
+            mask = np.zeros(leaf.reader().doc_count_all(), bool)
+            mask[compute()] = True
+            return mask
+
+        return self._cached(leaf, ("mask", key), computed_mask)
+
+    def _cached(self, leaf: Searcher, key: object, compute: Callable[[], Any]) -> Any:
+        """The segment's value under ``key``, computed once (not cached for a segmentless reader)."""
         segment = leaf.reader().segment()
         if segment is None:
-            return self._compute(leaf, query)
+            return compute()
         cache_key = (segment.segment_id(), key)
         with self._lock:
             found = self._sets.get(cache_key)
             if found is not None:
                 self._sets.move_to_end(cache_key)
                 return found
-        visible = self._compute(leaf, query)
+        value = compute()
         with self._lock:
-            self._sets[cache_key] = visible
+            self._sets[cache_key] = value
             while len(self._sets) > self.entries:
                 self._sets.popitem(last=False)
-        return visible
-
-    def mask(self, leaf: Searcher, key: object, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        """The visible documents of a segment as a boolean array (``compute`` gives their numbers)."""
-        segment = leaf.reader().segment()
-        cache_key = (segment.segment_id(), ("mask", key)) if segment is not None else None
-        if cache_key is not None:
-            with self._lock:
-                found = self._sets.get(cache_key)
-                if found is not None:
-                    self._sets.move_to_end(cache_key)
-                    return found  # type: ignore[return-value]
-        mask = np.zeros(leaf.reader().doc_count_all(), bool)
-        mask[compute()] = True
-        if cache_key is not None:
-            with self._lock:
-                self._sets[cache_key] = mask  # type: ignore[assignment]
-                while len(self._sets) > self.entries:
-                    self._sets.popitem(last=False)
-        return mask
+        return value
 
     @staticmethod
     def _compute(leaf: Searcher, query: wq.Query) -> frozenset[int]:
