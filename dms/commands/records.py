@@ -7,16 +7,12 @@ from datetime import date
 import click
 
 from ..cli import emit, handle_errors, main, runtime
+from ..services import users
 
 
 @main.group()
 def records() -> None:
     """Архивное хранение: удержания, корзина, архивные записи, акты об уничтожении."""
-
-
-def _actor(s, login: str):  # noqa: ANN001, ANN202
-    from ..services import users
-    return users.get_user(s, login)
 
 
 def _doc(s, actor, doc_id: int):  # noqa: ANN001, ANN202
@@ -36,7 +32,7 @@ def hold_cmd(ctx: click.Context, doc_id: int | None, folder_path: str | None, re
     from ..services import folders
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         svc.require_duty(actor, "manage")
         hold = svc.place_hold(s, actor, reason, document=_doc(s, actor, doc_id) if doc_id else None,
                               folder=folders.resolve(s, folder_path) if folder_path else None)
@@ -53,7 +49,7 @@ def release_cmd(ctx: click.Context, hold_id: int, reason: str, login: str) -> No
     """Release a legal hold."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit(svc.hold_json(svc.release_hold(s, _actor(s, login), hold_id, reason)), True)
+        emit(svc.hold_json(svc.release_hold(s, users.get_user(s, login), hold_id, reason)), True)
 
 
 @records.command("holds")
@@ -65,7 +61,7 @@ def holds_cmd(ctx: click.Context, include_released: bool, login: str) -> None:
     """List legal holds."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit([svc.hold_json(h) for h in svc.holds(s, _actor(s, login), include_released)], True)
+        emit([svc.hold_json(h) for h in svc.holds(s, users.get_user(s, login), include_released)], True)
 
 
 @records.command("trash")
@@ -78,7 +74,7 @@ def trash_cmd(ctx: click.Context, doc_id: int, reason: str, login: str) -> None:
     """Move a document to the trash."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         entry = svc.trash(s, actor, _doc(s, actor, doc_id), reason)
         emit({"id": doc_id, "trashed_at": entry.trashed_at}, True)
 
@@ -92,7 +88,7 @@ def restore_cmd(ctx: click.Context, doc_id: int, login: str) -> None:
     """Restore a document from the trash."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         svc.restore(s, actor, _doc(s, actor, doc_id))
         emit({"id": doc_id, "restored": True}, True)
 
@@ -106,7 +102,7 @@ def trash_list_cmd(ctx: click.Context, login: str) -> None:
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
         emit([{"id": d.id, "title": d.title, "trashed_at": e.trashed_at, "reason": e.reason}
-              for e, d in svc.trashed(s, _actor(s, login))], True)
+              for e, d in svc.trashed(s, users.get_user(s, login))], True)
 
 
 @records.command("purge")
@@ -119,7 +115,7 @@ def purge_cmd(ctx: click.Context, days: int | None, login: str) -> None:
     from ..services import records as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
-        result = svc.purge(s, _actor(s, login), days=rt.settings.trash_days if days is None else days)
+        result = svc.purge(s, users.get_user(s, login), days=rt.settings.trash_days if days is None else days)
     with rt.db.session() as s:
         objects = svc.remove_objects(s, rt.store, result.keys)
     emit({**result.as_dict(), "objects": objects.as_dict()}, True)
@@ -135,7 +131,7 @@ def declare_cmd(ctx: click.Context, doc_id: int, reason: str, login: str) -> Non
     """Declare a document a record: immutable from now on."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         decl = svc.declare_record(s, actor, _doc(s, actor, doc_id), reason)
         emit({"id": doc_id, "declared_at": decl.declared_at}, True)
 
@@ -149,7 +145,7 @@ def status_cmd(ctx: click.Context, doc_id: int, login: str) -> None:
     """Retention, hold, record and trash status of a document."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         emit({"id": doc_id, **svc.status(s, _doc(s, actor, doc_id)).as_dict()}, True)
 
 
@@ -171,7 +167,7 @@ def disposition_list(ctx: click.Context, as_of: str | None, login: str) -> None:
     """Documents past their retention whose rule says destroy (held ones marked)."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit([svc.due_json(d) for d in svc.due_for_disposition(s, _actor(s, login), _today(as_of))], True)
+        emit([svc.due_json(d) for d in svc.due_for_disposition(s, users.get_user(s, login), _today(as_of))], True)
 
 
 @disposition.command("propose")
@@ -182,7 +178,7 @@ def disposition_propose(ctx: click.Context, login: str) -> None:
     """Make a disposition list of what is due today (to be approved before anything is destroyed)."""
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit(svc.batch_json(svc.propose(s, _actor(s, login))), True)
+        emit(svc.batch_json(svc.propose(s, users.get_user(s, login))), True)
 
 
 @disposition.command("show")
@@ -193,7 +189,7 @@ def disposition_propose(ctx: click.Context, login: str) -> None:
 def disposition_show(ctx: click.Context, batch_id: int, login: str) -> None:
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit(svc.batch_json(svc.get_batch(s, _actor(s, login), batch_id)), True)
+        emit(svc.batch_json(svc.get_batch(s, users.get_user(s, login), batch_id)), True)
 
 
 @disposition.command("approve")
@@ -204,7 +200,7 @@ def disposition_show(ctx: click.Context, batch_id: int, login: str) -> None:
 def disposition_approve(ctx: click.Context, batch_id: int, login: str) -> None:
     from ..services import records as svc
     with runtime(ctx).db.session() as s:
-        emit(svc.batch_json(svc.approve(s, _actor(s, login), batch_id)), True)
+        emit(svc.batch_json(svc.approve(s, users.get_user(s, login), batch_id)), True)
 
 
 @disposition.command("execute")
@@ -217,7 +213,7 @@ def disposition_execute(ctx: click.Context, batch_id: int, login: str) -> None:
     from ..services import records as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
-        batch, keys = svc.execute(s, _actor(s, login), batch_id)
+        batch, keys = svc.execute(s, users.get_user(s, login), batch_id)
         data = svc.batch_json(batch)
     with rt.db.session() as s:
         objects = svc.remove_objects(s, rt.store, keys)

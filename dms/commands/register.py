@@ -6,16 +6,12 @@ import click
 
 from ..cli import emit, handle_errors, main, runtime
 from ..register import KINDS, STATUSES, TRANSITIONS
+from ..services import users
 
 
 @main.group()
 def register() -> None:
     """Регистр организаций: заявление, включение, проверка, исключение."""
-
-
-def _actor(s, login: str):  # noqa: ANN001, ANN202
-    from ..services import users
-    return users.get_user(s, login)
 
 
 def _org(s, actor, ref: str):  # noqa: ANN001, ANN202
@@ -34,7 +30,7 @@ def list_cmd(ctx: click.Context, kind: str | None, status: str | None, login: st
     """Organisations of the register LOGIN may see: one JSON line each (a table without --json)."""
     from ..services import register as svc
     with runtime(ctx).db.session() as s:
-        rows = [svc.organisation_json(r) for r in svc.listing(s, _actor(s, login), kind=kind, status=status)]
+        rows = [svc.organisation_json(r) for r in svc.listing(s, users.get_user(s, login), kind=kind, status=status)]
     if as_json:
         emit({"total": len(rows), "items": rows}, True)
         return
@@ -52,7 +48,7 @@ def show_cmd(ctx: click.Context, org: str, login: str) -> None:
     """One organisation (id or code) with its register history and the steps open to LOGIN."""
     from ..services import register as svc
     with runtime(ctx).db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         emit(svc.detail_json(s, actor, _org(s, actor, org)), True)
 
 
@@ -73,7 +69,7 @@ def apply_cmd(ctx: click.Context, kind: str, name: str, short_name: str, inn: st
     from ..services import register as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         event = svc.apply(rt, s, actor, {"kind": kind, "name": name, "short_name": short_name, "inn": inn,
                                          "city": city, "code": code}, note)
         emit(svc.event_json(s, event), True)
@@ -91,6 +87,6 @@ def transition_cmd(ctx: click.Context, org: str, name: str, reason: str, login: 
     from ..services import register as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
-        actor = _actor(s, login)
+        actor = users.get_user(s, login)
         event = svc.take(rt, s, actor, _org(s, actor, org), name, reason)
         emit(svc.event_json(s, event), True)
