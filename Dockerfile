@@ -9,13 +9,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+# Exactly the locked versions (hashes checked), then the project without dependencies.
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 COPY dms ./dms
 COPY storage ./storage
 COPY signing ./signing
 COPY search ./search
 COPY templates ./templates
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir --no-deps -e . \
  && useradd --system --uid 10001 --home /data pechat \
  && mkdir -p /data && chown pechat /data
 USER pechat

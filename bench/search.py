@@ -21,7 +21,6 @@ import random
 import re
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,10 +38,7 @@ STATES = ("draft", "registered", "on_signing", "signed", "cancelled")
 TYPES = ("order", "certificate", "agreement", "report", "application")
 ORGS = tuple(f"ЦОК-{n:02d}" for n in range(20))
 OWNERS = tuple(f"u{n}" for n in range(50))
-FALLBACK_WORDS = (
-    "приказ свидетельство квалификация экзамен центр оценка эксперт соискатель практика "
-    "держатель соглашение отчет мониторинг аудит бланк реестр заявление протокол комиссия"
-).split()
+FALLBACK_WORDS = ["приказ", "свидетельство", "квалификация", "экзамен", "центр", "оценка", "эксперт", "соискатель", "практика", "держатель", "соглашение", "отчет", "мониторинг", "аудит", "бланк", "реестр", "заявление", "протокол", "комиссия"]
 
 
 # -- synthetic documents -------------------------------------------------------------------

@@ -40,7 +40,7 @@ class Settings:
     trusted_roots: tuple[Path, ...] = ()
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         data_dir = Path(env.get("DMS_DATA_DIR", "./var")).resolve()
         # The session secret: DMS_SECRET_KEY, else one generated once into the data dir.

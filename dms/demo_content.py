@@ -53,7 +53,7 @@ class DemoDocument:
 
 
 def _check_digit(digits: str, weights: Sequence[int]) -> str:
-    return str(sum(int(d) * w for d, w in zip(digits, weights)) % 11 % 10)
+    return str(sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10)
 
 
 def fictional_inn(seq: int) -> str:
@@ -630,7 +630,7 @@ def _agreements(b: _Builder) -> None:
 
 def _pilot_reports(b: _Builder) -> None:
     sites = ("ПП-16-001", "ЦОК-50-002", "ПП-16-001", "ЦОК-50-002", "ПП-16-001")
-    for block_no, ((block, processes), site_code) in enumerate(zip(MODEL_BLOCKS, sites), start=1):
+    for block_no, ((block, processes), site_code) in enumerate(zip(MODEL_BLOCKS, sites, strict=False), start=1):
         site = ORG_BY_CODE[site_code]
         rows = [["Процесс", "Результат сопоставления с практикой площадки"]]
         rows += [[p, PILOT_FINDINGS[(block_no + i) % len(PILOT_FINDINGS)]] for i, p in enumerate(processes)]

@@ -1,8 +1,8 @@
 """Data only: the tables of the archive. Rules live in dms.services and dms.security."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Any, Optional
+from datetime import date, datetime, UTC
+from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
                         Text, UniqueConstraint)
@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -31,8 +31,8 @@ class Organisation(Base):
     # The register (dms.register): why and when the status last changed, and the folder its documents go to
     # (no foreign key: folders already reference organisations, and a cycle would order a restore badly).
     status_reason: Mapped[str] = mapped_column(String(2000), default="", server_default="")
-    status_changed_at: Mapped[Optional[datetime]] = mapped_column()
-    folder_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    folder_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class User(Base):
@@ -42,15 +42,15 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(300), default="")
     email: Mapped[str] = mapped_column(String(300), default="")
     password_hash: Mapped[str] = mapped_column(String(300), default="")
-    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[datetime]] = mapped_column()
-    last_login_at: Mapped[Optional[datetime]] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column()
+    last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
 
     @property
     def global_roles(self) -> set[str]:
@@ -90,10 +90,10 @@ class Folder(Base):
     __tablename__ = "folders"
     __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_name_in_parent"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("folders.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"))
     name: Mapped[str] = mapped_column(String(200))
     path: Mapped[str] = mapped_column(String(1000), index=True, default="")
-    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     block_inheritance: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -123,24 +123,24 @@ class Document(Base):
     doc_type: Mapped[str] = mapped_column(String(32), index=True)
     title: Mapped[str] = mapped_column(String(1000))
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
-    organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     state: Mapped[str] = mapped_column(String(32), default="draft")
-    reg_number: Mapped[Optional[str]] = mapped_column(String(100))
-    reg_date: Mapped[Optional[date]] = mapped_column(Date)
+    reg_number: Mapped[str | None] = mapped_column(String(100))
+    reg_date: Mapped[date | None] = mapped_column(Date)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    current_version_id: Mapped[Optional[int]] = mapped_column(
+    current_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("versions.id", use_alter=True, name="fk_document_current_version"))
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     folder: Mapped[Folder] = relationship(lazy="joined")
-    organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
-    created_by: Mapped[Optional[User]] = relationship(foreign_keys=[created_by_id])
-    versions: Mapped[list["Version"]] = relationship(
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    versions: Mapped[list[Version]] = relationship(
         back_populates="document", foreign_keys="Version.document_id", order_by="Version.number")
-    current_version: Mapped[Optional["Version"]] = relationship(foreign_keys=[current_version_id], post_update=True)
+    current_version: Mapped[Version | None] = relationship(foreign_keys=[current_version_id], post_update=True)
 
     __mapper_args__ = {"version_id_col": revision}
 
@@ -158,11 +158,11 @@ class Version(Base):
     media_type: Mapped[str] = mapped_column(String(200))
     filename: Mapped[str] = mapped_column(String(255))
     comment: Mapped[str] = mapped_column(String(1000), default="")
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
-    created_by: Mapped[Optional[User]] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(lazy="joined")
 
 
 class AuditEvent(Base):
@@ -170,11 +170,11 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor_login: Mapped[str] = mapped_column(String(64), default="")
     action: Mapped[str] = mapped_column(String(64), index=True)
     object_type: Mapped[str] = mapped_column(String(32), default="")
-    object_id: Mapped[Optional[int]] = mapped_column(Integer)
+    object_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
@@ -217,11 +217,11 @@ class WorkflowHistory(Base):
     transition: Mapped[str] = mapped_column(String(64))
     from_state: Mapped[str] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
-    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     comment: Mapped[str] = mapped_column(String(2000), default="")
     ts: Mapped[datetime] = mapped_column(default=utcnow)
 
-    actor: Mapped[Optional[User]] = relationship(lazy="joined")
+    actor: Mapped[User | None] = relationship(lazy="joined")
 
 
 class NumberCounter(Base):
@@ -244,7 +244,7 @@ class VersionText(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     method: Mapped[str] = mapped_column(String(32), default="")
     ocr_status: Mapped[str] = mapped_column(String(32), default="")
-    error: Mapped[Optional[str]] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(String(2000))
     extracted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -263,7 +263,7 @@ class SigningCredential(Base):
     imported: Mapped[bool] = mapped_column(Boolean, default=False)
     not_before: Mapped[datetime] = mapped_column()
     not_after: Mapped[datetime] = mapped_column()
-    revoked_at: Mapped[Optional[datetime]] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
     revoke_reason: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -291,17 +291,17 @@ class Signature(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)  # the signed version
     source_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
     kind: Mapped[str] = mapped_column(String(8))  # "pades" | "cms"
-    signer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    signer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     credential_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
     level: Mapped[str] = mapped_column(String(8))
     field_name: Mapped[str] = mapped_column(String(64), default="")
     transition: Mapped[str] = mapped_column(String(64), default="")
-    p7s_key: Mapped[Optional[str]] = mapped_column(String(64))
-    validation: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
-    validated_at: Mapped[Optional[datetime]] = mapped_column()
+    p7s_key: Mapped[str | None] = mapped_column(String(64))
+    validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    validated_at: Mapped[datetime | None] = mapped_column()
 
-    signer: Mapped[Optional[User]] = relationship(lazy="joined")
+    signer: Mapped[User | None] = relationship(lazy="joined")
     version: Mapped[Version] = relationship(foreign_keys=[version_id], lazy="joined")
 
 
@@ -315,22 +315,22 @@ class Certificate(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     holder_name: Mapped[str] = mapped_column(String(300))
     holder_surname: Mapped[str] = mapped_column(String(100), index=True)  # lower case, ё -> е
-    birth_date: Mapped[Optional[date]] = mapped_column(Date)
-    snils: Mapped[Optional[str]] = mapped_column(String(11))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    snils: Mapped[str | None] = mapped_column(String(11))
     qualification: Mapped[str] = mapped_column(String(500))
     level: Mapped[int] = mapped_column(Integer)
-    exam_date: Mapped[Optional[date]] = mapped_column(Date)
+    exam_date: Mapped[date | None] = mapped_column(Date)
     protocol_number: Mapped[str] = mapped_column(String(100), default="")
     issue_date: Mapped[date] = mapped_column(Date)
-    valid_until: Mapped[Optional[date]] = mapped_column(Date)
-    blank_number: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    blank_number: Mapped[str | None] = mapped_column(String(64), unique=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)  # random, in the QR code
-    revoked_at: Mapped[Optional[datetime]] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
     revoke_reason: Mapped[str] = mapped_column(String(1000), default="")
     revoke_order: Mapped[str] = mapped_column(String(200), default="")
-    replaced_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("certificates.id"))
-    replaces_id: Mapped[Optional[int]] = mapped_column(ForeignKey("certificates.id"))
-    batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("issue_batches.id"), index=True)
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("issue_batches.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     document: Mapped[Document] = relationship(lazy="joined")
@@ -345,7 +345,7 @@ class BlankRange(Base):
     series: Mapped[str] = mapped_column(String(20), default="")
     first: Mapped[int] = mapped_column(Integer)
     last: Mapped[int] = mapped_column(Integer)
-    allocated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    allocated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     allocated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -357,9 +357,9 @@ class Blank(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     number: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="free")  # free | used | spoiled
-    certificate_id: Mapped[Optional[int]] = mapped_column(Integer)
+    certificate_id: Mapped[int | None] = mapped_column(Integer)
     spoil_reason: Mapped[str] = mapped_column(String(1000), default="")
-    changed_at: Mapped[Optional[datetime]] = mapped_column()
+    changed_at: Mapped[datetime | None] = mapped_column()
 
 
 class IssueBatch(Base):
@@ -372,9 +372,9 @@ class IssueBatch(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str] = mapped_column(String(32), default="queued")  # queued|rendering|signing|storing|done|failed
     error: Mapped[str] = mapped_column(Text, default="")
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[Optional[datetime]] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 class LegalHold(Base):
@@ -382,13 +382,13 @@ class LegalHold(Base):
     nothing it covers may be trashed, purged or destroyed by anyone."""
     __tablename__ = "legal_holds"
     id: Mapped[int] = mapped_column(primary_key=True)
-    document_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)  # no foreign key: history outlives it
-    folder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("folders.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: history outlives it
+    folder_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"), index=True)
     reason: Mapped[str] = mapped_column(String(2000))
-    placed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    placed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    released_at: Mapped[Optional[datetime]] = mapped_column()
-    released_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    released_at: Mapped[datetime | None] = mapped_column()
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     release_reason: Mapped[str] = mapped_column(String(2000), default="")
 
 
@@ -397,7 +397,7 @@ class TrashEntry(Base):
     __tablename__ = "trash_entries"
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
     reason: Mapped[str] = mapped_column(String(2000), default="")
-    trashed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    trashed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     trashed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -406,7 +406,7 @@ class RecordDeclaration(Base):
     __tablename__ = "record_declarations"
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
     reason: Mapped[str] = mapped_column(String(2000), default="")
-    declared_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     declared_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -416,14 +416,14 @@ class DispositionBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | approved | executed
     as_of: Mapped[date] = mapped_column(Date)
-    proposed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    approved_at: Mapped[Optional[datetime]] = mapped_column()
-    executed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    executed_at: Mapped[Optional[datetime]] = mapped_column()
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column()
+    executed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    executed_at: Mapped[datetime | None] = mapped_column()
 
-    items: Mapped[list["DispositionItem"]] = relationship(order_by="DispositionItem.id", lazy="selectin")
+    items: Mapped[list[DispositionItem]] = relationship(order_by="DispositionItem.id", lazy="selectin")
 
 
 class DispositionItem(Base):
@@ -435,7 +435,7 @@ class DispositionItem(Base):
     document_id: Mapped[int] = mapped_column(Integer, index=True)  # no foreign key: the document is destroyed
     doc_type: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(1000))
-    reg_number: Mapped[Optional[str]] = mapped_column(String(100))
+    reg_number: Mapped[str | None] = mapped_column(String(100))
     due_date: Mapped[date] = mapped_column(Date)
     rule: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | destroyed | skipped
@@ -452,8 +452,8 @@ class RegisterEvent(Base):
     from_status: Mapped[str] = mapped_column(String(32), default="")
     to_status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(2000), default="")
-    document_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    document_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     ts: Mapped[datetime] = mapped_column(default=utcnow)
 
-    actor: Mapped[Optional[User]] = relationship(lazy="joined")
+    actor: Mapped[User | None] = relationship(lazy="joined")

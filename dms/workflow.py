@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from .i18n import pick
 from .security import Permission as P, ROLE_PERMISSIONS, roles_with
@@ -175,7 +175,7 @@ def state_permission_roles(doc_type: str, state: str, permission: P) -> frozense
     return st.permissions[permission]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _states_by_roles(permission: P) -> dict[frozenset[str], dict[str, tuple[str, ...]]]:
     grouped: dict[frozenset[str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for doc_type, wf in WORKFLOWS.items():

@@ -45,7 +45,7 @@ def access_key(allowed: Allowed) -> object:
 def validate(allowed: Allowed) -> None:
     if allowed is None:
         return
-    if isinstance(allowed, Mapping) or isinstance(allowed, str):
+    if isinstance(allowed, (Mapping, str)):
         raise InvalidRequestError("the access filter must be a list of clauses or None")
     for clause in allowed:
         if not isinstance(clause, Mapping) or not clause:
@@ -157,7 +157,7 @@ class Restricted(wq.WrappingQuery):
         self.key = key
         self.cache = cache
 
-    def _rewrap(self, child: wq.Query) -> "Restricted":
+    def _rewrap(self, child: wq.Query) -> Restricted:
         return Restricted(child, self.filter_query, self.key, self.cache)
 
     def __eq__(self, other: object) -> bool:

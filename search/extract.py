@@ -21,6 +21,7 @@ from pathlib import Path
 
 from search.formats import OCR_NOT_NEEDED, OCR_UNAVAILABLE, READERS, SCAN_CHARS_PER_PAGE
 from search.formats import tidy
+import contextlib
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_MEMORY_MB = 512
@@ -146,10 +147,8 @@ def _run_child(
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     child.communicate()
 
 

@@ -88,7 +88,7 @@ class SearchIndex:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def create_or_open(cls, root: str | os.PathLike[str]) -> "SearchIndex":
+    def create_or_open(cls, root: str | os.PathLike[str]) -> SearchIndex:
         """Opens the index in ``root``, creating an empty one first when there is none."""
         index = cls(root)
         index.root.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ class SearchIndex:
         return index
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> "SearchIndex":
+    def open(cls, root: str | os.PathLike[str]) -> SearchIndex:
         """Opens an existing index; raises IndexMissingError when there is none."""
         index = cls(root)
         if not index._current_path().exists():

@@ -102,7 +102,7 @@ class TermPool:
 
     # -- ordering and runs ---------------------------------------------------------------------
 
-    def _sorted_run(self, directory: str) -> "Run":
+    def _sorted_run(self, directory: str) -> Run:
         """Writes the postings held in memory to ``directory``, ordered by (field, term, document)."""
         keys = self._keys
         by_key = sorted(range(len(keys)), key=keys.__getitem__)
@@ -158,7 +158,7 @@ class TermPool:
     def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
         """Whoosh's interface: (fieldname, term bytes, document, weight, value) in order."""
         for fieldname, tbytes, docs, weights, values in self.terms():
-            for doc, weight, value in zip(docs, weights, values):
+            for doc, weight, value in zip(docs, weights, values, strict=False):
                 yield fieldname, tbytes, doc, weight, value
 
     def cleanup(self) -> None:
@@ -178,7 +178,7 @@ class Run:
         self.counts: list[int] = []
 
     @classmethod
-    def load(cls, directory: str) -> "Run":
+    def load(cls, directory: str) -> Run:
         run = cls(directory)
         with open(os.path.join(directory, "keys.pickle"), "rb") as f:
             run.keys, run.counts = pickle.load(f)
@@ -198,7 +198,7 @@ class Run:
             blob = b""
             at = 0  # the term's first posting
             offset = 0  # where that posting's value starts in ``blob``
-            for (fieldname, tbytes), n in zip(self.keys, self.counts):
+            for (fieldname, tbytes), n in zip(self.keys, self.counts, strict=False):
                 end = at + n
                 if end > loaded:
                     base, loaded = at, min(total, max(end, at + self.CHUNK))

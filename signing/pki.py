@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from enum import Enum
 from pathlib import Path
 
@@ -67,7 +67,7 @@ def generate_key(algorithm: KeyAlgorithm) -> PrivateKey:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _cap(value: str, limit: int = 64) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
@@ -169,7 +169,7 @@ class SignerIdentity:
 
     def check_usable(self, at: datetime | None = None, crl_der: bytes | None = None) -> None:
         """Refuse a certificate that is not valid at ``at`` or that ``crl_der`` revokes."""
-        now = at or datetime.now(timezone.utc)
+        now = at or datetime.now(UTC)
         if now < self.certificate.not_valid_before_utc:
             raise CertificateNotYetValid(f"valid from {self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
         if now > self.certificate.not_valid_after_utc:

@@ -11,7 +11,7 @@ import functools
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import qrcode
@@ -69,7 +69,7 @@ class StampText:
             owner=str(names[0].value) if names else certificate.subject.rfc4514_string(),
             valid_from=certificate.not_valid_before_utc,
             valid_to=certificate.not_valid_after_utc,
-            signed_at=signed_at or datetime.now(timezone.utc),
+            signed_at=signed_at or datetime.now(UTC),
         )
 
     def lines(self) -> list[str]:
@@ -78,7 +78,7 @@ class StampText:
             *serial,
             f"Владелец: {self.owner}",
             f"Действителен: с {self.valid_from:%d.%m.%Y} по {self.valid_to:%d.%m.%Y}",
-            f"Подписан: {self.signed_at.astimezone(timezone.utc):%d.%m.%Y %H:%M} UTC",
+            f"Подписан: {self.signed_at.astimezone(UTC):%d.%m.%Y %H:%M} UTC",
         ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any
 
 from asn1crypto import algos, cms, core, tsp
@@ -72,7 +72,7 @@ class TimeStampAuthority:
         chain: Sequence[x509.Certificate] = (),
         *,
         policy_oid: str = POLICY_OID,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.certificate = certificate
         self.key = key

@@ -12,7 +12,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, BinaryIO
 
 from asn1crypto import cms
@@ -130,7 +130,7 @@ class SignatureReport:
 
 
 def _ru_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%d.%m.%Y %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
 
 
 @dataclass

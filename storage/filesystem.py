@@ -6,9 +6,10 @@ import io
 import os
 import stat as stat_module
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from .errors import ObjectNotFound, ObjectProtected, StorageError
 from .interface import ObjectStore
@@ -199,7 +200,7 @@ class FileStore(ObjectStore):
     def _info(key: str, status: os.stat_result, existed: bool = False) -> ObjectInfo:
         if not stat_module.S_ISREG(status.st_mode):
             raise StorageError(f"object {key} is not a regular file")
-        modified = datetime.fromtimestamp(status.st_mtime, timezone.utc)
+        modified = datetime.fromtimestamp(status.st_mtime, UTC)
         return ObjectInfo(key, key, status.st_size, modified, existed)
 
 

@@ -5,7 +5,8 @@ import io
 import shutil
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from .model import ObjectInfo
 

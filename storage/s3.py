@@ -8,10 +8,11 @@ import io
 import os
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 import certifi
 import urllib3
@@ -327,6 +328,6 @@ def _age(moment: datetime) -> timedelta:
 def _server_time(headers: Any) -> datetime:
     date = headers.get("Date") if headers is not None else None
     try:
-        return parsedate_to_datetime(date).astimezone(timezone.utc)
+        return parsedate_to_datetime(date).astimezone(UTC)
     except (TypeError, ValueError):
         return utc_now()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 from .errors import ChecksumMismatch
 

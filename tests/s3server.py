@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from minio import Minio
@@ -45,7 +45,7 @@ class MotoS3Server:
         self.endpoint = f"127.0.0.1:{port}"
 
     @classmethod
-    def start(cls) -> "MotoS3Server":
+    def start(cls) -> MotoS3Server:
         port = _free_loopback_port()
         environment = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
         process = subprocess.Popen(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
 

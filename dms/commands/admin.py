@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_PROBLEM, emit, fail, handle_errors, main, read_secret, runtime
+from ..cli import EXIT_PROBLEM, emit, fail, handle_errors, main, runtime
 from ..security import GLOBAL_ROLES, LOCAL_ROLES
 from ..services import setup
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from ..cli import EXIT_INVALID, fail, handle_errors, main, runtime
+from ..cli import EXIT_INVALID, handle_errors, main, runtime
 from ..doctypes import DOC_TYPES
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
-from typing import Any, BinaryIO, Mapping
+from datetime import date, datetime, UTC
+from typing import Any, BinaryIO
+from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -320,7 +321,7 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
                       problems="; ".join(result.problems))
     assert result.holder is not None
     info = rt.store.put_bytes(data)
-    rt.store.protect(info.key, datetime.now(timezone.utc) + SIGNED_RETENTION)
+    rt.store.protect(info.key, datetime.now(UTC) + SIGNED_RETENTION)
     number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
     version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256, size=info.size,
                       media_type=PDF, filename=agency.version.filename, created_by_id=actor.id,
@@ -334,7 +335,7 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
                           level=holder.level or "B-B", field_name=(holder.field_name or "")[:64],
                           transition=ACCEPT_STEP, validation={"status": holder.status, "authentic": True,
                                                               "signature": _plain(holder)},
-                          validated_at=datetime.now(timezone.utc)))
+                          validated_at=datetime.now(UTC)))
     audit.record(session, actor, "agreement.countersigned_copy", "document", doc.id, version=number,
                  sha256=info.sha256, signer=holder.signer, serial=holder.signer_serial,
                  fingerprint=holder.signer_fingerprint)

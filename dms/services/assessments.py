@@ -10,7 +10,8 @@ the feedback session is recorded, because they all read the same tables.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import datetime, timedelta, UTC
+from typing import Any
+from collections.abc import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ GENESIS = "0" * 64
 
 def _ts_text(ts: datetime) -> str:
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat(timespec="microseconds")
 
 
@@ -46,7 +47,7 @@ def record(session: Session, actor: User | None, action: str, object_type: str =
     """Append one event in the caller's transaction (it commits or rolls back with the change it records)."""
     head = _head(session)
     ev = AuditEvent(
-        ts=datetime.now(timezone.utc), actor_id=actor.id if actor else None,
+        ts=datetime.now(UTC), actor_id=actor.id if actor else None,
         actor_login=actor.login if actor else details.pop("login", ""), action=action,
         object_type=object_type, object_id=object_id,
         details=json.loads(json.dumps(details, ensure_ascii=False, default=str)), prev_hash=head.last_hash,
@@ -174,7 +175,7 @@ def parse_query(args) -> AuditQuery:  # noqa: ANN001
         if not raw:
             return None
         try:
-            return datetime.fromisoformat(raw).replace(tzinfo=timezone.utc) + timedelta(days=shift)
+            return datetime.fromisoformat(raw).replace(tzinfo=UTC) + timedelta(days=shift)
         except ValueError:
             raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
 

@@ -29,9 +29,10 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, BinaryIO, Callable, Iterator
+from typing import IO, Any, BinaryIO
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Integer, LargeBinary, Table, Text, bindparam, cast, delete, func,
                         MetaData, inspect, null, select, text, update)
@@ -80,7 +81,7 @@ class TargetNotEmpty(Conflict):
 
 def _utc_iso(value: datetime) -> str:
     # SQLite returns naive datetimes for timezone-aware columns; the application writes them in UTC.
-    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return aware.isoformat()
 
 
@@ -326,7 +327,7 @@ class _DumpedTable:
 def _dump_table(conn: Connection, table: Table, path: Path) -> _DumpedTable:
     columns = list(table.columns)
     tags = [type_tag(c.type) for c in columns]
-    exprs = [cast(c, Text).label(c.name) if tag == "json" else c for c, tag in zip(columns, tags)]
+    exprs = [cast(c, Text).label(c.name) if tag == "json" else c for c, tag in zip(columns, tags, strict=False)]
     encoders = [ENCODERS[tag] for tag in tags]
     digest, size, rows = hashlib.sha256(), 0, 0
 
@@ -342,7 +343,7 @@ def _dump_table(conn: Connection, table: Table, path: Path) -> _DumpedTable:
         result = conn.execution_options(stream_results=True, yield_per=ROW_BATCH).execute(
             select(*exprs).order_by(*table.primary_key.columns))
         for row in result:
-            write(out, [None if v is None else enc(v) for v, enc in zip(row, encoders)])
+            write(out, [None if v is None else enc(v) for v, enc in zip(row, encoders, strict=False)])
             rows += 1
     return _DumpedTable(table.name, path, rows, digest.hexdigest(), size, [c.name for c in columns])
 
@@ -394,7 +395,7 @@ def backup(rt: Runtime, target: Path, *, as_directory: bool = False, with_orphan
         report.pki, report.passphrase = _add_pki(rt, writer, members, with_secrets)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
-            "created_at": datetime.now(timezone.utc).isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
             "source": {"dialect": rt.db.engine.dialect.name, "schema_revisions": revisions,
                        "storage": type(rt.store).__name__},
             "tables": [{"name": d.name, "rows": d.rows, "columns": d.columns} for d in dumped],
@@ -651,7 +652,7 @@ def protect_signed_objects(rt: Runtime) -> int:
     """Give signed objects their retention again (a store's retention does not travel in the archive): until
     signing time + DMS_SIGNED_RETENTION_DAYS, as when they were signed. Returns how many the store protected."""
     from .signatures import RETENTION
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with rt.db.session() as s:
         signed = s.execute(select(Version.object_key, Signature.signed_at)  # the PDF the signing produced
                            .join(Signature, Signature.version_id == Version.id)
@@ -659,7 +660,7 @@ def protect_signed_objects(rt: Runtime) -> int:
         signed += s.execute(select(Signature.p7s_key, Signature.signed_at).where(Signature.p7s_key.is_not(None))).all()
     protected = 0
     for key, signed_at in signed:
-        until = (signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=timezone.utc)) + RETENTION
+        until = (signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)) + RETENTION
         if until > now and rt.store.protect(key, until):
             protected += 1
     return protected
@@ -735,7 +736,7 @@ class _RowLoader:
                 if len(values) != len(columns):
                     raise ValueError("width")
                 row = {c: (null() if v is None and t == "json" else None if v is None else dec(v))
-                       for c, t, v, dec in zip(columns, tags, values, decoders)}
+                       for c, t, v, dec in zip(columns, tags, values, decoders, strict=False)}
             except (ValueError, TypeError, binascii.Error):
                 raise BackupDamaged(f"db/{table.name}.jsonl: строка {rows + 1} не читается") from None
             if deferred:

@@ -7,7 +7,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session

@@ -7,7 +7,8 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 from ..errors import Invalid
 

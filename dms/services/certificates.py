@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from datetime import date, datetime, UTC
+from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -110,7 +110,7 @@ def spoil_blank(session: Session, actor: User | None, number: str, reason: str) 
     if blank.status != "free":
         raise Conflict(N_("бланк %(number)s уже использован") if blank.status == "used"
                        else N_("бланк %(number)s уже списан"), number=number)
-    blank.status, blank.spoil_reason, blank.changed_at = "spoiled", reason.strip()[:1000], datetime.now(timezone.utc)
+    blank.status, blank.spoil_reason, blank.changed_at = "spoiled", reason.strip()[:1000], datetime.now(UTC)
     audit.record(session, actor, "blanks.spoil", "organisation", blank.centre_id, number=number, reason=reason)
     return blank
 
@@ -210,7 +210,7 @@ def _set_stage(rt: Runtime, batch_id: int, stage: str, done: int | None = None, 
         if error:
             values["error"] = error[:5000]
         if stage in ("done", "failed"):
-            values["finished_at"] = datetime.now(timezone.utc)
+            values["finished_at"] = datetime.now(UTC)
         s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(**values))
 
 
@@ -250,10 +250,10 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
                                "(выдайте центру диапазон бланков)", need=len(rows), free=len(free))
             first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
             for b in free:
-                b.status, b.changed_at = "reserved", datetime.now(timezone.utc)
+                b.status, b.changed_at = "reserved", datetime.now(UTC)
             until = _years_later(_today(), valid_years) if valid_years else None
             prepared = [Prepared(r, n, b.number, secrets.token_urlsafe(18), until)
-                        for r, n, b in zip(rows, numbers, free)]
+                        for r, n, b in zip(rows, numbers, free, strict=False)]
             centre_id, actor_id, folder_id = centre.id, actor.id, folder.id
             s.expunge(centre)
             s.expunge(actor)
@@ -263,7 +263,7 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
     try:
         _set_stage(rt, batch_id, "signing", 0)
         specs = [_spec(rt, centre, actor, p) for p in prepared]
-        for p, spec in zip(prepared, specs):
+        for p, spec in zip(prepared, specs, strict=False):
             p.text = _text(spec)
         request = SignRequest(level=Level.B_T, timestamper=tsa, stamp=StampPlacement(x=36, y=36),
                               reason="Выдача свидетельства о квалификации")
@@ -285,7 +285,7 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             issued = _record_batch(s, actor, centre_id, folder_id, batch_id, prepared, infos, cred.fingerprint,
                                    replaces.id if replaces else None)
             s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
-                stage="done", done=len(prepared), finished_at=datetime.now(timezone.utc)))
+                stage="done", done=len(prepared), finished_at=datetime.now(UTC)))
             audit.record(s, actor, "certificates.issue", "organisation", centre_id, batch=batch_id,
                          count=len(prepared), first=prepared[0].number, last=prepared[-1].number, file=filename)
     except BaseException as exc:
@@ -300,7 +300,7 @@ def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepa
         centre = s.get(Organisation, centre_id)
         wf_svc.release_numbers(s, "certificate", centre, first_seq, len(prepared))
         s.execute(update(Blank).where(Blank.number.in_([p.blank for p in prepared]), Blank.status == "reserved")
-                  .values(status="free", changed_at=datetime.now(timezone.utc)))
+                  .values(status="free", changed_at=datetime.now(UTC)))
 
 
 def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch_id: int, prepared: list[Prepared],
@@ -308,7 +308,7 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
     issued = []
     today = _today()
     blanks = {b.number: b for b in s.scalars(select(Blank).where(Blank.number.in_([p.blank for p in prepared])))}
-    for p, info in zip(prepared, infos):
+    for p, info in zip(prepared, infos, strict=False):
         r = p.row
         meta = {"holder": r.full_name, "qualification": r.qualification, "level": r.level, "issue_date":
                 today.isoformat(), "blank_number": p.blank}
@@ -337,7 +337,7 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
         s.add(cert)
         s.flush()
         blank = blanks[p.blank]
-        blank.status, blank.certificate_id, blank.changed_at = "used", cert.id, datetime.now(timezone.utc)
+        blank.status, blank.certificate_id, blank.changed_at = "used", cert.id, datetime.now(UTC)
         wf_svc.execute(s, actor, doc, "issue", f"пакет {batch_id}", signed=True)
         issued.append({"id": doc.id, "number": p.number, "blank": p.blank, "holder": r.full_name,
                        "sha256": info.sha256, "row": r.row})
@@ -358,7 +358,7 @@ def revoke(session: Session, actor: User, cert: Certificate, reason: str, order:
     if not reason.strip() or not order.strip():
         raise Invalid("для аннулирования нужны причина и приказ (номер и дата)")
     wf_svc.execute(session, actor, cert.document, "revoke", f"{reason.strip()} (приказ {order.strip()})")
-    cert.revoked_at = datetime.now(timezone.utc)
+    cert.revoked_at = datetime.now(UTC)
     cert.revoke_reason, cert.revoke_order = reason.strip()[:1000], order.strip()[:200]
     audit.record(session, actor, "certificate.revoke", "document", cert.document_id, number=cert.number,
                  reason=cert.revoke_reason, order=cert.revoke_order)

@@ -3,8 +3,8 @@ orphans (objects no version references); deletes orphans older than a grace peri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import datetime, timedelta, UTC
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ class CheckReport:
 def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool = False,
                   verify_content: bool = True, now: datetime | None = None,
                   progress: Callable[[int], None] | None = None) -> CheckReport:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = CheckReport()
     referenced: dict[str, list[tuple[int, int]]] = {}
     for key, doc_id, number in session.execute(select(Version.object_key, Version.document_id, Version.number)):

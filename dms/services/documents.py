@@ -4,7 +4,7 @@ without bytes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
@@ -54,7 +54,7 @@ def check_revision(doc: Document, expected_revision: int | None) -> None:
 
 
 def _touch(session: Session, doc: Document) -> None:
-    doc.updated_at = datetime.now(timezone.utc)
+    doc.updated_at = datetime.now(UTC)
     session.add(OutboxEntry(document_id=doc.id, op="upsert"))
 
 

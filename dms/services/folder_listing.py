@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Mapping
+from datetime import date, datetime, time, timedelta, UTC
+from collections.abc import Mapping
 
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
@@ -79,7 +79,7 @@ def parse(args: Mapping[str, str]) -> ListingQuery:
 
 
 def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def not_trashed():  # noqa: ANN201

@@ -139,7 +139,7 @@ class TreeNode:
     name: str
     current: bool = False
     open: bool = False                      # on the way to the current folder: its children are shown
-    children: list["TreeNode"] = field(default_factory=list)
+    children: list[TreeNode] = field(default_factory=list)
 
 
 def tree(session: Session, actor: User, current: Folder) -> TreeNode:

@@ -12,7 +12,7 @@ import secrets
 import threading
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from cryptography import x509
@@ -124,7 +124,7 @@ class Pki:
     reservations: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
 
 
-_LOADED: "weakref.WeakKeyDictionary[Runtime, Pki]" = weakref.WeakKeyDictionary()
+_LOADED: weakref.WeakKeyDictionary[Runtime, Pki] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -195,7 +195,7 @@ def _latest_crl(session: Session, issuer: str) -> RevocationList | None:
 
 
 def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def _revoked_entries(session: Session) -> list[RevokedEntry]:
@@ -209,7 +209,7 @@ def publish_crl(rt: Runtime, session: Session, issuer: str = "issuing") -> Revoc
     number makes one of the two commits fail on the unique number, never two different lists with one number)."""
     pki = load(rt)
     number = (session.scalar(select(func.max(RevocationList.number)).where(RevocationList.issuer == issuer)) or 0) + 1
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     validity = CRL_VALIDITY[issuer]
     der = (pki.ca.build_crl(_revoked_entries(session), number=number, now=now, valid_for=validity)
            if issuer == "issuing" else pki.ca.build_root_crl(number=number, now=now))
@@ -225,7 +225,7 @@ def current_crl(rt: Runtime, session: Session, issuer: str) -> RevocationList:
     """The newest CRL of `issuer`, publishing a fresh one (in a savepoint of the caller's transaction) when none
     exists or the newest nears its next update; a concurrent publisher of the same number wins and is served."""
     row = _latest_crl(session, issuer)
-    if row is not None and _aware(row.next_update) - datetime.now(timezone.utc) > CRL_REFRESH_BEFORE[issuer]:
+    if row is not None and _aware(row.next_update) - datetime.now(UTC) > CRL_REFRESH_BEFORE[issuer]:
         return row
     try:
         with session.begin_nested():
@@ -269,13 +269,13 @@ def credentials_of(session: Session, user: User) -> list[SigningCredential]:
 
 
 def is_active(cred: SigningCredential, now: datetime | None = None) -> bool:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return cred.revoked_at is None and _aware(cred.not_before) <= now <= _aware(cred.not_after)
 
 
 def active_credential(session: Session, user: User) -> SigningCredential | None:
     """The newest unrevoked credential valid now."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return next((c for c in credentials_of(session, user) if is_active(c, now)), None)
 
 
@@ -329,7 +329,7 @@ def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason
     _require_admin(actor)
     if reason not in REVOCATION_REASONS:
         raise Invalid("причина отзыва: одна из %(known)s", known=", ".join(REVOCATION_REASONS))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     targets = [c for c in credentials_of(session, user) if c.revoked_at is None
                and (credential_id is None or c.id == credential_id)]
     if not targets:

@@ -8,8 +8,8 @@ between leaves orphans for `dms check`, never a version without bytes).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from datetime import date, datetime, timedelta, UTC
+from collections.abc import Iterable
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ def require_duty(actor: User | None, duty: str) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _reason(text: str | None, what: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from typing import Any
 
 from sqlalchemy import func, select
@@ -203,7 +203,7 @@ def _step(rt: Runtime, session: Session, actor: User, org: Organisation, t: Regi
         doc = _document_of_last(session, org, t.refers_to)
     if t.settles:
         _settle_application(session, actor, org, t.settles, t.title_ru)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     org.register_status, org.status_reason, org.status_changed_at = t.target, reason, now
     event = RegisterEvent(organisation_id=org.id, transition=t.name, from_status=from_status, to_status=t.target,
                           reason=reason, document_id=doc.id if doc else None, actor_id=actor.id, ts=now)

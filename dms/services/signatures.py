@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import BinaryIO
 
 from sqlalchemy import func, select
@@ -169,7 +169,7 @@ def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCr
     if p.transition is not None:
         wf_svc.execute(session, actor, doc, p.transition.name, comment, signed=True)
     else:
-        doc.updated_at = datetime.now(timezone.utc)
+        doc.updated_at = datetime.now(UTC)
         session.add(OutboxEntry(document_id=doc.id, op="upsert"))
         session.flush()
     audit.record(session, actor, "signature", "document", doc.id, kind=sig.kind, version=version.number,
@@ -179,7 +179,7 @@ def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCr
 
 
 def _protect(rt: Runtime, key: str) -> None:
-    rt.store.protect(key, datetime.now(timezone.utc) + RETENTION)
+    rt.store.protect(key, datetime.now(UTC) + RETENTION)
 
 
 def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin: str, *,
@@ -285,7 +285,7 @@ def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIde
                                   trust=_batch_trust(rt) if lvl is Level.B_LT else None)
             batches[group] = BatchSigner(signer, request, workers=workers)
         signed = batches[group].sign_many([data for _, _, data in items])
-        for (doc_id, revision, _), output in zip(items, signed):
+        for (doc_id, revision, _), output in zip(items, signed, strict=False):
             results[doc_id] = _store_batch_result(rt, actor_login, doc_id, revision, lvl, output, field_name)
     return [results[i] for i in ids]
 
@@ -353,7 +353,7 @@ def validate_version(rt: Runtime, session: Session, actor: User, doc: Document, 
         if row.kind == "cms" and row.p7s_key:
             reports.append(validate_detached(data, rt.store.get_bytes(row.p7s_key), trust))
     result = _report_json(reports)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cms_reports = iter(reports[1:] if version.media_type == PDF else reports)
     for row in rows:
         report = reports[0] if row.kind == "pades" else next(cms_reports, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from statistics import median
 
 from sqlalchemy import func, select
@@ -95,7 +95,7 @@ def certificates_per_centre(session: Session, user: User, today: date | None = N
     ranked = sorted(by_centre.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     series = [Series(name, values) for name, values in ranked[:TOP_CENTRES]]
     if len(ranked) > TOP_CENTRES:
-        rest = [sum(col) for col in zip(*(v for _, v in ranked[TOP_CENTRES:]))]
+        rest = [sum(col) for col in zip(*(v for _, v in ranked[TOP_CENTRES:]), strict=False)]
         series.append(Series(localize("прочие центры"), rest))
     return MonthlyChart([month_label(m) for m in months], series)
 
@@ -109,7 +109,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def signing_durations(session: Session, user: User, since: datetime) -> list[tuple[datetime, float]]:
@@ -133,7 +133,7 @@ def signing_durations(session: Session, user: User, since: datetime) -> list[tup
 def signing_turnaround(session: Session, user: User, today: date | None = None) -> MonthlyChart:
     """Median and 90th percentile of days from sending to signing, per month of signing."""
     months = last_months(today or date.today())
-    since = datetime(months[0][0], months[0][1] + 1, 1, tzinfo=timezone.utc)
+    since = datetime(months[0][0], months[0][1] + 1, 1, tzinfo=UTC)
     per_month: dict[tuple[int, int], list[float]] = defaultdict(list)
     for ts, days in signing_durations(session, user, since):
         per_month[(ts.year, ts.month - 1)].append(days)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,7 +35,7 @@ MIN_PASSWORD = 8
 
 
 def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
 def hash_password(password: str) -> str:
@@ -76,7 +76,7 @@ def authenticate(session: Session, login: str, password: str, source: str = "", 
     """Check a login and password. Failures are counted per account and address and per address (with a
     `limiter`: 429 over those limits, whatever the password), and per account: the account is locked for a
     growing time after THROTTLE_AFTER failures in a row from anywhere."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pair = f"{login.strip().lower()}|{address}"
     if limiter is not None and not (limiter.within("login_pair", pair) and limiter.within("login_address", address)):
         audit.record(session, None, "login.throttled", "user", None, login=login, source=source)
@@ -119,7 +119,7 @@ def _token_digest(token: str) -> str:
 
 def issue_token(session: Session, user: User, ttl: timedelta) -> tuple[str, datetime]:
     token = "pch_" + secrets.token_urlsafe(32)
-    expires = datetime.now(timezone.utc) + ttl
+    expires = datetime.now(UTC) + ttl
     session.add(ApiToken(user_id=user.id, token_hash=_token_digest(token), expires_at=expires))
     audit.record(session, user, "token.issue", "user", user.id)
     return token, expires
@@ -127,7 +127,7 @@ def issue_token(session: Session, user: User, ttl: timedelta) -> tuple[str, date
 
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
-    if row is None or row.revoked or _aware(row.expires_at) <= datetime.now(timezone.utc):
+    if row is None or row.revoked or _aware(row.expires_at) <= datetime.now(UTC):
         return None
     return row.user if row.user.is_active else None
 

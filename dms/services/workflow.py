@@ -3,8 +3,8 @@ audit and search outbox in the caller's transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Callable
+from datetime import date, datetime, UTC
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -144,7 +144,7 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
         doc.reg_number = allocate_number(session, doc)
         doc.reg_date = date.today()
     doc.state = t.target
-    doc.updated_at = datetime.now(timezone.utc)
+    doc.updated_at = datetime.now(UTC)
     entry = WorkflowHistory(document_id=doc.id, transition=t.name, from_state=from_state, to_state=t.target,
                             actor_id=actor.id, comment=comment[:2000])
     session.add(entry)

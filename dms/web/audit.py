@@ -1,7 +1,7 @@
 """The audit trail for auditors: filters, pages, CSV export."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from flask import Response, g, render_template, request, stream_with_context
 from flask_login import current_user, login_required
@@ -96,7 +96,7 @@ def audit_csv():  # noqa: ANN201
     q = audit.parse_query(request.args)
     rows = audit.export_csv(g.db, current_user, q)
     first = next(rows)  # checks permission and records the export before streaming starts
-    name = f"audit-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
+    name = f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
 
     def body():  # noqa: ANN202
         yield "\ufeff" + first  # BOM: Excel opens Cyrillic UTF-8 correctly

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tarfile
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ def build_archive(rt: Runtime, world) -> dict:  # noqa: ANN001
 
 def _norm(value: Any) -> Any:
     if isinstance(value, datetime):
-        return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).astimezone(timezone.utc)
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC)
     if isinstance(value, memoryview):
         return bytes(value)
     return value

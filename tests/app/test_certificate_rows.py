@@ -52,7 +52,7 @@ def test_xlsx_is_read_like_csv():
 
 def test_missing_columns_and_garbage_are_refused_clearly():
     with pytest.raises(Invalid, match="нет столбцов"):
-        read_results(io.BytesIO("a;b\n1;2\n".encode()), "r.csv")
+        read_results(io.BytesIO(b"a;b\n1;2\n"), "r.csv")
     with pytest.raises(Invalid, match="XLSX"):
         read_results(io.BytesIO(b"PK\x03\x04garbage"), "r.xlsx")
     with pytest.raises(Invalid):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 from dms.models import Certificate, Document, Organisation, WorkflowHistory
 from dms.services import stats, users
@@ -57,7 +57,7 @@ def test_charts_count_only_documents_the_user_may_view(rt, world):  # noqa: ANN0
     _certificate(rt, world, "/Открытая", centre, today)
     _certificate(rt, world, "/Закрытая", centre, today, "Петров П. П.")
     _certificate(rt, world, "/Закрытая", centre, today, "Сидоров С. С.")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hidden = world.document("clerk", "/Закрытая", make_pdf("скрытый"), doc_type="order", title="Скрытый приказ")
     _send_and_sign(rt, hidden.id, now - timedelta(days=9), now)
     with rt.db.session() as s:
@@ -145,7 +145,7 @@ def test_certificates_are_counted_by_centre_and_month_of_issue_for_twelve_months
 def test_signing_turnaround_is_the_median_and_ninetieth_percentile_per_month(rt, world):  # noqa: ANN001
     world.user("clerk", "Clerk")
     world.folder("/Приказы")
-    signed = datetime(2026, 10, 20, 12, tzinfo=timezone.utc)
+    signed = datetime(2026, 10, 20, 12, tzinfo=UTC)
     for days in (1, 2, 3, 4, 10):
         doc = world.document("clerk", "/Приказы", make_pdf(f"п{days}"), doc_type="order", title=f"Приказ {days}")
         _send_and_sign(rt, doc.id, signed - timedelta(days=days), signed)

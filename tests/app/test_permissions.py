@@ -6,7 +6,7 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from dms.models import Document, Folder, User
+from dms.models import Document, User
 from dms.security import (GLOBAL_ROLES, LOCAL_ROLES, ROLE_PERMISSIONS, P, access_filter, apply_filter_sql,
                           has_permission, visible_folder_ids)
 from dms.services import folders, sharing, users

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 import pytest
 from click.testing import CliRunner
@@ -202,10 +202,10 @@ def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, set
     r = _cli(settings, "purge", "--as", "admin")  # DMS_TRASH_DAYS (30) have not passed
     assert json.loads(r.output)["purged"] == [] and _exists(rt, doc)
     with rt.db.session() as s:  # the twin stays in the trash longer: its object must survive the first purge
-        s.get(TrashEntry, twin).trashed_at = datetime(2000, 1, 1, tzinfo=timezone.utc)
-        s.get(TrashEntry, doc).trashed_at = datetime(2001, 1, 1, tzinfo=timezone.utc)
+        s.get(TrashEntry, twin).trashed_at = datetime(2000, 1, 1, tzinfo=UTC)
+        s.get(TrashEntry, doc).trashed_at = datetime(2001, 1, 1, tzinfo=UTC)
     with rt.db.session() as s:
-        result = records.purge(s, users.get_user(s, "admin"), days=30, now=datetime(2000, 12, 1, tzinfo=timezone.utc))
+        result = records.purge(s, users.get_user(s, "admin"), days=30, now=datetime(2000, 12, 1, tzinfo=UTC))
     with rt.db.session() as s:
         objects = records.remove_objects(s, rt.store, result.keys)
     assert [p["document"] for p in result.purged] == [twin] and objects.kept_referenced == [key]
@@ -232,7 +232,7 @@ def test_a_refused_document_in_the_trash_does_not_stop_the_purge_of_the_others(p
                           holder_surname="иванов", qualification="Сварщик", level=3,
                           issue_date=date(2001, 1, 1), token="old-token-1"))
         for doc_id in (cert_doc, plain):
-            s.add(TrashEntry(document_id=doc_id, trashed_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+            s.add(TrashEntry(document_id=doc_id, trashed_at=datetime(2000, 1, 1, tzinfo=UTC)))
     with rt.db.session() as s:
         result = records.purge(s, users.get_user(s, "admin"), days=30)
     assert [p["document"] for p in result.purged] == [plain] and not _exists(rt, plain)
@@ -243,9 +243,8 @@ def test_a_refused_document_in_the_trash_does_not_stop_the_purge_of_the_others(p
 
 def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people, settings, rt):  # noqa: ANN001
     doc = _doc(people, "Заявление — архивная запись", doc_type="other")
-    with rt.db.session() as s:
-        with pytest.raises(Forbidden):
-            records.declare_record(s, users.get_user(s, "clerk"), s.get(Document, doc))
+    with rt.db.session() as s, pytest.raises(Forbidden):
+        records.declare_record(s, users.get_user(s, "clerk"), s.get(Document, doc))
     r = _cli(settings, "declare", str(doc), "--reason", "дело закрыто", "--as", "admin")
     assert r.exit_code == 0, r.output
     stored = documents.store_upload(rt.store, io.BytesIO(make_pdf("новая")), "n.pdf", 10**6)
@@ -253,9 +252,8 @@ def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people
                    lambda s, a, d: documents.update_metadata(s, a, d, title="Новое название"),
                    lambda s, a, d: wf_svc.execute(s, a, d, "register"),
                    lambda s, a, d: records.trash(s, a, d)):
-        with rt.db.session() as s:
-            with pytest.raises(Conflict):
-                change(s, users.get_user(s, "admin"), s.get(Document, doc))
+        with rt.db.session() as s, pytest.raises(Conflict):
+            change(s, users.get_user(s, "admin"), s.get(Document, doc))
     with rt.db.session() as s:
         d = s.get(Document, doc)
         assert (d.title, d.state, s.scalar(select(func.count()).where(Version.document_id == doc))) == \
@@ -404,7 +402,7 @@ def test_purge_keeps_objects_under_store_retention_and_reports_them(people, sett
     with rt.db.session() as s:
         key = s.get(Document, doc).current_version.object_key
         records.trash(s, users.get_user(s, "clerk"), s.get(Document, doc))
-    if not rt.store.protect(key, datetime.now(timezone.utc) + timedelta(days=1)):
+    if not rt.store.protect(key, datetime.now(UTC) + timedelta(days=1)):
         pytest.skip("this store cannot protect objects")
     r = _cli(settings, "purge", "--days", "0", "--as", "admin")
     assert r.exit_code == 0, r.output

@@ -23,6 +23,7 @@ from signing.validate import validate_detached, validate_pdf
 from .conftest import csrf_of
 from .pdfs import make_pdf
 from .test_cli import dms
+from datetime import UTC
 
 PIN = "482193"
 PASSPHRASE = "test-pki-passphrase"
@@ -271,11 +272,11 @@ def test_text_version_gets_a_detached_cms_signature_that_validates(rt, office, c
         p7s = rt.store.get_bytes(row.p7s_key)
     assert validate_detached(text, p7s, trust(rt)).authentic
     assert not validate_detached(text + b"!", p7s, trust(rt)).authentic
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from dms.services.check import check_objects
     with rt.db.session() as s:  # the .p7s is referenced: never an orphan, never deleted by `dms check`
-        later = check_objects(s, rt.store, delete_orphans=True, now=datetime.now(timezone.utc) + timedelta(days=3))
+        later = check_objects(s, rt.store, delete_orphans=True, now=datetime.now(UTC) + timedelta(days=3))
     assert later.ok and row.p7s_key not in later.orphans_deleted and rt.store.exists(row.p7s_key)
     h = office.token(client, "director")
     report = client.get(f"/api/v1/documents/{doc.id}/versions/1/validation", headers=h).get_json()

@@ -3,7 +3,6 @@ same answer for unknown and wrong; never SNILS or a birth date; rate-limited and
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from sqlalchemy import select

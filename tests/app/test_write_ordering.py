@@ -5,8 +5,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import func, select
 
@@ -96,7 +95,7 @@ def test_check_deletes_only_orphans_older_than_a_day(world, rt):  # noqa: ANN001
     with rt.db.session() as s:
         fresh = check_objects(s, rt.store, delete_orphans=True)
         assert fresh.orphans_deleted == [] and [o["key"] for o in fresh.orphans] == [orphan]
-        later = check_objects(s, rt.store, delete_orphans=True, now=datetime.now(timezone.utc) + timedelta(days=2))
+        later = check_objects(s, rt.store, delete_orphans=True, now=datetime.now(UTC) + timedelta(days=2))
     assert later.orphans_deleted == [orphan]
     assert not rt.store.exists(orphan)
     with rt.db.session() as s:

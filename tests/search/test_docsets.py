@@ -11,7 +11,7 @@ from search.index import Delete
 from search.query import QueryBuilder
 from tests.search.conftest import add, doc
 
-WORDS = "приказ центр оценка эксперт реестр бланк отчет комиссия".split()
+WORDS = ["приказ", "центр", "оценка", "эксперт", "реестр", "бланк", "отчет", "комиссия"]
 QUERIES = (
     "приказ", "приказ центр", "приказ OR реестр", "приказ NOT центр", "NOT приказ",
     '"центр оценка"', "тип:order", "оценка ANDNOT бланк", "оценка ANDMAYBE бланк",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pypdf
 from cryptography import x509
@@ -163,7 +163,7 @@ def test_big_pdf_is_signed_from_stream_to_stream(pki, tmp_path):
 
 def test_signer_whose_certificate_expired_since_loading_is_refused(pki, one_page_pdf):
     old = pki.ca.issue_user_certificate(
-        "Истёк", PIN, valid_days=1, not_before=datetime.now(timezone.utc) - timedelta(days=2)
+        "Истёк", PIN, valid_days=1, not_before=datetime.now(UTC) - timedelta(days=2)
     )
     key = serialization.load_pem_private_key(old.encrypted_key_pem, PIN.encode())
     expired = SignerIdentity(x509.load_der_x509_certificate(old.certificate_der), key, [])  # type: ignore[arg-type]

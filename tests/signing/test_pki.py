@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from asn1crypto import keys, pem
@@ -59,28 +59,28 @@ def test_user_key_is_stored_encrypted_and_opens_only_with_the_pin(pki):
 
 def test_expired_certificate_is_refused(pki):
     old = pki.ca.issue_user_certificate(
-        "Просрочен", PIN, valid_days=1, not_before=datetime.now(timezone.utc) - timedelta(days=3)
+        "Просрочен", PIN, valid_days=1, not_before=datetime.now(UTC) - timedelta(days=3)
     )
     with pytest.raises(CertificateExpired):
         load_signer(old, PIN, pki.ca.chain_der)
 
 
 def test_certificate_not_yet_valid_is_refused(pki):
-    future = pki.ca.issue_user_certificate("Будущий", PIN, not_before=datetime.now(timezone.utc) + timedelta(days=1))
+    future = pki.ca.issue_user_certificate("Будущий", PIN, not_before=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(CertificateNotYetValid):
         load_signer(future, PIN, pki.ca.chain_der)
 
 
 def test_revoked_certificate_is_refused(pki):
     revoked = pki.ca.issue_user_certificate("Отозван", PIN)
-    crl = pki.ca.build_crl([RevokedEntry(revoked.serial, datetime.now(timezone.utc), "key_compromise")])
+    crl = pki.ca.build_crl([RevokedEntry(revoked.serial, datetime.now(UTC), "key_compromise")])
     with pytest.raises(CertificateRevoked):
         load_signer(revoked, PIN, pki.ca.chain_der, crl_der=crl)
     assert load_signer(pki.agency, PIN, pki.ca.chain_der, crl_der=crl).fingerprint == pki.agency.fingerprint
 
 
 def test_crl_lists_revoked_serials_with_reason(pki):
-    at = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     crl = x509.load_der_x509_crl(pki.ca.build_crl([RevokedEntry(12345, at, "superseded")], number=7))
     entry = crl.get_revoked_certificate_by_serial_number(12345)
     assert entry is not None and entry.revocation_date_utc == at
@@ -91,7 +91,7 @@ def test_crl_lists_revoked_serials_with_reason(pki):
 
 def test_unknown_revocation_reason_is_refused(pki):
     with pytest.raises(PkiError):
-        pki.ca.build_crl([RevokedEntry(1, datetime.now(timezone.utc), "bored")])
+        pki.ca.build_crl([RevokedEntry(1, datetime.now(UTC), "bored")])
 
 
 def test_crl_of_another_ca_is_not_accepted(pki):

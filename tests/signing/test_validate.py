@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from asn1crypto import cms
 from pyhanko.pdf_utils import generic
@@ -67,7 +67,7 @@ def test_signer_revoked_before_validation_is_reported_revoked(pki):
     credential = pki.ca.issue_user_certificate("Уволен", PIN)
     signer = load_signer(credential, PIN, pki.ca.chain_der)
     signed = sign_pdf(make_pdf(), signer, SignRequest(level=Level.B_B))
-    revoked_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    revoked_at = datetime.now(UTC) - timedelta(minutes=1)
     crl = pki.ca.build_crl([RevokedEntry(credential.serial, revoked_at, "key_compromise")])
     trust = TrustStore.for_ca(pki.ca, crls=[crl, pki.ca.build_root_crl()])
     [signature] = validate_pdf(signed, trust).signatures

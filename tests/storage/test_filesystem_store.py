@@ -6,7 +6,7 @@ import io
 import os
 import stat
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -54,8 +54,8 @@ def test_put_of_old_bytes_refreshes_the_modified_time(fs_store: FileStore) -> No
     info = fs_store.put_bytes(b"orphan candidate")
 
     assert info.existed
-    assert datetime.now(timezone.utc) - info.modified < timedelta(minutes=1)
-    assert datetime.now(timezone.utc) - fs_store.stat(key).modified < timedelta(minutes=1)
+    assert datetime.now(UTC) - info.modified < timedelta(minutes=1)
+    assert datetime.now(UTC) - fs_store.stat(key).modified < timedelta(minutes=1)
 
 
 def test_failed_upload_removes_its_temp_file(fs_store: FileStore) -> None:
@@ -85,7 +85,7 @@ def test_expected_size_stops_reading_an_oversized_stream_early(fs_store: FileSto
 
 def test_protect_makes_the_file_read_only_and_refuses_delete(fs_store: FileStore) -> None:
     key = fs_store.put_bytes(b"signed order").key
-    until = datetime.now(timezone.utc) + timedelta(days=3650)
+    until = datetime.now(UTC) + timedelta(days=3650)
 
     assert fs_store.protect(key, until) is True
 
@@ -97,7 +97,7 @@ def test_protect_makes_the_file_read_only_and_refuses_delete(fs_store: FileStore
 
 def test_delete_is_allowed_once_the_retention_has_passed(fs_store: FileStore) -> None:
     key = fs_store.put_bytes(b"old report").key
-    fs_store.protect(key, datetime.now(timezone.utc) - timedelta(seconds=1))
+    fs_store.protect(key, datetime.now(UTC) - timedelta(seconds=1))
 
     fs_store.delete(key)
 
@@ -107,9 +107,9 @@ def test_delete_is_allowed_once_the_retention_has_passed(fs_store: FileStore) ->
 
 def test_protect_never_shortens_a_retention(fs_store: FileStore) -> None:
     key = fs_store.put_bytes(b"agreement").key
-    fs_store.protect(key, datetime.now(timezone.utc) + timedelta(days=30))
+    fs_store.protect(key, datetime.now(UTC) + timedelta(days=30))
 
-    assert fs_store.protect(key, datetime.now(timezone.utc) - timedelta(days=1)) is True
+    assert fs_store.protect(key, datetime.now(UTC) - timedelta(days=1)) is True
 
     with pytest.raises(ObjectProtected):
         fs_store.delete(key)
@@ -117,7 +117,7 @@ def test_protect_never_shortens_a_retention(fs_store: FileStore) -> None:
 
 def test_list_ignores_files_that_are_not_objects(fs_store: FileStore) -> None:
     key = fs_store.put_bytes(b"real object").key
-    fs_store.protect(key, datetime.now(timezone.utc) + timedelta(days=1))
+    fs_store.protect(key, datetime.now(UTC) + timedelta(days=1))
     (fs_store.root / ".tmp" / "upload-leftover").write_bytes(b"x")
     (fs_store.root / "notes.txt").write_bytes(b"x")
     (fs_store.path_of(key).parent / ("0" * 64)).write_bytes(b"misplaced")

@@ -7,7 +7,7 @@ import os
 import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -71,10 +71,9 @@ def test_corrupted_object_is_detected_on_read(store: ObjectStore, corrupt: Corru
     damaged[123_456] ^= 0x01
     corrupt(store, key, bytes(damaged))
 
-    with pytest.raises(ChecksumMismatch, match=f"object {key} .* is corrupted"):
-        with store.open(key) as stream:
-            while stream.read(8192):
-                pass
+    with pytest.raises(ChecksumMismatch, match=f"object {key} .* is corrupted"), store.open(key) as stream:
+        while stream.read(8192):
+            pass
     with pytest.raises(ChecksumMismatch, match=key):
         store.get_bytes(key)
 
@@ -172,7 +171,7 @@ KEYED_CALLS = {
     "exists": lambda store, key: store.exists(key),
     "delete": lambda store, key: store.delete(key),
     "verify": lambda store, key: store.verify(key),
-    "protect": lambda store, key: store.protect(key, datetime.now(timezone.utc) + timedelta(days=1)),
+    "protect": lambda store, key: store.protect(key, datetime.now(UTC) + timedelta(days=1)),
     "expected_sha256": lambda store, key: store.put(io.BytesIO(b"x"), expected_sha256=key),
 }
 
@@ -211,11 +210,11 @@ def test_delete_is_idempotent(store: ObjectStore) -> None:
 
 
 def test_list_shows_every_object_with_its_size_and_modified_time(store: ObjectStore) -> None:
-    before = datetime.now(timezone.utc) - timedelta(seconds=2)
+    before = datetime.now(UTC) - timedelta(seconds=2)
     payloads = [os.urandom(size) for size in (0, 10, 70_000)]
     for data in payloads:
         store.put_bytes(data)
-    after = datetime.now(timezone.utc) + timedelta(seconds=2)
+    after = datetime.now(UTC) + timedelta(seconds=2)
 
     listed = {info.key: info for info in store.list()}
 

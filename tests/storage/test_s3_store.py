@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -73,7 +73,7 @@ def test_put_of_bytes_stored_long_ago_refreshes_the_modified_time(
 def test_protect_returns_false_on_a_bucket_without_object_lock(s3_store: S3Store) -> None:
     key = s3_store.put_bytes(b"draft").key
 
-    assert s3_store.protect(key, datetime.now(timezone.utc) + timedelta(days=1)) is False
+    assert s3_store.protect(key, datetime.now(UTC) + timedelta(days=1)) is False
 
     s3_store.delete(key)
     assert not s3_store.exists(key)
@@ -106,7 +106,7 @@ def test_protect_sets_an_object_lock_retention_on_a_locked_bucket(
     locked_store: S3Store, s3_server: MotoS3Server | ExternalS3Server
 ) -> None:
     key = locked_store.put_bytes(b"signed certificate").key
-    until = (datetime.now(timezone.utc) + timedelta(days=30)).replace(microsecond=0)
+    until = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
     assert "x-amz-object-lock-retain-until-date" not in s3_server.client().stat_object(
         locked_store.bucket, key
     ).metadata
@@ -125,10 +125,10 @@ def test_protect_never_shortens_an_object_lock_retention(
     locked_store: S3Store, s3_server: MotoS3Server | ExternalS3Server
 ) -> None:
     key = locked_store.put_bytes(b"agreement").key
-    long = datetime.now(timezone.utc) + timedelta(days=60)
+    long = datetime.now(UTC) + timedelta(days=60)
     locked_store.protect(key, long)
 
-    assert locked_store.protect(key, datetime.now(timezone.utc) + timedelta(days=2)) is True
+    assert locked_store.protect(key, datetime.now(UTC) + timedelta(days=2)) is True
 
     _, retained_until = retention_of(s3_server, locked_store.bucket, key)
     assert abs(retained_until - long) < timedelta(seconds=1)
