@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ PO = ROOT / "dms" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
 # gettext and friends, and the callables whose first (or named) argument is a message: the errors of
 # dms.errors and its subclasses (translated where shown, see DmsError.message), Forbidden's `what`.
-KEYWORDS: dict[str, object] = {
+KEYWORDS: dict[str, Any] = {
     "_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None, "localize": None,
     "ngettext": (1, 2), "lazy_ngettext": (1, 2),
     "DmsError": None, "NotFound": None, "Conflict": None, "PreconditionFailed": None, "TooLarge": None,
@@ -33,7 +34,7 @@ SKIP_DIRS = {".venv", "node_modules", "__pycache__", ".git", "var", "tests", "be
 
 @dataclass(frozen=True)
 class Found:
-    msgid: str | tuple[str, str]
+    msgid: str | tuple[str, ...]
     where: str
 
 

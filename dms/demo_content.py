@@ -1024,7 +1024,7 @@ def synthetic_documents(n: int, seed: int = 0) -> Iterator[RenderSpec]:
             title=rng.choice(SYN_TITLES[kind]).format(**slots),
             reg_number=f"СИНТ-{seed}-{i + 1:06d}",
             reg_date=start + timedelta(days=(i * 7 + rng.randint(0, 6)) % 365),
-            city=slots["city"],
+            city=str(slots["city"]),
             paragraphs=tuple(paragraphs),
             signature=org.signature,
             footer=DEMO_FOOTER,

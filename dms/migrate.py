@@ -34,4 +34,6 @@ def current(engine: Engine) -> str | None:
 
 def head() -> str:
     from alembic.script import ScriptDirectory
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    current = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert current is not None, "the migrations have no head"
+    return current

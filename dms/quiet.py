@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, TextIO
+from typing import TextIO
 
 log = logging.getLogger("py.warnings")
 _QUIET = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)

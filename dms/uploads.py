@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from typing import BinaryIO
+from typing import IO
 
 import filetype
 
@@ -112,7 +112,7 @@ def safe_filename(name: str | None, media_type: str) -> str:
 class BoundedReader(io.RawIOBase):
     """Replays the sniffed head, then the rest of the stream; raises TooLarge past `limit` bytes."""
 
-    def __init__(self, head: bytes, rest: BinaryIO, limit: int):
+    def __init__(self, head: bytes, rest: IO[bytes], limit: int):
         self._head = memoryview(head)
         self._rest = rest
         self._limit = limit
@@ -136,7 +136,7 @@ class BoundedReader(io.RawIOBase):
         return n
 
 
-def open_upload(stream: BinaryIO, filename: str | None, limit: int) -> tuple[str, str, io.BufferedReader]:
+def open_upload(stream: IO[bytes], filename: str | None, limit: int) -> tuple[str, str, io.BufferedReader]:
     """(media_type, safe filename, a bounded stream of the whole upload)."""
     head = stream.read(SNIFF_BYTES)
     media_type = sniff(head, filename or "")

@@ -57,7 +57,7 @@ def live_docs(leaf: Searcher) -> Docs:
 
 
 def _term(q: wq.Term, leaf: Searcher, within: Within) -> Docs:
-    field = leaf.schema.get(q.fieldname, None)
+    field = leaf.schema[q.fieldname] if q.fieldname in leaf.schema else None  # noqa: SIM401 - a Schema, not a dict
     if field is None:
         return np.empty(0, np.int64)
     try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-from collections.abc import Awaitable
+from typing import Any, TypeVar
+from collections.abc import Coroutine
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ def _loop_running() -> bool:
     return True
 
 
-def run(coro: Awaitable[T]) -> T:
+def run(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, also from inside a running loop."""
     if not _loop_running():
         return asyncio.run(coro)
@@ -28,7 +28,7 @@ def run(coro: Awaitable[T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def run_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
+def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """loop.run_until_complete for a loop kept between calls, also from inside another running loop."""
     if not _loop_running():
         return loop.run_until_complete(coro)

@@ -68,7 +68,7 @@ class _ContentMD5Minio(Minio):
     """Sends Content-MD5 with every object and part upload. Buckets with object lock refuse
     uploads without it, and the SDK computes it only over HTTPS."""
 
-    def _put_object(  # type: ignore[override]
+    def _put_object(
         self,
         bucket_name: str,
         object_name: str,
@@ -183,7 +183,7 @@ class S3Store(ObjectStore):
 
         source = _TranslatedBody(response, f"{self.describe()}: reading {key} failed")
         reader = VerifyingReader(source, key, self.describe(), release)
-        return io.BufferedReader(reader, CHUNK_SIZE)  # type: ignore[return-value]
+        return io.BufferedReader(reader, CHUNK_SIZE)
 
     def stat(self, key: str) -> ObjectInfo:
         check_key(key)
@@ -328,6 +328,6 @@ def _age(moment: datetime) -> timedelta:
 def _server_time(headers: Any) -> datetime:
     date = headers.get("Date") if headers is not None else None
     try:
-        return parsedate_to_datetime(date).astimezone(UTC)
+        return parsedate_to_datetime(str(date)).astimezone(UTC)
     except (TypeError, ValueError):
         return utc_now()

@@ -20,7 +20,7 @@ def _int(value: object, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(str(value))
     except (TypeError, ValueError):
         raise Invalid("%(field)s должен быть целым числом", field=name) from None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, UTC
-from typing import Any, BinaryIO
+from typing import IO, Any
 from collections.abc import Mapping
 
 from cryptography import x509
@@ -270,6 +270,8 @@ def countersignature_problem(session: Session, doc: Document) -> str | None:
     if doc.current_version_id == agency.version_id:
         return N_("нет подписи второй стороны: текущая версия подписана только агентством")
     current = session.get(Version, doc.current_version_id)
+    if current is None:
+        return N_("у соглашения нет текущей версии")
     data, base = rt.store.get_bytes(current.object_key), rt.store.get_bytes(agency.version.object_key)
     result = check_countersigned(data, base, agency, trust_store(rt, session))
     return "; ".join(result.problems) or None
@@ -285,7 +287,7 @@ def term_problem(doc: Document, today: date | None = None) -> str | None:
 
 # --- the holder's copy signed elsewhere -------------------------------------------------------------------
 
-def _read_pdf(stream: BinaryIO, limit: int) -> bytes:
+def _read_pdf(stream: IO[bytes], limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
         raise TooLarge("файл больше %(mb)s МБ", mb=limit // (1024 * 1024))
@@ -294,7 +296,7 @@ def _read_pdf(stream: BinaryIO, limit: int) -> bytes:
     return data
 
 
-def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Document, stream: BinaryIO,
+def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Document, stream: IO[bytes],
                          filename: str = "", comment: str = "") -> Version:
     """The copy the holder signed elsewhere becomes the new version and the agreement enters into force — only if
     it is our agency-signed bytes plus the holder's signature, both valid and trusted. A refusal changes nothing

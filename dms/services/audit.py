@@ -127,7 +127,8 @@ def _filtered(q: AuditQuery):  # noqa: ANN202
     return stmt
 
 
-def search(session: Session, actor: User, q: AuditQuery, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEvent]]:
+def search(session: Session, actor: User, q: AuditQuery, limit: int = 100,
+           offset: int = 0) -> tuple[int, list[AuditEvent]]:
     from sqlalchemy import func
     require_audit_reader(actor)
     stmt = _filtered(q)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, UTC
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ class StoredUpload:
     filename: str
 
 
-def store_upload(store: ObjectStore, stream: BinaryIO, filename: str | None, max_bytes: int) -> StoredUpload:
+def store_upload(store: ObjectStore, stream: IO[bytes], filename: str | None, max_bytes: int) -> StoredUpload:
     """Sniff, bound and store untrusted bytes. The object may end up unreferenced if the caller fails later."""
     media_type, safe_name, body = uploads.open_upload(stream, filename, max_bytes)
     info = store.put(body)

@@ -37,7 +37,7 @@ class ListingQuery:
 
     def args(self, **changes: object) -> dict[str, object]:
         """Query-string parameters of this query with `changes` applied (for links that keep the rest)."""
-        q = replace(self, **changes)
+        q = replace(self, **changes)  # type: ignore[arg-type]  # the keys are the dataclass fields, checked by replace()
         raw = {"sort": q.sort, "dir": q.direction, "type": q.doc_type, "state": q.state,
                "org": q.organisation_id, "from": q.date_from.isoformat() if q.date_from else None,
                "to": q.date_to.isoformat() if q.date_to else None, "page": q.page if q.page > 1 else None}
@@ -114,10 +114,8 @@ def documents(session: Session, actor: User, folder: Folder, q: ListingQuery,
     column = SORT_COLUMNS[q.sort]
     key = column.asc() if q.direction == "asc" else column.desc()
     tie = Document.id.asc() if q.direction == "asc" else Document.id.desc()
-    if q.sort == "reg":  # documents without a number go last either way
-        stmt = stmt.order_by(Document.reg_number.is_(None), key, tie)
-    else:
-        stmt = stmt.order_by(key, tie)
+    # documents without a number go last either way
+    stmt = stmt.order_by(Document.reg_number.is_(None), key, tie) if q.sort == "reg" else stmt.order_by(key, tie)
     rows = session.scalars(stmt.limit(page_size).offset((q.page - 1) * page_size))
     return total, list(rows)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 
-from ..errors import DmsError
+from ..errors import DmsError, NotFound
 from ..models import User
 from ..runtime import Runtime
 from ..security import Forbidden, P, require
@@ -30,6 +30,8 @@ def ingest_one(rt: Runtime, actor_id: int, folder_id: int, doc_type: str, path: 
         stored = documents.store_upload(rt.store, f, path.name, rt.settings.max_upload_bytes)
     with rt.db.session() as s:
         actor = s.get(User, actor_id)
+        if actor is None:
+            raise NotFound("нет пользователя %(id)s", id=actor_id)
         folder = folders.get(s, folder_id)
         doc = documents.create(s, actor, folder, doc_type, path.stem.replace("_", " "), meta)
         version = documents.add_version(s, actor, doc, stored)

@@ -60,9 +60,10 @@ def _reason(text: str | None, what: str) -> str:
 def active_holds(session: Session, doc: Document) -> list[LegalHold]:
     """Holds on the document itself or on its folder or any folder above it."""
     folder = session.get(Folder, doc.folder_id)
+    above = folder.ancestor_ids if folder is not None else []
     return list(session.scalars(select(LegalHold).where(
         LegalHold.released_at.is_(None),
-        or_(LegalHold.document_id == doc.id, LegalHold.folder_id.in_(folder.ancestor_ids)))
+        or_(LegalHold.document_id == doc.id, LegalHold.folder_id.in_(above)))
         .order_by(LegalHold.id)))
 
 
@@ -151,8 +152,10 @@ def place_hold(session: Session, actor: User, reason: str, *, document: Document
                      reason=_reason(reason, N_("удержания")), placed_by_id=actor.id)
     session.add(hold)
     session.flush()
-    audit.record(session, actor, "records.hold", "document" if document else "folder",
-                 document.id if document else folder.id, hold=hold.id, reason=hold.reason)
+    target = document if document is not None else folder
+    assert target is not None  # exactly one of them, checked above
+    audit.record(session, actor, "records.hold", "document" if document else "folder", target.id, hold=hold.id,
+                 reason=hold.reason)
     return hold
 
 
@@ -264,8 +267,8 @@ def _destroy(session: Session, doc: Document) -> dict:
     what = {"document": doc.id, "type": doc.doc_type, "title": doc.title, "reg_number": doc.reg_number,
             "reg_date": doc.reg_date.isoformat() if doc.reg_date else None, "state": doc.state,
             "versions": [{"number": v.number, "sha256": v.sha256, "size": v.size, "filename": v.filename}
-                         for v in versions], "signatures": len(p7s), "keys": sorted({v.object_key for v in versions}
-                                                                                  | set(p7s))}
+                         for v in versions], "signatures": len(p7s),
+            "keys": sorted({str(v.object_key) for v in versions} | {str(k) for k in p7s})}
     version_ids = [v.id for v in versions]
     doc.current_version_id = None
     session.flush()
@@ -334,6 +337,8 @@ def purge(session: Session, actor: User, *, days: int, now: datetime | None = No
                               .order_by(TrashEntry.trashed_at)).all()
     for entry in entries:
         doc = session.get(Document, entry.document_id)
+        if doc is None:  # already gone: nothing to purge
+            continue
         try:
             what = _destroy(session, doc)  # refuses what is held, a record, or a register certificate
         except Conflict as exc:  # one refusal never stops the purge of the others
@@ -424,7 +429,8 @@ def approve(session: Session, actor: User, batch_id: int) -> DispositionBatch:
     return batch
 
 
-def execute(session: Session, actor: User, batch_id: int, today: date | None = None) -> tuple[DispositionBatch, set[str]]:
+def execute(session: Session, actor: User, batch_id: int,
+            today: date | None = None) -> tuple[DispositionBatch, set[str]]:
     """Destroy the items of an approved list that are still due under their rule and not held; each destroyed
     document leaves an audit event and its item as the certificate of destruction. Returns the object keys to
     hand to `remove_objects` after the commit."""
@@ -440,10 +446,11 @@ def execute(session: Session, actor: User, batch_id: int, today: date | None = N
         rule = retention.rule_for(doc.doc_type) if doc else None
         due = due_date(doc) if doc else None
         reason = ("документа уже нет" if doc is None else
-                  "правило хранения не предусматривает уничтожения" if rule.disposal is not retention.Disposal.DESTROY
+                  "правило хранения не предусматривает уничтожения"
+                  if rule is None or rule.disposal is not retention.Disposal.DESTROY
                   else "срок хранения ещё не истёк" if due is None or due > today
                   else deletion_blocker(session, doc))
-        if reason is None:
+        if reason is None and doc is not None:
             try:
                 what = _destroy(session, doc)
             except Conflict as exc:

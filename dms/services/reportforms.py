@@ -70,7 +70,7 @@ def check(session: Session, form_code: str, site_code: str, period: str, answers
             clean = validate(form, answers)
         except FormErrors as exc:
             errors.update(exc.errors)
-    if errors:
+    if errors or site is None:
         raise Invalid("отчёт не прошёл проверку: ошибок — %(count)s; исправьте отмеченные поля", errors,
                       count=len(errors))
     return Filled(form, site, period, clean)
@@ -82,8 +82,9 @@ def site_folder(session: Session, actor: User, site: Organisation) -> Folder | N
     registered = getattr(site, "folder_id", None)
     candidates = sorted(session.scalars(select(Folder).where(Folder.organisation_id == site.id)),
                         key=lambda f: (f.id != registered, f.path.count("/"), f.id))
-    if registered and all(f.id != registered for f in candidates):
-        candidates.insert(0, session.get(Folder, registered))
+    own = session.get(Folder, registered) if registered else None
+    if own is not None and all(f.id != registered for f in candidates):
+        candidates.insert(0, own)
     return next((f for f in candidates if f is not None and has_permission(session, actor, P.ADD, f)), None)
 
 
@@ -154,6 +155,7 @@ def save(session: Session, store: ObjectStore, max_bytes: int, actor: User, fill
                      author=actor.full_name or actor.login)
     stored = docs.store_upload(store, io.BytesIO(pdf), f"{filled.form.code}-{filled.site.code}.pdf", max_bytes)
     if doc is None:
+        assert folder is not None  # chosen above for a new draft
         doc = docs.create(session, actor, folder, "report", title_of(filled), _meta(filled), filled.site)
         comment = "заполнено по форме"
     else:

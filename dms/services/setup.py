@@ -11,7 +11,7 @@ def initialise(rt: Runtime) -> dict:
     upgrade(rt.db.engine)
     with rt.db.session() as s:
         folders.root(s)
-    rt.store  # opening the store creates its directory or bucket
+    _ = rt.store  # opening the store creates its directory or bucket
     from .indexing import open_index
     open_index(rt)  # creates an empty index the first time
     return {"database": rt.db.engine.url.render_as_string(hide_password=True), "schema": current(rt.db.engine),

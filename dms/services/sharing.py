@@ -78,7 +78,8 @@ def describe(session: Session, folder: Folder) -> list[dict]:
 def _principal_names(session: Session, principals: set[str]) -> dict[str, str]:
     user_ids = [int(p.split(":")[1]) for p in principals if p.startswith("user:")]
     group_ids = [int(p.split(":")[1]) for p in principals if p.startswith("group:")]
-    names = {f"user:{i}": login for i, login in session.execute(select(User.id, User.login).where(User.id.in_(user_ids)))}
+    names = {f"user:{i}": login
+             for i, login in session.execute(select(User.id, User.login).where(User.id.in_(user_ids)))}
     names.update({f"group:{i}": "группа " + n for i, n in
                   session.execute(select(Group.id, Group.name).where(Group.id.in_(group_ids)))})
     return names

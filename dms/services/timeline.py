@@ -93,7 +93,8 @@ def timeline(session: Session, actor: User, doc: Document) -> list[Event]:
         kind, title = AUDIT_ACTIONS[ev.action]
         if kind in ("view", "download") and not sees_all and ev.actor_id != actor.id:
             continue
-        events.append(Event(ev.ts, kind, localize(title), _name(people.get(ev.actor_id), ev.actor_login),
+        who = people.get(ev.actor_id) if ev.actor_id is not None else None
+        events.append(Event(ev.ts, kind, localize(title), _name(who, ev.actor_login),
                             _audit_detail(ev)))
     events.sort(key=lambda e: _aware(e.ts), reverse=True)
     return events

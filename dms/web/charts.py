@@ -78,7 +78,7 @@ def monthly_chart(title: str, chart: MonthlyChart, *, stacked: bool, unit: str =
         x0 = left + i * slot
         body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" '
                     f'{FONT} fill="#5b6470">{escape(month)}</text>')
-        base = top + plot_h
+        base: float = top + plot_h
         bar = slot * 0.7 if stacked else slot * 0.7 / max(1, len(chart.series))
         for j, s in enumerate(chart.series):
             value = s.values[i]
