@@ -21,9 +21,26 @@ def upgrade(engine: Engine) -> None:
     cfg = alembic_config(str(engine.url))
     # Plain connection (not the app's BEGIN IMMEDIATE hook) so that SQLite DDL runs under Alembic's control.
     with engine.connect() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        # SQLite rebuilds a table to change it (create, copy, drop, rename): with foreign keys on, dropping a
+        # referenced table fails or cascades. Off for the migration, set on the driver's connection before any
+        # BEGIN (inside a transaction the pragma does nothing), checked after, on again before the connection goes
+        # back to the pool.
+        raw = connection.connection.driver_connection if sqlite else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+            connection.commit()
+            if raw is not None:
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows with broken references: {broken[:5]}")
+        finally:
+            if raw is not None:
+                connection.rollback()
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current(engine: Engine) -> str | None:
