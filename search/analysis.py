@@ -24,12 +24,20 @@ from whoosh.analysis import (
 WORD_PATTERN = r"[0-9a-zA-Zа-яА-ЯёЁ]+"
 CYRILLIC = re.compile("[а-яё]")
 
-RUSSIAN_STOP_WORDS = frozenset(
-    ["а", "без", "более", "бы", "был", "была", "были", "было", "быть", "в", "вам", "вас", "весь", "во", "вот", "все", "всего", "всех", "вы", "где", "да", "даже", "для", "до", "его", "ее", "если", "есть", "еще", "же", "за", "здесь", "и", "из", "или", "им", "их", "к", "как", "ко", "когда", "кто", "ли", "либо", "мне", "может", "мы", "на", "над", "надо", "наш", "не", "него", "нее", "нет", "ни", "них", "но", "ну", "о", "об", "однако", "он", "она", "они", "оно", "от", "очень", "по", "под", "при", "с", "со", "так", "также", "такой", "там", "те", "тем", "то", "того", "тоже", "той", "только", "том", "ты", "у", "уже", "хотя", "чего", "чей", "чем", "что", "чтобы", "чье", "чья", "эта", "эти", "это", "я"]
-)
-ENGLISH_STOP_WORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "to", "was", "were", "will", "with", "this", "these", "those", "not", "but"]
-)
+RUSSIAN_STOP_WORDS = frozenset([
+    "а", "без", "более", "бы", "был", "была", "были", "было", "быть", "в", "вам", "вас", "весь", "во", "вот",
+    "все", "всего", "всех", "вы", "где", "да", "даже", "для", "до", "его", "ее", "если", "есть", "еще", "же",
+    "за", "здесь", "и", "из", "или", "им", "их", "к", "как", "ко", "когда", "кто", "ли", "либо", "мне",
+    "может", "мы", "на", "над", "надо", "наш", "не", "него", "нее", "нет", "ни", "них", "но", "ну", "о",
+    "об", "однако", "он", "она", "они", "оно", "от", "очень", "по", "под", "при", "с", "со", "так", "также",
+    "такой", "там", "те", "тем", "то", "того", "тоже", "той", "только", "том", "ты", "у", "уже", "хотя",
+    "чего", "чей", "чем", "что", "чтобы", "чье", "чья", "эта", "эти", "это", "я",
+])
+ENGLISH_STOP_WORDS = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its",
+    "of", "on", "or", "that", "the", "to", "was", "were", "will", "with", "this", "these", "those", "not",
+    "but",
+])
 STOP_WORDS = RUSSIAN_STOP_WORDS | ENGLISH_STOP_WORDS
 
 
@@ -68,7 +76,7 @@ class RussianEnglishStemFilter(Filter):
         return {"cachesize": self.cachesize, "min_length": self.min_length}
 
     def __setstate__(self, state: dict[str, int]) -> None:
-        self.__init__(**state)
+        RussianEnglishStemFilter.__init__(self, **state)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -134,7 +142,7 @@ class RussianEnglishTokenizer(Tokenizer):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RussianEnglishTokenizer) and other.stemmer == self.stemmer
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         value: str,
         positions: bool = False,

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
 from search.access import Restricted
 from search.positions import ArrayPositions
 from search.postings import POSTINGS
+from search.whoosh_adapter import leaf_matcher
 
 FACET_CACHE_ENTRIES = 64
 Docs = np.ndarray  # sorted, unique int64 document numbers of one segment
@@ -149,20 +149,37 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     if exact or not len(candidates):
         return candidates
     slop = max(int(q.slop), 1)
-    if slop == 1 and isinstance(field.format, ArrayPositions):
+    if not isinstance(field.format, ArrayPositions):
+        found = _matcher_docs(leaf, q)  # Whoosh's own phrase matcher (no such field in our schema)
+        return found if within is None else found[within[found]]
+    if slop == 1:
         return _adjacent(leaf, q.fieldname, words, candidates)
-    wanted = set(candidates.tolist())
-    positions = [_positions(reader, q.fieldname, w, wanted, field.format) for w in words]
-    found: list[int] = []
-    for doc in candidates.tolist():
-        ends = positions[0].get(doc, ())
-        for following in positions[1:]:
-            ends = [p for p in following.get(doc, ()) if any(0 < p - e <= slop for e in ends)]
-            if not ends:
-                break
+    return _near(leaf, q.fieldname, words, candidates, slop)
+
+
+def _near(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Docs, slop: int) -> Docs:
+    """Candidates where each word follows the one before it by 1 to ``slop`` positions.
+
+    Keys are (document << 32 | position); a word's position is kept when the previous word's
+    kept positions hold one of position - 1 … position - slop.
+    """
+    mask = _mask(leaf, candidates)
+    ends: np.ndarray | None = None
+    for word in words:
+        docs, positions = POSTINGS.positions(leaf, fieldname, word)
+        keep = mask[docs]
+        keys = (docs[keep].astype(np.int64) << 32) | positions[keep].astype(np.int64)
+        if ends is None:
+            ends = keys
         else:
-            found.append(doc)
-    return np.array(found, np.int64)
+            near = np.zeros(len(keys), bool)
+            for gap in range(1, slop + 1):
+                near |= np.isin(keys - gap, ends) & ((keys & 0xFFFFFFFF) >= gap)
+            ends = keys[near]
+        if not len(ends):
+            return np.empty(0, np.int64)
+    assert ends is not None
+    return np.unique(ends >> 32)
 
 
 def _adjacent(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Docs) -> Docs:
@@ -252,7 +269,7 @@ class FacetCodes:
         index: dict[str, int] = {}
         for tbytes in field.sortable_terms(reader, fieldname):
             m = reader.postings(fieldname, tbytes)
-            docs = np.fromiter((m.child if type(m) is FilterMatcher else m).all_ids(), np.int64)
+            docs = np.fromiter(leaf_matcher(m).all_ids(), np.int64)
             if not len(docs):
                 continue
             label = str(column[int(docs[0])])

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from whoosh import index as whoosh_index
 from whoosh.index import Index
@@ -56,7 +55,7 @@ class Delete:
     doc_id: str
 
 
-Operation = Union[Upsert, Delete]
+Operation = Upsert | Delete
 
 
 @dataclass(frozen=True)

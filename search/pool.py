@@ -16,6 +16,7 @@ posting with an index built by Whoosh's own writer).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import pickle
@@ -25,9 +26,9 @@ from array import array
 from collections.abc import Iterator
 
 import numpy as np
-from whoosh.writing import SegmentWriter
 
 from search.parallel import Analyzed
+from search.whoosh_adapter import PooledSegmentWriter, write_term_postings
 
 TERM_OVERHEAD = 160  # bytes of a new term's dictionary entry and key, for the memory bound
 POSTING_BYTES = 64  # 20 in the arrays, and the numpy arrays that sort a run
@@ -56,9 +57,9 @@ class TermPool:
         self._keys: list[tuple[str, bytes]] = []
         self._terms = array("I")
         self._docs = array("I")
-        self._weights = array("d")
+        self._posting_weights = array("d")
         self._value_lengths = array("I")
-        self._values = bytearray()
+        self._value_bytes = bytearray()
         self._size = 0
 
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
@@ -74,9 +75,9 @@ class TermPool:
             ids = self._term_ids[fieldname] = {}
         keys = self._keys
         terms = self._terms
-        weights = self._weights
+        weights = self._posting_weights
         value_lengths = self._value_lengths
-        values = self._values
+        values = self._value_bytes
         count = length = added = 0
         for tbytes, freq, weight, vbytes in items:
             term = ids.get(tbytes)
@@ -120,12 +121,12 @@ class TermPool:
         run.keys = [keys[by_key[t]] for t in terms[first].tolist()]
         run.counts = np.diff(np.append(first, len(terms))).tolist()
         os.makedirs(directory, exist_ok=True)
-        for name, values in (("docs", docs[order]), ("weights", np.frombuffer(self._weights, np.float64)[order]),
-                             ("lengths", lengths)):
+        weights = np.frombuffer(self._posting_weights, np.float64)[order]
+        for name, values in (("docs", docs[order]), ("weights", weights), ("lengths", lengths)):
             values.tofile(os.path.join(directory, name))
         # The values in the run's order too, so that the merge reads every file front to back.
         with open(os.path.join(directory, "values"), "wb") as f:
-            _write_gathered(f, np.frombuffer(self._values, np.uint8), starts, lengths)
+            _write_gathered(f, np.frombuffer(self._value_bytes, np.uint8), starts, lengths)
         with open(os.path.join(directory, "keys.pickle"), "wb") as f:
             pickle.dump((run.keys, run.counts), f, protocol=pickle.HIGHEST_PROTOCOL)
         return run
@@ -188,9 +189,9 @@ class Run:
         """The run's terms in order, read from its files a chunk at a time (not memory-mapped:
         mapped pages would count in the writer's resident memory)."""
         total = sum(self.counts)
-        files = {name: open(os.path.join(self.directory, name), "rb")
-                 for name in ("docs", "weights", "lengths", "values")}
-        try:
+        with contextlib.ExitStack() as stack:
+            files = {name: stack.enter_context(open(os.path.join(self.directory, name), "rb"))
+                     for name in ("docs", "weights", "lengths", "values")}
             base = loaded = 0  # postings [base, loaded) are held as lists
             docs: list[int] = []
             weights: list[float] = []
@@ -214,9 +215,6 @@ class Run:
                     offset += length
                 yield fieldname, tbytes, docs[i:j], weights[i:j], values
                 at = end
-        finally:
-            for f in files.values():
-                f.close()
 
 
 def _write_gathered(f, blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chunk: int = 1 << 16) -> None:  # noqa: ANN001
@@ -238,65 +236,24 @@ def _read(f, dtype: type, start: int, end: int) -> np.ndarray:  # noqa: ANN001
     return np.fromfile(f, dtype, end - start)
 
 
-class FastSegmentWriter(SegmentWriter):
+class FastSegmentWriter(PooledSegmentWriter):
     """Whoosh's segment writer with the term pool above, postings written a block at a time."""
+
+    preanalysed = Analyzed  # a text field analysed by a worker (search.parallel) comes as its postings
 
     def __init__(self, ix, limitmb: int = 128, **kwargs) -> None:  # noqa: ANN001
         super().__init__(ix, limitmb=limitmb, **kwargs)
         # Runs go beside the index (a failed rebuild removes its directory, runs included).
         self.pool = TermPool(limitmb=limitmb, tempdir=getattr(ix.storage, "folder", None))
 
-    def add_document(self, **fields) -> None:  # noqa: ANN003
-        """Whoosh's ``SegmentWriter.add_document`` with a field's postings handed over at once."""
-        self._check_state()
-        perdocwriter = self.perdocwriter
-        schema = self.schema
-        docnum = self.docnum
-        add_field = self.pool.add_field
-        docboost = self._doc_boost(fields)
-        fieldnames = sorted(name for name in fields if not name.startswith("_"))
-        self._check_fields(schema, fieldnames)
-        perdocwriter.start_doc(docnum)
-        for fieldname in fieldnames:
-            value = fields.get(fieldname)
-            if value is None:
-                continue
-            field = schema[fieldname]
-            length = 0
-            if field.indexed:
-                # A text field analysed by a worker (search.parallel) comes as its postings.
-                items = value.items if isinstance(value, Analyzed) else field.index(value)
-                length = add_field(fieldname, docnum, items, self._field_boost(fields, fieldname, docboost))
-                if not field.scorable:
-                    length = 0
-            if field.separate_spelling() or field.vector:
-                raise NotImplementedError(f"field {fieldname!r}: spelling fields and vectors are not written here")
-            customval = fields.get(f"_stored_{fieldname}", None if isinstance(value, Analyzed) else value)
-            perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
-            column = field.column_type
-            if column and customval is not None:
-                perdocwriter.add_column_value(fieldname, column, field.to_column_value(customval))
-        perdocwriter.finish_doc()
-        self._added = True
-        self.docnum += 1
-
-    def _flush_segment(self) -> None:
-        self.perdocwriter.close()
-        pdr = self.per_document_reader() if self.codec.length_stats else None
-        try:
-            write_terms(self.fieldwriter, self.schema, pdr, self.docnum, self.pool.terms())
-        finally:
-            self.fieldwriter.close()
-            if pdr:
-                pdr.close()
+    @staticmethod
+    def write_terms(fieldwriter, schema, lengths, doc_count: int, terms: Iterator[TermPostings]) -> None:  # noqa: ANN001
+        write_terms(fieldwriter, schema, lengths, doc_count, terms)
 
 
 def write_terms(fieldwriter, schema, lengths, doc_count: int, terms: Iterator[TermPostings]) -> None:  # noqa: ANN001
-    """What Whoosh's ``FieldWriter.add_postings`` does, a block of postings at a time.
-
-    Fills the W3 postings writer's block buffer (``_ids``, ``_weights``, ``_values`` and the
-    block statistics) the way its ``add_posting`` does one posting at a time.
-    """
+    """What Whoosh's ``FieldWriter.add_postings`` does, a block of postings at a time
+    (``whoosh_adapter.write_term_postings`` fills the W3 posting writer's block buffer)."""
     current: str | None = None
     field_lengths: list[int] | None = None
     for fieldname, tbytes, docs, weights, values in terms:
@@ -307,26 +264,7 @@ def write_terms(fieldwriter, schema, lengths, doc_count: int, terms: Iterator[Te
             current = fieldname
             field_lengths = _field_lengths(lengths, fieldname, doc_count) if schema[fieldname].scorable else None
         fieldwriter.start_term(tbytes)
-        writer = fieldwriter._postwriter
-        limit = writer._blocklimit
-        at, count = 0, len(docs)
-        while at < count:
-            if len(writer._ids) >= limit:
-                writer._write_block()
-            end = min(count, at + limit - len(writer._ids))
-            writer._ids.extend(docs[at:end])
-            block_weights = weights[at:end]
-            writer._weights.extend(block_weights)
-            writer._maxweight = max(writer._maxweight, max(block_weights))
-            writer._values.extend(v for v in values[at:end] if v)
-            if field_lengths is not None:
-                present = [n for n in (field_lengths[d] for d in docs[at:end]) if n]
-                if present:
-                    least = min(present)
-                    if writer._minlength is None or least < writer._minlength:
-                        writer._minlength = least
-                    writer._maxlength = max(writer._maxlength, max(present))
-            at = end
+        write_term_postings(fieldwriter, docs, weights, values, field_lengths)
         fieldwriter.finish_term()
     if current is not None:
         fieldwriter.finish_field()

@@ -12,7 +12,8 @@ import struct
 
 import numpy as np
 from whoosh.formats import Positions
-from whoosh.system import _INT_SIZE, pack_uint
+
+from search.whoosh_adapter import INT_SIZE, pack_uint
 
 POSITION_DTYPE = np.dtype("<u4")
 
@@ -33,13 +34,13 @@ class ArrayPositions(Positions):
         boost = self.field_boost
         for word, poslist in positions.items():
             n = len(poslist)
-            yield word, n, n * boost, pack_uint(n) + struct.pack("<%dI" % n, *poslist)
+            yield word, n, n * boost, pack_uint(n) + struct.pack(f"<{n}I", *poslist)
 
     def encode(self, poslist: list[int]) -> bytes:
         return pack_uint(len(poslist)) + np.asarray(poslist, POSITION_DTYPE).tobytes()
 
     def decode_positions(self, valuestring: bytes) -> list[int]:
-        return np.frombuffer(valuestring, POSITION_DTYPE, offset=_INT_SIZE).tolist()
+        return np.frombuffer(valuestring, POSITION_DTYPE, offset=INT_SIZE).tolist()
 
     def combine(self, vs: list[bytes]) -> bytes:
         merged: set[int] = set()
@@ -50,8 +51,8 @@ class ArrayPositions(Positions):
 
 def positions_of(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """(how many positions each posting has, all positions joined) of encoded postings."""
-    counts = np.fromiter(((len(v) - _INT_SIZE) // 4 for v in values), np.int64, len(values))
-    joined = b"".join(v[_INT_SIZE:] for v in values)
+    counts = np.fromiter(((len(v) - INT_SIZE) // 4 for v in values), np.int64, len(values))
+    joined = b"".join(v[INT_SIZE:] for v in values)
     return counts, np.frombuffer(joined, POSITION_DTYPE).astype(np.int64)
 
 

@@ -6,22 +6,21 @@ frequencies of a term in a segment never change (segments are immutable; deletio
 separately through the live-document mask), so they are cached by segment id, least recently
 used dropped first, up to ``MAX_CACHED_POSTINGS`` postings (8 bytes each).
 
-This reads private attributes of Whoosh 2.7.4's W3 posting reader (``_read_data``, ``_data``,
-``_goto``, ``_nextoffset``, ``_lastblock``); the dependency is pinned and the tests compare
-every count and score with Whoosh's own.
+The blocks of Whoosh 2.7.4's W3 posting reader are read through ``whoosh_adapter`` (the one
+module that uses Whoosh's private names); the tests compare every count and score with Whoosh's own.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
-from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.matching import FilterMatcher
 from whoosh.searching import Searcher
 
 from search.positions import positions_of
+from search.whoosh_adapter import leaf_matcher, posting_blocks
 
 MAX_CACHED_POSTINGS = 8_000_000
 MAX_CACHED_POSITIONS = 4_000_000  # word positions of phrase words, 8 bytes each
@@ -32,50 +31,43 @@ EMPTY_POSITIONS = np.empty(0, np.uint32)
 Postings = tuple[np.ndarray, np.ndarray]
 
 
-def _decode(m: object) -> Postings:
-    if not isinstance(m, W3LeafMatcher):
+def _decode(m: Any) -> Postings:
+    blocks = posting_blocks(m)
+    if blocks is None:
         ids: list[int] = []
         weights: list[float] = []
-        while m.is_active():  # type: ignore[attr-defined]
-            ids.append(m.id())  # type: ignore[attr-defined]
-            weights.append(m.weight())  # type: ignore[attr-defined]
-            m.next()  # type: ignore[attr-defined]
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            m.next()
         return np.array(ids, np.int64), np.array(weights, np.float32)
     id_parts: list[np.ndarray] = []
     weight_parts: list[np.ndarray] = []
-    while True:
-        m._read_data()
-        deltas, weights = m._data[0], m._data[1]
-        ids = np.cumsum(np.asarray(deltas, np.int64))  # each block starts from an absolute id
-        id_parts.append(ids)
-        if weights is None:
-            weight_parts.append(np.ones(len(ids), np.float32))
-        elif isinstance(weights, float):
-            weight_parts.append(np.full(len(ids), weights, np.float32))
+    for deltas, block_weights, _ in blocks:
+        block_ids = np.cumsum(np.asarray(deltas, np.int64))  # each block starts from an absolute id
+        id_parts.append(block_ids)
+        if block_weights is None:
+            weight_parts.append(np.ones(len(block_ids), np.float32))
+        elif isinstance(block_weights, float):
+            weight_parts.append(np.full(len(block_ids), block_weights, np.float32))
         else:
-            weight_parts.append(np.asarray(weights, np.float32))
-        if m._lastblock:
-            break
-        m._goto(m._nextoffset)
+            weight_parts.append(np.asarray(block_weights, np.float32))
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
-def _decode_positions(m: object) -> tuple[np.ndarray, np.ndarray]:
+def _decode_positions(m: Any) -> tuple[np.ndarray, np.ndarray]:
     """(document of each position, position) of all postings, values in ``ArrayPositions``."""
     doc_parts: list[np.ndarray] = []
     values: list[bytes] = []
-    if not isinstance(m, W3LeafMatcher):
-        for doc, value in m.all_items():  # type: ignore[attr-defined]
+    blocks = posting_blocks(m)
+    if blocks is None:
+        for doc, value in m.all_items():
             doc_parts.append(np.array([doc], np.uint32))
             values.append(value)
     else:
-        while True:
-            m._read_data()
-            doc_parts.append(np.cumsum(np.asarray(m._data[0], np.int64)).astype(np.uint32))
-            values.extend(m._data[2])
-            if m._lastblock:
-                break
-            m._goto(m._nextoffset)
+        for deltas, _, block_values in blocks:
+            doc_parts.append(np.cumsum(np.asarray(deltas, np.int64)).astype(np.uint32))
+            values.extend(block_values)
     if not values:
         return EMPTY_POSITIONS, EMPTY_POSITIONS
     counts, positions = positions_of(values)
@@ -126,7 +118,7 @@ class PostingsCache:
         found = cache.get(key) if key is not None else None
         if found is None:
             m = reader.postings(fieldname, tbytes)
-            found = decode(m.child if type(m) is FilterMatcher else m)
+            found = decode(leaf_matcher(m))
             if key is not None:
                 cache.put(key, found)
         return found

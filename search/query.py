@@ -153,10 +153,10 @@ class QueryBuilder:
             raise QuerySyntaxError(f"cannot understand the query {text!r}: {error}") from error
         if isinstance(parsed, wq.NullQuery.__class__):
             return wq.NullQuery
-        self._check_fields(parsed)
+        self._check_field_names(parsed)
         return _without_and_not(parsed)
 
-    def _check_fields(self, q: wq.Query) -> None:
+    def _check_field_names(self, q: wq.Query) -> None:
         for fieldname, _ in q.iter_all_terms():
             if fieldname not in QUERYABLE_FIELDS:
                 raise QuerySyntaxError(f"the field {fieldname!r} cannot be searched")

@@ -125,6 +125,17 @@ def test_api_and_cli_search_answer_the_documented_shape(rt, world, client, setti
     assert data["total"] == 1 and data["items"][0]["title"] == "Копия свидетельства"
 
 
+def test_proximity_phrase_answers_through_the_api_and_the_page(world, client, archive):  # noqa: ANN001
+    h = world.token(client, "auditor")
+    exact = client.get("/api/v1/search", query_string={"q": '"соглашение практики"'}, headers=h)
+    near = client.get("/api/v1/search", query_string={"q": '"соглашение практики"~4'}, headers=h)
+    assert exact.status_code == 200 and exact.get_json()["total"] == 0
+    assert near.status_code == 200 and [int(i["id"]) for i in near.get_json()["items"]] == [archive["agreement"]]
+    world.login(client, "auditor")
+    page = client.get("/search", query_string={"q": '"центр оценка"~3'})
+    assert page.status_code == 200
+
+
 def test_search_page_renders_results_and_facets(world, client, archive):  # noqa: ANN001
     world.login(client, "auditor")
     page = client.get("/search?q=практики").get_data(as_text=True)

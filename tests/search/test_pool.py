@@ -15,7 +15,10 @@ from search.query import QueryBuilder
 from search.schema import build_schema, to_fields
 from tests.search.conftest import add, doc
 
-WORDS = ["приказ", "центр", "оценка", "эксперт", "реестр", "бланк", "отчет", "комиссия", "квалификация", "экзамен", "соискатель", "держатель", "практика", "Ёлкин", "Kvalifikation", "report"]
+WORDS = [
+    "приказ", "центр", "оценка", "эксперт", "реестр", "бланк", "отчет", "комиссия", "квалификация",
+    "экзамен", "соискатель", "держатель", "практика", "Ёлкин", "Kvalifikation", "report",
+]
 
 
 def _documents(n: int, seed: int = 5):

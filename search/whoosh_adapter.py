@@ -1,0 +1,173 @@
+"""Every private name of Whoosh that the search library uses, in one place.
+
+Whoosh 2.7.4 is the last release and the library reads its internals for speed: the W3 posting
+reader's blocks (``postings``), the W3 posting writer's block buffer and the segment writer's
+per-document steps (``pool``), the size of a packed integer (``positions``). Nothing else in
+``search/`` touches a name with a leading underscore of Whoosh's; a different Whoosh version is
+refused here, at import, instead of giving wrong answers later (``tests/search/test_whoosh_adapter.py``
+fails on any other version, and proves that the fast paths below are the ones taken).
+
+``FAST_PATH`` counts how often each fast path and each fallback ran (a ``collections.Counter``;
+cheap enough to keep on: one increment per posting list or term, not per posting).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import whoosh
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.matching import FilterMatcher
+from whoosh.system import _INT_SIZE, pack_uint
+from whoosh.writing import SegmentWriter
+
+SUPPORTED_VERSION = (2, 7, 4)
+if tuple(whoosh.__version__) != SUPPORTED_VERSION:  # pragma: no cover - the pin makes this unreachable
+    raise ImportError(
+        f"search/ reads the internals of Whoosh {'.'.join(map(str, SUPPORTED_VERSION))}; "
+        f"Whoosh {whoosh.versionstring()} is installed (pyproject.toml pins the version exactly)"
+    )
+
+INT_SIZE: int = _INT_SIZE  # bytes of the frequency Whoosh packs before a posting's value
+FAST_PATH: Counter[str] = Counter()
+
+__all__ = [
+    "FAST_PATH",
+    "INT_SIZE",
+    "SUPPORTED_VERSION",
+    "PooledSegmentWriter",
+    "leaf_matcher",
+    "pack_uint",
+    "posting_blocks",
+    "write_term_postings",
+]
+
+
+# -- reading: the blocks of a posting list ---------------------------------------------------
+
+
+def leaf_matcher(m: Any) -> Any:
+    """The posting reader under the filter Whoosh wraps around a segment with deletions."""
+    return m.child if type(m) is FilterMatcher else m
+
+
+def posting_blocks(m: Any) -> Iterator[tuple[Any, Any, Any]] | None:
+    """(id deltas, weights, values) of each block of a W3 posting reader, or None for another kind.
+
+    The ids of a block are deltas whose first is absolute; weights are None (all 1), one float
+    (all equal) or a sequence; values are the encoded values (or None when the format has none).
+    """
+    if not isinstance(m, W3LeafMatcher):
+        FAST_PATH["postings.matcher"] += 1
+        return None
+    FAST_PATH["postings.blocks"] += 1
+    return _blocks(m)
+
+
+def _blocks(m: W3LeafMatcher) -> Iterator[tuple[Any, Any, Any]]:
+    while True:
+        m._read_data()
+        data = m._data
+        yield data[0], data[1], data[2]
+        if m._lastblock:
+            return
+        m._goto(m._nextoffset)
+
+
+# -- writing: a term's postings a block at a time --------------------------------------------
+
+
+def write_term_postings(
+    fieldwriter: Any, docs: list[int], weights: list[float], values: list[bytes], field_lengths: list[int] | None
+) -> None:
+    """What Whoosh's ``add_posting`` does once per posting, a block at a time.
+
+    Call between the field writer's ``start_term`` and ``finish_term``; fills the W3 posting
+    writer's block buffer (ids, weights, values and the block statistics) and writes full blocks.
+    """
+    writer = fieldwriter._postwriter
+    limit = writer._blocklimit
+    at, count = 0, len(docs)
+    while at < count:
+        if len(writer._ids) >= limit:
+            writer._write_block()
+        end = min(count, at + limit - len(writer._ids))
+        writer._ids.extend(docs[at:end])
+        block_weights = weights[at:end]
+        writer._weights.extend(block_weights)
+        writer._maxweight = max(writer._maxweight, max(block_weights))
+        writer._values.extend(v for v in values[at:end] if v)
+        if field_lengths is not None:
+            present = [n for n in (field_lengths[d] for d in docs[at:end]) if n]
+            if present:
+                least = min(present)
+                if writer._minlength is None or least < writer._minlength:
+                    writer._minlength = least
+                writer._maxlength = max(writer._maxlength, max(present))
+        at = end
+    FAST_PATH["write.blocks"] += 1
+
+
+# -- writing: a segment writer whose postings go to a pool of the caller's ----------------------
+
+
+class PooledSegmentWriter(SegmentWriter):
+    """Whoosh's ``SegmentWriter`` with a field's postings handed to ``self.pool`` at once.
+
+    A subclass sets ``self.pool`` (with ``add_field(fieldname, docnum, items, boost) -> length``
+    and ``terms()``), and may name in ``preanalysed`` a type whose ``items`` are a field's
+    postings analysed elsewhere (its stored value then comes as ``_stored_<field>``).
+    ``write_terms(fieldwriter, schema, lengths, doc_count, terms)`` writes the pooled terms.
+    """
+
+    pool: Any
+    preanalysed: type | None = None
+    write_terms: Callable[..., None]  # a staticmethod of the subclass
+
+    def add_document(self, **fields: Any) -> None:
+        """Whoosh's ``SegmentWriter.add_document`` with a field's postings pooled in one call."""
+        self._check_state()
+        perdocwriter = self.perdocwriter
+        schema = self.schema
+        docnum = self.docnum
+        add_field = self.pool.add_field
+        preanalysed = self.preanalysed
+        docboost = self._doc_boost(fields)
+        fieldnames = sorted(name for name in fields if not name.startswith("_"))
+        self._check_fields(schema, fieldnames)
+        perdocwriter.start_doc(docnum)
+        for fieldname in fieldnames:
+            value = fields.get(fieldname)
+            if value is None:
+                continue
+            field = schema[fieldname]
+            ready = preanalysed is not None and isinstance(value, preanalysed)
+            length = 0
+            if field.indexed:
+                items = value.items if ready else field.index(value)
+                length = add_field(fieldname, docnum, items, self._field_boost(fields, fieldname, docboost))
+                if not field.scorable:
+                    length = 0
+            if field.separate_spelling() or field.vector:
+                raise NotImplementedError(f"field {fieldname!r}: spelling fields and vectors are not written here")
+            customval = fields.get(f"_stored_{fieldname}", None if ready else value)
+            perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
+            column = field.column_type
+            if column and customval is not None:
+                perdocwriter.add_column_value(fieldname, column, field.to_column_value(customval))
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
+        FAST_PATH["write.document"] += 1
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        pdr = self.per_document_reader() if self.codec.length_stats else None
+        try:
+            self.write_terms(self.fieldwriter, self.schema, pdr, self.docnum, self.pool.terms())
+        finally:
+            self.fieldwriter.close()
+            if pdr:
+                pdr.close()

@@ -1,0 +1,62 @@
+"""Whoosh's internals are read in one module, only on the pinned version, and the fast paths are the ones taken."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import whoosh
+
+from search import whoosh_adapter
+from search.query import SearchRequest, search
+from search.whoosh_adapter import FAST_PATH, SUPPORTED_VERSION
+from tests.search.conftest import ROOT, add, doc
+
+# The private names of Whoosh the library reads or overrides (all of them live in whoosh_adapter.py).
+WHOOSH_PRIVATE = frozenset({
+    "_INT_SIZE", "_read_data", "_data", "_lastblock", "_goto", "_nextoffset", "_postwriter", "_blocklimit",
+    "_write_block", "_ids", "_weights", "_maxweight", "_values", "_minlength", "_maxlength", "_check_state",
+    "_doc_boost", "_check_fields", "_field_boost", "_added", "_flush_segment",
+})
+
+
+def test_installed_whoosh_is_the_one_version_the_adapter_supports():
+    assert tuple(whoosh.__version__) == SUPPORTED_VERSION, (
+        f"search/whoosh_adapter.py reads Whoosh {SUPPORTED_VERSION}'s internals; "
+        f"Whoosh {whoosh.versionstring()} is installed: check every private name there before changing the pin"
+    )
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pins = re.findall(r'"whoosh\s*([=<>!~]=?)\s*([0-9.]+)"', pyproject, re.IGNORECASE)
+    assert pins == [("==", ".".join(map(str, SUPPORTED_VERSION)))]
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8").lower()
+    assert f"whoosh=={'.'.join(map(str, SUPPORTED_VERSION))}" in lock
+
+
+def _private_whoosh_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in WHOOSH_PRIVATE:
+            found.add(node.attr)
+        elif isinstance(node, ast.FunctionDef) and node.name in WHOOSH_PRIVATE:
+            found.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("whoosh"):
+            found.update(alias.name for alias in node.names if alias.name.startswith("_"))
+    return found
+
+
+def test_no_module_but_the_adapter_touches_whoosh_private_names():
+    modules = sorted((ROOT / "search").glob("*.py"))
+    offenders = {p.name: sorted(_private_whoosh_names(p)) for p in modules if p.name != "whoosh_adapter.py"}
+    assert {name: names for name, names in offenders.items() if names} == {}
+    assert _private_whoosh_names(Path(whoosh_adapter.__file__)) == WHOOSH_PRIVATE
+
+
+def test_writing_and_searching_take_the_block_fast_paths(index):
+    FAST_PATH.clear()
+    add(index, *(doc(str(n), f"Приказ {n}", "центр оценки квалификации " * (n % 7 + 1)) for n in range(300)))
+    assert FAST_PATH["write.document"] == 300 and FAST_PATH["write.blocks"] > 0
+    result = search(index, SearchRequest(q='"центр оценки" приказ', allowed=None))
+    assert result.total == 300
+    assert FAST_PATH["postings.blocks"] >= 3 and FAST_PATH["postings.matcher"] == 0
