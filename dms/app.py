@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
@@ -9,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import i18n
 from .config import Settings
@@ -21,6 +24,7 @@ log = logging.getLogger("dms")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
+SESSION_KEY = "dms_sid"  # the cookie's server-side session id (dms.services.sessions)
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
@@ -46,6 +50,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         WTF_CSRF_TIME_LIMIT=None,
         JSON_AS_ASCII=False,
     )
+    os.umask(0o077)  # every file the app creates in the data dir (database, WAL, index, limiter) is 0600
+    if settings.trusted_proxies > 0:
+        # X-Forwarded-For/-Proto/-Host are believed only from that many proxies in front (DMS_TRUSTED_PROXIES);
+        # without it the remote address of the connection is the client, as a forged header cannot change it.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_max_hours)
     app.json.ensure_ascii = False
     rt = runtime or Runtime(settings)
     app.extensions["dms_runtime"] = rt
@@ -98,8 +109,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    user = g.db.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    """The user of a live server-side session (dms.services.sessions): a logged-out, idle, ended or foreign
+    session id loads nobody, whatever the signed cookie says."""
+    from flask import current_app, session
+
+    from .services import sessions
+    if not user_id.isdigit():
+        return None
+    settings = current_app.extensions["dms_runtime"].settings
+    return sessions.resume(g.db, int(user_id), session.get(SESSION_KEY),
+                           idle=timedelta(minutes=settings.session_idle_minutes),
+                           max_age=timedelta(hours=settings.session_max_hours))
 
 
 def wants_json() -> bool:

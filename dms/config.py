@@ -23,6 +23,19 @@ def secret_from_file(path: Path) -> str:
     return value
 
 
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def _count(env: dict[str, str], name: str) -> int:
+    """DMS_TRUSTED_PROXIES: a count, or a list of proxy addresses separated by commas (its length counts)."""
+    raw = env.get(name, "").strip()
+    if raw.isdigit():
+        return int(raw)
+    return len([p for p in raw.split(",") if p.strip()])
+
+
 @dataclass
 class Settings:
     data_dir: Path
@@ -33,7 +46,12 @@ class Settings:
     max_upload_bytes: int = 200 * 1024 * 1024
     base_url: str = "http://127.0.0.1:5000"
     secure_cookies: bool = False
-    token_ttl_hours: int = 12
+    token_ttl_hours: int = 8  # DMS_TOKEN_TTL_HOURS: an API token's lifetime
+    session_idle_minutes: int = 60  # DMS_SESSION_IDLE_MINUTES: a web session unused this long ends
+    session_max_hours: int = 12  # DMS_SESSION_MAX_HOURS: a web session ends this long after the login anyway
+    # DMS_TRUSTED_PROXIES: how many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host
+    # (Werkzeug's ProxyFix); 0 (default): the client is the remote address of the connection.
+    trusted_proxies: int = 0
     trash_days: int = 30  # DMS_TRASH_DAYS: how long a trashed document can be restored before a purge destroys it
     # Root certificates (PEM or DER files) trusted for the second party's signature on agreements, besides our
     # own CA: DMS_TRUSTED_ROOTS, paths separated by os.pathsep.
@@ -54,6 +72,10 @@ class Settings:
             max_upload_bytes=int(env.get("DMS_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
             base_url=env.get("DMS_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
             secure_cookies=env.get("DMS_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+            token_ttl_hours=_positive(env, "DMS_TOKEN_TTL_HOURS", 8),
+            session_idle_minutes=_positive(env, "DMS_SESSION_IDLE_MINUTES", 60),
+            session_max_hours=_positive(env, "DMS_SESSION_MAX_HOURS", 12),
+            trusted_proxies=_count(env, "DMS_TRUSTED_PROXIES"),
             trash_days=int(env["DMS_TRASH_DAYS"]) if env.get("DMS_TRASH_DAYS", "").strip().isdigit() else 30,
             trusted_roots=tuple(Path(p) for p in env.get("DMS_TRUSTED_ROOTS", "").split(os.pathsep) if p.strip()),
         )

@@ -196,8 +196,23 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None] = mapped_column()  # issue 16: shown in GET /api/v1/tokens
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class UserSession(Base):
+    """A web login, checked on every request (dms.services.sessions): logout, a password change, a disable or an
+    administrator's "end all sessions" end it server-side; idle ones lapse. The cookie holds the random id; only
+    its SHA-256 is stored."""
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
 
 
 class OutboxEntry(Base):
@@ -266,6 +281,11 @@ class SigningCredential(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoke_reason: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Wrong PINs in a row (issue 16): each one delays the next try; PIN_LOCK_AFTER of them lock the key until an
+    # administrator unlocks it (dms.services.pki.unlock / unlock_pin).
+    pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pin_retry_after: Mapped[datetime | None] = mapped_column()
+    pin_locked_at: Mapped[datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -32,6 +32,8 @@ def _env_int(name: str, default: int) -> int:
 LIMITS: dict[str, Limit] = {
     "verify": Limit(_env_int("DMS_VERIFY_PER_MINUTE", 60)),  # certificate lookups by number or QR token
     "verify_file": Limit(10),    # an uploaded PDF checked (parsing and signature validation cost CPU)
+    # the public page of a signed document (/verify/d/<token>, /verify/document/<id>): each view validates its PDF
+    "verify_document": Limit(_env_int("DMS_VERIFY_DOCUMENT_PER_MINUTE", 60)),
     "tsa": Limit(_env_int("DMS_TSA_PER_MINUTE", 120)),     # RFC 3161 time-stamps signed for anyone
     # Failed logins. Counted per account AND address, so that someone guessing from one address is stopped
     # without locking the account's owner out; per address over all accounts, against password spraying. The
@@ -96,6 +98,21 @@ class RateLimiter:
     def within(self, bucket: str, client: str, now: float | None = None) -> bool:
         """Whether `client` is still within the limit, counting nothing (e.g. before checking a password)."""
         return self._run(bucket, client, now, count_it=False)
+
+    def take(self, bucket: str, client: str, now: float | None = None) -> float | None:
+        """Count this attempt atomically if it is within the limit and return its time stamp (for give_back);
+        None when over the limit. Counting before the work (a password check) is what bounds concurrent tries."""
+        now = time.time() if now is None else now
+        return now if self._run(bucket, client, now, count_it=True) else None
+
+    def give_back(self, bucket: str, client: str, stamp: float) -> None:
+        """Uncount an attempt taken with `take` (e.g. the login succeeded)."""
+        try:
+            con = self._connection()
+            con.execute("DELETE FROM hits WHERE rowid IN (SELECT rowid FROM hits WHERE bucket = ? AND client = ? "
+                        "AND ts = ? LIMIT 1)", (bucket, client, stamp))
+        except sqlite3.Error as exc:
+            log.warning("rate limiter %s unavailable (%s)", self.path, exc)
 
     def reset(self) -> None:
         self._connection().execute("DELETE FROM hits")

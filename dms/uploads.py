@@ -27,9 +27,46 @@ ACCEPTED: dict[str, str] = {
     "text/plain": ".txt",
     "text/csv": ".csv",
     "text/html": ".html",
+    "application/xhtml+xml": ".xhtml",
+    "image/svg+xml": ".svg",
     "application/xml": ".xml",
     "application/pkcs7-signature": ".p7s",
 }
+# The extensions a name may keep for each media type (anything else takes ACCEPTED's: `report.pdf` holding HTML is
+# kept as `report.html`).
+EXTENSIONS: dict[str, frozenset[str]] = {
+    "image/jpeg": frozenset({".jpg", ".jpeg"}),
+    "image/tiff": frozenset({".tif", ".tiff"}),
+    "text/plain": frozenset({".txt", ".text", ".log", ".md"}),
+    "text/html": frozenset({".html", ".htm"}),
+    "application/pkcs7-signature": frozenset({".p7s", ".sig"}),
+}
+
+# Shown in the browser (Content-Disposition: inline) only these: PDFs and raster images. Everything else, HTML,
+# XHTML and SVG (an image that runs script) above all, is an attachment in a sandbox (CONTENT_SANDBOX), so that
+# no uploaded byte ever runs or renders a page in the archive's origin.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
+CONTENT_SANDBOX = "sandbox; default-src 'none'; frame-ancestors 'none'"
+IMAGE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+def shown_inline(media_type: str, asked: bool) -> bool:
+    """Whether a stored version may be served inline when the viewer asks for it."""
+    return asked and media_type in INLINE_TYPES
+
+
+def content_headers(media_type: str, inline: bool) -> dict[str, str]:
+    """The headers that keep user content out of our origin: never sniffed, sandboxed unless it is an inline
+    PDF (whose viewer needs a plugin, which a sandbox forbids; the PDF viewer's scripts run in the viewer, not in
+    the page)."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if not inline:
+        headers["Content-Security-Policy"] = CONTENT_SANDBOX
+    elif media_type.startswith("image/"):
+        headers["Content-Security-Policy"] = IMAGE_CSP
+    return headers
+
+
 # filetype reports OLE2 files (doc, xls) as these.
 _ALIASES = {"application/x-ole-storage": "application/msword", "application/x-msi": "application/msword"}
 
@@ -47,10 +84,21 @@ def _looks_like_text(head: bytes) -> bool:
     return False
 
 
+# Markup a browser would render as a page (a fake login form, a <meta refresh>, a script) wherever it appears in
+# the head of a file that starts with a tag.
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<script", b"<meta", b"<iframe", b"<form",
+                 b"<frameset", b"<object", b"<embed", b"<a ", b"<img", b"<style", b"<title", b"<base", b"<link")
+
+
 def _text_subtype(head: bytes, filename: str) -> str:
-    lower = head[:512].lstrip().lower()
-    if lower.startswith((b"<!doctype html", b"<html")):
-        return "text/html"
+    lower = head[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if lower.startswith(b"<"):
+        if b"<svg" in lower:
+            return "image/svg+xml"
+        if b"http://www.w3.org/1999/xhtml" in lower and lower.startswith(b"<?xml"):
+            return "application/xhtml+xml"
+        if any(m in lower for m in _HTML_MARKERS):
+            return "text/html"
     if lower.startswith(b"<?xml"):
         return "application/xml"
     if filename.lower().endswith(".csv"):
@@ -105,7 +153,9 @@ def safe_filename(name: str | None, media_type: str) -> str:
     if not dot:
         stem, ext = name, ""
     stem = stem[:150] or "document"
-    ext = ("." + ext.lower()) if ext and len(ext) <= 8 else ACCEPTED.get(media_type, ".bin")
+    ext = "." + ext.lower() if ext else ""
+    if ext not in EXTENSIONS.get(media_type, frozenset({ACCEPTED.get(media_type, ".bin")})):
+        ext = ACCEPTED.get(media_type, ".bin")  # the name follows the sniffed type, never the other way round
     return stem + ext
 
 

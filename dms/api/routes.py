@@ -12,11 +12,12 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 
 from .. import doctypes, ratelimit
 from ..errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
+from ..idrange import is_id, parse_id
 from ..models import Document, Folder, Version
 from ..security import P, has_permission, require
 from ..services import documents as docs
 from ..services import folders as folders_svc
-from ..services import users
+from ..services import sessions, users
 from . import bp
 from .openapi import openapi_document
 
@@ -32,10 +33,11 @@ def token_required(view: Callable) -> Callable:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthError("нужен заголовок Authorization: Bearer <токен> (POST /api/v1/tokens)")
-        user = users.user_for_token(g.db, token.strip())
-        if user is None:
+        row = sessions.token_row(g.db, token.strip())
+        if row is None:
             raise AuthError("токен недействителен или истёк")
-        g.api_user = user
+        g.api_user = row.user
+        g.api_token_id = row.id
         return view(*args, **kwargs)
     return wrapper
 
@@ -61,7 +63,7 @@ def _if_match() -> int | None:
     if raw is None:
         return None
     raw = raw.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise PreconditionFailed("If-Match: ожидается ревизия документа из ETag")
     return int(raw)
 
@@ -108,9 +110,30 @@ def create_token():  # noqa: ANN201
         raise Invalid("укажите login и password")
     user = users.authenticate(g.db, login, password, source=f"api:{request.remote_addr}",
                               limiter=ratelimit.for_app(), address=request.remote_addr or "")
-    token, expires = users.issue_token(g.db, user, timedelta(hours=rt().settings.token_ttl_hours))
-    return jsonify({"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+    token, expires, row = sessions.issue_token(g.db, user, timedelta(hours=rt().settings.token_ttl_hours))
+    return jsonify({"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "id": row.id,
                     "user": {"login": user.login, "roles": sorted(user.global_roles)}}), 201
+
+
+@bp.get("/tokens")
+@token_required
+def list_tokens():  # noqa: ANN201
+    """The caller's own tokens that still work (never the token values: only their ids and times)."""
+    return jsonify({"items": [sessions.token_json(t, g.api_token_id) for t in sessions.tokens_of(g.db, g.api_user)]})
+
+
+@bp.delete("/tokens/current")
+@token_required
+def revoke_current_token():  # noqa: ANN201
+    sessions.revoke_token(g.db, g.api_user, g.api_token_id)
+    return "", 204
+
+
+@bp.delete("/tokens/<int:token_id>")
+@token_required
+def revoke_token(token_id: int):  # noqa: ANN201
+    sessions.revoke_token(g.db, g.api_user, token_id)
+    return "", 204
 
 
 @bp.get("/folders")
@@ -140,10 +163,9 @@ def get_folder(folder_id: int):  # noqa: ANN201
 @token_required
 def create_folder():  # noqa: ANN201
     body = _json_body()
-    try:
-        parent_id = int(body.get("parent_id") or folders_svc.root(g.db).id)
-    except (TypeError, ValueError):
-        raise Invalid("parent_id должен быть целым числом") from None
+    parent_id = parse_id(body["parent_id"]) if body.get("parent_id") else folders_svc.root(g.db).id
+    if parent_id is None:
+        raise Invalid("parent_id должен быть целым числом")
     parent = folders_svc.get(g.db, parent_id)
     if not has_permission(g.db, g.api_user, P.VIEW, parent):
         raise NotFound("папка не найдена")
@@ -183,10 +205,9 @@ def create_document():  # noqa: ANN201
         form, upload_file = _json_body(), None
     else:
         raise UnsupportedMediaType("ожидается multipart/form-data или application/json")
-    try:
-        folder_id = int(form.get("folder_id", ""))
-    except ValueError:
-        raise Invalid("folder_id обязателен и должен быть целым числом") from None
+    folder_id = parse_id(form.get("folder_id", ""))
+    if folder_id is None:
+        raise Invalid("folder_id обязателен и должен быть целым числом")
     folder = folders_svc.get(g.db, folder_id)
     if not has_permission(g.db, g.api_user, P.VIEW, folder):
         raise NotFound("папка не найдена")
@@ -226,7 +247,7 @@ def update_document(doc_id: int):  # noqa: ANN201
         docs.update_metadata(g.db, g.api_user, doc, title=body.get("title"),
                              meta=_parse_meta(body["meta"]) if "meta" in body else None)
     if "folder_id" in body:  # a move: Edit on the folder left, Add on the target (dms.services.documents.move)
-        target = g.db.get(Folder, body["folder_id"]) if type(body["folder_id"]) is int else None
+        target = g.db.get(Folder, body["folder_id"]) if is_id(body["folder_id"]) else None
         if target is None or not folders_svc.can_navigate(g.db, g.api_user, target):
             raise NotFound("папка не найдена")
         docs.move(g.db, g.api_user, doc, target)
@@ -285,8 +306,12 @@ def send_version(version: Version, as_attachment: bool = True) -> Response:
     resp.headers["ETag"] = f'"{version.sha256}"'
     resp.headers["Cache-Control"] = "private, no-store"
     from urllib.parse import quote
-    disposition = "attachment" if as_attachment else "inline"
+
+    from ..uploads import content_headers, shown_inline
+    inline = shown_inline(version.media_type, not as_attachment)  # HTML, SVG, … never inline, whatever was asked
+    disposition = "inline" if inline else "attachment"
     resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(version.filename)}"
+    resp.headers.update(content_headers(version.media_type, inline))
     return resp
 
 

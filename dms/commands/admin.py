@@ -111,6 +111,74 @@ def user_passwd(ctx: click.Context, login: str, password_stdin: bool) -> None:
     click.echo(f"Пароль пользователя {login} изменён")
 
 
+@user.command("disable")
+@click.argument("login")
+@click.pass_context
+@handle_errors
+def user_disable(ctx: click.Context, login: str) -> None:
+    """Deactivate a user: no login, and every session and API token ends."""
+    from ..services import users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        users.set_active(s, users.get_user(s, login), False)
+    click.echo(f"Пользователь {login} отключён; его сеансы и токены завершены")
+
+
+@user.command("enable")
+@click.argument("login")
+@click.pass_context
+@handle_errors
+def user_enable(ctx: click.Context, login: str) -> None:
+    """Reactivate a disabled user."""
+    from ..services import users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        users.set_active(s, users.get_user(s, login), True)
+    click.echo(f"Пользователь {login} снова может входить")
+
+
+@user.group("sessions")
+def user_sessions() -> None:
+    """A user's web sessions and API tokens."""
+
+
+@user_sessions.command("list")
+@click.argument("login")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def user_sessions_list(ctx: click.Context, login: str, as_json: bool) -> None:
+    """Live web sessions and API tokens of a user."""
+    from datetime import timedelta
+
+    from ..services import sessions, users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        u = users.get_user(s, login)
+        idle = timedelta(minutes=rt.settings.session_idle_minutes)
+        data = {"login": login,
+                "sessions": [{"id": r.id, "source": r.source, "created_at": r.created_at.isoformat(),
+                              "last_seen_at": r.last_seen_at.isoformat()} for r in sessions.live_sessions(s, u, idle)],
+                "tokens": [sessions.token_json(t) for t in sessions.tokens_of(s, u)]}
+    emit(data, as_json, lambda d: "\n".join(
+        [f"сеанс {x['id']}: {x['source']}, с {x['created_at']}, активен {x['last_seen_at']}" for x in d["sessions"]]
+        + [f"токен {x['id']}: выдан {x['created_at']}, до {x['expires_at']}" for x in d["tokens"]]
+        + [f"Сеансов: {len(d['sessions'])}, токенов: {len(d['tokens'])}"]))
+
+
+@user_sessions.command("end")
+@click.argument("login")
+@click.pass_context
+@handle_errors
+def user_sessions_end(ctx: click.Context, login: str) -> None:
+    """End every web session and revoke every API token of a user."""
+    from ..services import sessions, users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        r = sessions.end_all(s, users.get_user(s, login), None, reason="admin")
+    click.echo(f"Пользователь {login}: завершено сеансов {r['sessions']}, отозвано токенов {r['tokens']}")
+
+
 @main.command()
 @click.argument("folder_path")
 @click.option("--user", "login", help="user to grant a role to")

@@ -1,9 +1,7 @@
 """Users, passwords (Argon2id), login with throttling, API tokens."""
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 from datetime import datetime, timedelta, UTC
 
 from argon2 import PasswordHasher, profiles
@@ -13,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from ..errors import AuthError, Invalid, Throttled
 from ..ratelimit import RateLimiter
-from ..models import ApiToken, Organisation, User, UserRole
+from ..models import Organisation, User, UserRole
 from ..security import GLOBAL_ROLES
-from . import audit
+from . import audit, sessions
 
 def _password_hasher() -> PasswordHasher:
     """Argon2id with the library's RFC 9106 defaults; DMS_ARGON2_PROFILE=CHEAPEST exists only for test suites,
@@ -38,9 +36,33 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
-def hash_password(password: str) -> str:
+# Passwords anyone tries first (the top of the public leaked-password lists, and the Russian keyboard's favourites):
+# refused for new passwords, compared case-insensitively.
+_COMMON = """
+12345678 123456789 1234567890 0123456789 87654321 11111111 00000000 12341234 11223344 12121212 123123123 1q2w3e4r
+1q2w3e4r5t 1qaz2wsx qwertyui qwertyuiop qwerty123 qwerty12 password password1 password123 passw0rd p@ssw0rd
+iloveyou sunshine princess football baseball superman trustno1 letmein1 welcome1 abc12345 abcd1234 asdfghjk
+asdfghjkl zxcvbnm1 zxcvbnmm qazwsxedc 1qazxsw2 aaaaaaaa q1w2e3r4 q1w2e3r4t5 administrator admin123 adminadmin
+changeme changeme1 default1 master12 secret12 starwars dragon12 monkey12 michael1 computer internet
+йцукенгш йцукенгшщз пароль123 пароль12 парольпароль 1234qwer qwer1234 zaq12wsx xsw21qaz 123qweasd
+"""
+COMMON_PASSWORDS = frozenset(_COMMON.split())
+
+
+def check_password_strength(password: str, login: str = "") -> None:
+    """Refuse passwords that are short, common, one repeated character, a run of digits, or the login."""
     if len(password) < MIN_PASSWORD:
         raise Invalid("пароль короче %(n)s символов", n=MIN_PASSWORD)
+    lowered = password.lower()
+    digits = "01234567890123456789"
+    if (lowered in COMMON_PASSWORDS or len(set(lowered)) <= 2 or lowered in digits or lowered in digits[::-1]
+            or (login and login.lower() in lowered)):
+        raise Invalid("пароль слишком простой (распространённый, из одного символа, подряд идущие цифры или "
+                      "содержит логин); выберите другой")
+
+
+def hash_password(password: str, login: str = "") -> str:
+    check_password_strength(password, login)
     return _hasher.hash(password)
 
 
@@ -55,7 +77,7 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
                       known=", ".join(GLOBAL_ROLES))
     if session.scalar(select(User.id).where(User.login == login)):
         raise Invalid("пользователь «%(login)s» уже существует", login=login)
-    user = User(login=login, full_name=full_name, email=email, password_hash=hash_password(password),
+    user = User(login=login, full_name=full_name, email=email, password_hash=hash_password(password, login),
                 organisation_id=organisation.id if organisation else None)
     user.roles = [UserRole(role=r) for r in dict.fromkeys(roles)]
     session.add(user)
@@ -65,10 +87,20 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
 
 
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
-    user.password_hash = hash_password(password)
+    """A new password; every session and API token of the user ends with the old one."""
+    user.password_hash = hash_password(password, user.login)
     user.failed_logins = 0
     user.locked_until = None
     audit.record(session, actor, "user.password", "user", user.id, login=user.login)
+    sessions.end_all(session, user, actor, reason="password")
+
+
+def set_active(session: Session, user: User, active: bool, actor: User | None = None) -> None:
+    """Disable (every session and token ends) or enable a user."""
+    user.is_active = active
+    audit.record(session, actor, "user.enable" if active else "user.disable", "user", user.id, login=user.login)
+    if not active:
+        sessions.end_all(session, user, actor, reason="disable")
 
 
 def authenticate(session: Session, login: str, password: str, source: str = "", *,
@@ -78,11 +110,21 @@ def authenticate(session: Session, login: str, password: str, source: str = "", 
     growing time after THROTTLE_AFTER failures in a row from anywhere."""
     now = datetime.now(UTC)
     pair = f"{login.strip().lower()}|{address}"
-    if limiter is not None and not (limiter.within("login_pair", pair) and limiter.within("login_address", address)):
-        audit.record(session, None, "login.throttled", "user", None, login=login, source=source)
-        raise Throttled("слишком много неудачных попыток входа с вашего адреса; повторите позже")
+    # The attempt is counted atomically BEFORE the password is checked (and the count given back on success):
+    # concurrent guesses cannot all read "4 failures so far" and then each check a password.
+    taken: list[tuple[str, str, float]] = []
+    if limiter is not None:
+        for bucket, client in (("login_pair", pair), ("login_address", address)):
+            stamp = limiter.take(bucket, client)
+            if stamp is None:
+                for b, c, t in taken:
+                    limiter.give_back(b, c, t)
+                audit.record(session, None, "login.throttled", "user", None, login=login, source=source)
+                raise Throttled("слишком много неудачных попыток входа с вашего адреса; повторите позже")
+            taken.append((bucket, client, stamp))
     user = session.scalars(select(User).where(User.login == login).with_for_update(of=User)).first()
-    if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
+    locked_until = _aware(user.locked_until) if user is not None else None
+    if user is not None and locked_until is not None and locked_until > now:
         audit.record(session, None, "login.throttled", "user", user.id, login=login, source=source)
         raise Throttled("слишком много неудачных попыток входа; повторите позже")
     ok = False
@@ -93,17 +135,17 @@ def authenticate(session: Session, login: str, password: str, source: str = "", 
             ok = False
     else:
         _hasher.hash(password or "x")  # the same work for an unknown login: no timing oracle
-    if not ok:
+    if not ok or user is None:
         if user is not None:
             user.failed_logins += 1
             if user.failed_logins >= THROTTLE_AFTER:
                 extra = user.failed_logins - THROTTLE_AFTER
                 user.locked_until = now + min(LOCK_BASE * (2 ** extra), LOCK_MAX)
-        if limiter is not None:
-            limiter.allow("login_pair", pair)
-            limiter.allow("login_address", address)
         audit.record(session, None, "login.failed", "user", user.id if user else None, login=login, source=source)
         raise AuthError("неверный логин или пароль")
+    if limiter is not None:
+        for b, c, t in taken:  # a success is not a failed attempt
+            limiter.give_back(b, c, t)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins = 0
@@ -113,23 +155,14 @@ def authenticate(session: Session, login: str, password: str, source: str = "", 
     return user
 
 
-def _token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue_token(session: Session, user: User, ttl: timedelta) -> tuple[str, datetime]:
-    token = "pch_" + secrets.token_urlsafe(32)
-    expires = datetime.now(UTC) + ttl
-    session.add(ApiToken(user_id=user.id, token_hash=_token_digest(token), expires_at=expires))
-    audit.record(session, user, "token.issue", "user", user.id)
+    token, expires, _row = sessions.issue_token(session, user, ttl)
     return token, expires
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
-    if row is None or row.revoked or _aware(row.expires_at) <= datetime.now(UTC):
-        return None
-    return row.user if row.user.is_active else None
+    row = sessions.token_row(session, token)
+    return row.user if row is not None else None
 
 
 def get_user(session: Session, login: str) -> User:

@@ -75,6 +75,12 @@ def login():  # noqa: ANN201
             g.commit_on_error = True
             error = exc.message
             return render_template("login.html", error=error), exc.status
+        from flask import session
+
+        from ..app import SESSION_KEY
+        from ..services import sessions
+        sessions.end(g.db, session.pop(SESSION_KEY, None))  # a login over a live session replaces it
+        session[SESSION_KEY] = sessions.start(g.db, user, source=f"web:{request.remote_addr}")
         login_user(user)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error)
@@ -82,6 +88,12 @@ def login():  # noqa: ANN201
 
 @bp.post("/logout")
 def logout():  # noqa: ANN201
+    """Ends the session server-side: a copy of the cookie kept elsewhere no longer logs anyone in."""
+    from flask import session
+
+    from ..app import SESSION_KEY
+    from ..services import sessions
+    sessions.end(g.db, session.pop(SESSION_KEY, None))
     logout_user()
     return redirect(url_for("web.login"))
 
