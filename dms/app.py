@@ -6,16 +6,17 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import i18n
 from .config import Settings
 from .errors import N_, DmsError
+from .idrange import BoundedIntConverter
 from .models import User
 from .runtime import Runtime
 from .security import Forbidden
@@ -39,6 +40,7 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.url_map.converters["int"] = BoundedIntConverter  # an id past 2^63-1 in a path is a 404, not an overflow
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
@@ -151,7 +153,11 @@ def _register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):  # noqa: ANN202
         messages = {404: N_("Страница не найдена"), 405: N_("Метод не поддерживается"),
                     413: N_("Файл слишком большой"), 400: N_("Некорректный запрос")}
-        return _error(exc.code or 500, _(messages[exc.code]) if exc.code in messages else exc.name)
+        body, status = _error(exc.code or 500, _(messages[exc.code]) if exc.code in messages else exc.name)
+        response = make_response(body, status)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: a 405 names the allowed methods
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # noqa: ANN202

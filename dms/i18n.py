@@ -37,8 +37,11 @@ def current_locale() -> str:
 
 
 def same_site_path(target: str | None) -> str | None:
-    """`target` if it is a path on this site (no scheme, no host, no '//' or '\\' tricks), else None."""
+    """`target` if it is a path on this site (no scheme, no host, no '//' or '\\' tricks, no control characters:
+    a CR/LF would split the Location header), else None."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None

@@ -1,136 +1,283 @@
-"""The OpenAPI 3.1 description of /api/v1, built from a compact table of routes."""
+"""The OpenAPI 3.1 description of /api/v1: one `op(...)` line per operation, in one table (`_describe`).
+
+Adding a route: add its `op(METHOD, "/path/{param}", "summary", response, ...)` line below — tests/app/test_openapi.py
+fails while a route in the app's URL map has no line here, or a line has no route. Path parameters take their
+type from PATH_PARAMS; the statuses 401 (bearer token), 404 (path parameters) and 400 (a request body) are added
+by themselves; list the others in `errors`. Response bodies are the schemas of dms/api/schemas.py.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from flask import render_template
+
 from ..doctypes import DOC_TYPES
+from ..idrange import MAX_ID
+from . import bp
+from .schemas import (ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, extend, items, obj, opt,
+                      ref)
 
-ERR = {"$ref": "#/components/responses/Error"}
-
-
-def _op(summary: str, *, body: dict | None = None, ok: str = "200", params: list[str] = (), query: list[str] = (),
-        binary: bool = False, errors: tuple[int, ...] = (401, 404), headers_in: list[str] = ()) -> dict:
-    op: dict[str, Any] = {"summary": summary, "parameters": [], "responses": {}}
-    for p in params:
-        op["parameters"].append({"name": p, "in": "path", "required": True, "schema": {"type": "integer"}})
-    for q in query:
-        op["parameters"].append({"name": q, "in": "query", "required": False, "schema": {"type": "string"}})
-    for h in headers_in:
-        op["parameters"].append({"name": h, "in": "header", "required": False, "schema": {"type": "string"},
-                                 "description": "ревизия документа из ETag (оптимистическая блокировка)"})
-    if body:
-        op["requestBody"] = {"required": True, "content": body}
-    content = ({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}} if binary
-               else {"application/json": {"schema": {"type": "object"}}})
-    op["responses"][ok] = {"description": "OK", "content": content}
-    for code in errors:
-        op["responses"][str(code)] = ERR
-    return op
-
-
-JSON_OBJ = {"application/json": {"schema": {"type": "object"}}}
-DOC_UPLOAD = {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["folder_id", "type", "title"], "properties": {
-        "folder_id": {"type": "integer"}, "type": {"type": "string", "enum": list(DOC_TYPES)},
-        "title": {"type": "string"}, "meta": {"type": "string", "description": "JSON-объект метаданных типа"},
-        "comment": {"type": "string"}, "file": {"type": "string", "format": "binary"}}}},
-    "application/json": {"schema": {"type": "object"}},
+# Routes under /api/v1 that are the description itself, not operations of the API.
+NOT_OPERATIONS = {"/openapi.json", "/docs"}
+ID: Schema = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID}
+PATH_PARAMS: dict[str, Schema] = {
+    "doc_id": ID, "folder_id": ID, "number": ID, "org_id": ID, "hold_id": ID, "disposition_id": ID,
+    "token_id": ID, "name": STR, "token": STR, "cert_number": STR,
 }
-FILE_UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "format": "binary"}, "comment": {"type": "string"}}}}}
+ERROR_TEXT = {400: "Некорректный запрос (поля — в details)", 401: "Нужен действующий токен (Authorization: Bearer)",
+              403: "Недостаточно прав", 404: "Не найдено (или не видно вызывающему)",
+              409: "Конфликт с состоянием объекта", 412: "If-Match не совпал с ревизией документа",
+              413: "Файл слишком большой", 415: "Неподдерживаемый тип содержимого", 422: "Неверный PIN-код",
+              429: "Слишком много попыток; повторите позже", 503: "Служба подписи недоступна"}
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    response: Schema | None
+    ok: int = 200
+    body: dict[str, Any] | None = None
+    query: dict[str, Schema] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    public: bool = False
+    binary: bool = False
+    if_match: bool = False
+    not_found: Schema | None = None
+
+
+def json_body(required: tuple[str, ...] = (), /, **props: Schema) -> dict:
+    return {"application/json": {"schema": {"type": "object", "required": list(required), "properties": props}}}
+
+
+def multipart(required: tuple[str, ...] = ("file",), /, **props: Schema) -> dict:
+    return {"multipart/form-data": {"schema": {"type": "object", "required": list(required), "properties": {
+        "file": {"type": "string", "format": "binary"}, **props}}}}
+
+
+FILE = multipart(comment=STR)
+PAGE = {"limit": INT, "offset": INT}
+META = {**ANY_OBJ, "description": "метаданные типа документа (GET /document-types)"}
+
+
+def _describe() -> list[Operation]:
+    ops: list[Operation] = []
+
+    def op(method: str, path: str, summary: str, response: Schema | None, **kw: Any) -> None:
+        ops.append(Operation(method.lower(), path, summary, response, **kw))
+
+    # tokens
+    op("POST", "/tokens", "Получить токен по логину и паролю", ref("Token"), ok=201, public=True,
+       body=json_body(("login", "password"), login=STR, password=STR), errors=(401, 429))
+    op("GET", "/tokens", "Мои действующие токены (без значений)", items(ref("ApiToken")))
+    op("DELETE", "/tokens/current", "Отозвать токен этого запроса (выход)", None, ok=204)
+    op("DELETE", "/tokens/{token_id}", "Отозвать свой токен", None, ok=204)
+    # folders and documents
+    folder_query = {**PAGE, "type": STR, "state": STR}
+    op("GET", "/folders", "Корневая папка и её содержимое", ref("FolderListing"), query=folder_query)
+    op("GET", "/folders/{folder_id}", "Папка: подпапки и документы", ref("FolderListing"), query=folder_query)
+    op("POST", "/folders", "Создать папку", ref("Folder"), ok=201, body=json_body(("name",), name=STR, parent_id=ID),
+       errors=(403, 404, 409))
+    op("GET", "/document-types", "Типы документов и поля их метаданных", ref("DocumentTypes"))
+    doc_fields = {"folder_id": ID, "type": {"type": "string", "enum": list(DOC_TYPES)}, "title": STR,
+                  "comment": STR}
+    op("POST", "/documents", "Создать документ (multipart с файлом или JSON без файла)",
+       ref("DocumentWithVersions"), ok=201, errors=(403, 404, 409, 413, 415),
+       body={**multipart(("folder_id", "type", "title"), **doc_fields,
+                         meta={**STR, "description": "JSON-объект метаданных типа"}),
+             **json_body(("folder_id", "type", "title"), **doc_fields, meta=META)})
+    op("GET", "/documents/{doc_id}", "Документ с версиями (ETag = ревизия)", ref("DocumentWithVersions"))
+    op("PATCH", "/documents/{doc_id}", "Изменить название и метаданные; folder_id — переместить в другую папку",
+       ref("Document"), body=json_body(title=STR, meta=META, folder_id=ID), if_match=True, errors=(403, 409, 412))
+    op("GET", "/documents/{doc_id}/versions", "Версии документа", items(ref("Version")))
+    op("POST", "/documents/{doc_id}/versions", "Загрузить новую версию", ref("Version"), ok=201, body=FILE,
+       if_match=True, errors=(403, 409, 412, 413, 415))
+    op("GET", "/documents/{doc_id}/versions/{number}", "Сведения о версии", ref("Version"))
+    op("GET", "/documents/{doc_id}/versions/{number}/content", "Байты версии (проверяются по SHA-256)", None,
+       binary=True, errors=(403,))
+    # workflow, audit, search
+    op("GET", "/documents/{doc_id}/transitions", "Переходы из текущего состояния: доступные и почему нет",
+       ref("Transitions"))
+    op("POST", "/documents/{doc_id}/transitions/{name}", "Выполнить переход ({\"comment\"?})",
+       ref("TransitionTaken"), body=json_body(comment=STR), if_match=True, errors=(403, 409, 412))
+    op("GET", "/documents/{doc_id}/history", "История переходов документа", items(ref("HistoryEntry")))
+    op("GET", "/worklist", "Мои задачи: документы, ждущие моего перехода", items(ref("WorkItem")))
+    op("GET", "/audit", "Журнал аудита (фильтры; для аудитора и администратора)", ref("AuditPage"),
+       query={**PAGE, "actor": STR, "action": STR, "object_type": STR, "object_id": ID, "since": DAY,
+              "until": DAY}, errors=(403,))
+    op("GET", "/search", "Полнотекстовый поиск с фасетами (только видимые документы)", ref("SearchResult"),
+       query={"q": STR, "type": STR, "state": STR, "org": STR, "year": INT, "from": DAY, "to": DAY,
+              "sort": {"type": "string", "enum": ["relevance", "date"]}, "page": INT, "page_size": INT})
+    # signatures
+    op("GET", "/documents/{doc_id}/signatures", "Подписи документа", items(ref("Signature")))
+    op("POST", "/documents/{doc_id}/signatures", "Подписать текущую версию", ref("SignatureCreated"), ok=201,
+       body=json_body(("pin",), pin=STR, level={"type": "string", "enum": ["B-B", "B-T", "B-LT"]}, comment=STR),
+       errors=(403, 409, 415, 422, 429, 503))
+    op("GET", "/documents/{doc_id}/versions/{number}/validation", "Проверка подписей версии (отчёт по-русски)",
+       ref("VersionValidation"), errors=(403, 503))
+    op("POST", "/verify/pdf", "Проверить подписи PDF, подписанного где угодно (без токена)", ref("Validation"),
+       public=True, body=FILE, errors=(413, 415, 429, 503))
+    op("GET", "/pki/credentials", "Мои сертификаты подписи", items(ref("Credential")))
+    # agreements, assessment reports
+    op("GET", "/agreements", "Соглашения, доступные мне, со статусом словами", items(ref("Agreement")))
+    op("POST", "/agreements", "Составить проект соглашения по шаблону", ref("AgreementDraft"), ok=201,
+       body=json_body(("holder_id", "subject", "term_from", "term_to"), holder_id=ID, subject=STR, term_from=DAY,
+                      term_to=DAY, title=STR), errors=(403, 404, 409))
+    op("GET", "/agreements/{doc_id}", "Статус соглашения: подписано агентством, действует, срок истёк, прекращено",
+       ref("Agreement"))
+    op("POST", "/agreements/{doc_id}/countersigned",
+       "Принять экземпляр, подписанный второй стороной вне системы (проверяются обе подписи)",
+       ref("AgreementCountersigned"), ok=201, body=FILE, errors=(403, 409, 413, 415))
+    op("POST", "/agreements/{doc_id}/termination", "Прекратить соглашение (причина обязательна)", ref("Agreement"),
+       body=json_body(("reason",), reason=STR, revision=INT), errors=(403, 409))
+    op("GET", "/assessment-reports", "Отчёты по результатам оценки, доступные мне", items(ref("Document")))
+    op("POST", "/assessment-reports", "Подшить отчёт об оценке в папку оцениваемого", ref("Document"), ok=201,
+       body=multipart(("assessed", "title", "file"), assessed=STR, title=STR, meta=STR),
+       errors=(403, 404, 409, 413, 415))
+    op("POST", "/assessment-reports/{doc_id}/feedback", "Обратная связь проведена: отчёт передаётся оцениваемому",
+       ref("Document"), body=json_body(("date", "note"), date=DAY, note=STR, revision=INT), errors=(403, 409))
+    # report forms
+    op("GET", "/report-forms", "Формы отчётов: разделы, вопросы, варианты ответов, ограничения",
+       items(ref("ReportForm")))
+    report_body = {"site": STR, "period": STR, "answers": {**ANY_OBJ, "description": "код вопроса → ответ"}}
+    op("POST", "/reports", "Отчёт по форме: черновик с PDF-версией", ref("Report"), ok=201,
+       body=json_body(("form", "site", "period", "answers"), form=STR, folder_id=ID, **report_body),
+       errors=(403, 404, 409))
+    op("GET", "/reports/{doc_id}", "Отчёт по форме с ответами", ref("Report"))
+    op("PUT", "/reports/{doc_id}", "Заполнить форму заново (новая PDF-версия черновика)", ref("Report"),
+       body=json_body(("site", "period", "answers"), **report_body), if_match=True, errors=(403, 409, 412))
+    op("GET", "/reports/aggregate", "Сводка по площадкам (только видимые отчёты)", ref("Aggregate"),
+       query={"form": STR, "period": STR, "site": STR, "scope": STR})
+    # register of organisations
+    op("GET", "/register", "Регистр организаций", obj(total=INT, items=arr(ref("Organisation"))),
+       query={"kind": STR, "status": STR, "sort": STR, "dir": {"type": "string", "enum": ["asc", "desc"]}})
+    op("POST", "/register", "Заявление о включении в Регистр", ref("OrganisationEvent"), ok=201,
+       body=json_body(("kind", "name", "inn", "city"), kind=STR, name=STR, inn=STR, city=STR, short_name=STR,
+                      code=STR, reason=STR), errors=(403, 409))
+    op("GET", "/register/{org_id}", "Организация Регистра: состояние, история с документами, доступные шаги",
+       ref("OrganisationDetail"))
+    op("POST", "/register/{org_id}/transitions/{name}", "Шаг Регистра (include, start_audit, finish_audit, exclude, "
+       "reapply)", ref("OrganisationEvent"), ok=201, body=json_body(reason=STR), errors=(403, 409))
+    # records management
+    op("GET", "/records/holds", "Удержания (all=1 — и снятые)", items(ref("Hold")), query={"all": STR})
+    op("POST", "/records/holds", "Поставить удержание на документ или папку", ref("Hold"), ok=201,
+       body=json_body(("reason",), reason=STR, document_id=ID, folder_id=ID), errors=(403, 409))
+    op("POST", "/records/holds/{hold_id}/release", "Снять удержание", ref("Hold"), body=json_body(reason=STR),
+       errors=(403, 409))
+    op("GET", "/records/trash", "Корзина", items(obj(id=INT, title=STR, type=STR, reason=opt(STR), trashed_at=TS)),
+       errors=(403,))
+    op("GET", "/documents/{doc_id}/records", "Сроки хранения, запись, корзина и удержания документа",
+       ref("RecordsStatus"))
+    op("POST", "/documents/{doc_id}/trash", "Переместить документ в корзину", obj(id=INT, trashed_at=TS),
+       body=json_body(reason=STR), errors=(403, 409))
+    op("POST", "/documents/{doc_id}/restore", "Восстановить документ из корзины", obj(id=INT, restored=BOOL),
+       errors=(403, 409))
+    op("POST", "/documents/{doc_id}/record", "Объявить документ архивной записью (неизменяемой)",
+       obj(id=INT, declared_at=TS), ok=201, body=json_body(reason=STR), errors=(403, 409))
+    op("GET", "/records/disposition", "Документы с истёкшим сроком хранения и акты об уничтожении",
+       obj(due=arr(obj(document_id=INT, type=STR, title=STR, reg_number=opt(STR), due=DAY, rule=STR,
+                       blocked=opt(STR))), lists=arr(ref("DispositionBatch"))), errors=(403,))
+    op("POST", "/records/disposition", "Составить акт об уничтожении", ref("DispositionBatch"), ok=201,
+       errors=(403, 409))
+    op("GET", "/records/disposition/{disposition_id}", "Акт об уничтожении", ref("DispositionBatch"), errors=(403,))
+    op("POST", "/records/disposition/{disposition_id}/approve", "Утвердить акт (второй администратор)",
+       ref("DispositionBatch"), errors=(403, 409))
+    op("POST", "/records/disposition/{disposition_id}/execute", "Исполнить утверждённый акт",
+       extend("DispositionBatch", objects=obj(deleted=arr(STR), kept_referenced=arr(STR), kept_protected=arr(STR))),
+       errors=(403, 409))
+    # certificates of qualification
+    op("GET", "/verify", "Проверить свидетельство по номеру и фамилии (без токена)", ref("CertificateFound"),
+       public=True, query={"number": STR, "surname": STR}, errors=(429,), not_found=ref("CertificateNotFound"))
+    op("GET", "/verify/token/{token}", "Проверить свидетельство по ссылке из QR-кода (без токена)",
+       ref("CertificateFound"), public=True, errors=(429,), not_found=ref("CertificateNotFound"))
+    op("POST", "/verify/certificate", "Те ли это байты, что мы выдали, и действительна ли подпись (без токена)",
+       ref("FileCheck"), public=True, body=multipart(), errors=(413, 415, 429))
+    op("POST", "/certificates/batches", "Выдать свидетельства по файлу результатов экзамена (всё или ничего)",
+       obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201,
+       body=multipart(("file", "centre", "pin"), centre=STR, pin=STR), errors=(403, 404, 409, 413, 415, 422, 429))
+    op("GET", "/certificates/blanks", "Учёт бланков по центрам", items(obj(
+        centre=STR, name=opt(STR), allocated=INT, used=INT, spoiled=INT, remaining=INT)))
+    op("GET", "/certificates/{cert_number}", "Свидетельство полностью (для тех, кто видит его документ)",
+       ref("CertificateStaff"))
+    op("POST", "/certificates/{cert_number}/revoke", "Аннулировать свидетельство (причина и приказ)",
+       ref("CertificatePublic"), body=json_body(("reason", "order"), reason=STR, order=STR), errors=(403, 409))
+    op("POST", "/certificates/{cert_number}/replace", "Выдать дубликат взамен", obj(old=STR, new=STR, document=INT),
+       ok=201, body=json_body(("pin", "reason"), pin=STR, reason=STR), errors=(403, 409, 422, 429))
+    return ops
+
+
+def operations() -> list[Operation]:
+    return _describe()
+
+
+def _operation_json(o: Operation) -> dict:
+    params: list[dict] = []
+    for name in _path_names(o.path):
+        params.append({"name": name, "in": "path", "required": True, "schema": PATH_PARAMS.get(name, STR)})
+    for name, schema in o.query.items():
+        params.append({"name": name, "in": "query", "required": False, "schema": schema})
+    if o.if_match:
+        params.append({"name": "If-Match", "in": "header", "required": False, "schema": STR,
+                       "description": "ревизия документа из ETag (оптимистическая блокировка)"})
+    out: dict[str, Any] = {"summary": o.summary, "operationId": f"{o.method}{o.path}", "parameters": params,
+                           "responses": {}}
+    if o.body:
+        out["requestBody"] = {"required": True, "content": o.body}
+    if o.public:
+        out["security"] = []
+    if o.ok == 204:
+        ok: dict[str, Any] = {"description": "Выполнено"}
+    elif o.binary:
+        ok = {"description": "OK", "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                      "format": "binary"}}}}
+    else:
+        ok = {"description": "OK", "content": {"application/json": {"schema": o.response or ANY_OBJ}}}
+    out["responses"][str(o.ok)] = ok
+    codes = set(o.errors)
+    if not o.public:
+        codes.add(401)
+    if _path_names(o.path) or o.not_found:
+        codes.add(404)
+    if o.body or o.query or o.if_match:
+        codes.add(400)
+    for code in sorted(codes):
+        if code == 404 and o.not_found:
+            out["responses"]["404"] = {"description": "Не найдено", "content": {"application/json": {
+                "schema": {"anyOf": [o.not_found, ref("Error")]}}}}
+        else:
+            out["responses"][str(code)] = {"description": ERROR_TEXT.get(code, "Ошибка"), "content": {
+                "application/json": {"schema": ref("Error")}}}
+    return out
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
 
 
 def openapi_document() -> dict:
-    paths = {
-        "/tokens": {"post": {**_op("Получить токен по логину и паролю", ok="201", errors=(400, 401, 429),
-                                   body={"application/json": {"schema": {"type": "object", "required": [
-                                       "login", "password"], "properties": {"login": {"type": "string"},
-                                                                            "password": {"type": "string"}}}}}),
-                             "security": []}},
-        "/folders": {"get": _op("Корневая папка и её содержимое", query=["limit", "offset", "type", "state"]),
-                     "post": _op("Создать папку", ok="201", body=JSON_OBJ, errors=(400, 401, 403, 404, 409))},
-        "/folders/{folder_id}": {"get": _op("Папка: подпапки и документы", params=["folder_id"],
-                                            query=["limit", "offset", "type", "state"])},
-        "/document-types": {"get": _op("Типы документов и поля их метаданных")},
-        "/documents": {"post": _op("Создать документ (с файлом или без)", ok="201", body=DOC_UPLOAD,
-                                   errors=(400, 401, 403, 404, 413, 415))},
-        "/documents/{doc_id}": {
-            "get": _op("Документ с версиями (ETag = ревизия)", params=["doc_id"]),
-            "patch": _op("Изменить название и метаданные; folder_id — переместить в другую папку", params=["doc_id"], body=JSON_OBJ,
-                         headers_in=["If-Match"], errors=(400, 401, 403, 404, 409, 412))},
-        "/documents/{doc_id}/versions": {
-            "get": _op("Версии документа", params=["doc_id"]),
-            "post": _op("Загрузить новую версию", ok="201", params=["doc_id"], body=FILE_UPLOAD,
-                        headers_in=["If-Match"], errors=(400, 401, 403, 404, 409, 412, 413, 415))},
-        "/documents/{doc_id}/versions/{number}": {"get": _op("Сведения о версии", params=["doc_id", "number"])},
-        "/documents/{doc_id}/versions/{number}/content": {
-            "get": _op("Байты версии", params=["doc_id", "number"], binary=True, errors=(401, 403, 404))},
-        "/documents/{doc_id}/signatures": {
-            "get": _op("Подписи документа", params=["doc_id"]),
-            "post": _op("Подписать текущую версию ({\"pin\", \"level\"?, \"comment\"?})", ok="201",
-                        params=["doc_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409, 415, 422, 503))},
-        "/documents/{doc_id}/versions/{number}/validation": {
-            "get": _op("Проверка подписей версии (отчёт и вывод по-русски)", params=["doc_id", "number"],
-                       errors=(401, 403, 404))},
-        "/verify/pdf": {"post": {**_op("Проверить подписи PDF, подписанного где угодно (без токена)",
-                                       body=FILE_UPLOAD, errors=(400, 413, 415)), "security": []}},
-        "/pki/credentials": {"get": _op("Мои сертификаты подписи", errors=(401,))},
-        "/agreements": {
-            "get": _op("Соглашения с держателями практик, доступные мне, со статусом словами"),
-            "post": _op("Составить проект соглашения по шаблону ({\"holder_id\", \"subject\", \"term_from\", "
-                        "\"term_to\", \"title\"?})", ok="201", body=JSON_OBJ, errors=(400, 401, 403))},
-        "/agreements/{doc_id}": {"get": _op("Статус соглашения: подписано агентством, действует, срок истёк, "
-                                            "прекращено — с причиной", params=["doc_id"])},
-        "/agreements/{doc_id}/countersigned": {
-            "post": _op("Принять экземпляр, подписанный второй стороной вне системы (проверяются обе подписи)",
-                        ok="201", params=["doc_id"], body=FILE_UPLOAD, errors=(400, 401, 403, 404, 409, 413, 415))},
-        "/agreements/{doc_id}/termination": {
-            "post": _op("Прекратить соглашение ({\"reason\"} обязателен)", params=["doc_id"], body=JSON_OBJ,
-                        errors=(400, 401, 403, 404, 409))},
-        "/assessment-reports": {
-            "get": _op("Отчёты по результатам оценки, доступные мне"),
-            "post": _op("Подшить отчёт об оценке в папку оцениваемого (multipart: assessed, title, meta?, file)",
-                        ok="201", body=FILE_UPLOAD, errors=(400, 401, 403, 413, 415))},
-        "/assessment-reports/{doc_id}/feedback": {
-            "post": _op("Обратная связь проведена ({\"date\", \"note\"}): отчёт передаётся оцениваемому",
-                        params=["doc_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409))},
-        "/report-forms": {"get": _op("Формы отчётов: разделы, вопросы, варианты ответов, ограничения", errors=(401,))},
-        "/reports": {"post": _op("Отчёт по форме: {\"form\", \"site\", \"period\", \"answers\", \"folder_id\"?} — "
-                                 "черновик с PDF-версией", ok="201", body=JSON_OBJ, errors=(400, 401, 403, 404))},
-        "/reports/{doc_id}": {
-            "get": _op("Отчёт по форме с ответами", params=["doc_id"]),
-            "put": _op("Заполнить форму заново (новая PDF-версия черновика)", params=["doc_id"], body=JSON_OBJ,
-                       headers_in=["If-Match"], errors=(400, 401, 403, 404, 409))},
-        "/reports/aggregate": {"get": _op("Сводка по площадкам: отчёты по состояниям и площадкам, ответы по вопросам, "
-                                          "рекомендации (только видимые отчёты)",
-                                          query=["form", "period", "site", "scope"], errors=(400, 401))},
-        "/register": {
-            "get": _op("Регистр организаций (фильтры kind, status; сортировка sort, dir=desc)",
-                       query=["kind", "status", "sort", "dir"], errors=(400, 401)),
-            "post": _op("Заявление о включении в Регистр ({\"kind\", \"name\", \"inn\", \"city\", "
-                        "\"short_name\"?, \"code\"?, \"reason\"?})", ok="201", body=JSON_OBJ,
-                        errors=(400, 401, 403, 409))},
-        "/register/{org_id}": {"get": _op("Организация Регистра: состояние, история с документами, доступные шаги",
-                                          params=["org_id"])},
-        "/register/{org_id}/transitions/{name}": {
-            "post": {**_op("Шаг Регистра (include, start_audit, finish_audit, exclude, reapply; {\"reason\"})",
-                           ok="201", params=["org_id"], body=JSON_OBJ, errors=(400, 401, 403, 404, 409)),
-                     "parameters": [{"name": "org_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-                                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]}},
-    }
+    paths: dict[str, dict] = {}
+    for o in operations():
+        paths.setdefault(o.path, {})[o.method] = _operation_json(o)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Pechat API", "version": "1",
-                 "description": "Архив документов с электронной подписью. Ошибки: "
-                                "{\"error\": {\"status\", \"message\", \"details\"}}."},
+                 "description": "Архив документов с электронной подписью. Токен: POST /tokens с логином и паролем, "
+                                "далее заголовок Authorization: Bearer <токен>. Ошибки: "
+                                "{\"error\": {\"status\", \"message\", \"details\"}}. Идентификаторы — целые от 0 до "
+                                "2^63−1; за пределами — 404 (в пути) или 400 (в теле)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {"description": "Ошибка", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"error": {"type": "object", "properties": {
-                    "status": {"type": "integer"}, "message": {"type": "string"},
-                    "details": {"type": "object"}}}}}}}}},
+            "schemas": COMPONENTS,
         },
     }
+
+
+@bp.get("/docs")
+def api_docs() -> str:
+    """The browsable description: the vendored Swagger UI over /api/v1/openapi.json (public, like the document)."""
+    return render_template("api_docs.html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 
 from ..errors import Invalid
+from ..idrange import parse_id
 from ..services import documents as docs
 from ..services import folders as folders_svc
 from ..services import records as svc
@@ -19,10 +20,10 @@ def _body() -> dict:
 def _int(value: object, name: str) -> int | None:
     if value in (None, ""):
         return None
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        raise Invalid("%(field)s должен быть целым числом", field=name) from None
+    parsed = parse_id(value)
+    if parsed is None:
+        raise Invalid("%(field)s должен быть целым числом", field=name)
+    return parsed
 
 
 @bp.get("/records/holds")

@@ -8,6 +8,7 @@ from typing import Any
 from flask import g, jsonify, request
 
 from ..errors import N_, Invalid, NotFound
+from ..idrange import parse_id
 from ..models import Document
 from ..reportforms import FORMS, ReportForm
 from ..security import P, has_permission
@@ -41,10 +42,10 @@ def create_report():  # noqa: ANN201
     body = _json_body()
     folder = None
     if body.get("folder_id") not in (None, ""):
-        try:
-            folder = folders_svc.get(g.db, int(body["folder_id"]))
-        except (TypeError, ValueError):
-            raise Invalid("folder_id должен быть целым числом") from None
+        folder_id = parse_id(body["folder_id"])
+        if folder_id is None:
+            raise Invalid("folder_id должен быть целым числом")
+        folder = folders_svc.get(g.db, folder_id)
         if not has_permission(g.db, g.api_user, P.VIEW, folder):
             raise NotFound("папка не найдена")
     filled = _filled(body, str(body.get("form", "")))

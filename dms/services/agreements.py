@@ -26,6 +26,7 @@ from signing.validate import STATUS_RU, SignatureReport, validate_pdf
 from .. import pdfrender
 from ..errors import N_, Conflict, DmsError, Invalid, NotFound, TooLarge, UnsupportedMediaType, localize
 from ..i18n import pick
+from ..idrange import parse_id
 from ..models import Document, Folder, Organisation, Signature, User, Version
 from ..runtime import RUNTIME_KEY, Runtime
 from ..security import P, access_filter, apply_filter_sql, has_permission, require
@@ -83,9 +84,9 @@ def parse_draft(session: Session, raw: Mapping[str, Any]) -> DraftForm:
     """The drafting form (web or API) checked field by field; every problem is reported at once, in Russian."""
     errors: dict[str, str] = {}
     holder = None
-    raw_id = str(raw.get("holder_id", "")).strip()
-    if raw_id.isdigit():
-        holder = session.get(Organisation, int(raw_id))
+    holder_id = parse_id(str(raw.get("holder_id", "")))
+    if holder_id is not None:
+        holder = session.get(Organisation, holder_id)
     if holder is None or holder.kind != HOLDER_KIND:
         errors["holder_id"] = N_("выберите держателя практики из списка")
     subject = " ".join(str(raw.get("subject", "")).split())

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid
+from ..idrange import parse_id
 from ..models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
@@ -181,7 +182,7 @@ def parse_query(args) -> AuditQuery:  # noqa: ANN001
             raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
 
     object_id = args.get("object_id", "").strip()
-    if object_id and not object_id.isdigit():
+    if object_id and parse_id(object_id) is None:
         raise Invalid("object_id: ожидается число")
     return AuditQuery(actor=args.get("actor") or None, action=args.get("action") or None,
                       object_type=args.get("object_type") or None, object_id=int(object_id) if object_id else None,

@@ -59,7 +59,7 @@ def parse_query(args) -> Query:  # noqa: ANN001
 
     def number(name: str, default: int, lo: int, hi: int) -> int:
         raw = str(args.get(name) or default)
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise Invalid("%(field)s: ожидается число", field=name)
         return max(lo, min(hi, int(raw)))
 
@@ -67,7 +67,7 @@ def parse_query(args) -> Query:  # noqa: ANN001
     if sort not in ("relevance", "date"):
         raise Invalid("sort: relevance или date")
     year = (args.get("year") or "").strip()
-    if year and not year.isdigit():
+    if year and not (year.isascii() and year.isdigit() and len(year) <= 4):
         raise Invalid("year: ожидается год")
     return Query(q=(args.get("q") or "").strip()[:500],
                  filters={"doc_type": args.get("type") or None, "state": args.get("state") or None,

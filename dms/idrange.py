@@ -1,0 +1,37 @@
+"""Integer ids as the databases store them: 0 … 2^63−1 (SQLite's INTEGER, PostgreSQL's bigint). A larger number
+in a URL or a JSON body is no id at all: the URL converter below makes such a path a 404, and `json_id` makes
+such a field a 400 — before SQLite raises OverflowError (a 500) on the query."""
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**63 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` in every route: digits only, at most MAX_ID (a longer number does not match: 404)."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = None,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max,
+                         signed=signed)
+
+
+def is_id(value: object) -> bool:
+    """A JSON value that can be an id: an int (not a bool) in 0 … MAX_ID."""
+    return type(value) is int and 0 <= value <= MAX_ID
+
+
+def parse_id(raw: object) -> int | None:
+    """An id from a JSON value or a form/query string ("12"); None when it is not one (wrong type, sign, size,
+    non-ASCII digits such as "²")."""
+    if type(raw) is int:
+        return raw if 0 <= raw <= MAX_ID else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            value = int(text)
+            return value if value <= MAX_ID else None
+    return None
