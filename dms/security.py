@@ -27,6 +27,11 @@ class Permission(StrEnum):
     MANAGE_SHARING = "ManageSharing"
     VIEW_AUDIT = "ViewAudit"
     REVOKE = "Revoke"
+    MANAGE_BLANKS = "ManageBlanks"  # allocate and spoil numbered blank forms (a site permission: global roles)
+    # Site permissions (held through global roles, asked with holds_globally / the `can` template helper):
+    MANAGE_RECORDS = "ManageRecords"  # legal holds, trash purge, declaring records, disposition lists
+    READ_RECORDS = "ReadRecords"  # the records-management pages and reports
+    MANAGE_PKI = "ManagePKI"  # issue, revoke and import users' signing certificates; the CA's page
 
 
 P = Permission
@@ -36,9 +41,9 @@ LOCAL_ROLES = ("Reader", "Editor", "Contributor", "Reviewer", "Counterparty", "A
 # The one table: which role holds which permission where no workflow state says otherwise.
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "Administrator": frozenset(P),
-    "Clerk": frozenset({P.VIEW, P.DOWNLOAD, P.EDIT, P.ADD, P.TRANSITION, P.MANAGE_SHARING}),
+    "Clerk": frozenset({P.VIEW, P.DOWNLOAD, P.EDIT, P.ADD, P.TRANSITION, P.MANAGE_SHARING, P.MANAGE_BLANKS}),
     "Signatory": frozenset({P.VIEW, P.DOWNLOAD, P.TRANSITION, P.SIGN, P.REVOKE}),
-    "Auditor": frozenset({P.VIEW, P.DOWNLOAD, P.VIEW_AUDIT}),
+    "Auditor": frozenset({P.VIEW, P.DOWNLOAD, P.VIEW_AUDIT, P.READ_RECORDS}),
     "Reader": frozenset({P.VIEW, P.DOWNLOAD}),
     "Editor": frozenset({P.VIEW, P.DOWNLOAD, P.EDIT, P.ADD, P.TRANSITION, P.MANAGE_SHARING}),
     "Contributor": frozenset({P.VIEW, P.DOWNLOAD, P.ADD}),
@@ -158,6 +163,11 @@ def allowed_roles(permission: Permission, doc_type: str | None = None, state: st
         if roles is not None:
             return roles
     return roles_with(permission)
+
+
+def holds_globally(user: User | None, permission: Permission) -> bool:
+    """A site permission (one not about a folder's documents, e.g. ManageBlanks): held through a global role."""
+    return user is not None and user.is_active and bool(user.global_roles & roles_with(permission))
 
 
 def has_permission(session: Session, user: User | None, permission: Permission, obj: Document | Folder) -> bool:

@@ -20,26 +20,24 @@ from .. import retention
 from ..errors import N_, Conflict, Invalid, NotFound, localize
 from ..models import (Certificate, DispositionBatch, DispositionItem, Document, Folder, LegalHold, OutboxEntry,
                       RecordDeclaration, Signature, TrashEntry, User, Version, VersionText, WorkflowHistory)
-from ..security import Forbidden, P, has_permission
+from ..security import Forbidden, P, Permission, has_permission, holds_globally
 from . import audit
 
 
 # Duty -> global roles that hold it. Archivist work is the administrator's; auditors may read the lists.
 # Four eyes on destruction: the administrator who proposes a disposition list may not approve it.
 FOUR_EYES = True
-DUTIES: dict[str, frozenset[str]] = {
-    "manage": frozenset({"Administrator"}),
-    "read": frozenset({"Administrator", "Auditor"}),
-}
+# A duty is a site permission of the one table (dms.security.ROLE_PERMISSIONS), not a set of roles of its own.
+DUTIES: dict[str, Permission] = {"manage": P.MANAGE_RECORDS, "read": P.READ_RECORDS}
 
 
 def can(actor: User | None, duty: str) -> bool:
-    return bool(actor is not None and actor.is_active and actor.global_roles & DUTIES[duty])
+    return holds_globally(actor, DUTIES[duty])
 
 
 def require_duty(actor: User | None, duty: str) -> None:
     if not can(actor, duty):
-        raise Forbidden(P.VIEW_AUDIT if duty == "read" else P.MANAGE_SHARING,
+        raise Forbidden(DUTIES[duty],
                         N_("на управление архивным хранением") if duty == "manage"
                         else N_("к спискам архивного хранения"))
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Invalid
 from ..models import Folder, Group, LocalRole, User
-from ..security import LOCAL_ROLES, P, forget_roles, inherited_chain, require
+from ..security import LOCAL_ROLES, P, forget_roles, holds_globally, inherited_chain, require
 from . import audit
 
 
@@ -58,7 +58,7 @@ def set_block_inheritance(session: Session, actor: User | None, folder: Folder, 
         return
     folder.block_inheritance = blocked
     forget_roles(session)
-    if blocked and actor is not None and not actor.global_roles & {"Administrator"}:
+    if blocked and actor is not None and not holds_globally(actor, P.MANAGE_SHARING):
         # Blocking must not lock out the person who blocks.
         grant(session, None, folder, f"user:{actor.id}", "Editor")
     session.flush()

@@ -3,6 +3,16 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
+
+@bp.app_template_global()
+def can(permission: str) -> bool:
+    """In templates, `{% if can('ManagePKI') %}`: whether the current user holds a site permission (through a
+    global role, by the one table in dms.security). Templates ask for permissions, never for role names."""
+    from flask_login import current_user
+
+    from ..security import Permission, holds_globally
+    return holds_globally(current_user if current_user.is_authenticated else None, Permission(permission))
+
 from . import (audit, certificates, dashboard, language, records, register, search, sharing, signing,  # noqa: E402,F401
                verify, views, workflow)
 from . import agreements, assessments  # noqa: E402,F401  (agreements, assessment reports)

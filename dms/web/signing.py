@@ -12,7 +12,7 @@ from signing.tsa import CONTENT_TYPE_REPLY, CONTENT_TYPE_REQUEST
 from ..app import csrf
 from ..errors import DmsError, Invalid, NotFound
 from ..models import Document, Signature, User
-from ..security import Forbidden
+from ..security import Forbidden, P, holds_globally
 from ..services import documents as docs
 from ..services import pki as pki_svc
 from ..services import signatures as sig_svc
@@ -113,7 +113,7 @@ csrf.exempt(tsa)
 
 
 def _admin() -> None:
-    if "Administrator" not in current_user.global_roles:
+    if not holds_globally(current_user, P.MANAGE_PKI):
         raise pki_svc.AdminOnly("страница доступна только администратору")
 
 
