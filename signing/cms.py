@@ -26,8 +26,8 @@ def load_p7s(p7s: bytes) -> cms.SignedData:
         signed_data = content_info["content"]
         if len(signed_data["signer_infos"]) == 0:
             raise NotASignature("no signer")
-        signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].dotted
-        [choice.chosen for choice in signed_data["certificates"]]
+        _ = signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].dotted
+        _ = [choice.chosen for choice in signed_data["certificates"]]
     except SigningLibraryError:
         raise
     except Exception as exc:  # noqa: BLE001 - untrusted bytes

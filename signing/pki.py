@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
-from asn1crypto import algos
+from asn1crypto import algos, core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pem
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
@@ -26,8 +28,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import clock
 from .errors import CaLoadError, Pkcs12ImportError, PkiError, UnsupportedKey, WrongPin
+from .revocation import EXPIRED_CERTS_ON_CRL
 from .signer import PrivateKey, SignerIdentity, fingerprint_sha256
+
+
+# Names are bounded at 64 characters (X.520), which for Cyrillic is more than the 64 UTF-8 bytes cryptography
+# checks when it parses a certificate; its warning about our own, correct, names is noise.
+warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
 
 
 class KeyAlgorithm(str, Enum):
@@ -58,6 +67,16 @@ ROOT_CRL_PATH = "root.crl"
 ISSUING_CRL_PATH = "issuing.crl"
 
 _CLOCK_SKEW = timedelta(minutes=5)
+HISTORY_DIR = "history"
+ROOT_YEARS = 20
+ISSUING_YEARS = 10
+TSA_CERT_YEARS = 10  # capped by the issuing CA's end
+TSA_KEY_DAYS = 365  # the TSA key signs for a year, its certificate validates the tokens for years after
+# Renewal margins: a new issuing CA before the longest user certificate (2 years) could outlive the old one;
+# a new root before an issuing CA could no longer get its full life under it.
+ISSUING_RENEW_BEFORE = timedelta(days=365 * 3)
+ROOT_RENEW_BEFORE = timedelta(days=365 * (ISSUING_YEARS + 1))
+TSA_RENEW_BEFORE = timedelta(days=365 * 3)
 # PBKDF2-HMAC-SHA256 rounds guarding a key under a PIN or passphrase (OWASP 2023 figure).
 PIN_KDF_ITERATIONS = 600_000
 
@@ -67,20 +86,26 @@ def generate_key(algorithm: KeyAlgorithm) -> PrivateKey:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _cap(value: str, limit: int = 64) -> str:
-    """Cut to the 64-unit cap of X.520 names, which cryptography counts in UTF-8 bytes."""
-    while len(value.encode("utf-8")) > limit:
-        value = value[:-1]
-    return value
+    """Cut to X.520's upper bound of 64 characters (ub-common-name, ub-organization-name).
+
+    The bound counts characters, not bytes: cryptography's own check counts UTF-8 bytes and would
+    cut a Cyrillic name at 32 letters, so the attribute is built without it (see :func:`_attribute`).
+    """
+    return value.strip()[:limit]
+
+
+def _attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(oid, _cap(value), _validate=False)
 
 
 def _name(common_name: str, organisation: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, _cap(common_name))]
+    attributes = [_attribute(NameOID.COMMON_NAME, common_name)]
     if organisation:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, _cap(organisation)))
+        attributes.append(_attribute(NameOID.ORGANIZATION_NAME, organisation))
     attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"))
     return x509.Name(attributes)
 
@@ -190,17 +215,28 @@ class RevokedEntry:
     serial: int
     revoked_at: datetime
     reason: str = "unspecified"
+    invalidity_date: datetime | None = None  # key compromise: since when the key is known to be unsafe
 
 
 @dataclass
 class CertificateAuthority:
-    """Root CA, issuing CA and the time-stamping certificate of one organisation."""
+    """Root CA, issuing CA and the time-stamping certificate of one organisation, with their history.
+
+    Rollover (:meth:`roll_over`): the TSA key signs for :data:`TSA_KEY_DAYS` only, then a new key and
+    certificate take over (the old certificate, kept, still validates its tokens for its whole life);
+    the issuing CA is renewed with a new key :data:`ISSUING_RENEW_BEFORE` before it expires (the old
+    one keeps its key to publish revocation lists for what it issued until it expires); the root is
+    renewed :data:`ROOT_RENEW_BEFORE` before it expires and the old root stays a trust anchor for
+    what it covered. Retired certificates stay in ``history`` for validation.
+    """
 
     organisation: str
     root: CaCredential
     issuing: CaCredential
     tsa: CaCredential
     public_base_url: str | None = None
+    retired_issuing: list[CaCredential] = field(default_factory=list)  # with keys, until they expire
+    history: list[x509.Certificate] = field(default_factory=list)  # retired roots, issuing CAs and TSAs
 
     # --- creation ---------------------------------------------------------------------------
 
@@ -211,59 +247,84 @@ class CertificateAuthority:
         *,
         algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256,
         public_base_url: str | None = None,
-        root_years: int = 20,
-        issuing_years: int = 10,
+        root_years: int = ROOT_YEARS,
+        issuing_years: int = ISSUING_YEARS,
         now: datetime | None = None,
     ) -> CertificateAuthority:
         start = (now or _utcnow()) - _CLOCK_SKEW
-        base = public_base_url.rstrip("/") + "/" if public_base_url else None
-        root_key = generate_key(algorithm)
-        root_name = _name(f"Корневой УЦ {organisation}", organisation)
-        root_cert = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=365 * root_years))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256())
-        )
-        root = CaCredential(root_cert, root_key)
-        issuing_key = generate_key(algorithm)
-        issuing_cert = _issue(
-            root,
-            subject=_name(f"Выпускающий УЦ {organisation}", organisation),
-            public_key=issuing_key.public_key(),
-            not_before=start,
-            not_after=start + timedelta(days=365 * issuing_years),
-            extensions=[
-                (x509.BasicConstraints(ca=True, path_length=0), True),
-                (_key_usage(key_cert_sign=True, crl_sign=True), True),
-            ],
-            crl_url=base + ROOT_CRL_PATH if base else None,
-            issuer_url=base + ROOT_CERT_PATH if base else None,
-        )
-        issuing = CaCredential(issuing_cert, issuing_key)
-        tsa_key = generate_key(algorithm)
-        tsa_cert = _issue(
-            issuing,
-            subject=_name(f"Служба штампов времени {organisation}", organisation),
-            public_key=tsa_key.public_key(),
-            not_before=start,
-            not_after=start + timedelta(days=365 * issuing_years),
-            extensions=[
-                (x509.BasicConstraints(ca=False, path_length=None), True),
-                (_key_usage(digital_signature=True), True),
-                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
-            ],
-            crl_url=base + ISSUING_CRL_PATH if base else None,
-            issuer_url=base + ISSUING_CERT_PATH if base else None,
-        )
-        return cls(organisation, root, issuing, CaCredential(tsa_cert, tsa_key), public_base_url)
+        root = _new_root(organisation, algorithm, start, root_years)
+        issuing = _new_issuing(root, organisation, algorithm, start, issuing_years, public_base_url)
+        tsa = _new_tsa(issuing, organisation, algorithm, start, public_base_url)
+        return cls(organisation, root, issuing, tsa, public_base_url)
+
+    @property
+    def algorithm(self) -> KeyAlgorithm:
+        key = self.issuing.key
+        if isinstance(key, rsa.RSAPrivateKey):
+            return KeyAlgorithm.RSA_2048 if key.key_size <= 2048 else KeyAlgorithm.RSA_3072
+        return KeyAlgorithm.ECDSA_P256
+
+    # --- rollover -----------------------------------------------------------------------------
+
+    def due_renewals(self, now: datetime | None = None) -> list[str]:
+        """The roles whose renewal is due at ``now``: root, issuing, tsa (in the order they are renewed)."""
+        now = now or _utcnow()
+        due = []
+        if self.root.certificate.not_valid_after_utc - now < ROOT_RENEW_BEFORE:
+            due.append("root")
+        if ("root" in due or self.issuing.certificate.not_valid_after_utc - now < ISSUING_RENEW_BEFORE
+                or self.issuing.certificate.issuer != self.root.certificate.subject):
+            due.append("issuing")
+        tsa = self.tsa.certificate
+        if ("issuing" in due or now - tsa.not_valid_before_utc >= timedelta(days=TSA_KEY_DAYS)
+                or tsa.not_valid_after_utc - now < TSA_RENEW_BEFORE):
+            due.append("tsa")
+        return due
+
+    def roll_over(self, now: datetime | None = None, roles: Iterable[str] | None = None) -> list[str]:
+        """Renew what is due (or the named ``roles``) with new keys; returns the roles renewed."""
+        now = now or _utcnow()
+        wanted = set(roles) if roles is not None else set(self.due_renewals(now))
+        done = []
+        start = now - _CLOCK_SKEW
+        algorithm = self.algorithm
+        if "root" in wanted:
+            self.history.append(self.root.certificate)
+            self.root = _new_root(self.organisation, algorithm, start, ROOT_YEARS)
+            wanted.add("issuing")
+            done.append("root")
+        if "issuing" in wanted:
+            self.history.append(self.issuing.certificate)
+            if self.issuing.certificate.not_valid_after_utc > now:
+                self.retired_issuing.append(self.issuing)
+            self.issuing = _new_issuing(self.root, self.organisation, algorithm, start, ISSUING_YEARS,
+                                        self.public_base_url)
+            wanted.add("tsa")
+            done.append("issuing")
+        if "tsa" in wanted:
+            self.history.append(self.tsa.certificate)
+            self.tsa = _new_tsa(self.issuing, self.organisation, algorithm, start, self.public_base_url)
+            done.append("tsa")
+        self.retired_issuing = [c for c in self.retired_issuing if c.certificate.not_valid_after_utc > now]
+        return done
+
+    @property
+    def issuing_generations(self) -> list[CaCredential]:
+        """The issuing CAs that still publish revocation lists: the current one and retired ones not expired."""
+        return [self.issuing, *self.retired_issuing]
+
+    def issuer_of(self, certificate_der: bytes) -> CaCredential | None:
+        """Which of our issuing CAs (current or retired) issued a certificate, by its signature."""
+        cert = x509.load_der_x509_certificate(certificate_der)
+        for credential in self.issuing_generations:
+            if credential.certificate.subject != cert.issuer:
+                continue
+            try:
+                cert.verify_directly_issued_by(credential.certificate)
+                return credential
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+        return None
 
     # --- persistence (a convenience; the caller may store the bytes elsewhere) ---------------
 
@@ -275,26 +336,51 @@ class CertificateAuthority:
             key_path = target / f"{role}.key.pem"
             key_path.write_bytes(_pem_key(credential.key, passphrase))
             key_path.chmod(0o600)
+        history = target / HISTORY_DIR
+        history.mkdir(exist_ok=True)
+        kept = {f"{c.certificate.serial_number:x}" for c in self.retired_issuing}
+        for cert in self.history:
+            (history / f"{cert.serial_number:x}.crt.pem").write_bytes(_cert_pem(cert))
+        for credential in self.retired_issuing:
+            key_path = history / f"{credential.certificate.serial_number:x}.key.pem"
+            if not key_path.exists():
+                key_path.write_bytes(_pem_key(credential.key, passphrase))
+                key_path.chmod(0o600)
+        for stale in history.glob("*.key.pem"):  # an expired issuing CA's key is no longer needed
+            if stale.name.removesuffix(".key.pem") not in kept:
+                stale.unlink()
         meta = {"organisation": self.organisation, "public_base_url": self.public_base_url}
         (target / "ca.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path, passphrase: str) -> CertificateAuthority:
         source = Path(directory)
+        secret = passphrase.encode("utf-8")
         try:
             meta = json.loads((source / "ca.json").read_text(encoding="utf-8"))
             credentials = {
                 role: CaCredential(
                     x509.load_pem_x509_certificate((source / f"{role}.crt.pem").read_bytes()),
                     serialization.load_pem_private_key(  # type: ignore[arg-type]
-                        (source / f"{role}.key.pem").read_bytes(), password=passphrase.encode("utf-8")
+                        (source / f"{role}.key.pem").read_bytes(), password=secret
                     ),
                 )
                 for role in ("root", "issuing", "tsa")
             }
+            history: list[x509.Certificate] = []
+            retired: list[CaCredential] = []
+            for path in sorted((source / HISTORY_DIR).glob("*.crt.pem")):
+                cert = x509.load_pem_x509_certificate(path.read_bytes())
+                history.append(cert)
+                key_path = path.with_name(path.name.replace(".crt.pem", ".key.pem"))
+                if key_path.exists():
+                    key = serialization.load_pem_private_key(key_path.read_bytes(), password=secret)
+                    retired.append(CaCredential(cert, key))  # type: ignore[arg-type]
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CaLoadError(str(exc)) from exc
-        return cls(meta["organisation"], public_base_url=meta.get("public_base_url"), **credentials)
+        history.sort(key=lambda c: c.not_valid_before_utc)
+        return cls(meta["organisation"], public_base_url=meta.get("public_base_url"),
+                   retired_issuing=retired, history=history, **credentials)
 
     @staticmethod
     def exists(directory: str | Path) -> bool:
@@ -313,6 +399,18 @@ class CertificateAuthority:
     def chain_der(self) -> list[bytes]:
         """Issuing CA then root: the chain that goes with every user certificate."""
         return [self.issuing.certificate_der, self.root.certificate_der]
+
+    @property
+    def roots_der(self) -> list[bytes]:
+        """Every root we ever had (the current first): old roots stay anchors for what they covered."""
+        old = [_der(c) for c in self.history if _is_self_signed(c)]
+        return [self.root.certificate_der, *old]
+
+    @property
+    def intermediates_der(self) -> list[bytes]:
+        """Every issuing CA and TSA certificate we ever had (the current first), for building paths."""
+        old = [_der(c) for c in self.history if not _is_self_signed(c)]
+        return [self.issuing.certificate_der, self.tsa.certificate_der, *old]
 
     def certificate_pem(self, role: str) -> bytes:
         """PEM of ``root``, ``issuing`` or ``tsa`` for download."""
@@ -336,12 +434,22 @@ class CertificateAuthority:
         algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256,
         valid_days: int = 730,
         not_before: datetime | None = None,
+        organisation: str | None = None,
     ) -> UserCredential:
-        """A signing certificate for a signatory; the new key is returned encrypted under ``pin``."""
+        """A signing certificate for a signatory; the new key is returned encrypted under ``pin``.
+
+        ``organisation``: the holder's own organisation (None: the CA's, for the agency's staff). The
+        certificate never outlives the issuing CA; an issuing CA at its end of life raises PkiError
+        (roll it over first, :meth:`roll_over`), never a traceback from deep inside.
+        """
         if not pin:
             raise WrongPin("empty PIN")
-        key = generate_key(algorithm)
         start = not_before or (_utcnow() - _CLOCK_SKEW)
+        if self.issuing.certificate.not_valid_after_utc - start < timedelta(days=1):
+            raise PkiError(
+                f"the issuing CA expires {self.issuing.certificate.not_valid_after_utc:%Y-%m-%d}: roll it over first"
+            )
+        key = generate_key(algorithm)
         base = self.public_base_url.rstrip("/") + "/" if self.public_base_url else None
         extensions: list[tuple[x509.ExtensionType, bool]] = [
             (x509.BasicConstraints(ca=False, path_length=None), True),
@@ -351,7 +459,7 @@ class CertificateAuthority:
             extensions.append((x509.SubjectAlternativeName([x509.RFC822Name(email)]), False))
         cert = _issue(
             self.issuing,
-            subject=_name(common_name, self.organisation),
+            subject=_name(common_name, organisation or self.organisation),
             public_key=key.public_key(),
             not_before=start,
             not_after=start + timedelta(days=valid_days),
@@ -370,13 +478,85 @@ class CertificateAuthority:
         number: int = 1,
         now: datetime | None = None,
         valid_for: timedelta = timedelta(days=7),
+        issuer: CaCredential | None = None,
     ) -> bytes:
-        """The issuing CA's CRL (DER) listing user certificates revoked by the caller."""
-        return _build_crl(self.issuing, revoked, number=number, now=now, valid_for=valid_for)
+        """The CRL (DER) of an issuing CA (the current one by default, or a retired one still alive) listing
+        user certificates revoked by the caller. Entries are never dropped when certificates expire: the
+        CRL says so with ExpiredCertsOnCRL, so it still speaks for expired certificates years later."""
+        return _build_crl(issuer or self.issuing, revoked, number=number, now=now, valid_for=valid_for)
 
     def build_root_crl(self, *, number: int = 1, now: datetime | None = None) -> bytes:
         """The root CA's CRL (DER): empty, because the issuing CA is replaced, never revoked here."""
         return _build_crl(self.root, (), number=number, now=now, valid_for=timedelta(days=365))
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject
+
+
+def _new_root(organisation: str, algorithm: KeyAlgorithm, start: datetime, years: int) -> CaCredential:
+    root_key = generate_key(algorithm)
+    root_name = _name(f"Корневой УЦ {organisation}", organisation)
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * years))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    return CaCredential(root_cert, root_key)
+
+
+def _base(public_base_url: str | None) -> str | None:
+    return public_base_url.rstrip("/") + "/" if public_base_url else None
+
+
+def _new_issuing(root: CaCredential, organisation: str, algorithm: KeyAlgorithm, start: datetime, years: int,
+                 public_base_url: str | None) -> CaCredential:
+    base = _base(public_base_url)
+    issuing_key = generate_key(algorithm)
+    issuing_cert = _issue(
+        root,
+        subject=_name(f"Выпускающий УЦ {organisation}", organisation),
+        public_key=issuing_key.public_key(),
+        not_before=start,
+        not_after=start + timedelta(days=365 * years),
+        extensions=[
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (_key_usage(key_cert_sign=True, crl_sign=True), True),
+        ],
+        crl_url=base + ROOT_CRL_PATH if base else None,
+        issuer_url=base + ROOT_CERT_PATH if base else None,
+    )
+    return CaCredential(issuing_cert, issuing_key)
+
+
+def _new_tsa(issuing: CaCredential, organisation: str, algorithm: KeyAlgorithm, start: datetime,
+             public_base_url: str | None) -> CaCredential:
+    base = _base(public_base_url)
+    tsa_key = generate_key(algorithm)
+    tsa_cert = _issue(
+        issuing,
+        subject=_name(f"Служба штампов времени {organisation}", organisation),
+        public_key=tsa_key.public_key(),
+        not_before=start,
+        not_after=start + timedelta(days=365 * TSA_CERT_YEARS),
+        extensions=[
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(digital_signature=True), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+            (x509.PrivateKeyUsagePeriod(start, start + timedelta(days=TSA_KEY_DAYS)), False),
+        ],
+        crl_url=base + ISSUING_CRL_PATH if base else None,
+        issuer_url=base + ISSUING_CERT_PATH if base else None,
+    )
+    return CaCredential(tsa_cert, tsa_key)
 
 
 def _issue(
@@ -390,6 +570,9 @@ def _issue(
     crl_url: str | None,
     issuer_url: str | None,
 ) -> x509.Certificate:
+    end = min(not_after, issuer.certificate.not_valid_after_utc)
+    if end <= not_before:
+        raise PkiError(f"the issuer {issuer.certificate.subject.rfc4514_string()} expired {end:%Y-%m-%d}")
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -397,10 +580,10 @@ def _issue(
         .public_key(public_key)  # type: ignore[arg-type]
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
-        .not_valid_after(min(not_after, issuer.certificate.not_valid_after_utc))
+        .not_valid_after(end)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
     )
@@ -425,15 +608,19 @@ def _build_crl(
     now: datetime | None,
     valid_for: timedelta,
 ) -> bytes:
-    this_update = (now or _utcnow()) - timedelta(seconds=1)
+    # whole seconds (what the encoding keeps): a CRL made after a time-stamp of the same second is not "before" it
+    this_update = (now or _utcnow()).replace(microsecond=0)
+    since = issuer.certificate.not_valid_before_utc
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.certificate.subject)
         .last_update(this_update)
         .next_update(this_update + valid_for)
         .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.UnrecognizedExtension(EXPIRED_CERTS_ON_CRL, core.GeneralizedTime(since).dump()),
+                       critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
     )
@@ -441,13 +628,15 @@ def _build_crl(
         reason = _REVOCATION_REASONS.get(entry.reason)
         if reason is None:
             raise PkiError(f"unknown revocation reason {entry.reason!r}; known: {sorted(_REVOCATION_REASONS)}")
-        revoked_cert = (
+        revoked_builder = (
             x509.RevokedCertificateBuilder()
             .serial_number(entry.serial)
             .revocation_date(entry.revoked_at)
             .add_extension(x509.CRLReason(reason), critical=False)
-            .build()
         )
+        if entry.invalidity_date is not None:
+            revoked_builder = revoked_builder.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
+        revoked_cert = revoked_builder.build()
         builder = builder.add_revoked_certificate(revoked_cert)
     return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 

@@ -109,7 +109,7 @@ class TimeStampAuthority:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
             x509.load_der_x509_certificate(state["certificate"]),
-            serialization.load_der_private_key(state["key"], password=None),  # type: ignore[arg-type]
+            serialization.load_der_private_key(state["key"], password=None),
             [x509.load_der_x509_certificate(c) for c in state["chain"]],
             policy_oid=state["policy_oid"],
         )
@@ -123,7 +123,7 @@ class TimeStampAuthority:
         try:
             request = tsp.TimeStampReq.load(request_der)
             for name in ("message_imprint", "req_policy", "nonce", "cert_req"):
-                request[name].native  # parse now every part of untrusted bytes that is used
+                _ = request[name].native  # parse now every part of untrusted bytes that is used
         except Exception:  # noqa: BLE001 - any parse error of untrusted input is a rejection
             return _rejection("bad_data_format", "malformed TimeStampReq").dump()
         return aio.run(self.async_response(request))

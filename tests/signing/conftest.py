@@ -44,3 +44,8 @@ def pki() -> Pki:
 @pytest.fixture(scope="session")
 def one_page_pdf() -> bytes:
     return make_pdf("Приказ № 1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # our CA names are up to 64 Cyrillic characters (X.520), more than the 64 UTF-8 bytes cryptography warns about
+    config.addinivalue_line("filterwarnings", "ignore:Attribute's length must be:UserWarning")
