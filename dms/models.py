@@ -5,7 +5,7 @@ from datetime import date, datetime, UTC
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Text, UniqueConstraint)
+                        Text, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -48,6 +48,9 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column()
     last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Issue 15: the password is a one-time one an administrator gave out (a new user, a reset): the user must choose
+    # their own before anything else (dms.web.admin enforces it; migration 0011).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
