@@ -10,8 +10,23 @@ from werkzeug.routing import IntegerConverter
 MAX_ID = 2**63 - 1
 
 
+def _at_most(limit: int) -> str:
+    """A regular expression for the decimal numbers 0 … limit (ASCII digits, no sign; leading zeros allowed)."""
+    digits = str(limit)
+    parts = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, d in enumerate(digits):  # same prefix, a smaller digit here, anything after
+        if d != "0":
+            parts.append(f"{digits[:i]}[0-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}")
+    parts.append(digits)
+    return "(?:" + "|".join(parts) + ")"
+
+
 class BoundedIntConverter(IntegerConverter):
-    """`<int:…>` in every route: digits only, at most MAX_ID (a longer number does not match: 404)."""
+    """`<int:…>` in every route: ASCII digits, at most MAX_ID. A larger number matches no route at all, so every
+    method answers 404 (with a check in to_python only, a route for another method would still match the path and
+    the answer would be a 405 naming methods that do not work there either)."""
+
+    regex = _at_most(MAX_ID)
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = None,
                  signed: bool = False) -> None:
