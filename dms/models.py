@@ -1,6 +1,7 @@
 """Data only: the tables of the archive. Rules live in dms.services and dms.security."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, UTC
 from typing import Any
 
@@ -137,6 +138,10 @@ class Document(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Issue 14: the public check of a signed document is /verify/d/<public_token> (its stamp's QR code); random,
+    # never derived from the id. What the public page shows of the title is the owner's choice (public_title).
+    public_token: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: secrets.token_urlsafe(24))
+    public_title: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     folder: Mapped[Folder] = relationship(lazy="joined")
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")

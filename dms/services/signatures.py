@@ -105,8 +105,9 @@ def plan(session: Session, actor: User, doc: Document) -> Plan:
 
 
 def verify_url(rt: Runtime, doc: Document) -> str:
-    # A placeholder until public verification (the certificates issue) gives documents their tokens.
-    return f"{rt.settings.base_url}/verify/document/{doc.id}"
+    """The public check of the document, encoded in its stamp's QR code (dms.services.public_check)."""
+    from .public_check import document_url
+    return document_url(rt.settings.base_url, doc)
 
 
 def _timestamper(rt: Runtime):  # noqa: ANN202

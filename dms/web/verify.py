@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 
-from ..errors import Throttled
 from .. import ratelimit
-from ..services import audit
+from ..errors import Throttled
+from ..services import audit, documents, public_check
 from ..services import certificates as certs
 from . import bp
 
@@ -84,3 +86,86 @@ def check_file(stream) -> dict:  # noqa: ANN001
     result, cert = certs.check_file(current_app.extensions["dms_runtime"], g.db, stream.read(MAX_PDF + 1), MAX_PDF)
     record("file", cert, sha256=result["sha256"], signature_ok=bool(result["signatures"].get("authentic")))
     return result
+
+
+# --- the public check of a signed document (issue 14) ------------------------------------------------------
+
+
+def _not_found():  # noqa: ANN202
+    """One answer for every document that has no public check (unknown token or id, unsigned, in the trash): the
+    same status and the very same bytes, whatever was asked (no path, no form, no token in the body)."""
+    return render_template("verify_document_missing.html", language_return="/verify"), 404
+
+
+def _record_document(channel: str, doc, **details) -> None:  # noqa: ANN001
+    g.commit_on_error = True
+    audit.record(g.db, None, "verification", "document", doc.id if doc else None, channel=channel,
+                 found=doc is not None, client=_client_digest(), **details)
+
+
+def _document_check(doc, channel: str):  # noqa: ANN001, ANN202
+    """The page of one signed document (GET), or the page with the verdict on an uploaded file (POST)."""
+    upload = None
+    if request.method == "POST":
+        limit("verify_file")
+        file = request.files.get("file")
+        if file is None or not file.filename:
+            abort(400)
+        data = file.stream.read(MAX_PDF + 1)
+        if len(data) > MAX_PDF:
+            _record_document(f"{channel}-file", doc, too_large=True)
+            return render_template("verify_document.html", view=public_check.public_view(rt_(), g.db, doc),
+                                   upload=None, too_large=MAX_PDF // (1024 * 1024)), 413
+        upload = public_check.check_upload(rt_(), g.db, doc, data)
+        _record_document(f"{channel}-file", doc, sha256=upload.sha256, matches_version=upload.matches_version,
+                         authentic=upload.authentic)
+    else:
+        _record_document(channel, doc)
+    view = public_check.public_view(rt_(), g.db, doc)
+    return render_template("verify_document.html", view=view, upload=upload, too_large=None)
+
+
+def rt_():  # noqa: ANN201
+    return current_app.extensions["dms_runtime"]
+
+
+@bp.route("/verify/d/<token>", methods=["GET", "POST"])
+def verify_document_token(token: str):  # noqa: ANN201
+    limit("verify_document")
+    doc = public_check.by_token(g.db, token)
+    if doc is None:
+        _record_document("document-token", None)
+        return _not_found()
+    return _document_check(doc, "document-token")
+
+
+@bp.route("/verify/document/<doc_id>", methods=["GET", "POST"])
+def verify_document_legacy(doc_id: str):  # noqa: ANN201
+    """The QR codes of PDFs signed before public tokens: the same page for a signed document; anything else
+    (not a number, unknown, unsigned) gets the one not-found."""
+    limit("verify_document")
+    doc = public_check.by_legacy_id(g.db, int(doc_id)) if doc_id.isdigit() and len(doc_id) < 19 else None
+    if doc is None:
+        _record_document("document-id", None)
+        return _not_found()
+    return _document_check(doc, "document-id")
+
+
+@bp.post("/documents/<int:doc_id>/public-title")
+@login_required
+def document_public_title(doc_id: int):  # noqa: ANN201
+    doc = documents.get(g.db, current_user, doc_id)
+    public_check.set_public_title(g.db, current_user, doc, request.form.get("public") == "1")
+    flash(_("Название документа показывается на странице проверки.") if doc.public_title
+          else _("Название документа скрыто на странице проверки."), "success")
+    return redirect(url_for("web.document", doc_id=doc.id, tab="signatures") + "#tab-signatures")
+
+
+@bp.app_template_global()
+def public_check_panel(doc) -> dict:  # noqa: ANN001
+    """For the document page: the public check's address (once signed) and whether the viewer may publish the
+    title."""
+    signed = public_check.by_legacy_id(g.db, doc.id) is not None
+    return {"signed": signed, "path": public_check.document_path(doc),
+            "url": public_check.document_url(rt_().settings.base_url, doc),
+            "may_publish": current_user.is_authenticated and public_check.may_publish_title(g.db, current_user, doc)}

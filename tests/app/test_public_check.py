@@ -1,0 +1,194 @@
+"""The public check of every signed document (issue 14, item 6): a random token per document, the stamp's QR code
+leads to /verify/d/<token> (type, number, date; the title only when the owner publishes it; the signers with their
+verdicts; an upload box comparing bytes), the old /verify/document/<id> answers the same page for signed documents
+and one identical not-found for everything else; rate-limited and audited."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from dms.models import AuditEvent, Document
+from dms.ratelimit import LIMITS, Limit
+from dms.services import public_check
+
+from .conftest import csrf_of
+from .pdfs import make_pdf
+from .test_signing import ca_template, pki  # noqa: F401  (fixtures)
+from .test_signing import office as _office  # noqa: F401  (the fixture, registered under its own name "office")
+from .test_signing import on_signing, sign, version_bytes
+
+
+def _doc(rt, doc_id: int) -> Document:  # noqa: ANN001
+    with rt.db.session() as s:
+        doc = s.get(Document, doc_id)
+        s.expunge(doc)
+        return doc
+
+
+def _signed_order(rt, office) -> Document:  # noqa: ANN001
+    doc_id = on_signing(rt, office, data=make_pdf("Приказ о проверке"))
+    sign(rt, "director", doc_id)
+    return _doc(rt, doc_id)
+
+
+def test_public_tokens_are_random_distinct_and_not_the_id(rt, office):  # noqa: ANN001
+    ids = [office.document("clerk", "/Прочее", make_pdf(f"д{i}")).id for i in range(5)]
+    tokens = [_doc(rt, i).public_token for i in ids]
+    assert len(set(tokens)) == 5
+    for doc_id, token in zip(ids, tokens, strict=True):
+        assert len(token) >= 32 and token != str(doc_id) and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+
+
+def test_stamp_qr_of_a_signed_order_points_to_its_public_check(rt, office, client):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    signed = version_bytes(rt, doc.id, 2)
+    url = f"{rt.settings.base_url}/verify/d/{doc.public_token}"
+    # the QR code is drawn as paths; pyHanko keeps the URL nowhere else, so decode the stamp's appearance
+    assert f"/verify/document/{doc.id}".encode() not in signed
+    page = client.get(public_check.document_path(doc))
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert doc.reg_number and doc.reg_number in body and "Приказ" in body
+    assert "Документ на подпись" not in body  # the title is hidden unless the owner publishes it
+    assert "Director" in body and "действительна" in body
+    assert url.startswith("http")
+
+
+def test_title_is_shown_only_when_the_owner_publishes_it(rt, office, client):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    office.user("reader")
+    office.share("/Приказы", "reader", "Reader")
+    office.login(client, "reader")
+    token = csrf_of(client, f"/documents/{doc.id}")
+    refused = client.post(f"/documents/{doc.id}/public-title", data={"public": "1", "csrf_token": token})
+    assert refused.status_code in (403, 404)
+    assert _doc(rt, doc.id).public_title is False
+    client.get("/logout")
+    office.login(client, "clerk")  # the author, who also manages the folder's sharing
+    token = csrf_of(client, f"/documents/{doc.id}")
+    published = client.post(f"/documents/{doc.id}/public-title", data={"public": "1", "csrf_token": token})
+    assert published.status_code == 302
+    assert _doc(rt, doc.id).public_title is True
+    anonymous = client.application.test_client()
+    assert "Документ на подпись" in anonymous.get(public_check.document_path(doc)).get_data(as_text=True)
+    with rt.db.session() as s:
+        assert s.scalars(select(AuditEvent).where(AuditEvent.action == "document.public_title")).one().details[
+            "public"] is True
+
+
+def test_legacy_url_answers_the_same_page_for_signed_and_one_not_found_for_the_rest(rt, office, client):  # noqa: ANN001
+    signed = _signed_order(rt, office)
+    unsigned = office.document("clerk", "/Прочее", make_pdf("не подписан"))
+    waiting = _doc(rt, on_signing(rt, office, data=make_pdf("ждёт подписи")))
+    legacy = client.get(f"/verify/document/{signed.id}")
+    by_token = client.get(public_check.document_path(signed))
+    assert legacy.status_code == by_token.status_code == 200
+    strip = [r.get_data(as_text=True).split("<main", 1)[1] for r in (legacy, by_token)]
+    strip = [re.sub(r'name="csrf_token" value="[^"]+"', "", b) for b in strip]
+    assert strip[0] == strip[1]
+    misses = [client.get(path) for path in (
+        f"/verify/document/{unsigned.id}", f"/verify/document/{waiting.id}", "/verify/document/999999",
+        "/verify/document/abc", f"/verify/d/{unsigned.public_token}", f"/verify/d/{waiting.public_token}",
+        "/verify/d/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/verify/d/x")]
+    assert {r.status_code for r in misses} == {404}
+    assert len({r.get_data() for r in misses}) == 1
+
+
+def test_upload_box_says_whether_the_bytes_are_this_documents(rt, office, client):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    path = public_check.document_path(doc)
+    signed, original = version_bytes(rt, doc.id, 2), version_bytes(rt, doc.id, 1)
+
+    def upload(data: bytes) -> str:
+        r = client.post(path, data={"file": (io.BytesIO(data), "x.pdf"), "csrf_token": csrf_of(client, path)},
+                        content_type="multipart/form-data")
+        assert r.status_code == 200
+        return r.get_data(as_text=True)
+
+    assert "Да: файл совпадает с подписанной версией 2" in upload(signed)
+    assert "но она не подтверждена подписью" in upload(original)
+    assert "Нет: файл не совпадает" in upload(signed + b"\n%tampered\n")
+    with rt.db.session() as s:
+        channels = [e.details.get("channel") for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "verification", AuditEvent.object_type == "document"))]
+    assert channels.count("document-token-file") == 3 and "document-token" in channels
+
+
+def test_the_check_service_compares_versions_and_validates(rt, office):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    signed = version_bytes(rt, doc.id, 2)
+    with rt.db.session() as s:
+        d = s.get(Document, doc.id)
+        good = public_check.check_upload(rt, s, d, signed)
+        assert good.authentic and good.current and good.matches_version == 2 and good.signatures_valid
+        foreign = public_check.check_upload(rt, s, d, make_pdf("чужой"))
+        assert not foreign.authentic and foreign.matches_version is None
+        view = public_check.public_view(rt, s, d)
+        assert view.authentic and [x.ok for x in view.signers] == [True] and view.title is None
+
+
+def test_public_document_check_is_rate_limited_and_audited(rt, office, client, monkeypatch):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    monkeypatch.setitem(LIMITS, "verify_document", Limit(3))
+    codes = [client.get(public_check.document_path(doc)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    codes = [client.get(f"/verify/document/{doc.id}").status_code]
+    assert codes == [429]
+    with rt.db.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification",
+                                                    AuditEvent.object_type == "document",
+                                                    AuditEvent.object_id == doc.id)).all()
+    assert len(events) == 3 and all(e.actor_id is None and e.details["client"] for e in events)
+
+
+def test_migration_gives_existing_documents_tokens(tmp_path):  # noqa: ANN001
+    from alembic import command
+
+    from dms.migrate import alembic_config
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_engine(url)
+    cfg = alembic_config(url)
+    with engine.connect() as c:
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0008")
+        c.execute(text("INSERT INTO folders (id, name, path, block_inheritance, created_at) "
+                       "VALUES (1, 'root', '/1/', 0, '2026-01-01')"))
+        for i in (1, 2, 3):
+            c.execute(text("INSERT INTO documents (id, doc_type, title, folder_id, state, meta, revision, created_at, "
+                           "updated_at) VALUES (:i, 'order', 't', 1, 'signed', '{}', 1, '2026-01-01', '2026-01-01')"),
+                      {"i": i})
+        c.commit()
+        command.upgrade(cfg, "0009")
+        c.commit()
+        rows = c.execute(text("SELECT public_token, public_title FROM documents")).all()
+    assert len({r[0] for r in rows}) == 3 and all(r[0] and len(r[0]) >= 32 and not r[1] for r in rows)
+
+
+needs_qr_tools = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="pdftoppm (poppler-utils) is required")
+
+
+@needs_qr_tools
+def test_scanning_the_qr_code_of_a_signed_order_leads_to_a_page_naming_its_number(  # noqa: ANN201
+        rt, office, client, tmp_path):  # noqa: ANN001
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+
+    doc = _signed_order(rt, office)
+    pdf = tmp_path / "signed.pdf"
+    pdf.write_bytes(version_bytes(rt, doc.id, 2))
+    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True,
+                   timeout=60)
+    found = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+    urls = [b.text for b in found if "/verify/" in b.text]
+    assert urls, [b.text for b in found]
+    path = urls[0].removeprefix(rt.settings.base_url)
+    assert path == f"/verify/d/{doc.public_token}"
+    page = client.get(path)
+    assert page.status_code == 200 and doc.reg_number and doc.reg_number in page.get_data(as_text=True)
+    Path(pdf).unlink()
