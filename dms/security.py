@@ -32,6 +32,7 @@ class Permission(StrEnum):
     MANAGE_RECORDS = "ManageRecords"  # legal holds, trash purge, declaring records, disposition lists
     READ_RECORDS = "ReadRecords"  # the records-management pages and reports
     MANAGE_PKI = "ManagePKI"  # issue, revoke and import users' signing certificates; the CA's page
+    MANAGE_USERS = "ManageUsers"  # users and groups: create, roles, disable, unlock, one-time passwords, sessions
 
 
 P = Permission

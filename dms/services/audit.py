@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta, tzinfo, UTC
 from typing import Any
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +18,9 @@ from ..idrange import parse_id
 from ..models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
+# Reading a document is recorded once per user, document and VIEW_WINDOW (see record_view).
+VIEW_WINDOW = timedelta(hours=1)
+DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 def _ts_text(ts: datetime) -> str:
@@ -60,6 +65,45 @@ def record(session: Session, actor: User | None, action: str, object_type: str =
     head.last_event_id = ev.id
     head.last_hash = ev.hash
     return ev
+
+
+def record_view(session: Session, actor: User | None, object_type: str, object_id: int,
+                window: timedelta = VIEW_WINDOW, **details: Any) -> AuditEvent | None:
+    """A "document.view" event, unless the same user's view of the same object is already recorded within `window`
+    (then None: nothing is written).
+
+    Why per hour and not per session: the same rule then holds for the web, API tokens and the command line (which
+    have no web session); a web session may last a working day, and one event for it would hide that the
+    document was read again in the afternoon; an hour keeps "who read it, and roughly when" and drops the
+    reloads, tab switches and the preview frame that made a page view two events. Anonymous reads (no actor)
+    are always recorded."""
+    if actor is not None:
+        since = datetime.now(UTC) - window
+        seen = session.scalar(select(AuditEvent.id).where(
+            AuditEvent.actor_id == actor.id, AuditEvent.action == "document.view",
+            AuditEvent.object_type == object_type, AuditEvent.object_id == object_id,
+            AuditEvent.ts >= since).limit(1))
+        if seen is not None:
+            return None
+    return record(session, actor, "document.view", object_type, object_id, **details)
+
+
+def display_zone() -> tzinfo:
+    """The time zone the trail is shown in and its days are read in: DMS_TIMEZONE (an IANA name), Europe/Moscow by
+    default; an unknown name falls back to the default rather than failing every page."""
+    name = os.environ.get("DMS_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_time(ts: datetime | None, zone: tzinfo | None = None) -> datetime | None:
+    """A stored moment (UTC; naive ones from SQLite are UTC too) in the display zone."""
+    if ts is None:
+        return None
+    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+    return aware.astimezone(zone or display_zone())
 
 
 @dataclass
@@ -171,19 +215,34 @@ def event_json(ev: AuditEvent) -> dict:
 
 
 def parse_query(args) -> AuditQuery:  # noqa: ANN001
-    """An AuditQuery from request parameters (actor, action, object_type, object_id, since, until)."""
+    """An AuditQuery from request parameters (actor, action, object_type, object_id or document, since, until).
+    `since` and `until` are days of the display zone (DMS_TIMEZONE): until=2026-12-05 takes that whole day in
+    Moscow, not in UTC. `document=ID` is short for object_type=document&object_id=ID."""
+    zone = display_zone()
+
     def day(name: str, shift: int = 0) -> datetime | None:
         raw = args.get(name, "").strip()
         if not raw:
             return None
         try:
-            return datetime.fromisoformat(raw).replace(tzinfo=UTC) + timedelta(days=shift)
+            start = datetime.fromisoformat(raw)
         except ValueError:
             raise Invalid("%(field)s: ожидается дата ГГГГ-ММ-ДД", field=name) from None
+        local = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=shift)
+        return local.replace(tzinfo=zone).astimezone(UTC)
 
-    object_id = args.get("object_id", "").strip()
-    if object_id and parse_id(object_id) is None:
-        raise Invalid("object_id: ожидается число")
-    return AuditQuery(actor=args.get("actor") or None, action=args.get("action") or None,
-                      object_type=args.get("object_type") or None, object_id=int(object_id) if object_id else None,
-                      since=day("since"), until=day("until", 1))
+    def number(name: str) -> int | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return None
+        value = parse_id(raw)
+        if value is None:
+            raise Invalid("%(field)s: ожидается число", field=name)
+        return value
+
+    object_type, object_id = args.get("object_type") or None, number("object_id")
+    document = number("document")
+    if document is not None:
+        object_type, object_id = "document", document
+    return AuditQuery(actor=(args.get("actor") or "").strip() or None, action=args.get("action") or None,
+                      object_type=object_type, object_id=object_id, since=day("since"), until=day("until", 1))

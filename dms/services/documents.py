@@ -148,12 +148,21 @@ def get_version(session: Session, actor: User | None, doc: Document, number: int
     return version
 
 
+# Channels that show a version inside a page rather than hand out a copy: the document page's preview frame. They
+# are the page's reading of the document (one view), not a download.
+VIEW_CHANNELS = frozenset({"web-preview"})
+
+
 def record_download(session: Session, actor: User | None, doc: Document, version: Version, channel: str) -> None:
+    if channel in VIEW_CHANNELS:
+        audit.record_view(session, actor, "document", doc.id, channel=channel, version=version.number)
+        return
     audit.record(session, actor, "version.download", "document", doc.id, version=version.number, channel=channel)
 
 
 def record_view(session: Session, actor: User | None, doc: Document, channel: str) -> None:
-    audit.record(session, actor, "document.view", "document", doc.id, channel=channel)
+    """Once per user, document and hour (dms.services.audit.record_view says why)."""
+    audit.record_view(session, actor, "document", doc.id, channel=channel)
 
 
 def can(session: Session, actor: User | None, permission: P, doc: Document) -> bool:

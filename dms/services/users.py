@@ -67,7 +67,8 @@ def hash_password(password: str, login: str = "") -> str:
 
 
 def create_user(session: Session, login: str, password: str, roles: list[str] | tuple[str, ...] = (),
-                full_name: str = "", email: str = "", organisation: Organisation | None = None) -> User:
+                full_name: str = "", email: str = "", organisation: Organisation | None = None,
+                actor: User | None = None) -> User:
     login = login.strip()
     if not login or len(login) > 64 or not all(c.isalnum() or c in "._-@" for c in login):
         raise Invalid("логин: буквы, цифры и . _ - @, не длиннее 64 символов")
@@ -82,7 +83,7 @@ def create_user(session: Session, login: str, password: str, roles: list[str] | 
     user.roles = [UserRole(role=r) for r in dict.fromkeys(roles)]
     session.add(user)
     session.flush()
-    audit.record(session, None, "user.create", "user", user.id, login=login, roles=list(roles))
+    audit.record(session, actor, "user.create", "user", user.id, login=login, roles=list(roles))
     return user
 
 
@@ -170,3 +171,139 @@ def get_user(session: Session, login: str) -> User:
     if user is None:
         raise Invalid("нет пользователя «%(login)s»", login=login)
     return user
+
+
+# --- Administration (issue 15.7): what the web's user screens do, each asking for ManageUsers -------------------
+
+# One-time passwords: no look-alike characters (0/O, 1/l/I), read aloud or copied from the screen once.
+ONE_TIME_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def one_time_password() -> str:
+    """Four groups of four random characters (80 bits), e.g. "k7mq-2xpa-9fhd-w3ne"."""
+    import secrets
+    return "-".join("".join(secrets.choice(ONE_TIME_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+def require_user_admin(actor: User | None) -> None:
+    """None is the system (the CLI run by the operator); a person needs ManageUsers."""
+    from ..security import Forbidden, P, holds_globally
+    if actor is not None and not holds_globally(actor, P.MANAGE_USERS):
+        raise Forbidden(P.MANAGE_USERS, "на управление пользователями")
+
+
+def create_with_one_time_password(session: Session, actor: User | None, login: str, roles: list[str] | tuple[str, ...],
+                                  full_name: str = "", email: str = "",
+                                  organisation: Organisation | None = None) -> tuple[User, str]:
+    """A new user with a one-time password (returned once, never stored in clear) to be changed at first login."""
+    require_user_admin(actor)
+    password = one_time_password()
+    user = create_user(session, login, password, roles, full_name=full_name.strip(), email=email.strip(),
+                       organisation=organisation, actor=actor)
+    user.must_change_password = True
+    return user, password
+
+
+def reset_password(session: Session, actor: User | None, user: User) -> str:
+    """A new one-time password (the old one stops working, every session and token ends); returned once."""
+    require_user_admin(actor)
+    password = one_time_password()
+    set_password(session, user, password, actor)
+    user.must_change_password = True
+    return password
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+    """The user replaces their password (a one-time one included); the current one must be given."""
+    ok: bool
+    try:
+        ok = _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        raise Invalid("текущий пароль неверен")
+    if new == current:
+        raise Invalid("новый пароль должен отличаться от прежнего")
+    set_password(session, user, new, user)
+    user.must_change_password = False
+
+
+def set_global_roles(session: Session, actor: User | None, user: User, roles: list[str] | tuple[str, ...]) -> None:
+    """Replace the user's global roles. An administrator cannot take ManageUsers away from themselves (nobody
+    would be left to give it back)."""
+    from ..security import P, forget_roles, roles_with
+    require_user_admin(actor)
+    unknown = [r for r in roles if r not in GLOBAL_ROLES]
+    if unknown:
+        raise Invalid("неизвестная роль: %(unknown)s; допустимые: %(known)s", unknown=", ".join(unknown),
+                      known=", ".join(GLOBAL_ROLES))
+    wanted = list(dict.fromkeys(roles))
+    if actor is not None and actor.id == user.id and not set(wanted) & roles_with(P.MANAGE_USERS):
+        raise Invalid("нельзя снять с себя право управлять пользователями")
+    before = set(user.global_roles)
+    if before == set(wanted):
+        return
+    user.roles = [r for r in user.roles if r.role in wanted] + [UserRole(role=r) for r in wanted if r not in before]
+    session.flush()
+    forget_roles(session)
+    audit.record(session, actor, "user.roles", "user", user.id, login=user.login,
+                 added=sorted(set(wanted) - before), removed=sorted(before - set(wanted)))
+
+
+def update_details(session: Session, actor: User | None, user: User, full_name: str, email: str,
+                   organisation: Organisation | None) -> None:
+    require_user_admin(actor)
+    changes: dict[str, list] = {}
+    org_id = organisation.id if organisation else None
+    for field, value in (("full_name", full_name.strip()[:300]), ("email", email.strip()[:300]),
+                         ("organisation_id", org_id)):
+        if getattr(user, field) != value:
+            changes[field] = [getattr(user, field), value]
+            setattr(user, field, value)
+    if changes:
+        audit.record(session, actor, "user.update", "user", user.id, login=user.login, changes=changes)
+
+
+def unlock_login(session: Session, actor: User | None, user: User) -> None:
+    """Lift the account's lock after failed logins (the password stays)."""
+    require_user_admin(actor)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, actor, "user.unlock", "user", user.id, login=user.login)
+
+
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    until = _aware(user.locked_until)
+    return until is not None and until > (now or datetime.now(UTC))
+
+
+def set_active_by(session: Session, actor: User | None, user: User, active: bool) -> None:
+    """Disable or enable as an administrator; nobody disables themselves."""
+    require_user_admin(actor)
+    if not active and actor is not None and actor.id == user.id:
+        raise Invalid("нельзя отключить самого себя")
+    if user.is_active != active:
+        set_active(session, user, active, actor)
+
+
+def end_sessions_by(session: Session, actor: User | None, user: User) -> dict:
+    require_user_admin(actor)
+    return sessions.end_all(session, user, actor, reason="admin")
+
+
+def list_users(session: Session, query: str = "") -> list[User]:
+    """Users by login; with `query`, those whose login, name or e-mail contains it (compared in Python: SQLite's
+    lower() folds only ASCII, names are Cyrillic)."""
+    everyone = list(session.scalars(select(User).order_by(User.login)).all())
+    q = query.strip().casefold()
+    return [u for u in everyone if not q or q in u.login.casefold() or q in (u.full_name or "").casefold()
+            or q in (u.email or "").casefold()]
+
+
+def user_json(user: User, groups: list[str] | None = None) -> dict:
+    """A user as `dms user list --json` prints it (ids as numbers)."""
+    last = _aware(user.last_login_at)
+    return {"id": user.id, "login": user.login, "full_name": user.full_name, "email": user.email,
+            "roles": sorted(user.global_roles), "groups": groups or [], "active": bool(user.is_active),
+            "locked": is_locked(user), "must_change_password": bool(user.must_change_password),
+            "organisation_id": user.organisation_id, "last_login_at": last.isoformat() if last else None}

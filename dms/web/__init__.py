@@ -16,3 +16,4 @@ def can(permission: str) -> bool:
 from . import (audit, certificates, dashboard, language, records, register, search, sharing, signing,  # noqa: E402,F401
                verify, views, workflow)
 from . import agreements, assessments  # noqa: E402,F401  (agreements, assessment reports)
+from . import admin  # noqa: E402,F401  (users, groups, the one-time password change)

@@ -1,4 +1,5 @@
-"""The audit trail for auditors: filters, pages, CSV export."""
+"""The audit trail for auditors: filters, pages, CSV export. Events are titled in the page's language (codes stay
+beside the titles: the filter and the CSV use them), their details' keys too, and times are shown in DMS_TIMEZONE."""
 from __future__ import annotations
 
 from datetime import datetime, UTC
@@ -7,7 +8,8 @@ from flask import Response, g, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
 from .. import register
-from ..i18n import pick
+from ..i18n import format_moment, pick
+from ..security import role_label
 from ..services import audit
 from . import bp
 
@@ -22,14 +24,28 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "token.issue": ("Выдан токен API", "API token issued"),
     "user.create": ("Создан пользователь", "User created"),
     "user.password": ("Сменён пароль", "Password changed"),
+    "user.password_reset": ("Выдан одноразовый пароль", "One-time password issued"),
+    "user.update": ("Изменены данные пользователя", "User details changed"),
+    "user.roles": ("Изменены глобальные роли", "Global roles changed"),
+    "user.unlock": ("Вход разблокирован", "Login unlocked"),
+    "user.disable": ("Пользователь отключён", "User disabled"),
+    "user.enable": ("Пользователь включён", "User enabled"),
+    "user.sessions_end": ("Завершены все сеансы и токены", "All sessions and tokens ended"),
+    "logout": ("Выход из системы", "Logout"),
+    "token.revoke": ("Отозван токен API", "API token revoked"),
+    "group.create": ("Создана группа", "Group created"),
+    "group.member_add": ("Пользователь добавлен в группу", "Member added to a group"),
+    "group.member_remove": ("Пользователь исключён из группы", "Member removed from a group"),
     "folder.create": ("Создана папка", "Folder created"),
     "sharing.grant": ("Выдана роль на папку", "Local role granted"),
     "sharing.revoke": ("Отозвана роль на папку", "Local role revoked"),
-    "sharing.block": ("Изменено наследование доступа", "Inheritance changed"),
+    "sharing.block": ("Отключено наследование доступа", "Inheritance blocked"),
+    "sharing.inherit": ("Включено наследование доступа", "Inheritance restored"),
     "document.create": ("Создан документ", "Document created"),
     "document.update": ("Изменены свойства документа", "Document properties changed"),
     "document.move": ("Документ перемещён", "Document moved"),
     "document.view": ("Просмотр документа", "Document viewed"),
+    "document.public_title": ("Изменён показ названия на публичной странице", "Public title setting changed"),
     "version.upload": ("Загружена версия", "Version uploaded"),
     "version.download": ("Скачана версия", "Version downloaded"),
     "workflow.transition": ("Смена состояния", "Workflow transition"),
@@ -42,6 +58,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "pki.revoke": ("Отозван сертификат подписи", "Signing certificate revoked"),
     "pki.import": ("Импортирован сертификат подписи", "Signing certificate imported"),
     "certificates.issue": ("Выдача свидетельств (пакет)", "Certificates issued (batch)"),
+    "certificates.prepare": ("Подготовлен пакет свидетельств", "Certificate batch prepared"),
     "certificate.revoke": ("Свидетельство аннулировано", "Certificate revoked"),
     "certificate.expire": ("Истёк срок свидетельства", "Certificate expired"),
     "blanks.allocate": ("Выделены бланки", "Blanks allocated"),
@@ -64,19 +81,113 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+# Register steps beyond the transitions of dms.register.
+REGISTER_EVENTS: dict[str, tuple[str, str]] = {
+    "effective": ("решение вступило в силу", "decision took effect"),
+    "decision_dropped": ("решение отменено", "decision dropped"),
+}
+# Families of events: a code not in ACTIONS is titled by its family and its last word (never a bare code).
+FAMILIES: dict[str, tuple[str, str]] = {
+    "user": ("Пользователь", "User"), "login": ("Вход", "Login"), "token": ("Токен API", "API token"),
+    "group": ("Группа", "Group"), "folder": ("Папка", "Folder"), "sharing": ("Доступ", "Sharing"),
+    "document": ("Документ", "Document"), "version": ("Версия", "Version"), "workflow": ("Процесс", "Workflow"),
+    "pki": ("Сертификаты подписи", "Signing certificates"), "certificate": ("Свидетельство", "Certificate"),
+    "certificates": ("Свидетельства", "Certificates"), "blanks": ("Бланки", "Blank forms"),
+    "records": ("Архивное хранение", "Records"), "register": ("Регистр", "Register"),
+    "report": ("Отчёт", "Report"), "agreement": ("Соглашение", "Agreement"), "audit": ("Журнал", "Audit trail"),
+}
+
+# What the keys of an event's details mean (the values are shown as recorded).
+DETAIL_LABELS: dict[str, tuple[str, str]] = {
+    "answers": ("ответы", "answers"), "as_of": ("на дату", "as of"), "authentic": ("подлинный", "authentic"),
+    "backup_created_at": ("копия создана", "backup created"), "batch": ("пакет", "batch"),
+    "changes": ("изменения", "changes"), "channel": ("канал", "channel"), "client": ("клиент", "client"),
+    "code": ("код", "code"), "comment": ("комментарий", "comment"), "count": ("количество", "count"),
+    "crl_number": ("номер СОС", "CRL number"), "destroyed": ("уничтожено", "destroyed"),
+    "disposition": ("акт", "disposition list"), "document": ("документ", "document"),
+    "documents": ("документы", "documents"), "due": ("срок", "due"), "field": ("поле", "field"),
+    "file": ("файл", "file"), "filename": ("имя файла", "file name"), "filters": ("фильтры", "filters"),
+    "fingerprint": ("отпечаток", "fingerprint"), "fingerprints": ("отпечатки", "fingerprints"),
+    "first": ("первый", "first"), "folder": ("папка", "folder"), "form": ("форма", "form"),
+    "found": ("найдено", "found"), "from_state": ("из состояния", "from state"),
+    "from_status": ("из статуса", "from status"), "group": ("группа", "group"), "hold": ("удержание", "hold"),
+    "holder": ("владелец", "holder"), "kind": ("вид", "kind"), "last": ("последний", "last"),
+    "level": ("уровень", "level"), "login": ("логин", "login"), "media_type": ("тип файла", "media type"),
+    "member": ("участник", "member"), "name": ("имя", "name"), "not_after": ("действует до", "valid until"),
+    "number": ("номер", "number"), "object_bytes": ("байт объектов", "object bytes"),
+    "objects": ("объекты", "objects"), "order": ("приказ", "order"), "organisation": ("организация", "organisation"),
+    "orphans": ("бесхозные объекты", "orphans"), "parent": ("родительская папка", "parent folder"),
+    "period": ("период", "period"), "principal": ("кому", "principal"), "public": ("публично", "public"),
+    "reason": ("причина", "reason"), "reg_number": ("рег. номер", "reg. number"), "role": ("роль", "role"),
+    "roles": ("роли", "roles"), "rule": ("правило", "rule"), "schema_revision": ("версия схемы", "schema revision"),
+    "serial": ("серийный номер", "serial"), "serials": ("серийные номера", "serials"),
+    "series": ("серия", "series"), "sessions": ("сеансы", "sessions"), "signatures": ("подписи", "signatures"),
+    "signer": ("подписант", "signer"), "site": ("площадка", "site"), "size": ("размер", "size"),
+    "skipped": ("пропущено", "skipped"), "source": ("откуда", "source"),
+    "source_dialect": ("исходная СУБД", "source database"), "source_version": ("исходная версия", "source version"),
+    "subject": ("субъект", "subject"), "target": ("куда", "target"), "title": ("название", "title"),
+    "to_state": ("в состояние", "to state"), "to_status": ("в статус", "to status"),
+    "token_id": ("токен", "token"), "tokens": ("токены", "tokens"), "transition": ("переход", "transition"),
+    "type": ("тип", "type"), "version": ("версия", "version"), "term_to": ("срок по", "term to"),
+    "term_from": ("срок с", "term from"), "waits_for_signature": ("ждёт подписи", "waits for signature"),
+    "one_time": ("одноразовый", "one-time"), "added": ("добавлены", "added"), "removed": ("убраны", "removed"),
+}
+CHANNELS: dict[str, tuple[str, str]] = {
+    "web": ("веб-интерфейс", "web"), "web-preview": ("просмотр в браузере", "in-browser preview"),
+    "web-zip": ("ZIP-архив", "ZIP archive"), "api": ("API", "API"), "cli": ("командная строка", "command line"),
+}
+
+
 def action_title(code: str) -> str:
-    """The event's meaning in the current language; register steps take their titles from dms.register."""
+    """The event's meaning in the current language; register steps take their titles from dms.register; a code
+    not described here gets its family's title and its last word."""
     if code in ACTIONS:
         return pick(*ACTIONS[code])
     kind, _, step = code.partition(".")
     if kind == "register" and step in register.TRANSITIONS:
         return pick("Регистр: ", "Register: ") + register.TRANSITIONS[step].title
+    if kind == "register" and step in REGISTER_EVENTS:
+        return pick("Регистр: ", "Register: ") + pick(*REGISTER_EVENTS[step])
+    if kind in FAMILIES and step:
+        return f"{pick(*FAMILIES[kind])}: {step.replace('_', ' ').replace('.', ' ')}"
     return code
+
+
+def detail_label(key: str) -> str:
+    return pick(*DETAIL_LABELS[key]) if key in DETAIL_LABELS else key.replace("_", " ")
+
+
+def detail_value(key: str, value: object) -> str:
+    """A detail's value for people: channels and roles by name, lists joined, the rest as recorded."""
+    import json
+    if key == "channel" and isinstance(value, str) and value in CHANNELS:
+        return pick(*CHANNELS[value])
+    if key in ("role", "roles", "added", "removed"):
+        items = value if isinstance(value, list) else [value]
+        return ", ".join(role_label(str(v)) for v in items)
+    if isinstance(value, bool):
+        return pick("да", "yes") if value else pick("нет", "no")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 @bp.app_template_filter("action_title")
 def _action_title(code: str) -> str:
     return action_title(code)
+
+
+@bp.app_template_filter("audit_time")
+def _audit_time(ts: datetime | None) -> str:
+    """A stored moment as day and time in the display zone (DMS_TIMEZONE, Europe/Moscow by default)."""
+    return format_moment(audit.local_time(ts), seconds=True)
+
+
+def zone_name() -> str:
+    """The display zone as a short label: MSK-like abbreviation when the zone has one, else its name."""
+    zone = audit.display_zone()
+    abbreviation = datetime.now(UTC).astimezone(zone).tzname() or ""
+    return abbreviation if abbreviation.isalpha() else str(zone)
 
 
 @bp.get("/audit")
@@ -86,8 +197,12 @@ def audit_page():  # noqa: ANN201
     page = max(1, int(request.args.get("page", "1"))) if request.args.get("page", "1").isdigit() else 1
     total, events = audit.search(g.db, current_user, q, limit=PAGE, offset=(page - 1) * PAGE)
     choices = sorted(((code, action_title(code)) for code in ACTIONS), key=lambda c: c[1])
+    families = sorted(((f"{kind}.", pick("%s: все события", "%s: all events") % pick(*title))
+                       for kind, title in FAMILIES.items()), key=lambda c: c[1])
     return render_template("audit.html", events=events, total=total, page=page,
-                           pages=max(1, -(-total // PAGE)), args=request.args, action_choices=choices)
+                           pages=max(1, -(-total // PAGE)), args=request.args, action_choices=choices,
+                           family_choices=families,
+                           zone=zone_name(), detail_label=detail_label, detail_value=detail_value)
 
 
 @bp.get("/audit.csv")

@@ -1,7 +1,7 @@
 """The sharing page of a folder (Plone's Sharing tab)."""
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -26,6 +26,16 @@ def sharing_page(folder_id: int):  # noqa: ANN201
     folder = _folder(folder_id)
     return render_template("sharing.html", folder=folder, crumbs=folders_svc.breadcrumbs(g.db, folder),
                            rows=sharing.describe(g.db, folder), local_roles=LOCAL_ROLES)
+
+
+@bp.get("/folders/<int:folder_id>/sharing/principals")
+@login_required
+def sharing_principals(folder_id: int):  # noqa: ANN201
+    """Users and groups matching ?q= (login, name, group title), as JSON for the sharing page's picker; only for
+    those who may change sharing on this folder (others learn nothing about who exists)."""
+    from ..services import groups
+    _folder(folder_id)
+    return jsonify(items=groups.find_principals(g.db, request.args.get("q", "")))
 
 
 @bp.post("/folders/<int:folder_id>/sharing")
