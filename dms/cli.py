@@ -71,6 +71,7 @@ def read_secret(env_name: str, prompt: str) -> str:
 @click.version_option(package_name="pechat")
 def main() -> None:
     """Печать — архив документов с электронной подписью."""
+    os.umask(0o077)  # what any command writes into the data dir is the owner's alone (dms.services.filemodes)
 
 
 from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401

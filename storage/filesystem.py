@@ -21,7 +21,7 @@ from .verifying_reader import VerifyingReader
 
 TEMP_DIR_NAME = ".tmp"
 RETENTION_SUFFIX = ".retention"
-READ_ONLY = 0o444
+READ_ONLY = 0o400  # the owner only: objects hold personal data (issue 16)
 
 
 class FileStore(ObjectStore):
@@ -146,7 +146,7 @@ class FileStore(ObjectStore):
                             continue  # deleted while listing
 
     def protect(self, key: str, retain_until: datetime) -> bool:
-        """Makes the file read-only (0444) and records `retain_until` beside it
+        """Makes the file read-only (0400) and records `retain_until` beside it
         (<key>.retention); delete() refuses the object until then. This guards against
         this program and other unprivileged users, not against root or the disk owner."""
         retain_until = as_utc(retain_until)

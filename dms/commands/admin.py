@@ -221,6 +221,8 @@ def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
     with rt.db.session() as s:
         report = check_objects(s, rt.store, delete_orphans=delete_orphans)
     report.index = drift(rt)
+    from ..services import filemodes
+    report.modes = filemodes.wrong_modes(rt.settings.data_dir, [rt.settings.index_dir])
     data = report.as_dict()
     emit(data, as_json, lambda d: "\n".join(
         [f"Проверено объектов: {d['objects_checked']}"]
@@ -232,6 +234,7 @@ def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
            f"в очереди {d['index'].get('pending')}"]
         + ([f"РАСХОЖДЕНИЕ индекса: нет в индексе {d['index'].get('missing')}, лишние {d['index'].get('extra')}, "
             f"устарели {d['index'].get('stale')} {d['index'].get('error', '')}"] if d["index"].get("drift") else [])
+        + [f"ДОСТУП {m['path']}: {m['mode']}, нужно {m['expected']} (исправляет dms init)" for m in d["modes"]]
         + ["Всё в порядке" if d["ok"] else "Найдены проблемы"]))
     if not report.ok:
         sys.exit(EXIT_PROBLEM)

@@ -46,6 +46,8 @@ def backup(ctx: click.Context, target: Path, as_directory: bool, with_orphans: b
         f"объектов: {r['objects']} ({r['object_bytes']} Б)" + (f", из них бесхозных: {r['orphans']}"
                                                                 if r["orphans"] else ""),
         f"SHA-256 manifest.json: {r['manifest_sha256']}",
+        f"manifest.json подписан (HMAC-SHA256) ключом копий {r['key_id']} ({r['key_source']}); "
+        "восстановить копию можно только с этим ключом",
         "Поисковый индекс не копируется: dms restore строит его заново.",
     ]))
     if report.pki and not report.passphrase:

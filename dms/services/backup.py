@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -31,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, UTC
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, BinaryIO
+import typing
+from typing import IO, Any, BinaryIO, Protocol
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Integer, LargeBinary, Table, Text, bindparam, cast, delete, func,
@@ -75,6 +78,53 @@ class BackupDamaged(BackupError):
 
 class TargetNotEmpty(Conflict):
     pass
+
+
+# --- where an archive came from: the manifest's HMAC ------------------------------------------------------------------
+# The manifest carries an HMAC-SHA256 under a key that is never in the archive: DMS_BACKUP_KEY from the environment,
+# else the key file `backup_key` in the data dir (generated once, 0600; outside any archive, which holds only the
+# database, the objects and the CA directory). Whoever restores must hold the same key (copy the file or set the
+# variable on the target): an archive whose rows were edited and hashes recomputed without it is refused before
+# anything is written.
+BACKUP_KEY_ENV = "DMS_BACKUP_KEY"
+BACKUP_KEY_FILE = "backup_key"
+MAC_FIELD = "hmac"
+
+
+def backup_key(rt: Runtime) -> bytes:
+    from ..config import secret_from_file
+    value = os.environ.get(BACKUP_KEY_ENV, "").strip() or secret_from_file(rt.settings.data_dir / BACKUP_KEY_FILE)
+    return value.encode("utf-8")
+
+
+def key_id(key: bytes) -> str:
+    """A name for the key that reveals nothing of it (to say which key an archive wants)."""
+    return hashlib.sha256(b"pechat-backup-key-id\0" + key).hexdigest()[:16]
+
+
+def _canonical(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != MAC_FIELD}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def seal_manifest(manifest: dict, key: bytes) -> dict:
+    """The manifest with its HMAC-SHA256 (over its canonical JSON without the MAC field)."""
+    mac = hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+    return {**manifest, MAC_FIELD: {"algorithm": "HMAC-SHA256", "key_id": key_id(key), "value": mac}}
+
+
+def check_seal(manifest: dict, key: bytes) -> None:
+    seal = manifest.get(MAC_FIELD)
+    if not isinstance(seal, dict) or seal.get("algorithm") != "HMAC-SHA256":
+        raise BackupDamaged("manifest.json не подписан (HMAC): копия сделана не этой версией Печати или изменена; "
+                            "восстановление отклонено")
+    expected = hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(str(seal.get("value", "")), expected):
+        if seal.get("key_id") != key_id(key):
+            raise BackupDamaged(f"manifest.json подписан другим ключом копий ({seal.get('key_id')}, здесь "
+                                f"{key_id(key)}): задайте {BACKUP_KEY_ENV} или скопируйте файл {BACKUP_KEY_FILE} "
+                                "из каталога данных источника")
+        raise BackupDamaged("подпись (HMAC) manifest.json не сходится: копия изменена; восстановление отклонено")
 
 
 # --- portable values -------------------------------------------------------------------------------------------------
@@ -125,7 +175,11 @@ def deferred_columns(table: Table, loaded_before: set[str]) -> list[str]:
     return sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name not in loaded_before})
 
 
-# --- archive members: a tar stream or a directory ----------------------------------------------------------------------
+# --- archive members: a tar stream or a directory ---------------------------------------------------------------------
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 class HashingReader:
     """Passes reads through, hashing and counting what went by."""
@@ -165,21 +219,23 @@ class ArchiveWriter:
         self.tar: tarfile.TarFile | None = None
         self._file: BinaryIO | None = None
         if as_directory:
-            self.temp.mkdir()
+            self.temp.mkdir(mode=0o700)
         else:
-            self._file = open(self.temp, "wb")  # noqa: SIM115  closed in commit/abort
+            # 0600 whatever the umask: an archive holds personal data, password hashes and encrypted keys
+            self._file = os.fdopen(os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
             mode = "w|gz" if target.name.endswith((".tar.gz", ".tgz")) else "w|"
-            self.tar = tarfile.open(fileobj=self._file, mode=mode, format=tarfile.PAX_FORMAT)
+            self.tar = tarfile.open(fileobj=self._file, mode=mode,  # type: ignore[call-overload]  # noqa: SIM115
+                                    format=tarfile.PAX_FORMAT)
 
-    def add(self, name: str, stream: IO[bytes], size: int) -> None:
+    def add(self, name: str, stream: Readable, size: int) -> None:
         if self.tar is not None:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = size, int(time.time()), 0o600
             self.tar.addfile(info, stream)
             return
         path = self.temp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as out:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             copied = _copy(stream, out, size)
         if copied != size:
             raise BackupError(f"{name}: прочитано {copied} байт вместо {size}")
@@ -197,10 +253,8 @@ class ArchiveWriter:
 
     def abort(self) -> None:
         if self.tar is not None:
-            try:
+            with contextlib.suppress(OSError, tarfile.TarError):  # the partial file is removed just below
                 self.tar.close()
-            except (OSError, tarfile.TarError):
-                pass  # the partial file is removed just below
         if self._file is not None and not self._file.closed:
             self._file.close()
         if self.temp.is_dir():
@@ -209,7 +263,7 @@ class ArchiveWriter:
             self.temp.unlink(missing_ok=True)
 
 
-def _copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> int:
+def _copy(src: Readable, dst: IO[bytes], limit: int | None = None) -> int:
     copied = 0
     while limit is None or copied < limit:
         chunk = src.read(CHUNK if limit is None else min(CHUNK, limit - copied))
@@ -250,9 +304,9 @@ def iter_members(source: Path) -> Iterator[tuple[str, int, IO[bytes]]]:
                     raise BackupDamaged(f"{member.name}: не обычный файл")
                 stream = tar.extractfile(member)
                 assert stream is not None
-                yield member.name, member.size, _TarMemberReader(stream)
+                yield member.name, member.size, typing.cast(IO[bytes], _TarMemberReader(stream))
                 # The stream mode still remembers every member it has passed; forget them to keep memory flat.
-                tar.members.clear()
+                tar.members.clear()  # type: ignore[attr-defined]
     except (tarfile.TarError, EOFError) as exc:
         raise BackupDamaged(f"архив повреждён или обрезан: {exc}") from None
 
@@ -295,7 +349,7 @@ def _check_name(name: str) -> None:
     raise BackupDamaged(f"неожиданный элемент архива: {name[:200]!r}")
 
 
-# --- backup ------------------------------------------------------------------------------------------------------------
+# --- backup -----------------------------------------------------------------------------------------------------------
 
 @dataclass
 class BackupReport:
@@ -308,6 +362,8 @@ class BackupReport:
     pki: bool = False
     passphrase: bool = False
     manifest_sha256: str = ""
+    key_id: str = ""  # the backup key whose HMAC seals the manifest (dms.services.backup.key_id)
+    key_source: str = ""  # DMS_BACKUP_KEY or the key file's path
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -405,6 +461,11 @@ def backup(rt: Runtime, target: Path, *, as_directory: bool = False, with_orphan
             "search_index": "not included: restore rebuilds it from the database",
             "members": members,
         }
+        mac_key = backup_key(rt)
+        manifest = seal_manifest(manifest, mac_key)
+        report.key_id = key_id(mac_key)
+        report.key_source = (BACKUP_KEY_ENV if os.environ.get(BACKUP_KEY_ENV, "").strip()
+                             else str(rt.settings.data_dir / BACKUP_KEY_FILE))
         body = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
         report.manifest_sha256 = hashlib.sha256(body).hexdigest()
         writer.add(MANIFEST, _BytesReader(body), len(body))
@@ -465,7 +526,7 @@ def _add_pki(rt: Runtime, writer: ArchiveWriter, members: dict[str, dict], with_
     return True, passphrase
 
 
-# --- restore -----------------------------------------------------------------------------------------------------------
+# --- restore ----------------------------------------------------------------------------------------------------------
 
 @dataclass
 class RestoreReport:
@@ -494,12 +555,14 @@ def target_is_empty(rt: Runtime) -> bool:
         return not any(conn.scalar(select(func.count()).select_from(t)) for t in (User.__table__, Document.__table__))
 
 
-def verify_archive(source: Path, progress: Progress | None = None) -> dict:
-    """Hash every member and compare with the manifest; returns the manifest. Raises BackupDamaged."""
+def verify_archive(source: Path, progress: Progress | None = None, key: bytes | None = None) -> dict:
+    """Hash every member and compare with the manifest, check the manifest's HMAC under `key` (when given) and
+    the audit chain of the archive's rows; returns the manifest. Raises BackupDamaged."""
     if not source.exists():
         raise BackupError(f"нет такого файла или каталога: {source}")
     seen: dict[str, tuple[str, int]] = {}
     manifest_body: bytes | None = None
+    chain = _ChainCheck()
     for name, size, stream in iter_members(source):
         _check_name(name)
         if name in seen or (name == MANIFEST and manifest_body is not None):
@@ -508,6 +571,13 @@ def verify_archive(source: Path, progress: Progress | None = None) -> dict:
             manifest_body = _read_limited(stream, MANIFEST_MAX, name)
             continue
         reader = HashingReader(stream)
+        if name == f"db/{AUDIT_EVENTS}.jsonl":
+            chain.events(reader, name)
+        elif name == f"db/{AUDIT_HEAD}.jsonl":
+            chain.head(reader, name)
+        elif TABLE_RE.match(name):
+            while _read_line(reader, name):  # an overlong row is refused now, before anything is written
+                pass
         reader.drain()
         if reader.size != size:
             raise BackupDamaged(f"{name}: обрезан ({reader.size} байт из {size})")
@@ -526,6 +596,8 @@ def verify_archive(source: Path, progress: Progress | None = None) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError(f"версия формата копии {manifest.get('format_version')} не поддерживается "
                           f"(поддерживается {FORMAT_VERSION})")
+    if key is not None:
+        check_seal(manifest, key)
     missing = sorted(set(listed) - set(seen))
     extra = sorted(set(seen) - set(listed))
     if missing or extra:
@@ -534,7 +606,73 @@ def verify_archive(source: Path, progress: Progress | None = None) -> dict:
         m = KEY_RE.match(name)
         if listed[name].get("sha256") != sha or listed[name].get("size") != size or (m and m.group(1) != sha):
             raise BackupDamaged(f"{name}: содержимое не совпадает с manifest.json (копия повреждена или изменена)")
+    chain.finish()
     return manifest
+
+
+AUDIT_EVENTS, AUDIT_HEAD = "audit_events", "audit_head"
+# A row longer than this is refused, read in bounded memory (a forged 300 MB line must not take 1 GB to refuse).
+# Rows hold at most an extracted text, a certificate or a CRL; DMS_RESTORE_MAX_LINE_MB raises the bound.
+MAX_LINE = int(os.environ.get("DMS_RESTORE_MAX_LINE_MB", "64") or 64) * 1024 * 1024
+
+
+def _read_line(stream: Any, name: str) -> bytes:
+    line = stream.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise BackupDamaged(f"{name}: строка длиннее {MAX_LINE // (1024 * 1024)} МБ (копия изменена или повреждена)")
+    return line
+
+
+class _ChainCheck:
+    """The audit chain of the archive's rows, checked on the first pass (before anything is written): each event's
+    hash and its link to the previous one, and the head row at the end of the chain."""
+
+    def __init__(self) -> None:
+        self.seen_events = False
+        self.problem: str | None = None
+        self.last_id, self.last_hash = 0, audit.GENESIS
+        self.head_row: tuple[Any, Any] | None = None
+
+    def _rows(self, stream: Any, name: str) -> Iterator[dict]:
+        try:
+            header = json.loads(_read_line(stream, name))
+            columns, tags = header["columns"], header["types"]
+            decoders = [DECODERS[t] for t in tags]
+        except (ValueError, KeyError, TypeError):
+            raise BackupDamaged(f"{name}: заголовок не читается") from None
+        while line := _read_line(stream, name):
+            try:
+                values = json.loads(line)
+                yield {c: None if v is None else dec(v) for c, v, dec in zip(columns, values, decoders, strict=True)}
+            except (ValueError, TypeError, binascii.Error):
+                raise BackupDamaged(f"{name}: строка не читается") from None
+
+    def events(self, stream: Any, name: str) -> None:
+        from types import SimpleNamespace
+        self.seen_events = True
+        for row in self._rows(stream, name):
+            if self.problem:
+                continue
+            details = row.get("details")
+            ev = typing.cast(Any, SimpleNamespace(**{**row, "details": {} if details is JSON.NULL else details}))
+            if ev.prev_hash != self.last_hash:
+                self.problem = f"событие {ev.id}: ссылка на предыдущее событие не совпадает (удалено или вставлено)"
+            elif audit.event_hash(ev) != ev.hash:
+                self.problem = f"событие {ev.id}: содержимое изменено"
+            else:
+                self.last_id, self.last_hash = ev.id, ev.hash
+
+    def head(self, stream: Any, name: str) -> None:
+        rows = list(self._rows(stream, name))
+        if rows:
+            self.head_row = (rows[0].get("last_event_id"), rows[0].get("last_hash"))
+
+    def finish(self) -> None:
+        if self.problem:
+            raise BackupDamaged(f"журнал аудита в копии нарушен: {self.problem}; восстановление отклонено")
+        if self.seen_events and self.head_row is not None and self.head_row != (self.last_id, self.last_hash):
+            raise BackupDamaged("журнал аудита в копии нарушен: конец цепочки не совпадает (события удалены с конца); "
+                                "восстановление отклонено")
 
 
 def _schema_revision(manifest: dict) -> str:
@@ -577,7 +715,7 @@ def restore(rt: Runtime, source: Path, *, force: bool = False,
         raise TargetNotEmpty("в целевой базе уже есть пользователи или документы: восстановление только в пустую "
                              "базу (или --force, чтобы заменить всё её содержимое)")
     pki_target = rt.settings.data_dir / PKI_DIR
-    manifest = verify_archive(source, progress("verify", 0) if progress else None)
+    manifest = verify_archive(source, progress("verify", 0) if progress else None, key=backup_key(rt))
     report = RestoreReport(source=str(source), source_dialect=manifest["source"].get("dialect", ""),
                            created_at=manifest.get("created_at", ""))
     report.schema_revision = _schema_revision(manifest)
@@ -654,9 +792,9 @@ def protect_signed_objects(rt: Runtime) -> int:
     from .signatures import RETENTION
     now = datetime.now(UTC)
     with rt.db.session() as s:
-        signed = s.execute(select(Version.object_key, Signature.signed_at)  # the PDF the signing produced
-                           .join(Signature, Signature.version_id == Version.id)
-                           .where(Signature.p7s_key.is_(None))).all()
+        signed: list[Any] = list(s.execute(select(Version.object_key, Signature.signed_at)  # the signed PDF
+                                .join(Signature, Signature.version_id == Version.id)
+                                .where(Signature.p7s_key.is_(None))).all())
         signed += s.execute(select(Signature.p7s_key, Signature.signed_at).where(Signature.p7s_key.is_not(None))).all()
     protected = 0
     for key, signed_at in signed:
@@ -717,7 +855,7 @@ class _RowLoader:
         if table.name != expected:
             raise BackupDamaged(f"таблица {table.name} не на своём месте в архиве (ожидалась {expected})")
         try:
-            header = json.loads(stream.readline())
+            header = json.loads(_read_line(stream, f"db/{table.name}.jsonl"))
             columns, tags = header["columns"], header["types"]
             if header["table"] != table.name or len(columns) != len(tags):
                 raise ValueError("header")
@@ -730,7 +868,7 @@ class _RowLoader:
         deferred = [c for c in self._deferred(table) if c in columns]
         pk = [c.name for c in table.primary_key.columns]
         rows, batch = 0, []
-        while line := stream.readline():
+        while line := _read_line(stream, f"db/{table.name}.jsonl"):
             try:
                 values = json.loads(line)
                 if len(values) != len(columns):

@@ -24,15 +24,17 @@ class CheckReport:
     orphans: list[dict] = field(default_factory=list)
     orphans_deleted: list[str] = field(default_factory=list)
     index: dict = field(default_factory=dict)
+    # Paths of the data dir that group or others may read (dms.services.filemodes; `dms init` fixes them).
+    modes: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.corrupted or self.index.get("drift"))
+        return not (self.missing or self.corrupted or self.index.get("drift") or self.modes)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "objects_checked": self.objects_checked, "missing": self.missing,
                 "corrupted": self.corrupted, "orphans": self.orphans, "orphans_deleted": self.orphans_deleted,
-                "index": self.index}
+                "index": self.index, "modes": self.modes}
 
 
 def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool = False,
@@ -44,9 +46,10 @@ def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool 
     for key, doc_id, number in session.execute(select(Version.object_key, Version.document_id, Version.number)):
         referenced.setdefault(key, []).append((doc_id, number))
     # Detached CMS signatures (.p7s) are objects of their own, referenced by the signature, not by a version.
-    for key, doc_id in session.execute(select(Signature.p7s_key, Signature.document_id)
+    for p7s_key, doc_id in session.execute(select(Signature.p7s_key, Signature.document_id)
                                        .where(Signature.p7s_key.is_not(None))):
-        referenced.setdefault(key, []).append((doc_id, 0))
+        if p7s_key is not None:
+            referenced.setdefault(p7s_key, []).append((doc_id, 0))
     for key, refs in referenced.items():
         where = [{"document": d, "version": n} for d, n in refs]
         try:

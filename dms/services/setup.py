@@ -7,12 +7,15 @@ from . import folders
 
 
 def initialise(rt: Runtime) -> dict:
-    rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from . import filemodes
+    filemodes.restrict_umask()
+    rt.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     upgrade(rt.db.engine)
     with rt.db.session() as s:
         folders.root(s)
     _ = rt.store  # opening the store creates its directory or bucket
     from .indexing import open_index
     open_index(rt)  # creates an empty index the first time
+    filemodes.fix(rt.settings.data_dir, [rt.settings.index_dir])  # what an older version left open (issue 16)
     return {"database": rt.db.engine.url.render_as_string(hide_password=True), "schema": current(rt.db.engine),
             "storage": rt.store.describe(), "index": str(rt.settings.index_dir)}

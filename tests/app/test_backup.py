@@ -36,6 +36,20 @@ PG_URL = os.environ.get("DMS_TEST_DATABASE_URL", "")
 NOT_VERBATIM = {"audit_events", "audit_head", "version_texts", "search_outbox"}
 
 
+BACKUP_KEY = "test-backup-key"
+
+
+@pytest.fixture(autouse=True)
+def _backup_key(monkeypatch):  # noqa: ANN001, ANN202
+    """Source and targets share the backup key (as an operator restoring elsewhere sets DMS_BACKUP_KEY)."""
+    monkeypatch.setenv("DMS_BACKUP_KEY", BACKUP_KEY)
+
+
+def _sealed(manifest: dict) -> bytes:
+    """A forger who holds the backup key re-signs the manifest they rewrote."""
+    return json.dumps(backup_svc.seal_manifest(manifest, BACKUP_KEY.encode())).encode()
+
+
 @pytest.fixture(scope="session")
 def pg_databases():  # noqa: ANN201
     """PostgreSQL databases for restore targets, created once per session as needed: get(i) -> URL."""
@@ -124,8 +138,8 @@ def build_archive(rt: Runtime, world) -> dict:  # noqa: ANN001
     order = world.document("clerk", "/Приказы/2026", render_text_pdf(
         "Приказ", "О проведении профессионального экзамена для сварщиков третьего разряда."),
         doc_type="order", title="О проведении экзамена", meta={"signatory": "Иванов И. И.", "exam_date": "2026-12-01"})
-    second = documents.store_upload(rt.store, io.BytesIO(render_text_pdf("Приказ", "Вторая редакция приказа об экзамене сварщиков.")),
-                                    "приказ-2.pdf", rt.settings.max_upload_bytes)
+    second = documents.store_upload(rt.store, io.BytesIO(render_text_pdf(
+        "Приказ", "Вторая редакция приказа об экзамене сварщиков.")), "приказ-2.pdf", rt.settings.max_upload_bytes)
     _as_user(rt, "clerk", lambda s, a: documents.add_version(s, a, documents.get(s, a, order.id), second, "правка"))
     for step in ("register", "send_to_signing"):
         _as_user(rt, "clerk", lambda s, a, step=step: wf.execute(s, a, documents.get(s, a, order.id), step,
@@ -381,7 +395,8 @@ def test_backup_crosses_dialects_both_ways(rt, world, target, tmp_path):  # noqa
     for name in set(before) - NOT_VERBATIM:
         assert after[name] == before[name], name
     assert after["audit_events"][: len(before["audit_events"])] == before["audit_events"]
-    assert [e.action for e in _events(back)[len(before["audit_events"]):]] == ["restore", "restore"]  # a backup is audited in its source, after the dump
+    # a backup is audited in its source, after the dump
+    assert [e.action for e in _events(back)[len(before["audit_events"]):]] == ["restore", "restore"]
     assert_healthy(back)
 
 
@@ -437,7 +452,8 @@ def test_signed_archive_and_its_ca_come_back_and_the_passphrase_only_with_secret
     for name in ("signatures", "signing_credentials", "revocation_lists"):
         assert table_rows(restored, name) == table_rows(rt, name), name
     with restored.db.session() as s:
-        signed_key = s.scalars(select(Version.object_key).where(Version.document_id == doc_id, Version.number == 2)).one()
+        signed_key = s.scalars(select(Version.object_key)
+                               .where(Version.document_id == doc_id, Version.number == 2)).one()
     assert validate_pdf(restored.store.get_bytes(signed_key), trust(restored)).authentic  # with DMS_PKI_PASSPHRASE
     with restored.db.session() as s:
         p7s_key = s.get(Signature, cms_id).p7s_key
@@ -515,7 +531,7 @@ def _as_of_revision(source: Path, dest: Path, revision: str, schema: dict[str, l
     manifest["source"]["schema_revisions"] = [revision]
     manifest["tables"] = [t for t in manifest["tables"] if t["name"] in schema]
     manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in members.items()}
-    members["manifest.json"] = json.dumps(manifest).encode()
+    members["manifest.json"] = _sealed(manifest)
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as out:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -541,7 +557,8 @@ def test_backup_of_an_older_schema_is_loaded_at_its_revision_then_migrated(rt, w
 
 
 def test_rows_the_database_rejects_roll_the_whole_restore_back(rt, world, target, tmp_path):  # noqa: ANN001
-    """A forger who also rewrites the manifest gets past the hashes, not past the constraints: one transaction."""
+    """A forger who also rewrites the manifest (and holds the backup key) gets past the hashes and the HMAC, not
+    past the constraints: one transaction."""
     import hashlib
     build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "archive.tar")
@@ -550,7 +567,7 @@ def test_rows_the_database_rejects_roll_the_whole_restore_back(rt, world, target
     members["db/users.jsonl"] += members["db/users.jsonl"].splitlines(keepends=True)[-1]  # a duplicate id
     manifest = json.loads(members.pop("manifest.json"))
     manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in members.items()}
-    members["manifest.json"] = json.dumps(manifest).encode()
+    members["manifest.json"] = _sealed(manifest)
     with tarfile.open(tmp_path / "forged.tar", "w", format=tarfile.PAX_FORMAT) as out:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -561,3 +578,166 @@ def test_rows_the_database_rejects_roll_the_whole_restore_back(rt, world, target
         backup_svc.restore(restored, tmp_path / "forged.tar")
     with restored.db.engine.connect() as c:
         assert all(not c.execute(select(t)).first() for t in Base.metadata.sorted_tables)
+
+
+# --- issue 16: archives that prove where they came from; bounded rows; file modes ------------------------------------
+
+def _members(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as src:
+        return {m.name: src.extractfile(m).read() for m in src.getmembers()}
+
+
+def _write(dest: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as out:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+
+
+def _rehash(members: dict[str, bytes], seal: bool) -> None:
+    """What a forger does after editing rows: recompute the manifest's hashes (and re-sign it if they can)."""
+    import hashlib
+    manifest = json.loads(members.pop("manifest.json"))
+    manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in members.items()}
+    members["manifest.json"] = _sealed(manifest) if seal else json.dumps(manifest).encode()
+
+
+def _promote_clerk(members: dict[str, bytes], rt: Runtime) -> None:
+    """The centre's clerk made an Administrator: their role row rewritten in db/user_roles.jsonl."""
+    with rt.db.session() as s:
+        clerk_id = users.get_user(s, "cok-clerk").id
+    lines = members["db/user_roles.jsonl"].splitlines(keepends=True)
+    header = json.loads(lines[0])
+    uid, role = header["columns"].index("user_id"), header["columns"].index("role")
+    out = [lines[0]]
+    for line in lines[1:]:
+        row = json.loads(line)
+        if row[uid] == clerk_id:
+            row[role] = "Administrator"
+            line = json.dumps(row, ensure_ascii=False).encode() + b"\n"
+        out.append(line)
+    assert out != lines
+    members["db/user_roles.jsonl"] = b"".join(out)
+
+
+def test_restore_refuses_rows_edited_with_recomputed_hashes_before_writing_anything(rt, world, target,  # noqa: ANN001
+                                                                                     tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    world.user("cok-clerk", "Clerk")
+    backup_svc.backup(rt, tmp_path / "good.tar")
+    members = _members(tmp_path / "good.tar")
+    _promote_clerk(members, rt)
+    _rehash(members, seal=False)  # the hashes agree again; the HMAC, made with a key not in the archive, does not
+    _write(tmp_path / "forged.tar", members)
+    _refused_and_untouched(target("a"), tmp_path / "forged.tar", "HMAC")
+    # the untouched archive restores
+    assert backup_svc.restore(target("b"), tmp_path / "good.tar").tables["users"] == 4
+
+
+def test_an_archive_sealed_with_another_key_is_refused_naming_the_key(rt, world, target, tmp_path,  # noqa: ANN001
+                                                                      monkeypatch):  # noqa: ANN001
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "good.tar")
+    monkeypatch.setenv("DMS_BACKUP_KEY", "another-organisations-key")
+    _refused_and_untouched(target(), tmp_path / "good.tar", "другим ключом копий")
+
+
+def test_without_the_environment_key_the_data_dir_key_file_signs_and_is_not_in_the_archive(rt, world, target,  # noqa: ANN001
+                                                                                            tmp_path, monkeypatch):  # noqa: ANN001
+    monkeypatch.delenv("DMS_BACKUP_KEY")
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "good.tar")
+    key_file = rt.settings.data_dir / backup_svc.BACKUP_KEY_FILE
+    assert key_file.exists() and (key_file.stat().st_mode & 0o077) == 0
+    key = key_file.read_bytes().strip()
+    assert all(key not in data for data in _members(tmp_path / "good.tar").values())
+    other = target("elsewhere")
+    _refused_and_untouched(other, tmp_path / "good.tar", "другим ключом копий")
+    (other.settings.data_dir / backup_svc.BACKUP_KEY_FILE).write_bytes(key)  # the operator copies the key file
+    assert backup_svc.restore(other, tmp_path / "good.tar").tables["users"] == 3
+
+
+def test_a_forger_holding_the_key_is_stopped_by_the_audit_chain_before_anything_is_written(rt, world, target,  # noqa: ANN001
+                                                                                          tmp_path):  # noqa: ANN001
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "good.tar")
+    members = _members(tmp_path / "good.tar")
+    # hide the trace of a login: an audit event's details rewritten
+    lines = members["db/audit_events.jsonl"].splitlines(keepends=True)
+    i = next(i for i, line in enumerate(lines) if i and b'"clerk"' in line)
+    lines[i] = lines[i].replace(b'"clerk"', b'"klerk"')
+    members["db/audit_events.jsonl"] = b"".join(lines)
+    _rehash(members, seal=True)
+    _write(tmp_path / "forged.tar", members)
+    _refused_and_untouched(target("a"), tmp_path / "forged.tar", "журнал аудита в копии нарушен")
+    # dropping the newest events (and the head row with them) is refused too
+    members = _members(tmp_path / "good.tar")
+    lines = members["db/audit_events.jsonl"].splitlines(keepends=True)
+    members["db/audit_events.jsonl"] = b"".join(lines[:-2])
+    _rehash(members, seal=True)
+    _write(tmp_path / "cut.tar", members)
+    _refused_and_untouched(target("b"), tmp_path / "cut.tar", "конец цепочки")
+
+
+def test_an_overlong_json_line_is_refused_in_bounded_memory(rt, world, target, tmp_path, monkeypatch):  # noqa: ANN001
+    import tracemalloc
+    build_archive(rt, world)
+    backup_svc.backup(rt, tmp_path / "good.tar")
+    members = _members(tmp_path / "good.tar")
+    monkeypatch.setattr(backup_svc, "MAX_LINE", 1 << 20)  # 1 MB here; 64 MB by default
+    size = 24 << 20
+    members["db/users.jsonl"] += b'["' + b"A" * size + b'"]\n'
+    _rehash(members, seal=True)
+    _write(tmp_path / "long.tar", members)
+    del members
+    restored = target()
+    tracemalloc.start()
+    try:
+        _refused_and_untouched(restored, tmp_path / "long.tar", "строка длиннее")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 3, peak
+
+
+def _open_modes(root: Path) -> list[str]:
+    return [f"{p} {oct(p.stat().st_mode & 0o777)}" for p in [root, *root.rglob("*")]
+            if not p.is_symlink() and p.stat().st_mode & 0o077]
+
+
+def test_no_file_of_the_data_dir_is_readable_by_group_or_world_after_init_backup_and_restore(settings, world,  # noqa: ANN001
+                                                                                           target, tmp_path):  # noqa: ANN001
+    if PG_URL or not settings.storage_url.startswith("file:"):
+        pytest.skip("the embedded default: SQLite and files under the data dir")
+    old = os.umask(0o022)  # as a user's shell leaves it
+    try:
+        data = tmp_path / "fresh"
+        env = {"DMS_DATA_DIR": str(data)}
+        for args in (["init"], ["user", "add", "clerk", "--role", "Clerk", "--password-stdin"]):
+            r = subprocess.run([sys.executable, "-m", "dms", *args], env={**os.environ, **env}, capture_output=True,
+                               text=True, timeout=120, input="long-enough-pass\n")
+            assert r.returncode == 0, r.stderr
+        made = subprocess.run([sys.executable, "-m", "dms", "backup", str(data / "backups" / "b.tar")],
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+        again = tmp_path / "again"
+        r = subprocess.run([sys.executable, "-m", "dms", "restore", str(data / "backups" / "b.tar")],
+                           env={**os.environ, "DMS_DATA_DIR": str(again)}, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert (data / "dms.sqlite3").exists() and (again / "dms.sqlite3").exists()
+        assert _open_modes(data) == [] and _open_modes(again) == []
+        # what an older version left open: `dms check` reports it, `dms init` closes it
+        (data / "dms.sqlite3").chmod(0o644)
+        data.chmod(0o755)
+        r = subprocess.run([sys.executable, "-m", "dms", "check", "--json"], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1
+        wrong = {m["path"]: m["mode"] for m in json.loads(r.stdout)["modes"]}
+        assert wrong[str(data)] == "0755" and wrong[str(data / "dms.sqlite3")] == "0644"
+        assert set(wrong) <= {str(data), *(str(data / f"dms.sqlite3{x}") for x in ("", "-wal", "-shm"))}
+        assert subprocess.run([sys.executable, "-m", "dms", "init"], env={**os.environ, **env},
+                              capture_output=True, timeout=120).returncode == 0
+        assert _open_modes(data) == []
+    finally:
+        os.umask(old)

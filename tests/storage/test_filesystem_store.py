@@ -89,7 +89,7 @@ def test_protect_makes_the_file_read_only_and_refuses_delete(fs_store: FileStore
 
     assert fs_store.protect(key, until) is True
 
-    assert stat.S_IMODE(fs_store.path_of(key).stat().st_mode) == 0o444
+    assert stat.S_IMODE(fs_store.path_of(key).stat().st_mode) == 0o400
     with pytest.raises(ObjectProtected, match=key):
         fs_store.delete(key)
     assert fs_store.get_bytes(key) == b"signed order"
