@@ -126,7 +126,7 @@ def _describe() -> list[Operation]:
        body=json_body(("holder_id", "subject", "term_from", "term_to"), holder_id=ID, subject=STR, term_from=DAY,
                       term_to=DAY, title=STR), errors=(403, 404, 409))
     op("GET", "/agreements/{doc_id}", "Статус соглашения: подписано агентством, действует, срок истёк, прекращено",
-       ref("Agreement"))
+       ref("Agreement"), errors=(400,))
     op("POST", "/agreements/{doc_id}/countersigned",
        "Принять экземпляр, подписанный второй стороной вне системы (проверяются обе подписи)",
        ref("AgreementCountersigned"), ok=201, body=FILE, errors=(403, 409, 413, 415))
@@ -145,7 +145,7 @@ def _describe() -> list[Operation]:
     op("POST", "/reports", "Отчёт по форме: черновик с PDF-версией", ref("Report"), ok=201,
        body=json_body(("form", "site", "period", "answers"), form=STR, folder_id=ID, **report_body),
        errors=(403, 404, 409))
-    op("GET", "/reports/{doc_id}", "Отчёт по форме с ответами", ref("Report"))
+    op("GET", "/reports/{doc_id}", "Отчёт по форме с ответами", ref("Report"), errors=(400,))
     op("PUT", "/reports/{doc_id}", "Заполнить форму заново (новая PDF-версия черновика)", ref("Report"),
        body=json_body(("site", "period", "answers"), **report_body), if_match=True, errors=(403, 409, 412))
     op("GET", "/reports/aggregate", "Сводка по площадкам (только видимые отчёты)", ref("Aggregate"),
@@ -154,14 +154,15 @@ def _describe() -> list[Operation]:
     op("GET", "/register", "Регистр организаций", obj(total=INT, items=arr(ref("Organisation"))),
        query={"kind": STR, "status": STR, "sort": STR, "dir": {"type": "string", "enum": ["asc", "desc"]}})
     op("POST", "/register", "Заявление о включении в Регистр", ref("OrganisationEvent"), ok=201,
-       body=json_body(("kind", "name", "inn", "city"), kind=STR, name=STR, inn=STR, city=STR, short_name=STR,
-                      code=STR, reason=STR), errors=(403, 409))
+       body=json_body(("kind", "name", "inn", "ogrn", "city"), kind=STR, name=STR, inn=STR, ogrn=STR, kpp=STR,
+                      city=STR, short_name=STR, region=STR, code=STR, reason=STR), errors=(403, 409))
     op("GET", "/register/{org_id}", "Организация Регистра: состояние, история с документами, доступные шаги",
        ref("OrganisationDetail"))
     op("POST", "/register/{org_id}/transitions/{name}", "Шаг Регистра (include, start_audit, finish_audit, exclude, "
        "reapply)", ref("OrganisationEvent"), ok=201, body=json_body(reason=STR), errors=(403, 409))
     # records management
-    op("GET", "/records/holds", "Удержания (all=1 — и снятые)", items(ref("Hold")), query={"all": STR})
+    op("GET", "/records/holds", "Удержания (all=1 — и снятые)", items(ref("Hold")), query={"all": STR},
+       errors=(403,))
     op("POST", "/records/holds", "Поставить удержание на документ или папку", ref("Hold"), ok=201,
        body=json_body(("reason",), reason=STR, document_id=ID, folder_id=ID), errors=(403, 409))
     op("POST", "/records/holds/{hold_id}/release", "Снять удержание", ref("Hold"), body=json_body(reason=STR),
@@ -197,14 +198,29 @@ def _describe() -> list[Operation]:
     op("POST", "/certificates/batches", "Выдать свидетельства по файлу результатов экзамена (всё или ничего)",
        obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201,
        body=multipart(("file", "centre", "pin"), centre=STR, pin=STR), errors=(403, 404, 409, 413, 415, 422, 429))
-    op("GET", "/certificates/blanks", "Учёт бланков по центрам", items(obj(
-        centre=STR, name=opt(STR), allocated=INT, used=INT, spoiled=INT, remaining=INT)))
+    op("GET", "/certificates/blanks", "Учёт бланков по центрам (кому учёт не открыт — 404)", items(obj(
+        centre=STR, name=opt(STR), allocated=INT, used=INT, spoiled=INT, remaining=INT)), errors=(404,))
     op("GET", "/certificates/{cert_number}", "Свидетельство полностью (для тех, кто видит его документ)",
        ref("CertificateStaff"))
-    op("POST", "/certificates/{cert_number}/revoke", "Аннулировать свидетельство (причина и приказ)",
-       ref("CertificatePublic"), body=json_body(("reason", "order"), reason=STR, order=STR), errors=(403, 409))
-    op("POST", "/certificates/{cert_number}/replace", "Выдать дубликат взамен", obj(old=STR, new=STR, document=INT),
-       ok=201, body=json_body(("pin", "reason"), pin=STR, reason=STR), errors=(403, 409, 422, 429))
+    op("POST", "/certificates/{cert_number}/revoke", "Аннулировать свидетельство (причина, номер и дата приказа)",
+       ref("CertificatePublic"), body=json_body(("reason", "order_number", "order_date"), reason=STR,
+                                                order_number=STR, order_date=DAY), errors=(403, 409))
+    op("POST", "/certificates/{cert_number}/replace",
+       "Выдать дубликат взамен (new_name — новое ФИО при смене фамилии, имени или отчества)",
+       obj(old=STR, new=STR, document=INT, holder=STR), ok=201,
+       body=json_body(("pin", "reason"), pin=STR, reason=STR, new_name=STR), errors=(403, 409, 422, 429))
+    op("POST", "/certificates/batches/prepared", "Подготовить пакет выдачи для подписанта (без PIN)",
+       obj(batch=INT, stage=STR, total=INT), ok=201, body=multipart(("file", "centre"), centre=STR),
+       errors=(403, 404, 409, 413, 415, 422))
+    op("GET", "/certificates/batches/prepared", "Подготовленные пакеты, ждущие подписи", items(obj(
+        batch=INT, centre_id=INT, file=STR, total=INT, created_at=STR, error=STR)))
+    op("POST", "/certificates/batches/{batch_id}/issue", "Выдать подготовленный пакет (PIN подписанта)",
+       obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201, body=json_body(("pin",), pin=STR),
+       errors=(403, 409, 422, 429))
+    op("POST", "/certificates/blanks", "Выдать центру диапазон бланков (центр должен действовать в Регистре)",
+       obj(centre=STR, series=STR, first=INT, last=INT), ok=201,
+       body=json_body(("centre", "first", "last"), centre=STR, series=STR, first=INT, last=INT),
+       errors=(403, 404, 409))
     return ops
 
 
@@ -230,15 +246,15 @@ def _operation_json(o: Operation) -> dict:
     if o.ok == 204:
         ok: dict[str, Any] = {"description": "Выполнено"}
     elif o.binary:
-        ok = {"description": "OK", "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                                      "format": "binary"}}}}
+        ok = {"description": "Байты в их типе (Content-Type версии)",
+              "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
     else:
         ok = {"description": "OK", "content": {"application/json": {"schema": o.response or ANY_OBJ}}}
     out["responses"][str(o.ok)] = ok
     codes = set(o.errors)
     if not o.public:
         codes.add(401)
-    if _path_names(o.path) or o.not_found:
+    if _path_names(o.path) or o.not_found or _names_an_id(o.body):
         codes.add(404)
     if o.body or o.query or o.if_match:
         codes.add(400)
@@ -250,6 +266,12 @@ def _operation_json(o: Operation) -> dict:
             out["responses"][str(code)] = {"description": ERROR_TEXT.get(code, "Ошибка"), "content": {
                 "application/json": {"schema": ref("Error")}}}
     return out
+
+
+def _names_an_id(body: dict[str, Any] | None) -> bool:
+    """A request body with an id field: the object it names may not exist (or not be visible): 404."""
+    return any(prop is ID for content in (body or {}).values()
+               for prop in content["schema"].get("properties", {}).values())
 
 
 def _path_names(path: str) -> list[str]:

@@ -330,7 +330,8 @@ def list_transitions(doc_id: int):  # noqa: ANN201
 def take_transition(doc_id: int, name: str):  # noqa: ANN201
     from ..services import workflow as wf_svc
     doc = docs.get(g.db, g.api_user, doc_id)
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}  # a JSON array or string carries no comment (was a 500)
     entry = wf_svc.execute(g.db, g.api_user, doc, name, str(body.get("comment", "")), _if_match())
     return _with_etag(jsonify({**document_json(doc), "transition": entry.transition, "from": entry.from_state}), doc)
 

@@ -120,3 +120,10 @@ def test_a_405_names_the_allowed_methods(client) -> None:  # noqa: ANN001
     assert "POST" in r.headers["Allow"]
     r = client.delete("/login")
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
+
+
+@pytest.mark.parametrize("body", [[None, None], "cancel", 7])
+def test_a_transition_with_a_json_body_that_is_no_object_is_not_a_500(client, admin, body) -> None:  # noqa: ANN001
+    r = client.post(f"/api/v1/documents/{admin['doc']}/transitions/no-such-step", headers=admin["h"], json=body)
+    assert 400 <= r.status_code < 500, r.get_data(as_text=True)[:300]
+    assert r.get_json()["error"]["status"] == r.status_code
