@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import datetime
 
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
@@ -15,6 +15,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from . import clock
 from .der import tlv
 from .errors import (
     CertificateExpired,
@@ -64,9 +65,10 @@ class LoadedKeySigner(Signer):
         key: PrivateKey,
         chain: Sequence[asn1_x509.Certificate],
     ) -> None:
+        # the registry holds the chain only: pyHanko adds the signing certificate itself (it appeared twice)
         super().__init__(
             signing_cert=signing_cert,
-            cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]),
+            cert_registry=SimpleCertificateStore.from_certs([c for c in chain if c.dump() != signing_cert.dump()]),
         )
         self._key = key
 
@@ -169,7 +171,7 @@ class SignerIdentity:
 
     def check_usable(self, at: datetime | None = None, crl_der: bytes | None = None) -> None:
         """Refuse a certificate that is not valid at ``at`` or that ``crl_der`` revokes."""
-        now = at or datetime.now(UTC)
+        now = at or clock.now()
         if now < self.certificate.not_valid_before_utc:
             raise CertificateNotYetValid(f"valid from {self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
         if now > self.certificate.not_valid_after_utc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, UTC
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from asn1crypto import algos, cms, core, tsp
@@ -20,6 +20,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 
 from . import aio
+from . import clock as _clock
 from .errors import SigningLibraryError, TimestampError
 from .der import tlv
 from .signer import LoadedKeySigner, PrivateKey, asn1_cert
@@ -40,6 +41,13 @@ _INTEGER_3 = bytes.fromhex("020103")
 _OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
 _OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
 _CONTENT_TYPE_TST_INFO = cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump()
+
+
+def _cms_time(moment: datetime) -> cms.Time:
+    """RFC 5652 § 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise (the archive outlives 2049)."""
+    if 1950 <= moment.year <= 2049:
+        return cms.Time({"utc_time": moment})
+    return cms.Time({"generalized_time": moment})
 
 
 class _StatusOnlyResp(core.Sequence):
@@ -72,7 +80,7 @@ class TimeStampAuthority:
         chain: Sequence[x509.Certificate] = (),
         *,
         policy_oid: str = POLICY_OID,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = _clock.now,
     ) -> None:
         self.certificate = certificate
         self.key = key
@@ -137,7 +145,8 @@ class TimeStampAuthority:
         requested_policy = request["req_policy"].native
         if requested_policy not in (None, self.policy_oid):
             return _rejection("unaccepted_policy", f"policy {requested_policy} is not offered").dump()
-        gen_time = self.clock()
+        # whole seconds (the accuracy is a second): revocation data of the same second is not older than the token
+        gen_time = self.clock().replace(microsecond=0)
         tst_info = {
             "version": "v1",
             "policy": self.policy_oid,
@@ -162,7 +171,7 @@ class TimeStampAuthority:
         attributes = sorted(
             [
                 _CONTENT_TYPE_TST_INFO,
-                cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": gen_time})]}).dump(),
+                cms.CMSAttribute({"type": "signing_time", "values": [_cms_time(gen_time)]}).dump(),
                 cms.CMSAttribute({"type": "message_digest", "values": [digest]}).dump(),
                 self._signing_certificate_attr,
             ]

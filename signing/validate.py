@@ -450,7 +450,7 @@ async def _signature_at_poe(
     """Validate once at the time the signature time-stamp claims; if the token does not check out (at the
     POE of the token itself: ``cover``), validate again at ``cover``."""
     tst_time = _signature_tst_time(signed_data)
-    if tst_time is not None and tst_time < cover[0]:
+    if tst_time is not None and tst_time <= cover[0]:
         status = await validate(evidence.trust, tst_time, cover[0])
         if _timestamp_ok(status):
             return status, tst_time, "signature_timestamp"
