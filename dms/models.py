@@ -288,6 +288,7 @@ class SigningCredential(Base):
     not_after: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoke_reason: Mapped[str] = mapped_column(String(32), default="")
+    invalidity_date: Mapped[datetime | None] = mapped_column()  # key compromise: since when the key was unsafe
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Wrong PINs in a row (issue 16): each one delays the next try; PIN_LOCK_AFTER of them lock the key until an
     # administrator unlocks it (dms.services.pki.unlock / unlock_pin).
@@ -308,6 +309,8 @@ class RevocationList(Base):
     crl_der: Mapped[bytes] = mapped_column(LargeBinary)
     this_update: Mapped[datetime] = mapped_column()
     next_update: Mapped[datetime] = mapped_column()
+    # which generation of the issuer signed it (SHA-256 of its certificate; "" before rollover existed)
+    issuer_key_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Signature(Base):
@@ -331,6 +334,21 @@ class Signature(Base):
 
     signer: Mapped[User | None] = relationship(lazy="joined")
     version: Mapped[Version] = relationship(foreign_keys=[version_id], lazy="joined")
+
+
+class EvidenceRecord(Base):
+    """A version that adds validation data and a document time-stamp (B-LTA) over a signed version, first
+    protection or renewal (dms.services.evidence); renewed before `renew_by`, when the time-stamp's TSA
+    certificate nears its end."""
+    __tablename__ = "evidence_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))  # the version carrying the time-stamp
+    source_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    timestamp_at: Mapped[datetime] = mapped_column()
+    tsa_not_after: Mapped[datetime] = mapped_column()
+    renew_by: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Certificate(Base):
