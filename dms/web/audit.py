@@ -49,6 +49,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "version.upload": ("Загружена версия", "Version uploaded"),
     "version.download": ("Скачана версия", "Version downloaded"),
     "workflow.transition": ("Смена состояния", "Workflow transition"),
+    "approval.start": ("Документ отправлен на согласование", "Approval started"),
+    "approval.decide": ("Решение по согласованию", "Approval decision"),
+    "approval.recall": ("Документ отозван с согласования", "Approval recalled"),
+    "approval.deputy": ("Назначен заместитель на время отсутствия", "Deputy appointed"),
     "signature": ("Подписание", "Signing"),
     "agreement.countersigned_copy": ("Загружен экземпляр, подписанный второй стороной",
                                      "Countersigned copy uploaded"),
@@ -94,6 +98,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "pki": ("Сертификаты подписи", "Signing certificates"), "certificate": ("Свидетельство", "Certificate"),
     "certificates": ("Свидетельства", "Certificates"), "blanks": ("Бланки", "Blank forms"),
     "records": ("Архивное хранение", "Records"), "register": ("Регистр", "Register"),
+    "approval": ("Согласование", "Approval"),
     "report": ("Отчёт", "Report"), "agreement": ("Соглашение", "Agreement"), "audit": ("Журнал", "Audit trail"),
 }
 
@@ -130,6 +135,9 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "token_id": ("токен", "token"), "tokens": ("токены", "tokens"), "transition": ("переход", "transition"),
     "type": ("тип", "type"), "version": ("версия", "version"), "term_to": ("срок по", "term to"),
     "term_from": ("срок с", "term from"), "waits_for_signature": ("ждёт подписи", "waits for signature"),
+    "route": ("маршрут", "route"), "round": ("круг", "round"), "stage": ("этап", "stage"),
+    "stages": ("этапы", "stages"), "decision": ("решение", "decision"), "on_behalf": ("за кого", "on behalf of"),
+    "deputy": ("заместитель", "deputy"), "date_from": ("с", "from"), "date_to": ("по", "to"),
     "one_time": ("одноразовый", "one-time"), "added": ("добавлены", "added"), "removed": ("убраны", "removed"),
 }
 CHANNELS: dict[str, tuple[str, str]] = {

@@ -138,3 +138,121 @@ def test_the_account_locks_after_many_failures_from_many_addresses(world, client
     r = client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD},
                     environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert r.status_code == 429  # a distributed guesser still meets the account lock
+
+
+# --- Audit that reads (issue 15.6) ------------------------------------------------------------------------------
+
+def _doc_page_views(rt, doc_id: int) -> list[AuditEvent]:  # noqa: ANN001
+    with rt.db.session() as s:
+        rows = s.scalars(select(AuditEvent).where(AuditEvent.object_type == "document", AuditEvent.object_id == doc_id,
+                                                  AuditEvent.action.in_(["document.view", "version.download"]))
+                         .order_by(AuditEvent.id)).all()
+        s.expunge_all()
+        return list(rows)
+
+
+def test_a_page_view_is_one_event_and_views_repeat_once_per_hour(rt, world, client):  # noqa: ANN001
+    from datetime import datetime, timedelta, UTC
+
+    import time_machine
+
+    from dms.services import documents, users
+    from dms.services.audit import verify_chain
+    world.user("clerk", "Clerk")
+    world.folder("/Дела")
+    doc = world.document("clerk", "/Дела", make_pdf("д"), title="Дело")
+    world.login(client, "clerk")
+    for _ in range(3):  # the page, its preview frame, reloads
+        assert client.get(f"/documents/{doc.id}").status_code == 200
+        assert client.get(f"/documents/{doc.id}/versions/1/preview").status_code == 200
+    events = _doc_page_views(rt, doc.id)
+    assert [(e.action, e.details["channel"]) for e in events] == [("document.view", "web")]
+    for _ in range(2):  # taking a copy is a download, every time
+        assert client.get(f"/documents/{doc.id}/versions/1/download").status_code == 200
+    assert [e.action for e in _doc_page_views(rt, doc.id)].count("version.download") == 2
+    with rt.db.session() as s:  # another user's view is their own event
+        auditor = world.user("auditor2", "Auditor")
+        documents.record_view(s, s.get(type(auditor), auditor.id), documents.get(s, auditor, doc.id), "api")
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=61)), rt.db.session() as s:
+        actor = users.get_user(s, "clerk")  # an hour later the same user's view is recorded again
+        documents.record_view(s, actor, documents.get(s, actor, doc.id), "web")
+        documents.record_view(s, actor, documents.get(s, actor, doc.id), "web")
+    views = [e for e in _doc_page_views(rt, doc.id) if e.action == "document.view"]
+    assert [e.actor_login for e in views] == ["clerk", "auditor2", "clerk"]
+    with rt.db.session() as s:
+        assert list(verify_chain(s)) == []  # skipping a write never breaks the chain
+
+
+def test_audit_events_are_titled_in_the_page_language_with_times_in_moscow(rt, world, client, monkeypatch):  # noqa: ANN001
+    from datetime import datetime, UTC
+
+    import time_machine
+
+    from dms.services import audit, users
+    world.user("auditor", "Auditor")
+    world.user("clerk", "Clerk")
+    with time_machine.travel(datetime(2026, 12, 5, 21, 30, 5, tzinfo=UTC), tick=False), rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        audit.record(s, clerk, "document.update", "document", 7, changes={"title": ["a", "b"]})
+    world.login(client, "auditor")
+    page = client.get("/audit?document=7").get_data(as_text=True)
+    assert "06.12.2026 00:30:05" in page and "Время (MSK)" in page  # 21:30 UTC is half past midnight in Moscow
+    assert "Изменены свойства документа" in page and "изменения:" in page
+    assert "changes:" not in page  # no raw keys
+    monkeypatch.setenv("DMS_TIMEZONE", "UTC")
+    assert "05.12.2026 21:30:05" in client.get("/audit?document=7").get_data(as_text=True)
+    monkeypatch.delenv("DMS_TIMEZONE")
+    client.get("/language/en")
+    page = client.get("/audit?document=7").get_data(as_text=True)
+    assert "Document properties changed" in page and "changes:" in page and "Изменены свойства" not in page
+
+
+def test_audit_filters_by_document_user_action_and_period_in_the_display_zone(rt, world, client):  # noqa: ANN001
+    from datetime import datetime, UTC
+
+    import time_machine
+
+    from dms.services import audit, users
+    world.user("auditor", "Auditor")
+    world.user("clerk", "Clerk")
+    world.user("other", "Clerk")
+    moments = [datetime(2026, 12, 5, 20, 0, tzinfo=UTC),   # 5 Dec 23:00 in Moscow
+               datetime(2026, 12, 5, 21, 30, tzinfo=UTC),  # 6 Dec 00:30 in Moscow
+               datetime(2026, 12, 6, 12, 0, tzinfo=UTC)]   # 6 Dec 15:00
+    for i, moment in enumerate(moments):
+        with time_machine.travel(moment, tick=False), rt.db.session() as s:
+            audit.record(s, users.get_user(s, "clerk"), "document.update", "document", 100 + i, changes={})
+            audit.record(s, users.get_user(s, "other"), "version.download", "document", 100 + i, channel="web")
+    h = world.token(client, "auditor")
+
+    def ids(query: str) -> list[tuple[str, int]]:
+        body = client.get(f"/api/v1/audit?{query}", headers=h).get_json()
+        return sorted((e["actor"], e["object_id"]) for e in body["items"] if e["object_type"] == "document")
+
+    assert ids("document=101") == [("clerk", 101), ("other", 101)]
+    assert ids("actor=other&action=version.download&since=2026-12-06&until=2026-12-06") == [
+        ("other", 101), ("other", 102)]  # the day of 6 December in Moscow starts at 21:00 UTC on the 5th
+    assert ids("actor=clerk&until=2026-12-05") == [("clerk", 100)]
+    assert ids("action=version.&document=100") == [("other", 100)]
+    assert client.get("/api/v1/audit?document=x", headers=h).status_code == 400
+    world.login(client, "auditor")
+    table = client.get("/audit?actor=clerk&since=2026-12-06").get_data(as_text=True).split("<tbody>")[1]
+    assert "документ 101" in table and "документ 102" in table and "документ 100" not in table
+
+
+def test_every_action_the_product_records_has_a_title_in_both_languages():
+    """A code recorded anywhere in dms/ is titled (never shown as a bare code): the ACTIONS table, the register's
+    steps, or its family's title."""
+    import pathlib
+    import re
+
+    from dms.web.audit import ACTIONS, FAMILIES
+    root = pathlib.Path(__file__).resolve().parents[2] / "dms"
+    codes = set()
+    for path in root.rglob("*.py"):
+        codes |= set(re.findall(r"audit\.record\(\s*[\w.]+,\s*[^,]+,\s*\"([a-z_.]+)\"", path.read_text()))
+    assert len(codes) > 30
+    untitled = sorted(c for c in codes if c not in ACTIONS and c.partition(".")[0] != "register")
+    assert untitled == [], untitled
+    assert all(ru and en and ru != en for ru, en in ACTIONS.values() if ru != "API")
+    assert all(c.partition(".")[0] in FAMILIES for c in codes if "." in c)
