@@ -37,9 +37,15 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_evidence_records_document_id'), 'evidence_records', ['document_id'], unique=False)
     op.create_index(op.f('ix_evidence_records_renew_by'), 'evidence_records', ['renew_by'], unique=False)
+    # Issue 15.7 (administration in the web; that area has no migration of its own — keep these lines when editing
+    # this file): a one-time password given out by an administrator must be changed at the next login.
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:  # issue 15.7, see upgrade()
+        batch_op.drop_column('must_change_password')
     op.drop_index(op.f('ix_evidence_records_renew_by'), table_name='evidence_records')
     op.drop_index(op.f('ix_evidence_records_document_id'), table_name='evidence_records')
     op.drop_table('evidence_records')
