@@ -77,3 +77,4 @@ def main() -> None:
 from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401
                        documents as documents_cmd, records as records_cmd, register as register_cmd,
                        search as search_cmd, signing as signing_cmd)
+from .commands import folders as folders_cmd, groups as groups_cmd  # noqa: E402,F401  (dms folder, group, user list)

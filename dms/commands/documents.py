@@ -23,8 +23,16 @@ from ..doctypes import DOC_TYPES
 def ingest(ctx: click.Context, files: tuple[Path, ...], folder_path: str, doc_type: str, login: str,
            meta_json: str | None) -> None:
     """File documents, one per file; prints one JSON line per document (id, version, sha256)."""
+    from ..errors import NotFound
+    from ..services import folders
     from ..services import ingest as ingest_svc
     rt = runtime(ctx)
+    with rt.db.session() as s:
+        try:
+            folders.resolve(s, folder_path)
+        except NotFound:
+            raise NotFound("нет папки «%(path)s»; создайте её: dms folder add '%(path)s' --parents",
+                           path=folder_path) from None
     meta = json.loads(meta_json) if meta_json else None
     failures = 0
     with tqdm(total=len(files), unit="док", file=sys.stderr, disable=None) as bar:

@@ -36,6 +36,8 @@ def search_cmd(ctx: click.Context, query: str, login: str, doc_type: str | None,
                                     "sort": sort, "page": str(page)})
         result = search_svc.search_documents(s, rt, actor, q)
     data = result.as_dict()
+    # Ids are numbers in every JSON the CLI prints (the index keeps them as text; `dms ingest` prints numbers).
+    data["items"] = [{**item, "id": int(item["id"])} for item in data["items"]]
     emit(data, as_json, lambda d: "\n".join(
         [f"Найдено: {d['total']}" + (f" (возможно, вы имели в виду «{d['suggestion']}»)" if d["suggestion"] else "")]
         + [f"{i['id']:>6}  {i['reg_number'] or '—':<16} {i['title']}" for i in d["items"]]))
