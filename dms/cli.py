@@ -77,4 +77,5 @@ def main() -> None:
 from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401
                        documents as documents_cmd, records as records_cmd, register as register_cmd,
                        search as search_cmd, signing as signing_cmd)
+from .approvals import cli as approvals_cmd  # noqa: E402,F401  (dms route, dms deputy, dms notify)
 from .commands import folders as folders_cmd, groups as groups_cmd  # noqa: E402,F401  (dms folder, group, user list)

@@ -94,10 +94,11 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column()
-    email_state: Mapped[str] = mapped_column(String(16), default="none")  # none, pending, sent, digest, failed
+    email_state: Mapped[str] = mapped_column(String(16), default="none")  # none/pending/sending/sent/digest/failed
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
     email_error: Mapped[str] = mapped_column(String(500), default="")
     email_sent_at: Mapped[datetime | None] = mapped_column()
+    email_claimed_at: Mapped[datetime | None] = mapped_column()
 
 
 class NotificationSettings(Base):

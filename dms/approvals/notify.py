@@ -12,26 +12,28 @@ configured → in-app only.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import Document, User
 from .models import Notification, NotificationSettings
 from .rules import DEFAULT_CHANNEL, Channel, Kind, kind_label
-import contextlib
 
 log = logging.getLogger("dms.notify")
+CLAIM_TIMEOUT = timedelta(minutes=10)
 MAX_ATTEMPTS = 50  # about two days of retries at the sender's pace before a notice is marked failed
 
 
@@ -225,13 +227,18 @@ def _message(cfg: SmtpConfig, user: User, note: Notification, doc: Document | No
 
 
 def send_pending(db: Any, cfg: SmtpConfig | None, base_url: str = "", limit: int = 200) -> dict[str, int]:
-    """Send the pending e-mails, each in its own short transaction after the server accepted it. A server that
-    refuses or is unreachable stops the run (the rest stay pending for the next); nothing is lost or sent twice
-    by this process."""
+    """Send the pending e-mails. Each is claimed first (pending → sending, one conditional UPDATE, so two senders
+    never take the same one), then sent, then marked sent. A server that refuses or is unreachable stops the run:
+    the rest stay pending for the next. A claim older than CLAIM_TIMEOUT (a sender that died mid-way) is pending
+    again."""
     counts = {"sent": 0, "failed": 0, "pending": 0}
     if cfg is None:
         return counts
     with db.session() as s:
+        stale = datetime.now(UTC) - CLAIM_TIMEOUT
+        s.execute(update(Notification).where(Notification.email_state == "sending",
+                                             Notification.email_claimed_at < stale)
+                  .values(email_state="pending"))
         ids = list(s.scalars(select(Notification.id).where(Notification.email_state == "pending")
                              .order_by(Notification.id).limit(limit)))
     if not ids:
@@ -245,20 +252,27 @@ def send_pending(db: Any, cfg: SmtpConfig | None, base_url: str = "", limit: int
     try:
         for note_id in ids:
             with db.session() as s:
-                note = s.get(Notification, note_id)
-                if note is None or note.email_state != "pending":
+                claimed = s.execute(update(Notification).where(Notification.id == note_id,
+                                                               Notification.email_state == "pending")
+                                    .values(email_state="sending", email_claimed_at=datetime.now(UTC)))
+                if claimed.rowcount != 1:
                     continue
+                note = s.get_one(Notification, note_id)
                 user = s.get_one(User, note.user_id)
                 doc = s.get(Document, note.document_id) if note.document_id else None
                 prefs = s.get(NotificationSettings, user.id)
-                language = prefs.language if prefs is not None else "ru"
-                msg = _message(cfg, user, note, doc, language, base_url)
+                msg = _message(cfg, user, note, doc, prefs.language if prefs is not None else "ru", base_url)
+            with db.session() as s:
+                note = s.get_one(Notification, note_id)
                 try:
                     client.send_message(msg)
                 except smtplib.SMTPRecipientsRefused as exc:  # this address will never work: do not retry it
                     note.email_state, note.email_error = "failed", str(exc)[:500]
                     counts["failed"] += 1
                     continue
+                except (OSError, smtplib.SMTPException):
+                    note.email_state = "pending"  # not accepted: the next run sends it
+                    raise
                 note.email_state, note.email_sent_at = "sent", datetime.now(UTC)
                 counts["sent"] += 1
     except (OSError, smtplib.SMTPException) as exc:
@@ -279,6 +293,26 @@ def _note_failure(db: Any, note_id: int, exc: Exception) -> None:
             note.email_error = str(exc)[:500]
             if note.email_attempts >= MAX_ATTEMPTS:
                 note.email_state = "failed"
+
+
+def send_in_background(rt: Any) -> None:
+    """After a request's commit: send its e-mails in a thread, so a slow mail server never delays the answer (what
+    is not sent stays pending for `dms notify send` / the next request)."""
+    cfg = config_from_env()
+    if cfg is None:
+        return
+
+    def run() -> None:
+        with _SENDING:
+            try:
+                send_pending(rt.db, cfg, rt.settings.base_url, limit=50)
+            except Exception:  # the mail stays pending; the next run retries it
+                log.exception("sending notifications failed")
+
+    threading.Thread(target=run, name="dms-notify", daemon=True).start()
+
+
+_SENDING = threading.Lock()  # one sender thread per process at a time
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> SmtpConfig | None:

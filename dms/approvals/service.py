@@ -159,9 +159,8 @@ def _slots(session: Session, doc: Document, stage: PlannedStage) -> list[tuple[s
             members = [] if group is None else list(session.scalars(
                 select(User).join(GroupMember, GroupMember.user_id == User.id)
                 .where(GroupMember.group_id == group.id, User.is_active.is_(True)).order_by(User.login)))
-            if not members:
-                raise Invalid("в группе «%(group)s» нет активных участников: назначьте согласующих этапа "
-                              "«%(stage)s»", group=name[6:], stage=stage.title)
+            if not members:  # a group the agency has not filled yet: the initiator's own approvers stand
+                continue
             if stage.group_mode == "each":
                 slots += [(f"user:{m.id}", [m]) for m in members]
             else:
@@ -177,7 +176,8 @@ def _slots(session: Session, doc: Document, stage: PlannedStage) -> list[tuple[s
                 raise Invalid("согласующий «%(login)s» не может открыть документ: дайте ему доступ к папке",
                               login=m.login)
     if not unique:
-        raise Invalid("на этапе «%(stage)s» нет согласующих", stage=stage.title)
+        raise Invalid("на этапе «%(stage)s» нет согласующих: группа пуста — назовите согласующих",
+                      stage=stage.title)
     return unique
 
 

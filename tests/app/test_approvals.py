@@ -184,3 +184,46 @@ def test_one_event_notifies_each_person_once(rt, office) -> None:  # noqa: ANN00
         assert notify.notify(s, lawyer, Kind.TEST, doc, "same-event") is None
         notify.set_preferences(s, lawyer, {"test": "off"})
         assert notify.notify(s, lawyer, Kind.TEST, doc, "other-event") is None
+
+
+def test_the_web_journey_of_a_route_with_the_sheet_tasks_bell_and_control_report(rt, world, client, office) -> None:  # noqa: ANN001
+    from tests.app.conftest import csrf_of
+    world.login(client, "clerk")
+    token = csrf_of(client, f"/documents/{office}")
+    page = client.get(f"/documents/{office}?tab=approval").get_data(as_text=True)
+    assert "route-start" in page
+    r = client.post(f"/documents/{office}/route/start", data={"csrf_token": token, "extra_1": "lawyer",
+                                                                         "extra_2": "head"})
+    assert r.status_code == 302 and _state(rt, office) == "on_approval"
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
+    world.login(client, "lawyer")
+    assert 'class="bell unread"' in client.get("/").get_data(as_text=True)
+    tasks = client.get("/worklist").get_data(as_text=True)
+    assert "О проверке центров оценки" in tasks and "approval-tasks" in tasks
+    token = csrf_of(client, f"/documents/{office}")
+    assert "decision-form" in client.get(f"/documents/{office}").get_data(as_text=True)
+    r = client.post(f"/documents/{office}/route/decide", data={"csrf_token": token, "decision": "approve"})
+    assert r.status_code == 302
+    csv = client.get("/control?format=csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert client.get(f"/documents/{office}/route/sheet.pdf").data.startswith(b"%PDF")
+    r = client.post(f"/documents/{office}/comments", data={"csrf_token": token, "body": "Проверьте, @head"})
+    assert r.status_code == 302
+    assert Kind.MENTION in _kinds(rt, "head")
+
+
+def test_an_outsider_sees_no_route_task_comment_or_notification_of_another(rt, world, client, office) -> None:  # noqa: ANN001
+    _do(rt, "clerk", approvals.start, office, approvals.plan_from_logins([["lawyer"]]))
+    world.user("outsider")
+    h = world.token(client, "outsider")
+    assert client.get(f"/api/v1/documents/{office}/route", headers=h).status_code == 404
+    assert client.get(f"/api/v1/documents/{office}/comments", headers=h).status_code == 404
+    assert client.post(f"/api/v1/documents/{office}/route/decisions", headers=h,
+                       json={"decision": "approve"}).status_code == 404
+    assert client.get("/api/v1/tasks", headers=h).get_json()["total"] == 0
+    assert client.get("/api/v1/notifications", headers=h).get_json()["items"] == []
+    assert client.get("/api/v1/control", headers=h).get_json()["total"] == 0
+    lawyer = world.token(client, "lawyer")
+    assert client.get("/api/v1/tasks", headers=lawyer).get_json()["total"] == 1
+    r = client.post(f"/api/v1/documents/{office}/route/decisions", headers=lawyer, json={"decision": "approve"})
+    assert r.status_code == 201 and r.get_json()["state"] == "on_signing"

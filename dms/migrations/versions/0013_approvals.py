@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column('email_attempts', sa.Integer(), nullable=False),
         sa.Column('email_error', sa.String(500), nullable=False),
         sa.Column('email_sent_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('email_claimed_at', sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint('dedupe_key', name='uq_notification_dedupe'),
     )
     op.create_index('ix_notifications_user_unread', 'notifications', ['user_id', 'read_at'])
