@@ -326,16 +326,29 @@ class CertificateAuthority:
                 continue
         return None
 
+    def chain_for(self, certificate_der: bytes) -> list[bytes]:
+        """The chain (issuing CA, root) of a certificate we issued, whichever generation issued it."""
+        issuer = self.issuer_of(certificate_der)
+        if issuer is None or issuer is self.issuing:
+            return self.chain_der
+        roots = [self.root.certificate, *(c for c in self.history if _is_self_signed(c))]
+        root = next((r for r in roots if r.subject == issuer.certificate.issuer
+                     and _verifies(issuer.certificate, r)), self.root.certificate)
+        return [issuer.certificate_der, _der(root)]
+
     # --- persistence (a convenience; the caller may store the bytes elsewhere) ---------------
 
     def save(self, directory: str | Path, passphrase: str) -> None:
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         for role, credential in self._credentials().items():
-            (target / f"{role}.crt.pem").write_bytes(_cert_pem(credential.certificate))
-            key_path = target / f"{role}.key.pem"
+            cert_path, key_path = target / f"{role}.crt.pem", target / f"{role}.key.pem"
+            pem_bytes = _cert_pem(credential.certificate)
+            if cert_path.exists() and key_path.exists() and cert_path.read_bytes() == pem_bytes:
+                continue  # unchanged: no need to encrypt the key again (600,000 KDF rounds each)
             key_path.write_bytes(_pem_key(credential.key, passphrase))
             key_path.chmod(0o600)
+            cert_path.write_bytes(pem_bytes)
         history = target / HISTORY_DIR
         history.mkdir(exist_ok=True)
         kept = {f"{c.certificate.serial_number:x}" for c in self.retired_issuing}
@@ -488,6 +501,14 @@ class CertificateAuthority:
     def build_root_crl(self, *, number: int = 1, now: datetime | None = None) -> bytes:
         """The root CA's CRL (DER): empty, because the issuing CA is replaced, never revoked here."""
         return _build_crl(self.root, (), number=number, now=now, valid_for=timedelta(days=365))
+
+
+def _verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:

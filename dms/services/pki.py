@@ -23,9 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from signing import errors as sig_errors
-from signing.pki import (ISSUING_CERT_PATH, ISSUING_CRL_PATH, ROOT_CERT_PATH, ROOT_CRL_PATH, CertificateAuthority,
-                         KeyAlgorithm, RevokedEntry, UserCredential, import_pkcs12, load_signer)
-from signing.signer import SignerIdentity
+from signing import clock
+from signing.pki import (ISSUING_CERT_PATH, ISSUING_CRL_PATH, ROOT_CERT_PATH, ROOT_CRL_PATH, CaCredential,
+                         CertificateAuthority, KeyAlgorithm, RevokedEntry, UserCredential, import_pkcs12, load_signer)
+from signing.signer import SignerIdentity, fingerprint_sha256
 from signing.trust import TrustStore
 from signing.tsa import TimeStampAuthority
 
@@ -102,9 +103,18 @@ def is_initialised(settings: Settings) -> bool:
 
 
 def _passphrase(settings: Settings, create: bool) -> str:
+    """DMS_PKI_PASSPHRASE, else the file named by DMS_PKI_PASSPHRASE_FILE (production: outside the data dir, e.g. a
+    secret mounted read-only), else one generated once beside the keys (the embedded default, for trying out)."""
     env = os.environ.get("DMS_PKI_PASSPHRASE")
     if env:
         return env
+    named = os.environ.get("DMS_PKI_PASSPHRASE_FILE")
+    if named:
+        try:
+            return Path(named).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise PkiNotInitialised("файл парольной фразы УЦ (DMS_PKI_PASSPHRASE_FILE) не читается: %(error)s",
+                                    error=str(exc)) from None
     path = pki_dir(settings) / PASSPHRASE_FILE
     if path.exists():
         return path.read_text().strip()
@@ -119,7 +129,8 @@ class Pki:
     ca: CertificateAuthority
     tsa: TimeStampAuthority
     user_algorithm: KeyAlgorithm
-    _trust: tuple[tuple[int, int], TrustStore] | None = field(default=None, repr=False)
+    _trust: tuple[tuple[int, ...], TrustStore] | None = field(default=None, repr=False)
+    loaded_mtime: float = 0.0  # of ca.json when loaded: a rollover by another process is picked up
     # (signer fingerprint, level, time-stamper) -> signature size to reserve, measured once (see signatures.py)
     reservations: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
 
@@ -133,10 +144,20 @@ def _pki_of(ca: CertificateAuthority) -> Pki:
     return Pki(ca, TimeStampAuthority.from_ca(ca), algorithm)
 
 
+def _stamp(settings: Settings) -> float:
+    try:
+        return (pki_dir(settings) / "ca.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def load(rt: Runtime) -> Pki:
-    """The CA of this process, loaded from disk on first use and kept."""
+    """The CA of this process, loaded from disk on first use and kept (loaded again after a rollover saved by
+    another process, e.g. `dms maintain`)."""
     with _LOCK:
         pki = _LOADED.get(rt)
+        if pki is not None and pki.loaded_mtime != _stamp(rt.settings):
+            pki = None
         if pki is None:
             if not is_initialised(rt.settings):
                 raise PkiNotInitialised("удостоверяющий центр не создан: выполните dms pki init")
@@ -145,6 +166,7 @@ def load(rt: Runtime) -> Pki:
             except sig_errors.CaLoadError as exc:
                 raise refusal(exc) from None
             pki = _LOADED[rt] = _pki_of(ca)
+            pki.loaded_mtime = _stamp(rt.settings)
         return pki
 
 
@@ -165,6 +187,7 @@ def init(rt: Runtime, *, use_rsa: bool = False, organisation: str | None = None)
                                              public_base_url=public_base_url(rt.settings))
             ca.save(directory, _passphrase(rt.settings, create=True))
             _LOADED[rt] = _pki_of(ca)
+            _LOADED[rt].loaded_mtime = _stamp(rt.settings)
             created = True
     pki = load(rt)
     with rt.db.session() as s:
@@ -189,65 +212,142 @@ def certificate_der(rt: Runtime, name: str) -> bytes:
 
 # --- revocation lists --------------------------------------------------------------------------------------
 
-def _latest_crl(session: Session, issuer: str) -> RevocationList | None:
-    return session.scalars(select(RevocationList).where(RevocationList.issuer == issuer)
-                           .order_by(RevocationList.number.desc()).limit(1)).first()
+def key_id(certificate_der: bytes) -> str:
+    """Which generation of a CA: the SHA-256 of its certificate."""
+    return fingerprint_sha256(certificate_der)
+
+
+def _generation(pki: Pki, issuer: str) -> CaCredential:
+    return pki.ca.root if issuer == "root" else pki.ca.issuing
+
+
+def _latest_crl(session: Session, issuer: str, issuer_key_id: str | None = None) -> RevocationList | None:
+    query = select(RevocationList).where(RevocationList.issuer == issuer)
+    if issuer_key_id is not None:
+        query = query.where(RevocationList.issuer_key_id == issuer_key_id)
+    return session.scalars(query.order_by(RevocationList.number.desc()).limit(1)).first()
 
 
 def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
-def _revoked_entries(session: Session) -> list[RevokedEntry]:
+def _revoked_entries(session: Session, pki: Pki | None = None, generation: CaCredential | None = None
+                     ) -> list[RevokedEntry]:
+    """Every certificate of ours ever revoked (expired ones too: our CRLs keep them), or those `generation` issued."""
     rows = session.scalars(select(SigningCredential).where(SigningCredential.revoked_at.is_not(None),
                                                            SigningCredential.imported.is_(False))).all()
-    return [RevokedEntry(int(r.serial, 16), _aware(r.revoked_at), r.revoke_reason or "unspecified") for r in rows]
+    if pki is not None and generation is not None and pki.ca.issuing_generations[1:]:
+        rows = [r for r in rows if pki.ca.issuer_of(r.certificate_der) is generation]
+    return [RevokedEntry(int(r.serial, 16), _aware(r.revoked_at), r.revoke_reason or "unspecified",
+                         _aware(r.invalidity_date) if r.invalidity_date else None) for r in rows if r.revoked_at]
 
 
-def publish_crl(rt: Runtime, session: Session, issuer: str = "issuing") -> RevocationList:
-    """A new CRL numbered one above the last (in the caller's transaction; a concurrent publisher of the same
-    number makes one of the two commits fail on the unique number, never two different lists with one number)."""
+def publish_crl(rt: Runtime, session: Session, issuer: str = "issuing",
+                generation: CaCredential | None = None) -> RevocationList:
+    """A new CRL numbered one above the last of `issuer` (in the caller's transaction; a concurrent publisher of the
+    same number makes one of the two commits fail on the unique number, never two different lists with one
+    number). `generation`: a retired issuing CA still alive (default: the current one)."""
     pki = load(rt)
     number = (session.scalar(select(func.max(RevocationList.number)).where(RevocationList.issuer == issuer)) or 0) + 1
-    now = datetime.now(UTC)
+    now = clock.now()
     validity = CRL_VALIDITY[issuer]
-    der = (pki.ca.build_crl(_revoked_entries(session), number=number, now=now, valid_for=validity)
-           if issuer == "issuing" else pki.ca.build_root_crl(number=number, now=now))
+    signer = generation or _generation(pki, issuer)
+    if issuer == "issuing":
+        end = signer.certificate.not_valid_after_utc
+        der = pki.ca.build_crl(_revoked_entries(session, pki, signer), number=number, now=now,
+                               valid_for=max(min(validity, end - now), timedelta(seconds=1)), issuer=signer)
+    else:
+        der = pki.ca.build_root_crl(number=number, now=now)
     parsed = x509.load_der_x509_crl(der)
     row = RevocationList(issuer=issuer, number=number, crl_der=der, this_update=parsed.last_update_utc,
-                         next_update=parsed.next_update_utc or now + validity)
+                         next_update=parsed.next_update_utc or now + validity,
+                         issuer_key_id=key_id(signer.certificate_der))
     session.add(row)
     session.flush()
     return row
 
 
-def current_crl(rt: Runtime, session: Session, issuer: str) -> RevocationList:
-    """The newest CRL of `issuer`, publishing a fresh one (in a savepoint of the caller's transaction) when none
-    exists or the newest nears its next update; a concurrent publisher of the same number wins and is served."""
-    row = _latest_crl(session, issuer)
-    if row is not None and _aware(row.next_update) - datetime.now(UTC) > CRL_REFRESH_BEFORE[issuer]:
+def current_crl(rt: Runtime, session: Session, issuer: str, generation: CaCredential | None = None
+                ) -> RevocationList:
+    """The newest CRL of `issuer` (of its current generation, or `generation`), publishing a fresh one (in a
+    savepoint of the caller's transaction) when none exists or the newest nears its next update; a concurrent
+    publisher of the same number wins and is served."""
+    pki = load(rt)
+    signer = generation or _generation(pki, issuer)
+    kid = key_id(signer.certificate_der)
+    row = _latest_crl(session, issuer, kid)
+    if row is not None and _aware(row.next_update) - clock.now() > CRL_REFRESH_BEFORE[issuer]:
         return row
+    if row is not None and signer.certificate.not_valid_after_utc <= clock.now():
+        return row  # an expired CA publishes no more; its last CRL stands
     try:
         with session.begin_nested():
-            return publish_crl(rt, session, issuer)
+            return publish_crl(rt, session, issuer, signer)
     except IntegrityError:
-        row = _latest_crl(session, issuer)
+        row = _latest_crl(session, issuer, kid)
         assert row is not None
         return row
+
+
+def publish_due_crls(rt: Runtime, session: Session) -> list[dict]:
+    """What `dms maintain` publishes: a fresh CRL for the root and every issuing CA generation still alive whose
+    newest CRL nears its next update."""
+    pki = load(rt)
+    out = []
+    for issuer, generation in [("root", pki.ca.root), *(("issuing", g) for g in pki.ca.issuing_generations)]:
+        before = _latest_crl(session, issuer, key_id(generation.certificate_der))
+        row = current_crl(rt, session, issuer, generation)
+        if before is None or row.id != before.id:
+            out.append({"issuer": issuer, "number": row.number, "key_id": row.issuer_key_id[:16]})
+    return out
 
 
 def crl_der(rt: Runtime, session: Session, name: str) -> bytes:
     return current_crl(rt, session, PUBLIC_CRLS[name]).crl_der
 
 
+def archive_crls(session: Session) -> list[bytes]:
+    """The newest CRL of every issuer generation we ever had: the archive's revocation history."""
+    newest = select(func.max(RevocationList.id)).group_by(RevocationList.issuer, RevocationList.issuer_key_id)
+    return [r.crl_der for r in session.scalars(select(RevocationList).where(RevocationList.id.in_(newest))
+                                               .order_by(RevocationList.id))]
+
+
 def trust_store(rt: Runtime, session: Session) -> TrustStore:
-    """Our root as the trust anchor with the newest CRLs; rebuilt only when a newer CRL was published."""
+    """Our roots (every generation) as trust anchors with the archive's CRL history; rebuilt only when a newer CRL
+    was published or the CA rolled over."""
     pki = load(rt)
     issuing, root = current_crl(rt, session, "issuing"), current_crl(rt, session, "root")
-    key = (issuing.number, root.number)
+    newest = session.scalar(select(func.max(RevocationList.id))) or 0
+    key = (issuing.number, root.number, newest, len(pki.ca.history))
     if pki._trust is None or pki._trust[0] != key:
-        pki._trust = (key, TrustStore.for_ca(pki.ca, crls=[issuing.crl_der, root.crl_der]))
+        pki._trust = (key, TrustStore.for_ca(pki.ca, crls=archive_crls(session)))
     return pki._trust[1]
+
+
+def roll_over(rt: Runtime, now: datetime | None = None, roles: list[str] | None = None) -> dict:
+    """Renew what is due of the TSA, issuing CA and root (new keys; old certificates kept for validation, a retired
+    issuing CA keeps publishing CRLs until it expires) and publish the new generation's CRLs. Needs the CA's keys:
+    run by `dms maintain` (or `dms pki issue` at an issuing CA's end of life), never by a web request."""
+    directory = pki_dir(rt.settings)
+    passphrase = _passphrase(rt.settings, create=False)
+    with _LOCK:
+        try:
+            ca = CertificateAuthority.load(directory, passphrase)
+        except sig_errors.CaLoadError as exc:
+            raise refusal(exc) from None
+        done = ca.roll_over(now, roles)
+        if done:
+            ca.save(directory, passphrase)
+            _LOADED[rt] = _pki_of(ca)
+            _LOADED[rt].loaded_mtime = _stamp(rt.settings)
+    if done:
+        with rt.db.session() as s:
+            for issuer in ("root", "issuing"):
+                current_crl(rt, s, issuer)
+            audit.record(s, None, "pki.rollover", "pki", None, renewed=done, fingerprints=load(rt).ca.fingerprints())
+    return {"renewed": done, "fingerprints": load(rt).ca.fingerprints() if done else {}}
 
 
 # --- users' credentials -------------------------------------------------------------------------------------
@@ -296,12 +396,25 @@ def issue(rt: Runtime, session: Session, actor: User | None, user: User, pin: st
     _require_admin(actor)
     _check_pin(pin)
     pki = load(rt)
+    if "issuing" in pki.ca.due_renewals():  # never issue from a CA at its end of life: renew it first
+        roll_over(rt)
+        pki = load(rt)
     cred = pki.ca.issue_user_certificate(user.full_name or user.login, pin, email=user.email or None,
-                                         algorithm=pki.user_algorithm, valid_days=valid_days)
+                                         algorithm=pki.user_algorithm, valid_days=valid_days,
+                                         organisation=holder_organisation(user))
     row = _store(session, user, cred)
     audit.record(session, actor, "pki.issue", "user", user.id, holder=user.login, serial=row.serial,
                  fingerprint=row.fingerprint, not_after=row.not_after)
     return row
+
+
+def holder_organisation(user: User) -> str | None:
+    """The organisation named in a user's certificate: their own (a practice holder's representative carries the
+    holder, not the agency); None (the CA's, i.e. the agency) for staff without one."""
+    org = user.organisation
+    if org is None or org.kind == "agency":
+        return None
+    return org.short_name or org.name
 
 
 def import_p12(rt: Runtime, session: Session, actor: User | None, user: User, p12: bytes, password: str | None,
@@ -324,12 +437,17 @@ def import_p12(rt: Runtime, session: Session, actor: User | None, user: User, p1
 
 
 def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason: str = "unspecified",
-           credential_id: int | None = None) -> list[SigningCredential]:
-    """Revoke the user's unrevoked credentials (or one of them) and publish a new CRL in the same transaction."""
+           credential_id: int | None = None, invalid_since: datetime | None = None) -> list[SigningCredential]:
+    """Revoke the user's unrevoked credentials (or one of them) and publish a new CRL in the same transaction.
+    `invalid_since` (key compromise only): since when the key is known to be unsafe — signatures proven older stay
+    valid, later ones do not."""
     _require_admin(actor)
     if reason not in REVOCATION_REASONS:
         raise Invalid("причина отзыва: одна из %(known)s", known=", ".join(REVOCATION_REASONS))
-    now = datetime.now(UTC)
+    now = clock.now()
+    if invalid_since is not None and (reason != "key_compromise" or _aware(invalid_since) > now):
+        raise Invalid("дата компрометации указывается только при отзыве по компрометации ключа и не позже текущего "
+                      "момента")
     targets = [c for c in credentials_of(session, user) if c.revoked_at is None
                and (credential_id is None or c.id == credential_id)]
     if not targets:
@@ -337,8 +455,13 @@ def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason
     for cred in targets:
         cred.revoked_at = now
         cred.revoke_reason = reason
+        cred.invalidity_date = _aware(invalid_since) if invalid_since else None
     session.flush()
+    pki = load(rt)
     crl = publish_crl(rt, session, "issuing")
+    for generation in pki.ca.retired_issuing:  # a certificate of a retired issuing CA is listed by that CA
+        if any(pki.ca.issuer_of(c.certificate_der) is generation for c in targets):
+            publish_crl(rt, session, "issuing", generation)
     audit.record(session, actor, "pki.revoke", "user", user.id, holder=user.login, reason=reason,
                  serials=[c.serial for c in targets], crl_number=crl.number)
     return targets
@@ -346,7 +469,7 @@ def revoke(rt: Runtime, session: Session, actor: User | None, user: User, reason
 
 def _chain_der(pki: Pki, cred: SigningCredential) -> list[bytes]:
     if not cred.chain_pem:
-        return pki.ca.chain_der
+        return pki.ca.chain_for(cred.certificate_der)  # the generation of the issuing CA that issued it
     return [c.public_bytes(serialization.Encoding.DER)
             for c in x509.load_pem_x509_certificates(cred.chain_pem.encode())]
 
