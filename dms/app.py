@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from .web import bp as web_bp
     from .api import report_routes  # noqa: F401  (report forms: routes on the two blueprints above)
     from .web import reportforms  # noqa: F401
+    from .jobs import routes as _job_routes  # noqa: F401  (job progress: routes on the two blueprints above)
 
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             session.close()
 
     _register_error_handlers(app)
+    from . import health
+    health.init_app(app)  # /healthz, /readyz; a store that is down answers 503/507 (issue 17.2)
     return app
 
 

@@ -28,6 +28,12 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
 
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of seconds, 0 allowed (no limit); anything else: the default."""
+    raw = env.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
 def _count(env: dict[str, str], name: str) -> int:
     """DMS_TRUSTED_PROXIES: a count, or a list of proxy addresses separated by commas (its length counts)."""
     raw = env.get(name, "").strip()
@@ -56,6 +62,12 @@ class Settings:
     # Root certificates (PEM or DER files) trusted for the second party's signature on agreements, besides our
     # own CA: DMS_TRUSTED_ROOTS, paths separated by os.pathsep.
     trusted_roots: tuple[Path, ...] = ()
+    # Issue 17: PostgreSQL cancels a statement after DMS_DB_STATEMENT_TIMEOUT_S (default 60) and ends a session
+    # idle in a transaction after DMS_DB_IDLE_TX_TIMEOUT_S (default 60); 0 turns either off.
+    db_statement_timeout_s: int = 60
+    db_idle_tx_timeout_s: int = 60
+    # DMS_JOBS_URL: the job queue (dms.jobs): redis://host:6379/0 in production; empty: a SQLite file in the data dir.
+    jobs_url: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,4 +90,7 @@ class Settings:
             trusted_proxies=_count(env, "DMS_TRUSTED_PROXIES"),
             trash_days=int(env["DMS_TRASH_DAYS"]) if env.get("DMS_TRASH_DAYS", "").strip().isdigit() else 30,
             trusted_roots=tuple(Path(p) for p in env.get("DMS_TRUSTED_ROOTS", "").split(os.pathsep) if p.strip()),
+            db_statement_timeout_s=_seconds(env, "DMS_DB_STATEMENT_TIMEOUT_S", 60),
+            db_idle_tx_timeout_s=_seconds(env, "DMS_DB_IDLE_TX_TIMEOUT_S", 60),
+            jobs_url=env.get("DMS_JOBS_URL", "").strip(),
         )

@@ -9,7 +9,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, statement_timeout_s: int = 0, idle_in_transaction_timeout_s: int = 0) -> Engine:
+    """SQLite waits up to 30 s for a lock (busy timeout). On PostgreSQL a statement is cancelled after
+    `statement_timeout_s` and a session idle inside a transaction (a frozen worker holding a row lock) is ended
+    after `idle_in_transaction_timeout_s` (0: no limit), set as connection options (issue 17.2)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -30,13 +33,22 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    options = " ".join(f"-c {name}={seconds * 1000}" for name, seconds in (
+        ("statement_timeout", statement_timeout_s), ("idle_in_transaction_session_timeout",
+                                                     idle_in_transaction_timeout_s)) if seconds > 0)
+    connect_args: dict = {}
+    if url.startswith("postgresql"):
+        connect_args["connect_timeout"] = 5  # a database that does not answer fails a request in seconds
+        if options:
+            connect_args["options"] = options
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, statement_timeout_s: int = 0, idle_in_transaction_timeout_s: int = 0):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, statement_timeout_s=statement_timeout_s,
+                                  idle_in_transaction_timeout_s=idle_in_transaction_timeout_s)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

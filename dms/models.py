@@ -503,3 +503,46 @@ class RegisterEvent(Base):
     ts: Mapped[datetime] = mapped_column(default=utcnow)
 
     actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Job(Base):
+    """A durable job (dms.jobs, issue 17.3): its kind and parameters, who asked, where it stands. The queue (Huey on
+    SQLite or Redis) carries only the id; this row is the truth a worker claims, beats its heart into, and a later
+    worker resumes from when the heart stopped."""
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex: the id in URLs is unguessable
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # queued, running, done, failed or cancelled
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    created_by_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key, as for audit actors
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    total: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what a resumed attempt starts from
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with an `Idempotency-Key` (dms.services.idempotency, issue 17.5): a retry with
+    the same key by the same user on the same endpoint gets it again, and nothing is created twice."""
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "endpoint", "key", name="uq_idempotency_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    endpoint: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -14,7 +14,8 @@ RUNTIME_KEY = "dms.runtime"
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, statement_timeout_s=settings.db_statement_timeout_s,
+                           idle_in_transaction_timeout_s=settings.db_idle_tx_timeout_s)
         # Workflow guards get only a session; the ones that read bytes (agreements' signatures) find us here.
         self.db.sessionmaker.configure(info={RUNTIME_KEY: self})
 

@@ -18,5 +18,13 @@ class _App(BaseApplication):
         return create_app()
 
 
-def run_gunicorn(host: str, port: int, workers: int) -> None:
-    _App({"bind": f"{host}:{port}", "workers": workers, "timeout": 120, "accesslog": "-"}).run()
+# Issue 17.2: gthread workers. With sync workers two requests stuck in a slow store took the whole site (each worker
+# serves one request at a time); a thread per request lets the others go on, and the store's own short timeouts
+# (storage.s3) end the stuck ones. bench/load.py measures it.
+WORKER_CLASS = "gthread"
+TIMEOUT_S = 60  # a worker whose main loop is stuck this long is restarted (threads keep it beating otherwise)
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int = 8) -> None:
+    _App({"bind": f"{host}:{port}", "workers": workers, "worker_class": WORKER_CLASS, "threads": max(1, threads),
+          "timeout": TIMEOUT_S, "graceful_timeout": 30, "keepalive": 5, "accesslog": "-"}).run()

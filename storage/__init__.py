@@ -6,6 +6,8 @@ from .errors import (
     ObjectNotFound,
     ObjectProtected,
     StorageError,
+    StoreFull,
+    StoreUnavailable,
 )
 from .filesystem import FileStore
 from .interface import ObjectStore
@@ -26,6 +28,8 @@ __all__ = [
     "S3Settings",
     "S3Store",
     "StorageError",
+    "StoreFull",
+    "StoreUnavailable",
     "is_key",
     "open_store",
 ]

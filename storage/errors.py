@@ -1,6 +1,8 @@
 """Errors raised by the object stores; every one is a StorageError."""
 from __future__ import annotations
 
+import errno
+
 
 class StorageError(Exception):
     """Base class: something went wrong while talking to the object store."""
@@ -41,3 +43,32 @@ class ObjectProtected(StorageError):
     def __init__(self, key: str, retain_until: str) -> None:
         super().__init__(f"object {key} is protected until {retain_until} and cannot be deleted")
         self.key = key
+
+
+class StoreUnavailable(StorageError):
+    """The store cannot be reached now: refused or timed-out connections, a 5xx answer, a failed disk.
+    Retrying later may succeed; `retry_after` is a hint in seconds."""
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreFull(StoreUnavailable):
+    """The store has no room for the bytes (a full disk or quota, or S3's "storage full")."""
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+UNAVAILABLE_ERRNOS = frozenset({errno.EIO, errno.EROFS, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT,
+                                errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.EACCES, errno.EPERM,
+                                errno.ENODEV, errno.ENXIO})
+
+
+def from_os_error(error: OSError, message: str) -> StorageError:
+    """The StorageError for an OS error of a disk or mount: full (StoreFull), unusable now (StoreUnavailable),
+    or another StorageError."""
+    if error.errno in FULL_ERRNOS:
+        return StoreFull(message, retry_after=60)
+    if error.errno in UNAVAILABLE_ERRNOS:
+        return StoreUnavailable(message)
+    return StorageError(message)

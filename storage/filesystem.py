@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from collections.abc import Iterator
 
-from .errors import ObjectNotFound, ObjectProtected, StorageError
+from .errors import ObjectNotFound, ObjectProtected, StorageError, StoreUnavailable, from_os_error
 from .interface import ObjectStore
 from .keys import check_expected_sha256, check_key, is_key
 from .model import ObjectInfo
@@ -41,7 +41,7 @@ class FileStore(ObjectStore):
         try:
             self._temp.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StorageError(f"cannot create filesystem store at {self._root}: {error}") from error
+            raise from_os_error(error, f"cannot create filesystem store at {self._root}: {error}") from error
 
     @property
     def root(self) -> Path:
@@ -182,9 +182,10 @@ class FileStore(ObjectStore):
         except FileNotFoundError as error:
             if key is not None:
                 raise ObjectNotFound(key, self.describe()) from None
-            raise StorageError(f"{self.describe()}: {error.strerror}: {error.filename}") from error
-        except OSError as error:
-            raise StorageError(f"{self.describe()}: {error.strerror or error}") from error
+            # Not an object but the store's own directories: an unmounted or removed store.
+            raise StoreUnavailable(f"{self.describe()}: {error.strerror}: {error.filename}") from error
+        except OSError as error:  # a full disk is StoreFull, a failed or read-only one StoreUnavailable
+            raise from_os_error(error, f"{self.describe()}: {error.strerror or error}") from error
 
     def _retention(self, path: Path) -> datetime | None:
         try:

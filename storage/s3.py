@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 from email.utils import parsedate_to_datetime
@@ -19,10 +20,10 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE
 from minio.datatypes import Object
-from minio.error import MinioException, S3Error
+from minio.error import MinioException, S3Error, ServerError
 from minio.retention import Retention
 
-from .errors import ObjectNotFound, ObjectProtected, StorageError
+from .errors import ObjectNotFound, ObjectProtected, StorageError, StoreFull, StoreUnavailable
 from .interface import ObjectStore
 from .keys import check_expected_sha256, check_key, is_key
 from .model import ObjectInfo
@@ -37,9 +38,17 @@ SHA256_METADATA = "sha256"
 # A put of bytes already stored re-uploads them when the stored copy is older than this, so that
 # `modified` stays recent for an age-based orphan sweep (S3 cannot touch an object in place).
 REFRESH_AFTER = timedelta(hours=1)
-CONNECT_TIMEOUT_SECONDS = 10
-READ_TIMEOUT_SECONDS = 120
-RETRIES = 3  # the SDK's default of 5 with a 5-minute connect timeout would hang a web request
+# Short, so that a hung or refusing store costs a web request seconds, not minutes (issue 17.2): a frozen
+# server answers StoreUnavailable after connect + read timeout, at most twice (one retry).
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 10.0
+RETRIES = 1
+# After a call finds the store unavailable, calls fail at once for this long instead of each waiting for
+# its own timeout (a circuit breaker): threads do not pile up behind a dead store.
+BREAKER_SECONDS = 5.0
+UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout",
+                               "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum"})
+FULL_CODES = frozenset({"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"})
 CONNECTIONS_PER_STORE = 10
 RETENTION_MODES = {"governance": GOVERNANCE, "compliance": COMPLIANCE}
 RETAIN_UNTIL_HEADER = "x-amz-object-lock-retain-until-date"
@@ -59,6 +68,8 @@ class S3Settings:
     object_lock: bool = False  # when creating the bucket
     retention_mode: str = "governance"
     spool_dir: Path | None = None
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+    read_timeout: float = READ_TIMEOUT_SECONDS
 
     def __repr__(self) -> str:
         return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r}, secrets hidden)"
@@ -100,8 +111,9 @@ class S3Store(ObjectStore):
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
-            http_client=_http_client(),
+            http_client=_http_client(settings.connect_timeout, settings.read_timeout),
         )
+        self._down_until = 0.0  # monotonic time until which the breaker answers StoreUnavailable at once
         self._lock_enabled: bool | None = None
         self._lock_check = threading.Lock()
         self._uploads = KeyLocks()  # concurrent puts of the same bytes in this process upload once
@@ -280,7 +292,13 @@ class S3Store(ObjectStore):
 
     @contextlib.contextmanager
     def _translated(self, key: str | None = None) -> Iterator[None]:
-        """Turns SDK and network errors into StorageError subclasses naming this store."""
+        """Turns SDK and network errors into StorageError subclasses naming this store: StoreUnavailable for
+        a store that cannot be reached or answers 5xx (and then, for BREAKER_SECONDS, at once without trying),
+        StoreFull for one out of space."""
+        wait = self._down_until - time.monotonic()
+        if wait > 0:
+            raise StoreUnavailable(f"{self.describe()}: unavailable (a call failed less than "
+                                   f"{BREAKER_SECONDS:g} s ago)", retry_after=max(1, round(wait)))
         try:
             yield
         except S3Error as error:
@@ -288,9 +306,22 @@ class S3Store(ObjectStore):
                 raise ObjectNotFound(key, self.describe()) from None
             if error.code in NO_LOCK_CODES:
                 raise _NoObjectLock(error.code) from None
-            raise StorageError(f"{self.describe()}: {error.code}: {error.message}") from None
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as error:
+            message = f"{self.describe()}: {error.code}: {error.message}"
+            if error.code in FULL_CODES:
+                raise StoreFull(message, retry_after=60) from None
+            if error.code in UNAVAILABLE_CODES:
+                raise self._unavailable(message) from None
+            raise StorageError(message) from None
+        except ServerError as error:  # a 5xx without an S3 error body (a proxy, a starting server)
+            raise self._unavailable(f"{self.describe()}: {error}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:  # refused, reset, timed out
+            raise self._unavailable(f"{self.describe()}: {error}") from None
+        except MinioException as error:
             raise StorageError(f"{self.describe()}: {error}") from None
+
+    def _unavailable(self, message: str) -> StoreUnavailable:
+        self._down_until = time.monotonic() + BREAKER_SECONDS
+        return StoreUnavailable(message, retry_after=round(BREAKER_SECONDS))
 
 
 class _NoObjectLock(StorageError):
@@ -308,12 +339,12 @@ class _TranslatedBody:
         try:
             return int(self._response.readinto(buffer))
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise StorageError(f"{self._context}: {error}") from None
+            raise StoreUnavailable(f"{self._context}: {error}") from None
 
 
-def _http_client() -> urllib3.PoolManager:
+def _http_client(connect_timeout: float, read_timeout: float) -> urllib3.PoolManager:
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         maxsize=CONNECTIONS_PER_STORE,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 from collections.abc import Iterator
 
-from .errors import ChecksumMismatch, StorageError
+from .errors import ChecksumMismatch, from_os_error
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -71,7 +71,7 @@ def _local_disk(directory: Path | None) -> Iterator[None]:
         yield
     except OSError as error:
         place = directory or tempfile.gettempdir()
-        raise StorageError(f"cannot spool the upload to {place}: {error.strerror or error}") from error
+        raise from_os_error(error, f"cannot spool the upload to {place}: {error.strerror or error}") from error
 
 
 def _check_expectations(

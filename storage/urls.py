@@ -8,17 +8,18 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from .errors import InvalidStoreURL
 from .filesystem import FileStore
 from .interface import ObjectStore
-from .s3 import RETENTION_MODES, S3Settings, S3Store
+from .s3 import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, RETENTION_MODES, S3Settings, S3Store
 
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-S3_OPTIONS = frozenset({"secure", "region", "create_bucket", "object_lock", "retention", "spool_dir"})
+S3_OPTIONS = frozenset({"secure", "region", "create_bucket", "object_lock", "retention", "spool_dir",
+                        "connect_timeout", "read_timeout"})
 
 
 def open_store(url: str) -> ObjectStore:
     """file:///absolute/path  or
     s3://ACCESS:SECRET@host:port/bucket?secure=false&region=us-east-1&create_bucket=true
     (further options: object_lock=true when creating the bucket, retention=governance|compliance,
-    spool_dir=/path for the temporary upload files)."""
+    spool_dir=/path for the temporary upload files, connect_timeout=2 and read_timeout=10 in seconds)."""
     parts = urlsplit(url)
     opener = STORE_OPENERS.get(parts.scheme)
     if opener is None:
@@ -67,8 +68,22 @@ def _open_s3_store(parts: SplitResult) -> ObjectStore:
             object_lock=_boolean(options, "object_lock", False),
             retention_mode=retention,
             spool_dir=Path(spool_dir) if spool_dir else None,
+            connect_timeout=_seconds(options, "connect_timeout", CONNECT_TIMEOUT_SECONDS),
+            read_timeout=_seconds(options, "read_timeout", READ_TIMEOUT_SECONDS),
         )
     )
+
+
+def _seconds(options: dict[str, str], name: str, default: float) -> float:
+    if name not in options:
+        return default
+    try:
+        value = float(options[name])
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise InvalidStoreURL(f"S3 store option {name} must be a number of seconds, not {options[name]!r}")
+    return value
 
 
 def _single_values(query: dict[str, list[str]]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Records management API: legal holds, trash, records, disposition lists (issue 7)."""
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from ..errors import Invalid
 from ..idrange import parse_id
@@ -117,8 +117,9 @@ def records_disposition_approve(disposition_id: int):  # noqa: ANN201
 @bp.post("/records/disposition/<int:disposition_id>/execute")
 @token_required
 def records_disposition_execute(disposition_id: int):  # noqa: ANN201
-    batch, keys = svc.execute(g.db, g.api_user, disposition_id)
-    data = svc.batch_json(batch)
-    g.db.commit()  # the rows go first; objects only once nothing references them any more
-    objects = svc.remove_objects(g.db, current_app.extensions["dms_runtime"].store, keys)
-    return jsonify({**data, "objects": objects.as_dict()})
+    """202 with a durable job (issue 17.3): GET /api/v1/jobs/{id} follows it; refusals (403/404/409) come at once."""
+    from .. import jobs
+    from ..jobs.routes import accepted
+    from ..jobs.tasks import check_disposition_executable
+    check_disposition_executable(g.db, g.api_user, disposition_id)
+    return accepted(jobs.enqueue(g.db, "disposition.execute", {"disposition_id": disposition_id}, g.api_user))

@@ -294,14 +294,19 @@ def version_content(doc_id: int, number: int):  # noqa: ANN201
 
 def send_version(version: Version, as_attachment: bool = True) -> Response:
     """Stream a version's bytes from the store (verified against its SHA-256 while reading)."""
-    store = rt().store
+    # The request's transaction ends first (the download is recorded): a slow or hung store is never waited for
+    # while holding database locks (on SQLite, the write lock every other request needs). Opened before the answer
+    # starts: a store that is down is a 503 with Retry-After (dms.health), not a 200 cut short.
+    g.db.commit()
+    source = rt().store.open(version.object_key)
 
     def chunks():  # noqa: ANN202
-        with store.open(version.object_key) as f:
+        with source as f:
             while chunk := f.read(1 << 16):
                 yield chunk
 
     resp = Response(stream_with_context(chunks()), mimetype=version.media_type)
+    resp.call_on_close(source.close)  # also when the body is never read (HEAD, a client gone)
     resp.headers["Content-Length"] = str(version.size)
     resp.headers["ETag"] = f'"{version.sha256}"'
     resp.headers["Cache-Control"] = "private, no-store"

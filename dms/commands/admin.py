@@ -47,25 +47,46 @@ def demo(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="threads per gunicorn worker (gthread): a slow request holds one thread, not the worker")
 @click.option("--no-indexer", is_flag=True, help="do not run the indexer in this process (run `dms indexer`)")
+@click.option("--no-jobs", is_flag=True, help="do not run jobs in this process (run `dms worker`)")
 @click.pass_context
 @handle_errors
-def serve(ctx: click.Context, host: str, port: int, workers: int, no_indexer: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, no_indexer: bool,
+          no_jobs: bool) -> None:
     """Run the web application."""
     rt = runtime(ctx)
     setup.initialise(rt)
     click.echo(f"Печать: http://{host}:{port}/  (данные: {rt.settings.data_dir})")
     if workers > 0:
         from ..wsgi_server import run_gunicorn
-        run_gunicorn(host, port, workers)
+        run_gunicorn(host, port, workers, threads=threads)
         return
+    from .. import jobs
     from ..app import create_app
     from ..services import indexing
     if not no_indexer:
         indexing.start_thread(rt)  # the embedded default: the one indexer runs in this process
+    if not no_jobs:
+        jobs.start_thread(rt)  # ... and so does a job worker (the queue is a SQLite file in the data dir)
     from werkzeug.serving import make_server
     # Werkzeug's threaded server: enough for the embedded default on one machine; production runs gunicorn.
     make_server(host, port, create_app(runtime=rt), threaded=True).serve_forever()
+
+
+@main.command()
+@click.option("--threads", default=2, show_default=True, type=int, help="jobs run at once")
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, threads: int) -> None:
+    """Run durable jobs from the queue (DMS_JOBS_URL: Redis in production) until stopped; jobs whose worker died
+    are resumed."""
+    from .. import jobs
+    rt = runtime(ctx)
+    setup.initialise(rt)
+    click.echo(f"исполнитель заданий запущен: {threads} потоков, очередь {rt.settings.jobs_url or 'SQLite'}", err=True)
+    jobs.run_worker(rt, workers=threads)
 
 
 @main.group()
@@ -215,11 +236,12 @@ def share(ctx: click.Context, folder_path: str, login: str | None, group: str | 
 @handle_errors
 def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
     """Database, object store and index agree; exits 1 on a problem."""
-    from ..services.check import check_objects
+    from ..services.check import check_objects, stuck_jobs
     from ..services.indexing import drift
     rt = runtime(ctx)
     with rt.db.session() as s:
         report = check_objects(s, rt.store, delete_orphans=delete_orphans)
+        report.jobs = stuck_jobs(s)
     report.index = drift(rt)
     from ..services import filemodes
     report.modes = filemodes.wrong_modes(rt.settings.data_dir, [rt.settings.index_dir])
@@ -235,6 +257,8 @@ def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
         + ([f"РАСХОЖДЕНИЕ индекса: нет в индексе {d['index'].get('missing')}, лишние {d['index'].get('extra')}, "
             f"устарели {d['index'].get('stale')} {d['index'].get('error', '')}"] if d["index"].get("drift") else [])
         + [f"ДОСТУП {m['path']}: {m['mode']}, нужно {m['expected']} (исправляет dms init)" for m in d["modes"]]
+        + [f"ЗАВИСЛО задание {j['id']} ({j['kind']}, {j['status']}, попыток {j['attempts']}, с {j['since']}): "
+           "его продолжит dms worker" for j in d["jobs"]]
         + ["Всё в порядке" if d["ok"] else "Найдены проблемы"]))
     if not report.ok:
         sys.exit(EXIT_PROBLEM)

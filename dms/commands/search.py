@@ -59,8 +59,12 @@ def indexer(ctx: click.Context, once: bool) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"индексатор запущен: {rt.settings.index_dir}", err=True)
-    indexing.run_forever(rt, stop)
+    # One indexer per index (issue 17.4): a second one waits as a standby and takes over when the first dies.
+    indexing.run_as_the_indexer(
+        rt, stop,
+        on_standby=lambda holder: click.echo(f"индексатор уже работает (pid, хост: {holder}); этот ждёт в резерве и "
+                                             "продолжит, когда тот остановится", err=True),
+        on_active=lambda: click.echo(f"индексатор запущен: {rt.settings.index_dir}", err=True))
 
 
 @main.command()

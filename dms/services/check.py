@@ -26,15 +26,16 @@ class CheckReport:
     index: dict = field(default_factory=dict)
     # Paths of the data dir that group or others may read (dms.services.filemodes; `dms init` fixes them).
     modes: list[dict] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)  # stuck durable jobs (stuck_jobs below)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.corrupted or self.index.get("drift") or self.modes)
+        return not (self.missing or self.corrupted or self.index.get("drift") or self.modes or self.jobs)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "objects_checked": self.objects_checked, "missing": self.missing,
                 "corrupted": self.corrupted, "orphans": self.orphans, "orphans_deleted": self.orphans_deleted,
-                "index": self.index, "modes": self.modes}
+                "index": self.index, "modes": self.modes, "jobs": self.jobs}
 
 
 def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool = False,
@@ -77,3 +78,10 @@ def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool 
                 continue
             report.orphans_deleted.append(info.key)
     return report
+
+
+def stuck_jobs(session: Session, now: datetime | None = None) -> list[dict]:
+    """Durable jobs (dms.jobs) whose worker died (no heartbeat) or that no worker took: a running worker resumes
+    them within a minute; reported here when none runs."""
+    from .. import jobs
+    return jobs.stuck(session, now)

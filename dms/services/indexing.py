@@ -4,11 +4,15 @@ sandboxed child process), then one index commit per batch, then the outbox rows 
 the commit and the delete redoes the batch, which is harmless: upserts are idempotent."""
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import delete, func, select
@@ -166,7 +170,7 @@ def run_forever(rt: Runtime, stop: threading.Event, idle_sleep: float = 1.0) -> 
 
 def start_thread(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_forever, args=(rt, stop), name="dms-indexer", daemon=True)
+    thread = threading.Thread(target=run_as_the_indexer, args=(rt, stop), name="dms-indexer", daemon=True)
     thread.start()
     return thread, stop
 
@@ -217,3 +221,77 @@ def drift(rt: Runtime) -> dict:
 
 def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(OutboxEntry)) or 0
+
+
+# --- one indexer per index (issue 17.4) ----------------------------------------------------------------------
+
+INDEXER_LOCK_FILE = "indexer.lock"
+STANDBY_POLL_S = 1.0
+
+
+class IndexerLock:
+    """The index's one indexer, for the life of its process: an exclusive flock on <index dir>/indexer.lock (the
+    per-commit writer.lock of the search library stays for reindex). The kernel drops it when the process dies,
+    however it dies, so a standby waiting on it takes over at once. The file names the holder (pid, host) for the
+    standby's message."""
+
+    def __init__(self, index_dir: Path):
+        self.path = Path(index_dir) / INDEXER_LOCK_FILE
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def wait(self, stop: threading.Event, on_standby: Callable[[str], None] | None = None) -> bool:
+        """Take the lock, waiting as a standby while another indexer holds it; False if `stop` came first."""
+        told = False
+        while not stop.is_set():
+            if self.try_acquire():
+                return True
+            if not told and on_standby is not None:
+                on_standby(self.holder())
+                told = True
+            stop.wait(STANDBY_POLL_S)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def run_as_the_indexer(rt: Runtime, stop: threading.Event, on_standby: Callable[[str], None] | None = None,
+                       on_active: Callable[[], None] | None = None) -> None:
+    """`dms indexer` and the indexer thread of `dms serve`: wait as a standby while another indexer runs, then be
+    the one (run_forever) until stopped."""
+    lock = IndexerLock(rt.settings.index_dir)
+
+    def standby(holder: str) -> None:
+        log.info("another indexer holds %s (%s); waiting as a standby", lock.path, holder)
+        if on_standby is not None:
+            on_standby(holder)
+
+    if not lock.wait(stop, standby):
+        return
+    try:
+        if on_active is not None:
+            on_active()
+        run_forever(rt, stop)
+    finally:
+        lock.release()

@@ -1,6 +1,9 @@
 """`dms init`: schema by migrations, the root folder, the object store, the index dir. Idempotent."""
 from __future__ import annotations
 
+from storage import StorageError
+
+from ..errors import DmsError
 from ..migrate import current, upgrade
 from ..runtime import Runtime
 from . import folders
@@ -14,8 +17,23 @@ def initialise(rt: Runtime) -> dict:
     with rt.db.session() as s:
         folders.root(s)
     _ = rt.store  # opening the store creates its directory or bucket
+    check_store(rt)
     from .indexing import open_index
     open_index(rt)  # creates an empty index the first time
     filemodes.fix(rt.settings.data_dir, [rt.settings.index_dir])  # what an older version left open (issue 16)
     return {"database": rt.db.engine.url.render_as_string(hide_password=True), "schema": current(rt.db.engine),
             "storage": rt.store.describe(), "index": str(rt.settings.index_dir)}
+
+
+class StoreNotReady(DmsError):
+    status = 503
+
+
+def check_store(rt: Runtime) -> None:
+    """The store answers a read (issue 17: an S3 URL whose bucket does not exist failed only later, in dms demo,
+    with a traceback)."""
+    try:
+        rt.store.exists("0" * 64)
+    except StorageError as exc:
+        raise StoreNotReady("хранилище объектов недоступно: %(error)s (для S3: есть ли корзина? "
+                            "create_bucket=true в DMS_STORAGE_URL создаёт её)", error=str(exc)) from None

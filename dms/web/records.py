@@ -148,15 +148,12 @@ def records_disposition_approve(disposition_id: int):  # noqa: ANN201
 def records_disposition_execute(disposition_id: int):  # noqa: ANN201
     svc.require_duty(current_user, "manage")
     where = url_for("web.records_disposition_batch", disposition_id=disposition_id)
+    from .. import jobs
+    from ..jobs.tasks import check_disposition_executable
     try:
-        batch, keys = svc.execute(g.db, current_user, disposition_id)
+        check_disposition_executable(g.db, current_user, disposition_id)
     except DmsError as exc:
         return _refusal(exc, where)
-    destroyed = sum(i.status == "destroyed" for i in batch.items)
-    g.db.commit()  # the rows go first; objects only once nothing references them any more
-    objects = svc.remove_objects(g.db, current_app.extensions["dms_runtime"].store, keys)
-    message = _("Акт исполнен: уничтожено документов — %(n)s", n=destroyed)
-    if objects.kept_protected:
-        message += _("; объектов под защитой хранилища оставлено: %(n)s", n=len(objects.kept_protected))
-    flash(message, "success")
-    return redirect(where)
+    # A durable job (issue 17.3): the page follows its progress; a worker that dies is replaced by the next one.
+    job_id = jobs.enqueue(g.db, "disposition.execute", {"disposition_id": disposition_id}, current_user)
+    return redirect(url_for("web.job_page", job_id=job_id))

@@ -48,14 +48,6 @@ def _safe_next(target: str | None) -> str:
     return same_site_path(target) or url_for("web.index")
 
 
-@bp.get("/healthz")
-def healthz():  # noqa: ANN201
-    """For load balancers and compose health checks: the database answers."""
-    from sqlalchemy import text
-    g.db.execute(text("SELECT 1"))
-    return {"status": "ok"}
-
-
 @bp.get("/")
 @login_required
 def index():  # noqa: ANN201

@@ -9,7 +9,7 @@ import pytest
 from .conftest import csrf_of
 from .pdfs import make_pdf
 
-PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "web.healthz", "api.openapi", "api.api_docs",
+PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "healthz", "readyz", "api.openapi", "api.api_docs",
                     "api.create_token",
                     "web.pki_file", "web.tsa", "api.verify_pdf", "web.verify_page", "web.verify_token",
                     "web.verify_file", "api.verify_by_number", "api.verify_by_token", "api.verify_certificate_file",

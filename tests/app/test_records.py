@@ -316,7 +316,10 @@ def test_disposition_destroys_only_what_the_rule_allows_and_only_after_approval(
     web = app.test_client()
     people.login(web, "admin")
     r = web.post(f"/records/disposition/{bid}/execute", data={"csrf_token": csrf_of(web, "/records/disposition")})
-    assert r.status_code == 302
+    assert r.status_code == 302 and "/jobs/" in r.headers["Location"]  # a durable job (issue 17.3)
+    from dms import jobs
+    assert jobs.run_pending(rt) == 1
+    assert "выполнено" in web.get(r.headers["Location"]).get_data(as_text=True)
     assert [_exists(rt, d) for d in (old, fresh, order, held)] == [False, True, True, True]
     assert not rt.store.exists(old_key)
     assert _events(rt, "records.destroy") == [old]

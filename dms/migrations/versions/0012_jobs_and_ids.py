@@ -19,6 +19,7 @@ NEVER_REUSED = ("folders", "documents", "versions", "signatures", "audit_events"
 
 
 def upgrade() -> None:
+    _create_jobs_and_idempotency_keys()
     if op.get_bind().dialect.name != "sqlite":
         return
     # A copy of each table with AUTOINCREMENT (batch mode: create, copy, drop, rename; dms.migrate runs SQLite
@@ -29,8 +30,55 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_created_at", table_name="idempotency_keys")
+    op.drop_table("idempotency_keys")
+    for column in ("created_by_id", "status", "kind"):
+        op.drop_index(f"ix_jobs_{column}", table_name="jobs")
+    op.drop_table("jobs")
     if op.get_bind().dialect.name != "sqlite":
         return
     for table in reversed(NEVER_REUSED):
         with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": False}):
             pass
+
+
+def _create_jobs_and_idempotency_keys() -> None:
+    """Issue 17: durable jobs (dms.jobs) and the first answers to POSTs with an Idempotency-Key."""
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("worker", sa.String(200), nullable=False, server_default=""),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("done", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("total", sa.Integer(), nullable=True),
+        sa.Column("message", sa.String(2000), nullable=False, server_default=""),
+        sa.Column("checkpoint", sa.JSON(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=False, server_default=""),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    for column in ("kind", "status", "created_by_id"):
+        op.create_index(f"ix_jobs_{column}", "jobs", [column])
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("endpoint", sa.String(300), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("request_sha256", sa.String(64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("user_id", "endpoint", "key", name="uq_idempotency_key"),
+    )
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])

@@ -1,0 +1,71 @@
+"""The jobs of issue 17.3 that run on dms.jobs: rebuilding the search index and executing a disposition list.
+(Certificate batches, bulk actions, archive renewal and e-mail move here by registering their own handlers.)"""
+from __future__ import annotations
+
+from ..errors import N_, Conflict
+from ..models import DispositionBatch, User
+from ..runtime import Runtime
+from . import JobContext, handler
+
+
+@handler("reindex")
+def reindex(rt: Runtime, ctx: JobContext) -> dict:
+    """The whole index rebuilt into a side generation and swapped; a retried attempt starts the rebuild anew (the
+    live index is untouched until the swap)."""
+    from ..services import indexing
+    from ..services.indexing import pending_count
+    with rt.db.session() as s:
+        from sqlalchemy import func, select
+
+        from ..models import Document
+        total = s.scalar(select(func.count()).select_from(Document)) or 0
+    done = 0
+    ctx.progress(0, total, N_("перестройка индекса"), force=True)
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        ctx.progress(done, total, N_("перестройка индекса"))
+
+    documents = indexing.reindex(rt, progress=step)
+    with rt.db.session() as s:
+        pending = pending_count(s)
+    ctx.progress(total, total, N_("индекс перестроен"), force=True)
+    return {"documents": documents, "pending": pending}
+
+
+def check_disposition_executable(session, actor: User, batch_id: int) -> DispositionBatch:  # noqa: ANN001
+    """What `records.execute` refuses before it changes anything, asked before a job is queued: the request answers
+    403/404/409 at once instead of a job that fails."""
+    from ..services import records
+    records.require_duty(actor, "manage")
+    batch = records.get_batch(session, actor, batch_id)
+    if batch.status != "approved":
+        raise Conflict(N_("акт не утверждён: уничтожение только по утверждённому акту")
+                       if batch.status == "proposed" else N_("акт уже исполнен"))
+    return batch
+
+
+@handler("disposition.execute")
+def execute_disposition(rt: Runtime, ctx: JobContext) -> dict:
+    """One transaction destroys the list's documents (records.execute), then the objects nothing references any more
+    are removed. A retry after a crash before the commit runs the list again; after it, the list is executed and
+    the leftover objects are orphans that `dms check --delete-orphans` removes."""
+    from ..services import records
+    batch_id = int(ctx.params["disposition_id"])
+    ctx.progress(0, None, N_("исполнение акта"), force=True)
+    with rt.db.session() as s:
+        actor = s.get(User, ctx.actor_id)
+        if actor is None:
+            raise LookupError(f"user {ctx.actor_id} of job {ctx.id}")
+        batch = s.get(DispositionBatch, batch_id)
+        if batch is not None and batch.status == "executed" and ctx.attempt > 1:
+            return {"disposition_id": batch_id, "destroyed": sum(i.status == "destroyed" for i in batch.items),
+                    "resumed": True}
+        batch, keys = records.execute(s, actor, batch_id)
+        destroyed = sum(i.status == "destroyed" for i in batch.items)
+        skipped = sum(i.status == "skipped" for i in batch.items)
+    ctx.progress(destroyed + skipped, destroyed + skipped, N_("удаление объектов"), force=True)
+    with rt.db.session() as s:
+        objects = records.remove_objects(s, rt.store, keys)
+    return {"disposition_id": batch_id, "destroyed": destroyed, "skipped": skipped, "objects": objects.as_dict()}

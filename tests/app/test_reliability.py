@@ -1,0 +1,204 @@
+"""Issue 17.2: a store that is down, frozen or full never takes the site; /healthz and /readyz.
+
+The store is replaced by wrappers around the test's real store: one that refuses (raises StoreUnavailable, as the S3
+store does for a refused connection or a timeout), one that freezes (blocks until released, as a hung server), and a
+filesystem whose disk is full (ENOSPC from the OS)."""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import threading
+import time
+from typing import BinaryIO
+
+import pytest
+
+from dms.services import certificates as certs
+from storage import ObjectStore, StoreUnavailable
+
+from .test_certificates import centre, rows  # noqa: F401  (fixtures)
+from .test_signing import PIN, ca_template, pki  # noqa: F401
+
+
+class DownStore(ObjectStore):
+    """Every call fails the way a refusing or timed-out store fails. `frozen`: every call first blocks until
+    `release` is set (a hung server), then fails."""
+
+    def __init__(self, inner: ObjectStore, frozen: bool = False):
+        self.inner = inner
+        self.frozen = frozen
+        self.release = threading.Event()
+        self.calls = 0
+
+    def _fail(self):  # noqa: ANN202
+        self.calls += 1
+        if self.frozen:
+            self.release.wait(30)
+        raise StoreUnavailable(f"{self.inner.describe()}: connection refused", retry_after=7)
+
+    def put(self, stream: BinaryIO, expected_sha256: str | None = None, expected_size: int | None = None):  # noqa: ANN201
+        self._fail()
+
+    def open(self, key: str) -> BinaryIO:
+        self._fail()
+        raise AssertionError
+
+    def stat(self, key: str):  # noqa: ANN201
+        self._fail()
+
+    def exists(self, key: str) -> bool:
+        self._fail()
+        return False
+
+    def delete(self, key: str) -> None:
+        self._fail()
+
+    def list(self):  # noqa: ANN201
+        self._fail()
+
+    def protect(self, key, retain_until) -> bool:  # noqa: ANN001
+        self._fail()
+        return False
+
+    def describe(self) -> str:
+        return "down " + self.inner.describe()
+
+
+def _pdf() -> bytes:
+    from .pdfs import make_pdf
+    return make_pdf("Приказ о допуске к экзамену")
+
+
+@pytest.fixture
+def archive(world):  # noqa: ANN001, ANN201
+    world.user("archivist", "Clerk")
+    world.folder("/Приказы")
+    doc = world.document("archivist", "/Приказы", _pdf(), doc_type="order", title="Приказ о допуске к экзамену")
+    return doc
+
+
+def test_download_answers_503_with_retry_after_in_the_api_and_the_web_when_the_store_is_down(
+        rt, client, world, archive):  # noqa: ANN001
+    headers = world.token(client, "archivist")
+    world.login(client, "archivist")
+    rt.__dict__["store"] = DownStore(rt.store)
+    api = client.get(f"/api/v1/documents/{archive.id}/versions/1/content", headers=headers)
+    assert api.status_code == 503
+    assert api.headers["Retry-After"] == "7"
+    error = api.get_json()["error"]
+    assert error["status"] == 503 and "Хранилище файлов временно недоступно" in error["message"]
+    page = client.get(f"/documents/{archive.id}/versions/1/download")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "7"
+    assert "Хранилище файлов временно недоступно" in page.get_data(as_text=True)
+
+
+def test_the_store_error_is_in_english_in_the_english_ui(rt, client, world, archive):  # noqa: ANN001
+    world.login(client, "archivist")
+    rt.__dict__["store"] = DownStore(rt.store)
+    from dms.i18n import COOKIE
+    client.set_cookie(COOKIE, "en")
+    page = client.get(f"/documents/{archive.id}/versions/1/download")
+    assert page.status_code == 503
+    assert "The file store is temporarily unavailable" in page.get_data(as_text=True)
+
+
+def test_upload_to_a_full_disk_answers_507_and_creates_nothing(rt, client, world, archive, monkeypatch):  # noqa: ANN001
+    from dms.models import Document
+    headers = world.token(client, "archivist")
+    with rt.db.session() as s:
+        before = s.query(Document).count()
+        folder_id = archive.folder_id
+
+    def full(*_args):  # noqa: ANN002, ANN202
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # the store's spool file cannot be made durable: the disk is full
+    r = client.post("/api/v1/documents", headers=headers, data={
+        "folder_id": str(folder_id), "type": "order", "title": "Ещё приказ",
+        "file": (io.BytesIO(_pdf() + b"%% another"), "prikaz.pdf")}, content_type="multipart/form-data")
+    monkeypatch.undo()
+    if rt.store.describe().startswith("s3"):
+        pytest.skip("the S3 store spools without fsync; its full answer is XMinioStorageFull (tests/storage)")
+    assert r.status_code == 507, r.get_json()
+    assert "заполнено" in r.get_json()["error"]["message"] and r.headers["Retry-After"] == "60"
+    with rt.db.session() as s:
+        assert s.query(Document).count() == before
+
+
+@pytest.fixture
+def certificate(rt, centre):  # noqa: ANN001, ANN201, F811
+    return certs.issue(rt, "head", centre, rows(1), PIN).issued[0]
+
+
+def test_search_lists_and_the_public_check_answer_while_the_store_is_frozen(
+        rt, client, world, archive, certificate):  # noqa: ANN001
+    from dms.services import indexing
+    indexing.drain(rt)
+    headers = world.token(client, "archivist")
+    frozen = DownStore(rt.store, frozen=True)
+    rt.__dict__["store"] = frozen
+    answers: dict = {}
+
+    def download() -> None:  # a request stuck in the hung store, as a gunicorn thread would be
+        answers["download"] = client.get(f"/api/v1/documents/{archive.id}/versions/1/content", headers=headers)
+
+    stuck = threading.Thread(target=download)
+    stuck.start()
+    try:
+        deadline = time.monotonic() + 5
+        while frozen.calls == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert frozen.calls == 1, "the download should be waiting in the store"
+        started = time.perf_counter()
+        search = client.get("/api/v1/search", query_string={"q": "допуске"}, headers=headers)
+        assert search.status_code == 200 and search.get_json()["total"] >= 1
+        check = client.get("/api/v1/verify", query_string={"number": certificate["number"], "surname": "Иванов"})
+        assert check.status_code == 200 and check.get_json()["certificate"]["status"] == "issued"
+        listing = client.get(f"/api/v1/folders/{archive.folder_id}", headers=headers)
+        assert listing.status_code == 200
+        assert time.perf_counter() - started < 5
+        assert client.get("/healthz").status_code == 200
+        assert frozen.calls == 1, "pages without files must not touch the store"
+    finally:
+        frozen.release.set()
+        stuck.join(30)
+    assert answers["download"].status_code == 503
+
+
+def test_healthz_answers_and_readyz_names_the_dependency_that_is_down(rt, client):  # noqa: ANN001
+    live = client.get("/healthz")
+    assert live.status_code == 200 and live.get_json()["ok"] is True
+    ready = client.get("/readyz")
+    body = ready.get_json()
+    assert ready.status_code == 200, body
+    assert set(body["checks"]) == {"database", "store", "index", "jobs"} and body["down"] == []
+    rt.__dict__["store"] = DownStore(rt.store)
+    down = client.get("/readyz")
+    assert down.status_code == 503 and down.get_json()["down"] == ["store"]
+    assert "connection refused" in down.get_json()["checks"]["store"]["error"]
+
+
+def test_readyz_reports_a_frozen_dependency_within_its_bound(rt, client):  # noqa: ANN001
+    frozen = DownStore(rt.store, frozen=True)
+    rt.__dict__["store"] = frozen
+    started = time.perf_counter()
+    try:
+        r = client.get("/readyz")
+    finally:
+        frozen.release.set()
+    assert time.perf_counter() - started < 5
+    assert r.status_code == 503 and r.get_json()["down"] == ["store"]
+    assert "no answer" in r.get_json()["checks"]["store"]["error"]
+
+
+def test_postgresql_sessions_have_statement_and_idle_in_transaction_timeouts(rt):  # noqa: ANN001
+    if rt.db.is_sqlite:
+        from sqlalchemy import text
+        with rt.db.engine.connect() as c:
+            assert c.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        return
+    from sqlalchemy import text
+    with rt.db.engine.connect() as c:
+        assert c.execute(text("SHOW statement_timeout")).scalar() == "1min"
+        assert c.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
