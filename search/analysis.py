@@ -1,28 +1,43 @@
-"""Text analysis for Russian and English: tokens, case folding, ё→е, stop words, Snowball stems.
+"""Text analysis for Russian and English: words, case folding, ё→е, stop words, lemmas.
 
-The analyzer is pickled into the index's table of contents by Whoosh, so every filter here
-must pickle without its (unpicklable) PyStemmer objects and rebuild them lazily.
+A Russian word the OpenCorpora dictionary knows (pymorphy3) is indexed as its dictionary lemmas
+(«проверок» → «проверка», «люди» → «человек», «подписанный» → «подписать»); an ambiguous form
+as each of its lemmas, at the same position («стали» → «сталь», «стать»). Words the dictionary
+does not know (new terms, abbreviations, most names it lacks) and Latin words get their Snowball
+stem (Russian or English). The term of each word form is cached (``functools.lru_cache``).
+
+Stop words are not indexed but keep their position, so the phrase «соглашение с держателем»
+matches the two words two positions apart, and a query's stop words are left out of it
+(``search.query``).
+
+The analyzer is pickled into the index's table of contents by Whoosh, so nothing here holds an
+unpicklable object: the dictionary and the stemmers are module-level and made on first use.
+``INDEX_FORMAT`` (``search.schema``) changes whenever the terms of a text change.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from functools import lru_cache
 
 import Stemmer
 from whoosh.analysis import (
     Analyzer,
     CompositeAnalyzer,
-    Tokenizer,
     Filter,
     IDTokenizer,
     LowercaseFilter,
     RegexTokenizer,
     Token,
+    Tokenizer,
 )
 
 WORD_PATTERN = r"[0-9a-zA-Zа-яА-ЯёЁ]+"
 CYRILLIC = re.compile("[а-яё]")
+TERM_CACHE_SIZE = 500_000  # word forms whose terms are kept (an LRU); a few hundred bytes each
+MIN_STEM_LENGTH = 3  # shorter unknown words are kept as they are
 
 RUSSIAN_STOP_WORDS = frozenset([
     "а", "без", "более", "бы", "был", "была", "были", "было", "быть", "в", "вам", "вас", "весь", "во", "вот",
@@ -56,91 +71,120 @@ class YoFilter(Filter):
             yield t
 
 
-class RussianEnglishStemFilter(Filter):
-    """Snowball stems: the Russian stemmer for Cyrillic tokens, the English one for the rest.
+# -- word forms to terms -------------------------------------------------------------------------
 
-    Stems are memoised in a dictionary bounded at ``cachesize`` entries (cleared when full,
-    which keeps the hot path to one dict lookup).
-    """
-
-    is_morph = True
-
-    def __init__(self, cachesize: int = 200_000, min_length: int = 3) -> None:
-        self.cachesize = cachesize
-        self.min_length = min_length
-        self._cache: dict[str, str] = {}
-        self._russian: Stemmer.Stemmer | None = None
-        self._english: Stemmer.Stemmer | None = None
-
-    def __getstate__(self) -> dict[str, int]:
-        return {"cachesize": self.cachesize, "min_length": self.min_length}
-
-    def __setstate__(self, state: dict[str, int]) -> None:
-        RussianEnglishStemFilter.__init__(self, **state)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, RussianEnglishStemFilter)
-            and other.cachesize == self.cachesize
-            and other.min_length == self.min_length
-        )
-
-    def stem(self, word: str) -> str:
-        cached = self._cache.get(word)
-        if cached is not None:
-            return cached
-        if len(word) < self.min_length or word.isdigit():
-            stem = word
-        elif CYRILLIC.search(word):
-            if self._russian is None:
-                self._russian = Stemmer.Stemmer("russian")
-            stem = self._russian.stemWord(word)
-        else:
-            if self._english is None:
-                self._english = Stemmer.Stemmer("english")
-            stem = self._english.stemWord(word)
-        if len(self._cache) >= self.cachesize:
-            self._cache.clear()
-        self._cache[word] = stem
-        return stem
-
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
-        stem = self.stem
-        for t in tokens:
-            if not t.stopped:
-                t.text = stem(t.text)
-            yield t
+_morph_lock = threading.Lock()
+_morph = None
+_stemmers = threading.local()  # a PyStemmer object is not safe to share between threads
 
 
-class NumberNormalizer(Filter):
-    """Normalises a registration or certificate number: case, ё, spaces and a leading №."""
+def morphology():  # noqa: ANN201 - pymorphy3.MorphAnalyzer, imported lazily (0.3 s)
+    """The pymorphy3 analyzer with its OpenCorpora dictionary (one per process, thread-safe to read)."""
+    global _morph
+    if _morph is None:
+        with _morph_lock:
+            if _morph is None:
+                import pymorphy3
 
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
-        for t in tokens:
-            t.text = normalize_number(t.text)
-            if t.text:
-                yield t
+                _morph = pymorphy3.MorphAnalyzer(lang="ru")
+    return _morph
 
 
-def normalize_number(value: str) -> str:
-    """The canonical form of a registration or certificate number, for exact matching."""
-    text = fold_yo(value).casefold()
-    text = text.lstrip("№n° \t")
-    return "".join(text.split())
+def snowball(word: str) -> str:
+    """The Snowball stem: the Russian stemmer for a Cyrillic word, the English one for the rest."""
+    language = "russian" if CYRILLIC.search(word) else "english"
+    stemmer = getattr(_stemmers, language, None)
+    if stemmer is None:
+        stemmer = Stemmer.Stemmer(language)
+        setattr(_stemmers, language, stemmer)
+    return stemmer.stemWord(word)
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def word_terms(word: str) -> tuple[str, ...]:
+    """The indexed terms of one word form (lower case, ё folded): its dictionary lemmas, all of them
+    for an ambiguous form, or else its Snowball stem; a number is itself."""
+    if word.isdigit():
+        return (word,)
+    if CYRILLIC.search(word):
+        morph = morphology()
+        if morph.word_is_known(word):
+            lemmas = dict.fromkeys(fold_yo(form) for form in morph.normal_forms(word))
+            if lemmas:
+                return tuple(lemmas)
+    if len(word) < MIN_STEM_LENGTH:
+        return (word,)
+    return (snowball(word),)
+
+
+def is_dictionary_word(word: str) -> bool:
+    """Whether the dictionary knows ``word`` (its terms are lemmas, not stems)."""
+    return bool(CYRILLIC.search(word)) and morphology().word_is_known(word)
+
+
+_WORD = re.compile(WORD_PATTERN)
+
+
+def words(value: str) -> list[str]:
+    """The words of ``value``, lower case, ё folded, stop words included (each is a position)."""
+    lowered = value.lower().replace("ё", "е")
+    if len(lowered) == len(value):
+        return _WORD.findall(lowered)
+    return [fold_yo(w.lower()) for w in _WORD.findall(value)]
+
+
+def term_positions(value: str) -> dict[str, list[int]]:
+    """{term: its positions, ascending} of a text; stop words take a position but give no term."""
+    found: dict[str, list[int]] = {}
+    stops = STOP_WORDS
+    for position, word in enumerate(words(value)):
+        if word in stops:
+            continue
+        for term in word_terms(word):
+            at = found.get(term)
+            if at is None:
+                found[term] = [position]
+            else:
+                at.append(position)
+    return found
+
+
+def query_terms(value: str) -> list[tuple[int, tuple[str, ...]]]:
+    """(position, alternative terms) of each word of a query text that is not a stop word."""
+    return [(position, word_terms(word)) for position, word in enumerate(words(value)) if word not in STOP_WORDS]
+
+
+def word_spans(text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+    """(start, end, terms) of each word of ``text`` that is not a stop word, for highlights."""
+    for match in _WORD.finditer(text):
+        word = fold_yo(match.group(0).lower())
+        if word not in STOP_WORDS:
+            yield match.start(), match.end(), word_terms(word)
+
+
+def word_stems(text: str) -> list[str]:
+    """The indexed terms of the words of ``text``, in order (an ambiguous word gives several)."""
+    return [term for _, terms in query_terms(text) for term in terms]
+
+
+def stop_words_only(text: str) -> bool:
+    """Whether ``text`` has words and every one of them is a stop word."""
+    found = words(text)
+    return bool(found) and all(word in STOP_WORDS for word in found)
 
 
 class RussianEnglishTokenizer(Tokenizer):
-    """Words of Cyrillic, Latin letters and digits, lower-cased, ё→е, without stop words, stemmed.
+    """Words of Cyrillic, Latin letters and digits, lower-cased, ё→е, without stop words, as terms.
 
-    One pass instead of a chain of five filters: analysis is most of the indexing time.
-    Positions skip nothing for stop words, so "соглашение с держателем" is a phrase of two.
+    One pass instead of a chain of filters: analysis is most of the indexing time. A stop word
+    takes a position; an ambiguous word gives one token per lemma, all at its position.
     """
 
-    def __init__(self, cachesize: int = 200_000) -> None:
-        self.stemmer = RussianEnglishStemFilter(cachesize=cachesize)
-
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RussianEnglishTokenizer) and other.stemmer == self.stemmer
+        return isinstance(other, RussianEnglishTokenizer)
+
+    def __hash__(self) -> int:
+        return hash(RussianEnglishTokenizer)
 
     def __call__(
         self,
@@ -156,7 +200,6 @@ class RussianEnglishTokenizer(Tokenizer):
         **kwargs: object,
     ) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        stem = self.stemmer.stem
         lowered = value.lower().replace("ё", "е")
         same_length = len(lowered) == len(value)
         source = lowered if same_length else value
@@ -164,49 +207,68 @@ class RussianEnglishTokenizer(Tokenizer):
         for match in _WORD.finditer(source):
             word = match.group(0) if same_length else fold_yo(match.group(0).lower())
             if word in STOP_WORDS:
-                continue
-            t.text = stem(word)
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal:
-                t.original = word
-            if positions:
-                t.pos = pos
                 pos += 1
-            if chars:
-                t.startchar = start_char + match.start()
-                t.endchar = start_char + match.end()
-            yield t
+                continue
+            for term in word_terms(word):
+                t.text = term
+                t.boost = 1.0
+                t.stopped = False
+                if keeporiginal:
+                    t.original = word
+                if positions:
+                    t.pos = pos
+                if chars:
+                    t.startchar = start_char + match.start()
+                    t.endchar = start_char + match.end()
+                yield t
+            pos += 1
 
-    def stems(self, value: str) -> list[str]:
-        """The stems of ``value`` in order (a stem's index is its position), without Token objects."""
-        stem = self.stemmer.stem
-        lowered = value.lower().replace("ё", "е")
-        if len(lowered) == len(value):
-            words = _WORD.findall(lowered)
-        else:
-            words = [fold_yo(w.lower()) for w in _WORD.findall(value)]
-        return [stem(w) for w in words if w not in STOP_WORDS]
+    @staticmethod
+    def term_positions(value: str) -> dict[str, list[int]]:
+        return term_positions(value)
 
-
-_WORD = re.compile(WORD_PATTERN)
+    @staticmethod
+    def query_terms(value: str) -> list[tuple[int, tuple[str, ...]]]:
+        return query_terms(value)
 
 
 class RussianEnglishAnalyzer(CompositeAnalyzer):
-    """The text analyzer, with a fast path for indexing: ``stems`` gives the stems in order."""
+    """The text analyzer, with fast paths: ``term_positions`` for indexing, ``query_terms`` for queries."""
 
-    def stems(self, value: str) -> list[str]:
-        return self.items[0].stems(value)
+    def term_positions(self, value: str) -> dict[str, list[int]]:
+        return term_positions(value)
+
+    def query_terms(self, value: str) -> list[tuple[int, tuple[str, ...]]]:
+        return query_terms(value)
 
 
 def text_analyzer() -> Analyzer:
-    """Analyzer of free text (title, content, people): Russian and English morphology."""
+    """Analyzer of free text (title, content, people): Russian lemmas, Snowball stems otherwise."""
     return RussianEnglishAnalyzer(RussianEnglishTokenizer())
 
 
-def word_stems(text: str) -> list[str]:
-    """The indexed forms of the words of ``text``."""
-    return [t.text for t in _STEMS(text, mode="query")]
+class NumberNormalizer(Filter):
+    """Normalises a registration or certificate number: case, ё, spaces and a leading №."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.text = normalize_number(t.text)
+            if t.text:
+                yield t
+
+
+_NUMBER_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_]+")
+_AROUND_PUNCTUATION = re.compile(r"-?([/.,:])-?")
+
+
+def normalize_number(value: str) -> str:
+    """The canonical form of a registration, certificate or blank number, for exact matching: any
+    letter case, ё as е, without a leading №, dashes and spaces alike (one run of them is one
+    dash, none next to a slash or a dot): «№ ЦОК 77.01 — 123» is «цок-77.01-123»."""
+    text = fold_yo(value).casefold().strip()
+    text = text.lstrip("№n° \t")
+    text = _NUMBER_SEPARATORS.sub("-", text).strip("-")
+    return _AROUND_PUNCTUATION.sub(r"\1", text)
 
 
 def number_analyzer() -> Analyzer:
@@ -233,5 +295,3 @@ class StripFilter(Filter):
             if t.text:
                 yield t
 
-
-_STEMS = text_analyzer()

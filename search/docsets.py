@@ -18,6 +18,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from search.access import Restricted
+from search.phrase import GappedPhrase
 from search.positions import ArrayPositions
 from search.postings import POSTINGS
 from search.whoosh_adapter import leaf_matcher
@@ -131,71 +132,68 @@ def _null(q: object, leaf: Searcher, within: Within) -> Docs:
 
 
 def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
-    """Documents holding the words in order, each at most ``slop`` positions after the last."""
+    """Documents holding the words at their offsets (each at most ``slop`` - 1 positions further
+    than its offset from the previous word); an offset may hold alternative words."""
     reader = leaf.reader()
     if q.fieldname not in leaf.schema:
         return np.empty(0, np.int64)
     field = leaf.schema[q.fieldname]
-    words = [field.to_bytes(w) for w in q.words]
-    if not words or any((q.fieldname, w) not in reader for w in words):
-        return np.empty(0, np.int64)
-    parts = [POSTINGS.postings(leaf, q.fieldname, word)[0] for word in words]
-    exact = len(words) == 1
-    candidates = parts[0]
-    for docs in parts[1:]:
-        candidates = candidates[_mask(leaf, docs)[candidates]]
-    if within is not None:
-        candidates = candidates[within[candidates]]
-    if exact or not len(candidates):
-        return candidates
-    slop = max(int(q.slop), 1)
     if not isinstance(field.format, ArrayPositions):
         found = _matcher_docs(leaf, q)  # Whoosh's own phrase matcher (no such field in our schema)
         return found if within is None else found[within[found]]
+    if isinstance(q, GappedPhrase):
+        groups = [(offset, [field.to_bytes(w) for w in words]) for offset, words in q.groups()]
+    else:
+        groups = [(i, [field.to_bytes(w)]) for i, w in enumerate(q.words)]
+    groups = [(offset, [w for w in words if (q.fieldname, w) in reader]) for offset, words in groups]
+    if not groups or any(not words for _, words in groups):
+        return np.empty(0, np.int64)
+    candidates: Docs | None = None
+    for _, words in groups:
+        docs = _union(leaf, [POSTINGS.postings(leaf, q.fieldname, w)[0] for w in words])
+        candidates = docs if candidates is None else candidates[_mask(leaf, docs)[candidates]]
+    assert candidates is not None
+    if within is not None:
+        candidates = candidates[within[candidates]]
+    if len(groups) == 1 or not len(candidates):
+        return candidates
+    slop = max(int(q.slop), 1)
     if slop == 1:
-        return _adjacent(leaf, q.fieldname, words, candidates)
-    return _near(leaf, q.fieldname, words, candidates, slop)
+        return _adjacent(leaf, q.fieldname, groups, candidates)
+    return _near(leaf, q.fieldname, groups, candidates, slop)
 
 
-def _near(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Docs, slop: int) -> Docs:
-    """Candidates where each word follows the one before it by 1 to ``slop`` positions.
+def _union(leaf: Searcher, parts: list[Docs]) -> Docs:
+    if len(parts) == 1:
+        return parts[0]
+    union = np.zeros(leaf.reader().doc_count_all(), bool)
+    for part in parts:
+        union[part] = True
+    return np.flatnonzero(union).astype(np.int64)
 
-    Keys are (document << 32 | position); a word's position is kept when the previous word's
-    kept positions hold one of position - 1 … position - slop.
-    """
-    mask = _mask(leaf, candidates)
-    ends: np.ndarray | None = None
+
+def _keys(leaf: Searcher, fieldname: str, words: list[bytes], mask: np.ndarray, shift: int = 0) -> np.ndarray:
+    """Sorted keys (document << 32 | position - shift) of the words' positions in masked documents."""
+    parts = []
     for word in words:
         docs, positions = POSTINGS.positions(leaf, fieldname, word)
-        keep = mask[docs]
-        keys = (docs[keep].astype(np.int64) << 32) | positions[keep].astype(np.int64)
-        if ends is None:
-            ends = keys
-        else:
-            near = np.zeros(len(keys), bool)
-            for gap in range(1, slop + 1):
-                near |= np.isin(keys - gap, ends) & ((keys & 0xFFFFFFFF) >= gap)
-            ends = keys[near]
-        if not len(ends):
-            return np.empty(0, np.int64)
-    assert ends is not None
-    return np.unique(ends >> 32)
+        keep = mask[docs] & (positions >= shift)
+        # Postings come in document order and positions ascend within a document, so the keys
+        # of one word are already sorted.
+        parts.append((docs[keep].astype(np.int64) << 32) | (positions[keep].astype(np.int64) - shift))
+    return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
 
 
-def _adjacent(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Docs) -> Docs:
-    """Candidates where word i sits at position p + i for some p, all in array operations.
+def _adjacent(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes]]], candidates: Docs) -> Docs:
+    """Candidates where the words of offset i sit at position p + i for some p, in array operations.
 
     The words' positions come from ``POSTINGS.positions`` (decoded once per segment and kept in
     a bounded cache), so a repeated phrase of common words costs array operations only.
     """
     mask = _mask(leaf, candidates)
     common: np.ndarray | None = None
-    for shift, word in enumerate(words):
-        docs, positions = POSTINGS.positions(leaf, fieldname, word)
-        keep = mask[docs] & (positions >= shift)
-        # Postings come in document order and positions ascend within a document, so the
-        # keys are already sorted: a binary search replaces sorting millions of them.
-        keys = (docs[keep].astype(np.int64) << 32) | (positions[keep].astype(np.int64) - shift)
+    for shift, words in groups:
+        keys = _keys(leaf, fieldname, words, mask, shift)
         if common is None:
             common = keys
         elif len(keys):
@@ -209,6 +207,30 @@ def _adjacent(leaf: Searcher, fieldname: str, words: list[bytes], candidates: Do
     return np.unique(common >> 32)
 
 
+def _near(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes]]], candidates: Docs,
+          slop: int) -> Docs:
+    """Candidates where each offset's words follow the previous offset's by its distance up to
+    that distance + ``slop`` - 1 positions (Whoosh's slop: 1 is exact)."""
+    mask = _mask(leaf, candidates)
+    ends: np.ndarray | None = None
+    previous = 0
+    for offset, words in groups:
+        keys = _keys(leaf, fieldname, words, mask)
+        if ends is None:
+            ends = keys
+        else:
+            distance = offset - previous
+            near = np.zeros(len(keys), bool)
+            for gap in range(distance, distance + slop):
+                near |= np.isin(keys - gap, ends) & ((keys & 0xFFFFFFFF) >= gap)
+            ends = keys[near]
+        previous = offset
+        if not len(ends):
+            return np.empty(0, np.int64)
+    assert ends is not None
+    return np.unique(ends >> 32)
+
+
 _HANDLERS: dict[type, Callable[..., Docs]] = {
     wq.Term: _term,
     wq.And: _and,
@@ -220,6 +242,7 @@ _HANDLERS: dict[type, Callable[..., Docs]] = {
     wq.Every: _every,
     type(wq.NullQuery): _null,
     wq.Phrase: _phrase,
+    GappedPhrase: _phrase,
 }
 
 Matched = list[tuple[Searcher, int, Docs]]

@@ -23,3 +23,12 @@ class InvalidDocumentError(SearchError):
 
 class InvalidRequestError(SearchError):
     """A search request names an unknown field, sort order or page."""
+
+
+class StaleIndexError(SearchError):
+    """The index was written in an older format (other terms); it must be rebuilt before use."""
+
+    def __init__(self, message: str, found: int, expected: int) -> None:
+        super().__init__(message)
+        self.found = found
+        self.expected = expected

@@ -1,4 +1,4 @@
-"""Highlighted snippets: the words of a text whose stems the query asked for, in <mark>.
+"""Highlighted snippets: the words of a text whose terms (lemmas or stems) the query asked for, in <mark>.
 
 One pass of the analyzer over the text, then at most ``fragments`` windows around the first
 matches. Every character of the text that is not markup is HTML-escaped.
@@ -11,14 +11,12 @@ from collections.abc import Iterable
 
 from whoosh import query as wq
 
-from search.analysis import RussianEnglishTokenizer
+from search.analysis import word_spans
 
 TEXT_FIELDS = frozenset({"title", "content", "people"})
 BEFORE = 60
 AFTER = 100
 MAX_SCAN_CHARS = 100_000
-
-_tokenizer = RussianEnglishTokenizer()
 
 
 def query_stems(q: wq.Query) -> frozenset[str]:
@@ -34,7 +32,7 @@ def _collect(q: wq.Query, found: set[str]) -> None:
     if isinstance(q, wq.AndNot):
         _collect(q.a, found)
     elif q.is_leaf():
-        for fieldname, text in q.terms():
+        for fieldname, text in q.terms(phrases=True):
             if fieldname in TEXT_FIELDS:
                 found.add(text if isinstance(text, str) else text.decode("utf-8"))
     else:
@@ -43,11 +41,8 @@ def _collect(q: wq.Query, found: set[str]) -> None:
 
 
 def _spans(text: str, stems: frozenset[str]) -> list[tuple[int, int]]:
-    return [
-        (t.startchar, t.endchar)
-        for t in _tokenizer(text[:MAX_SCAN_CHARS], chars=True)
-        if t.text in stems
-    ]
+    # A word is marked when one of its terms (an ambiguous form has several) is asked for.
+    return [(start, end) for start, end, terms in word_spans(text[:MAX_SCAN_CHARS]) if not stems.isdisjoint(terms)]
 
 
 def snippet(text: str, stems: frozenset[str], fragments: int = 2) -> str:

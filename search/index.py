@@ -5,9 +5,13 @@ Layout of the index root directory::
     root/writer.lock      held (flock) by the one process that writes
     root/current          symlink to the live generation, replaced atomically by a rebuild
     root/gen-000001/      a Whoosh index (one generation)
+    root/gen-000001/index-format   the format it was written in (``schema.INDEX_FORMAT``)
 
 Readers resolve ``current`` when they open a searcher, so a rebuild never shows them a
 half-built index; the previous generation is kept so that open searchers stay valid.
+
+A generation written in another format (older terms) is refused for reading and writing with
+``StaleIndexError`` (a generation without the file is format 1); only ``rebuild`` replaces it.
 """
 
 from __future__ import annotations
@@ -28,15 +32,16 @@ from whoosh.searching import Searcher
 
 from search.access import VisibleDocsCache
 from search.docsets import FacetCodes
-from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError
+from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError, StaleIndexError
 from search.parallel import DEFAULT_WORKERS, analysed_fields
 from search.pool import FastSegmentWriter
 from search.ranking import SegmentArrays
-from search.schema import IndexedDocument, build_schema, to_fields
+from search.schema import INDEX_FORMAT, IndexedDocument, build_schema, to_fields
 
 CURRENT = "current"
 LOCK_FILE = "writer.lock"
 GENERATION_PREFIX = "gen-"
+FORMAT_FILE = "index-format"
 DEFAULT_LIMIT_MB = 128
 KEPT_OLD_GENERATIONS = 1
 
@@ -97,7 +102,9 @@ class SearchIndex:
                     generation = index._new_generation()
                     (index.root / generation).mkdir()
                     whoosh_index.create_in(str(index.root / generation), index.schema)
+                    _write_format(index.root / generation)
                     index._point_current_to(generation)
+        index.check_format()
         return index
 
     @classmethod
@@ -106,7 +113,26 @@ class SearchIndex:
         index = cls(root)
         if not index._current_path().exists():
             raise IndexMissingError(f"no search index in {index.root}; create it or run a reindex")
+        index.check_format()
         return index
+
+    def format(self) -> int:
+        """The format the live generation was written in (1: before the format was recorded)."""
+        try:
+            return int((self.root / self.current_generation() / FORMAT_FILE).read_text().strip())
+        except FileNotFoundError:
+            return 1
+
+    def check_format(self) -> None:
+        """Raises StaleIndexError unless the live generation has this code's format."""
+        found = self.format()
+        if found != INDEX_FORMAT:
+            raise StaleIndexError(
+                f"the search index in {self.root} has format {found}, this version reads format "
+                f"{INDEX_FORMAT}: rebuild it (dms reindex)",
+                found=found,
+                expected=INDEX_FORMAT,
+            )
 
     def _current_path(self) -> Path:
         return self.root / CURRENT
@@ -118,7 +144,11 @@ class SearchIndex:
             raise IndexMissingError(f"no search index in {self.root}") from None
 
     def _open_whoosh(self) -> Index:
-        return whoosh_index.open_dir(str(self.root / self.current_generation()))
+        generation = self.current_generation()
+        if generation != getattr(self, "_checked_generation", None):
+            self.check_format()
+            self._checked_generation = generation
+        return whoosh_index.open_dir(str(self.root / generation))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -248,6 +278,7 @@ class SearchIndex:
             try:
                 target.mkdir()
                 ix = whoosh_index.create_in(str(target), self.schema)
+                _write_format(target)
                 writer = FastSegmentWriter(ix, limitmb=limitmb)
                 for fields in analysed_fields(documents, workers):
                     writer.add_document(**fields)
@@ -291,6 +322,10 @@ class SearchIndex:
         )
         for path in older[: max(0, len(older) - KEPT_OLD_GENERATIONS)]:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_format(generation: Path) -> None:
+    (generation / FORMAT_FILE).write_text(f"{INDEX_FORMAT}\n")
 
 
 def _op_id(op: Operation) -> str:

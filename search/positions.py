@@ -21,16 +21,10 @@ POSITION_DTYPE = np.dtype("<u4")
 class ArrayPositions(Positions):
     def word_values(self, value, analyzer, **kwargs):  # noqa: ANN001, ANN201
         """(word, frequency, weight, encoded positions) of each word; Whoosh's own result, faster."""
-        if not isinstance(value, str) or kwargs.get("start_pos") or not hasattr(analyzer, "stems"):
+        if not isinstance(value, str) or kwargs.get("start_pos") or not hasattr(analyzer, "term_positions"):
             yield from super().word_values(value, analyzer, **kwargs)
             return
-        positions: dict[str, list[int]] = {}
-        for position, stem in enumerate(analyzer.stems(value)):
-            found = positions.get(stem)
-            if found is None:
-                positions[stem] = [position]
-            else:
-                found.append(position)
+        positions: dict[str, list[int]] = analyzer.term_positions(value)
         boost = self.field_boost
         for word, poslist in positions.items():
             n = len(poslist)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -13,23 +13,31 @@ from whoosh import query as wq
 from whoosh.qparser import (
     AndGroup,
     FieldAliasPlugin,
-    MultifieldParser,
+    MultifieldPlugin,
     OperatorsPlugin,
+    PhrasePlugin,
+    Plugin,
+    QueryParser,
+    RegexTagger,
+    syntax,
 )
+from whoosh.qparser.common import attach
 from whoosh.searching import Searcher
 
 from search.access import Allowed, restrict
-from search.analysis import fold_yo
+from search.analysis import STOP_WORDS, fold_yo, normalize_number, stop_words_only
 from search.docsets import facet_counts, matched_by_segment
 from search.errors import InvalidRequestError, QuerySyntaxError
 from search.highlight import query_stems, snippet, whole
 from search.index import SearchIndex
+from search.phrase import GappedPhrase
 from search.ranking import Ranked, rank, scored_terms
-from search.schema import FACET_FIELDS, decompress_excerpt
+from search.schema import FACET_FIELDS, NUMBER_FIELDS, decompress_excerpt
 from search.spelling import suggest_query
 
-DEFAULT_FIELDS = ("title", "content", "people", "reg_number", "cert_number")
-FIELD_BOOSTS = {"title": 2.0, "content": 1.0, "people": 1.5, "reg_number": 20.0, "cert_number": 20.0}
+DEFAULT_FIELDS = ("title", "content", "people", "reg_number", "cert_number", "blank_number")
+FIELD_BOOSTS = {"title": 2.0, "content": 1.0, "people": 1.5, "reg_number": 20.0, "cert_number": 20.0,
+                "blank_number": 20.0}
 
 # Names a user may type before a colon, mapped to index fields.
 FIELD_ALIASES: dict[str, list[str]] = {
@@ -38,6 +46,7 @@ FIELD_ALIASES: dict[str, list[str]] = {
     "people": ["лицо", "person", "кто"],
     "reg_number": ["номер", "рег", "reg", "number"],
     "cert_number": ["свидетельство", "cert", "certificate"],
+    "blank_number": ["бланк", "blank"],
     "doc_type": ["тип", "type"],
     "state": ["состояние", "статус", "status"],
     "org": ["организация", "organisation", "organization"],
@@ -45,18 +54,23 @@ FIELD_ALIASES: dict[str, list[str]] = {
     "year": ["год"],
 }
 QUERYABLE_FIELDS = frozenset(
-    ["title", "content", "people", "reg_number", "cert_number", "doc_type", "state", "org",
+    ["title", "content", "people", "reg_number", "cert_number", "blank_number", "doc_type", "state", "org",
      "tags", "year", "date", "folder_id", "folder_path", "owner", "id"]
 )
 FILTERABLE_FIELDS = frozenset(
     ["doc_type", "state", "org", "tags", "folder_id", "folder_path", "owner", "year", "id",
-     "reg_number", "cert_number"]
+     "reg_number", "cert_number", "blank_number"]
 )
 SORTS = frozenset({"relevance", "date", "date_asc"})
 MAX_PAGE_SIZE = 200
 HIGHLIGHT_FRAGMENTS = 2
 # Suggestions are offered only when the query finds this few documents or fewer.
 SUGGEST_AT_MOST = 0
+# What ``SearchResult.notice`` says when the query was only stop words (nothing was searched).
+STOP_WORDS_ONLY = "stop_words_only"
+# A query that may be a registration, certificate or blank number: digits with letters, dashes,
+# dots, slashes and spaces, at most 40 characters (it is looked up in the number fields first).
+NUMBER_LIKE = re.compile(r"^\s*(№\s*)?(?=.*\d)[\w./\-\u2010-\u2015 ]{1,40}$")
 
 TextLoader = Callable[[str], "str | None"]
 
@@ -84,6 +98,7 @@ class SearchHit:
     title: str
     reg_number: str
     cert_number: str
+    blank_number: str
     doc_type: str
     state: str
     org: str
@@ -100,6 +115,7 @@ class SearchResult:
     items: list[SearchHit]
     facets: dict[str, dict[str, int]]
     suggestion: str | None
+    notice: str | None = None  # STOP_WORDS_ONLY: the query had only stop words, nothing was searched
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +125,7 @@ class SearchResult:
             "items": [hit.__dict__ for hit in self.items],
             "facets": self.facets,
             "suggestion": self.suggestion,
+            "notice": self.notice,
         }
 
 
@@ -122,14 +139,87 @@ def _without_and_not(q: wq.Query) -> wq.Query:
     return q.apply(_without_and_not)
 
 
+def _is_stop_word(text: str) -> bool:
+    return fold_yo(text).lower() in STOP_WORDS
+
+
+class StopWordsPlugin(Plugin):
+    """Leaves a query's bare stop words out before it is spread over the default fields.
+
+    A stop word is not in the text fields' index, but the number fields would look for it as a
+    whole number («о»): the query «приказ о включении» then required a number «о» and found
+    nothing. Inside a phrase a stop word stays (it keeps the gap between its neighbours).
+    """
+
+    def filters(self, parser: Any) -> list[tuple[Any, int]]:
+        # After explicit field names (100), before the default fields are applied (110).
+        return [(self.drop_stop_words, 105)]
+
+    def drop_stop_words(self, parser: Any, group: Any) -> Any:
+        kept = group.empty_copy()
+        for node in group:
+            if isinstance(node, syntax.GroupNode):
+                node = self.drop_stop_words(parser, node)
+            elif isinstance(node, syntax.WordNode) and node.fieldname is None and _is_stop_word(node.text):
+                continue
+            kept.append(node)
+        return kept
+
+
+class LemmaPhrasePlugin(PhrasePlugin):
+    """Phrases of our text fields as ``GappedPhrase``: stop words leave gaps, ambiguous words
+    give alternatives at their offset."""
+
+    class PhraseNode(PhrasePlugin.PhraseNode):
+        def query(self, parser: Any) -> wq.Query:
+            fieldname = self.fieldname or parser.fieldname
+            field = parser.schema[fieldname] if parser.schema and fieldname in parser.schema else None
+            analyzer: Any = getattr(field, "analyzer", None)
+            if not hasattr(analyzer, "query_terms"):
+                return super().query(parser)
+            groups = analyzer.query_terms(self.text)
+            if not groups:
+                return wq.NullQuery
+            first = groups[0][0]
+            words = [term for _, terms in groups for term in terms]
+            offsets = [position - first for position, terms in groups for _ in terms]
+            return attach(GappedPhrase(fieldname, words, offsets, slop=self.slop, boost=self.boost), self)
+
+    class PhraseTagger(RegexTagger):
+        def create(self, parser: Any, match: Any) -> Any:
+            slop = match.group("slop")
+            return LemmaPhrasePlugin.PhraseNode(match.group("text"), match.start("text"), int(slop) if slop else 1)
+
+    def taggers(self, parser: Any) -> list[tuple[Any, int]]:
+        return [(self.PhraseTagger(self.expr), 0)]
+
+
+class LemmaParser(QueryParser):
+    """Whoosh's parser where a word of a text field becomes its terms: a word's alternative lemmas
+    are ORed, the words a term splits into («01-02») are ANDed."""
+
+    def term_query(self, fieldname: str, text: str, termclass: Any, boost: float = 1.0, tokenize: bool = True,
+                   removestops: bool = True) -> wq.Query | None:
+        field = self.schema[fieldname] if self.schema and fieldname in self.schema else None
+        analyzer: Any = getattr(field, "analyzer", None)
+        if not tokenize or not hasattr(analyzer, "query_terms"):
+            return super().term_query(fieldname, text, termclass, boost, tokenize, removestops)
+        parts: list[wq.Query] = []
+        for _, terms in analyzer.query_terms(text):
+            alternatives = [termclass(fieldname, term, boost=boost) for term in terms]
+            parts.append(alternatives[0] if len(alternatives) == 1 else wq.Or(alternatives))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
 class QueryBuilder:
     """Turns request text and filters into Whoosh queries for one schema."""
 
     def __init__(self, schema: Any) -> None:
         self.schema = schema
-        parser = MultifieldParser(
-            list(DEFAULT_FIELDS), schema, fieldboosts=FIELD_BOOSTS, group=AndGroup
-        )
+        parser = LemmaParser(None, schema, group=AndGroup)
+        parser.add_plugin(MultifieldPlugin(list(DEFAULT_FIELDS), fieldboosts=FIELD_BOOSTS))
         parser.replace_plugin(
             OperatorsPlugin(
                 And=r"(?<=\s)(AND|И)(?=\s)",
@@ -141,6 +231,9 @@ class QueryBuilder:
             )
         )
         parser.add_plugin(FieldAliasPlugin(FIELD_ALIASES))
+        parser.remove_plugin_class(PhrasePlugin)
+        parser.add_plugin(LemmaPhrasePlugin())
+        parser.add_plugin(StopWordsPlugin())
         self.parser = parser
 
     def parse(self, text: str) -> wq.Query:
@@ -155,6 +248,15 @@ class QueryBuilder:
             return wq.NullQuery
         self._check_field_names(parsed)
         return _without_and_not(parsed)
+
+    def number_query(self, text: str) -> wq.Query | None:
+        """The number fields' query for a text that may be a number (None otherwise)."""
+        if not NUMBER_LIKE.match(text or ""):
+            return None
+        number = normalize_number(text)
+        if not number:
+            return None
+        return wq.Or([wq.Term(name, number, boost=FIELD_BOOSTS[name]) for name in NUMBER_FIELDS])
 
     def _check_field_names(self, q: wq.Query) -> None:
         for fieldname, _ in q.iter_all_terms():
@@ -225,8 +327,30 @@ def search(
     """
     _validate(request)
     builder = _builder(index)
-    user_query = builder.parse(request.q)
-    combined = _combine(user_query, builder.filters(request))
+    filters = builder.filters(request)
+    if stop_words_only(request.q):
+        return SearchResult(total=0, page=request.page, page_size=request.page_size, items=[],
+                            facets={name: {} for name in request.facets}, suggestion=None, notice=STOP_WORDS_ONLY)
+    number_query = builder.number_query(request.q)
+    if number_query is not None:
+        # A number goes to the number fields first; if none of them holds it, to the text.
+        found = _search(index, request, builder, number_query, filters, text_loader, suggest=False)
+        if found.total:
+            return found
+    return _search(index, request, builder, builder.parse(request.q), filters, text_loader, suggest=request.suggest)
+
+
+def _search(
+    index: SearchIndex,
+    request: SearchRequest,
+    builder: QueryBuilder,
+    user_query: wq.Query,
+    filters: list[wq.Query],
+    text_loader: TextLoader | None,
+    *,
+    suggest: bool,
+) -> SearchResult:
+    combined = _combine(user_query, filters)
     cache = index.visible_cache
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
@@ -240,16 +364,11 @@ def search(
         items = [_hit(searcher, r, stems, request, text_loader) for r in ranked]
         facets = facet_counts(matched, request.facets, index.facet_codes) if request.facets else {}
         suggestion = None
-        if request.suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
+        if suggest and request.q.strip() and total <= SUGGEST_AT_MOST:
             suggestion = suggest_query(
                 searcher,
                 request.q,
-                lambda q: restrict(
-                    _combine(q, builder.filters(request)),
-                    index.schema,
-                    request.allowed,
-                    cache,
-                ),
+                lambda q: restrict(_combine(q, filters), index.schema, request.allowed, cache),
             )
     return SearchResult(
         total=total,
@@ -281,6 +400,7 @@ def _hit(
         title=stored.get("title", ""),
         reg_number=stored.get("reg_number", ""),
         cert_number=stored.get("cert_number", ""),
+        blank_number=stored.get("blank_number", ""),
         doc_type=stored.get("doc_type", ""),
         state=stored.get("state", ""),
         org=stored.get("org", ""),
@@ -311,4 +431,4 @@ def _opening(text: str, chars: int = 200) -> str:
     return text[:chars].rsplit(" ", 1)[0] + " …"
 
 
-__all__ = ["SearchHit", "SearchRequest", "SearchResult", "search"]
+__all__ = ["STOP_WORDS_ONLY", "SearchHit", "SearchRequest", "SearchResult", "search"]

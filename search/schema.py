@@ -26,7 +26,14 @@ EXCERPT_CHARS = 20_000
 
 FACET_FIELDS = ("doc_type", "state", "org", "year")
 TEXT_FIELDS = ("title", "content", "people")
-NUMBER_FIELDS = ("reg_number", "cert_number")
+NUMBER_FIELDS = ("reg_number", "cert_number", "blank_number")
+
+# The format of what the index holds: raised whenever the terms of a text or the fields change, so
+# that an index written by older code is refused (``StaleIndexError``) until ``dms reindex``
+# rebuilds it, instead of mixing two kinds of terms. 1: Snowball stems (no version file);
+# 2: dictionary lemmas, stop words keep their positions, numbers folded (dashes and spaces alike),
+# the blank number field.
+INDEX_FORMAT = 2
 
 
 def _stored(field: TEXT) -> TEXT:
@@ -55,6 +62,7 @@ def build_schema() -> Schema:
         people=_text(text),
         reg_number=ID(analyzer=numbers, stored=True),
         cert_number=ID(analyzer=numbers, stored=True),
+        blank_number=ID(analyzer=numbers, stored=True),
         doc_type=ID(analyzer=keywords, stored=True, sortable=True),
         state=ID(analyzer=keywords, stored=True, sortable=True),
         org=ID(analyzer=keywords, stored=True, sortable=True),
@@ -83,6 +91,7 @@ class IndexedDocument:
     owner: str = ""
     reg_number: str = ""
     cert_number: str = ""
+    blank_number: str = ""
     people: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     date: date | datetime | None = None
@@ -119,6 +128,7 @@ def to_fields(doc: IndexedDocument) -> dict[str, Any]:
         "people": " ".join(doc.people),
         "reg_number": doc.reg_number,
         "cert_number": doc.cert_number,
+        "blank_number": doc.blank_number,
         "doc_type": doc.doc_type,
         "state": doc.state,
         "org": doc.org,
@@ -134,6 +144,7 @@ def to_fields(doc: IndexedDocument) -> dict[str, Any]:
 
 __all__ = [
     "FACET_FIELDS",
+    "INDEX_FORMAT",
     "NUMBER_FIELDS",
     "TEXT_FIELDS",
     "IndexedDocument",

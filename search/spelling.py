@@ -1,7 +1,8 @@
 """"Did you mean": corrections drawn only from words of documents the user may see.
 
-The index keeps stems, not words, so a correction fixes the stem of a word (from the stems of
-visible documents) and keeps the ending the user typed: «свидетельсво» → «свидетельство».
+The index keeps lemmas and stems, not words: a misspelt word (unknown to the dictionary) has its
+Snowball stem corrected from the terms of visible documents; a corrected term that is a dictionary
+lemma is offered as it is («свидетельсво» → «свидетельство»), a stem keeps the ending the user typed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from search.analysis import WORD_PATTERN, fold_yo, word_stems
+from search.analysis import WORD_PATTERN, fold_yo, is_dictionary_word, word_stems
 from search.docsets import count
 
 CORRECTED_FIELDS = ("title", "content")
@@ -78,7 +79,9 @@ def _correct(searcher: Searcher, word: str, restrict: Restrict) -> str | None:
         hits = _visible_count(searcher, q, restrict)
         if hits and (best is None or (distance, -hits, candidate) < best):
             best = (distance, -hits, candidate)
-    return best[2] + ending if best else None
+    if best is None:
+        return None
+    return best[2] if is_dictionary_word(best[2]) else best[2] + ending
 
 
 def suggest_query(searcher: Searcher, text: str, restrict: Restrict) -> str | None:

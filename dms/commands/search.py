@@ -38,8 +38,10 @@ def search_cmd(ctx: click.Context, query: str, login: str, doc_type: str | None,
     data = result.as_dict()
     # Ids are numbers in every JSON the CLI prints (the index keeps them as text; `dms ingest` prints numbers).
     data["items"] = [{**item, "id": int(item["id"])} for item in data["items"]]
+    notice = search_svc.notice_text(result)
     emit(data, as_json, lambda d: "\n".join(
-        [f"Найдено: {d['total']}" + (f" (возможно, вы имели в виду «{d['suggestion']}»)" if d["suggestion"] else "")]
+        ([notice] if notice else [])
+        + [f"Найдено: {d['total']}" + (f" (возможно, вы имели в виду «{d['suggestion']}»)" if d["suggestion"] else "")]
         + [f"{i['id']:>6}  {i['reg_number'] or '—':<16} {i['title']}" for i in d["items"]]))
 
 
@@ -49,8 +51,16 @@ def search_cmd(ctx: click.Context, query: str, login: str, doc_type: str | None,
 @handle_errors
 def indexer(ctx: click.Context, once: bool) -> None:
     """The single writer of the search index: drains the outbox in batches (runs until stopped)."""
+    from search.errors import StaleIndexError
+
+    from ..errors import Conflict
     from ..services import indexing
     rt = runtime(ctx)
+    try:
+        indexing.open_index(rt)
+    except StaleIndexError as exc:
+        raise Conflict("поисковый индекс устарел (формат %(found)s, нужен %(expected)s): сначала выполните "
+                       "dms reindex", found=exc.found, expected=exc.expected) from None
     if once:
         stats = indexing.drain(rt)
         click.echo(json.dumps({"batches": stats.batches, "upserted": stats.upserted, "deleted": stats.deleted,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from search.errors import IndexLockedError
+from search.errors import IndexLockedError, StaleIndexError
 from search.extract import extract_text
 from search.index import Delete, SearchIndex, Upsert
 from search.schema import IndexedDocument
@@ -73,6 +73,7 @@ def to_indexed(doc: Document, text: str, org_codes: dict[int, str], folder_paths
         state=doc.state, org=org_codes.get(doc.organisation_id or 0, ""), folder_id=str(doc.folder_id),
         folder_path=tuple(p for p in path.strip("/").split("/") if p), owner=str(doc.created_by_id or ""),
         reg_number=doc.reg_number or "", cert_number=str(meta.get("number", "") or ""),
+        blank_number=str(meta.get("blank_number", "") or ""),
         people=tuple(str(meta[k]) for k in PEOPLE_FIELDS if meta.get(k)),
         date=doc.reg_date or doc.created_at,
     )
@@ -97,7 +98,9 @@ def _indexed(session: Session, rt: Runtime, docs: Iterable[Document], lookups) -
         if doc.current_version_id:
             try:
                 cached = texts.get(doc.current_version_id)
-                text = (cached or version_text(session, rt, versions.get(doc.current_version_id))).text
+                if cached is None:
+                    cached = version_text(session, rt, versions[doc.current_version_id])
+                text = cached.text
             except Exception as exc:  # noqa: BLE001  a broken file must not stop indexing: metadata stays findable
                 log.warning("no text for document %s: %s", doc.id, exc)
         yield to_indexed(doc, text, orgs, paths)
@@ -150,12 +153,22 @@ def drain(rt: Runtime, index: SearchIndex | None = None, batch: int = BATCH) -> 
     return stats
 
 
+STALE_WAIT_S = 30
+
+
 def run_forever(rt: Runtime, stop: threading.Event, idle_sleep: float = 1.0) -> None:
-    """The indexer loop (`dms indexer`, or a thread of `dms serve`). Survives transient errors."""
-    index = open_index(rt)
+    """The indexer loop (`dms indexer`, or a thread of `dms serve`). Survives transient errors; an index of an
+    older format is never written into: the loop says so and waits for `dms reindex`."""
+    index = None
     while not stop.is_set():
         try:
+            index = index or open_index(rt)
             up, down = drain_once(rt, index)
+        except StaleIndexError as exc:
+            log.error("search index not updated: %s", exc)
+            index = None
+            up = down = 0
+            stop.wait(STALE_WAIT_S)
         except IndexLockedError:
             log.info("index locked by another writer (a reindex?); waiting")
             up = down = 0
@@ -178,8 +191,12 @@ def start_thread(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
 def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: int = 500) -> int:
     """Rebuild the whole index from the database into a side generation, then swap. Memory stays bounded:
     documents are read `chunk` at a time and the writer's pool is capped (it spills sorted runs to disk), so the
-    result is one segment written once (bench/search.py --reindex measures this command)."""
-    index = open_index(rt)
+    result is one segment written once (bench/search.py --reindex measures this command). An index of an older
+    format is replaced the same way (this is how it is migrated)."""
+    try:
+        index = open_index(rt)
+    except StaleIndexError:
+        index = SearchIndex(rt.settings.index_dir)
 
     def documents() -> Iterator[IndexedDocument]:
         last_id = 0

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from search.errors import InvalidRequestError, QuerySyntaxError
-from search.query import SearchRequest, SearchResult, search as run_search
+from search.errors import InvalidRequestError, QuerySyntaxError, StaleIndexError
+from search.query import STOP_WORDS_ONLY, SearchRequest, SearchResult, search as run_search
 
-from ..errors import Invalid
+from ..errors import N_, DmsError, Invalid
 from ..models import Document, User, VersionText
 from ..runtime import Runtime
 from ..security import P, access_filter
@@ -19,6 +19,20 @@ from .folder_listing import parse_day
 from .indexing import open_index
 
 FACETS = ("doc_type", "state", "org", "year")
+STALE_INDEX = N_("Поисковый индекс записан прежней версией программы (формат %(found)s, нужен %(expected)s) и "
+                 "не используется, пока его не перестроят: администратору нужно выполнить «dms reindex».")
+NOTICES = {STOP_WORDS_ONLY: N_("Запрос состоит только из служебных слов (предлогов, союзов, частиц), по ним не "
+                               "ищут: добавьте к запросу значимое слово.")}
+
+
+class SearchUnavailable(DmsError):
+    """The index cannot answer until an administrator acts (it is of an older format)."""
+    status = 503
+
+
+def notice_text(result: SearchResult) -> str | None:
+    """What to tell the user about a result that searched nothing (a msgid; None: nothing to say)."""
+    return NOTICES.get(result.notice or "")
 
 
 @dataclass
@@ -50,6 +64,8 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
         raise Invalid("ошибка в запросе: %(why)s", why=exc) from None
     except InvalidRequestError as exc:
         raise Invalid("некорректные параметры поиска: %(why)s", why=exc) from None
+    except StaleIndexError as exc:
+        raise SearchUnavailable(STALE_INDEX, found=exc.found, expected=exc.expected) from None
 
 
 def parse_query(args) -> Query:  # noqa: ANN001

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from ..errors import DmsError
+from ..errors import DmsError, localize
 from ..services import search as search_svc
 from . import bp
 
@@ -22,6 +22,8 @@ def search_page():  # noqa: ANN201
         try:
             query = search_svc.parse_query(request.args)
             result = search_svc.search_documents(g.db, current_app.extensions["dms_runtime"], current_user, query)
+            notice = search_svc.notice_text(result)
+            error = localize(notice) if notice else None
         except DmsError as exc:
             error = exc.message
     return render_template("search.html", result=result, error=error, query=query, args=request.args,

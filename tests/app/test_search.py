@@ -136,6 +136,48 @@ def test_proximity_phrase_answers_through_the_api_and_the_page(world, client, ar
     assert page.status_code == 200
 
 
+def test_natural_queries_with_stop_words_find_their_documents(rt, archive):  # noqa: ANN001
+    agreement = [archive["agreement"]]
+    for q in ("соглашение с держателем", '"соглашение о признании"', "держатель практики",
+              "свидетельство о квалификации", "оценка квалификаций", "оценок квалификации"):
+        found = [int(i["id"]) for i in _find(rt, "auditor", q)["items"]]
+        assert found == ([archive["certificate"]] if "свидетельство" in q else agreement), q
+    assert _find(rt, "auditor", '"соглашение признании"')["total"] == 0  # the gap of «о» is kept
+
+
+def test_a_query_of_stop_words_only_says_so(world, client, archive):  # noqa: ANN001
+    h = world.token(client, "auditor")
+    r = client.get("/api/v1/search", query_string={"q": "и в на"}, headers=h)
+    assert r.status_code == 200 and r.get_json()["total"] == 0 and r.get_json()["notice"] == "stop_words_only"
+    world.login(client, "auditor")
+    page = client.get("/search", query_string={"q": "о"}).get_data(as_text=True)
+    assert "только из служебных слов" in page
+    page = client.get("/search", query_string={"q": "о", "lang": "en"}, headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+
+
+def test_a_blank_number_finds_its_certificate_in_any_case_and_with_spaces(rt, world, archive):  # noqa: ANN001
+    doc = world.document("clerk", "/ЦОК/Свидетельства", None, doc_type="certificate", title="Свидетельство",
+                         meta={"holder": "Петров П. П.", "qualification": "Сварщик", "blank_number": "АА-000123"})
+    indexing.drain(rt)
+    for q in ("аа 000123", "АА-000123", "бланк:аа-000123"):
+        assert [int(i["id"]) for i in _find(rt, "auditor", q)["items"]] == [doc.id], q
+
+
+def test_an_index_of_an_older_format_is_reported_and_rebuilt_by_reindex(rt, world, client, archive):  # noqa: ANN001
+    index = open_index(rt)
+    (index.root / index.current_generation() / "index-format").unlink()  # as written by the Snowball version
+    rt.__dict__.pop("_search_index", None)  # a process started after the upgrade
+    h = world.token(client, "auditor")
+    r = client.get("/api/v1/search", query_string={"q": "соглашение"}, headers=h)
+    assert r.status_code == 503 and "dms reindex" in json.dumps(r.get_json(), ensure_ascii=False)
+    world.login(client, "auditor")
+    page = client.get("/search", query_string={"q": "соглашение"}).get_data(as_text=True)
+    assert "dms reindex" in page
+    assert indexing.reindex(rt) == 2
+    assert client.get("/api/v1/search", query_string={"q": "соглашение"}, headers=h).get_json()["total"] == 1
+
+
 def test_search_page_renders_results_and_facets(world, client, archive):  # noqa: ANN001
     world.login(client, "auditor")
     page = client.get("/search?q=практики").get_data(as_text=True)

@@ -183,3 +183,28 @@ def test_each_thread_reads_through_its_own_searcher(index):
     with index.searcher() as mine, index.searcher() as again:
         assert mine is again
     assert len({id(s) for s in seen + [mine]}) == 4
+
+
+def test_an_index_of_an_older_format_is_refused_until_rebuilt(tmp_path):
+    from search.errors import StaleIndexError
+    from search.schema import INDEX_FORMAT
+
+    root = tmp_path / "index"
+    index = SearchIndex.create_or_open(root)
+    add(index, doc("a", "Проверка"))
+    assert index.format() == INDEX_FORMAT
+    # An index written before the format was recorded (Snowball stems) has no format file.
+    (root / index.current_generation() / "index-format").unlink()
+    for opening in (SearchIndex.open, SearchIndex.create_or_open):
+        with pytest.raises(StaleIndexError) as refused:
+            opening(root)
+        assert "dms reindex" in str(refused.value) and refused.value.found == 1
+    stale = SearchIndex(root)
+    with pytest.raises(StaleIndexError):
+        stale.apply([Upsert(doc("b", "Оценка"))])  # never mixed: no writes into an old format
+    with pytest.raises(StaleIndexError):
+        search(stale, SearchRequest(q="проверка", allowed=None))
+    stale.rebuild([doc("a", "Проверка"), doc("b", "Оценка")])
+    rebuilt = SearchIndex.open(root)
+    assert rebuilt.format() == INDEX_FORMAT
+    assert [h.id for h in search(rebuilt, SearchRequest(q="проверок", allowed=None)).items] == ["a"]

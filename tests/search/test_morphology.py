@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
 from search.analysis import text_analyzer
 from search.query import SearchRequest, search
 from tests.search.conftest import add, doc
@@ -57,4 +59,54 @@ def test_stop_words_do_not_break_phrases(index):
 
 def test_stem_filter_survives_pickling_into_the_index_schema():
     analyzer = pickle.loads(pickle.dumps(text_analyzer()))
-    assert [t.text for t in analyzer("держателем практики")] == ["держател", "практик"]
+    # «практики»: the practice or the practitioners (two lemmas, one position)
+    tokens = [(t.text, t.pos) for t in analyzer("держателем практики", positions=True)]
+    assert tokens == [("держатель", 0), ("практика", 1), ("практик", 1)]
+
+
+def _forms(lemma: str) -> list[str]:
+    from search.analysis import morphology
+
+    parse = next(p for p in morphology().parse(lemma) if p.normal_form == lemma)
+    return sorted({f.word for f in parse.lexeme})
+
+
+@pytest.mark.parametrize("lemma", ["проверка", "оценка", "человек", "подписать"])
+def test_every_form_of_a_word_finds_every_other(index, lemma):
+    forms = _forms(lemma)
+    assert len(forms) >= (30 if lemma == "подписать" else 10)
+    add(index, *(doc(f"d{i}", "Документ", f"Здесь стоит слово {form} в тексте.") for i, form in enumerate(forms)))
+    add(index, doc("other", "Другое", "Здесь нет того слова в тексте."))
+    everyone = {f"d{i}" for i in range(len(forms))}
+    for form in forms:
+        assert ids(index, form) == everyone, form
+
+
+def test_people_and_person_meet(index):
+    add(index, doc("a", "Список", "Люди, допущенные к экзамену"), doc("b", "Иное", "Ничего"))
+    assert ids(index, "человек") == {"a"}
+    assert ids(index, "людьми") == {"a"}
+    assert ids(index, "человеку") == {"a"}
+
+
+def test_an_ambiguous_form_is_indexed_under_each_of_its_lemmas(index):
+    add(index, doc("a", "Металл", "Марки стали для сварки"), doc("b", "Иное", "Ничего"))
+    assert ids(index, "сталь") == {"a"}
+    assert ids(index, "стать") == {"a"}
+
+
+def test_unknown_words_fall_back_to_the_snowball_stem(index):
+    from search.analysis import word_terms
+
+    assert word_terms("апостилированием") == ("апостилирован",)  # not in the dictionary: Snowball
+    add(index, doc("a", "x", "Апостилированием занимается отдел"), doc("b", "y", "Ничего"))
+    assert ids(index, "апостилирование") == {"a"}
+
+
+def test_highlights_mark_the_forms_in_the_text(index):
+    from search.query import SearchRequest, search
+
+    add(index, doc("a", "Акт", "Провели проверки; результаты проверок приложены. Люди подписали акт."))
+    hit = search(index, SearchRequest(q="проверка человек подписанный", allowed=None)).items[0]
+    for form in ("проверки", "проверок", "Люди", "подписали"):
+        assert f'<mark class="hl">{form}</mark>' in hit.highlight

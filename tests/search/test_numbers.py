@@ -29,3 +29,31 @@ def test_number_field_filter_matches_exactly(index):
     add(index, *(doc(f"d{i}", "Приказ", reg_number=n) for i, n in enumerate(NUMBERS)))
     result = search(index, SearchRequest(q="", allowed=None, filters={"reg_number": "№ 01-02/12"}))
     assert [h.id for h in result.items] == ["d2"]
+
+
+def test_numbers_match_across_letter_case_dashes_and_spaces(index):
+    add(
+        index,
+        doc("cert", "Свидетельство", cert_number="ЦОК-77.01-123"),
+        doc("order", "Приказ", reg_number="01-02/123"),
+        doc("blank", "Бланк", blank_number="АА 000123"),
+        doc("near", "Свидетельство", cert_number="ЦОК-77.01-124"),
+    )
+    for q in ("цок 77.01 123", "ЦОК 77.01—123", "№ цок–77.01–123", 'cert:"цок-77.01 123"'):
+        assert found(index, q) == ["cert"], q
+    for q in ("01 02/123", "01-02 / 123", "№01‑02/123"):
+        assert found(index, q) == ["order"], q
+    for q in ("аа-000123", "АА 000123", "бланк:АА-000123"):
+        assert found(index, q) == ["blank"], q
+
+
+def test_a_number_query_goes_to_the_number_fields_first(index):
+    # The text of «mentions» holds the same characters as words; the number field wins outright.
+    add(
+        index,
+        doc("mentions", "Письмо", "См. свидетельство цок 77.01 123 и приказ 01 02 123 в приложении."),
+        doc("cert", "Свидетельство", cert_number="ЦОК-77.01-123"),
+    )
+    assert found(index, "ЦОК 77.01 123") == ["cert"]
+    # a number no document holds as a number is looked for in the text
+    assert found(index, "01-02/123") == ["mentions"]
