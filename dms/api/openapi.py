@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 description of /api/v1: one `op(...)` line per operation, in one table (`_describe`).
 
-Adding a route: add its `op(METHOD, "/path/{param}", "summary", response, ...)` line below — tests/app/test_openapi.py
+Adding a route: add its `op(METHOD, "/path/{param}", "summary", response, ...)` line below, in its `section` (the
+group shown on /api/v1/docs) — tests/app/test_openapi.py
 fails while a route in the app's URL map has no line here, or a line has no route. Path parameters take their
 type from PATH_PARAMS; the statuses 401 (bearer token), 404 (path parameters) and 400 (a request body) are added
 by themselves; list the others in `errors`. Response bodies are the schemas of dms/api/schemas.py.
@@ -23,7 +24,7 @@ NOT_OPERATIONS = {"/openapi.json", "/docs"}
 ID: Schema = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID}
 PATH_PARAMS: dict[str, Schema] = {
     "doc_id": ID, "folder_id": ID, "number": ID, "org_id": ID, "hold_id": ID, "disposition_id": ID,
-    "token_id": ID, "name": STR, "token": STR, "cert_number": STR,
+    "token_id": ID, "batch_id": ID, "name": STR, "token": STR, "cert_number": STR, "job_id": STR,
 }
 ERROR_TEXT = {400: "Некорректный запрос (поля — в details)", 401: "Нужен действующий токен (Authorization: Bearer)",
               403: "Недостаточно прав", 404: "Не найдено (или не видно вызывающему)",
@@ -46,6 +47,7 @@ class Operation:
     binary: bool = False
     if_match: bool = False
     not_found: Schema | None = None
+    tag: str = ""
 
 
 def json_body(required: tuple[str, ...] = (), /, **props: Schema) -> dict:
@@ -65,16 +67,22 @@ META = {**ANY_OBJ, "description": "метаданные типа докумен�
 def _describe() -> list[Operation]:
     ops: list[Operation] = []
 
-    def op(method: str, path: str, summary: str, response: Schema | None, **kw: Any) -> None:
-        ops.append(Operation(method.lower(), path, summary, response, **kw))
+    tag = ""
 
-    # tokens
+    def section(name: str) -> None:  # the group the following operations are shown in
+        nonlocal tag
+        tag = name
+
+    def op(method: str, path: str, summary: str, response: Schema | None, **kw: Any) -> None:
+        ops.append(Operation(method.lower(), path, summary, response, tag=tag, **kw))
+
+    section("Токены")
     op("POST", "/tokens", "Получить токен по логину и паролю", ref("Token"), ok=201, public=True,
        body=json_body(("login", "password"), login=STR, password=STR), errors=(401, 429))
     op("GET", "/tokens", "Мои действующие токены (без значений)", items(ref("ApiToken")))
     op("DELETE", "/tokens/current", "Отозвать токен этого запроса (выход)", None, ok=204)
     op("DELETE", "/tokens/{token_id}", "Отозвать свой токен", None, ok=204)
-    # folders and documents
+    section("Папки и документы")
     folder_query = {**PAGE, "type": STR, "state": STR}
     op("GET", "/folders", "Корневая папка и её содержимое", ref("FolderListing"), query=folder_query)
     op("GET", "/folders/{folder_id}", "Папка: подпапки и документы", ref("FolderListing"), query=folder_query)
@@ -97,7 +105,7 @@ def _describe() -> list[Operation]:
     op("GET", "/documents/{doc_id}/versions/{number}", "Сведения о версии", ref("Version"))
     op("GET", "/documents/{doc_id}/versions/{number}/content", "Байты версии (проверяются по SHA-256)", None,
        binary=True, errors=(403,))
-    # workflow, audit, search
+    section("Маршрут, аудит, поиск")
     op("GET", "/documents/{doc_id}/transitions", "Переходы из текущего состояния: доступные и почему нет",
        ref("Transitions"))
     op("POST", "/documents/{doc_id}/transitions/{name}", "Выполнить переход ({\"comment\"?})",
@@ -110,7 +118,7 @@ def _describe() -> list[Operation]:
     op("GET", "/search", "Полнотекстовый поиск с фасетами (только видимые документы)", ref("SearchResult"),
        query={"q": STR, "type": STR, "state": STR, "org": STR, "year": INT, "from": DAY, "to": DAY,
               "sort": {"type": "string", "enum": ["relevance", "date"]}, "page": INT, "page_size": INT})
-    # signatures
+    section("Подписи")
     op("GET", "/documents/{doc_id}/signatures", "Подписи документа", items(ref("Signature")))
     op("POST", "/documents/{doc_id}/signatures", "Подписать текущую версию", ref("SignatureCreated"), ok=201,
        body=json_body(("pin",), pin=STR, level={"type": "string", "enum": ["B-B", "B-T", "B-LT"]}, comment=STR),
@@ -120,7 +128,7 @@ def _describe() -> list[Operation]:
     op("POST", "/verify/pdf", "Проверить подписи PDF, подписанного где угодно (без токена)", ref("Validation"),
        public=True, body=FILE, errors=(413, 415, 429, 503))
     op("GET", "/pki/credentials", "Мои сертификаты подписи", items(ref("Credential")))
-    # agreements, assessment reports
+    section("Соглашения и отчёты об оценке")
     op("GET", "/agreements", "Соглашения, доступные мне, со статусом словами", items(ref("Agreement")))
     op("POST", "/agreements", "Составить проект соглашения по шаблону", ref("AgreementDraft"), ok=201,
        body=json_body(("holder_id", "subject", "term_from", "term_to"), holder_id=ID, subject=STR, term_from=DAY,
@@ -138,7 +146,7 @@ def _describe() -> list[Operation]:
        errors=(403, 404, 409, 413, 415))
     op("POST", "/assessment-reports/{doc_id}/feedback", "Обратная связь проведена: отчёт передаётся оцениваемому",
        ref("Document"), body=json_body(("date", "note"), date=DAY, note=STR, revision=INT), errors=(403, 409))
-    # report forms
+    section("Отчёты по формам")
     op("GET", "/report-forms", "Формы отчётов: разделы, вопросы, варианты ответов, ограничения",
        items(ref("ReportForm")))
     report_body = {"site": STR, "period": STR, "answers": {**ANY_OBJ, "description": "код вопроса → ответ"}}
@@ -150,7 +158,7 @@ def _describe() -> list[Operation]:
        body=json_body(("site", "period", "answers"), **report_body), if_match=True, errors=(403, 409, 412))
     op("GET", "/reports/aggregate", "Сводка по площадкам (только видимые отчёты)", ref("Aggregate"),
        query={"form": STR, "period": STR, "site": STR, "scope": STR})
-    # register of organisations
+    section("Регистр организаций")
     op("GET", "/register", "Регистр организаций", obj(total=INT, items=arr(ref("Organisation"))),
        query={"kind": STR, "status": STR, "sort": STR, "dir": {"type": "string", "enum": ["asc", "desc"]}})
     op("POST", "/register", "Заявление о включении в Регистр", ref("OrganisationEvent"), ok=201,
@@ -160,7 +168,7 @@ def _describe() -> list[Operation]:
        ref("OrganisationDetail"))
     op("POST", "/register/{org_id}/transitions/{name}", "Шаг Регистра (include, start_audit, finish_audit, exclude, "
        "reapply)", ref("OrganisationEvent"), ok=201, body=json_body(reason=STR), errors=(403, 409))
-    # records management
+    section("Хранение и уничтожение")
     op("GET", "/records/holds", "Удержания (all=1 — и снятые)", items(ref("Hold")), query={"all": STR},
        errors=(403,))
     op("POST", "/records/holds", "Поставить удержание на документ или папку", ref("Hold"), ok=201,
@@ -188,7 +196,7 @@ def _describe() -> list[Operation]:
     op("POST", "/records/disposition/{disposition_id}/execute", "Исполнить утверждённый акт",
        extend("DispositionBatch", objects=obj(deleted=arr(STR), kept_referenced=arr(STR), kept_protected=arr(STR))),
        errors=(403, 409))
-    # certificates of qualification
+    section("Свидетельства о квалификации")
     op("GET", "/verify", "Проверить свидетельство по номеру и фамилии (без токена)", ref("CertificateFound"),
        public=True, query={"number": STR, "surname": STR}, errors=(429,), not_found=ref("CertificateNotFound"))
     op("GET", "/verify/token/{token}", "Проверить свидетельство по ссылке из QR-кода (без токена)",
@@ -239,6 +247,8 @@ def _operation_json(o: Operation) -> dict:
                        "description": "ревизия документа из ETag (оптимистическая блокировка)"})
     out: dict[str, Any] = {"summary": o.summary, "operationId": f"{o.method}{o.path}", "parameters": params,
                            "responses": {}}
+    if o.tag:
+        out["tags"] = [o.tag]
     if o.body:
         out["requestBody"] = {"required": True, "content": o.body}
     if o.public:
