@@ -158,7 +158,8 @@ def text_of(note: Notification, doc: Document | None, language: str) -> tuple[st
         lines.append(("Message: " if en else "Сообщение: ") + str(p["excerpt"]))
     if p.get("text"):
         lines.append(str(p["text"]))
-    return f"[Печать] {title}" + (f": {what}" if what else ""), "\n".join(lines)
+    brand = "[Pechat]" if en else "[Печать]"
+    return f"{brand} {title}" + (f": {what}" if what else ""), "\n".join(lines)
 
 
 def _moment(iso: str, language: str) -> str:

@@ -17,6 +17,7 @@ from dms.models import Document, Group, GroupMember
 from dms.security import Forbidden
 from dms.services import documents, users
 from dms.services import workflow as wf_svc
+from tests.app.conftest import csrf_of
 from tests.app.pdfs import make_pdf
 
 
@@ -187,7 +188,6 @@ def test_one_event_notifies_each_person_once(rt, office) -> None:  # noqa: ANN00
 
 
 def test_the_web_journey_of_a_route_with_the_sheet_tasks_bell_and_control_report(rt, world, client, office) -> None:  # noqa: ANN001
-    from tests.app.conftest import csrf_of
     world.login(client, "clerk")
     token = csrf_of(client, f"/documents/{office}")
     page = client.get(f"/documents/{office}?tab=approval").get_data(as_text=True)
@@ -227,3 +227,28 @@ def test_an_outsider_sees_no_route_task_comment_or_notification_of_another(rt, w
     assert client.get("/api/v1/tasks", headers=lawyer).get_json()["total"] == 1
     r = client.post(f"/api/v1/documents/{office}/route/decisions", headers=lawyer, json={"decision": "approve"})
     assert r.status_code == 201 and r.get_json()["state"] == "on_signing"
+
+
+def test_three_working_days_on_the_overdue_task_shows_everywhere_and_a_deputy_takes_the_next(  # noqa: ANN001
+        rt, world, client, office) -> None:
+    import time_machine
+    _do(rt, "clerk", approvals.start, office, approvals.plan_from_logins([["lawyer"], ["head"]], days=1))
+    start = datetime.now(UTC)
+    later = start
+    while calendar.working_days_between(start.astimezone(calendar.MOSCOW).date(),
+                                        later.astimezone(calendar.MOSCOW).date()) < 3:
+        later += timedelta(days=1)
+    with time_machine.travel(later, tick=False):
+        day = later.astimezone(calendar.MOSCOW).date()
+        with rt.db.session() as s:
+            approvals.set_deputy(s, users.get_user(s, "head"), users.get_user(s, "head"),
+                                 users.get_user(s, "deputy"), day, day + timedelta(days=5))
+        world.login(client, "lawyer")
+        assert "просрочено" in client.get("/worklist").get_data(as_text=True)
+        client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
+        world.login(client, "clerk")
+        assert "overdue-approvals" in client.get("/").get_data(as_text=True)
+        control = client.get("/control?overdue=1").get_data(as_text=True)
+        assert "О проверке центров оценки" in control and "Lawyer" in control
+        _decide(rt, "lawyer", office, "approve")
+        assert _kinds(rt, "deputy") == [Kind.TASK_ASSIGNED] and _kinds(rt, "head") == []
