@@ -132,6 +132,7 @@ def admin_user_new():  # noqa: ANN201
         else:
             return _secret_page("admin/password_shown.html", user=user, password=password, created=True)
     return render_template("admin/user_new.html", form=form, global_roles=GLOBAL_ROLES, role_label=role_label,
+                           chosen_roles=request.form.getlist("roles"), chosen_groups=request.form.getlist("groups"),
                            organisations=_organisations(), groups=groups_svc.all_groups(g.db))
 
 
