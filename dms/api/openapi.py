@@ -229,6 +229,41 @@ def _describe() -> list[Operation]:
        obj(centre=STR, series=STR, first=INT, last=INT), ok=201,
        body=json_body(("centre", "first", "last"), centre=STR, series=STR, first=INT, last=INT),
        errors=(403, 404, 409))
+
+    section("Согласование")
+    task = obj(id=INT, slot=STR, approver=STR, assignee=STR, deputy=BOOL, status=STR, decision=STR, comment=STR,
+               due_at=opt(TS), decided_at=opt(TS), overdue=BOOL)
+    route = obj(document_id=INT, state=STR, rounds=arr(obj(
+        id=INT, round=INT, status=STR, initiator=STR, started_at=opt(TS), finished_at=opt(TS), version_id=opt(INT),
+        sheet_document_id=opt(INT), stages=arr(obj(position=INT, title=STR, rule=STR, share={"type": "number"},
+                                                   days=INT, status=STR, tasks=arr(task))))))
+    stage = obj(("approvers",), approvers=arr(STR), title=STR, rule={"type": "string", "enum": ["all", "any", "share"]},
+                share={"type": "number"}, days=INT, group_mode={"type": "string", "enum": ["any", "each"]})
+    comment = obj(id=INT, parent_id=opt(INT), author_id=INT, body=opt(STR), hidden=BOOL, hidden_reason=opt(STR),
+                  created_at=TS, edited=BOOL, mine=BOOL)
+    op("GET", "/documents/{doc_id}/route", "Согласование документа: круги, этапы, задачи, решения", route)
+    op("POST", "/documents/{doc_id}/route", "Запустить маршрут (без stages — маршрут типа документа)", route, ok=201,
+       body=json_body(stages=arr(stage)), errors=(403, 409))
+    op("POST", "/documents/{doc_id}/route/decisions", "Решение по своей задаче: approve, remarks, reject", route,
+       ok=201, body=json_body(("decision",), decision={"type": "string", "enum": ["approve", "remarks", "reject"]},
+                              comment=STR), errors=(403, 409))
+    op("POST", "/documents/{doc_id}/route/recall", "Отозвать с согласования (инициатор)", route,
+       body=json_body(comment=STR), errors=(403, 409))
+    op("GET", "/tasks", "Мои задачи согласования", obj(total=INT, items=arr(obj(
+        id=INT, document_id=INT, title=STR, reg_number=opt(STR), due_at=TS, overdue=BOOL, on_behalf=BOOL))))
+    op("GET", "/control", "Контроль исполнения: открытые задачи (format=csv — выгрузка)", obj(total=INT, items=arr(obj(
+        document_id=INT, reg_number=STR, title=STR, stage=STR, approver=STR, assignee=STR, due_at=TS, status=STR,
+        overdue_days=INT, department=STR))), query={"overdue": STR, "format": STR})
+    op("POST", "/deputies", "Назначить заместителя на период (себе; другому — с правом ManageUsers)",
+       obj(id=INT, user=STR, deputy=STR, **{"from": DAY, "to": DAY}), ok=201,
+       body=json_body(("deputy", "from", "to"), user=STR, deputy=STR, **{"from": DAY, "to": DAY}), errors=(403,))
+    op("GET", "/notifications", "Мои уведомления", obj(unread=INT, items=arr(obj(
+        id=INT, kind=STR, title=STR, document_id=opt(INT), created_at=TS, read=BOOL))), query={"unread": STR})
+    op("POST", "/notifications/read", "Отметить прочитанными (все или ids)", obj(read=INT),
+       body=json_body(ids=arr(INT)))
+    op("GET", "/documents/{doc_id}/comments", "Обсуждение документа", obj(items=arr(comment)))
+    op("POST", "/documents/{doc_id}/comments", "Сообщение в обсуждении (@логин — упоминание)", comment, ok=201,
+       body=json_body(("body",), body=STR, parent_id=INT))
     return ops
 
 
