@@ -79,3 +79,4 @@ from .commands import (admin, backup as backup_cmd, certificates as certificates
                        search as search_cmd, signing as signing_cmd)
 from .approvals import cli as approvals_cmd  # noqa: E402,F401  (dms route, dms deputy, dms notify)
 from .commands import folders as folders_cmd, groups as groups_cmd  # noqa: E402,F401  (dms folder, group, user list)
+from .commands import maintain as maintain_cmd  # noqa: E402,F401  (dms maintain)

@@ -17,7 +17,9 @@ from typing import BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from signing import clock
 from signing import errors as sig_errors
+from signing.lta import add_validation_data
 from signing.batch import BatchSigner
 from signing.cms import P7S_MEDIA_TYPE, sign_detached
 from signing.pades import FieldSlot, Level, SignRequest, sign_pdf
@@ -192,8 +194,13 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
     source = rt.store.get_bytes(p.version.object_key)
     try:
         if p.is_pdf:
-            request = _request(rt, session, p, lvl, verify_url(rt, doc), _reserved(rt, signer, lvl))
+            # B-LT: signed at B-T, then validation data issued after the signature is added (pyHanko would embed the
+            # CRL we hold, issued before it)
+            signing_level = Level.B_T if lvl is Level.B_LT else lvl
+            request = _request(rt, session, p, signing_level, verify_url(rt, doc), _reserved(rt, signer, signing_level))
             output = _sign_pdf_sized(rt, source, signer, request)
+            if lvl is Level.B_LT and output is not None:
+                output = with_validation_data(rt, session, output)
             field_name = p.field_name
         else:
             output = sign_detached(source, signer, timestamper=None if lvl is Level.B_B else _timestamper(rt))
@@ -206,6 +213,14 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
     if p.is_pdf:
         return _record(rt, session, actor, p, cred, lvl, None, (info.sha256, info.size), field_name, comment)
     return _record(rt, session, actor, p, cred, lvl, info.key, None, field_name, comment)
+
+
+def with_validation_data(rt: Runtime, session: Session, signed: bytes) -> bytes:
+    """The signed PDF plus a DSS with our chains and CRLs issued now, after its signatures (B-LT)."""
+    from . import evidence
+    ca = pki.load(rt).ca
+    crls = evidence._fresh_crls(rt, session, clock.now())
+    return add_validation_data(signed, crls=crls, certs=[*ca.intermediates_der, *ca.roots_der])
 
 
 def _sign_pdf_sized(rt: Runtime, source: bytes, signer: SignerIdentity, request: SignRequest) -> bytes | None:
@@ -271,7 +286,8 @@ def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIde
                 p = plan(s, actor, doc)
                 if not p.is_pdf:
                     raise Invalid("пакетно подписываются только PDF")
-                ready.append((doc_id, doc.revision, (p.profile, p.field_name), rt.store.get_bytes(p.version.object_key)))
+                data = rt.store.get_bytes(p.version.object_key)
+                ready.append((doc_id, doc.revision, (p.profile, p.field_name), data))
             except Exception as exc:  # noqa: BLE001 - every refusal is reported per document
                 results[doc_id] = Outcome(doc_id, False, error=_message(exc))
     groups: dict[tuple[SignProfile, str], list[tuple[int, int, bytes]]] = {}
@@ -306,6 +322,9 @@ def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: in
     if isinstance(output, sig_errors.SigningLibraryError):
         return Outcome(doc_id, False, error=pki.refusal(output).message)
     try:
+        if lvl is Level.B_LT:  # validation data issued after the signature, not the CRL pyHanko embedded
+            with rt.db.session() as s:
+                output = with_validation_data(rt, s, output)
         info = rt.store.put_bytes(output)
         _protect(rt, info.key)
         with rt.db.session() as s:
@@ -337,31 +356,50 @@ def _report_json(reports: list[ValidationReport]) -> dict:
     authentic = bool(reports) and all(r.authentic for r in reports)
     return {"authentic": authentic, "summary_ru": "\n".join(r.summary_ru() for r in reports)
             if reports else "Документ не содержит электронных подписей.",
+            "summary_en": "\n".join(r.summary_en() for r in reports)
+            if reports else "The document carries no electronic signatures.",
             "reports": [r.to_dict() for r in reports]}
 
 
+def _stored_at(session: Session, sha256: str) -> datetime | None:
+    """The archive's own proof of existence of some bytes: when it first stored a version with them."""
+    first = session.scalar(select(func.min(Version.created_at)).where(Version.sha256 == sha256))
+    return first.replace(tzinfo=UTC) if first is not None and first.tzinfo is None else first
+
+
+def _matching(row: Signature, signatures: list[dict]) -> dict | None:
+    """The report of a signature row: by its field, else (batch-issued rows name no field) by its certificate."""
+    if row.kind == "cms":
+        return signatures[0] if signatures else None
+    return (next((s for s in signatures if row.field_name and s.get("field_name") == row.field_name), None)
+            or next((s for s in signatures if not row.field_name and s.get("kind") == "signature"
+                     and s.get("signer_fingerprint") == row.credential_fingerprint), None))
+
+
 def validate_version(rt: Runtime, session: Session, actor: User, doc: Document, number: int | None = None) -> dict:
-    """Check every signature of one version (PAdES inside a PDF, detached CMS beside any version); the result
-    is kept on the signatures it concerns and the check is an audit event."""
+    """Check every signature of one version (PAdES inside a PDF, detached CMS beside any version), each at the time
+    its evidence proves (its time-stamps, and when the archive stored these bytes); the result is kept on the
+    signatures it concerns (PAdES signatures of earlier versions too: a later version of a PDF carries them) and
+    the check is an audit event."""
     version = documents.get_version(session, actor, doc, number)
     data = rt.store.get_bytes(version.object_key)
     trust = pki.trust_store(rt, session)
-    rows = [s for s in signatures_of(session, doc) if s.version_id == version.id]
+    stored_at = _stored_at(session, version.sha256)
+    numbers = {v.id: v.number for v in session.scalars(select(Version).where(Version.document_id == doc.id))}
+    rows = [s for s in signatures_of(session, doc) if s.version_id == version.id
+            or (s.kind == "pades" and version.media_type == PDF and numbers.get(s.version_id, 0) < version.number)]
     reports: list[ValidationReport] = []
     if version.media_type == PDF:
-        reports.append(validate_pdf(data, trust))
+        reports.append(validate_pdf(data, trust, stored_at=stored_at))
     for row in rows:
         if row.kind == "cms" and row.p7s_key:
-            reports.append(validate_detached(data, rt.store.get_bytes(row.p7s_key), trust))
+            reports.append(validate_detached(data, rt.store.get_bytes(row.p7s_key), trust, stored_at=stored_at))
     result = _report_json(reports)
-    now = datetime.now(UTC)
+    now = clock.now()
     cms_reports = iter(reports[1:] if version.media_type == PDF else reports)
     for row in rows:
         report = reports[0] if row.kind == "pades" else next(cms_reports, None)
-        found = None
-        if report is not None:
-            found = next((s for s in report.to_dict()["signatures"]
-                          if row.kind == "cms" or s.get("field_name") == row.field_name), None)
+        found = _matching(row, report.to_dict()["signatures"]) if report is not None else None
         row.validation = {"status": found["status"] if found else "missing", "authentic": result["authentic"],
                           "signature": found}
         row.validated_at = now
@@ -384,9 +422,10 @@ def validate_upload(rt: Runtime, session: Session, stream: BinaryIO, channel: st
     data = _read_bounded(stream, limit)
     if b"%PDF-" not in data[:1024]:
         raise UnsupportedMediaType("ожидается PDF-файл")
-    result = _report_json([validate_pdf(data, pki.trust_store(rt, session))])
+    sha256 = hashlib.sha256(data).hexdigest()
+    result = _report_json([validate_pdf(data, pki.trust_store(rt, session), stored_at=_stored_at(session, sha256))])
     audit.record(session, None, "verification", "upload", None, channel=channel,
-                 sha256=hashlib.sha256(data).hexdigest(), size=len(data), authentic=result["authentic"])
+                 sha256=sha256, size=len(data), authentic=result["authentic"])
     return result
 
 
@@ -399,7 +438,11 @@ def status_ru(sig: Signature) -> str:
 
 
 STATUS_RU = {"valid": N_("действительна"), "invalid": N_("недействительна"),
-             "modified": N_("документ изменён после подписи"), "revoked": N_("сертификат отозван"),
+             "valid_revoked_later": N_("действительна; сертификат отозван позже подписания"),
+             "expired_at_signing": N_("сертификат истёк к моменту подписания"),
+             "not_yet_valid_at_signing": N_("сертификат ещё не действовал в момент подписания"),
+             "indeterminate": N_("статус отзыва сертификата неизвестен"),
+             "modified": N_("документ изменён после подписи"), "revoked": N_("сертификат отозван до подписания"),
              "untrusted": N_("сертификат не доверенный"), "cannot_be_checked": N_("проверить невозможно"),
              "missing": N_("подпись не найдена в версии")}
 
