@@ -16,9 +16,13 @@ from flask import render_template
 from ..doctypes import DOC_TYPES
 from ..idrange import MAX_ID
 from . import bp
-from .schemas import (ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, extend, items, obj, opt,
-                      ref)
+from .schemas import ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, items, obj, opt, ref
 
+# A durable job (dms.jobs): GET /jobs/{job_id}.
+JOB = obj(id=STR, kind=STR, status={"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
+          done=INT, total=opt(INT), percent=INT, message=STR, result=opt(ANY_OBJ), error=opt(STR), attempts=INT,
+          cancel_requested=BOOL, finished=BOOL, created_at=opt(TS), started_at=opt(TS), heartbeat_at=opt(TS),
+          finished_at=opt(TS))
 # Routes under /api/v1 that are the description itself, not operations of the API.
 NOT_OPERATIONS = {"/openapi.json", "/docs"}
 ID: Schema = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID}
@@ -193,9 +197,14 @@ def _describe() -> list[Operation]:
     op("GET", "/records/disposition/{disposition_id}", "Акт об уничтожении", ref("DispositionBatch"), errors=(403,))
     op("POST", "/records/disposition/{disposition_id}/approve", "Утвердить акт (второй администратор)",
        ref("DispositionBatch"), errors=(403, 409))
-    op("POST", "/records/disposition/{disposition_id}/execute", "Исполнить утверждённый акт",
-       extend("DispositionBatch", objects=obj(deleted=arr(STR), kept_referenced=arr(STR), kept_protected=arr(STR))),
+    op("POST", "/records/disposition/{disposition_id}/execute",
+       "Исполнить утверждённый акт: задание (202), его ход — GET /jobs/{job_id}", obj(job=JOB), ok=202,
        errors=(403, 409))
+    section("Задания")
+    op("GET", "/jobs/{job_id}", "Ход задания (видно запустившему и администраторам)", JOB)
+    op("POST", "/jobs/{job_id}/cancel", "Отменить задание: в очереди — сразу, выполняемое — на следующем шаге", JOB)
+    op("POST", "/search/reindex", "Перестроить поисковый индекс (задание, администратор)", obj(job=JOB), ok=202,
+       errors=(403,))
     section("Свидетельства о квалификации")
     op("GET", "/verify", "Проверить свидетельство по номеру и фамилии (без токена)", ref("CertificateFound"),
        public=True, query={"number": STR, "surname": STR}, errors=(429,), not_found=ref("CertificateNotFound"))

@@ -28,6 +28,9 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
                        "web.reports_page", "web.report_new", "web.reports_aggregate", "api.report_forms",
                        "api.create_report", "api.reports_aggregate"}
 
+# Durable jobs: starting a rebuild of the search index (Administrator only; the job pages are walked with a job of
+# the owner's below).
+NO_OBJECT_ENDPOINTS |= {"web.reindex_page", "api.reindex_job"}
 # The register of organisations: its list and the application form (an outsider may not apply: test_register.py).
 NO_OBJECT_ENDPOINTS |= {"web.register_page", "web.register_apply", "api.register_list", "api.register_apply"}
 # Agreements and assessment reports: lists (filtered by the same tables), the drafting and filing forms.
@@ -53,10 +56,14 @@ def secret(world):  # noqa: ANN001, ANN201
         s.add(centre)
         s.flush()
         org_id = centre.id
+    from dms import jobs
+    with world.rt.db.session() as s:
+        from dms.services import users
+        job_id = jobs.enqueue(s, "reindex", {}, users.get_user(s, "owner"))  # the owner's job: not the outsider's
     # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
-            "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id}
+            "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id, "job_id": job_id}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202
