@@ -82,7 +82,7 @@ def _describe() -> list[Operation]:
 
     section("Токены")
     op("POST", "/tokens", "Получить токен по логину и паролю", ref("Token"), ok=201, public=True,
-       body=json_body(("login", "password"), login=STR, password=STR), errors=(401, 429))
+       body=json_body(("login", "password"), login=STR, password=STR), errors=(401, 403, 429))
     op("GET", "/tokens", "Мои действующие токены (без значений)", items(ref("ApiToken")))
     op("DELETE", "/tokens/current", "Отозвать токен этого запроса (выход)", None, ok=204)
     op("DELETE", "/tokens/{token_id}", "Отозвать свой токен", None, ok=204)

@@ -110,6 +110,7 @@ def create_token():  # noqa: ANN201
         raise Invalid("укажите login и password")
     user = users.authenticate(g.db, login, password, source=f"api:{request.remote_addr}",
                               limiter=ratelimit.for_app(), address=request.remote_addr or "")
+    users.require_own_password(user)  # a one-time password from an administrator is changed in the web first
     token, expires, row = sessions.issue_token(g.db, user, timedelta(hours=rt().settings.token_ttl_hours))
     return jsonify({"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "id": row.id,
                     "user": {"login": user.login, "roles": sorted(user.global_roles)}}), 201

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import AuthError, Invalid, Throttled
+from ..errors import N_, AuthError, DmsError, Invalid, Throttled
 from ..ratelimit import RateLimiter
 from ..models import Organisation, User, UserRole
 from ..security import GLOBAL_ROLES
@@ -183,6 +183,16 @@ def one_time_password() -> str:
     """Four groups of four random characters (80 bits), e.g. "k7mq-2xpa-9fhd-w3ne"."""
     import secrets
     return "-".join("".join(secrets.choice(ONE_TIME_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+class PasswordChangeRequired(DmsError):
+    status = 403
+
+
+def require_own_password(user: User) -> None:
+    """API tokens are not given for a one-time password: it is changed in the web first."""
+    if user.must_change_password:
+        raise PasswordChangeRequired(N_("пароль одноразовый: сначала смените его, войдя в веб-интерфейс"))
 
 
 def require_user_admin(actor: User | None) -> None:

@@ -253,3 +253,15 @@ def test_admin_templates_wrap_every_russian_text_in_gettext():
     paths = sorted(root.glob("*.html"))
     assert len(paths) >= 7
     assert [p for path in paths for p in _unwrapped_in_template(env, path)] == []
+
+
+def test_no_api_token_for_a_one_time_password_until_it_is_changed(client, world, rt):  # noqa: ANN001
+    world.user("admin", "Administrator")
+    world.login(client, "admin")
+    _, one_time = _create_in_web(client, world, login="sidorov")
+    r = client.post("/api/v1/tokens", json={"login": "sidorov", "password": one_time})
+    assert r.status_code == 403 and "одноразовый" in r.get_json()["error"]["message"]
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
+    _login(client, "sidorov", one_time)
+    _post(client, "/account/password", {"current": one_time, "new": NEW_PASSWORD, "new2": NEW_PASSWORD})
+    assert client.post("/api/v1/tokens", json={"login": "sidorov", "password": NEW_PASSWORD}).status_code == 201
