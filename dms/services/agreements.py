@@ -179,8 +179,7 @@ def trust_store(rt: Runtime, session: Session) -> TrustStore:
     extra = [der for path in rt.settings.trusted_roots for der in _read_roots(path)]
     if not extra:
         return ours
-    return TrustStore(roots=[*ours.roots, *extra], intermediates=ours.intermediates, crls=ours.crls,
-                      hard_fail_revocation=ours.hard_fail_revocation)
+    return ours.with_roots(extra)  # their certificates' revocation is fetched (CRL DP, with a timeout)
 
 
 def _read_roots(path) -> list[bytes]:  # noqa: ANN001
@@ -209,9 +208,9 @@ class Countersignature:
 def _agency_problems(sig: SignatureReport | None) -> list[str]:
     if sig is None:
         return ["в файле нет подписи агентства"]
-    if sig.status == "modified" or (sig.status == "valid" and sig.modification_level not in ALLOWED_AFTER_AGENCY):
+    if sig.status == "modified" or (sig.ok and sig.modification_level not in ALLOWED_AFTER_AGENCY):
         return ["после подписи агентства изменено содержимое соглашения"]
-    if sig.status != "valid":
+    if not sig.ok:
         return [f"подпись агентства: {STATUS_RU[sig.status]}"]
     return []
 
@@ -225,7 +224,7 @@ def _holder_problems(others: list[SignatureReport]) -> list[str]:
     problems = []
     if sig.status == "untrusted":
         problems.append("сертификат второй стороны не выдан доверенным удостоверяющим центром")
-    elif sig.status != "valid":
+    elif not sig.ok:  # revocation unknown (indeterminate) blocks entering into force too
         problems.append(f"подпись второй стороны: {STATUS_RU[sig.status]}")
     if sig.coverage != "entire_file":
         problems.append("подпись второй стороны охватывает не весь файл")

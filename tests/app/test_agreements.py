@@ -194,7 +194,10 @@ def test_a_countersignature_by_the_agencys_own_certificate_is_refused(rt, partie
 # --- the holder's copy signed elsewhere ---------------------------------------------------------------------
 
 def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the_new_version(rt, parties, client,
-                                                                                           other_ca, tmp_path):  # noqa: ANN001
+                                                                                           other_ca, tmp_path,
+                                                                                           monkeypatch):  # noqa: ANN001
+    # the other CA's revocation list, as fetched from its distribution point (unknown status blocks "in force")
+    monkeypatch.setattr("signing.revocation.fetch_crls", lambda cert, timeout=5.0: [other_ca.build_crl([])])
     root = tmp_path / "holder-root.pem"
     root.write_bytes(other_ca.certificate_pem("root"))
     rt.settings.trusted_roots = (root,)
