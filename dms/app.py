@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     _register_error_handlers(app)
     from . import health
     health.init_app(app)  # /healthz, /readyz; a store that is down answers 503/507 (issue 17.2)
+    from .services import idempotency
+    idempotency.install(app)  # every API POST accepts an Idempotency-Key (issue 17.5)
     return app
 
 

@@ -202,3 +202,82 @@ def test_postgresql_sessions_have_statement_and_idle_in_transaction_timeouts(rt)
     with rt.db.engine.connect() as c:
         assert c.execute(text("SHOW statement_timeout")).scalar() == "1min"
         assert c.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
+
+
+# --- idempotent writes (17.5) ---------------------------------------------------------------------------------
+
+
+def _count(rt, model) -> int:  # noqa: ANN001
+    with rt.db.session() as s:
+        return s.query(model).count()
+
+
+def _upload(folder_id: int, title: str = "Приказ по ключу", data: bytes | None = None) -> dict:
+    return {"folder_id": str(folder_id), "type": "order", "title": title,
+            "file": (io.BytesIO(data or _pdf()), "prikaz.pdf")}
+
+
+def test_a_retried_upload_with_the_same_idempotency_key_returns_the_first_answer_and_creates_nothing(
+        rt, client, world, archive):  # noqa: ANN001
+    from dms.models import Document, Version
+    headers = {**world.token(client, "archivist"), "Idempotency-Key": "upload-1"}
+    before = _count(rt, Document), _count(rt, Version)
+    first = client.post("/api/v1/documents", headers=headers, data=_upload(archive.folder_id),
+                        content_type="multipart/form-data")
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = client.post("/api/v1/documents", headers=headers, data=_upload(archive.folder_id),
+                        content_type="multipart/form-data")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json() and again.headers["Location"] == first.headers["Location"]
+    assert (_count(rt, Document), _count(rt, Version)) == (before[0] + 1, before[1] + 1)
+    other = client.post("/api/v1/documents", headers=headers, data=_upload(archive.folder_id, "Другой приказ"),
+                        content_type="multipart/form-data")
+    assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["error"]["message"]
+    plain = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
+    for _ in range(2):  # without a key every POST creates
+        assert client.post("/api/v1/documents", headers=plain, data=_upload(archive.folder_id),
+                           content_type="multipart/form-data").status_code == 201
+    assert _count(rt, Document) == before[0] + 3
+
+
+def test_the_key_belongs_to_its_user_and_endpoint_and_an_error_answer_is_not_remembered(
+        rt, client, world, archive):  # noqa: ANN001
+    from dms.models import Folder
+    world.user("second", "Clerk")
+    world.share("/Приказы", "second", "Editor")
+    parent = archive.folder_id
+    mine = {**world.token(client, "archivist"), "Idempotency-Key": "k-42"}
+    theirs = {**world.token(client, "second"), "Idempotency-Key": "k-42"}
+    before = _count(rt, Folder)
+    bad = client.post("/api/v1/folders", headers=mine, json={"parent_id": parent})
+    assert bad.status_code == 400  # no name: refused, nothing to remember
+    ok = client.post("/api/v1/folders", headers=mine, json={"parent_id": parent, "name": "Входящие"})
+    assert ok.status_code == 201, ok.get_json()
+    assert client.post("/api/v1/folders", headers=mine, json={"parent_id": parent, "name": "Входящие"}).get_json() \
+        == ok.get_json()
+    same_key_other_user = client.post("/api/v1/folders", headers=theirs, json={"parent_id": parent, "name": "Исх"})
+    assert same_key_other_user.status_code == 201 and "Idempotent-Replayed" not in same_key_other_user.headers
+    assert _count(rt, Folder) == before + 2
+
+
+def test_concurrent_retries_with_one_key_create_one_document(rt, app, world, archive):  # noqa: ANN001
+    from dms.models import Document
+    headers = {**world.token(app.test_client(), "archivist"), "Idempotency-Key": "burst"}
+    before = _count(rt, Document)
+    answers: list = []
+
+    def post() -> None:
+        c = app.test_client()
+        r = c.post("/api/v1/documents", headers=headers, data=_upload(archive.folder_id, data=_pdf() + b"%burst"),
+                   content_type="multipart/form-data")
+        answers.append((r.status_code, r.get_json()))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert _count(rt, Document) == before + 1
+    created = [body for status, body in answers if status == 201]
+    assert created and all(body == created[0] for body in created)
+    assert all(status in (201, 409) for status, _ in answers), answers
