@@ -5,7 +5,8 @@
     fuzz(...)     one schemathesis CLI run for one caller; returns its JSON report
 
 Every run uses a fixed seed and a fixed number of examples per operation, and these checks: no 5xx, every status
-code, content type, header and body as the document (/api/v1/openapi.json) describes. The token-revoking
+code, content type, header and body as the document (/api/v1/openapi.json) describes, an operation that needs a
+token refuses a request without one, a method a path does not have is a 405 with Allow. The token-revoking
 operations (DELETE /tokens/…) run after the others, so the caller's own token stays valid while the rest runs.
 
 `python -m tests.fuzz.harness` (scripts/fuzz) runs everything, prints the figures and exits non-zero on any finding;
@@ -32,7 +33,7 @@ PASSWORD = "Fz-Kq7-Wm3-Zx9-Lp2"
 # demo), and no one. The local-role user runs first, anonymous second, the administrator (who may destroy) last.
 CALLERS = {"local": "cok1", "anonymous": None, "admin": "admin"}
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
-          "response_schema_conformance")
+          "response_schema_conformance,ignored_auth,unsupported_method,missing_required_header")
 TOKEN_OPERATIONS = r"^/tokens/"  # DELETE /tokens/current, /tokens/{id}: would revoke the caller's own token
 BIN = Path(sys.executable).parent
 
