@@ -38,6 +38,11 @@ NO_OBJECT_ENDPOINTS |= {"web.agreements_page", "web.agreement_new", "api.list_ag
                         "web.assessments_page", "web.assessment_create", "api.list_assessment_reports",
                         "api.create_assessment_report"}
 
+# Administration (ManageUsers: the outsider gets 403; test_admin.py): lists, forms, the picker; and one's own
+# password change (no one else's object). Users and groups by id are walked with the owner's and a group's id.
+NO_OBJECT_ENDPOINTS |= {"web.admin_users", "web.admin_user_new", "web.admin_groups", "web.admin_group_create",
+                        "web.admin_principals", "web.password_change"}
+
 
 @pytest.fixture
 def secret(world):  # noqa: ANN001, ANN201
@@ -60,10 +65,15 @@ def secret(world):  # noqa: ANN001, ANN201
     with world.rt.db.session() as s:
         from dms.services import users
         job_id = jobs.enqueue(s, "reindex", {}, users.get_user(s, "owner"))  # the owner's job: not the outsider's
+    with world.rt.db.session() as s:
+        from dms.services import groups
+        owner_id = users.get_user(s, "owner").id
+        group_id = groups.create(s, None, "secret-group").id
     # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
-            "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id, "job_id": job_id}
+            "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id, "job_id": job_id,
+            "user_id": owner_id, "group_id": group_id}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202
