@@ -155,8 +155,13 @@ def notify_test(ctx: click.Context, login: str) -> None:
 
 
 @notify_group.command("send")
+@click.option("--digest", is_flag=True, help="also the daily digests (run once a day)")
 @click.pass_context
 @handle_errors
-def notify_send(ctx: click.Context) -> None:
-    """Send the pending e-mails (retried until the mail server accepts them)."""
-    emit(_send(ctx), True)
+def notify_send(ctx: click.Context, digest: bool) -> None:
+    """Send the pending e-mails (retried until the mail server accepts them); with --digest, the daily digests."""
+    result: dict[str, object] = {"email": _send(ctx)}
+    if digest:
+        rt = runtime(ctx)
+        result["digest"] = notify.send_digests(rt.db, notify.config_from_env(), rt.settings.base_url)
+    emit(result, True)

@@ -285,6 +285,52 @@ def send_pending(db: Any, cfg: SmtpConfig | None, base_url: str = "", limit: int
     return counts
 
 
+def send_digests(db: Any, cfg: SmtpConfig | None, base_url: str = "") -> dict[str, int]:
+    """Once a day: one e-mail per user with every notice they chose to get as a digest since the last one."""
+    counts = {"users": 0, "notices": 0}
+    if cfg is None:
+        return counts
+    with db.session() as s:
+        user_ids = sorted(set(s.scalars(select(Notification.user_id).where(Notification.email_state == "digest"))))
+    if not user_ids:
+        return counts
+    try:
+        client = _connect(cfg)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("mail server unreachable: %s (digests wait for the next run)", exc)
+        return counts
+    try:
+        for user_id in user_ids:
+            with db.session() as s:
+                user = s.get_one(User, user_id)
+                notes = list(s.scalars(select(Notification).where(Notification.user_id == user_id,
+                                                                  Notification.email_state == "digest")
+                                       .order_by(Notification.id)))
+                prefs = s.get(NotificationSettings, user_id)
+                language = prefs.language if prefs is not None else "ru"
+                docs = {n.document_id: s.get(Document, n.document_id) for n in notes if n.document_id}
+                msg = EmailMessage()
+                msg["Subject"] = ("[Pechat] Daily digest: " if language == "en" else "[Печать] Сводка за день: ") + \
+                    str(len(notes))
+                msg["From"], msg["To"] = cfg.sender, user.email
+                msg["Message-ID"] = make_msgid(idstring=f"digest{user_id}-{notes[-1].id}", domain="pechat.local")
+                msg.set_content("\n\n".join(text_of(n, docs.get(n.document_id) if n.document_id else None,
+                                                     language)[1] for n in notes))
+                client.send_message(msg)
+                for n in notes:
+                    n.email_state, n.email_sent_at = "sent", datetime.now(UTC)
+                if prefs is not None:
+                    prefs.last_digest_at = datetime.now(UTC)
+                counts["users"] += 1
+                counts["notices"] += len(notes)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("mail server failed while sending digests: %s", exc)
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.quit()
+    return counts
+
+
 def _note_failure(db: Any, note_id: int, exc: Exception) -> None:
     log.warning("mail server unreachable: %s (e-mails stay pending)", exc)
     with db.session() as s:

@@ -19,7 +19,7 @@ from . import comments, notify
 from . import service as approvals
 from .api import control_csv
 from .models import Comment
-from .rules import DEFAULT_ROUTES, Channel, Kind, decision_label, kind_label
+from .rules import DEFAULT_ROUTES, Channel, Kind, Rule, decision_label, kind_label
 
 
 def _doc(doc_id: int) -> Document:
@@ -92,6 +92,13 @@ def approval_tasks() -> list[Any]:
 
 
 @bp.app_template_global()
+def when(iso: str | None) -> Any:
+    """An ISO time of the approval's JSON as a datetime, for the `moment` and `day` filters."""
+    from datetime import datetime
+    return datetime.fromisoformat(iso) if iso else None
+
+
+@bp.app_template_global()
 def task_overdue(task: Any) -> bool:
     return approvals.is_overdue(task)
 
@@ -107,10 +114,15 @@ def overdue_chart() -> str:
 
 
 def _plan_from_form(doc: Document) -> list[approvals.PlannedStage]:
+    """The type's route with the approvers the initiator added per stage, and the stage's rule when they chose one
+    (all must approve, or any one)."""
     plan = approvals.default_plan(doc)
     for i, stage in enumerate(plan, 1):
         extra = [x.strip() for x in request.form.get(f"extra_{i}", "").replace(";", ",").split(",") if x.strip()]
         stage.approvers += [x for x in extra if x not in stage.approvers]
+        rule = request.form.get(f"rule_{i}", "")
+        if rule in (Rule.ALL, Rule.ANY):
+            stage.rule = Rule(rule)
     return plan
 
 
@@ -124,7 +136,7 @@ def route_start(doc_id: int):  # noqa: ANN201
         _refused(exc)
         return _back(doc_id, "approval")
     _after_commit()
-    flash(_("Документ отправлен на согласование"), "ok")
+    flash(_("Документ отправлен на согласование"), "success")
     return _back(doc_id, "approval")
 
 
@@ -144,7 +156,7 @@ def route_decide(doc_id: int):  # noqa: ANN201
         _refused(exc)
         return _back(doc_id, "approval")
     _after_commit()
-    flash(_("Решение записано"), "ok")
+    flash(_("Решение записано"), "success")
     return _back(doc_id, "approval")
 
 
@@ -160,7 +172,7 @@ def route_recall(doc_id: int):  # noqa: ANN201
     except (DmsError, Forbidden) as exc:
         _refused(exc)
         return _back(doc_id, "approval")
-    flash(_("Документ отозван с согласования"), "ok")
+    flash(_("Документ отозван с согласования"), "success")
     return _back(doc_id, "approval")
 
 
@@ -261,7 +273,7 @@ def notification_settings():  # noqa: ANN201
             flash(_("Неизвестный вариант"), "error")
             g.db.rollback()
         else:
-            flash(_("Настройки сохранены"), "ok")
+            flash(_("Настройки сохранены"), "success")
         return redirect(url_for("web.notification_settings"))
     prefs = notify.settings_of(g.db, current_user)
     return render_template("approvals/settings.html", prefs=prefs, kinds=[k for k in Kind if k is not Kind.TEST],
@@ -282,5 +294,5 @@ def deputy_set():  # noqa: ANN201
     except (DmsError, Forbidden, Invalid) as exc:
         _refused(exc)
     else:
-        flash(_("Заместитель назначен"), "ok")
+        flash(_("Заместитель назначен"), "success")
     return redirect(url_for("web.notification_settings"))

@@ -122,3 +122,15 @@ def test_the_smtp_url_is_parsed_and_refused_when_not_smtp() -> None:
     assert notify.SmtpConfig.from_url("") is None
     with pytest.raises(ValueError):
         notify.SmtpConfig.from_url("http://example.org")
+
+
+def test_a_digest_reader_gets_one_email_a_day_with_all_their_notices(rt, order, smtp) -> None:  # noqa: ANN001
+    inbox, _controller, cfg = smtp
+    with rt.db.session() as s:
+        notify.set_preferences(s, users.get_user(s, "lawyer"), {"task_assigned": "digest", "rejected": "digest"})
+    _as(rt, "clerk", approvals.start, order, approvals.plan_from_logins([["lawyer"]]))
+    assert notify.send_pending(rt.db, cfg)["sent"] == 0
+    assert notify.send_digests(rt.db, cfg) == {"users": 1, "notices": 1}
+    assert notify.send_digests(rt.db, cfg) == {"users": 0, "notices": 0}
+    [subject] = inbox.subjects("lawyer@agency.test")
+    assert subject == "[Печать] Сводка за день: 1"
