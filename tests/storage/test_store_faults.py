@@ -1,0 +1,120 @@
+"""Issue 17.2: a store that refuses, hangs or is full fails fast with StoreUnavailable / StoreFull (which the web
+app answers 503 / 507), never with minutes of retries."""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage import FileStore, S3Store, StorageError, StoreFull, StoreUnavailable, open_store
+from storage.errors import from_os_error
+
+KEY = "ab" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def frozen_server() -> Iterator[int]:
+    """Accepts connections and never answers (a hung S3 server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def _s3(port: int, **options: str) -> S3Store:
+    query = "&".join(["secure=false", "region=us-east-1", *(f"{k}={v}" for k, v in options.items())])
+    store = open_store(f"s3://k:s@127.0.0.1:{port}/bucket?{query}")
+    assert isinstance(store, S3Store)
+    return store
+
+
+def test_a_refusing_s3_store_fails_at_once_with_store_unavailable() -> None:
+    store = _s3(_free_port())
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable) as caught:
+        store.stat(KEY)
+    assert time.perf_counter() - started < 3  # connect refused, one retry: no minutes of backoff
+    assert caught.value.retry_after >= 1
+
+
+def test_a_frozen_s3_store_is_given_up_after_its_read_timeout_and_then_skipped_by_the_breaker(
+        frozen_server: int) -> None:
+    store = _s3(frozen_server, read_timeout="0.5", connect_timeout="0.5")
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable):
+        store.open(KEY)
+    first = time.perf_counter() - started
+    assert first < 3, first  # read timeout 0.5 s, one retry
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable) as caught:
+        store.put(io.BytesIO(b"data"))
+    assert time.perf_counter() - started < 0.2  # the breaker answers at once while the store was just found down
+    assert "failed less than" in str(caught.value)
+
+
+def test_the_default_timeouts_are_short() -> None:
+    from storage import s3
+    assert s3.CONNECT_TIMEOUT_SECONDS <= 2 and s3.READ_TIMEOUT_SECONDS <= 10 and s3.RETRIES <= 1
+
+
+def test_bad_timeout_options_are_refused() -> None:
+    with pytest.raises(StorageError):
+        open_store("s3://k:s@127.0.0.1:9/b?read_timeout=never")
+
+
+def test_a_full_disk_is_store_full(fs_store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StoreFull) as caught:
+        fs_store.put(io.BytesIO(b"no room"))
+    assert isinstance(caught.value, StoreUnavailable) and caught.value.retry_after == 60
+
+
+def test_a_removed_store_directory_is_store_unavailable(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    store = FileStore(root)
+    (root / ".tmp").rmdir()
+    root.rmdir()
+    with pytest.raises(StoreUnavailable):
+        list(store.list())
+
+
+@pytest.mark.parametrize(("code", "kind"), [(errno.ENOSPC, StoreFull), (errno.EDQUOT, StoreFull),
+                                            (errno.EIO, StoreUnavailable), (errno.EROFS, StoreUnavailable),
+                                            (errno.EEXIST, StorageError)])
+def test_os_errors_map_to_full_unavailable_or_plain(code: int, kind: type) -> None:
+    error = from_os_error(OSError(code, os.strerror(code)), "x")
+    assert type(error) is kind
