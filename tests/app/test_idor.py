@@ -31,6 +31,8 @@ NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit
 # Durable jobs: starting a rebuild of the search index (Administrator only; the job pages are walked with a job of
 # the owner's below).
 NO_OBJECT_ENDPOINTS |= {"web.reindex_page", "api.reindex_job"}
+# Certificates (issue 15): a clerk's prepared batches (their list and the upload) and a blank allocation by the API.
+NO_OBJECT_ENDPOINTS |= {"api.prepare_batch", "api.prepared_batches", "api.allocate_blanks"}
 # The register of organisations: its list and the application form (an outsider may not apply: test_register.py).
 NO_OBJECT_ENDPOINTS |= {"web.register_page", "web.register_apply", "api.register_list", "api.register_apply"}
 # Agreements and assessment reports: lists (filtered by the same tables), the drafting and filing forms.
@@ -42,6 +44,11 @@ NO_OBJECT_ENDPOINTS |= {"web.agreements_page", "web.agreement_new", "api.list_ag
 # password change (no one else's object). Users and groups by id are walked with the owner's and a group's id.
 NO_OBJECT_ENDPOINTS |= {"web.admin_users", "web.admin_user_new", "web.admin_groups", "web.admin_group_create",
                         "web.admin_principals", "web.password_change"}
+# Approval routes (dms.approvals): one's own tasks, notices, settings and the control report (filtered to documents
+# one may view); the routes and comments of a document are walked with the secret document and a comment on it.
+NO_OBJECT_ENDPOINTS |= {"web.notifications_page", "web.notifications_read", "web.control_page",
+                        "web.notification_settings", "web.deputy_set", "api.tasks_list", "api.control_report",
+                        "api.deputy_set", "api.notifications_list", "api.notifications_read"}
 
 
 @pytest.fixture
@@ -69,11 +76,15 @@ def secret(world):  # noqa: ANN001, ANN201
         from dms.services import groups
         owner_id = users.get_user(s, "owner").id
         group_id = groups.create(s, None, "secret-group").id
+    with world.rt.db.session() as s:
+        from dms.approvals import comments
+        from dms.models import Document
+        comment_id = comments.add(s, users.get_user(s, "owner"), s.get_one(Document, doc.id), "секретное обсуждение").id
     # Certificates and issue batches have their own outsider tests (test_verification.py); here they are walked
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
             "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id, "job_id": job_id,
-            "user_id": owner_id, "group_id": group_id}
+            "user_id": owner_id, "group_id": group_id, "comment_id": comment_id}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202
