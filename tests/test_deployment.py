@@ -19,13 +19,16 @@ def test_compose_has_app_indexer_database_and_object_store():
     services = compose()["services"]
     assert {"app", "indexer", "db", "minio", "minio-init", "migrate"} <= set(services)
     assert "gunicorn" in services["app"]["command"] and "--workers" in services["app"]["command"]
+    command = services["app"]["command"]
+    # Threads, not sync workers: two requests stuck in a slow store must not take the site (issue 17.2).
+    assert command[command.index("--worker-class") + 1] == "gthread" and "--threads" in command
     assert services["indexer"]["command"] == ["dms", "indexer"]
     assert services["migrate"]["command"] == ["dms", "init"]
 
 
 def test_every_app_process_gets_the_variables_the_settings_need():
     services = compose()["services"]
-    for name in ("app", "indexer", "migrate"):
+    for name in ("app", "indexer", "migrate", "worker"):
         env = services[name]["environment"]
         assert set(env) >= REQUIRED_APP_ENV, name
         assert env["DMS_DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in env["DMS_DATABASE_URL"]
@@ -45,7 +48,7 @@ def test_only_the_indexer_writes_the_index_volume():
     assert "index:/index:ro" in services["app"]["volumes"]
     assert "index:/index" in services["indexer"]["volumes"]
     writers = [n for n, s in services.items() if any(v == "index:/index" for v in s.get("volumes", []))]
-    assert sorted(writers) == ["indexer", "migrate"]
+    assert sorted(writers) == ["indexer", "migrate", "worker"]  # the worker: reindex jobs (a side generation)
 
 
 def test_volumes_ports_and_health_checks():
@@ -79,3 +82,18 @@ def test_dockerfile_installs_fonts_and_runs_as_a_user():
     assert re.search(r"^USER \w+", text, re.M)
     for package in ("dms", "storage", "signing", "search", "templates"):
         assert f"COPY {package} ./{package}" in text
+
+
+def test_redis_and_a_job_worker_run_the_durable_jobs():
+    c = compose()
+    services = c["services"]
+    assert services["worker"]["command"] == ["dms", "worker"]
+    assert "--appendonly" in services["redis"]["command"] and "redisdata:/data" in services["redis"]["volumes"]
+    assert "redisdata" in c["volumes"] and "test" in services["redis"]["healthcheck"]
+    for name in ("app", "worker"):
+        assert services[name]["environment"]["DMS_JOBS_URL"] == "redis://redis:6379/0", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    from dms.config import Settings
+    settings = Settings.from_env({"DMS_JOBS_URL": "redis://redis:6379/0", "DMS_SECRET_KEY": "x",
+                                  "DMS_DATA_DIR": "/tmp/pechat-compose-check"})
+    assert settings.jobs_url == "redis://redis:6379/0"
