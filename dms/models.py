@@ -40,6 +40,11 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
+    # Issue 15: state registration numbers checked by their rules, and a register decision waiting for its order's
+    # signature (the status it will take; empty when none waits).
+    ogrn: Mapped[str] = mapped_column(String(15), default="", server_default="")
+    kpp: Mapped[str] = mapped_column(String(9), default="", server_default="")
+    pending_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
     full_name: Mapped[str] = mapped_column(String(300), default="")
     email: Mapped[str] = mapped_column(String(300), default="")
     password_hash: Mapped[str] = mapped_column(String(300), default="")
@@ -383,6 +388,7 @@ class Certificate(Base):
     centre: Mapped[Organisation] = relationship(lazy="joined")
 
 
+    revoke_order_date: Mapped[date | None] = mapped_column(Date)  # issue 15: the revoking order's date
 class BlankRange(Base):
     """Numbered blank forms (бланки строгой отчётности) allocated to a centre."""
     __tablename__ = "blank_ranges"
@@ -430,6 +436,9 @@ class LegalHold(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: history outlives it
     folder_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"), index=True)
+    # Issue 15: a batch a clerk prepared (stage "prepared", the validated rows as JSON) that a signatory then signs.
+    rows_json: Mapped[str | None] = mapped_column(Text)
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(String(2000))
     placed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -510,6 +519,8 @@ class Job(Base):
     SQLite or Redis) carries only the id; this row is the truth a worker claims, beats its heart into, and a later
     worker resumes from when the heart stopped."""
     __tablename__ = "jobs"
+    # Issue 15: when the status changed; None while the deciding order waits for its signature.
+    effective_at: Mapped[datetime | None] = mapped_column()
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex: the id in URLs is unguessable
     kind: Mapped[str] = mapped_column(String(64), index=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

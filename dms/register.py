@@ -12,9 +12,11 @@ is allowed (`reapply`): the organisation may apply again, which files a new appl
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import N_
 from .i18n import pick
 from .security import Permission as P
 
@@ -58,6 +60,12 @@ class Status:
         return pick(self.label_ru, self.label_en)
 
 
+# The statuses in which an organisation acts under the Register: gets blank forms, issues certificates, signs
+# agreements. «Under audit» is one of them: an audit checks an organisation that stays in the Register (seed 000:
+# monitoring and audit, then exclusion only by an order), and stopping it would hold up the people it assesses;
+# exclusion (by a signed order) is what ends it.
+IN_FORCE = ("included", "under_audit")
+
 STATUSES: dict[str, Status] = {s.code: s for s in (
     Status("applied", "Подано заявление", "Applied"),
     Status("included", "Включена в Регистр", "Included"),
@@ -95,6 +103,7 @@ class RegisterTransition:
     filing: Filing | None = None
     refers_to: str | None = None     # files nothing; its event points at the document of this earlier step
     settles: str | None = None       # workflow transition then taken on the latest application (if open)
+    confirm: str = ""                # the web asks to confirm, saying this consequence (a msgid)
 
     @property
     def title(self) -> str:
@@ -117,7 +126,8 @@ _APPLICATION = Filing(
 TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
     RegisterTransition(
         "apply", "Подать заявление", "Apply", (None,), "applied", permissions=(P.ADD,),
-        reason_label_ru="Дополнительные сведения", reason_label_en="Additional information", default_reason="нет", filing=_APPLICATION),
+        reason_label_ru="Дополнительные сведения", reason_label_en="Additional information", default_reason="нет",
+        filing=_APPLICATION),
     RegisterTransition(
         "include", "Включить в Регистр", "Include", ("applied",), "included",
         default_reason="заявление организации и результаты его рассмотрения", settles="accept",
@@ -132,7 +142,10 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
             ("register", "send_to_signing"), (("subject", "Включение {code} в Регистр"), ("centre", "{code}")))),
     RegisterTransition(
         "reject", "Отказать во включении", "Reject the application", ("applied",), "rejected",
-        reason_required=True, reason_label_ru="Причина отказа", reason_label_en="Reason for rejection", settles="reject",
+        reason_required=True, reason_label_ru="Причина отказа", reason_label_en="Reason for rejection",
+        settles="reject",
+        confirm=N_("Организации будет отказано во включении в Регистр: приказ об отказе будет оформлен и отправлен "
+                   "на подпись; после подписания организация не сможет получать бланки и выдавать свидетельства."),
         filing=Filing(
             "order", "ПРИКАЗ", "Об отказе во включении {short_name} в {register}",
             ("Рассмотрев заявление {name} (ИНН {inn}, г. {city}) и представленные документы,",
@@ -158,10 +171,13 @@ TRANSITIONS: dict[str, RegisterTransition] = {t.name: t for t in (
             ("submit",), (("kind", "audit"), ("site", "{code}")))),
     RegisterTransition(
         "finish_audit", "Завершить проверку", "Finish the audit", ("under_audit",), "included",
-        reason_required=True, reason_label_ru="Результат проверки", reason_label_en="Result of the audit", refers_to="start_audit"),
+        reason_required=True, reason_label_ru="Результат проверки", reason_label_en="Result of the audit",
+        refers_to="start_audit"),
     RegisterTransition(
         "exclude", "Исключить из Регистра", "Exclude", ("included", "under_audit"), "excluded",
         reason_required=True, reason_label_ru="Причина исключения", reason_label_en="Reason for exclusion",
+        confirm=N_("Организация будет исключена из Регистра: приказ будет оформлен и отправлен на подпись; после "
+                   "подписания она не сможет получать бланки, выдавать свидетельства и подписывать соглашения."),
         filing=Filing(
             "order", "ПРИКАЗ", "Об исключении информации о {short_name} из {register_gen}",
             ("В связи с: {reason},",
@@ -196,3 +212,51 @@ def status_label(code: str) -> str:
 assert all(t.target in STATUSES and all(s is None or s in STATUSES for s in t.sources)
            for t in TRANSITIONS.values()), "a register transition names an unknown status"
 assert all(t.refers_to is None or t.refers_to in TRANSITIONS for t in TRANSITIONS.values())
+
+
+# --- identifiers: checked by their rules ----------------------------------------------------------------------------
+
+def _weighted(digits: str, weights: tuple[int, ...]) -> int:
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10
+
+
+def inn_valid(inn: str) -> bool:
+    """ИНН: 10 digits (an organisation: one check digit) or 12 (a person: two), by the tax service's weights."""
+    if not inn.isdigit() or len(inn) not in (10, 12) or set(inn) == {"0"}:
+        return False
+    if len(inn) == 10:
+        return _weighted(inn, (2, 4, 10, 3, 5, 9, 4, 6, 8)) == int(inn[9])
+    return (_weighted(inn, (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) == int(inn[10])
+            and _weighted(inn, (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) == int(inn[11]))
+
+
+def ogrn_valid(ogrn: str) -> bool:
+    """ОГРН: 13 digits (an organisation, starting 1 or 5), the last = the first 12 mod 11 (mod 10); ОГРНИП: 15
+    digits starting 3, the last = the first 14 mod 13 (mod 10)."""
+    if not ogrn.isdigit():
+        return False
+    if len(ogrn) == 13:
+        return ogrn[0] in "15" and int(ogrn[:12]) % 11 % 10 == int(ogrn[12])
+    if len(ogrn) == 15:
+        return ogrn[0] == "3" and int(ogrn[:14]) % 13 % 10 == int(ogrn[14])
+    return False
+
+
+KPP_RE = re.compile(r"^\d{4}[0-9A-Z]{2}\d{3}$")  # tax office (4), reason (2: digits or capital Latin), number (3)
+
+
+def kpp_valid(kpp: str) -> bool:
+    return bool(KPP_RE.match(kpp))
+
+
+# Every organisation's code: its kind's prefix, the region (two digits, the subject of the Federation) and its number
+# in the region, e.g. ЦОК-77-001 (what the demo, the certificates' numbers and the folders use).
+CODE_RE = re.compile(r"^(?P<prefix>[А-ЯЁ]{2,4})-(?P<region>\d{2})-(?P<seq>\d{3})$")
+
+
+def code_problem(code: str, kind: str) -> str | None:
+    """None if the code follows the pattern for this kind, else what is wrong (a msgid)."""
+    m = CODE_RE.match(code)
+    if m is None or m["region"] == "00" or (kind in KINDS and m["prefix"] != KINDS[kind].prefix):
+        return N_("код: вид-регион-номер, например %(example)s")
+    return None

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
+from .errors import N_
 from .i18n import pick
 from .security import Permission as P, ROLE_PERMISSIONS, roles_with
 
@@ -41,6 +42,15 @@ class Transition:
     # Checked only when the step is taken, on its outcome: for a signing step, on the version the signature made.
     effect_guards: tuple[str, ...] = ()
     comment_required: bool = False   # the comment is the reason, kept in the history (e.g. termination)
+    # Taken only by its own service (a msgid saying where): never a plain step in the API, bulk actions or the
+    # document page (a certificate's revocation needs an order, a replacement issues a duplicate, expiry is by date).
+    service: str = ""
+    # Irreversible: the web asks to confirm, saying this consequence (a msgid).
+    confirm: str = ""
+    returns: bool = False            # sends the document back to its author (it reaches their «Мои задачи»)
+    # Names in dms.services.workflow.EFFECTS, run after the step in the same transaction (e.g. a signed order
+    # makes the register's decision take effect).
+    effects: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -65,10 +75,31 @@ COUNTERPARTY = frozenset({"Counterparty"})
 COUNTERPARTY_READS = {P.VIEW: roles_with(P.VIEW) | COUNTERPARTY, P.DOWNLOAD: roles_with(P.DOWNLOAD) | COUNTERPARTY}
 ASSESSED_READS = {P.VIEW: roles_with(P.VIEW) | {"Assessed"}, P.DOWNLOAD: roles_with(P.DOWNLOAD) | {"Assessed"}}
 
+APPROVAL_SERVICE = N_("согласование — на карточке документа (маршрут, решения согласующих, отзыв): "
+                      "POST /api/v1/documents/{id}/route, dms route start|decide|recall")
+
+
+def approval_steps(start: str, back: str, numbers: bool = False) -> tuple[Transition, ...]:
+    """The steps an approval route (dms.approvals) takes: only its service takes them, so no plain transition skips
+    the approvers. Approved, the document goes to signing; rejected or recalled, back to `back` for rework."""
+    return (
+        Transition("start_approval", "Отправить на согласование", "Send for approval", (start,), "on_approval",
+                   guards=("has_pdf",), service=APPROVAL_SERVICE),
+        Transition("approval_complete", "Согласовано", "Approved", ("on_approval",), "on_signing",
+                   service=APPROVAL_SERVICE, assigns_number=numbers),
+        Transition("approval_rejected", "Не согласовано", "Not approved", ("on_approval",), back, returns=True,
+                   service=APPROVAL_SERVICE),
+        Transition("recall_approval", "Отозвать с согласования", "Recall from approval", ("on_approval",), back,
+                   returns=True, service=APPROVAL_SERVICE),
+    )
+
+
 WORKFLOWS: dict[str, Workflow] = {
     "order": _wf("draft", [
         State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
         State("registered", "Зарегистрирован", "Registered", {P.EDIT: EDITORS}),
+        # Approval (dms.approvals): the approvers view and download it, nobody edits it while they decide.
+        State("on_approval", "На согласовании", "On approval", {**FROZEN}),
         State("on_signing", "На подписании", "On signing", {**FROZEN, P.SIGN: SIGNERS}),
         State("signed", "Подписан", "Signed", {**FROZEN, P.SIGN: NOBODY}),
         State("cancelled", "Отменён", "Cancelled", {**FROZEN, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
@@ -77,10 +108,15 @@ WORKFLOWS: dict[str, Workflow] = {
                    guards=("has_pdf",), assigns_number=True),
         Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("registered",), "on_signing",
                    guards=("has_pdf",)),
-        Transition("return_to_draft", "Вернуть на доработку", "Return for rework", ("on_signing",), "registered"),
+        Transition("return_to_draft", "Вернуть на доработку", "Return for rework", ("on_signing",), "registered",
+                   returns=True),
         Transition("sign", "Подписать", "Sign", ("on_signing",), "signed", permission=P.SIGN,
-                   guards=("has_pdf", "signer_not_author"), worklist=True),
-        Transition("cancel", "Отменить", "Cancel", ("draft", "registered", "signed"), "cancelled"),
+                   guards=("has_pdf", "signer_not_author"), worklist=True,
+                   effects=("register_decision", "approvals_signed")),
+        *approval_steps("registered", "registered"),
+        Transition("cancel", "Отменить", "Cancel", ("draft", "registered", "signed"), "cancelled",
+                   confirm=N_("Приказ будет отменён безвозвратно: отменённый приказ нельзя изменить, подписать или "
+                              "вернуть в работу."), effects=("register_decision_dropped",)),
     ]),
     "certificate": _wf("draft", [
         State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
@@ -91,14 +127,21 @@ WORKFLOWS: dict[str, Workflow] = {
     ], [
         Transition("issue", "Выдать (подписать)", "Issue (sign)", ("draft",), "issued", permission=P.SIGN,
                    guards=("has_pdf",), assigns_number=True),
-        Transition("revoke", "Аннулировать", "Revoke", ("issued",), "revoked", permission=P.REVOKE),
-        Transition("expire", "Истёк срок действия", "Expire", ("issued",), "expired"),
-        Transition("replace", "Заменить дубликатом", "Replace", ("issued",), "replaced"),
+        Transition("revoke", "Аннулировать", "Revoke", ("issued",), "revoked", permission=P.REVOKE,
+                   service=N_("аннулирование — на карточке свидетельства, с причиной и приказом (номер и дата): "
+                              "POST /api/v1/certificates/{номер}/revoke, dms certificates revoke")),
+        Transition("expire", "Истёк срок действия", "Expire", ("issued",), "expired",
+                   service=N_("срок действия истекает только по дате «действительно до» (ежедневный запуск "
+                              "dms maintain / dms certificates expire)")),
+        Transition("replace", "Заменить дубликатом", "Replace", ("issued",), "replaced", permission=P.SIGN,
+                   service=N_("замена — выдачей дубликата на карточке свидетельства: POST "
+                              "/api/v1/certificates/{номер}/replace, dms certificates replace")),
     ]),
     # The holder's representative (local role Counterparty on the holder's folder) sees an agreement once the
     # agency has signed it and countersigns it; entering into force is guarded by checking both signatures.
     "agreement": _wf("draft", [
         State("draft", "Проект", "Draft", {P.EDIT: EDITORS}),
+        State("on_approval", "На согласовании", "On approval", {**FROZEN}),
         State("on_signing", "На подписании", "On signing", {**FROZEN, P.SIGN: SIGNERS}),
         State("signed_by_agency", "Подписано агентством", "Signed by the agency",
               {**FROZEN, **COUNTERPARTY_READS, P.SIGN: COUNTERPARTY}),
@@ -109,24 +152,32 @@ WORKFLOWS: dict[str, Workflow] = {
         Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("draft",), "on_signing",
                    guards=("has_pdf",), assigns_number=True),
         Transition("sign", "Подписать от агентства", "Sign for the agency", ("on_signing",), "signed_by_agency",
-                   permission=P.SIGN, guards=("has_pdf",), worklist=True),
+                   permission=P.SIGN, guards=("has_pdf", "counterparty_in_register"), worklist=True,
+                   effects=("approvals_signed",)),
+        *approval_steps("draft", "draft", numbers=True),
         Transition("countersign", "Подписать второй стороной", "Countersign", ("signed_by_agency",), "in_force",
-                   permission=P.SIGN, guards=("has_pdf", "term_not_ended"),
+                   permission=P.SIGN, guards=("has_pdf", "term_not_ended", "counterparty_in_register"),
                    effect_guards=("both_signatures_valid",), worklist=True),
         Transition("accept_countersigned", "Принять подписанный второй стороной", "Accept the countersigned copy",
-                   ("signed_by_agency",), "in_force", guards=("term_not_ended", "both_signatures_valid")),
-        Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated", comment_required=True),
+                   ("signed_by_agency",), "in_force",
+                   guards=("term_not_ended", "both_signatures_valid", "counterparty_in_register")),
+        Transition("terminate", "Прекратить", "Terminate", ("in_force",), "terminated", comment_required=True,
+                   confirm=N_("Соглашение будет прекращено безвозвратно: возобновить его нельзя, нужно заключить "
+                              "новое.")),
     ]),
     "report": _wf("draft", [
         State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),
-        State("submitted", "Представлен", "Submitted", {P.EDIT: REVIEWERS, P.ADD: NOBODY, P.TRANSITION: REVIEWERS}),
+        # Accepted by default by the agency's Clerk (who receives reports; no role to grant first), or a Reviewer.
+        State("submitted", "Представлен", "Submitted",
+              {P.EDIT: REVIEWERS, P.ADD: NOBODY, P.TRANSITION: REVIEWERS | {"Clerk"}}),
         State("accepted", "Принят", "Accepted", {**FROZEN}),
         State("returned", "Возвращён", "Returned", {P.EDIT: EDITORS}),
     ], [
         Transition("submit", "Представить", "Submit", ("draft", "returned"), "submitted", assigns_number=True),
         Transition("accept", "Принять", "Accept", ("submitted",), "accepted",
                    guards=("reviewer_not_author",), worklist=True),
-        Transition("return", "Вернуть", "Return", ("submitted",), "returned", guards=("reviewer_not_author",)),
+        Transition("return", "Вернуть", "Return", ("submitted",), "returned", guards=("reviewer_not_author",),
+                   returns=True),
     ]),
     # Seed 004, 4.5: a report reaches the person assessed only after the feedback session. The person holds the
     # local role Assessed on their own folder, which grants nothing until the state after feedback.
@@ -137,7 +188,7 @@ WORKFLOWS: dict[str, Workflow] = {
     ], [
         Transition("complete", "Отчёт сформирован", "Report ready", ("draft",), "ready", guards=("has_pdf",),
                    assigns_number=True),
-        Transition("rework", "Вернуть на доработку", "Return for rework", ("ready",), "draft"),
+        Transition("rework", "Вернуть на доработку", "Return for rework", ("ready",), "draft", returns=True),
         Transition("record_feedback", "Обратная связь проведена", "Feedback given", ("ready",), "released",
                    guards=("assessed_person_folder",), comment_required=True),
     ]),
@@ -149,7 +200,8 @@ WORKFLOWS: dict[str, Workflow] = {
     ], [
         Transition("register", "Зарегистрировать", "Register", ("draft",), "registered", assigns_number=True),
         Transition("accept", "Принять", "Accept", ("registered",), "accepted"),
-        Transition("reject", "Отклонить", "Reject", ("registered",), "rejected"),
+        Transition("reject", "Отклонить", "Reject", ("registered",), "rejected",
+                   confirm=N_("Заявление будет отклонено безвозвратно.")),
     ]),
     "other": _wf("draft", [
         State("draft", "Черновик", "Draft", {P.EDIT: EDITORS}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 
 from ..errors import Invalid, NotFound
+from ..security import P, holds_globally
 from ..services import certificates as certs
 from ..services.certificate_rows import read_results
 from ..web import verify as public
@@ -59,6 +60,50 @@ def issue_batch():  # noqa: ANN201
     return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
 
 
+@bp.post("/certificates/batches/prepared")
+@token_required
+def prepare_batch():  # noqa: ANN201
+    """multipart: file (CSV/XLSX), centre — a clerk prepares a batch; a signatory then issues it with the PIN."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("нужен файл результатов экзамена в поле file")
+    rows = read_results(upload.stream, upload.filename or "")
+    batch = certs.prepare_batch(g.db, g.api_user, request.form.get("centre", ""), rows, upload.filename or "")
+    return jsonify({"batch": batch.id, "stage": batch.stage, "total": batch.total}), 201
+
+
+@bp.get("/certificates/batches/prepared")
+@token_required
+def prepared_batches():  # noqa: ANN201
+    return jsonify({"items": [{"batch": b.id, "centre_id": b.centre_id, "file": b.filename, "total": b.total,
+                               "created_at": b.created_at.isoformat(), "error": b.error}
+                              for b in certs.prepared_batches(g.db, g.api_user)]})
+
+
+@bp.post("/certificates/batches/<int:batch_id>/issue")
+@token_required
+def issue_prepared(batch_id: int):  # noqa: ANN201
+    """{"pin"}: the signatory issues a prepared batch."""
+    body = _json_body()
+    login = g.api_user.login
+    g.db.rollback()
+    result = certs.issue_prepared(current_app.extensions["dms_runtime"], login, batch_id, str(body.get("pin", "")))
+    return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
+
+
+@bp.post("/certificates/blanks")
+@token_required
+def allocate_blanks():  # noqa: ANN201
+    """{"centre", "series", "first", "last"}: a range of blank forms for a centre in force in the Register."""
+    body = _json_body()
+    first, last = body.get("first"), body.get("last")
+    if not isinstance(first, int) or not isinstance(last, int):
+        raise Invalid("first и last — целые числа")
+    centre = certs.centre_by_code(g.db, str(body.get("centre", "")))
+    rng = certs.allocate_blanks(g.db, g.api_user, centre, str(body.get("series", "")), first, last)
+    return jsonify({"centre": centre.code, "series": rng.series, "first": rng.first, "last": rng.last}), 201
+
+
 @bp.get("/certificates/<path:cert_number>")
 @token_required
 def certificate(cert_number: str):  # noqa: ANN201
@@ -69,27 +114,30 @@ def certificate(cert_number: str):  # noqa: ANN201
 @bp.post("/certificates/<path:cert_number>/revoke")
 @token_required
 def revoke(cert_number: str):  # noqa: ANN201
+    """{"reason", "order_number", "order_date"}: the Revoke permission, a reason and the order (number and date)."""
     cert = certs.get(g.db, g.api_user, cert_number)
     body = _json_body()
-    certs.revoke(g.db, g.api_user, cert, str(body.get("reason", "")), str(body.get("order", "")))
+    certs.revoke(g.db, g.api_user, cert, str(body.get("reason", "")), str(body.get("order_number", "")),
+                 str(body.get("order_date", "")))
     return jsonify(certs.public_view(g.db, cert))
 
 
 @bp.post("/certificates/<path:cert_number>/replace")
 @token_required
 def replace(cert_number: str):  # noqa: ANN201
-    certs.get(g.db, g.api_user, cert_number)  # 404 for what the caller may not see, before anything else
+    """{"reason", "pin", "new_name"?}: a duplicate; `new_name` for a documented change of name."""
+    cert_number = certs.get(g.db, g.api_user, cert_number).number  # 404 for what the caller may not see, first
     body = _json_body()
     login = g.api_user.login
     g.db.rollback()  # replace() runs in its own transactions: release this request's first
     result = certs.replace(current_app.extensions["dms_runtime"], login, cert_number,
-                           str(body.get("pin", "")), str(body.get("reason", "")))
+                           str(body.get("pin", "")), str(body.get("reason", "")), str(body.get("new_name", "")))
     return jsonify(result), 201
 
 
 @bp.get("/certificates/blanks")
 @token_required
 def blanks():  # noqa: ANN201
-    if not g.api_user.global_roles & {"Administrator", "Clerk", "Auditor"}:
+    if not (holds_globally(g.api_user, P.MANAGE_BLANKS) or holds_globally(g.api_user, P.VIEW_AUDIT)):
         raise NotFound("нет доступа к учёту бланков")
     return jsonify({"items": certs.blanks_report(g.db)})

@@ -74,7 +74,8 @@ REGISTER_EVENT = obj(id=INT, organisation_id=INT, transition=STR, title=STR, fro
                      reason=opt(STR), actor=opt(STR), ts=TS, document=opt(ref("RegisterDocument")))
 ORGANISATION = obj(id=INT, code=opt(STR), name=STR, short_name=opt(STR), kind=STR, kind_label=STR, city=opt(STR),
                    inn=opt(STR), status=opt(STR), status_label=opt(STR), status_reason=opt(STR),
-                   status_changed_at=opt(TS), folder_id=opt(INT), documents=INT, certificates=INT)
+                   status_changed_at=opt(TS), folder_id=opt(INT), documents=INT, certificates=INT, ogrn=opt(STR),
+                   kpp=opt(STR), pending_status=opt(STR))
 HOLD = obj(id=INT, document_id=opt(INT), folder_id=opt(INT), reason=STR, placed_at=TS, released_at=opt(TS),
            release_reason=opt(STR))
 DISPOSITION_BATCH = obj(id=INT, status=STR, as_of=DAY, proposed_at=TS, approved_at=opt(TS), executed_at=opt(TS),

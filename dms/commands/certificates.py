@@ -69,31 +69,34 @@ def show_cmd(ctx: click.Context, number: str, login: str) -> None:
 @certificates.command("revoke")
 @click.argument("number")
 @click.option("--reason", required=True)
-@click.option("--order", "order", required=True, help="the order that revokes it, e.g. «№ 12-п от 01.10.2026»")
+@click.option("--order", "order", required=True, help="the revoking order's number, e.g. 12-п")
+@click.option("--order-date", "order_date", required=True, help="the order's date: YYYY-MM-DD or DD.MM.YYYY")
 @click.option("--as", "login", required=True)
 @click.pass_context
 @handle_errors
-def revoke_cmd(ctx: click.Context, number: str, reason: str, order: str, login: str) -> None:
+def revoke_cmd(ctx: click.Context, number: str, reason: str, order: str, order_date: str, login: str) -> None:
+    """Take a certificate out of force: the Revoke permission, a reason and the order (number and date)."""
     from ..services import certificates as certs
     from ..services import users
     rt = runtime(ctx)
     with rt.db.session() as s:
         actor = users.get_user(s, login)
-        cert = certs.revoke(s, actor, certs.get(s, actor, number), reason, order)
+        cert = certs.revoke(s, actor, certs.get(s, actor, number), reason, order, order_date)
         click.echo(json.dumps(certs.public_view(s, cert), ensure_ascii=False))
 
 
 @certificates.command("replace")
 @click.argument("number")
 @click.option("--reason", required=True)
+@click.option("--new-name", "new_name", default="", help="the holder's new full name (a documented change of name)")
 @click.option("--as", "login", required=True, help="PIN from DMS_PIN or stdin")
 @click.pass_context
 @handle_errors
-def replace_cmd(ctx: click.Context, number: str, reason: str, login: str) -> None:
+def replace_cmd(ctx: click.Context, number: str, reason: str, new_name: str, login: str) -> None:
     """Issue a duplicate; the old certificate becomes "replaced" (linked both ways)."""
     from ..services import certificates as certs
     pin = read_secret("DMS_PIN", "PIN")
-    click.echo(json.dumps(certs.replace(runtime(ctx), login, number, pin, reason), ensure_ascii=False))
+    click.echo(json.dumps(certs.replace(runtime(ctx), login, number, pin, reason, new_name), ensure_ascii=False))
 
 
 @certificates.command("expire")

@@ -56,22 +56,26 @@ def show_cmd(ctx: click.Context, org: str, login: str) -> None:
 @click.option("--kind", type=click.Choice(list(KINDS)), required=True)
 @click.option("--name", required=True, help="full name of the organisation")
 @click.option("--short-name", default="")
-@click.option("--inn", required=True)
+@click.option("--inn", required=True, help="10 digits (organisation) or 12 (entrepreneur), check digits verified")
+@click.option("--ogrn", required=True, help="ОГРН (13 digits) or ОГРНИП (15), check digit verified")
+@click.option("--kpp", default="", help="КПП of an organisation (9 characters)")
 @click.option("--city", required=True)
-@click.option("--code", default="", help="register code (generated when omitted)")
+@click.option("--region", default="", help="region code (2 digits) for the generated code; default: from the INN")
+@click.option("--code", default="", help="register code KIND-RR-NNN, e.g. ЦОК-77-001 (generated when omitted)")
 @click.option("--note", default="", help="additional information printed on the application")
 @click.option("--as", "login", required=True)
 @click.pass_context
 @handle_errors
-def apply_cmd(ctx: click.Context, kind: str, name: str, short_name: str, inn: str, city: str, code: str, note: str,
-              login: str) -> None:
+def apply_cmd(ctx: click.Context, kind: str, name: str, short_name: str, inn: str, ogrn: str, kpp: str, city: str,
+              region: str, code: str, note: str, login: str) -> None:
     """A new organisation applies: it enters the register as «applied» with its application filed."""
     from ..services import register as svc
     rt = runtime(ctx)
     with rt.db.session() as s:
         actor = users.get_user(s, login)
         event = svc.apply(rt, s, actor, {"kind": kind, "name": name, "short_name": short_name, "inn": inn,
-                                         "city": city, "code": code}, note)
+                                         "ogrn": ogrn, "kpp": kpp, "city": city, "region": region, "code": code},
+                          note)
         emit(svc.event_json(s, event), True)
 
 

@@ -50,7 +50,7 @@ class Outcome:
 PERMISSION_RU = {"View": N_("просмотр"), "Download": N_("скачивание"), "Edit": N_("изменение"),
                  "Add": N_("добавление"), "Transition": N_("смену состояния"), "Sign": N_("подпись"),
                  "ManageSharing": N_("управление доступом"), "ViewAudit": N_("журнал аудита"),
-                 "Revoke": N_("аннулирование")}
+                 "Revoke": N_("аннулирование"), "ManageBlanks": N_("учёт бланков")}
 
 
 def _reason(exc: Exception) -> str:

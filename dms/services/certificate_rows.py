@@ -139,7 +139,7 @@ def _validate(row_number: int, cells: dict[str, Any], today: date) -> tuple[Exam
     protocol = str(cells.get("protocol") or "").strip()
     if not protocol or len(protocol) > 100:
         problems.append("не указан номер протокола")
-    if problems:
+    if problems or exam_date is None:
         return None, [f"строка {row_number}: {p}" for p in problems]
     return ExamResult(row=row_number, full_name=full_name, qualification=qualification, level=level,
                       exam_date=exam_date, protocol=protocol, centre=str(cells.get("centre") or "").strip(),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, UTC
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from signing.batch import BatchSigner
@@ -23,15 +23,16 @@ from signing.stamp import StampPlacement
 
 from .. import pdfrender
 from ..errors import N_, Conflict, Invalid, NotFound, localize
-from ..models import (Blank, BlankRange, Certificate, Document, IssueBatch, Organisation, OutboxEntry, Signature,
+from ..models import (Blank, BlankRange, Certificate, Document, IssueBatch, Organisation, Signature,
                       User, Version, VersionText)
 from ..runtime import Runtime
-from ..security import P, Forbidden, has_permission
+from ..security import P, Forbidden, has_permission, holds_globally
 from . import audit, folders, pki
 from . import workflow as wf_svc
 from .certificate_rows import ExamResult, mask_name, normalise_surname
 
 VALID_YEARS = 3
+ISSUING_KINDS = ("assessment_centre", "training_provider")  # the kinds of organisation that issue certificates
 CERT_FOLDER = "Свидетельства"
 PDF = "application/pdf"
 SIGN_WORKERS = 2
@@ -41,6 +42,11 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def _today() -> date:
     return date.today()
+
+
+def today() -> date:
+    """The day the certificate rules count from (tests move it)."""
+    return _today()
 
 
 def _years_later(day: date, years: int) -> date:
@@ -54,19 +60,53 @@ def centre_by_code(session: Session, code: str) -> Organisation:
     org = session.scalars(select(Organisation).where(Organisation.code == code)).first()
     if org is None:
         raise NotFound("нет организации с кодом «%(code)s»", code=code)
-    if org.kind not in ("assessment_centre", "training_provider"):
+    if org.kind not in ISSUING_KINDS:
         raise Invalid("«%(code)s» не выдаёт свидетельства (это не ЦОК)", code=code)
     return org
+
+
+def require_in_register(centre: Organisation, what: str) -> None:
+    """Only an organisation in force in the Register (dms.register.IN_FORCE) gets blanks and issues certificates."""
+    from ..register import IN_FORCE, status_label
+    if centre.register_status not in IN_FORCE:
+        raise Conflict("%(code)s не действует в Регистре (%(status)s): %(what)s невозможна", code=centre.code,
+                       status=localize(status_label(centre.register_status)), what=localize(what))
+    if centre.pending_status and centre.pending_status not in IN_FORCE:
+        raise Conflict("%(code)s: принято решение «%(status)s», приказ ждёт подписи — %(what)s невозможна",
+                       code=centre.code, status=localize(status_label(centre.pending_status)), what=localize(what))
 
 
 def certificate_folder(session: Session, centre: Organisation):  # noqa: ANN201
     return folders.ensure(session, f"/{centre.code}/{CERT_FOLDER}", centre)
 
 
+def _probe(folder) -> Document:  # noqa: ANN001
+    return Document(doc_type="certificate", state="draft", folder=folder, folder_id=folder.id)
+
+
 def _require_issuer(session: Session, actor: User, folder) -> None:  # noqa: ANN001
-    probe = Document(doc_type="certificate", state="draft", folder=folder, folder_id=folder.id)
-    if not has_permission(session, actor, P.SIGN, probe):
+    if not has_permission(session, actor, P.SIGN, _probe(folder)):
         raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+
+
+def _existing_folder(session: Session, centre: Organisation):  # noqa: ANN202
+    """The centre's certificate folder if it exists, else the nearest existing ancestor (no folder is made)."""
+    for path in (f"/{centre.code}/{CERT_FOLDER}", f"/{centre.code}"):
+        try:
+            return folders.resolve(session, path)
+        except NotFound:
+            continue
+    return folders.root(session)
+
+
+def may_issue(session: Session, actor: User, centre: Organisation) -> bool:
+    """May sign (issue) this centre's certificates: the batch-issue form with the PIN."""
+    return has_permission(session, actor, P.SIGN, _probe(_existing_folder(session, centre)))
+
+
+def may_prepare(session: Session, actor: User, centre: Organisation) -> bool:
+    """May prepare a batch of this centre's certificates for a signatory (Add where they go)."""
+    return has_permission(session, actor, P.ADD, _probe(_existing_folder(session, centre)))
 
 
 # -- blanks -----------------------------------------------------------------------------------------------
@@ -78,8 +118,9 @@ def blank_number(series: str, n: int) -> str:
 
 def allocate_blanks(session: Session, actor: User | None, centre: Organisation, series: str, first: int,
                     last: int) -> BlankRange:
-    if actor is not None and not (actor.global_roles & {"Administrator", "Clerk"}):
-        raise Forbidden(P.EDIT, "на выдачу бланков")
+    if actor is not None and not holds_globally(actor, P.MANAGE_BLANKS):
+        raise Forbidden(P.MANAGE_BLANKS, "на выдачу бланков")
+    require_in_register(centre, N_("выдача бланков"))
     series = series.strip().upper()
     if not (0 < first <= last) or last - first >= 100_000 or len(series) > 10:
         raise Invalid("диапазон бланков: 1 ≤ первый ≤ последний, не больше 100 000 за раз, серия до 10 символов")
@@ -92,7 +133,7 @@ def allocate_blanks(session: Session, actor: User | None, centre: Organisation, 
                      allocated_by_id=actor.id if actor else None)
     session.add(rng)
     session.flush()
-    session.execute(Blank.__table__.insert(), [
+    session.execute(insert(Blank), [
         {"range_id": rng.id, "centre_id": centre.id, "number": n, "status": "free", "spoil_reason": ""}
         for n in numbers])
     audit.record(session, actor, "blanks.allocate", "organisation", centre.id, series=series, first=first, last=last)
@@ -100,8 +141,8 @@ def allocate_blanks(session: Session, actor: User | None, centre: Organisation, 
 
 
 def spoil_blank(session: Session, actor: User | None, number: str, reason: str) -> Blank:
-    if actor is not None and not (actor.global_roles & {"Administrator", "Clerk"}):
-        raise Forbidden(P.EDIT, "на списание бланков")
+    if actor is not None and not holds_globally(actor, P.MANAGE_BLANKS):
+        raise Forbidden(P.MANAGE_BLANKS, "на списание бланков")
     if not reason.strip():
         raise Invalid("укажите причину списания бланка")
     blank = session.scalars(select(Blank).where(Blank.number == number).with_for_update()).first()
@@ -239,8 +280,10 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
         with rt.db.session() as s:
             actor = s.scalars(select(User).where(User.login == actor_login)).one()
             centre = centre_by_code(s, centre_code)
+            require_in_register(centre, N_("выдача свидетельств"))
             folder = certificate_folder(s, centre)
             _require_issuer(s, actor, folder)
+            check_people(s, rows, replaces)
             signer, cred = pki.unlock(rt, s, actor, pin)
             tsa = pki.load(rt).tsa
             free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
@@ -265,8 +308,9 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
         specs = [_spec(rt, centre, actor, p) for p in prepared]
         for p, spec in zip(prepared, specs, strict=False):
             p.text = _text(spec)
-        request = SignRequest(level=Level.B_T, timestamper=tsa, stamp=StampPlacement(x=36, y=36),
-                              reason="Выдача свидетельства о квалификации")
+        box = pdfrender.certificate_stamp_box()  # the place the template keeps free: the stamp covers no text
+        request = SignRequest(level=Level.B_T, timestamper=tsa, lock=True, reason="Выдача свидетельства о квалификации",
+                              stamp=StampPlacement(x=box.x, y=box.y, width=box.width, height=box.height))
 
         def signed_progress(done: int) -> None:
             report("signing", done, len(prepared))
@@ -281,7 +325,7 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             if i % 50 == 0 or i == len(signed):
                 report("storing", i, len(signed))
         with rt.db.session() as s:
-            actor = s.get(User, actor_id)
+            actor = s.get_one(User, actor_id)
             issued = _record_batch(s, actor, centre_id, folder_id, batch_id, prepared, infos, cred.fingerprint,
                                    replaces.id if replaces else None)
             s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
@@ -293,6 +337,83 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
         _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
         raise
     return IssueResult(batch_id=batch_id, issued=issued, seconds=time.perf_counter() - started)
+
+
+# -- a batch in two steps: the clerk prepares, a signatory signs with the PIN -------------------------------------
+
+
+def _rows_to_json(rows: list[ExamResult]) -> str:
+    import json
+    return json.dumps([{**asdict(r), "exam_date": r.exam_date.isoformat(),
+                        "birth_date": r.birth_date.isoformat() if r.birth_date else None} for r in rows],
+                      ensure_ascii=False)
+
+
+def _rows_from_json(raw: str) -> list[ExamResult]:
+    import json
+    return [ExamResult(**{**r, "exam_date": date.fromisoformat(r["exam_date"]),
+                          "birth_date": date.fromisoformat(r["birth_date"]) if r.get("birth_date") else None})
+            for r in json.loads(raw)]
+
+
+def prepare_batch(session: Session, actor: User, centre_code: str, rows: list[ExamResult],
+                  filename: str = "") -> IssueBatch:
+    """A clerk prepares a batch (validated rows, checked against the Register and the SNILS rule) that waits in the
+    list of batches for a signatory of the centre to issue it with their PIN. Nothing is numbered or signed yet."""
+    if not rows:
+        raise Invalid("нет строк для выдачи")
+    centre = centre_by_code(session, centre_code)
+    require_in_register(centre, N_("выдача свидетельств"))
+    if not may_prepare(session, actor, centre):
+        raise Forbidden(P.ADD, "на подготовку выдачи свидетельств этого центра")
+    check_people(session, rows)
+    batch = IssueBatch(centre_id=centre.id, filename=filename[:255], total=len(rows), created_by_id=actor.id,
+                       stage="prepared", rows_json=_rows_to_json(rows))
+    session.add(batch)
+    session.flush()
+    audit.record(session, actor, "certificates.prepare", "organisation", centre.id, batch=batch.id, count=len(rows),
+                 file=filename)
+    return batch
+
+
+def prepared_batches(session: Session, actor: User) -> list[IssueBatch]:
+    """Batches prepared and waiting for a signature that `actor` may issue (or that they prepared)."""
+    waiting = session.scalars(select(IssueBatch).where(IssueBatch.stage == "prepared").order_by(IssueBatch.id))
+    result = []
+    for batch in waiting:
+        centre = session.get_one(Organisation, batch.centre_id)
+        if batch.created_by_id == actor.id or may_issue(session, actor, centre):
+            result.append(batch)
+    return result
+
+
+def issue_prepared(rt: Runtime, actor_login: str, batch_id: int, pin: str,
+                   progress: Progress | None = None) -> IssueResult:
+    """The signatory's step: issue a prepared batch with their PIN. Taken once: a second signatory (or a second
+    click) finds it no longer waiting; a refusal (PIN, blanks, Register) leaves it waiting with the reason."""
+    with rt.db.session() as s:
+        batch = s.get(IssueBatch, batch_id)
+        if batch is None or batch.stage != "prepared" or not batch.rows_json:
+            raise Conflict("пакет %(id)s не ждёт подписи", id=batch_id)
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        centre = s.get_one(Organisation, batch.centre_id)
+        if not may_issue(s, actor, centre):
+            raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+        taken = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.stage == "prepared")
+                          .values(stage="queued", signed_by_id=actor.id, error=""))
+        if getattr(taken, "rowcount", 1) != 1:
+            raise Conflict("пакет %(id)s не ждёт подписи", id=batch_id)
+        rows, code, filename = _rows_from_json(batch.rows_json), centre.code, batch.filename
+    try:
+        return issue(rt, actor_login, code, rows, pin, filename=filename, progress=progress, batch_id=batch_id)
+    except BaseException as exc:
+        with rt.db.session() as s:
+            done = s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == batch_id))
+            if not done:  # all or nothing: nothing was issued, so it waits again
+                s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
+                    stage="prepared", signed_by_id=None, finished_at=None,
+                    error=(getattr(exc, "message", None) or str(exc))[:5000]))
+        raise
 
 
 def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepared]) -> None:
@@ -347,51 +468,127 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
 # -- lifecycle --------------------------------------------------------------------------------------------
 
 
+def _by_number(session: Session, number: str) -> Certificate | None:
+    """Exactly as written, else in capitals (numbers are printed in capitals; a typed «цок-77-001-…» finds it)."""
+    number = number.strip()[:100]
+    for candidate in dict.fromkeys((number, number.upper())):
+        cert = session.scalars(select(Certificate).where(Certificate.number == candidate)).first()
+        if cert is not None:
+            return cert
+    return None
+
+
 def get(session: Session, actor: User, number: str) -> Certificate:
-    cert = session.scalars(select(Certificate).where(Certificate.number == number)).first()
+    cert = _by_number(session, number)
     if cert is None or not has_permission(session, actor, P.VIEW, cert.document):
         raise NotFound("свидетельство %(number)s не найдено", number=number)
     return cert
 
 
-def revoke(session: Session, actor: User, cert: Certificate, reason: str, order: str) -> Certificate:
-    if not reason.strip() or not order.strip():
-        raise Invalid("для аннулирования нужны причина и приказ (номер и дата)")
-    wf_svc.execute(session, actor, cert.document, "revoke", f"{reason.strip()} (приказ {order.strip()})")
+def _same_person(a: str, b: str) -> bool:
+    return " ".join(a.lower().replace("ё", "е").split()) == " ".join(b.lower().replace("ё", "е").split())
+
+
+def check_people(session: Session, rows: list[ExamResult], replaces: Certificate | None = None) -> None:
+    """One SNILS is one person across the archive: a row whose SNILS already belongs to someone of another name (on
+    the latest certificate with it, or on an earlier row of the file) is refused with that certificate's number.
+    A change of name is documented by a duplicate (replace with the new name): then the name may differ."""
+    problems: list[str] = []
+    seen: dict[str, ExamResult] = {}
+    for r in rows:
+        if not r.snils:
+            continue
+        earlier = seen.setdefault(r.snils, r)
+        if earlier is not r and not _same_person(earlier.full_name, r.full_name):
+            problems.append(localize("строка %(row)s: СНИЛС %(snils)s уже указан в строке %(other)s для другого "
+                                     "человека (%(name)s)", {"row": r.row, "snils": r.snils, "other": earlier.row,
+                                                            "name": earlier.full_name}))
+            continue
+        latest = session.scalars(select(Certificate).where(Certificate.snils == r.snils)
+                                 .order_by(Certificate.id.desc()).limit(1)).first()
+        if latest is None or _same_person(latest.holder_name, r.full_name):
+            continue
+        if replaces is not None and replaces.snils == r.snils:
+            continue  # the duplicate for a documented change of name
+        problems.append(localize("строка %(row)s: СНИЛС %(snils)s принадлежит владельцу свидетельства %(number)s "
+                                 "(другое ФИО); смена ФИО оформляется дубликатом с причиной «смена фамилии»",
+                                 {"row": r.row, "snils": r.snils, "number": latest.number}))
+    if problems:
+        raise Invalid("СНИЛС указан для разных людей: %(first)s", {"rows": problems}, first=problems[0])
+
+
+def _order_date(value: date | str) -> date | None:
+    if isinstance(value, date):
+        return value
+    raw = str(value or "").strip()
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def revoke(session: Session, actor: User, cert: Certificate, reason: str, order_number: str,
+           order_date: date | str) -> Certificate:
+    """Take a certificate out of force: the Revoke permission, a reason and the order (its number and date)."""
+    day = _order_date(order_date)
+    errors = {}
+    if not reason.strip():
+        errors["reason"] = N_("обязательное поле")
+    if not order_number.strip():
+        errors["order_number"] = N_("обязательное поле")
+    if day is None:
+        errors["order_date"] = N_("дата приказа: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ")
+    elif day > _today() or day < cert.issue_date:
+        errors["order_date"] = N_("дата приказа не может быть позже сегодняшней или раньше выдачи свидетельства")
+    if errors:
+        raise Invalid("для аннулирования нужны причина и приказ (номер и дата)", errors)
+    if not has_permission(session, actor, P.REVOKE, cert.document):
+        raise Forbidden(P.REVOKE, "на аннулирование свидетельства")
+    assert day is not None
+    order = f"№ {order_number.strip()[:150]} от {day.strftime('%d.%m.%Y')}"
+    wf_svc.execute(session, actor, cert.document, "revoke", f"{reason.strip()} (приказ {order})", service=True)
     cert.revoked_at = datetime.now(UTC)
-    cert.revoke_reason, cert.revoke_order = reason.strip()[:1000], order.strip()[:200]
+    cert.revoke_reason, cert.revoke_order, cert.revoke_order_date = reason.strip()[:1000], order, day
     audit.record(session, actor, "certificate.revoke", "document", cert.document_id, number=cert.number,
                  reason=cert.revoke_reason, order=cert.revoke_order)
     return cert
 
 
 def expire_due(session: Session, actor: User | None = None, today: date | None = None) -> list[str]:
-    """Move every issued certificate past its "valid until" to expired (a daily job: `dms certificates expire`)."""
+    """Move every issued certificate past its "valid until" to expired, through the workflow's own step (the daily
+    maintenance run: `dms maintain`, `dms certificates expire`). The only way a certificate expires."""
     today = today or _today()
     due = session.scalars(select(Certificate).join(Document, Document.id == Certificate.document_id).where(
         Document.state == "issued", Certificate.valid_until.is_not(None), Certificate.valid_until < today)).all()
     for cert in due:
-        doc = cert.document
-        doc.state = "expired"
-        session.add(OutboxEntry(document_id=doc.id, op="upsert"))
-        from ..models import WorkflowHistory
-        session.add(WorkflowHistory(document_id=doc.id, transition="expire", from_state="issued", to_state="expired",
-                                    actor_id=actor.id if actor else None, comment=f"срок действия истёк {cert.valid_until}"))
-        audit.record(session, actor, "certificate.expire", "document", doc.id, number=cert.number)
+        wf_svc.execute(session, actor, cert.document, "expire", f"срок действия истёк {cert.valid_until}",
+                       service=True)
+        audit.record(session, actor, "certificate.expire", "document", cert.document_id, number=cert.number)
     return [c.number for c in due]
 
 
-def replace(rt: Runtime, actor_login: str, number: str, pin: str, reason: str) -> dict:
-    """Issue a duplicate (new number, new blank, same holder and qualification), linked both ways; the old
-    certificate becomes "replaced"."""
+def replace(rt: Runtime, actor_login: str, number: str, pin: str, reason: str, new_name: str = "") -> dict:
+    """Issue a duplicate (new number, new blank, same holder and qualification — or the holder's new name when the
+    reason is a documented change of name), linked both ways; the old certificate becomes "replaced"."""
+    from .certificate_rows import NAME_RE
     if not reason.strip():
-        raise Invalid("укажите причину выдачи дубликата")
+        raise Invalid("укажите причину выдачи дубликата", {"reason": N_("обязательное поле")})
+    new_name = " ".join(new_name.split())
+    if new_name and (len(new_name.split()) < 2 or not all(NAME_RE.match(p) for p in new_name.split())):
+        raise Invalid("новое ФИО: фамилия, имя и (если есть) отчество с заглавной буквы",
+                      {"new_name": N_("проверьте ФИО")})
     with rt.db.session() as s:
         actor = s.scalars(select(User).where(User.login == actor_login)).one()
         old = get(s, actor, number)
+        number = old.number
         if old.document.state != "issued":
             raise Conflict("заменить можно только действующее свидетельство")
-        row = ExamResult(row=1, full_name=old.holder_name, qualification=old.qualification, level=old.level,
+        if not has_permission(s, actor, P.SIGN, old.document):
+            raise Forbidden(P.SIGN, "на выдачу дубликата")
+        name = new_name or old.holder_name
+        row = ExamResult(row=1, full_name=name, qualification=old.qualification, level=old.level,
                          exam_date=old.exam_date or old.issue_date, protocol=old.protocol_number,
                          centre=old.centre.code, birth_date=old.birth_date, snils=old.snils or "")
         valid_years = (old.valid_until.year - old.issue_date.year) if old.valid_until else None
@@ -400,13 +597,15 @@ def replace(rt: Runtime, actor_login: str, number: str, pin: str, reason: str) -
     result = issue(rt, actor_login, centre_code, [row], pin, valid_years=valid_years, replaces=old,
                    filename=f"дубликат {number}")
     new_number = result.issued[0]["number"]
+    changed = f"; новое ФИО: {name} (было: {old.holder_name})" if name != old.holder_name else ""
     with rt.db.session() as s:
         actor = s.scalars(select(User).where(User.login == actor_login)).one()
         old = s.scalars(select(Certificate).where(Certificate.number == number)).one()
         new = s.scalars(select(Certificate).where(Certificate.number == new_number)).one()
         old.replaced_by_id = new.id
-        wf_svc.execute(s, actor, old.document, "replace", f"выдан дубликат {new_number}: {reason.strip()}")
-    return {"old": number, "new": new_number, "document": result.issued[0]["id"]}
+        wf_svc.execute(s, actor, old.document, "replace", f"выдан дубликат {new_number}: {reason.strip()}{changed}",
+                       signed=True, service=True)
+    return {"old": number, "new": new_number, "document": result.issued[0]["id"], "holder": name}
 
 
 # -- public lookups ---------------------------------------------------------------------------------------
@@ -456,7 +655,7 @@ def lookup_by_number(session: Session, number: str, surname: str) -> Certificate
     number, surname = number.strip()[:100], normalise_surname(surname)[:100]
     if not number or not surname:
         return None
-    cert = session.scalars(select(Certificate).where(Certificate.number == number)).first()
+    cert = _by_number(session, number)
     if cert is None or not secrets.compare_digest(cert.holder_surname.encode(), surname.encode()):
         return None
     return cert if cert.document.state != "draft" else None

@@ -2,6 +2,7 @@
 Idempotent: what exists is kept; passwords are shown only for users created by this run."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import secrets
 import sys
@@ -14,10 +15,12 @@ from tqdm import tqdm
 
 from .. import demo_content, doctypes
 from ..models import BlankRange, Document, Organisation, User
+from ..pdfrender import RenderSpec
 from ..runtime import Runtime
 from ..workflow import workflow_for
 from . import certificates as certs
 from . import demo_reports, documents, folders, pki, sharing, users
+from . import workflow as wf_svc
 from .certificate_rows import ExamResult
 
 # (login, full name, global roles, local grants [(folder, role)], organisation code)
@@ -60,14 +63,22 @@ REGISTERED_STATE = {"order": "registered", "application": "registered", "other":
                     "report": "submitted"}
 
 
+def _kpp(inn: str) -> str:
+    """A KPP of the organisation's tax office (the INN's first four digits), reason 01 (the main office)."""
+    return f"{inn[:4]}01001" if len(inn) == 10 else ""
+
+
 def _organisations(session) -> dict[str, Organisation]:  # noqa: ANN001
     by_code = {o.code: o for o in session.scalars(select(Organisation))}
     for spec in demo_content.demo_organisations():
-        if spec["code"] in by_code:
+        found = by_code.get(spec["code"])
+        if found is not None:
+            found.ogrn = found.ogrn or spec.get("ogrn", "")  # made before OGRN and KPP were kept
+            found.kpp = found.kpp or _kpp(found.inn)
             continue
         org = Organisation(code=spec["code"], name=spec["name"], short_name=spec["short_name"], kind=spec["kind"],
                            register_status=spec.get("register_status") or "included", city=spec.get("city", ""),
-                           inn=spec.get("inn", ""))
+                           inn=spec.get("inn", ""), ogrn=spec.get("ogrn", ""), kpp=_kpp(spec.get("inn", "")))
         session.add(org)
         by_code[org.code] = org
     session.flush()
@@ -111,14 +122,19 @@ def load(rt: Runtime, progress: bool = False) -> dict:
             folder = folders.resolve(s, item.folder)
             if (folder.id, item.title) in existing:
                 continue
-            stored = documents.store_upload(rt.store, io.BytesIO(demo_content.render_demo_pdf(item)),
-                                            item.filename or "document.pdf", rt.settings.max_upload_bytes)
             doc = documents.create(s, admin, folder, item.doc_type, item.title,
                                    _clean_meta(item.doc_type, dict(item.metadata)), orgs.get(item.org_code))
             doc.created_by_id = clerk.id
+            registered = bool(item.reg_number and item.doc_type in REGISTERED_STATE)
+            if registered:
+                # numbered by the same patterns and counters as every registration (dms.numbering), in its year
+                doc.reg_number, doc.reg_date = wf_svc.allocate_number(s, doc, item.reg_date), item.reg_date
+                if isinstance(item.spec, RenderSpec):
+                    item = dataclasses.replace(item, spec=dataclasses.replace(item.spec, reg_number=doc.reg_number))
+            stored = documents.store_upload(rt.store, io.BytesIO(demo_content.render_demo_pdf(item)),
+                                            item.filename or "document.pdf", rt.settings.max_upload_bytes)
             documents.add_version(s, admin, doc, stored)
-            if item.reg_number and item.doc_type in REGISTERED_STATE:
-                doc.reg_number, doc.reg_date = item.reg_number, item.reg_date
+            if registered:
                 state = REGISTERED_STATE[item.doc_type]
                 assert state in workflow_for(item.doc_type).states
                 doc.state = state
@@ -141,7 +157,6 @@ def _holder_agreements(rt: Runtime, pin: str | None) -> str | None:
     by the holder. Only on the run that made the director's certificate (its PIN is known); returns the holder's new
     PIN (to print once) or None."""
     from . import agreements, signatures
-    from . import workflow as wf_svc
     if not pin:
         return None
     with rt.db.session() as s:
@@ -215,7 +230,7 @@ def _certificates(rt: Runtime, items: list, pin: str) -> int:  # noqa: ANN001
     if len(numbers) >= 3:
         with rt.db.session() as s:
             director = users.get_user(s, "director")
-            certs.revoke(s, director, certs.get(s, director, numbers[1]), "нарушение порядка проведения экзамена",
-                         "№ 15-п от 01.09.2025")
+            cert = certs.get(s, director, numbers[1])
+            certs.revoke(s, director, cert, "нарушение порядка проведения экзамена", "15-п", cert.issue_date)
         certs.replace(rt, "director", numbers[2], pin, "утрата бланка")
     return len(numbers) + (1 if len(numbers) >= 3 else 0)

@@ -140,11 +140,12 @@ def state_choices(doc_type: str | None) -> list[tuple[str, str]]:
 
 
 def transition_choices(docs: list[Document]) -> list[tuple[str, str]]:
-    """(transition, title) that may apply to some of `docs`, signing steps excluded (they need a PIN)."""
+    """(transition, title) that may apply to some of `docs`, signing steps excluded (they need a PIN), and steps
+    only their own service takes (a certificate's revocation, replacement, expiry)."""
     titles: dict[str, list[str]] = {}
     for doc in docs:
         for t in WORKFLOWS[doc.doc_type].transitions.values():
-            if t.permission is P.SIGN or doc.state not in t.sources:
+            if t.permission is P.SIGN or t.service or doc.state not in t.sources:  # service steps: own pages
                 continue
             if t.title not in titles.setdefault(t.name, []):
                 titles[t.name].append(t.title)

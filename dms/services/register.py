@@ -5,7 +5,6 @@ workflow history and the audit events. Bytes are stored before the commit that r
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, UTC
 from typing import Any
@@ -17,15 +16,14 @@ from ..errors import N_, Conflict, Invalid, NotFound, localize
 from ..models import Certificate, Document, Folder, Organisation, RegisterEvent, Signature, User
 from ..pdfrender import RenderSpec, Signature as SignatureLine, format_date_ru, render_document_pdf
 from ..register import (AGENCY_KIND, KINDS, REGISTER_NAME, REGISTER_ROOT, STATUSES, TRANSITIONS, Filing,
-                        RegisterTransition, fill, kind_label, status_label)
+                        RegisterTransition, code_problem, fill, inn_valid, kind_label, kpp_valid, ogrn_valid,
+                        status_label)
 from ..runtime import Runtime
 from ..security import Forbidden, P, has_permission, roles_with, visible_folder_ids
 from ..workflow import workflow_for
 from . import audit, documents, folders
 from . import workflow as wf_svc
 
-_CODE = re.compile(r"^[0-9A-Za-zА-Яа-яЁё][0-9A-Za-zА-Яа-яЁё.\-]{0,63}$")
-_INN = re.compile(r"^(\d{10}|\d{12})$")
 
 
 # --- who may see and do what -------------------------------------------------------------------------------------
@@ -93,7 +91,9 @@ def options(session: Session, actor: User | None, org: Organisation) -> list[Opt
             continue
         missing = missing_permission(session, actor, t)
         why = localize("нет права «%(permission)s»", {"permission": missing}) if missing else None
-        result.append(Option(t, missing is None, why))
+        if org.pending_status:
+            why = localize("решение принято, ожидает подписи")
+        result.append(Option(t, why is None, why))
     return result
 
 
@@ -113,31 +113,49 @@ def agency(session: Session) -> Organisation | None:
                            .order_by(Organisation.id)).first()
 
 
-def _generated_code(session: Session, kind: str) -> str:
-    prefix = KINDS[kind].prefix
-    taken = set(session.scalars(select(Organisation.code).where(Organisation.code.startswith(prefix + "-"))))
-    n = len(taken) + 1
-    while f"{prefix}-{n:03d}" in taken:
+def _generated_code(session: Session, kind: str, region: str) -> str:
+    """The next free code of the kind in the region: ЦОК-69-001, ЦОК-69-002, …"""
+    prefix = f"{KINDS[kind].prefix}-{region}-"
+    taken = set(session.scalars(select(Organisation.code).where(Organisation.code.startswith(prefix))))
+    n = 1
+    while f"{prefix}{n:03d}" in taken:
         n += 1
-    return f"{prefix}-{n:03d}"
+    return f"{prefix}{n:03d}"
 
 
 def _validated(session: Session, fields: dict[str, Any]) -> dict[str, str]:
     kind = _clean(fields.get("kind"), 32)
-    values = {"kind": kind, "name": _clean(fields.get("name"), 500), "short_name": _clean(fields.get("short_name"), 200),
+    values = {"kind": kind, "name": _clean(fields.get("name"), 500),
+              "short_name": _clean(fields.get("short_name"), 200),
               "inn": _clean(fields.get("inn"), 20), "city": _clean(fields.get("city"), 200),
-              "code": _clean(fields.get("code"), 64)}
+              "code": _clean(fields.get("code"), 64).upper(), "ogrn": _clean(fields.get("ogrn"), 20),
+              "kpp": _clean(fields.get("kpp"), 20).upper(), "region": _clean(fields.get("region"), 2)}
     errors = {}
     if kind not in KINDS:
         errors["kind"] = N_("вид организации: выберите из списка")
     if len(values["name"]) < 3:
         errors["name"] = N_("укажите полное наименование организации")
-    if not _INN.match(values["inn"]):
-        errors["inn"] = N_("ИНН: 10 цифр (организация) или 12 (индивидуальный предприниматель)")
+    if not inn_valid(values["inn"]):
+        errors["inn"] = N_("ИНН: 10 цифр (организация) или 12 (индивидуальный предприниматель) с верными "
+                           "контрольными цифрами")
+    if not ogrn_valid(values["ogrn"]) or (len(values["inn"]) == 12) != (len(values["ogrn"]) == 15):
+        errors["ogrn"] = N_("ОГРН: 13 цифр (организация) или ОГРНИП: 15 цифр (при ИНН из 12 цифр) с верной "
+                            "контрольной цифрой")
+    if len(values["inn"]) == 10 and not kpp_valid(values["kpp"]):
+        errors["kpp"] = N_("КПП организации: 9 знаков — код налогового органа (4 цифры), причина постановки на "
+                           "учёт (2 цифры или латинские буквы) и номер (3 цифры)")
+    elif len(values["inn"]) == 12 and values["kpp"]:
+        errors["kpp"] = N_("у индивидуального предпринимателя нет КПП")
     if not values["city"]:
         errors["city"] = N_("укажите город")
-    if values["code"] and not _CODE.match(values["code"]):
-        errors["code"] = N_("код: буквы, цифры, точка и дефис, до 64 символов")
+    example = f"{KINDS[kind].prefix if kind in KINDS else 'ЦОК'}-77-001"
+    if values["code"] and code_problem(values["code"], kind):
+        errors["code"] = localize(N_("код: вид-регион-номер, например %(example)s"), {"example": example})
+    if not values["code"]:
+        region = values["region"] or values["inn"][:2]
+        if not (region.isdigit() and len(region) == 2 and region != "00"):
+            errors["region"] = N_("укажите код региона (две цифры, например 77) или код организации")
+        values["region"] = region
     if errors:
         raise Invalid("заявление не принято: исправьте отмеченные поля", errors)
     same_inn = session.scalars(select(Organisation).where(Organisation.inn == values["inn"])).first()
@@ -148,7 +166,7 @@ def _validated(session: Session, fields: dict[str, Any]) -> dict[str, str]:
         raise Conflict("организация с ИНН %(inn)s уже есть в Регистре: %(code)s", inn=values["inn"], code=same_inn.code)
     if values["code"] and session.scalar(select(Organisation.id).where(Organisation.code == values["code"])):
         raise Conflict("код «%(code)s» уже занят", {"code": N_("занят")}, code=values["code"])
-    values["code"] = values["code"] or _generated_code(session, kind)
+    values["code"] = values["code"] or _generated_code(session, kind, values["region"])
     values["short_name"] = values["short_name"] or values["name"]
     return values
 
@@ -159,7 +177,8 @@ def apply(rt: Runtime, session: Session, actor: User, fields: dict[str, Any], re
     _require(session, actor, t)
     values = _validated(session, fields)
     org = Organisation(code=values["code"], name=values["name"], short_name=values["short_name"],
-                       kind=values["kind"], city=values["city"], inn=values["inn"], register_status="applied")
+                       kind=values["kind"], city=values["city"], inn=values["inn"], ogrn=values["ogrn"],
+                       kpp=values["kpp"], register_status="applied")
     session.add(org)
     session.flush()
     return _step(rt, session, actor, org, t, reason, from_status="")
@@ -178,6 +197,12 @@ def take(rt: Runtime, session: Session, actor: User, org: Organisation, name: st
                        status=STATUSES[org.register_status].label if org.register_status in STATUSES
                        else org.register_status)
     _require(session, actor, t)
+    if org.pending_status:
+        waiting = waiting_document(session, org)
+        raise Conflict("по %(code)s принято решение «%(status)s», приказ %(number)s ждёт подписи: следующий шаг — "
+                       "после подписания (или отмены приказа)", code=org.code,
+                       status=localize(status_label(org.pending_status)),
+                       number=waiting.reg_number if waiting and waiting.reg_number else "")
     return _step(rt, session, actor, org, t, reason, from_status=org.register_status)
 
 
@@ -197,22 +222,83 @@ def _step(rt: Runtime, session: Session, actor: User, org: Organisation, t: Regi
     if t.reason_required and not reason:
         raise Invalid("укажите: %(field)s", {"reason": N_("обязательное поле")}, field=t.reason_label.lower())
     folder = _register_folder(session, org)
+    doc: Document | None
     if t.filing is not None:
         doc = _file(rt, session, actor, org, folder, t, t.filing, reason or t.default_reason)
     else:
         doc = _document_of_last(session, org, t.refers_to)
-    if t.settles:
-        _settle_application(session, actor, org, t.settles, t.title_ru)
     now = datetime.now(UTC)
-    org.register_status, org.status_reason, org.status_changed_at = t.target, reason, now
+    waits = decided_by_order(t) and doc is not None and doc.state != "signed"
     event = RegisterEvent(organisation_id=org.id, transition=t.name, from_status=from_status, to_status=t.target,
-                          reason=reason, document_id=doc.id if doc else None, actor_id=actor.id, ts=now)
+                          reason=reason, document_id=doc.id if doc else None, actor_id=actor.id, ts=now,
+                          effective_at=None if waits else now)
     session.add(event)
+    if waits:
+        org.pending_status = t.target  # the status changes when the order is signed (decision_signed)
+    else:
+        _take_effect(session, actor, org, event, now)
     session.flush()
     audit.record(session, actor, f"register.{t.name}", "organisation", org.id, code=org.code,
-                 from_status=from_status, to_status=t.target, reason=reason,
+                 from_status=from_status, to_status=t.target, reason=reason, waits_for_signature=waits,
                  document=doc.id if doc else None, reg_number=doc.reg_number if doc else None)
     return event
+
+
+def decided_by_order(t: RegisterTransition) -> bool:
+    """A decision taken by an order sent to signing: it takes effect when the order is signed."""
+    return t.filing is not None and t.filing.doc_type == "order" and "send_to_signing" in t.filing.steps
+
+
+def _take_effect(session: Session, actor: User | None, org: Organisation, event: RegisterEvent,
+                 now: datetime) -> None:
+    t = TRANSITIONS.get(event.transition)
+    org.register_status, org.status_reason, org.status_changed_at = event.to_status, event.reason, now
+    org.pending_status = ""
+    event.effective_at = now
+    if t is not None and t.settles and actor is not None:
+        _settle_application(session, actor, org, t.settles, t.title_ru)
+
+
+def _waiting_event(session: Session, doc: Document) -> RegisterEvent | None:
+    return session.scalars(select(RegisterEvent).where(RegisterEvent.document_id == doc.id,
+                                                       RegisterEvent.effective_at.is_(None))
+                           .order_by(RegisterEvent.id.desc()).limit(1)).first()
+
+
+def decision_signed(session: Session, actor: User | None, doc: Document) -> None:
+    """The order deciding a register step is signed (a workflow effect of the order's «sign»): the organisation's
+    status changes now."""
+    event = _waiting_event(session, doc)
+    if event is None:
+        return
+    org = session.get_one(Organisation, event.organisation_id)
+    if org.pending_status != event.to_status:
+        return
+    _take_effect(session, actor, org, event, datetime.now(UTC))
+    audit.record(session, actor, "register.effective", "organisation", org.id, code=org.code,
+                 transition=event.transition, to_status=event.to_status, document=doc.id, reg_number=doc.reg_number)
+
+
+def decision_dropped(session: Session, actor: User | None, doc: Document) -> None:
+    """The order of a waiting decision is cancelled: the decision never takes effect and the status stays."""
+    event = _waiting_event(session, doc)
+    if event is None:
+        return
+    org = session.get_one(Organisation, event.organisation_id)
+    if org.pending_status == event.to_status:
+        org.pending_status = ""
+    audit.record(session, actor, "register.decision_dropped", "organisation", org.id, code=org.code,
+                 transition=event.transition, document=doc.id, reg_number=doc.reg_number)
+
+
+def waiting_document(session: Session, org: Organisation) -> Document | None:
+    """The order whose signature the organisation's pending decision waits for."""
+    if not org.pending_status:
+        return None
+    doc_id = session.scalar(select(RegisterEvent.document_id).where(
+        RegisterEvent.organisation_id == org.id, RegisterEvent.effective_at.is_(None))
+        .order_by(RegisterEvent.id.desc()).limit(1))
+    return session.get(Document, doc_id) if doc_id else None
 
 
 def _register_folder(session: Session, org: Organisation) -> Folder:
@@ -337,7 +423,7 @@ def listing(session: Session, actor: User, *, kind: str | None = None, status: s
 def row(session: Session, org: Organisation) -> Row:
     docs = _documents_per_folder(session, [org.folder_id]) if org.folder_id else {}
     certs = session.scalar(select(func.count()).select_from(Certificate).where(Certificate.centre_id == org.id))
-    return Row(org, docs.get(org.folder_id, 0), certs or 0)
+    return Row(org, docs.get(org.folder_id, 0) if org.folder_id else 0, certs or 0)
 
 
 @dataclass
@@ -378,6 +464,7 @@ def event_json(session: Session, event: RegisterEvent, document: Document | None
             "title": TRANSITIONS[event.transition].title_ru if event.transition in TRANSITIONS else event.transition,
             "from_status": event.from_status or None, "to_status": event.to_status, "reason": event.reason,
             "actor": event.actor.login if event.actor else None, "ts": event.ts.isoformat(),
+            "effective_at": event.effective_at.isoformat() if event.effective_at else None,
             "document": document_json(document, signatures or 0)}
 
 
@@ -387,7 +474,8 @@ def organisation_json(r: Row) -> dict:
             "kind_label": kind_label(o.kind), "city": o.city, "inn": o.inn, "status": o.register_status,
             "status_label": status_label(o.register_status), "status_reason": o.status_reason,
             "status_changed_at": o.status_changed_at.isoformat() if o.status_changed_at else None,
-            "folder_id": o.folder_id, "documents": r.documents, "certificates": r.certificates}
+            "folder_id": o.folder_id, "documents": r.documents, "certificates": r.certificates, "ogrn": o.ogrn,
+            "kpp": o.kpp, "pending_status": o.pending_status or None}
 
 
 def detail_json(session: Session, actor: User, org: Organisation) -> dict:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, UTC
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,6 +48,15 @@ def _assessed_person_folder(session: Session, actor: User, doc: Document) -> str
     return assessments.release_problem(session, doc)
 
 
+def _counterparty_in_register(session: Session, actor: User, doc: Document) -> str | None:
+    from ..register import IN_FORCE
+    code = str((doc.meta or {}).get("counterparty") or "")
+    org = session.scalars(select(Organisation).where(Organisation.code == code)).first() if code else None
+    if org is None or (org.register_status in IN_FORCE and org.pending_status in ("", *IN_FORCE)):
+        return None
+    return N_("вторая сторона не действует в Регистре (исключена, не включена или решение ждёт подписи)")
+
+
 # Guard name (as written in dms.workflow) -> check returning None when satisfied, else the reason in words.
 GUARDS: dict[str, Callable[[Session, User, Document], str | None]] = {
     "has_pdf": _has_pdf,
@@ -56,6 +65,30 @@ GUARDS: dict[str, Callable[[Session, User, Document], str | None]] = {
     "term_not_ended": _term_not_ended,
     "both_signatures_valid": _both_signatures_valid,
     "assessed_person_folder": _assessed_person_folder,
+    "counterparty_in_register": _counterparty_in_register,
+}
+
+
+def _register_decision(session: Session, actor: User | None, doc: Document) -> None:
+    from . import register
+    register.decision_signed(session, actor, doc)
+
+
+def _register_decision_dropped(session: Session, actor: User | None, doc: Document) -> None:
+    from . import register
+    register.decision_dropped(session, actor, doc)
+
+
+def _approvals_signed(session: Session, actor: User | None, doc: Document) -> None:
+    from ..approvals import service as approvals
+    approvals.notify_signed(session, actor, doc)
+
+
+# Effect name (as written in dms.workflow) -> what runs after the step, in the same transaction.
+EFFECTS: dict[str, Callable[[Session, User | None, Document], None]] = {
+    "register_decision": _register_decision,
+    "register_decision_dropped": _register_decision_dropped,
+    "approvals_signed": _approvals_signed,
 }
 
 
@@ -73,7 +106,9 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
         if doc.state not in t.sources:
             continue
         reason = None
-        if not has_permission(session, actor, t.permission, doc):
+        if t.service:
+            reason = localize(t.service)
+        elif not has_permission(session, actor, t.permission, doc):
             reason = localize("нет права «%(permission)s»", {"permission": t.permission})
         else:
             reason = next((localize(r) for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
@@ -81,28 +116,41 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
     return result
 
 
+def _counter_key(doc_type: str, organisation: Organisation | None, year: int) -> dict:
+    """The series a number belongs to: per organisation when the pattern prints the organisation's code, else one
+    series per type and year across the archive, so that no pattern can give one number twice."""
+    per_org = numbering.has_org(numbering.patterns()[doc_type])
+    return {"doc_type": doc_type, "organisation_key": organisation.id if organisation and per_org else 0,
+            "year": year}
+
+
 def reserve_numbers(session: Session, doc_type: str, organisation: Organisation | None, count: int,
                     today: date | None = None) -> tuple[int, list[str]]:
-    """The next `count` gapless numbers for (type, organisation, year): the counter row is locked until commit,
+    """The next `count` gapless numbers of the series (numbering.series): the counter row is locked until commit,
     so concurrent registrations queue, and a rolled-back transaction gives its numbers back."""
     year = (today or date.today()).year
-    key = {"doc_type": doc_type, "organisation_key": organisation.id if organisation else 0, "year": year}
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(NumberCounter).values(**key, last_value=0).on_conflict_do_nothing())
+    key = _counter_key(doc_type, organisation, year)
+    pattern = numbering.patterns()[doc_type]
+    start = 0
+    if not numbering.has_org(pattern):
+        # A pattern without the organisation continues after every per-organisation series of the year (a database
+        # numbered before, or an override dropping {org}): its numbers cannot meet theirs.
+        start = session.scalar(select(func.max(NumberCounter.last_value)).where(
+            NumberCounter.doc_type == doc_type, NumberCounter.year == year)) or 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(NumberCounter).values(**key, last_value=start).on_conflict_do_nothing())
     counter = session.scalars(select(NumberCounter).filter_by(**key).with_for_update()).one()
     first = counter.last_value + 1
     counter.last_value += count
-    pattern = numbering.patterns()[doc_type]
-    org_code = organisation.code if organisation else "АГ"
+    org_code = organisation.code if organisation else numbering.NO_ORGANISATION
     return first, [numbering.format_number(pattern, year, seq, org_code) for seq in range(first, first + count)]
 
 
 def release_numbers(session: Session, doc_type: str, organisation: Organisation | None, first: int, count: int,
                     today: date | None = None) -> bool:
     """Give back numbers first..first+count-1 of a failed batch if nobody took a number after them."""
-    year = (today or date.today()).year
-    counter = session.scalars(select(NumberCounter).filter_by(
-        doc_type=doc_type, organisation_key=organisation.id if organisation else 0, year=year).with_for_update()).first()
+    key = _counter_key(doc_type, organisation, (today or date.today()).year)
+    counter = session.scalars(select(NumberCounter).filter_by(**key).with_for_update()).first()
     if counter is None or counter.last_value != first + count - 1:
         return False
     counter.last_value = first - 1
@@ -113,13 +161,20 @@ def allocate_number(session: Session, doc: Document, today: date | None = None) 
     return reserve_numbers(session, doc.doc_type, doc.organisation, 1, today)[1][0]
 
 
-def execute(session: Session, actor: User, doc: Document, name: str, comment: str = "",
-            expected_revision: int | None = None, *, signed: bool = False) -> WorkflowHistory:
+def execute(session: Session, actor: User | None, doc: Document, name: str, comment: str = "",
+            expected_revision: int | None = None, *, signed: bool = False, service: bool = False) -> WorkflowHistory:
+    """Take a transition. `service`: called by the step's own service (dms.workflow.Transition.service), which
+    has checked its own rules; `actor` None is the system (the daily maintenance), allowed only there."""
     wf = workflow_for(doc.doc_type)
     t = wf.transitions.get(name)
     if t is None:
         raise Invalid("у документов этого типа нет перехода «%(name)s»; есть: %(names)s", name=name,
                       names=", ".join(wf.transitions))
+    if t.service and not service:
+        raise Conflict("«%(step)s» не выполняется как обычный переход: %(where)s", step=t.title,
+                       where=localize(t.service))
+    if actor is None and not service:
+        raise Invalid("переход без пользователя выполняет только служба самого шага")
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
     from .documents import ensure_mutable
@@ -127,14 +182,14 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
     if doc.state not in t.sources:
         raise Conflict("переход «%(step)s» невозможен из состояния «%(state)s»", step=t.title,
                        state=wf.states[doc.state].title)
-    if not has_permission(session, actor, t.permission, doc):
+    if actor is not None and not has_permission(session, actor, t.permission, doc):
         from ..security import Forbidden
         raise Forbidden(t.permission, localize("для перехода «%(step)s»", {"step": t.title}))
     if t.comment_required and not comment.strip():
         raise Invalid("для перехода «%(step)s» укажите причину в комментарии", {"comment": N_("обязательное поле")},
                       step=t.title)
     for guard in t.guards + t.effect_guards:
-        reason = GUARDS[guard](session, actor, doc)
+        reason = GUARDS[guard](session, actor, doc) if actor is not None else None
         if reason:
             raise Conflict("переход «%(step)s» невозможен: %(reason)s", step=t.title, reason=localize(reason))
     if t.permission is P.SIGN and not signed:
@@ -146,7 +201,7 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
     doc.state = t.target
     doc.updated_at = datetime.now(UTC)
     entry = WorkflowHistory(document_id=doc.id, transition=t.name, from_state=from_state, to_state=t.target,
-                            actor_id=actor.id, comment=comment[:2000])
+                            actor_id=actor.id if actor else None, comment=comment[:2000])
     session.add(entry)
     session.add(OutboxEntry(document_id=doc.id, op="upsert"))
     try:
@@ -155,6 +210,8 @@ def execute(session: Session, actor: User, doc: Document, name: str, comment: st
         raise Conflict("документ изменён другим пользователем; повторите") from None
     audit.record(session, actor, "workflow.transition", "document", doc.id, transition=t.name,
                  from_state=from_state, to_state=t.target, reg_number=doc.reg_number, comment=comment[:2000])
+    for effect in t.effects:
+        EFFECTS[effect](session, actor, doc)
     return entry
 
 
@@ -183,4 +240,45 @@ def worklist(session: Session, actor: User, limit: int = 100) -> list[tuple[Docu
                     break
             if len(result) >= limit:
                 return result
+    for doc, t in returned(session, actor, limit - len(result)):
+        if doc.id not in seen:
+            result.append((doc, t))
+            seen.add(doc.id)
+    return result
+
+
+def _return_steps() -> set[str]:
+    from ..workflow import WORKFLOWS
+    return {t.name for wf in WORKFLOWS.values() for t in wf.transitions.values() if t.returns}
+
+
+def returned(session: Session, actor: User, limit: int = 100) -> list[tuple[Document, Transition]]:
+    """Documents sent back for rework (their latest step is a returning one) that wait for `actor`: their author,
+    or whoever keeps the folder (holds Edit there, e.g. a centre's local Editor or the agency's Clerk); each with
+    the step that takes it forward again."""
+    from sqlalchemy import or_
+
+    from .records import not_trashed_clause
+    if limit <= 0:
+        return []
+    latest = select(WorkflowHistory.document_id, func.max(WorkflowHistory.id).label("last_id")) \
+        .group_by(WorkflowHistory.document_id).subquery()
+    stmt = select(Document).join(latest, latest.c.document_id == Document.id) \
+        .join(WorkflowHistory, WorkflowHistory.id == latest.c.last_id) \
+        .where(WorkflowHistory.transition.in_(_return_steps()), not_trashed_clause())
+    editable = apply_filter_sql(stmt, access_filter(session, actor, P.EDIT))
+    stmt = select(Document).where(or_(Document.id.in_(editable.with_only_columns(Document.id)),
+                                      Document.id.in_(stmt.where(Document.created_by_id == actor.id)
+                                                      .with_only_columns(Document.id))))
+    result: list[tuple[Document, Transition]] = []
+    for doc in session.scalars(stmt.order_by(Document.updated_at).limit(limit * 2)):
+        wf = workflow_for(doc.doc_type)
+        if not has_permission(session, actor, P.VIEW, doc):
+            continue
+        step = next((t for t in wf.transitions.values() if doc.state in t.sources and not t.service
+                     and not t.returns and not t.confirm and t.permission is P.TRANSITION), None)
+        if step is not None:
+            result.append((doc, step))
+        if len(result) >= limit:
+            break
     return result

@@ -10,11 +10,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from ..errors import DmsError, NotFound
+from ..errors import N_, DmsError, Invalid, NotFound
 from ..models import Certificate, Document, IssueBatch, Organisation
-from ..security import P, access_filter, apply_filter_sql
+from ..security import P, access_filter, apply_filter_sql, holds_globally
 from ..services import certificates as certs
 from ..services.certificate_rows import read_results
+from ..services.certificates import ISSUING_KINDS
 from . import bp
 
 PAGE = 50
@@ -38,10 +39,10 @@ def certificates_page():  # noqa: ANN201
     page = int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1
     total = g.db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = g.db.scalars(stmt.order_by(Certificate.id.desc()).limit(PAGE).offset((page - 1) * PAGE)).all()
-    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
-                                                                             "training_provider")))).all()
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(ISSUING_KINDS))).all()
     return render_template("certificates.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
                            args=request.args, centres=centres, status_ru=certs.STATUS_RU,
+                           may_issue_any=any(_issuing_centres()),
                            effective=certs.effective_status)
 
 
@@ -52,15 +53,20 @@ def certificate_card(cert_number: str):  # noqa: ANN201
     from ..security import has_permission
     return render_template("certificate.html", cert=cert, view=certs.staff_view(g.db, cert),
                            can_revoke=has_permission(g.db, current_user, P.REVOKE, cert.document),
-                           can_sign=has_permission(g.db, current_user, P.SIGN, cert.document))
+                           can_sign=has_permission(g.db, current_user, P.SIGN, cert.document),
+                           today=certs.today().isoformat())
 
 
 @bp.post("/certificates/card/<path:cert_number>/revoke")
 @login_required
 def certificate_revoke(cert_number: str):  # noqa: ANN201
     cert = certs.get(g.db, current_user, cert_number)
+    cert_number = cert.number
     try:
-        certs.revoke(g.db, current_user, cert, request.form.get("reason", ""), request.form.get("order", ""))
+        if request.form.get("confirm") != "1":
+            raise Invalid("подтвердите аннулирование: свидетельство перестанет действовать безвозвратно")
+        certs.revoke(g.db, current_user, cert, request.form.get("reason", ""), request.form.get("order_number", ""),
+                     request.form.get("order_date", ""))
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")
@@ -72,13 +78,15 @@ def certificate_revoke(cert_number: str):  # noqa: ANN201
 @bp.post("/certificates/card/<path:cert_number>/replace")
 @login_required
 def certificate_replace(cert_number: str):  # noqa: ANN201
-    certs.get(g.db, current_user, cert_number)
+    cert_number = certs.get(g.db, current_user, cert_number).number
     rt = current_app.extensions["dms_runtime"]
     login = current_user.login
     g.db.rollback()  # replace() runs in its own transactions: release this request's first
     try:
+        if request.form.get("confirm") != "1":
+            raise Invalid("подтвердите замену: действующее свидетельство станет «заменено дубликатом»")
         result = certs.replace(rt, login, cert_number, request.form.get("pin", ""),
-                               request.form.get("reason", ""))
+                               request.form.get("reason", ""), request.form.get("new_name", ""))
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")
@@ -87,23 +95,49 @@ def certificate_replace(cert_number: str):  # noqa: ANN201
     return redirect(url_for("web.certificate_card", cert_number=result["new"]))
 
 
+def _issuing_centres() -> tuple[list[Organisation], list[Organisation]]:
+    """The centres whose certificates the user may issue (sign) and those they may prepare a batch for."""
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(ISSUING_KINDS))
+                           .order_by(Organisation.code)).all()
+    return ([c for c in centres if certs.may_issue(g.db, current_user, c)],
+            [c for c in centres if certs.may_prepare(g.db, current_user, c)])
+
+
 @bp.route("/certificates/issue", methods=["GET", "POST"])
 @login_required
 def certificates_issue():  # noqa: ANN201
-    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
-                                                                             "training_provider")))).all()
+    """Issue a batch (a signatory, with the PIN) or prepare one for a signatory (a clerk): the form shows only
+    what the user may do, and nothing at all to one who may do neither."""
+    issuing, preparing = _issuing_centres()
+    if not issuing and not preparing:
+        raise NotFound("страница не найдена")
+    context = {"issuing": issuing, "preparing": preparing, "centres": issuing or preparing,
+               "waiting": certs.prepared_batches(g.db, current_user)}
     if request.method == "GET":
-        return render_template("certificates_issue.html", centres=centres, errors=[])
+        return render_template("certificates_issue.html", errors=[], **context)
     upload = request.files.get("file")
     centre = request.form.get("centre", "")
+    prepare = request.form.get("action") == "prepare" or not any(c.code == centre for c in issuing)
     try:
         if upload is None or not upload.filename:
             raise DmsError("выберите файл результатов экзамена (CSV или XLSX)")
         rows = read_results(upload.stream, upload.filename)
-        certs.centre_by_code(g.db, centre)
+        if not prepare and request.form.get("confirm") != "1":
+            raise Invalid("подтвердите выдачу: свидетельства будут выданы и подписаны безвозвратно")
+        if prepare:
+            batch = certs.prepare_batch(g.db, current_user, centre, rows, upload.filename)
+        else:
+            org = certs.centre_by_code(g.db, centre)
+            certs.require_in_register(org, N_("выдача свидетельств"))
+            certs.check_people(g.db, rows)
     except DmsError as exc:
-        return render_template("certificates_issue.html", centres=centres, message=exc.message,
-                               errors=exc.details.get("rows", [])), exc.status
+        g.db.rollback()
+        return render_template("certificates_issue.html", message=exc.message,
+                               errors=exc.details.get("rows", []), **context), exc.status
+    if prepare:
+        flash(_("Пакет подготовлен (%(n)s свидетельств) и ждёт подписи руководителя центра.", n=len(rows)),
+              "success")
+        return redirect(url_for("web.batch_page", batch_id=batch.id))
     rt = current_app.extensions["dms_runtime"]
     pin, login = request.form.get("pin", ""), current_user.login
     g.db.rollback()  # the batch runs in its own transactions: release this request's (SQLite's lock) first
@@ -119,10 +153,32 @@ def certificates_issue():  # noqa: ANN201
     return redirect(url_for("web.batch_page", batch_id=batch_id))
 
 
+@bp.post("/certificates/batches/<int:batch_id>/sign")
+@login_required
+def batch_sign(batch_id: int):  # noqa: ANN201
+    """The signatory issues a batch a clerk prepared, with the PIN."""
+    _batch(batch_id)
+    rt = current_app.extensions["dms_runtime"]
+    pin, login = request.form.get("pin", ""), current_user.login
+    g.db.rollback()
+    try:
+        if request.form.get("confirm") != "1":
+            raise Invalid("подтвердите выдачу: свидетельства будут выданы и подписаны безвозвратно")
+        certs.issue_prepared(rt, login, batch_id, pin)
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Пакет %(id)s выдан и подписан", id=batch_id), "success")
+    return redirect(url_for("web.batch_page", batch_id=batch_id))
+
+
 def _batch(batch_id: int) -> IssueBatch:
     batch = g.db.get(IssueBatch, batch_id)
-    if batch is None or (batch.created_by_id != current_user.id
-                         and not current_user.global_roles & {"Administrator", "Auditor"}):
+    if batch is None or not (batch.created_by_id == current_user.id or batch.signed_by_id == current_user.id
+                             or holds_globally(current_user, P.VIEW_AUDIT)
+                             or (batch.stage == "prepared"
+                                 and certs.may_issue(g.db, current_user, g.db.get_one(Organisation, batch.centre_id)))):
         raise NotFound("пакет выдачи не найден")
     return batch
 
@@ -133,7 +189,9 @@ def batch_page(batch_id: int):  # noqa: ANN201
     batch = _batch(batch_id)
     issued = g.db.scalars(select(Certificate).where(Certificate.batch_id == batch_id)
                           .order_by(Certificate.id).limit(500)).all()
-    return render_template("batch.html", batch=batch, issued=issued)
+    centre = g.db.get_one(Organisation, batch.centre_id)
+    return render_template("batch.html", batch=batch, issued=issued, centre=centre,
+                           may_sign=batch.stage == "prepared" and certs.may_issue(g.db, current_user, centre))
 
 
 @bp.get("/certificates/batches/<int:batch_id>.json")
@@ -146,7 +204,7 @@ def batch_json(batch_id: int):  # noqa: ANN201
 @bp.route("/certificates/blanks", methods=["GET", "POST"])
 @login_required
 def blanks_page():  # noqa: ANN201
-    if not current_user.global_roles & {"Administrator", "Clerk", "Auditor"}:
+    if not (holds_globally(current_user, P.MANAGE_BLANKS) or holds_globally(current_user, P.VIEW_AUDIT)):
         raise NotFound("страница не найдена")
     if request.method == "POST":
         try:
@@ -166,6 +224,6 @@ def blanks_page():  # noqa: ANN201
             g.db.rollback()
             flash(exc.message, "error")
         return redirect(url_for("web.blanks_page"))
-    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(("assessment_centre",
-                                                                             "training_provider")))).all()
-    return render_template("blanks.html", report=certs.blanks_report(g.db), centres=centres)
+    centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(ISSUING_KINDS))).all()
+    return render_template("blanks.html", report=certs.blanks_report(g.db), centres=centres,
+                           may_manage=holds_globally(current_user, P.MANAGE_BLANKS))

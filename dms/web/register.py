@@ -36,7 +36,8 @@ def register_page():  # noqa: ANN201
 @bp.post("/register/apply")
 @login_required
 def register_apply():  # noqa: ANN201
-    fields = {k: request.form.get(k, "") for k in ("kind", "name", "short_name", "inn", "city", "code")}
+    fields = {k: request.form.get(k, "") for k in ("kind", "name", "short_name", "inn", "ogrn", "kpp", "city",
+                                                     "region", "code")}
     try:
         event = svc.apply(current_app.extensions["dms_runtime"], g.db, current_user, fields,
                           request.form.get("reason", ""))
@@ -67,6 +68,7 @@ def register_organisation(org_id: int):  # noqa: ANN201
 
 def _card(org, status: int = 200, step_error: str | None = None, step_name: str | None = None):  # noqa: ANN001, ANN202
     return render_template("register_organisation.html", org=org, row=svc.row(g.db, org),
+                           waiting=svc.waiting_document(g.db, org),
                            steps=svc.history(g.db, org), options=svc.options(g.db, current_user, org),
                            kinds=KINDS, statuses=STATUSES, transitions=TRANSITIONS,
                            step_error=step_error, step_name=step_name,
@@ -77,6 +79,10 @@ def _card(org, status: int = 200, step_error: str | None = None, step_name: str 
 @login_required
 def register_transition(org_id: int, name: str):  # noqa: ANN201
     org = svc.get(g.db, current_user, org_id)
+    step = TRANSITIONS.get(name)
+    missing_reason = step is not None and step.reason_required and not request.form.get("reason", "").strip()
+    if step is not None and step.confirm and request.form.get("confirm") != "1" and not missing_reason:
+        return _card(org, 400, _("Подтвердите: %(what)s", what=_(step.confirm)), name)
     try:
         event = svc.take(current_app.extensions["dms_runtime"], g.db, current_user, org, name,
                          request.form.get("reason", ""))

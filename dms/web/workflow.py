@@ -5,7 +5,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..errors import DmsError
+from ..errors import DmsError, Invalid
 from ..services import documents as docs
 from ..services import workflow as wf_svc
 from ..workflow import workflow_for
@@ -17,7 +17,10 @@ from . import bp
 def transition(doc_id: int, name: str):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     raw = request.form.get("revision", "")
+    step = workflow_for(doc.doc_type).transitions.get(name)
     try:
+        if step is not None and step.confirm and not step.service and request.form.get("confirm") != "1":
+            raise Invalid("подтвердите шаг «%(step)s»: %(what)s", step=step.title, what=_(step.confirm))
         entry = wf_svc.execute(g.db, current_user, doc, name, request.form.get("comment", ""),
                                int(raw) if raw.isdigit() else None)
     except DmsError as exc:

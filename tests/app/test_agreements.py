@@ -134,7 +134,7 @@ def test_agreement_is_drafted_from_the_template_into_the_holders_folder_and_numb
                             "subject": SUBJECT}
         clerk = users.get_user(s, "clerk")
         wf.execute(s, clerk, doc, "send_to_signing")
-        assert doc.reg_number == f"СГ-{date.today().year}-001" and doc.state == "on_signing"
+        assert doc.reg_number == f"СГ-МАРК-{date.today().year}-001" and doc.state == "on_signing"
 
 
 # --- both signatures ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_order_lifecycle_numbers_on_register_and_freezes_on_signing(rt, world): 
     doc = world.document("clerk", "/Приказы", make_pdf("приказ"), doc_type="order", title="О проведении экзамена")
     registered = _take(rt, "clerk", doc.id, "register", comment="в журнал")
     assert registered.state == "registered"
-    assert registered.reg_number == f"ПР-{date.today().year}-0001" and registered.reg_date == date.today()
+    assert registered.reg_number == f"ПР-АГ-{date.today().year}-0001" and registered.reg_date == date.today()
     _take(rt, "clerk", doc.id, "send_to_signing")
     with rt.db.session() as s, pytest.raises(Forbidden):
         clerk = users.get_user(s, "clerk")
@@ -114,7 +114,7 @@ def test_concurrent_registrations_get_distinct_consecutive_numbers(rt, world):  
     with rt.db.session() as s:
         numbers = sorted(s.scalars(select(Document.reg_number).where(Document.id.in_(ids))))
     year = date.today().year
-    assert numbers == [f"ЗВ-{year}-{n:04d}" for n in range(1, 51)]
+    assert numbers == [f"ЗВ-АГ-{year}-{n:04d}" for n in range(1, 51)]
 
 
 def test_number_patterns_are_configurable_and_validated(monkeypatch):  # noqa: ANN001

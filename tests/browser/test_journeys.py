@@ -24,7 +24,7 @@ from .conftest import PHONE, PIN, LiveServer, Screen, add_user, login, logout
 
 pytestmark = pytest.mark.browser
 
-REG_NUMBER = re.compile(r"ПР-\d{4}-\d{4}")
+REG_NUMBER = re.compile(r"ПР-\S+-\d{4}-\d{4}")
 
 
 def _issue_signing_certificate(rt: Runtime, login_name: str) -> None:
