@@ -146,6 +146,9 @@ class Result:
     def line(self) -> str:
         found = ", ".join(f"{f['code']} {f['title']}: {f['count']} ({'; '.join(f['operations'][:4])})"
                           for f in self.failures) or "none"
+        if self.part == "walk":
+            return (f"{self.caller:<9} walk   {self.generated:>5} requests over the demo archive "
+                    f"{self.seconds:6.1f} s  statuses {self.report.get('statuses')}  findings: {found}")
         tested = self.report.get("operations", {}).get("tested", 0)
         return (f"{self.caller:<9} {self.part:<6} {tested:>3} operations {self.generated:>5} cases "
                 f"{self.seconds:6.1f} s  findings: {found}" + (f"; errors: {len(self.errors)}" if self.errors else ""))
@@ -169,6 +172,23 @@ def fuzz(served: Served, caller: str, token: str | None, part: str, workdir: Pat
     return Result(caller, part, proc.returncode, seconds, data, proc.stdout + proc.stderr)
 
 
+def walk(served: Served, caller: str, token: str | None) -> Result:
+    """The deterministic part: every list the caller may read and the details of what it names (demo ids), each
+    answer checked against the document; a random id rarely reaches these objects."""
+    from .conformance import walk as walk_over
+    with urllib.request.urlopen(served.base + "/api/v1/openapi.json", timeout=30) as r:
+        spec = json.loads(r.read())
+    started = time.monotonic()
+    w = walk_over(served.base, token, spec)
+    failures = [{"code": "WALK", "title": "answer outside the document", "count": len(w.found),
+                 "operations": w.found[:4]}] if w.found else []
+    statuses = {str(k): v for k, v in sorted(w.statuses.items())}
+    return Result(caller, "walk", 1 if w.found else 0, time.monotonic() - started,
+                  {"test_cases": {"generated": w.requests}, "failures": failures, "statuses": statuses,
+                   "operations": {"tested": len({f.split(" ")[1] for f in w.found})}},
+                  "\n".join(w.found))
+
+
 def run_all(workdir: Path) -> tuple[list[Result], list[str], float]:
     """Prepare, serve, fuzz as every caller; (results, tracebacks in the server log, setup seconds)."""
     data_dir = workdir / "data"
@@ -180,6 +200,7 @@ def run_all(workdir: Path) -> tuple[list[Result], list[str], float]:
     with Served(data_dir) as served:
         for caller, login in CALLERS.items():
             token = served.token(login)
+            results.append(walk(served, caller, token))
             results.append(fuzz(served, caller, token, "main", workdir))
             results.append(fuzz(served, caller, token, "tokens", workdir))
         logged = served.server_errors_logged()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import CALLERS, Served, fuzz, prepare
+from .harness import CALLERS, Served, fuzz, prepare, walk
 
 pytestmark = pytest.mark.fuzz
 
@@ -28,6 +28,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, P
 def test_the_api_answers_as_documented_under_fuzzing(served: tuple[Served, Path], caller: str) -> None:
     server, workdir = served
     token = server.token(CALLERS[caller])
+    walked = walk(server, caller, token)
+    print(walked.line())
+    assert walked.generated > 0
+    assert walked.ok, walked.output[-12000:]
     for part in ("main", "tokens"):
         result = fuzz(server, caller, token, part, workdir)
         print(result.line())
