@@ -61,6 +61,17 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "pki.issue": ("Выпущен сертификат подписи", "Signing certificate issued"),
     "pki.revoke": ("Отозван сертификат подписи", "Signing certificate revoked"),
     "pki.import": ("Импортирован сертификат подписи", "Signing certificate imported"),
+    "pki.rollover": ("Обновлены ключи удостоверяющего центра", "CA keys renewed"),
+    "pki.pin_failed": ("Неверный PIN-код ключа подписи", "Wrong PIN of a signing key"),
+    "pki.pin_locked": ("Ключ подписи заблокирован после неверных PIN-кодов", "Signing key locked after wrong PINs"),
+    "pki.pin_refused": ("Отказ: ключ подписи заблокирован", "Refused: the signing key is locked"),
+    "pki.pin_unlock": ("Ключ подписи разблокирован", "Signing key unlocked"),
+    "evidence.protect": ("Добавлена долговременная защита подписей", "Long-term protection added"),
+    "evidence.renew": ("Обновлена долговременная защита подписей", "Long-term protection renewed"),
+    "maintain": ("Плановое обслуживание", "Maintenance run"),
+    "comment.add": ("Добавлен комментарий", "Comment added"),
+    "comment.edit": ("Изменён комментарий", "Comment edited"),
+    "comment.hide": ("Скрыт комментарий", "Comment hidden"),
     "certificates.issue": ("Выдача свидетельств (пакет)", "Certificates issued (batch)"),
     "certificates.prepare": ("Подготовлен пакет свидетельств", "Certificate batch prepared"),
     "certificate.revoke": ("Свидетельство аннулировано", "Certificate revoked"),
@@ -99,6 +110,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "certificates": ("Свидетельства", "Certificates"), "blanks": ("Бланки", "Blank forms"),
     "records": ("Архивное хранение", "Records"), "register": ("Регистр", "Register"),
     "approval": ("Согласование", "Approval"),
+    "comment": ("Комментарий", "Comment"), "evidence": ("Долговременная защита", "Long-term protection"),
     "report": ("Отчёт", "Report"), "agreement": ("Соглашение", "Agreement"), "audit": ("Журнал", "Audit trail"),
 }
 
@@ -138,6 +150,11 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "route": ("маршрут", "route"), "round": ("круг", "round"), "stage": ("этап", "stage"),
     "stages": ("этапы", "stages"), "decision": ("решение", "decision"), "on_behalf": ("за кого", "on behalf of"),
     "deputy": ("заместитель", "deputy"), "date_from": ("с", "from"), "date_to": ("по", "to"),
+    "credentials": ("ключи", "credentials"), "errors": ("ошибки", "errors"), "expired": ("истекло", "expired"),
+    "failures": ("неудачных попыток", "failures"), "ok": ("успешно", "ok"), "protected": ("защищено", "protected"),
+    "renew_by": ("обновить до", "renew by"), "renewed": ("обновлено", "renewed"),
+    "renewed_keys": ("обновлённые ключи", "renewed keys"), "timestamp": ("метка времени", "time-stamp"),
+    "tsa_serial": ("серийный номер метки", "time-stamp serial"),
     "one_time": ("одноразовый", "one-time"), "added": ("добавлены", "added"), "removed": ("убраны", "removed"),
 }
 CHANNELS: dict[str, tuple[str, str]] = {
