@@ -198,7 +198,7 @@ def _slim_font(path: Path) -> io.BytesIO | str:
     out = io.BytesIO()
     font.save(out)
     out.seek(0)
-    out.name = path.name  # type: ignore[attr-defined]
+    out.name = path.name
     return out
 
 
@@ -479,8 +479,59 @@ def _draw_watermark(canvas: Canvas, text: str, font: str, width: float, height: 
     canvas.restoreState()
 
 
+# Where the signature stamp of a certificate goes (signing.stamp draws it 260 × 100 pt), in points from the
+# bottom-left corner of the page: between the signatory's block and the QR code in landscape, above the details
+# in portrait. Nothing is printed inside, so the stamp never covers text.
+STAMP_SIZE = (260.0, 100.0)
+LEFT_BLOCK_WIDTH = 215.0  # the details and the signatory, from the left margin (25 mm)
+URL_WIDTH = 75 * mm       # the verification URL under the QR code, right-aligned
+
+
+@dataclass(frozen=True)
+class StampBox:
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def overlaps(self, x1: float, y1: float, x2: float, y2: float) -> bool:
+        return x1 < self.x + self.width and self.x < x2 and y1 < self.y + self.height and self.y < y2
+
+
+def certificate_stamp_box(landscape_page: bool = True) -> StampBox:
+    width, height = STAMP_SIZE
+    if landscape_page:
+        return StampBox(25 * mm + LEFT_BLOCK_WIDTH + 14, 16 * mm, width, height)
+    page_width = A4[0]
+    return StampBox((page_width - width) / 2, 70 * mm, width, height)
+
+
+def _wrap_lines(text: str, font: str, size: float, width: float, max_lines: int) -> list[str]:
+    """Break at spaces into lines of `width`; the last allowed line keeps the rest (then _fit_line shrinks it)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}".strip()
+        if current and len(lines) < max_lines - 1 and pdfmetrics.stringWidth(candidate, font, size) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current] if current else lines
+
+
+def _fit_line(text: str, font: str, size: float, width: float) -> tuple[str, float]:
+    """Shrink the font down to 7 pt, then cut the text with an ellipsis, so a line stays inside its block."""
+    while size > 7 and pdfmetrics.stringWidth(text, font, size) > width:
+        size -= 0.25
+    while len(text) > 1 and pdfmetrics.stringWidth(text, font, size) > width:
+        text = text[:-2].rstrip() + "…"
+    return text, size
+
+
 def _cleaned_certificate(spec: CertificateSpec) -> CertificateSpec:
-    texts = {f.name: _clean(getattr(spec, f.name)) for f in fields(spec) if isinstance(getattr(spec, f.name), str)}
+    texts: dict[str, Any] = {f.name: _clean(getattr(spec, f.name)) for f in fields(spec)
+                             if isinstance(getattr(spec, f.name), str)}
     signatory = Signature(_clean(spec.signatory.position), _clean(spec.signatory.name))
     return replace(spec, signatory=signatory, **texts)
 
@@ -526,9 +577,8 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
     canvas.setFont(fonts.serif, 12)
     canvas.drawCentredString(centre_x, y, "Настоящее свидетельство выдано")
     y = _wrapped_centred(canvas, spec.holder_name, fonts.serif_bold, 22, centre_x, y - 34, text_width, 26)
-    canvas.setFont(fonts.serif, 11)
-    canvas.drawCentredString(centre_x, y - 2, "в том, что он(а) успешно сдал(а) профессиональный экзамен "
-                                               "и подтвердил(а) квалификацию")
+    y = _wrapped_centred(canvas, "в том, что он(а) успешно сдал(а) профессиональный экзамен и подтвердил(а) "
+                         "квалификацию", fonts.serif, 11, centre_x, y - 2, text_width, 14) + 14
     y = _wrapped_centred(canvas, f"«{spec.qualification}»", fonts.serif_bold, 15, centre_x, y - 30,
                          text_width, 19)
     canvas.setFont(fonts.serif, 12)
@@ -536,6 +586,8 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
     y = _wrapped_centred(canvas, f"Центр оценки квалификаций: {spec.centre_name} ({spec.centre_code})",
                          fonts.serif, 11, centre_x, y - 26, text_width, 14)
 
+    # The bottom of the page, left to right: the details and the signatory (never wider than LEFT_BLOCK_WIDTH),
+    # the place reserved for the signature stamp (certificate_stamp_box: nothing is drawn there), the QR code.
     left_x = 25 * mm
     details = [
         f"Дата выдачи: {format_date_short(spec.issue_date)}",
@@ -544,22 +596,25 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
         f"Бланк № {spec.blank_number}",
         f"г. {spec.city}" if spec.city else "",
     ]
-    canvas.setFont(fonts.serif, 10.5)
-    line_y = 58 * mm
+    line_y = 62 * mm
     for line in details:
-        canvas.drawString(left_x, line_y, line)
+        fitted, size = _fit_line(line, fonts.serif, 10.5, LEFT_BLOCK_WIDTH)
+        canvas.setFont(fonts.serif, size)
+        canvas.drawString(left_x, line_y, fitted)
         line_y -= 14
 
-    sign_y = 30 * mm
-    canvas.setFont(fonts.serif, 11)
-    canvas.drawString(left_x, sign_y, spec.signatory.position)
-    canvas.setLineWidth(0.5)
+    sign_y = line_y - 8
     canvas.setStrokeColor(colors.black)
-    line_start = left_x + pdfmetrics.stringWidth(spec.signatory.position, fonts.serif, 11) + 10 * mm
-    canvas.line(line_start, sign_y - 2, line_start + 40 * mm, sign_y - 2)
-    canvas.drawString(line_start + 44 * mm, sign_y, spec.signatory.name)
+    canvas.setLineWidth(0.5)
+    for text, font in ((spec.signatory.position, fonts.serif), (spec.signatory.name, fonts.serif_bold)):
+        for line in _wrap_lines(text, font, 11, LEFT_BLOCK_WIDTH, max_lines=2):
+            fitted, size = _fit_line(line, font, 11, LEFT_BLOCK_WIDTH)
+            canvas.setFont(font, size)
+            canvas.drawString(left_x, sign_y, fitted)
+            sign_y -= 13
+    canvas.line(left_x, sign_y, left_x + 40 * mm, sign_y)
     canvas.setFont(fonts.sans, 7)
-    canvas.drawCentredString(line_start + 20 * mm, sign_y - 10, "М.П.")
+    canvas.drawCentredString(left_x + 20 * mm, sign_y - 9, "М.П.")
 
     qr_size = 32 * mm
     qr_x = width - 18 * mm - qr_size
@@ -568,7 +623,7 @@ def render_certificate_pdf(spec: CertificateSpec, *, deterministic: bool = False
                      qr_size, qr_size)
     right_edge = width - 18 * mm
     url_size = 6.5
-    while url_size > 4 and pdfmetrics.stringWidth(spec.verification_url, fonts.sans, url_size) > 80 * mm:
+    while url_size > 4 and pdfmetrics.stringWidth(spec.verification_url, fonts.sans, url_size) > URL_WIDTH:
         url_size -= 0.5
     canvas.setFont(fonts.sans, 6.5)
     canvas.drawRightString(right_edge, qr_y - 8, "Проверка подлинности:")

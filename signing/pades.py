@@ -79,6 +79,10 @@ class SignRequest:
     trust: TrustStore | None = None
     bytes_reserved: int | None = None
     reserve_fields: tuple[FieldSlot, ...] = ()
+    # Nothing may change after this signature but validation data (DSS, document time-stamps): an approval
+    # signature carries DocMDP P=1 in its field's /Lock; a certification signature gets DocMDP P=1. For a single
+    # signer (orders, certificates of qualification).
+    lock: bool = False
 
     def __post_init__(self) -> None:
         level = Level(self.level)
@@ -86,6 +90,8 @@ class SignRequest:
             raise TimestampError(f"level {level.value} needs a time-stamp authority")
         if _NEEDS_TRUST[level] and self.trust is None:
             raise SignatureFailed(f"level {level.value} needs the trust store whose CRLs are embedded")
+        if self.lock and self.reserve_fields:
+            raise SignatureFailed("a locking signature cannot leave fields for later signers")
 
 
 def _head(source: BinaryIO) -> bytes:
@@ -134,7 +140,7 @@ def _page_index(writer: IncrementalPdfFileWriter, page: int) -> int:
 
 def _existing_field(writer: IncrementalPdfFileWriter, name: str) -> tuple[bool, tuple[float, float]] | None:
     """(already signed, (width, height)) of an existing signature field, or None."""
-    for field_name, value, field_ref in fields.enumerate_sig_fields(writer.prev, with_name=name):
+    for _name, value, field_ref in fields.enumerate_sig_fields(writer.prev, with_name=name):
         x1, y1, x2, y2 = (float(v) for v in field_ref.get_object().get("/Rect", [0, 0, 0, 0]))
         return value is not None, (abs(x2 - x1), abs(y2 - y1))
     return None
@@ -179,22 +185,47 @@ def _pyhanko_signer(
         location=request.location,
         subfilter=fields.SigSeedSubFilter.PADES,
         certify=request.certify,
-        docmdp_permissions=fields.MDPPerm.FILL_FORMS,
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES if request.lock else fields.MDPPerm.FILL_FORMS,
         embed_validation_info=_NEEDS_TRUST[level],
         validation_context=request.trust.validation_context() if _NEEDS_TRUST[level] and request.trust else None,
         signer_key_usage={"non_repudiation"},
     )
+    if request.lock and existing is not None and not request.certify:
+        raise SignatureFailed(f"a locking approval signature needs a new field, {field_name!r} exists")
     timestamper = timestamper_for(request.timestamper) if _NEEDS_TIMESTAMP[level] and request.timestamper else None
     pdf_signer = signers.PdfSigner(
         metadata,
         signer.pyhanko_signer(),
         timestamper=timestamper,
         stamp_style=style,
-        new_field_spec=None
-        if existing is not None
-        else fields.SigFieldSpec(sig_field_name=field_name, on_page=_page_index(writer, placement.page), box=box),
+        new_field_spec=None if existing is not None else _field_spec(request, field_name, writer, placement, box),
     )
     return pdf_signer, field_name
+
+
+# The lock of a locking approval signature: its field's /Lock carries /P 1 (DocMDP "no changes", PDF 2.0), so
+# filling any form field, adding an annotation or a signature afterwards makes the signature "modified", while the
+# validation data (DSS) and document time-stamps of B-LT/B-LTA stay allowed. The /Lock names no fields: with
+# /Action /All, pyHanko (0.38) takes the DSS revision of a PDF that has form fields for an update of a locked
+# field and rejects the document's own B-LT signature.
+_LOCK = fields.FieldMDPSpec(action=fields.FieldMDPAction.INCLUDE, fields=[])
+
+
+def _field_spec(
+    request: SignRequest,
+    field_name: str,
+    writer: IncrementalPdfFileWriter,
+    placement: StampPlacement,
+    box: tuple[int, int, int, int] | None,
+) -> fields.SigFieldSpec:
+    locked = request.lock and not request.certify
+    return fields.SigFieldSpec(
+        sig_field_name=field_name,
+        on_page=_page_index(writer, placement.page),
+        box=box,
+        field_mdp_spec=_LOCK if locked else None,
+        doc_mdp_update_value=fields.MDPPerm.NO_CHANGES if locked else None,
+    )
 
 
 @contextmanager

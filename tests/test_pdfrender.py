@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -22,6 +25,7 @@ from dms.pdfrender import (
     InvalidSpec,
     RenderSpec,
     Signature,
+    certificate_stamp_box,
     load_fonts,
     render_certificate_pdf,
     render_document_pdf,
@@ -76,7 +80,7 @@ def test_document_pdf_parses_and_its_cyrillic_text_is_extractable() -> None:
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     assert pdf.startswith(b"%PDF-")
     assert len(reader.pages) == 1
-    assert reader.metadata.title == ORDER.title
+    assert reader.metadata is not None and reader.metadata.title == ORDER.title
     text = extracted_text(pdf)
     for expected in (ORDER.title, ORDER.doc_kind, "№ 17-п", "«05» марта 2025 г.", "г. Калуга",
                      "Ёлкина Жанна Эдуардовна", "Щукин Юрий Фёдорович", "А. Б. Вымышленная",
@@ -86,9 +90,9 @@ def test_document_pdf_parses_and_its_cyrillic_text_is_extractable() -> None:
 
 @pytest.mark.parametrize("render", [lambda: render_document_pdf(ORDER),
                                     lambda: render_certificate_pdf(CERTIFICATE)], ids=["order", "certificate"])
-def test_fonts_are_embedded_not_borrowed_from_the_reader(render) -> None:  # type: ignore[no-untyped-def]
+def test_fonts_are_embedded_not_borrowed_from_the_reader(render) -> None:  # noqa: ANN001
     reader = pypdf.PdfReader(io.BytesIO(render()))
-    fonts = reader.pages[0]["/Resources"]["/Font"]
+    fonts: Any = reader.pages[0]["/Resources"]["/Font"]  # type: ignore[index]
     assert fonts
     for ref in fonts.values():
         descriptor = ref.get_object()["/FontDescriptor"].get_object()
@@ -169,7 +173,7 @@ def test_certificate_qr_image_encodes_the_verification_url() -> None:
     assert picture.width == picture.height == len(modules) + 2 * border
     for y, row in enumerate(modules):
         for x, dark in enumerate(row):
-            assert (picture.getpixel((x + border, y + border)) < 128) == dark
+            assert (picture.getpixel((x + border, y + border)) < 128) == dark  # type: ignore[operator]
 
 
 def test_certificate_with_another_url_carries_another_qr_image() -> None:
@@ -242,3 +246,46 @@ def test_font_directory_from_the_environment_is_searched_first(tmp_path: Path,
     monkeypatch.setenv(FONT_DIR_ENV, str(tmp_path))
     assert load_fonts().directory == tmp_path
     assert "Проверка" in extracted_text(render_text_pdf("Проверка", "шрифта из каталога окружения"))
+
+
+# --- the stamp's place on a certificate (issue 14, item 7) -------------------------------------------------------
+
+needs_pdftotext = pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is required")
+
+
+def _word_boxes(pdf: bytes, tmp_path: Path) -> list[tuple[str, float, float, float, float]]:
+    """Every word poppler finds, as (word, x1, y1, x2, y2) in points from the bottom-left corner."""
+    path = tmp_path / "c.pdf"
+    path.write_bytes(pdf)
+    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', html).group(1))  # type: ignore[union-attr]
+    return [(m[4], float(m[0]), height - float(m[3]), float(m[2]), height - float(m[1])) for m in re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', html)]
+
+
+LONG = replace(CERTIFICATE, holder_name="Константинопольская-Белозёрова Анастасия-Виктория Игоревна",
+               qualification="Специалист по управлению персоналом в организациях строительной отрасли (6 уровень)",
+               centre_name="Общество с ограниченной ответственностью «Центр оценки квалификаций в строительстве»",
+               signatory=Signature("Руководитель Центра оценки квалификаций",
+                                   "Константинопольский Константин Константинович"), city="Санкт-Петербург")
+
+
+@needs_pdftotext
+@pytest.mark.parametrize("spec", [CERTIFICATE, LONG, replace(LONG, landscape=False)], ids=["plain", "long", "portrait"])
+def test_certificate_reserves_the_stamps_place_no_text_lies_under_it(spec, tmp_path: Path) -> None:  # noqa: ANN001
+    box = certificate_stamp_box(spec.landscape)
+    words = _word_boxes(render_certificate_pdf(spec), tmp_path)
+    printed = " ".join(w[0] for w in words)
+    for expected in ("М.П.", f"г. {spec.city}", spec.signatory.position.split()[0], "Действительно"):
+        assert expected in printed
+    assert not [w for w in words if box.overlaps(*w[1:])]
+    page_width = 841.89 if spec.landscape else 595.27
+    assert all(w[1] >= 13 * 2.8346 and w[3] <= page_width - 13 * 2.8346 for w in words), "text leaves the frame"
+
+
+def test_certificate_stamp_box_fits_the_stamp_inside_the_frame() -> None:
+    for landscape_page, (width, height) in ((True, (841.89, 595.27)), (False, (595.27, 841.89))):
+        box = certificate_stamp_box(landscape_page)
+        assert (box.width, box.height) == (260.0, 100.0)
+        assert box.x > 37 and box.x + box.width < width - 37 and box.y > 37 and box.y + box.height < height - 37

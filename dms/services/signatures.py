@@ -51,6 +51,7 @@ class SignProfile:
     field_name: str | None = None
     reserve: tuple[str, ...] = ()
     stamp_x: float = 36.0
+    lock: bool = False  # a single signer's approval: nothing may change afterwards (signing.pades.SignRequest.lock)
 
 
 PLAIN = SignProfile()
@@ -58,6 +59,7 @@ PLAIN = SignProfile()
 PROFILES: dict[tuple[str, str], SignProfile] = {
     ("agreement", "sign"): SignProfile(certify=True, reserve=(HOLDER_FIELD,)),
     ("agreement", "countersign"): SignProfile(field_name=HOLDER_FIELD, stamp_x=310.0),
+    ("order", "sign"): SignProfile(lock=True),
 }
 
 
@@ -134,6 +136,7 @@ def _request(rt: Runtime, session: Session, p: Plan, level: Level, verify: str |
              reserved: int | None = None) -> SignRequest:
     return SignRequest(
         level=level, timestamper=_timestamper(rt), certify=p.profile.certify, bytes_reserved=reserved,
+        lock=p.profile.lock,
         stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify), field_name=p.field_name,
         reserve_fields=tuple(FieldSlot(name, StampPlacement(x=310.0)) for name in p.profile.reserve),
         reason=p.transition.title_ru if p.transition else None,
@@ -296,7 +299,7 @@ def _sign_chunk(rt: Runtime, actor_login: str, ids: list[int], signer: SignerIde
     for group, items in groups.items():
         profile, field_name = group
         if group not in batches:
-            request = SignRequest(level=lvl, timestamper=_timestamper(rt), certify=profile.certify,
+            request = SignRequest(level=lvl, timestamper=_timestamper(rt), certify=profile.certify, lock=profile.lock,
                                   stamp=StampPlacement(x=profile.stamp_x), field_name=field_name,
                                   reserve_fields=tuple(FieldSlot(n, StampPlacement(x=310.0)) for n in profile.reserve),
                                   trust=_batch_trust(rt) if lvl is Level.B_LT else None)

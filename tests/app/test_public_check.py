@@ -13,15 +13,27 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from dms.models import AuditEvent, Document
+from dms.models import AuditEvent, Document, Version
 from dms.ratelimit import LIMITS, Limit
 from dms.services import public_check
 
 from .conftest import csrf_of
 from .pdfs import make_pdf
+from .test_certificates import centre  # noqa: F401  (fixture, asked for by name)
 from .test_signing import ca_template, pki  # noqa: F401  (fixtures)
-from .test_signing import office as _office  # noqa: F401  (the fixture, registered under its own name "office")
-from .test_signing import on_signing, sign, version_bytes
+from .test_signing import PIN, issue, on_signing, sign, version_bytes
+
+
+@pytest.fixture
+def office(world, pki, rt):  # noqa: ANN001, ANN201, F811
+    """As in test_signing: a clerk, two signatories with certificates, the folders."""
+    for login, role in (("clerk", "Clerk"), ("director", "Signatory"), ("deputy", "Signatory")):
+        world.user(login, role)
+    for path in ("/Приказы", "/Соглашения", "/Прочее"):
+        world.folder(path)
+    issue(rt, "director")
+    issue(rt, "deputy")
+    return world
 
 
 def _doc(rt, doc_id: int) -> Document:  # noqa: ANN001
@@ -192,3 +204,49 @@ def test_scanning_the_qr_code_of_a_signed_order_leads_to_a_page_naming_its_numbe
     page = client.get(path)
     assert page.status_code == 200 and doc.reg_number and doc.reg_number in page.get_data(as_text=True)
     Path(pdf).unlink()
+
+
+# --- item 7: orders and certificates are locked by their signature; the certificate's stamp covers no text ---------
+
+
+def test_a_field_filled_over_a_signed_orders_text_is_reported_modified_by_the_app(rt, office, client):  # noqa: ANN001
+    from dms.services import signatures as sig_svc
+    from tests.signing.test_pades import _fill_text_field, _form_pdf
+
+    doc_id = on_signing(rt, office, data=_form_pdf())
+    sign(rt, "director", doc_id)
+    signed = version_bytes(rt, doc_id, 2)
+    forged = _fill_text_field(signed, "note", "CANCELLED")
+    with rt.db.session() as s:
+        assert sig_svc.validate_upload(rt, s, io.BytesIO(signed), "test")["authentic"] is True
+        report = sig_svc.validate_upload(rt, s, io.BytesIO(forged), "test")
+    assert report["authentic"] is False and report["reports"][0]["signatures"][0]["status"] == "modified"
+    path = public_check.document_path(_doc(rt, doc_id))
+    page = client.post(path, data={"file": (io.BytesIO(forged), "x.pdf"), "csrf_token": csrf_of(client, path)},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert "Нет: файл не совпадает" in page and "изменён после подписания" in page
+
+
+def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_place(rt, request, client):  # noqa: ANN001
+    import pypdf
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import MDPPerm
+
+    from dms import pdfrender
+    from dms.services import certificates as certs
+
+    from .test_certificates import rows
+
+    [issued] = certs.issue(rt, "head", request.getfixturevalue("centre"), rows(1), PIN).issued
+    with rt.db.session() as s:
+        doc = s.get(Document, issued["id"])
+        data = rt.store.get_bytes(s.get(Version, doc.current_version_id).object_key)
+        path = public_check.document_path(doc)
+    [embedded] = PdfFileReader(io.BytesIO(data)).embedded_regular_signatures
+    assert embedded.docmdp_level == MDPPerm.NO_CHANGES
+    [widget] = [a.get_object() for a in pypdf.PdfReader(io.BytesIO(data)).pages[0]["/Annots"]]
+    box = pdfrender.certificate_stamp_box()
+    assert [round(float(v)) for v in widget["/Rect"]] == [int(box.x), int(box.y), int(box.x + box.width),
+                                                          int(box.y + box.height)]
+    page = client.get(path)  # a certificate is a signed document too: its document check answers
+    assert page.status_code == 200 and issued["number"] in page.get_data(as_text=True)

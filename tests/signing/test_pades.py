@@ -40,7 +40,8 @@ def test_signature_of_each_level_validates_as_trusted(pki, one_page_pdf, level):
 
 
 def test_b_lt_embeds_the_crls_in_the_document_security_store(pki, one_page_pdf):
-    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=Level.B_LT, timestamper=pki.tsa, trust=pki.trust))
+    request = SignRequest(level=Level.B_LT, timestamper=pki.tsa, trust=pki.trust)
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, request)
     dss = PdfFileReader(io.BytesIO(signed)).root["/DSS"]
     embedded = {bytes(stream.get_object().data) for stream in dss["/CRLs"]}
     assert set(pki.trust.crls) <= embedded
@@ -166,7 +167,7 @@ def test_signer_whose_certificate_expired_since_loading_is_refused(pki, one_page
         "Истёк", PIN, valid_days=1, not_before=datetime.now(UTC) - timedelta(days=2)
     )
     key = serialization.load_pem_private_key(old.encrypted_key_pem, PIN.encode())
-    expired = SignerIdentity(x509.load_der_x509_certificate(old.certificate_der), key, [])  # type: ignore[arg-type]
+    expired = SignerIdentity(x509.load_der_x509_certificate(old.certificate_der), key, [])
     output = io.BytesIO()
     with pytest.raises(CertificateExpired):
         sign_pdf(one_page_pdf, expired, output=output)
@@ -196,3 +197,105 @@ def test_stamp_qr_code_reads_back_as_the_verification_url(pki, tmp_path):
     [image] = sorted(tmp_path.glob("stamp*.png"))
     decoded = subprocess.run(["zbarimg", "--raw", "-q", str(image)], capture_output=True, text=True, timeout=60)
     assert decoded.stdout.strip() == url
+
+
+# --- locks (issue 14, item 7): a single signer's approval locks the document --------------------------------
+
+
+def _form_pdf(value: str = "") -> bytes:
+    """One page of text with a text field placed over it (empty: a form someone could fill after signing)."""
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.drawString(72, 700, "Order 1: approve the plan")
+    pdf.acroForm.textfield(name="note", x=72, y=690, width=300, height=24, value=value, borderWidth=0)
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def _fill_text_field(pdf: bytes, name: str, text: str) -> bytes:
+    """What a forger does after signing: fill the form field lying over the text, as an incremental update that
+    the PDF form rules allow (a new value and its appearance), so the signed bytes stay intact."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name, pdf_string
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    font = writer.add_object(generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
+        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") != name:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in field["/Rect"])
+        appearance = generic.StreamObject({
+            pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Form"),
+            pdf_name("/BBox"): generic.ArrayObject([generic.FloatObject(v) for v in (0, 0, x2 - x1, y2 - y1)]),
+            pdf_name("/Resources"): generic.DictionaryObject({
+                pdf_name("/Font"): generic.DictionaryObject({pdf_name("/Helv"): font})}),
+        }, stream_data=f"BT /Helv 14 Tf 2 6 Td ({text}) Tj ET".encode())
+        field[pdf_name("/V")] = pdf_string(text)
+        field[pdf_name("/AP")] = generic.DictionaryObject({pdf_name("/N"): writer.add_object(appearance)})
+        writer.mark_update(ref)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _pyhanko_docmdp_ok(pdf: bytes, pki) -> bool | None:  # noqa: ANN001
+    from pyhanko.sign.validation import validate_pdf_signature
+
+    [embedded] = PdfFileReader(io.BytesIO(pdf)).embedded_regular_signatures
+    return validate_pdf_signature(embedded, signer_validation_context=pki.trust.validation_context()).docmdp_ok
+
+
+@pytest.mark.parametrize("level", [Level.B_T, Level.B_LT])
+def test_a_field_filled_over_the_text_after_a_locking_signature_is_reported_modified(pki, level):
+    request = SignRequest(level=level, timestamper=pki.tsa, trust=pki.trust, lock=True, stamp=StampPlacement(x=300))
+    signed = sign_pdf(_form_pdf(), pki.agency_signer, request)
+    assert validate_pdf(signed, pki.trust).authentic
+    forged = _fill_text_field(signed, "note", "CANCELLED")
+    assert forged.startswith(signed)
+    assert _pyhanko_docmdp_ok(forged, pki) is False
+    [report] = validate_pdf(forged, pki.trust).signatures
+    assert report.status == "modified" and not validate_pdf(forged, pki.trust).authentic
+
+
+def test_without_the_lock_form_filling_after_signing_stays_allowed(pki):
+    """Why orders and certificates lock: an approval signature without a lock allows filling forms."""
+    signed = sign_pdf(_form_pdf(), pki.agency_signer, SignRequest(level=Level.B_B))
+    forged = _fill_text_field(signed, "note", "CANCELLED")
+    assert _pyhanko_docmdp_ok(forged, pki) is True and validate_pdf(forged, pki.trust).authentic
+
+
+def test_a_locking_signature_carries_docmdp_no_changes_in_its_field_lock(pki, one_page_pdf):
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=Level.B_B, lock=True, field_name="Approval"))
+    [embedded] = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures
+    assert embedded.sig_field["/Lock"]["/P"] == 1
+    assert embedded.docmdp_level == fields.MDPPerm.NO_CHANGES
+    assert embedded.fieldmdp is not None  # the signature's reference says so too (/TransformMethod /FieldMDP)
+
+
+def test_a_signature_into_a_pdf_with_form_fields_stays_valid_at_b_lt_with_the_lock(pki):
+    signed = sign_pdf(_form_pdf(), pki.agency_signer,
+                      SignRequest(level=Level.B_LT, timestamper=pki.tsa, trust=pki.trust, lock=True))
+    [report] = validate_pdf(signed, pki.trust).signatures
+    assert report.status == "valid" and report.modification_level == "lta_updates"
+
+
+def test_a_locked_document_still_takes_validation_data_and_a_document_timestamp(pki, one_page_pdf):
+    from signing.tsa import timestamper_for
+
+    signed = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(level=Level.B_T, timestamper=pki.tsa, lock=True))
+    out = io.BytesIO()
+    signers.PdfTimeStamper(timestamper_for(pki.tsa)).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(signed)), md_algorithm="sha256", output=out)
+    report = validate_pdf(out.getvalue(), pki.trust)
+    assert report.authentic and [s.kind for s in report.signatures] == ["signature", "document_timestamp"]
+
+
+def test_a_locking_signature_refuses_to_reserve_fields_for_later_signers(pki, one_page_pdf):
+    with pytest.raises(SignatureFailed):
+        SignRequest(level=Level.B_B, lock=True, reserve_fields=(FieldSlot("Holder"),))
