@@ -3,6 +3,7 @@ same answer for unknown and wrong; never SNILS or a birth date; rate-limited and
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -17,11 +18,12 @@ from .test_signing import PIN, ca_template, pki  # noqa: F401
 
 
 @pytest.fixture
-def issued(rt, centre):  # noqa: ANN001, ANN201
+def issued(rt, centre):  # noqa: ANN001, ANN201, F811
     out = certs.issue(rt, "head", centre, rows(4), PIN).issued
     with rt.db.session() as s:
         head = users.get_user(s, "head")
-        certs.revoke(s, head, certs.get(s, head, out[1]["number"]), "нарушение порядка экзамена", "№ 7-п от 01.11.2026")
+        certs.revoke(s, head, certs.get(s, head, out[1]["number"]), "нарушение порядка экзамена", "7-п",
+                     date.today())
     dup = certs.replace(rt, "head", out[2]["number"], PIN, "утрата бланка")
     with rt.db.session() as s:
         cert = s.scalars(select(Certificate).where(Certificate.number == out[3]["number"])).one()
@@ -49,7 +51,7 @@ def test_each_status_by_number_and_surname_token_and_api(client, issued):  # noq
         assert api_token.get_json()["certificate"]["status"] == status
     revoked = client.get("/api/v1/verify", query_string={"number": issued["revoked"]["number"],
                                                           "surname": "Петрова"}).get_json()["certificate"]
-    assert revoked["revoked_at"] and revoked["revoke_order"] == "№ 7-п от 01.11.2026"
+    assert revoked["revoked_at"] and revoked["revoke_order"] == f"№ 7-п от {date.today():%d.%m.%Y}"
     replaced = client.get("/api/v1/verify", query_string={"number": issued["replaced"]["number"],
                                                            "surname": "Сидоров"}).get_json()["certificate"]
     assert replaced["replaced_by"] == issued["dup"]
