@@ -127,3 +127,15 @@ def test_a_transition_with_a_json_body_that_is_no_object_is_not_a_500(client, ad
     r = client.post(f"/api/v1/documents/{admin['doc']}/transitions/no-such-step", headers=admin["h"], json=body)
     assert 400 <= r.status_code < 500, r.get_data(as_text=True)[:300]
     assert r.get_json()["error"]["status"] == r.status_code
+
+
+def test_a_number_too_large_for_the_database_anywhere_is_400_not_500(app, client) -> None:  # noqa: ANN001
+    """The net under routes that do not check their numbers: SQLite's OverflowError is the request's fault."""
+    from flask import g
+
+    from dms.models import Folder
+
+    app.add_url_rule("/probe/overflow", "probe_overflow", lambda: str(g.db.get(Folder, 2**70)))
+    app.add_url_rule("/api/v1/probe/overflow", "api_probe_overflow", lambda: str(g.db.get(Folder, 2**70)))
+    assert client.get("/probe/overflow").status_code == 400
+    _envelope(client.get("/api/v1/probe/overflow"), 400)
