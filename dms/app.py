@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_max_hours)
-    app.json.ensure_ascii = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     rt = runtime or Runtime(settings)
     app.extensions["dms_runtime"] = rt
 
@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from .web import bp as web_bp
     from .api import report_routes  # noqa: F401  (report forms: routes on the two blueprints above)
     from .web import reportforms  # noqa: F401
+    from .approvals import api as _approvals_api  # noqa: F401  (approval routes: on both blueprints)
+    from .approvals import web as _approvals_web  # noqa: F401
     from .jobs import routes as _job_routes  # noqa: F401  (job progress: routes on the two blueprints above)
 
     app.register_blueprint(web_bp)
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if session is not None:
             try:
                 if response.status_code < 400 or getattr(g, "commit_on_error", False):
-                    session.commit()
+                    session.commit()  # runs the follow-ups registered with dms.uow.after_commit
                 else:
                     session.rollback()
             finally:

@@ -10,6 +10,7 @@ from flask import Response, current_app, g, jsonify, request
 
 from ..api import bp
 from ..api.routes import _json_body, token_required
+from ..uow import after_commit
 from ..errors import Invalid
 from ..services import users
 from . import comments, notify
@@ -43,7 +44,7 @@ def _plan(body: dict[str, Any]) -> list[approvals.PlannedStage] | None:
 def _after_commit() -> None:
     """E-mails caused by this request go out once its transaction has committed (never for a refused request)."""
     rt = current_app.extensions["dms_runtime"]
-    g.setdefault("after_commit", []).append(lambda: notify.send_in_background(rt))
+    after_commit(g.db, lambda: notify.send_in_background(rt))
 
 
 @bp.get("/documents/<int:doc_id>/route")

@@ -10,6 +10,7 @@ from flask import Response, abort, current_app, flash, g, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..uow import after_commit
 from ..errors import DmsError, Invalid
 from ..models import Document
 from ..security import Forbidden, P, has_permission
@@ -35,7 +36,7 @@ def _back(doc_id: int, tab: str) -> Any:
 
 def _after_commit() -> None:
     rt = current_app.extensions["dms_runtime"]
-    g.setdefault("after_commit", []).append(lambda: notify.send_in_background(rt))
+    after_commit(g.db, lambda: notify.send_in_background(rt))
 
 
 def _refused(exc: Exception) -> None:
