@@ -208,6 +208,12 @@ def _audit_time(ts: datetime | None) -> str:
     return format_moment(audit.local_time(ts), seconds=True)
 
 
+@bp.app_template_filter("local_moment")
+def _local_moment(ts: datetime | None) -> str:
+    """A stored moment as day and time (minutes) in the display zone: the document's history uses it."""
+    return format_moment(audit.local_time(ts))
+
+
 def zone_name() -> str:
     """The display zone as a short label: MSK-like abbreviation when the zone has one, else its name."""
     zone = audit.display_zone()

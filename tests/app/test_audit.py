@@ -259,3 +259,16 @@ def test_every_action_the_product_records_has_a_title_in_both_languages():
     assert untitled == [], untitled
     assert all(ru and en and ru != en for ru, en in ACTIONS.values() if ru != "API")
     assert all(c.partition(".")[0] in FAMILIES for c in codes if "." in c)
+
+
+def test_the_document_history_shows_times_in_moscow(rt, world, client):  # noqa: ANN001
+    from datetime import datetime, UTC
+
+    import time_machine
+    world.user("clerk", "Clerk")
+    world.folder("/Дела")
+    with time_machine.travel(datetime(2026, 12, 5, 21, 30, tzinfo=UTC), tick=False):
+        doc = world.document("clerk", "/Дела", make_pdf("д"), title="Дело")
+    world.login(client, "clerk")
+    history = client.get(f"/documents/{doc.id}").get_data(as_text=True).split('id="tab-history"')[1]
+    assert "06.12.2026 00:30" in history and "05.12.2026 21:30" not in history
