@@ -163,6 +163,20 @@ CHANNELS: dict[str, tuple[str, str]] = {
 }
 
 
+# What an event is about (object_type), in both languages.
+OBJECTS: dict[str, tuple[str, str]] = {
+    "document": ("документ", "document"), "folder": ("папка", "folder"), "user": ("пользователь", "user"),
+    "group": ("группа", "group"), "organisation": ("организация", "organisation"),
+    "certificate": ("свидетельство", "certificate"), "disposition": ("акт на уничтожение", "disposition list"),
+    "pki": ("удостоверяющий центр", "CA"), "system": ("система", "system"), "upload": ("загруженный файл", "upload"),
+    "audit": ("журнал", "audit trail"), "hold": ("удержание", "legal hold"), "job": ("задание", "job"),
+}
+
+
+def object_label(object_type: str) -> str:
+    return pick(*OBJECTS[object_type]) if object_type in OBJECTS else object_type
+
+
 def action_title(code: str) -> str:
     """The event's meaning in the current language; register steps take their titles from dms.register; a code
     not described here gets its family's title and its last word."""
@@ -233,7 +247,8 @@ def audit_page():  # noqa: ANN201
     return render_template("audit.html", events=events, total=total, page=page,
                            pages=max(1, -(-total // PAGE)), args=request.args, action_choices=choices,
                            family_choices=families,
-                           zone=zone_name(), detail_label=detail_label, detail_value=detail_value)
+                           zone=zone_name(), detail_label=detail_label, detail_value=detail_value,
+                           object_label=object_label)
 
 
 @bp.get("/audit.csv")

@@ -164,6 +164,10 @@ def test_roles_and_groups_are_set_in_the_web(client, world, rt):  # noqa: ANN001
     assert actions == {"group.create", "group.member_add", "group.member_remove"}
     listing = client.get("/admin/users?q=cler").get_data(as_text=True)
     assert "clerk" in listing and "admin</a>" not in listing
+    trail = client.get("/audit?object_type=group").get_data(as_text=True).split("<tbody>")[1]
+    assert f'href="{group_page}">группа cok-77</a>' in trail  # the object named and linked, in Russian
+    trail = client.get(f"/audit?object_type=user&object_id={clerk.id}").get_data(as_text=True).split("<tbody>")[1]
+    assert f'href="/admin/users/{clerk.id}">пользователь clerk</a>' in trail
 
 
 def test_the_admin_pages_are_403_for_a_clerk(client, world, rt):  # noqa: ANN001
