@@ -25,7 +25,6 @@ from storage import ObjectStore, StoreFull, StoreUnavailable
 log = logging.getLogger("dms.health")
 
 CHECK_TIMEOUT_S = 3.0  # a dependency that does not answer within this is reported down
-PROBE_KEY = "0" * 64  # asking whether an object exists is the cheapest round trip to a store
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="dms-readyz")
 
 
@@ -81,13 +80,11 @@ def _database(rt) -> dict:  # noqa: ANN001
 
 
 def _store(store: ObjectStore) -> dict:
+    store.check()  # the filesystem store: its directory is writable; S3: the bucket answers (bounded by timeouts)
     root = getattr(store, "root", None)
-    if isinstance(root, Path):  # the filesystem store: its directory is there and writable
-        if not (root.is_dir() and os.access(root, os.W_OK)):
-            raise StoreUnavailable(f"{store.describe()}: directory missing or not writable")
+    if isinstance(root, Path):
         stats = os.statvfs(root)
         return {"free_mb": stats.f_bavail * stats.f_frsize // (1024 * 1024)}
-    store.exists(PROBE_KEY)  # S3: one HEAD request, bounded by the store's own timeouts
     return {}
 
 

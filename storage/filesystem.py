@@ -50,6 +50,11 @@ class FileStore(ObjectStore):
     def describe(self) -> str:
         return self._root.as_uri()
 
+    def check(self) -> None:
+        """The store's directories are there and writable (a removed or read-only mount is StoreUnavailable)."""
+        if not (self._temp.is_dir() and os.access(self._temp, os.W_OK) and os.access(self._root, os.W_OK)):
+            raise StoreUnavailable(f"{self.describe()}: the store's directory is missing or not writable")
+
     def path_of(self, key: str) -> Path:
         """Where the object with this (validated) key lives."""
         check_key(key)

@@ -61,6 +61,11 @@ class ObjectStore(ABC):
     def describe(self) -> str:
         """A one-line description for logs; it never contains credentials."""
 
+    def check(self) -> None:
+        """Raises StoreUnavailable (or another StorageError) unless the store answers and can be written: for
+        readiness probes and `dms init`. Cheap: no object is read."""
+        self.exists("0" * 64)
+
     def put_bytes(self, data: bytes) -> ObjectInfo:
         return self.put(io.BytesIO(data))
 

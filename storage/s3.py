@@ -133,6 +133,15 @@ class S3Store(ObjectStore):
         scheme = "https" if self._settings.secure else "http"
         return f"s3 bucket {self._settings.bucket} at {scheme}://{self._settings.endpoint}"
 
+    def check(self) -> None:
+        """The bucket exists (one HEAD request, bounded by the timeouts; a missing bucket would otherwise look like
+        a store where every object is missing)."""
+        with self._translated():
+            found = self._client.bucket_exists(self.bucket)
+        if not found:
+            raise StorageError(f"{self.describe()}: NoSuchBucket: the bucket does not exist "
+                               "(create_bucket=true in the store URL creates it)")
+
     def _create_bucket_if_missing(self) -> None:
         with self._translated():
             if not self._client.bucket_exists(self.bucket):

@@ -33,7 +33,7 @@ def check_store(rt: Runtime) -> None:
     """The store answers a read (issue 17: an S3 URL whose bucket does not exist failed only later, in dms demo,
     with a traceback)."""
     try:
-        rt.store.exists("0" * 64)
+        rt.store.check()
     except StorageError as exc:
         raise StoreNotReady("хранилище объектов недоступно: %(error)s (для S3: есть ли корзина? "
                             "create_bucket=true в DMS_STORAGE_URL создаёт её)", error=str(exc)) from None

@@ -281,3 +281,24 @@ def test_a_second_indexer_waits_as_a_standby_and_takes_over_when_the_first_dies(
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+# --- dms init against a store that does not answer ------------------------------------------------------------
+
+
+def test_dms_init_against_an_s3_bucket_that_does_not_exist_fails_with_one_clear_line(settings):  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from dms.cli import main as dms_main
+    from tests.s3server import start_s3_test_server
+    server = start_s3_test_server()
+    try:
+        url = server.create_bucket()
+        missing = url.replace(url.split("?")[0].rsplit("/", 1)[1], "no-such-bucket-17", 1)
+        env = {**_env(settings), "DMS_STORAGE_URL": missing}
+        r = CliRunner().invoke(dms_main, ["init"], env=env)
+    finally:
+        server.stop()
+    assert r.exit_code != 0 and r.exception is None or isinstance(r.exception, SystemExit), r.output
+    assert "хранилище объектов недоступно" in r.output and "NoSuchBucket" in r.output
+    assert "Traceback" not in r.output

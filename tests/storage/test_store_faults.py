@@ -118,3 +118,18 @@ def test_a_removed_store_directory_is_store_unavailable(tmp_path: Path) -> None:
 def test_os_errors_map_to_full_unavailable_or_plain(code: int, kind: type) -> None:
     error = from_os_error(OSError(code, os.strerror(code)), "x")
     assert type(error) is kind
+
+
+def test_check_passes_on_a_working_store_and_names_a_missing_directory_or_bucket(
+        store: FileStore | S3Store, tmp_path: Path) -> None:
+    store.check()
+    if isinstance(store, FileStore):
+        (store.root / ".tmp").rmdir()
+        with pytest.raises(StoreUnavailable):
+            store.check()
+        return
+    missing = open_store(f"s3://testing:testing@{store._settings.endpoint}/no-such-bucket?secure=false")
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        missing.check()
+    with pytest.raises(StoreUnavailable):
+        _s3(_free_port()).check()
