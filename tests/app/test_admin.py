@@ -10,6 +10,7 @@ from sqlalchemy import select
 from dms.models import AuditEvent, GroupMember, User
 
 from .conftest import PASSWORD, csrf_of
+from .test_signing import ca_template, pki  # noqa: F401  (fixtures)
 
 NEW_PASSWORD = "Tverskaya-7-kv-12"
 
@@ -269,3 +270,47 @@ def test_no_api_token_for_a_one_time_password_until_it_is_changed(client, world,
     _login(client, "sidorov", one_time)
     _post(client, "/account/password", {"current": one_time, "new": NEW_PASSWORD, "new2": NEW_PASSWORD})
     assert client.post("/api/v1/tokens", json={"login": "sidorov", "password": NEW_PASSWORD}).status_code == 201
+
+
+def test_pkcs12_import_for_a_user_in_the_web(client, world, rt, pki):  # noqa: ANN001, F811
+    import io
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import (BestAvailableEncryption, load_pem_private_key,
+                                                              pkcs12)
+
+    from dms.models import SigningCredential
+    from dms.services import pki as pki_svc
+    from dms.services import users
+
+    from .test_signing import PIN
+    world.user("admin", "Administrator")
+    holder = world.user("holder", "Signatory")
+    world.user("clerk", "Clerk")
+    external = pki.ca.issue_user_certificate("Волков Андрей Ильич", "p12-key-pin")
+    key = load_pem_private_key(external.encrypted_key_pem, b"p12-key-pin")
+    cert = x509.load_der_x509_certificate(external.certificate_der)
+    p12 = pkcs12.serialize_key_and_certificates(b"holder", key, cert, None, BestAvailableEncryption(b"file-pass"))
+    page = f"/admin/users/{holder.id}"
+
+    def upload(password: str):  # noqa: ANN202
+        return client.post(f"{page}/pkcs12", data={"csrf_token": csrf_of(client, page), "password": password,
+                                                   "pin": PIN, "pin2": PIN, "file": (io.BytesIO(p12), "holder.p12")},
+                           content_type="multipart/form-data")
+
+    world.login(client, "clerk")
+    assert upload("file-pass").status_code == 403
+    world.login(client, "admin")
+    assert "PKCS#12" in client.get(page).get_data(as_text=True)
+    assert upload("wrong").status_code == 302
+    with rt.db.session() as s:
+        assert s.scalars(select(SigningCredential).where(SigningCredential.user_id == holder.id)).first() is None
+    assert upload("file-pass").status_code == 302
+    assert "Сертификат подписи загружен" in client.get(page).get_data(as_text=True)
+    with rt.db.session() as s:
+        row = s.scalars(select(SigningCredential).where(SigningCredential.user_id == holder.id)).one()
+        assert row.imported and row.fingerprint == external.fingerprint
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "pki.import")).one()
+        assert event.actor_login == "admin"
+        signer, _ = pki_svc.unlock(rt, s, users.get_user(s, "holder"), PIN)  # the holder signs with the new PIN
+        assert signer.fingerprint == external.fingerprint
