@@ -302,3 +302,34 @@ def test_dms_init_against_an_s3_bucket_that_does_not_exist_fails_with_one_clear_
     assert r.exit_code != 0 and r.exception is None or isinstance(r.exception, SystemExit), r.output
     assert "хранилище объектов недоступно" in r.output and "NoSuchBucket" in r.output
     assert "Traceback" not in r.output
+
+
+def test_dms_worker_resumes_a_dead_workers_job_and_runs_new_ones(jrt, jworld):  # noqa: ANN001
+    """The real `dms worker` process: at start it puts back the job a killed worker held, then runs it and a new
+    one from the queue (SQLite file or Redis)."""
+    with jrt.db.session() as s:
+        orphan = jobs.enqueue(s, "reindex", {})
+    jobs.queue(jrt).dequeue()  # the killed worker had taken its message
+    with jrt.db.session() as s:
+        job = s.get(Job, orphan)
+        job.status, job.worker, job.attempts = "running", "killed:1:1", 1
+        job.heartbeat_at = datetime.now(UTC) - timedelta(minutes=3)
+    env = {**_env(jrt.settings), "DMS_JOBS_URL": jrt.settings.jobs_url}
+    worker = subprocess.Popen([sys.executable, "-m", "dms", "worker", "--threads", "1"], env=env,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        with jrt.db.session() as s:
+            fresh = jobs.enqueue(s, "reindex", {})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with jrt.db.session() as s:
+                states = {s.get(Job, j).status for j in (orphan, fresh)}
+            if states == {"done"}:
+                break
+            time.sleep(0.2)
+        assert states == {"done"}, states
+        with jrt.db.session() as s:
+            assert s.get(Job, orphan).attempts == 2
+    finally:
+        worker.terminate()
+        worker.wait(20)
