@@ -163,13 +163,15 @@ def certificates(rt: Runtime) -> dict:
         s.flush()
         certs.allocate_blanks(s, None, centre, "АА", 1, 10)
     rows = [ExamResult(row=i + 2, full_name=name, qualification="Сварщик ручной дуговой сварки", level=4,
-                       exam_date=date.today() - timedelta(days=3), protocol="П-15", snils="11223344595",
+                       exam_date=date.today() - timedelta(days=3), protocol="П-15", snils=snils,
                        birth_date=date(1985, 2, 1))
-            for i, name in enumerate(["Иванов Иван Иванович", "Петрова Анна Сергеевна"])]
+            for i, (name, snils) in enumerate([("Иванов Иван Иванович", "11223344595"),
+                                               ("Петрова Анна Сергеевна", "11223344696")])]  # one SNILS, one person
     issued = certs.issue(rt, "head", "ЦОК-77-001", rows, PIN).issued
     with rt.db.session() as s:
         head = users.get_user(s, "head")
-        certs.revoke(s, head, certs.get(s, head, issued[1]["number"]), "нарушение порядка экзамена", "№ 15-п")
+        certs.revoke(s, head, certs.get(s, head, issued[1]["number"]), "нарушение порядка экзамена", "15-п",
+                     date.today())
     with rt.db.session() as s:
         found = {c.number: c.token for c in s.scalars(select(Certificate))}
     return {"valid": (issued[0]["number"], found[issued[0]["number"]]),
