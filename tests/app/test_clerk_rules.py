@@ -290,3 +290,22 @@ def test_identifiers_are_checked_by_their_rules():  # noqa: ANN201
         assert inn_valid(org["inn"]) and ogrn_valid(org["ogrn"]), org["code"]
         assert org["kind"] == "agency" or code_problem(org["code"], org["kind"]) is None, org["code"]
     assert all(re.fullmatch(r"\d{10}", o["inn"]) for o in demo_organisations())
+
+
+def test_a_declared_record_shows_no_edit_or_upload_forms(app, rt, world):  # noqa: ANN001
+    from dms.services import records
+
+    from .pdfs import make_pdf
+    world.user("admin", "Administrator")
+    world.folder("/Архив")
+    doc = world.document("admin", "/Архив", make_pdf("протокол"), title="Протокол заседания")
+    web = app.test_client()
+    world.login(web, "admin")
+    page = web.get(f"/documents/{doc.id}").get_data(as_text=True)
+    assert f"/documents/{doc.id}/versions" in page and f"/documents/{doc.id}/edit" in page
+    with rt.db.session() as s:
+        admin = users.get_user(s, "admin")
+        records.declare_record(s, admin, s.get(Document, doc.id), "приказ о передаче в архив")
+    page = web.get(f"/documents/{doc.id}").get_data(as_text=True)
+    assert f'action="/documents/{doc.id}/versions"' not in page and f'action="/documents/{doc.id}/edit"' not in page
+    assert "Архивная запись: документ не изменяется" in page
