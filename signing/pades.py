@@ -173,7 +173,7 @@ def _pyhanko_signer(
     box = None
     if existing is not None and request.stamp is not None and existing[1][0] > 0:
         width, height = existing[1]
-        placement = StampPlacement(width=width, height=height, verify_url=placement.verify_url)
+        placement = StampPlacement(width=width, height=height, verify_url=placement.verify_url, note=placement.note)
     if request.stamp is not None:
         style = stamp_style(StampText.for_certificate(signer.certificate), placement)
         box = placement.box

@@ -92,6 +92,7 @@ class StampPlacement:
     width: float = DEFAULT_SIZE[0]
     height: float = DEFAULT_SIZE[1]
     verify_url: str | None = None
+    note: str | None = None  # one more line under the title, e.g. the document's registration number and date
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -129,8 +130,10 @@ def _draw_qr(pdf: canvas.Canvas, url: str, x: float, y: float, side: float) -> N
     pdf.drawPath(path, stroke=0, fill=1)
 
 
-def render_stamp_pdf(text: StampText, width: float, height: float, verify_url: str | None = None) -> bytes:
-    """A one-page PDF, ``width`` × ``height`` points, showing the stamp."""
+def render_stamp_pdf(
+    text: StampText, width: float, height: float, verify_url: str | None = None, note: str | None = None
+) -> bytes:
+    """A one-page PDF, ``width`` × ``height`` points, showing the stamp (``note``: a line under the title)."""
     if width < 120 or height < 50:
         raise StampError(f"stamp box {width:.0f}×{height:.0f} pt is too small (min 120×50)")
     font = _register_font()
@@ -149,13 +152,14 @@ def render_stamp_pdf(text: StampText, width: float, height: float, verify_url: s
         text_right = width - 10
     text_width = text_right - text_left
     pdf.setFillColor(STAMP_BLUE)
-    lines = [(line, 8.5) for line in TITLE_LINES] + [(line, 7.0) for line in text.lines()]
+    noted = [(note, 7.5)] if note else []
+    lines = [(line, 8.5) for line in TITLE_LINES] + noted + [(line, 7.0) for line in text.lines()]
     step = (height - 16) / len(lines)
     cursor = height - 8 - step * 0.8
     for line, size in lines:
         fitted, fitted_size = _fit(line, font, min(size, step * 0.9), text_width)
         pdf.setFont(font, fitted_size)
-        if line in TITLE_LINES:
+        if line in TITLE_LINES or line == note:
             pdf.drawCentredString(text_left + text_width / 2, cursor, fitted)
         else:
             pdf.drawString(text_left, cursor, fitted)
@@ -185,5 +189,5 @@ class ImportedPdfBytes(PdfContent):
 
 def stamp_style(text: StampText, placement: StampPlacement) -> StaticStampStyle:
     """The pyHanko stamp style that shows our drawing as the signature's appearance."""
-    drawing = render_stamp_pdf(text, placement.width, placement.height, placement.verify_url)
+    drawing = render_stamp_pdf(text, placement.width, placement.height, placement.verify_url, placement.note)
     return StaticStampStyle(background=ImportedPdfBytes(drawing), border_width=0, background_opacity=1.0)

@@ -114,6 +114,13 @@ def verify_url(rt: Runtime, doc: Document) -> str:
     return document_url(rt.settings.base_url, doc)
 
 
+def registration_note(doc: Document) -> str | None:
+    """The document's registration number and date, printed in the signature stamp of every PDF signed here."""
+    if not doc.reg_number:
+        return None
+    return f"Рег. № {doc.reg_number}" + (f" от {doc.reg_date:%d.%m.%Y}" if doc.reg_date else "")
+
+
 def _timestamper(rt: Runtime):  # noqa: ANN202
     return os.environ.get("DMS_TSA_URL") or pki.load(rt).tsa
 
@@ -137,7 +144,8 @@ def _request(rt: Runtime, session: Session, p: Plan, level: Level, verify: str |
     return SignRequest(
         level=level, timestamper=_timestamper(rt), certify=p.profile.certify, bytes_reserved=reserved,
         lock=p.profile.lock,
-        stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify), field_name=p.field_name,
+        stamp=StampPlacement(x=p.profile.stamp_x, verify_url=verify, note=registration_note(p.doc)),
+        field_name=p.field_name,
         reserve_fields=tuple(FieldSlot(name, StampPlacement(x=310.0)) for name in p.profile.reserve),
         reason=p.transition.title_ru if p.transition else None,
         trust=pki.trust_store(rt, session) if level is Level.B_LT else None)

@@ -250,3 +250,15 @@ def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_plac
                                                           int(box.y + box.height)]
     page = client.get(path)  # a certificate is a signed document too: its document check answers
     assert page.status_code == 200 and issued["number"] in page.get_data(as_text=True)
+
+
+def test_signature_stamps_carry_the_registration_number_and_date(rt, office):  # noqa: ANN001
+    from datetime import date
+
+    from dms.services import signatures as sig_svc
+
+    doc = _signed_order(rt, office)
+    assert doc.reg_number and doc.reg_date
+    assert sig_svc.registration_note(doc) == f"Рег. № {doc.reg_number} от {doc.reg_date:%d.%m.%Y}"
+    unnumbered = Document(doc_type="other", title="t", folder_id=1, reg_number=None, reg_date=date.today())
+    assert sig_svc.registration_note(unnumbered) is None

@@ -299,3 +299,25 @@ def test_a_locked_document_still_takes_validation_data_and_a_document_timestamp(
 def test_a_locking_signature_refuses_to_reserve_fields_for_later_signers(pki, one_page_pdf):
     with pytest.raises(SignatureFailed):
         SignRequest(level=Level.B_B, lock=True, reserve_fields=(FieldSlot("Holder"),))
+
+
+def test_stamp_prints_the_documents_registration_note_under_its_title(pki):
+    text = StampText.for_certificate(pki.agency_signer.certificate)
+    note = "Рег. № СГ-МАРК-2026-001 от 05.12.2026"
+    drawing = render_stamp_pdf(text, 260, 100, verify_url="https://example.org/verify/d/abc", note=note)
+    flat = " ".join(pypdf.PdfReader(io.BytesIO(drawing)).pages[0].extract_text().split())
+    assert note in flat and flat.index("ЭЛЕКТРОННОЙ ПОДПИСЬЮ") < flat.index(note) < flat.index("Сертификат")
+
+
+def test_a_signature_into_a_reserved_field_keeps_the_stamps_note(pki, one_page_pdf, monkeypatch):
+    import signing.pades as pades
+
+    drawn: list[StampPlacement] = []
+    real = pades.stamp_style
+    monkeypatch.setattr(pades, "stamp_style", lambda text, placement: drawn.append(placement) or real(text, placement))
+    certified = sign_pdf(one_page_pdf, pki.agency_signer, SignRequest(
+        level=Level.B_B, certify=True, stamp=StampPlacement(), reserve_fields=(FieldSlot("Holder"),)))
+    both = sign_pdf(certified, pki.holder_signer, SignRequest(
+        level=Level.B_B, field_name="Holder", stamp=StampPlacement(note="Рег. № 1 от 05.12.2026")))
+    assert validate_pdf(both, pki.trust).authentic
+    assert drawn[-1].note == "Рег. № 1 от 05.12.2026" and (drawn[-1].width, drawn[-1].height) == (260, 100)
