@@ -44,7 +44,8 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 10.0
 RETRIES = 1
 # After a call finds the store unavailable, calls fail at once for this long instead of each waiting for
-# its own timeout (a circuit breaker): threads do not pile up behind a dead store.
+# its own timeout (a circuit breaker); then one call probes the store while the others keep failing at once, so at
+# most one thread per process waits on a hung store.
 BREAKER_SECONDS = 5.0
 UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout",
                                "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum"})
@@ -113,7 +114,11 @@ class S3Store(ObjectStore):
             region=settings.region,
             http_client=_http_client(settings.connect_timeout, settings.read_timeout),
         )
-        self._down_until = 0.0  # monotonic time until which the breaker answers StoreUnavailable at once
+        # The circuit breaker: after a call finds the store unavailable, calls fail at once until _down_until; then
+        # one call at a time probes it (half-open) while the others still fail at once; an answer closes it.
+        self._breaker = threading.Lock()
+        self._down_until = 0.0
+        self._probing = False
         self._lock_enabled: bool | None = None
         self._lock_check = threading.Lock()
         self._uploads = KeyLocks()  # concurrent puts of the same bytes in this process upload once
@@ -304,13 +309,13 @@ class S3Store(ObjectStore):
         """Turns SDK and network errors into StorageError subclasses naming this store: StoreUnavailable for
         a store that cannot be reached or answers 5xx (and then, for BREAKER_SECONDS, at once without trying),
         StoreFull for one out of space."""
-        wait = self._down_until - time.monotonic()
-        if wait > 0:
-            raise StoreUnavailable(f"{self.describe()}: unavailable (a call failed less than "
-                                   f"{BREAKER_SECONDS:g} s ago)", retry_after=max(1, round(wait)))
+        probe = self._enter()
+        answered = False
         try:
             yield
+            answered = True
         except S3Error as error:
+            answered = error.code not in UNAVAILABLE_CODES
             if error.code in NOT_FOUND_CODES and key is not None:
                 raise ObjectNotFound(key, self.describe()) from None
             if error.code in NO_LOCK_CODES:
@@ -327,9 +332,30 @@ class S3Store(ObjectStore):
             raise self._unavailable(f"{self.describe()}: {error}") from None
         except MinioException as error:
             raise StorageError(f"{self.describe()}: {error}") from None
+        finally:
+            if probe or answered:
+                with self._breaker:
+                    if probe:
+                        self._probing = False
+                    if answered:
+                        self._down_until = 0.0
+
+    def _enter(self) -> bool:
+        """Raises StoreUnavailable at once while the breaker is open; True for the one call that probes a store
+        found down (half-open)."""
+        with self._breaker:
+            if not self._down_until:
+                return False
+            wait = self._down_until - time.monotonic()
+            if wait > 0 or self._probing:
+                raise StoreUnavailable(f"{self.describe()}: unavailable (a call failed less than "
+                                       f"{BREAKER_SECONDS:g} s ago)", retry_after=max(1, round(wait)))
+            self._probing = True
+            return True
 
     def _unavailable(self, message: str) -> StoreUnavailable:
-        self._down_until = time.monotonic() + BREAKER_SECONDS
+        with self._breaker:
+            self._down_until = time.monotonic() + BREAKER_SECONDS
         return StoreUnavailable(message, retry_after=round(BREAKER_SECONDS))
 
 
@@ -357,7 +383,9 @@ def _http_client(connect_timeout: float, read_timeout: float) -> urllib3.PoolMan
         maxsize=CONNECTIONS_PER_STORE,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=urllib3.Retry(total=RETRIES, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        # One retry of a refused connection or a 5xx; none of a read that timed out (a hung server would cost the
+        # read timeout twice).
+        retries=urllib3.Retry(total=RETRIES, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
 
 
