@@ -23,4 +23,4 @@ RUN pip install --no-cache-dir --no-deps -e . \
 USER pechat
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--timeout", "120", "--access-logfile", "-", "dms.wsgi:app"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--timeout", "120", "--access-logfile", "-", "--logger-class", "dms.accesslog.RedactingLogger", "dms.wsgi:app"]

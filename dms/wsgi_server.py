@@ -27,4 +27,5 @@ TIMEOUT_S = 60  # a worker whose main loop is stuck this long is restarted (thre
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 8) -> None:
     _App({"bind": f"{host}:{port}", "workers": workers, "worker_class": WORKER_CLASS, "threads": max(1, threads),
-          "timeout": TIMEOUT_S, "graceful_timeout": 30, "keepalive": 5, "accesslog": "-"}).run()
+          "timeout": TIMEOUT_S, "graceful_timeout": 30, "keepalive": 5, "accesslog": "-",
+          "logger_class": "dms.accesslog.RedactingLogger"}).run()

@@ -72,7 +72,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
         jobs.start_thread(rt)  # ... and so does a job worker (the queue is a SQLite file in the data dir)
     from werkzeug.serving import make_server
     # Werkzeug's threaded server: enough for the embedded default on one machine; production runs gunicorn.
-    make_server(host, port, create_app(runtime=rt), threaded=True).serve_forever()
+    from ..accesslog import RedactingRequestHandler
+    make_server(host, port, create_app(runtime=rt), threaded=True,
+                request_handler=RedactingRequestHandler).serve_forever()
 
 
 @main.command()

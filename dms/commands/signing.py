@@ -29,7 +29,8 @@ def pki_init(ctx: click.Context, use_rsa: bool, organisation: str | None, as_jso
 
 
 def _describe_ca(r: dict) -> str:
-    head = ("Создан" if r["created"] else "Уже есть") + f" УЦ «{r['organisation']}» ({r['algorithm']}) в {r['directory']}"
+    head = (("Создан" if r["created"] else "Уже есть")
+            + f" УЦ «{r['organisation']}» ({r['algorithm']}) в {r['directory']}")
     prints = [f"  {role:<8} SHA-256 {fp}" for role, fp in r["fingerprints"].items()]
     return "\n".join([head, f"Публикация: {r['public_base_url']}", *prints])
 
@@ -90,6 +91,20 @@ def pki_revoke(ctx: click.Context, login: str, reason: str) -> None:
         revoked = pki_svc.revoke(rt, s, None, users.get_user(s, login), reason)
         data = [pki_svc.credential_json(c) for c in revoked]
     emit({"revoked": data}, True)
+
+
+@pki.command("unlock")
+@click.argument("login")
+@click.pass_context
+@handle_errors
+def pki_unlock(ctx: click.Context, login: str) -> None:
+    """Lift the lock wrong PINs put on LOGIN's signing key (and the count of wrong PINs)."""
+    from ..services import pki as pki_svc
+    from ..services import users
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        n = pki_svc.unlock_pin(s, None, users.get_user(s, login))
+    click.echo(f"Ключ подписи пользователя {login} разблокирован (сертификатов: {n})")
 
 
 @pki.command("list")

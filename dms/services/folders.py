@@ -14,6 +14,9 @@ from . import audit
 
 ROOT_NAME = "Архив"
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f]")
+# Bidirectional controls and other invisible format characters (issue 16): a name that reads differently from
+# what it is ("cod\u202eexe.pdf") is refused, as are C1 controls.
+_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def root(session: Session) -> Folder:
@@ -30,6 +33,8 @@ def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > 200 or _BAD_NAME.search(name) or name in (".", ".."):
         raise Invalid("имя папки: от 1 до 200 символов, без / и \\")
+    if _INVISIBLE.search(name):
+        raise Invalid("имя папки не может содержать невидимые и управляющие направлением текста символы")
     return name
 
 

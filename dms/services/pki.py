@@ -17,7 +17,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,7 +37,7 @@ from . import audit
 
 PKI_DIR = "pki"
 PASSPHRASE_FILE = "passphrase"
-MIN_PIN = 6
+MIN_PIN = 8  # new PINs (issue 16); keys under older, shorter PINs still open
 DEFAULT_ORGANISATION = "Архив «Печать»"
 CRL_VALIDITY = {"issuing": timedelta(days=7), "root": timedelta(days=365)}
 CRL_REFRESH_BEFORE = {"issuing": timedelta(days=3), "root": timedelta(days=30)}
@@ -140,7 +139,7 @@ _LOCK = threading.Lock()
 
 
 def _pki_of(ca: CertificateAuthority) -> Pki:
-    algorithm = KeyAlgorithm.RSA_3072 if isinstance(ca.root.key, rsa.RSAPrivateKey) else KeyAlgorithm.ECDSA_P256
+    algorithm = KeyAlgorithm.RSA_3072 if ca.algorithm is not KeyAlgorithm.ECDSA_P256 else KeyAlgorithm.ECDSA_P256
     return Pki(ca, TimeStampAuthority.from_ca(ca), algorithm)
 
 
@@ -330,6 +329,8 @@ def roll_over(rt: Runtime, now: datetime | None = None, roles: list[str] | None 
     """Renew what is due of the TSA, issuing CA and root (new keys; old certificates kept for validation, a retired
     issuing CA keeps publishing CRLs until it expires) and publish the new generation's CRLs. Needs the CA's keys:
     run by `dms maintain` (or `dms pki issue` at an issuing CA's end of life), never by a web request."""
+    if not (roles or load(rt).ca.due_renewals(now)):
+        return {"renewed": [], "fingerprints": {}}  # nothing due: no key is decrypted
     directory = pki_dir(rt.settings)
     passphrase = _passphrase(rt.settings, create=False)
     with _LOCK:
@@ -485,12 +486,98 @@ def unlock(rt: Runtime, session: Session, user: User, pin: str) -> tuple[SignerI
         if creds[0].revoked_at is not None:
             raise SigningRefused("сертификат подписи отозван; обратитесь к администратору за новым", 403)
         raise SigningRefused("у сертификата подписи истёк или ещё не начался срок действия", 403)
+    _claim_pin_attempt(session, active.id)
     try:
         signer = load_signer((active.certificate_der, active.encrypted_key_pem.encode("ascii")), pin or "",
                              _chain_der(load(rt), active))
+    except sig_errors.WrongPin:
+        raise _wrong_pin(session, active.id) from None
     except sig_errors.SigningLibraryError as exc:
+        _pin_settled(session, active.id, right=False)
         raise refusal(exc) from None
+    _pin_settled(session, active.id, right=True)
     return signer, active
+
+
+# --- PIN guessing (issue 16): every attempt counted before the key is tried; each wrong PIN delays the next try
+# (PIN_DELAY, doubling) and PIN_LOCK_AFTER in a row lock the key until an administrator unlocks it (unlock_pin).
+# The counter is committed at once in the caller's session (a separate session would wait for the caller's write
+# lock on SQLite): a refusal rolls nothing of it back. unlock comes before any work of its callers' units of work.
+PIN_LOCK_AFTER = 5
+PIN_DELAY = timedelta(seconds=1)
+PIN_DELAY_MAX = timedelta(minutes=1)
+
+
+def _pin_delay(failures: int) -> timedelta:
+    """No wait after one wrong PIN (a typo), then 1 s, 2 s, 4 s, … before the next try."""
+    return timedelta(0) if failures <= 1 else min(PIN_DELAY * (2 ** (failures - 2)), PIN_DELAY_MAX)
+
+
+def _locked_row(session: Session, cred_id: int) -> SigningCredential:
+    return session.scalars(select(SigningCredential).where(SigningCredential.id == cred_id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def _claim_pin_attempt(session: Session, cred_id: int) -> None:
+    """Count this attempt before the PIN is tried (concurrent guesses cannot all pass a stale count), or refuse a
+    locked key or one whose delay has not passed."""
+    now = clock.now()
+    cred = _locked_row(session, cred_id)
+    if cred.pin_locked_at is not None:
+        audit.record(session, cred.user, "pki.pin_refused", "user", cred.user_id, serial=cred.serial,
+                     reason="locked")
+        session.commit()
+        raise SigningRefused("ключ подписи заблокирован после %(n)s неверных PIN-кодов подряд; его разблокирует "
+                             "администратор (dms pki unlock %(login)s)", 423, n=PIN_LOCK_AFTER,
+                             login=cred.user.login)
+    retry = _aware(cred.pin_retry_after) if cred.pin_retry_after else None
+    if retry is not None and retry > now:
+        session.commit()
+        raise SigningRefused("после неверного PIN-кода следующая попытка возможна через %(s)s с", 429,
+                             s=max(1, int((retry - now).total_seconds() + 0.999)))
+    cred.pin_failures += 1  # taken back by _pin_settled when the PIN was right
+    cred.pin_retry_after = now + _pin_delay(cred.pin_failures)
+    session.commit()
+
+
+def _pin_settled(session: Session, cred_id: int, right: bool) -> None:
+    """The PIN was right (or the refusal was not about the PIN): the attempt is not a failure."""
+    cred = _locked_row(session, cred_id)
+    cred.pin_failures = 0 if right else max(cred.pin_failures - 1, 0)
+    cred.pin_retry_after = None
+    session.commit()
+
+
+def _wrong_pin(session: Session, cred_id: int) -> SigningRefused:
+    """A wrong PIN: audited; the key locks after PIN_LOCK_AFTER in a row. The holder is told how many tries are
+    left, and when the key is locked, who unlocks it."""
+    cred = _locked_row(session, cred_id)
+    failures, login = cred.pin_failures, cred.user.login
+    audit.record(session, cred.user, "pki.pin_failed", "user", cred.user_id, serial=cred.serial, failures=failures)
+    if failures >= PIN_LOCK_AFTER:
+        cred.pin_locked_at = clock.now()
+        audit.record(session, cred.user, "pki.pin_locked", "user", cred.user_id, serial=cred.serial,
+                     failures=failures)
+    session.commit()
+    if failures >= PIN_LOCK_AFTER:
+        return SigningRefused("неверный PIN-код; ключ подписи заблокирован после %(n)s неверных PIN-кодов подряд; "
+                              "его разблокирует администратор (dms pki unlock %(login)s)", 423, n=PIN_LOCK_AFTER,
+                              login=login)
+    return SigningRefused("неверный PIN-код ключа подписи; осталось попыток до блокировки: %(left)s", 403,
+                          {"error": "WrongPin"}, left=PIN_LOCK_AFTER - failures)
+
+
+def unlock_pin(session: Session, actor: User | None, user: User) -> int:
+    """An administrator lifts the PIN lock (and the count) of the user's credentials; returns how many were locked
+    or counting."""
+    _require_admin(actor)
+    changed = 0
+    for cred in credentials_of(session, user):
+        if cred.pin_locked_at is not None or cred.pin_failures:
+            cred.pin_locked_at, cred.pin_failures, cred.pin_retry_after = None, 0, None
+            changed += 1
+    audit.record(session, actor, "pki.pin_unlock", "user", user.id, holder=user.login, credentials=changed)
+    return changed
 
 
 def credential_json(cred: SigningCredential) -> dict:

@@ -66,11 +66,11 @@ def test_cli_sign_prints_json_and_refuses_a_wrong_pin_on_one_line(settings, rt, 
 
 
 def test_newest_unrevoked_credential_signs(rt, office):  # noqa: ANN001, F811
-    second = issue(rt, "director", "654321")
+    second = issue(rt, "director", "65432198")
     with rt.db.session() as s:
         director = users.get_user(s, "director")
         assert pki_svc.active_credential(s, director).id == second.id
-        assert pki_svc.unlock(rt, s, director, "654321")[1].id == second.id
+        assert pki_svc.unlock(rt, s, director, "65432198")[1].id == second.id
         pki_svc.revoke(rt, s, None, director, credential_id=second.id)
     with rt.db.session() as s:
         director = users.get_user(s, "director")

@@ -25,7 +25,7 @@ from .pdfs import make_pdf
 from .test_cli import dms
 from datetime import UTC
 
-PIN = "482193"
+PIN = "48219375"  # 8 characters: the minimum for a new PIN (issue 16)
 PASSPHRASE = "test-pki-passphrase"
 
 
