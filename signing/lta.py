@@ -16,6 +16,7 @@ existed while the older time-stamps could still be checked (ETSI EN 319 142-1, P
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ def _signed_data_certs(signed_data: cms.SignedData) -> list[asn1_x509.Certificat
     return certs
 
 
+def _vri_keys(reader: PdfFileReader) -> set[str]:
+    try:
+        return {str(k).lstrip("/").upper() for k in reader.root["/DSS"]["/VRI"]}
+    except (KeyError, TypeError):
+        return set()
+
+
 def add_validation_data(pdf: bytes, *, crls: Sequence[bytes], certs: Sequence[bytes] = ()) -> bytes:
     """``pdf`` plus one incremental update: a DSS holding, for every signature and time-stamp in it, the
     certificates it carries, ``certs`` (our chains) and ``crls`` (a VRI entry per signature)."""
@@ -52,10 +60,14 @@ def add_validation_data(pdf: bytes, *, crls: Sequence[bytes], certs: Sequence[by
         embedded = list(writer.prev.embedded_signatures)
         extra_certs = [asn1_x509.Certificate.load(c) for c in certs]
         revocation = [asn1_crl.CertificateList.load(c) for c in crls]
+        known = _vri_keys(writer.prev)
         for signature in embedded:
+            # a signature with a VRI entry already keeps it as it is (pyHanko's diff analysis flags a changed VRI
+            # entry as a suspicious modification); the new data joins the DSS's arrays
+            key = hashlib.sha1(signature.pkcs7_content).hexdigest().upper()
             DocumentSecurityStore.supply_dss_in_writer(
                 writer,
-                signature.pkcs7_content,
+                None if key in known else signature.pkcs7_content,
                 certs=[*_signed_data_certs(signature.signed_data), *extra_certs],
                 crls=revocation,
             )

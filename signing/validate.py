@@ -477,7 +477,7 @@ async def _report_signature(embedded: EmbeddedPdfSignature, reader: PdfFileReade
     status, poe, source = await _signature_at_poe(validate, embedded.signed_data, cover, evidence)
     report = SignatureReport(
         status="valid",
-        field_name=embedded.field_name,
+        field_name=_safe_name(embedded),
         coverage=_enum_name(status.coverage),
         modification_level=_enum_name(status.modification_level),
         docmdp_ok=status.docmdp_ok,
@@ -499,7 +499,7 @@ async def _report_doc_timestamp(embedded: EmbeddedPdfSignature, evidence: _Evide
         embedded, validation_context=evidence.trust.path_context(poe, _dss_extra(evidence)))
     report = SignatureReport(
         status="valid",
-        field_name=embedded.field_name,
+        field_name=_safe_name(embedded),
         kind="document_timestamp",
         intact=ts_status.intact,
         valid=ts_status.valid,
@@ -615,8 +615,10 @@ def _safe_cms(embedded: EmbeddedPdfSignature) -> cms.SignedData | None:
 
 
 def _safe_name(embedded: EmbeddedPdfSignature) -> str | None:
+    """The field name as a plain str (pyHanko's string object holds the whole reader: copying it cost a second)."""
     try:
-        return embedded.field_name
+        name = embedded.field_name
+        return None if name is None else str(name)
     except Exception:  # noqa: BLE001
         return None
 

@@ -45,10 +45,15 @@ def long_retention(doc: Document, today: date | None = None) -> bool:
     return due is None or due > (today or clock.now().date()) + LONG_RETENTION
 
 
+# Steps that put a signature on the document itself ("replace" needs the Sign permission but signs a duplicate).
+SIGNING_STEPS = frozenset({"sign", "countersign", "issue"})
+
+
 def _final(doc: Document) -> bool:
     """No signing step is open any more (an agreement waiting for the holder's signature is not protected yet)."""
-    from .signatures import sign_transition
-    return sign_transition(doc) is None
+    from ..workflow import workflow_for
+    return not any(t.name in SIGNING_STEPS and doc.state in t.sources
+                   for t in workflow_for(doc.doc_type).transitions.values())
 
 
 def _fresh_crls(rt: Runtime, session: Session, after: datetime) -> list[bytes]:
