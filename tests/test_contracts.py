@@ -77,3 +77,26 @@ def test_the_contract_checker_sees_relative_and_absolute_imports() -> None:
     names = {name for _line, name in imports_of(module)}
     assert any(_within(name, "dms.services") for name in names)
     assert all(not name.startswith(".") for name in names)
+
+
+GLOBAL_ROLE_NAMES = ("Administrator", "Clerk", "Signatory", "Auditor")
+# Where a role name is data, not a check: the permission table itself, the lifecycles' permission maps (roles per
+# state, as Plone's workflows do), the demo, and the administration of users (assigning roles).
+ROLE_NAMES_ALLOWED_IN = {"dms/security.py", "dms/workflow.py", "dms/demo_content.py", "dms/services/demo.py",
+                         "dms/services/demo_reports.py", "dms/services/users.py", "dms/commands/admin.py",
+                         "dms/doctypes.py"}
+
+
+def test_code_and_templates_ask_for_permissions_never_for_a_global_role_name() -> None:
+    """Issue 13: `grep` finds no global role name used as a check outside the permission table."""
+    import re
+    pattern = re.compile(r"""["'](%s)["']""" % "|".join(GLOBAL_ROLE_NAMES))
+    found = []
+    for path in sorted([*(ROOT / "dms").rglob("*.py"), *(ROOT / "templates").rglob("*.html")]):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ROLE_NAMES_ALLOWED_IN or "/migrations/" in rel:
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                found.append(f"{rel}:{n}: {line.strip()[:120]}")
+    assert not found, "ask for a permission (holds_globally / can()) instead:\n" + "\n".join(found)

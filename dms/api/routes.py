@@ -8,10 +8,11 @@ from functools import wraps
 from typing import Any
 from collections.abc import Callable
 
-from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
+from flask import Response, current_app, g, jsonify, request, url_for
 
 from .. import doctypes, ratelimit
 from ..errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
+from ..http import send_version
 from ..idrange import is_id, parse_id
 from ..models import Document, Folder, Version
 from ..security import P, has_permission, require
@@ -291,34 +292,6 @@ def version_content(doc_id: int, number: int):  # noqa: ANN201
     version = docs.get_version(g.db, g.api_user, doc, number)
     docs.record_download(g.db, g.api_user, doc, version, "api")
     return send_version(version)
-
-
-def send_version(version: Version, as_attachment: bool = True) -> Response:
-    """Stream a version's bytes from the store (verified against its SHA-256 while reading)."""
-    # The request's transaction ends first (the download is recorded): a slow or hung store is never waited for
-    # while holding database locks (on SQLite, the write lock every other request needs). Opened before the answer
-    # starts: a store that is down is a 503 with Retry-After (dms.health), not a 200 cut short.
-    g.db.commit()
-    source = rt().store.open(version.object_key)
-
-    def chunks():  # noqa: ANN202
-        with source as f:
-            while chunk := f.read(1 << 16):
-                yield chunk
-
-    resp = Response(stream_with_context(chunks()), mimetype=version.media_type)
-    resp.call_on_close(source.close)  # also when the body is never read (HEAD, a client gone)
-    resp.headers["Content-Length"] = str(version.size)
-    resp.headers["ETag"] = f'"{version.sha256}"'
-    resp.headers["Cache-Control"] = "private, no-store"
-    from urllib.parse import quote
-
-    from ..uploads import content_headers, shown_inline
-    inline = shown_inline(version.media_type, not as_attachment)  # HTML, SVG, … never inline, whatever was asked
-    disposition = "inline" if inline else "attachment"
-    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(version.filename)}"
-    resp.headers.update(content_headers(version.media_type, inline))
-    return resp
 
 
 @bp.get("/documents/<int:doc_id>/transitions")

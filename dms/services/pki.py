@@ -33,6 +33,7 @@ from ..config import Settings, secret_from_file
 from ..errors import DmsError, Invalid
 from ..models import Organisation, RevocationList, SigningCredential, User
 from ..runtime import Runtime
+from ..security import P, holds_globally
 from . import audit
 
 PKI_DIR = "pki"
@@ -355,7 +356,7 @@ def roll_over(rt: Runtime, now: datetime | None = None, roles: list[str] | None 
 
 def _require_admin(actor: User | None) -> None:
     """None is the system itself (the CLI run by the operator)."""
-    if actor is not None and "Administrator" not in actor.global_roles:
+    if actor is not None and not holds_globally(actor, P.MANAGE_PKI):
         raise AdminOnly("сертификаты подписи выпускает и отзывает только администратор")
 
 

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import doctypes, ratelimit
-from ..api.routes import send_version
+from ..http import send_version
 from ..errors import DmsError, Invalid, NotFound
 from ..i18n import format_day, same_site_path
 from ..models import Document, Folder
@@ -182,7 +182,8 @@ def _document_page(doc: Document, status: int = 200, errors: dict | None = None,
                            history=wf_svc.history(g.db, doc),
                            timeline=timeline_svc.timeline(g.db, current_user, doc),
                            can_share=has_permission(g.db, current_user, P.MANAGE_SHARING, doc.folder),
-                           rec=records_svc.status(g.db, doc), can_manage_records=records_svc.can(current_user, "manage"),
+                           rec=records_svc.status(g.db, doc),
+                           can_manage_records=records_svc.can(current_user, "manage"),
                            tab=tab or ("props" if errors or form else "view")), status
 
 
