@@ -226,6 +226,9 @@ class ValidationReport:
     kind: str
     signatures: list[SignatureReport] = field(default_factory=list)
     problem: str | None = None
+    # Facts about the file beside its signatures (issue 16): e.g. bytes appended after the last revision that no
+    # signature covers and no PDF reader reads. (Russian, English) pairs.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def authentic(self) -> bool:
@@ -240,6 +243,7 @@ class ValidationReport:
             "kind": self.kind,
             "authentic": self.authentic,
             "problem": self.problem,
+            "warnings": [ru for ru, _en in self.warnings],
             "signatures": [
                 {**{k: plain(v) for k, v in asdict(s).items()}, "status_ru": STATUS_RU[s.status],
                  "status_en": STATUS_EN[s.status]}
@@ -255,6 +259,7 @@ class ValidationReport:
         verdict = "Все подписи действительны." if self.authentic else "Внимание: не все подписи действительны."
         lines = [f"Подписей в документе: {len(self.signatures)}. {verdict}"]
         lines += [s.summary_ru(i) for i, s in enumerate(self.signatures, start=1)]
+        lines += [f"Внимание: {ru}." for ru, _en in self.warnings]
         return "\n".join(lines)
 
     def summary_en(self) -> str:
@@ -265,6 +270,7 @@ class ValidationReport:
         verdict = "All signatures are valid." if self.authentic else "Warning: not all signatures are valid."
         lines = [f"Signatures in the document: {len(self.signatures)}. {verdict}"]
         lines += [s.summary_en(i) for i, s in enumerate(self.signatures, start=1)]
+        lines += [f"Warning: {en}." for _ru, en in self.warnings]
         return "\n".join(lines)
 
 
@@ -597,7 +603,26 @@ async def async_validate_pdf(
         if not is_ts[index]:
             reports[index] = await _guarded(partial(_report_signature, e, reader, evidence, any(is_ts)),
                                             _safe_name(e), _safe_cms(e))
-    return ValidationReport(kind="pdf", signatures=[reports[i] for i in range(len(embedded))])
+    return ValidationReport(kind="pdf", signatures=[reports[i] for i in range(len(embedded))],
+                            warnings=_trailing_bytes(source))
+
+
+def _trailing_bytes(source: BinaryIO) -> list[tuple[str, str]]:
+    """Bytes after the last %%EOF that are not whitespace: no signature covers them and no reader parses them."""
+    try:
+        source.seek(0, io.SEEK_END)
+        size = source.tell()
+        source.seek(max(0, size - (1 << 20)))
+        tail = source.read()
+    except (OSError, ValueError):
+        return []
+    end = tail.rfind(b"%%EOF")
+    extra = len(tail[end + 5:].strip(b" \t\r\n\x00\x0c")) if end >= 0 else 0
+    if not extra:
+        return []
+    return [(f"после конца PDF (последнего %%EOF) дописано {extra} байт, которые не читаются как PDF и не "
+             "охвачены ни одной подписью", f"{extra} bytes were appended after the end of the PDF (its last %%EOF); "
+             "they are not PDF and no signature covers them")]
 
 
 def _safe_type(embedded: EmbeddedPdfSignature) -> str | None:
