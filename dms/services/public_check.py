@@ -11,6 +11,9 @@ anyone; the views add the rate limit and the audit.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 
@@ -120,6 +123,29 @@ def _ok(report: dict) -> bool:
     return report.get("status") in getattr(sig_validate, "OK_STATUSES", ("valid",))
 
 
+# Verdicts of stored versions, reused for VERDICT_TTL seconds while the trust store (our CRLs) is the same object:
+# a page view then costs a lookup instead of a validation (tens of milliseconds per PDF).
+VERDICT_TTL = 300.0
+_verdicts: OrderedDict[str, tuple[object, float, sig_validate.ValidationReport]] = OrderedDict()
+_verdicts_lock = threading.Lock()
+
+
+def _stored_verdict(rt: Runtime, session: Session, version: Version) -> sig_validate.ValidationReport:
+    trust = pki.trust_store(rt, session)
+    now = time.monotonic()
+    with _verdicts_lock:
+        hit = _verdicts.get(version.sha256)
+        if hit is not None and hit[0] is trust and hit[1] > now:
+            return hit[2]
+    report = _validate(rt, session, rt.store.get_bytes(version.object_key), version)
+    with _verdicts_lock:
+        _verdicts[version.sha256] = (trust, now + VERDICT_TTL, report)
+        _verdicts.move_to_end(version.sha256)
+        while len(_verdicts) > 1000:
+            _verdicts.popitem(last=False)
+    return report
+
+
 def _validate(rt: Runtime, session: Session, data: bytes, version: Version | None) -> sig_validate.ValidationReport:
     """Every signature of `data`: PAdES inside a PDF, or the detached .p7s kept beside this very version."""
     trust = pki.trust_store(rt, session)
@@ -155,7 +181,7 @@ def public_view(rt: Runtime, session: Session, doc: Document) -> PublicView:
     wf = workflow_for(doc.doc_type)
     state = wf.states.get(doc.state)
     version = _signed_version(session, doc)
-    report = _validate(rt, session, rt.store.get_bytes(version.object_key), version) if version else None
+    report = _stored_verdict(rt, session, version) if version else None
     return PublicView(
         doc_id=doc.id, type_label=doctype.label if doctype else doc.doc_type, reg_number=doc.reg_number,
         reg_date=_day(doc.reg_date), title=doc.title if doc.public_title else None, state=doc.state,

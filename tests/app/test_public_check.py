@@ -269,3 +269,20 @@ def test_signature_stamps_carry_the_registration_number_and_date(rt, office):  #
     assert sig_svc.registration_note(doc) == f"Рег. № {doc.reg_number} от {doc.reg_date:%d.%m.%Y}"
     unnumbered = Document(doc_type="other", title="t", folder_id=1, reg_number=None, reg_date=date.today())
     assert sig_svc.registration_note(unnumbered) is None
+
+
+
+def test_page_views_reuse_the_verdict_until_new_revocation_data_is_published(rt, office, client, monkeypatch):  # noqa: ANN001
+    from dms.services import pki as pki_svc
+
+    doc = _signed_order(rt, office)
+    public_check._verdicts.clear()
+    calls = []
+    real = public_check._validate
+    monkeypatch.setattr(public_check, "_validate", lambda *a: calls.append(1) or real(*a))
+    path = public_check.document_path(doc)
+    assert [client.get(path).status_code for _ in range(3)] == [200, 200, 200]
+    assert len(calls) == 1
+    with rt.db.session() as s:
+        pki_svc.publish_crl(rt, s)
+    assert client.get(path).status_code == 200 and len(calls) == 2
