@@ -10,6 +10,7 @@ from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -40,7 +41,7 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
-    app.url_map.converters["int"] = BoundedIntConverter  # an id past 2^63-1 in a path is a 404, not an overflow
+    app.url_map.converters["int"] = BoundedIntConverter  # an id past dms.idrange.MAX_ID in a path is a 404
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
@@ -167,10 +168,12 @@ def _register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(OverflowError)
-    def _overflow(exc: OverflowError):  # noqa: ANN202
-        # A number from the request too large for the database (SQLite binds at most 2^63-1): the request is wrong,
-        # not the server. Routes check their ids (dms.idrange); this is the net under the ones that do not.
-        log.info("number out of range on %s %s: %s", request.method, request.path, exc)
+    @app.errorhandler(DataError)
+    def _out_of_range(exc: Exception):  # noqa: ANN202
+        # A value from the request the database cannot hold (SQLite binds integers up to 2^63-1, PostgreSQL's integer
+        # columns hold up to 2^31-1): the request is wrong, not the server. Routes check their ids (dms.idrange);
+        # this is the net under the ones that do not.
+        log.warning("value out of range on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
         return _error(400, _("Число вне допустимого диапазона"))
 
     @app.errorhandler(Exception)

@@ -1,13 +1,14 @@
-"""Integer ids as the databases store them: 0 … 2^63−1 (SQLite's INTEGER, PostgreSQL's bigint). A larger number
-in a URL or a JSON body is no id at all: the URL converter below makes such a path a 404, and `json_id` makes
-such a field a 400 — before SQLite raises OverflowError (a 500) on the query."""
+"""Integer ids as every supported database stores them: 0 … 2^31−1 (the `Integer` columns are PostgreSQL's 4-byte
+integer; SQLite's are 8 bytes). A larger number in a URL or a JSON body is no id at all: the URL converter below
+makes such a path a 404 and `parse_id` such a field a 400 — before the database refuses it on the query, a 500
+(SQLite: OverflowError past 2^63−1; PostgreSQL: "integer out of range" past 2^31−1)."""
 from __future__ import annotations
 
 from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 
 
 def _at_most(limit: int) -> str:
