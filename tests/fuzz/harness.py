@@ -39,8 +39,11 @@ BIN = Path(sys.executable).parent
 
 
 def _env(data_dir: Path) -> dict[str, str]:
+    """The embedded default in `data_dir`; DMS_FUZZ_DATABASE_URL (an empty database) puts the rows there instead."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DMS_")}
     env.update(DMS_DATA_DIR=str(data_dir), PYTHONWARNINGS="ignore")
+    if os.environ.get("DMS_FUZZ_DATABASE_URL"):
+        env["DMS_DATABASE_URL"] = os.environ["DMS_FUZZ_DATABASE_URL"]
     return env
 
 
