@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/load.py [--levels 4,16,32] [--seconds 10] [--workers 2] [--threads 8]
                                    [--certificates 60] [--database-url postgresql://…]
+                                   [--store s3 --freeze 30]
 
 Prepares a scratch archive (certificates issued and signed, so there are documents, PDFs, public checks and an
 index), starts `dms serve --workers N --threads T` (gunicorn, gthread) and `dms indexer`, then each client loops
@@ -11,6 +12,10 @@ with its own keep-alive connection over a mix: search 35 % (GET /api/v1/search),
 the PDF from the store). A prober asks GET /healthz every 0.25 s meanwhile. Every level runs a bounded time. The
 load averages (`uptime`) are printed before and after: on a shared 2-core machine they say how quiet it was.
 `--threads 1` gives the old behaviour (one request at a time per worker) for comparison.
+
+`--store s3` keeps the objects in moto's S3 server (a child process) instead of files; `--freeze S` then stops that
+server (SIGSTOP: connections hang, nothing answers) for one more level of S seconds at 16 clients, as a hung
+object store: search, the public check and document pages must keep answering while downloads answer 503.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -205,6 +211,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--certificates", type=int, default=60)
     ap.add_argument("--database-url", default="", help="PostgreSQL (an empty database); default: SQLite")
+    ap.add_argument("--store", choices=("files", "s3"), default="files")
+    ap.add_argument("--freeze", type=float, default=0, help="with --store s3: seconds of a frozen store at the end")
+    ap.add_argument("--log", default="", help="keep the server's log in this file")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="pechat-load-") as tmp:
@@ -212,11 +221,16 @@ def main() -> None:
                            "DMS_VERIFY_PER_MINUTE": "100000000"})
         if args.database_url:
             os.environ["DMS_DATABASE_URL"] = args.database_url
+        moto = None
+        if args.store == "s3":
+            from tests.s3server import MotoS3Server
+            moto = MotoS3Server.start()
+            os.environ["DMS_STORAGE_URL"] = moto.create_bucket()
         started = time.perf_counter()
         archive = prepare(Path(tmp), args.certificates)
         print(f"archive: {len(archive['documents'])} documents, {len(archive['checks'])} certificates "
               f"({time.perf_counter() - started:.0f} s to prepare); database "
-              f"{'PostgreSQL' if args.database_url else 'SQLite'}, store: files")
+              f"{'PostgreSQL' if args.database_url else 'SQLite'}, store: {args.store}")
         port = free_port()
         logs = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115  closed below
         server = subprocess.Popen([sys.executable, "-m", "dms", "serve", "--port", str(port), "--workers",
@@ -233,6 +247,14 @@ def main() -> None:
             print(" clients    req/s   p50 ms  p95 ms  p99 ms errors | healthz p50   p95     max  err")
             for level in levels:
                 report(level, args.seconds, run_level(port, auth, urls, level, args.seconds))
+            if moto is not None and args.freeze:
+                os.kill(moto.process.pid, signal.SIGSTOP)
+                try:
+                    print(f"object store FROZEN (SIGSTOP) for {args.freeze:.0f} s, 16 clients "
+                          "(downloads should answer 503; 503 counted as errors):")
+                    report(16, args.freeze, run_level(port, auth, urls, 16, args.freeze))
+                finally:
+                    os.kill(moto.process.pid, signal.SIGCONT)
             print(f"after:  {uptime()}")
         finally:
             for proc in (server, indexer):
@@ -243,7 +265,11 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
             logs.close()
+            if moto is not None:
+                moto.stop()
             log_text = (Path(tmp) / "serve.log").read_text(errors="replace")
+            if args.log:
+                Path(args.log).write_text(log_text)
             tracebacks = log_text.count("Traceback")
             if tracebacks:
                 print(f"server log: {tracebacks} tracebacks; last lines:\n" + "\n".join(log_text.splitlines()[-20:]))
