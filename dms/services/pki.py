@@ -515,7 +515,9 @@ def _pin_delay(failures: int) -> timedelta:
 
 
 def _locked_row(session: Session, cred_id: int) -> SigningCredential:
-    return session.scalars(select(SigningCredential).where(SigningCredential.id == cred_id).with_for_update()
+    # FOR UPDATE OF the credential only: PostgreSQL refuses to lock the outer-joined user (loaded with it)
+    return session.scalars(select(SigningCredential).where(SigningCredential.id == cred_id)
+                           .with_for_update(of=SigningCredential)
                            .execution_options(populate_existing=True)).one()
 
 
