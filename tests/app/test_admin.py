@@ -25,7 +25,9 @@ def _create_in_web(client, world, login: str = "petrova", roles: tuple[str, ...]
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.headers["Cache-Control"] == "no-store"
     page = r.get_data(as_text=True)
-    password = re.search(r'id="one-time-password">([^<]+)<', page).group(1)
+    found = re.search(r'id="one-time-password">([^<]+)<', page)
+    assert found, page
+    password = found.group(1)
     with world.rt.db.session() as s:
         user = s.scalars(select(User).where(User.login == login)).one()
         return user.id, password
