@@ -182,7 +182,8 @@ def search(session: Session, actor: User, q: AuditQuery, limit: int = 100,
     return total, list(rows)
 
 
-CSV_COLUMNS = ("id", "ts", "actor_login", "action", "object_type", "object_id", "details", "hash")
+# ts is UTC (what the hash covers); ts_local the same moment in the display zone (DMS_TIMEZONE), for people.
+CSV_COLUMNS = ("id", "ts", "actor_login", "action", "object_type", "object_id", "details", "hash", "ts_local")
 
 
 def export_csv(session: Session, actor: User, q: AuditQuery) -> Iterator[str]:
@@ -195,12 +196,15 @@ def export_csv(session: Session, actor: User, q: AuditQuery) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
+    zone = display_zone()
     last_id = 0
     while True:
         rows = session.scalars(_filtered(q).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(1000)).all()
         for ev in rows:
+            local = local_time(ev.ts, zone)
             writer.writerow([ev.id, _ts_text(ev.ts), ev.actor_login, ev.action, ev.object_type, ev.object_id or "",
-                             json.dumps(ev.details, ensure_ascii=False), ev.hash])
+                             json.dumps(ev.details, ensure_ascii=False), ev.hash,
+                             local.isoformat(timespec="seconds") if local else ""])
             last_id = ev.id
         yield buf.getvalue()
         buf.seek(0)

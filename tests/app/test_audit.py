@@ -71,6 +71,7 @@ def test_auditor_filters_events_and_exports_csv_and_the_export_is_audited(rt, wo
     rows = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][:4] == ["id", "ts", "actor_login", "action"]
     assert {r[2] for r in rows[1:]} == {"clerk"} and len(rows) > 3
+    assert rows[0][-1] == "ts_local" and rows[1][-1].endswith("+03:00")  # the same moment in Moscow, for people
     with rt.db.session() as s:
         assert s.scalars(select(AuditEvent).where(AuditEvent.action == "audit.export")).first() is not None
 
