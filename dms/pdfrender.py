@@ -414,6 +414,9 @@ def render_document_pdf(spec: RenderSpec, *, deterministic: bool = False,
         story.append(_body_table(spec.table, styles, width))
     if spec.signature:
         story.append(KeepTogether([Spacer(1, 14 * mm), _signature_block(spec.signature, styles, width)]))
+    # The signature stamps go at the bottom of the last page (signing.stamp: 100 pt high, from 44 pt up): the text
+    # ends above them, on a page of its own if need be.
+    story.append(Spacer(1, DOCUMENT_STAMP_TOP - 22 * mm))
     try:
         doc.build(story, canvasmaker=_page_decorator(fonts, _clean(spec.footer), A4, doc.leftMargin))
     except LayoutError as exc:
@@ -477,6 +480,9 @@ def _draw_watermark(canvas: Canvas, text: str, font: str, width: float, height: 
     canvas.setFont(font, size)
     canvas.drawCentredString(0, -size / 3, text)
     canvas.restoreState()
+
+
+DOCUMENT_STAMP_TOP = 150.0  # pt from the bottom of an office document's last page kept free for signature stamps
 
 
 # Where the signature stamp of a certificate goes (signing.stamp draws it 260 × 100 pt), in points from the

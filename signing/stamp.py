@@ -88,7 +88,7 @@ class StampPlacement:
 
     page: int = -1
     x: float = 36.0
-    y: float = 36.0
+    y: float = 44.0  # above the page footer of generated documents (12 mm, dms.pdfrender)
     width: float = DEFAULT_SIZE[0]
     height: float = DEFAULT_SIZE[1]
     verify_url: str | None = None

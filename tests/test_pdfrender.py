@@ -289,3 +289,22 @@ def test_certificate_stamp_box_fits_the_stamp_inside_the_frame() -> None:
         box = certificate_stamp_box(landscape_page)
         assert (box.width, box.height) == (260.0, 100.0)
         assert box.x > 37 and box.x + box.width < width - 37 and box.y > 37 and box.y + box.height < height - 37
+
+
+@needs_pdftotext
+def test_office_documents_keep_the_bottom_of_their_last_page_free_for_signature_stamps(tmp_path: Path) -> None:
+    """Whatever the length of the text, nothing but the page footer lies where the stamps go (44–144 pt)."""
+    from dms.pdfrender import DOCUMENT_STAMP_TOP
+
+    paragraph = "Настоящим приказом утверждается порядок проведения профессионального экзамена. " * 4
+    for count in range(8, 16):
+        pdf = render_document_pdf(replace(ORDER, paragraphs=[paragraph] * count, table=None))
+        pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+        path = tmp_path / "last.pdf"
+        writer = pypdf.PdfWriter()
+        writer.add_page(pages[-1])
+        with path.open("wb") as out:
+            writer.write(out)
+        words = _word_boxes(path.read_bytes(), tmp_path)
+        low = [w for w in words if w[2] < DOCUMENT_STAMP_TOP and w[4] > 44]
+        assert not low, (count, low[:3])
