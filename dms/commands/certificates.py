@@ -52,6 +52,38 @@ def issue_cmd(ctx: click.Context, file: Path, centre: str, login: str, valid_yea
                err=True)
 
 
+@certificates.command("prepare")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--centre", required=True, help="centre code, e.g. ЦОК-77-001")
+@click.option("--as", "login", required=True, help="the clerk who prepares it (no PIN)")
+@click.pass_context
+@handle_errors
+def prepare_cmd(ctx: click.Context, file: Path, centre: str, login: str) -> None:
+    """Prepare a batch for a signatory (rows validated, nothing numbered or signed yet); prints its id."""
+    from ..services import certificates as certs
+    from ..services import users
+    from ..services.certificate_rows import read_results
+    with open(file, "rb") as f:
+        rows = read_results(f, file.name)
+    with runtime(ctx).db.session() as s:
+        batch = certs.prepare_batch(s, users.get_user(s, login), centre, rows, file.name)
+        click.echo(json.dumps({"batch": batch.id, "stage": batch.stage, "total": batch.total}))
+
+
+@certificates.command("sign-batch")
+@click.argument("batch_id", type=int)
+@click.option("--as", "login", required=True, help="the centre's signatory (PIN from DMS_PIN or stdin)")
+@click.pass_context
+@handle_errors
+def sign_batch_cmd(ctx: click.Context, batch_id: int, login: str) -> None:
+    """Issue a prepared batch with the signatory's PIN; one JSON line per certificate."""
+    from ..services import certificates as certs
+    pin = read_secret("DMS_PIN", "PIN")
+    result = certs.issue_prepared(runtime(ctx), login, batch_id, pin)
+    for item in result.issued:
+        click.echo(json.dumps(item, ensure_ascii=False))
+
+
 @certificates.command("show")
 @click.argument("number")
 @click.option("--as", "login", required=True)

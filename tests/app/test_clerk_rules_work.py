@@ -137,3 +137,19 @@ def test_the_api_prepares_and_issues_in_two_steps(client, rt, world, centre):  #
                        json={"pin": PIN}).status_code == 403
     r = client.post(f"/api/v1/certificates/batches/{batch_id}/issue", headers=head, json={"pin": PIN})
     assert r.status_code == 201 and len(r.get_json()["issued"]) == 2
+
+
+def test_the_cli_prepares_and_a_signatory_issues(rt, settings, world, centre, tmp_path):  # noqa: ANN001, F811
+    import json
+
+    from .test_cli import dms
+    path = tmp_path / "protokol.csv"
+    path.write_text(CSV, encoding="utf-8")
+    r = dms(settings, "certificates", "prepare", str(path), "--centre", centre, "--as", "clerk")
+    assert r.returncode == 0, r.stderr
+    batch_id = json.loads(r.stdout)["batch"]
+    r = dms(settings, "certificates", "sign-batch", str(batch_id), "--as", "clerk", stdin=PIN + "\n")
+    assert r.returncode == 3 and len(r.stderr.strip().splitlines()) == 1  # a clerk may not issue
+    r = dms(settings, "certificates", "sign-batch", str(batch_id), "--as", "head", stdin=PIN + "\n")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 2
