@@ -119,7 +119,7 @@ def records_disposition_approve(disposition_id: int):  # noqa: ANN201
 def records_disposition_execute(disposition_id: int):  # noqa: ANN201
     """202 with a durable job (issue 17.3): GET /api/v1/jobs/{id} follows it; refusals (403/404/409) come at once."""
     from .. import jobs
-    from ..jobs.routes import accepted
+    from ..jobs.http import accepted
     from ..jobs.tasks import check_disposition_executable
     check_disposition_executable(g.db, g.api_user, disposition_id)
     return accepted(jobs.enqueue(g.db, "disposition.execute", {"disposition_id": disposition_id}, g.api_user))

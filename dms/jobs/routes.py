@@ -10,30 +10,9 @@ from flask_login import current_user, login_required
 from .. import jobs
 from ..api import bp as api_bp
 from ..api.routes import token_required
-from ..errors import N_, NotFound
-from ..models import Job, User
-from ..security import Forbidden, P, holds_globally
+from ..errors import N_
 from ..web import bp as web_bp
-
-
-def visible_job(session, actor: User, job_id: str) -> Job:  # noqa: ANN001
-    job = session.get(Job, job_id) if len(job_id) <= 32 else None
-    if job is None or not (job.created_by_id == actor.id or holds_globally(actor, P.MANAGE_USERS)):
-        raise NotFound(N_("задание не найдено"))
-    return job
-
-
-def require_reindex(actor: User) -> None:
-    if not holds_globally(actor, P.MANAGE_RECORDS):
-        raise Forbidden(P.MANAGE_RECORDS, N_("на перестройку поискового индекса"))
-
-
-def accepted(job_id: str):  # noqa: ANN201
-    """202 Accepted: the job's state and where to follow it."""
-    resp = jsonify({"job": jobs.as_dict(g.db.get(Job, job_id))})
-    resp.status_code = 202
-    resp.headers["Location"] = url_for("api.job_status", job_id=job_id)
-    return resp
+from .http import accepted, require_reindex, visible_job
 
 
 @api_bp.get("/jobs/<job_id>")
