@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import N_, Conflict, Invalid, NotFound
-from ..models import Document, User
+from ..models import Document, OutboxEntry, User
 from ..security import Forbidden, P, has_permission
 from ..services import audit
 from . import notify
@@ -54,6 +54,7 @@ def add(session: Session, actor: User, doc: Document, body: str, parent_id: int 
     comment = Comment(document_id=doc.id, parent_id=parent.id if parent else None, author_id=actor.id, body=text,
                       created_at=datetime.now(UTC))
     session.add(comment)
+    session.add(OutboxEntry(document_id=doc.id, op="upsert"))  # the discussion is searchable with its document
     session.flush()
     audit.record(session, actor, "comment.add", "document", doc.id, comment=comment.id,
                  parent=parent.id if parent else None)
@@ -85,6 +86,7 @@ def edit(session: Session, actor: User, comment: Comment, body: str) -> Comment:
     if comment.hidden_at is not None:
         raise Conflict("скрытое сообщение изменить нельзя")
     comment.body, comment.edited_at = _clean(body), datetime.now(UTC)
+    session.add(OutboxEntry(document_id=comment.document_id, op="upsert"))
     audit.record(session, actor, "comment.edit", "document", comment.document_id, comment=comment.id)
     return comment
 
@@ -97,6 +99,7 @@ def hide(session: Session, actor: User, comment: Comment, reason: str) -> Commen
     if not reason:
         raise Invalid("укажите причину", {"reason": N_("обязательное поле")})
     comment.hidden_at, comment.hidden_by_id, comment.hidden_reason = datetime.now(UTC), actor.id, reason
+    session.add(OutboxEntry(document_id=comment.document_id, op="upsert"))  # a hidden comment leaves the index
     audit.record(session, actor, "comment.hide", "document", comment.document_id, comment=comment.id,
                  reason=reason)
     return comment

@@ -93,6 +93,7 @@ def _indexed(session: Session, rt: Runtime, docs: Iterable[Document], lookups) -
     versions = {v.id: v for v in session.scalars(select(Version).where(Version.id.in_(ids)))} if ids else {}
     texts = {t.version_id: t for t in session.scalars(select(VersionText).where(VersionText.version_id.in_(ids)))} \
         if ids else {}
+    discussed = _discussions(session, [d.id for d in docs])
     for doc in docs:
         text = ""
         if doc.current_version_id:
@@ -103,7 +104,20 @@ def _indexed(session: Session, rt: Runtime, docs: Iterable[Document], lookups) -
                 text = cached.text
             except Exception as exc:  # noqa: BLE001  a broken file must not stop indexing: metadata stays findable
                 log.warning("no text for document %s: %s", doc.id, exc)
+        if doc.id in discussed:  # the discussion is found with its document (whoever may view one sees the other)
+            text = f"{text}\n\n{discussed[doc.id]}"
         yield to_indexed(doc, text, orgs, paths)
+
+
+def _discussions(session: Session, doc_ids: list[int]) -> dict[int, str]:
+    """The visible comments of the batch's documents (dms.approvals.comments), one text per document, one query."""
+    from ..approvals.models import Comment
+    out: dict[int, list[str]] = {}
+    if doc_ids:
+        for doc_id, body in session.execute(select(Comment.document_id, Comment.body).where(
+                Comment.document_id.in_(doc_ids), Comment.hidden_at.is_(None)).order_by(Comment.id)):
+            out.setdefault(doc_id, []).append(body)
+    return {k: "\n".join(v) for k, v in out.items()}
 
 
 @dataclass

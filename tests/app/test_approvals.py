@@ -252,3 +252,23 @@ def test_three_working_days_on_the_overdue_task_shows_everywhere_and_a_deputy_ta
         assert "О проверке центров оценки" in control and "Lawyer" in control
         _decide(rt, "lawyer", office, "approve")
         assert _kinds(rt, "deputy") == [Kind.TASK_ASSIGNED] and _kinds(rt, "head") == []
+
+
+def test_a_discussion_is_found_by_search_with_its_document_and_a_hidden_comment_is_not(rt, office) -> None:  # noqa: ANN001
+    from dms.approvals import comments
+    from dms.services import indexing
+    from dms.services import search as search_svc
+    with rt.db.session() as s:
+        c = comments.add(s, users.get_user(s, "clerk"), s.get_one(Document, office), "Предлагаю уточнить смету выезда")
+        cid = c.id
+    indexing.drain(rt)
+
+    def hits(login: str, q: str) -> int:
+        with rt.db.session() as s:
+            return search_svc.search_documents(s, rt, users.get_user(s, login), search_svc.parse_query({"q": q})).total
+    assert hits("lawyer", "смета выезда") == 1
+    with rt.db.session() as s:
+        from dms.approvals.models import Comment
+        comments.hide(s, users.get_user(s, "clerk"), s.get_one(Comment, cid), "не по теме")
+    indexing.drain(rt)
+    assert hits("lawyer", "смета выезда") == 0
