@@ -354,7 +354,7 @@ def _search(
     cache = index.visible_cache
     visible_query = restrict(combined, index.schema, request.allowed, cache)
 
-    with index.searcher() as searcher:
+    def run(searcher: Searcher) -> SearchResult:
         matched = matched_by_segment(searcher, visible_query)
         total = sum(len(docs) for _, _, docs in matched)
         first = (request.page - 1) * request.page_size
@@ -370,14 +370,17 @@ def _search(
                 request.q,
                 lambda q: restrict(_combine(q, filters), index.schema, request.allowed, cache),
             )
-    return SearchResult(
-        total=total,
-        page=request.page,
-        page_size=request.page_size,
-        items=items,
-        facets=facets,
-        suggestion=suggestion,
-    )
+        return SearchResult(
+            total=total,
+            page=request.page,
+            page_size=request.page_size,
+            items=items,
+            facets=facets,
+            suggestion=suggestion,
+        )
+
+    # On a fresh searcher again if a concurrent merge removed a segment under this one.
+    return index.read(run)
 
 
 def _combine(user_query: wq.Query, filters: list[wq.Query]) -> wq.Query:
