@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import i18n
 from .config import Settings
 from .errors import N_, DmsError
-from .idrange import BoundedIntConverter
+from .idrange import BoundedIntConverter, CertificateNumberConverter
 from .models import User
 from .runtime import Runtime
 from .security import Forbidden
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.url_map.converters["int"] = BoundedIntConverter  # an id past dms.idrange.MAX_ID in a path is a 404
+    app.url_map.converters["certno"] = CertificateNumberConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, PathConverter
 
 MAX_ID = 2**31 - 1
 
@@ -51,3 +51,11 @@ def parse_id(raw: object) -> int | None:
             value = int(text)
             return value if value <= MAX_ID else None
     return None
+
+
+class CertificateNumberConverter(PathConverter):
+    """`<certno:…>`: a certificate number (a pattern may put '/' in it, so a path), but never the API's own words
+    beside it (/certificates/batches…, /certificates/blanks): with a plain path converter, GET /certificates/{number}
+    matched POST-only paths such as /certificates/batches/x/issue and turned their 404 into a 405 naming GET."""
+
+    regex = r"(?!(?:batches|blanks)(?:/|$))[^/].*?"

@@ -104,14 +104,14 @@ def allocate_blanks():  # noqa: ANN201
     return jsonify({"centre": centre.code, "series": rng.series, "first": rng.first, "last": rng.last}), 201
 
 
-@bp.get("/certificates/<path:cert_number>")
+@bp.get("/certificates/<certno:cert_number>")
 @token_required
 def certificate(cert_number: str):  # noqa: ANN201
     cert = certs.get(g.db, g.api_user, cert_number)
     return jsonify({**certs.staff_view(g.db, cert), "document_id": cert.document_id})
 
 
-@bp.post("/certificates/<path:cert_number>/revoke")
+@bp.post("/certificates/<certno:cert_number>/revoke")
 @token_required
 def revoke(cert_number: str):  # noqa: ANN201
     """{"reason", "order_number", "order_date"}: the Revoke permission, a reason and the order (number and date)."""
@@ -122,7 +122,7 @@ def revoke(cert_number: str):  # noqa: ANN201
     return jsonify(certs.public_view(g.db, cert))
 
 
-@bp.post("/certificates/<path:cert_number>/replace")
+@bp.post("/certificates/<certno:cert_number>/replace")
 @token_required
 def replace(cert_number: str):  # noqa: ANN201
     """{"reason", "pin", "new_name"?}: a duplicate; `new_name` for a documented change of name."""

@@ -143,3 +143,13 @@ def test_a_number_too_large_for_the_database_anywhere_is_400_not_500(app, client
     app.add_url_rule("/api/v1/probe/overflow", "api_probe_overflow", probe)
     assert client.get("/probe/overflow").status_code == 400
     _envelope(client.get("/api/v1/probe/overflow"), 400)
+
+
+def test_certificate_numbers_do_not_swallow_the_api_s_own_paths(client, admin) -> None:  # noqa: ANN001
+    h = admin["h"]
+    _envelope(client.post("/api/v1/certificates/batches/null,null/issue", headers=h, json={"pin": ""}), 404)
+    r = client.get("/api/v1/certificates/batches", headers=h)  # POST only: GET is not the certificate «batches»
+    _envelope(r, 405)
+    assert "GET" not in r.headers["Allow"]
+    _envelope(client.get("/api/v1/certificates/ЦОК-0-2026-00001", headers=h), 404)
+    _envelope(client.get("/api/v1/certificates/ЦОК/2026/1", headers=h), 404)  # a number with '/' still routes
