@@ -181,6 +181,8 @@ class Version(Base):
 class AuditEvent(Base):
     """Append-only; each row carries the hash of the previous one (a chain verified by `dms audit verify`)."""
     __tablename__ = "audit_events"
+    # The trail of one document (the audit page's filter, a document's history): issue 15.6, migration 0011.
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(Integer, index=True)

@@ -41,9 +41,12 @@ def upgrade() -> None:
     # this file): a one-time password given out by an administrator must be changed at the next login.
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Issue 15.6: the audit trail filtered by document (the audit page, a document's history) reads one index.
+    op.create_index('ix_audit_events_object', 'audit_events', ['object_type', 'object_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_events_object', table_name='audit_events')  # issue 15.6, see upgrade()
     with op.batch_alter_table('users', schema=None) as batch_op:  # issue 15.7, see upgrade()
         batch_op.drop_column('must_change_password')
     op.drop_index(op.f('ix_evidence_records_renew_by'), table_name='evidence_records')
