@@ -226,6 +226,20 @@ def maintain(rt: Runtime, now: datetime | None = None) -> dict:
             with rt.db.session() as s:
                 return report(s, now)
         step("report", due)
+
+        def stamp_audit() -> dict | None:  # the chain's head under our TSA (issue 16): a rewritten history shows
+            from .audit_stamp import stamp_audit_head
+            return stamp_audit_head(rt)
+        step("audit_stamp", stamp_audit)
+
+    def approvals() -> dict:  # «срок завтра» / «просрочено» once each, then the e-mails still pending
+        from ..approvals import notify
+        from ..approvals import service as approval_routes
+        with rt.db.session() as s:
+            counts: dict = approval_routes.remind(s, now)
+        counts["email"] = notify.send_pending(rt.db, notify.config_from_env(), rt.settings.base_url)
+        return counts
+    step("approvals", approvals)
     summary["ok"] = not summary["errors"]
     with rt.db.session() as s:
         audit.record(s, None, "maintain", "system", None, ok=summary["ok"],
