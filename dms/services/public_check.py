@@ -184,7 +184,7 @@ def public_view(rt: Runtime, session: Session, doc: Document) -> PublicView:
     report = _stored_verdict(rt, session, version) if version else None
     return PublicView(
         doc_id=doc.id, type_label=doctype.label if doctype else doc.doc_type, reg_number=doc.reg_number,
-        reg_date=_day(doc.reg_date), title=doc.title if doc.public_title else None, state=doc.state,
+        reg_date=_day(doc.reg_date), title=doc.title if _title_shown(doc) else None, state=doc.state,
         state_label=(state.title if state else doc.state), version=version.number if version else None,
         sha256=version.sha256 if version else None, authentic=bool(report and report.authentic),
         problem=report.problem if report else None, signers=_signers(report) if report else [])
@@ -231,9 +231,17 @@ def check_upload(rt: Runtime, session: Session, doc: Document, data: bytes) -> U
 # --- the owner's choice: the title on the public page --------------------------------------------------------
 
 
+# Types whose titles name a person (a certificate's title is its holder's full name): never shown publicly.
+PRIVATE_TITLES = frozenset({"certificate"})
+
+
+def _title_shown(doc: Document) -> bool:
+    return doc.public_title and doc.doc_type not in PRIVATE_TITLES
+
+
 def may_publish_title(session: Session, actor: User | None, doc: Document) -> bool:
     """The document's owner decides: whoever manages its sharing, or its author while they may see it."""
-    if actor is None:
+    if actor is None or doc.doc_type in PRIVATE_TITLES:
         return False
     if has_permission(session, actor, P.MANAGE_SHARING, doc):
         return True

@@ -237,6 +237,7 @@ def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_plac
 
     from dms import pdfrender
     from dms.services import certificates as certs
+    from dms.services import users
 
     from .test_certificates import rows
 
@@ -253,6 +254,11 @@ def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_plac
                                                           int(box.y + box.height)]
     page = client.get(path)  # a certificate is a signed document too: its document check answers
     assert page.status_code == 200 and issued["number"] in page.get_data(as_text=True)
+    with rt.db.session() as s:  # its title is the holder's full name: never published
+        doc = s.get(Document, issued["id"])
+        doc.public_title = True
+        assert not public_check.may_publish_title(s, users.get_user(s, "head"), doc)
+    assert issued["holder"] not in client.get(path).get_data(as_text=True)
     if shutil.which("pdfsig") and shutil.which("certutil"):  # poppler still accepts the locked signature
         lines = pdfsig(rt, data, tmp_path)
         assert "- Signature Validation: Signature is Valid." in lines
