@@ -9,13 +9,15 @@
     input.addEventListener("input", function () {
       var q = input.value.trim();
       if (timer) { clearTimeout(timer); }
-      if (q.length < 2 || q === asked || !list) { return; }
+      if (!list || q === asked) { return; }
+      if (q.length < 2) { asked = ""; list.replaceChildren(); return; }
       timer = setTimeout(function () {
         asked = q;
         var url = input.dataset.picker + (input.dataset.picker.indexOf("?") < 0 ? "?" : "&") + "q=" + encodeURIComponent(q);
         fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
           .then(function (r) { return r.ok ? r.json() : {items: []}; })
           .then(function (body) {
+            if (input.value.trim() !== q) { return; }  // an older answer arriving after a newer question
             list.replaceChildren.apply(list, (body.items || []).map(function (item) {
               var option = document.createElement("option");
               option.value = item.kind === "group" ? "group:" + item.name : item.name;

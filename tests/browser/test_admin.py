@@ -74,3 +74,27 @@ def test_a_user_created_and_disabled_in_the_web(agency, server: LiveServer, page
         expect(user_page).to_have_url(re.compile(r"/login"))
     finally:
         user_context.close()
+
+
+def test_the_sharing_picker_offers_users_and_groups_as_one_types(agency, server: LiveServer, page):  # noqa: ANN001
+    from dms.services import folders, groups
+    add_user(agency, "kuznetsova", "Clerk", full_name="Кузнецова Мария Олеговна")
+    with agency.db.session() as s:
+        folder_id = folders.ensure(s, "/Приказы").id
+        groups.create(s, None, "cok-77", "ЦОК Москва")
+    login(page, server, "admin")
+    page.goto(f"{server.url}/folders/{folder_id}/sharing")
+    field = page.get_by_label("Пользователь или группа")
+    field.press_sequentially("кузн", delay=30)
+    options = page.locator("#principal-choices option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", "kuznetsova")
+    field.fill("")
+    field.press_sequentially("москва", delay=30)
+    expect(options.first).to_have_attribute("value", "group:cok-77")
+    expect(options).to_have_count(1)
+    field.fill("kuznetsova")
+    page.get_by_label("Роль").select_option(label="Редактор")
+    page.get_by_role("button", name="Назначить").click()
+    expect(page.get_by_text("Права доступа изменены")).to_be_visible()
+    expect(page.locator("table.grid")).to_contain_text("kuznetsova")
