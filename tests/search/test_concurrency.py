@@ -2,11 +2,14 @@
 
 A searcher whose segment files a merge removed (FileNotFoundError) or whose reader Whoosh closed
 (ReaderClosed) is dropped and a fresh one opened (a bounded retry), never kept: issue 17 saw one
-such failure make every later search of a web worker answer 500.
+such failure make every later search of a web worker answer 500. The load test below did not hit
+that race on the previous code on this machine (Whoosh retries a vanished file for 0.5 s before it
+gives up); the two tests after it reproduce its two halves deterministically.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import threading
 import time
@@ -17,7 +20,7 @@ from search.schema import IndexedDocument
 
 WORDS = ["приказ", "центр", "оценка", "эксперт", "реестр", "бланк", "отчет", "комиссия", "практика", "держатель"]
 BASE_DOCUMENTS = 20_000
-COMMITS = 12  # Whoosh's merge policy merges small segments every few commits
+COMMITS = 30  # Whoosh's merge policy merges small segments every few commits
 SEARCH_THREADS = 4
 QUERIES = ("приказ", "центр оценка", '"центр оценка"', "эксперт OR бланк", "реестр NOT отчет", "держатель практики")
 
@@ -27,13 +30,26 @@ def _doc(n: int, rng: random.Random) -> IndexedDocument:
                            doc_type=rng.choice(("order", "report")), folder_path=("1", str(n % 7)))
 
 
+def _write(root: str, commits: int, seed: int) -> None:
+    """The indexer: another process (as in production), adding, deleting and merging."""
+    rng = random.Random(seed)
+    index = SearchIndex.open(root)
+    next_id = BASE_DOCUMENTS + 1_000_000 * seed
+    for _ in range(commits):
+        added = [Upsert(_doc(next_id + i, rng)) for i in range(rng.randint(5, 40))]
+        next_id += len(added)
+        removed = [Delete(str(rng.randrange(BASE_DOCUMENTS))) for _ in range(rng.randint(1, 20))]
+        index.apply(added + removed)  # Whoosh's policy merges the small segments as they pile up
+
+
 def test_searches_in_threads_survive_a_writer_that_adds_deletes_and_merges(tmp_path):
     rng = random.Random(17)
     index = SearchIndex.create_or_open(tmp_path / "index")
     index.rebuild(_doc(n, rng) for n in range(BASE_DOCUMENTS))
+    generation = index.root / index.current_generation()
     stop = threading.Event()
     errors: list[BaseException] = []
-    counts = {"searches": 0, "commits": 0}
+    counts = {"searches": 0}
     lock = threading.Lock()
 
     def searcher(seed: int) -> None:
@@ -45,43 +61,31 @@ def test_searches_in_threads_survive_a_writer_that_adds_deletes_and_merges(tmp_p
                 assert result.total >= 0
                 with lock:
                     counts["searches"] += 1
-                time.sleep(0.002)  # web requests come and go; the writer needs the interpreter too
             except BaseException as error:  # noqa: BLE001 - every failure is the finding
                 errors.append(error)
                 return
 
-    generation = index.root / index.current_generation()
     segments: set[str] = set()
-
-    def writer() -> None:
-        next_id = BASE_DOCUMENTS
-        try:
-            for _ in range(COMMITS):
-                added = [Upsert(_doc(next_id + i, rng)) for i in range(rng.randint(5, 40))]
-                next_id += len(added)
-                removed = [Delete(str(rng.randrange(next_id))) for _ in range(rng.randint(1, 20))]
-                index.apply(added + removed)  # Whoosh's policy merges the small segments as they pile up
-                counts["commits"] += 1
-                segments.update(p.name for p in generation.glob("*.seg"))
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-
+    # Forked before the search threads start (a fork copies no other thread, nor a lock one holds).
+    writer = multiprocessing.get_context("fork").Process(target=_write, args=(str(index.root), COMMITS, 1))
+    writer.start()
     threads = [threading.Thread(target=searcher, args=(seed,)) for seed in range(SEARCH_THREADS)]
     for thread in threads:
         thread.start()
-    writing = threading.Thread(target=writer)
-    writing.start()
-    writing.join()
+    while writer.is_alive():
+        segments.update(p.name for p in generation.glob("*.seg"))
+        time.sleep(0.01)
     stop.set()
     for thread in threads:
         thread.join()
+    assert writer.exitcode == 0
     assert errors == []
-    assert counts["commits"] == COMMITS and counts["searches"] >= 4 * SEARCH_THREADS, counts
+    assert counts["searches"] >= 4 * SEARCH_THREADS, counts
     merged_away = segments - {p.name for p in generation.glob("*.seg")}
     assert merged_away, "the writer's commits merged no segment: the test did not test the race"
     # Every thread still answers after the writer stopped, with the final state.
-    with index.searcher() as s:
-        final = s.doc_count()
+    final = index.doc_count()
+    assert final > BASE_DOCUMENTS - COMMITS * 20
     assert search(index, SearchRequest(q="", allowed=None)).total == final
 
 
