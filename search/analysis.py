@@ -36,7 +36,7 @@ from whoosh.analysis import (
 
 WORD_PATTERN = r"[0-9a-zA-Zа-яА-ЯёЁ]+"
 CYRILLIC = re.compile("[а-яё]")
-TERM_CACHE_SIZE = 500_000  # word forms whose terms are kept (an LRU); a few hundred bytes each
+TERM_CACHE_SIZE = 200_000  # word forms whose terms are kept (an LRU): ~200 bytes each, 40 MB at most
 MIN_STEM_LENGTH = 3  # shorter unknown words are kept as they are
 
 RUSSIAN_STOP_WORDS = frozenset([
@@ -100,12 +100,17 @@ def snowball(word: str) -> str:
     return stemmer.stemWord(word)
 
 
-@lru_cache(maxsize=TERM_CACHE_SIZE)
 def word_terms(word: str) -> tuple[str, ...]:
     """The indexed terms of one word form (lower case, ё folded): its dictionary lemmas, all of them
-    for an ambiguous form, or else its Snowball stem; a number is itself."""
+    for an ambiguous form, or else its Snowball stem; a number is itself (and not cached: an
+    archive has more distinct numbers than words)."""
     if word.isdigit():
         return (word,)
+    return _word_terms(word)
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def _word_terms(word: str) -> tuple[str, ...]:
     if CYRILLIC.search(word):
         morph = morphology()
         if morph.word_is_known(word):
