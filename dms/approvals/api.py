@@ -12,6 +12,7 @@ from ..api import bp
 from ..api.routes import _json_body, token_required
 from ..uow import after_commit
 from ..errors import Invalid
+from ..idrange import is_id
 from ..services import users
 from . import comments, notify
 from . import service as approvals
@@ -157,7 +158,7 @@ def notification_json(n: Any) -> dict[str, Any]:
 def notifications_read():  # noqa: ANN201
     body = request.get_json(silent=True)
     ids = body.get("ids") if isinstance(body, dict) else None
-    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+    if ids is not None and (not isinstance(ids, list) or not all(is_id(i) for i in ids)):  # not bools, not 2^40
         raise Invalid("ids: список номеров уведомлений")
     return jsonify({"read": notify.mark_read(g.db, g.api_user, ids)})
 
@@ -175,7 +176,7 @@ def comments_add(doc_id: int):  # noqa: ANN201
     body = _json_body()
     doc = approvals.get_document(g.db, g.api_user, doc_id)
     parent = body.get("parent_id")
-    if parent is not None and not isinstance(parent, int):
+    if parent is not None and not is_id(parent):
         raise Invalid("parent_id: номер сообщения")
     c = comments.add(g.db, g.api_user, doc, str(body.get("body") or ""), parent)
     _after_commit()

@@ -153,3 +153,16 @@ def test_certificate_numbers_do_not_swallow_the_api_s_own_paths(client, admin) -
     assert "GET" not in r.headers["Allow"]
     _envelope(client.get("/api/v1/certificates/ЦОК-0-2026-00001", headers=h), 404)
     _envelope(client.get("/api/v1/certificates/ЦОК/2026/1", headers=h), 404)  # a number with '/' still routes
+
+
+@pytest.mark.parametrize("ids", [[False], [True, 1], [MAX_ID + 1], [-1], [1.5]])
+def test_notification_ids_are_ids(client, admin, ids: list) -> None:  # noqa: ANN001
+    """Found by the fuzz run on PostgreSQL: [false] reached the query (integer = boolean: a 500)."""
+    _envelope(client.post("/api/v1/notifications/read", headers=admin["h"], json={"ids": ids}), 400)
+
+
+@pytest.mark.parametrize("parent", [True, MAX_ID + 1, 2**63, -1])
+def test_a_comment_s_parent_id_is_an_id(client, admin, parent) -> None:  # noqa: ANN001
+    r = client.post(f"/api/v1/documents/{admin['doc']}/comments", headers=admin["h"],
+                    json={"body": "вопрос", "parent_id": parent})
+    _envelope(r, 400)
