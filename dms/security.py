@@ -76,11 +76,31 @@ def roles_with(permission: Permission) -> frozenset[str]:
     return frozenset(r for r, perms in ROLE_PERMISSIONS.items() if permission in perms)
 
 
+# What a refusal calls each permission, in each language (a refusal never shows the code «Sign» to a reader).
+PERMISSION_LABELS: dict[Permission, tuple[str, str]] = {
+    P.VIEW: ("просмотр", "view"), P.DOWNLOAD: ("скачивание", "download"), P.EDIT: ("изменение", "edit"),
+    P.ADD: ("добавление документов", "add documents"), P.TRANSITION: ("переходы по этапам", "workflow steps"),
+    P.SIGN: ("подпись", "sign"), P.MANAGE_SHARING: ("управление доступом", "manage sharing"),
+    P.VIEW_AUDIT: ("журнал аудита", "audit trail"), P.REVOKE: ("аннулирование", "revoke"),
+    P.MANAGE_BLANKS: ("учёт бланков", "blank forms"), P.MANAGE_RECORDS: ("архивное хранение", "records management"),
+    P.READ_RECORDS: ("отчёты архивного хранения", "records reports"),
+    P.MANAGE_PKI: ("сертификаты подписи", "signing certificates"),
+    P.MANAGE_USERS: ("управление пользователями", "user administration"),
+}
+
+
+def permission_label(permission: Permission, locale: str | None = None) -> str:
+    ru, en = PERMISSION_LABELS.get(permission, (str(permission), str(permission)))
+    if locale is not None:
+        return en if locale == "en" else ru
+    return pick(ru, en)
+
+
 class Forbidden(Exception):
     """The actor lacks a permission on an object. Views turn it into 403 (or 404 where View is missing)."""
 
     def __init__(self, permission: Permission, what: str = ""):
-        super().__init__(f"нет права «{permission}» {what}".strip())
+        super().__init__(f"нет права «{permission_label(permission, 'ru')}» {what}".strip())
         self.permission = permission
         self.what = what
 
@@ -88,7 +108,8 @@ class Forbidden(Exception):
     def message(self) -> str:
         """The refusal in the current request's language (`what` is a msgid, extracted as Forbidden's 2nd arg)."""
         from .errors import localize
-        return " ".join(filter(None, [localize("нет права «%(permission)s»", {"permission": self.permission}),
+        return " ".join(filter(None, [localize("нет права «%(permission)s»",
+                                               {"permission": permission_label(self.permission)}),
                                       localize(self.what) if self.what else ""]))
 
 

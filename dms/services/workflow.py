@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import numbering
 from ..errors import N_, Conflict, Invalid, localize
 from ..models import Document, NumberCounter, Organisation, OutboxEntry, User, Version, WorkflowHistory
-from ..security import P, access_filter, apply_filter_sql, has_permission
+from ..security import P, access_filter, apply_filter_sql, has_permission, permission_label
 from ..workflow import Transition, workflow_for
 from . import audit
 
@@ -109,7 +109,7 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
         if t.service:
             reason = localize(t.service)
         elif not has_permission(session, actor, t.permission, doc):
-            reason = localize("нет права «%(permission)s»", {"permission": t.permission})
+            reason = localize("нет права «%(permission)s»", {"permission": permission_label(t.permission)})
         else:
             reason = next((localize(r) for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
         result.append(Option(t, reason is None, reason))
