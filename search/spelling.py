@@ -52,7 +52,8 @@ def _known(searcher: Searcher, word: str, restrict: Restrict) -> bool:
     stems = word_stems(word)
     if not stems:
         return True
-    q = wq.And([wq.Or([wq.Term(f, s) for f in WORD_FIELDS]) for s in stems])
+    # One word: known when a visible document holds any of its terms (an ambiguous form has several).
+    q = wq.Or([wq.Term(f, s) for f in WORD_FIELDS for s in stems])
     return _visible_count(searcher, q, restrict) > 0
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from search.analysis import morphology
 from search.errors import IndexLockedError, StaleIndexError
 from search.extract import extract_text
 from search.index import Delete, SearchIndex, Upsert
@@ -40,6 +41,7 @@ def open_index(rt: Runtime) -> SearchIndex:
     index = rt.__dict__.get("_search_index")
     if index is None:
         index = SearchIndex.create_or_open(rt.settings.index_dir)
+        morphology()  # the dictionary loads once here (0.3 s), not in the first user's search
         rt.__dict__["_search_index"] = index
     return index
 
