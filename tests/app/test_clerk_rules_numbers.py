@@ -92,3 +92,33 @@ def test_a_pattern_without_the_organisation_counts_once_across_the_archive(rt, w
     later = sorted(int(n.rsplit("-", 1)[1]) for t, _, n in rows if t == "application" and n.startswith(f"ЗВ-{year}-"))
     # one series for the type across the organisations, continuing after the highest per-organisation counter (2)
     assert later == list(range(3, 3 + len(later)))
+
+
+def test_the_migration_leaves_existing_numbers_and_statuses_alone(tmp_path):  # noqa: ANN001
+    """A database at 0009 with a number counter and a register history: after 0010 (and every later revision) the
+    counter and the status are as they were (no number is rewritten) and past register steps count as in effect."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from dms.migrate import alembic_config, upgrade
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = alembic_config(str(engine.url))
+    with engine.connect() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0009")
+        connection.commit()
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO organisations (id, code, name, short_name, kind, register_status, city, inn, "
+                       "created_at, status_reason) VALUES (1, 'ЦОК-77-001', 'Центр', '', 'assessment_centre', "
+                       "'included', '', '', '2025-01-01 00:00:00', '')"))
+        c.execute(text("INSERT INTO register_events (organisation_id, transition, from_status, to_status, reason, ts) "
+                       "VALUES (1, 'include', 'applied', 'included', '', '2025-02-01 00:00:00')"))
+        c.execute(text("INSERT INTO number_counters (doc_type, organisation_key, year, last_value) "
+                       "VALUES ('order', 1, 2026, 7)"))
+    upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT register_status, pending_status, ogrn FROM organisations")).one() == \
+            ("included", "", "")
+        assert c.execute(text("SELECT effective_at IS NOT NULL FROM register_events")).scalar() == 1
+        assert c.execute(text("SELECT last_value FROM number_counters")).scalar() == 7
+    engine.dispose()
