@@ -212,6 +212,11 @@ def _describe() -> list[Operation]:
        ref("CertificateFound"), public=True, errors=(429,), not_found=ref("CertificateNotFound"))
     op("POST", "/verify/certificate", "Те ли это байты, что мы выдали, и действительна ли подпись (без токена)",
        ref("FileCheck"), public=True, body=multipart(), errors=(413, 415, 429))
+    op("GET", "/verify/document/{token}", "Проверить подписанный документ по ссылке из QR-кода штампа (без токена)",
+       ref("DocumentCheck"), public=True, errors=(429,), not_found=ref("DocumentNotFound"))
+    op("POST", "/verify/document/{token}", "Это ли байты версии документа, и действительны ли их подписи (без токена)",
+       ref("DocumentFileCheck"), public=True, body=multipart(), errors=(400, 413, 429),
+       not_found=ref("DocumentNotFound"))
     op("POST", "/certificates/batches", "Выдать свидетельства по файлу результатов экзамена (всё или ничего)",
        obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201,
        body=multipart(("file", "centre", "pin"), centre=STR, pin=STR), errors=(403, 404, 409, 413, 415, 422, 429))

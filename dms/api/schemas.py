@@ -159,4 +159,12 @@ COMPONENTS: dict[str, Schema] = {
     "CertificateNotFound": obj(found={"const": False}, message=STR),
     "FileCheck": obj(authentic=BOOL, sha256=STR, reasons=arr(STR), certificate=opt(ref("CertificatePublic")),
                      signatures=ANY_OBJ),
+    "DocumentSigner": obj(name=STR, status=STR, status_text=STR, ok=BOOL, signed_at=opt(STR), kind=STR),
+    "DocumentCheck": obj(found={"const": True}, document=obj(
+        type_label=STR, reg_number=opt(STR), reg_date=opt(DAY), title=opt(STR), state=STR, state_label=STR,
+        version=opt(INT), sha256=opt(STR), authentic=BOOL, problem=opt(STR), signers=arr(ref("DocumentSigner")))),
+    "DocumentNotFound": obj(found={"const": False}, message=STR),
+    "DocumentFileCheck": obj(sha256=STR, size=INT, matches_version=opt(INT), signed_version=BOOL, current=BOOL,
+                             authentic=BOOL, signatures_valid=BOOL, problem=opt(STR),
+                             signers=arr(ref("DocumentSigner"))),
 }

@@ -80,6 +80,11 @@ class Signer:
     kind: str
 
 
+def _signer_json(signer: Signer) -> dict:
+    return {"name": signer.name, "status": signer.status, "status_text": signer.status_text, "ok": signer.ok,
+            "signed_at": signer.signed_at.isoformat() if signer.signed_at else None, "kind": signer.kind}
+
+
 @dataclass
 class PublicView:
     doc_id: int
@@ -100,6 +105,9 @@ class PublicView:
         data = asdict(self)
         data.pop("doc_id")
         return data
+
+    def json(self) -> dict:
+        return {**self.to_dict(), "signers": [_signer_json(s) for s in self.signers]}
 
 
 def _signed_version(session: Session, doc: Document) -> Version | None:
@@ -208,6 +216,9 @@ class UploadCheck:
     def to_dict(self) -> dict:
         from dataclasses import asdict
         return asdict(self)
+
+    def json(self) -> dict:
+        return {**self.to_dict(), "signers": [_signer_json(s) for s in self.signers]}
 
 
 def check_upload(rt: Runtime, session: Session, doc: Document, data: bytes) -> UploadCheck:

@@ -15,7 +15,8 @@ PUBLIC_ENDPOINTS = {"static", "web.login", "web.logout", "healthz", "readyz", "a
                     "web.verify_file", "api.verify_by_number", "api.verify_by_token", "api.verify_certificate_file",
                     "web.set_language",
                     # the public check of a signed document (issue 14): by its random token, and the old id links
-                    "web.verify_document_token", "web.verify_document_legacy"}
+                    "web.verify_document_token", "web.verify_document_legacy", "api.verify_document",
+                    "api.verify_document_file"}
 # Routes without an object in their path, and what an outsider gets there instead of the object.
 NO_OBJECT_ENDPOINTS = {"web.index", "web.worklist", "web.audit_page", "web.audit_csv", "api.list_root_folder",
                        "api.create_folder", "api.document_types", "api.create_document", "api.worklist",

@@ -292,3 +292,21 @@ def test_page_views_reuse_the_verdict_until_new_revocation_data_is_published(rt,
     with rt.db.session() as s:
         pki_svc.publish_crl(rt, s)
     assert client.get(path).status_code == 200 and len(calls) == 2
+
+
+def test_the_api_answers_the_document_check_and_the_file_check_without_a_token(rt, office, client):  # noqa: ANN001
+    doc = _signed_order(rt, office)
+    url = f"/api/v1/verify/document/{doc.public_token}"
+    body = client.get(url).get_json()
+    assert body["found"] is True and body["document"]["reg_number"] == doc.reg_number
+    assert body["document"]["authentic"] is True and body["document"]["title"] is None
+    [signer] = body["document"]["signers"]
+    assert signer["ok"] is True and signer["signed_at"].startswith(str(doc.reg_date.year))
+    check = client.post(url, data={"file": (io.BytesIO(version_bytes(rt, doc.id, 2)), "x.pdf")},
+                        content_type="multipart/form-data").get_json()
+    assert check["authentic"] is True and check["matches_version"] == 2
+    missing = [client.get("/api/v1/verify/document/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+               client.get(f"/api/v1/verify/document/{office.document('clerk', '/Прочее', make_pdf('x')).public_token}")]
+    assert {r.status_code for r in missing} == {404} and missing[0].get_data() == missing[1].get_data()
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"get", "post"} <= set(paths["/verify/document/{token}"])
