@@ -495,6 +495,13 @@ def check_people(session: Session, rows: list[ExamResult], replaces: Certificate
     A change of name is documented by a duplicate (replace with the new name): then the name may differ."""
     problems: list[str] = []
     seen: dict[str, ExamResult] = {}
+    wanted = sorted({r.snils for r in rows if r.snils})
+    latest_of: dict[str, tuple[str, str]] = {}  # SNILS -> (holder, number) of its latest certificate
+    for i in range(0, len(wanted), 500):  # one query per 500 (SQLite's bound parameters), not one per row
+        for snils, holder, number in session.execute(
+                select(Certificate.snils, Certificate.holder_name, Certificate.number)
+                .where(Certificate.snils.in_(wanted[i:i + 500])).order_by(Certificate.id)):
+            latest_of[snils or ""] = (holder, number)
     for r in rows:
         if not r.snils:
             continue
@@ -504,15 +511,14 @@ def check_people(session: Session, rows: list[ExamResult], replaces: Certificate
                                      "человека (%(name)s)", {"row": r.row, "snils": r.snils, "other": earlier.row,
                                                             "name": earlier.full_name}))
             continue
-        latest = session.scalars(select(Certificate).where(Certificate.snils == r.snils)
-                                 .order_by(Certificate.id.desc()).limit(1)).first()
-        if latest is None or _same_person(latest.holder_name, r.full_name):
+        latest = latest_of.get(r.snils)
+        if latest is None or _same_person(latest[0], r.full_name):
             continue
         if replaces is not None and replaces.snils == r.snils:
             continue  # the duplicate for a documented change of name
         problems.append(localize("строка %(row)s: СНИЛС %(snils)s принадлежит владельцу свидетельства %(number)s "
                                  "(другое ФИО); смена ФИО оформляется дубликатом с причиной «смена фамилии»",
-                                 {"row": r.row, "snils": r.snils, "number": latest.number}))
+                                 {"row": r.row, "snils": r.snils, "number": latest[1]}))
     if problems:
         raise Invalid("СНИЛС указан для разных людей: %(first)s", {"rows": problems}, first=problems[0])
 
