@@ -1,11 +1,15 @@
 """Search benchmark: our index (search/) beside plain Whoosh defaults, in the same run.
 
-    python bench/search.py [--docs 100000] [--repeat 3] [--seeds DIR] [--work DIR] [--reindex]
+    python bench/search.py [--docs 100000] [--baseline-docs N] [--repeat 3] [--seeds DIR] [--work DIR] [--reindex]
 
 Builds an index of synthetic Russian documents (~300 words each, words drawn from the seed
 texts with a Zipf-like frequency), then prints for each engine: indexing rate, index size per
 document, peak memory of the build (measured in a child process), and p50/p95 latency of a
 fixed query mix run under three permission filters with highlights.
+
+Plain Whoosh is built with ``--baseline-docs`` documents (the same documents, the first N of
+them; default: all of them up to 100,000 — beyond that its queries take minutes each), so that
+``--docs 1000000`` compares with Whoosh at the largest size it can reach in the same run.
 
 With ``--reindex`` it also fills a SQLite archive (``dms init``, then the same documents as
 rows with their extracted text already cached, as after ingestion) and runs the real
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 WORDS_PER_DOC = 300
+BASELINE_MAX_DOCS = 100_000
 FOLDERS_PER_LEVEL = (8, 6, 4)  # a tree of 8 + 48 + 192 folders under the root "0"
 STATES = ("draft", "registered", "on_signing", "signed", "cancelled")
 TYPES = ("order", "certificate", "agreement", "report", "application")
@@ -395,6 +400,8 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--baseline-docs", type=int, default=None,
+                        help="documents of the plain-Whoosh build (default: --docs, at most 100000)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds of the query mix")
     parser.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
     parser.add_argument("--work", type=Path, default=None, help="where to build (default: a temp dir)")
@@ -414,9 +421,12 @@ def main() -> None:
         print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"{args.docs} synthetic documents of {WORDS_PER_DOC} words; vocabulary {len(words)} words"
               f" from {'seeds' if seeds else 'a built-in list'}; {os.cpu_count()} CPUs")
+        baseline_docs = args.baseline_docs or min(args.docs, BASELINE_MAX_DOCS)
+        if baseline_docs != args.docs:
+            print(f"plain Whoosh is built with the first {baseline_docs} of them")
         builds = {
             "ours": run_child("ours", work / "ours", args.docs, seeds),
-            "baseline": run_child("baseline", work / "baseline", args.docs, seeds),
+            "baseline": run_child("baseline", work / "baseline", baseline_docs, seeds),
         }
         queries = query_mix(words, args.docs)
         ours_dir = work / "ours"
@@ -461,6 +471,8 @@ def report(count: int, builds: dict, measured: dict, mix: int) -> None:
         rate = b["docs"] / max(b["seconds"] - b["generation_seconds"], 1e-9)
         cpu_rate = (f"{b['docs'] / max(b['cpu_seconds'] - b['generation_seconds'], 1e-9):.0f}"
                     if "cpu_seconds" in b else "n/a")
+        if b["docs"] != count:
+            label = f"{label} ({b['docs']})"
         print(f"{label:<26}{rate:>9.0f}{cpu_rate:>12}{b['bytes'] / b['docs'] / 1024:>9.2f}"
               f"{b['peak_rss_mb']:>14.0f}")
     print("(docs/s excludes generating the synthetic documents: "
