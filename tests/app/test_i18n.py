@@ -21,7 +21,7 @@ CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 GETTEXT_CALLS = {"_", "gettext", "ngettext"}
 # Python modules whose strings reach people through the web UI (their views); a Russian literal there must go
 # through gettext or be an error message (an extraction keyword of dms.catalog).
-VIEW_MODULES = sorted((ROOT / "dms" / "web").glob("*.py")) + [ROOT / "dms" / "app.py"]
+VIEW_MODULES = sorted((ROOT / "dms" / "web").glob("*.py")) + [ROOT / "dms" / "app.py"] + sorted((ROOT / "dms").glob("*/web.py"))
 
 
 def _where(found: list[catalog.Found]) -> dict[str, list[str]]:
@@ -87,7 +87,7 @@ def _unwrapped_in_template(env: jinja2.Environment, path: Path) -> list[str]:
 
 def test_templates_show_no_russian_text_outside_gettext():
     env = jinja2.Environment(extensions=["jinja2.ext.i18n"])
-    problems = [p for path in sorted((ROOT / "templates").glob("*.html")) for p in _unwrapped_in_template(env, path)]
+    problems = [p for path in sorted((ROOT / "templates").rglob("*.html")) for p in _unwrapped_in_template(env, path)]
     assert not problems, "Russian text not wrapped in {{ _('…') }}:\n" + "\n".join(problems)
 
 
