@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from signing import validate as sig_validate
@@ -229,10 +229,12 @@ def check_upload(rt: Runtime, session: Session, doc: Document, data: bytes) -> U
     signed = bool(version and session.scalar(select(exists().where(
         (Signature.version_id == version.id) | (Signature.source_version_id == version.id) & (Signature.kind == "cms")
     ))))
-    if version is not None and not signed and version.media_type == PDF:
-        # a version made after signing (a renewal, a document time-stamp) carries the signatures inside it
-        signed = _signed_version(session, doc) is version
     report = _validate(rt, session, data, version)
+    if version is not None and not signed and version.media_type == PDF and report.signatures:
+        # a version made after signing (validation data, a document time-stamp, a renewal) carries the signatures
+        first = session.scalar(select(func.min(Version.number)).join(Signature, Signature.version_id == Version.id)
+                               .where(Signature.document_id == doc.id))
+        signed = first is not None and version.number > first
     return UploadCheck(sha256=sha, size=len(data), matches_version=version.number if version else None,
                        signed_version=signed, current=bool(version and version.id == doc.current_version_id),
                        authentic=version is not None and signed and report.authentic,

@@ -310,3 +310,36 @@ def test_the_api_answers_the_document_check_and_the_file_check_without_a_token(r
     assert {r.status_code for r in missing} == {404} and missing[0].get_data() == missing[1].get_data()
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert {"get", "post"} <= set(paths["/verify/document/{token}"])
+
+
+def test_a_later_time_stamped_version_of_a_signed_document_counts_as_signed(rt, office, client):  # noqa: ANN001
+    """A version made after signing (validation data, a document time-stamp: B-LTA and its renewals) carries the
+    signatures; uploading it, or an older such version, is this document's signed bytes."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    from dms.services import pki as pki_svc
+    from signing.tsa import timestamper_for
+
+    doc = _signed_order(rt, office)
+    stamped: list[bytes] = [version_bytes(rt, doc.id, 2)]
+    for _ in range(2):
+        out = io.BytesIO()
+        signers.PdfTimeStamper(timestamper_for(pki_svc.load(rt).tsa)).timestamp_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(stamped[-1])), md_algorithm="sha256", output=out)
+        stamped.append(out.getvalue())
+    with rt.db.session() as s:
+        for number, data in ((3, stamped[1]), (4, stamped[2])):
+            info = rt.store.put_bytes(data)
+            version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256,
+                              size=info.size, media_type="application/pdf", filename="signed.pdf")
+            s.add(version)
+            s.flush()
+            s.get(Document, doc.id).current_version_id = version.id
+    with rt.db.session() as s:
+        d = s.get(Document, doc.id)
+        older, newest = (public_check.check_upload(rt, s, d, data) for data in stamped[1:])
+        assert (older.matches_version, older.signed_version, older.authentic, older.current) == (3, True, True, False)
+        assert (newest.matches_version, newest.authentic, newest.current) == (4, True, True)
+        view = public_check.public_view(rt, s, d)
+        assert view.version == 4 and view.authentic and [x.kind for x in view.signers][-1] == "document_timestamp"
