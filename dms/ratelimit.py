@@ -34,8 +34,6 @@ LIMITS: dict[str, Limit] = {
     "verify_file": Limit(10),    # an uploaded PDF checked (parsing and signature validation cost CPU)
     # the public page of a signed document (/verify/d/<token>, /verify/document/<id>): each view validates its PDF
     "verify_document": Limit(_env_int("DMS_VERIFY_DOCUMENT_PER_MINUTE", 60)),
-    # the public page of a signed document (/verify/d/<token>, /verify/document/<id>): each view validates its PDF
-    "verify_document": Limit(_env_int("DMS_VERIFY_DOCUMENT_PER_MINUTE", 60)),
     "tsa": Limit(_env_int("DMS_TSA_PER_MINUTE", 120)),     # RFC 3161 time-stamps signed for anyone
     # Failed logins. Counted per account AND address, so that someone guessing from one address is stopped
     # without locking the account's owner out; per address over all accounts, against password spraying. The
