@@ -563,10 +563,10 @@ def _wrong_pin(session: Session, cred_id: int) -> SigningRefused:
                      failures=failures)
     session.commit()
     if failures >= PIN_LOCK_AFTER:
-        return SigningRefused("неверный PIN-код; ключ подписи заблокирован после %(n)s неверных PIN-кодов подряд; "
+        return SigningRefused("Неверный PIN-код; ключ подписи заблокирован после %(n)s неверных PIN-кодов подряд; "
                               "его разблокирует администратор (dms pki unlock %(login)s)", 423, n=PIN_LOCK_AFTER,
                               login=login)
-    return SigningRefused("неверный PIN-код ключа подписи; осталось попыток до блокировки: %(left)s", 403,
+    return SigningRefused("Неверный PIN-код ключа подписи; осталось попыток до блокировки: %(left)s", 403,
                           {"error": "WrongPin"}, left=PIN_LOCK_AFTER - failures)
 
 
