@@ -1,10 +1,11 @@
 """The OpenAPI 3.1 description of /api/v1: one `op(...)` line per operation, in one table (`_describe`).
 
 Adding a route: add its `op(METHOD, "/path/{param}", "summary", response, ...)` line below, in its `section` (the
-group shown on /api/v1/docs) — tests/app/test_openapi.py
-fails while a route in the app's URL map has no line here, or a line has no route. Path parameters take their
-type from PATH_PARAMS; the statuses 401 (bearer token), 404 (path parameters) and 400 (a request body) are added
-by themselves; list the others in `errors`. Response bodies are the schemas of dms/api/schemas.py.
+group shown on /api/v1/docs) — tests/app/test_openapi.py fails while a route in the app's URL map has no line here,
+or a line has no route. Path parameters take their type from PATH_PARAMS (an id: 0 … dms.idrange.MAX_ID); the
+statuses 401 (bearer token), 404 (path parameters, an id in the body) and 400 (a request body or query) are added by
+themselves; list the others in `errors`. Response bodies are the schemas of dms/api/schemas.py, real fields each:
+the fuzz run (scripts/fuzz) and tests/app/test_openapi.py validate real answers against them.
 """
 from __future__ import annotations
 
