@@ -65,7 +65,7 @@ VALIDATION = obj(authentic=BOOL, summary_ru=STR, reports=arr(obj(
     ("kind", "authentic", "signatures"), kind=STR, authentic=BOOL, problem=opt(STR), signatures=arr(ANY_OBJ))))
 CERTIFICATE_PUBLIC = obj(("status", "status_text", "number", "holder", "qualification", "centre", "centre_code",
                           "issue_date", "valid_until"),
-                         status=STR, status_text=STR, number=STR, holder=STR, qualification=STR, level=opt(STR),
+                         status=STR, status_text=STR, number=STR, holder=STR, qualification=STR, level=INT,
                          centre=STR, centre_code=STR, issue_date=DAY, valid_until=opt(DAY), revoked_at=DAY,
                          revoke_order=opt(STR), replaced_by=opt(STR), replaces=opt(STR))
 REGISTER_DOCUMENT = obj(id=INT, type=STR, title=STR, reg_number=opt(STR), reg_date=opt(DAY), state=STR,

@@ -101,6 +101,7 @@ def walk(base: str, token: str | None, spec: dict, per_type: int = 8) -> Walk:
             queue += [f["id"] for f in listing["folders"]]
             docs |= {d["id"]: d["type"] for d in listing["documents"]["items"]}
     types: dict[int, str] = {}
+    numbers: list[str] = []  # a certificate's document carries its number as the registration number
     chosen: list[int] = []
     for kind in sorted(set(docs.values())):
         chosen += sorted(d for d, t in docs.items() if t == kind)[:per_type * (2 if kind == "report" else 1)]
@@ -109,6 +110,8 @@ def walk(base: str, token: str | None, spec: dict, per_type: int = 8) -> Walk:
         if not doc:
             continue
         types[doc_id] = doc["type"]
+        if doc["type"] == "certificate" and doc["reg_number"]:
+            numbers.append(doc["reg_number"])
         for sub in ("versions", "transitions", "history", "signatures", "records"):
             w.get("/documents/{doc_id}/" + sub, f"/documents/{doc_id}/{sub}")
         if doc["current_version"]:
@@ -135,7 +138,8 @@ def walk(base: str, token: str | None, spec: dict, per_type: int = 8) -> Walk:
     for form in forms:
         w.get("/reports/aggregate", query={"form": form["code"]})
     hits = (w.get("/search", query={"q": "свидетельство", "type": "certificate", "page_size": 100}) or {})
-    for number in [h["cert_number"] for h in hits.get("items", []) if h.get("cert_number")][:10]:
+    numbers += [h["cert_number"] for h in hits.get("items", []) if h.get("cert_number")]
+    for number in list(dict.fromkeys(numbers))[:10]:
         cert = w.get("/certificates/{cert_number}", "/certificates/" + urllib.parse.quote(number))
         if cert and cert.get("verification_path"):
             anonymous = Walk(base, None, spec)
