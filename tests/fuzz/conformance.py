@@ -53,8 +53,16 @@ class Walk:
     found: list[str] = field(default_factory=list)
 
     def get(self, template: str, real: str | None = None, query: dict | None = None) -> Any:
+        return self.send("GET", template, real, query)
+
+    def send(self, method: str, template: str, real: str | None = None, query: dict | None = None,
+             body: dict | None = None) -> Any:
         url = self.base + "/api/v1" + (real or template) + ("?" + urllib.parse.urlencode(query) if query else "")
-        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        data = None
+        if body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 status, raw, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
@@ -63,19 +71,44 @@ class Walk:
         self.requests += 1
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if status >= 500:
-            self.found.append(f"GET {real or template}: {status}")
+            self.found.append(f"{method} {real or template}: {status}")
         if "application/json" not in ctype:
             if "/content" not in template:
-                self.found.append(f"GET {real or template}: {status} answered {ctype}, not JSON")
+                self.found.append(f"{method} {real or template}: {status} answered {ctype}, not JSON")
             return None
-        body = json.loads(raw)
-        self.found += problems(self.spec, "GET", template, status, body)
-        return body if 200 <= status < 300 else None
+        answer = json.loads(raw)
+        self.found += problems(self.spec, method, template, status, answer)
+        return answer if 200 <= status < 300 else None
 
 
-def walk(base: str, token: str | None, spec: dict, per_type: int = 8) -> Walk:
+def writes(w: Walk, folder_id: int) -> None:
+    """An administrator's ordinary writes on a new document in `folder_id`, each answer checked: a folder, a document
+    (JSON, no file), its title, a workflow step, trash and restore, a legal hold placed and released, a record."""
+    w.send("POST", "/folders", body={"name": "Проверка API", "parent_id": folder_id})
+    doc = w.send("POST", "/documents", body={"folder_id": folder_id, "type": "other", "title": "Проверка API",
+                                             "meta": {}})
+    if not doc:
+        return
+    path = f"/documents/{doc['id']}"
+    w.send("PATCH", "/documents/{doc_id}", path, body={"title": "Проверка API, изменено"})
+    steps = w.get("/documents/{doc_id}/transitions", path + "/transitions") or {}
+    allowed = [t["name"] for t in steps.get("items", []) if t["allowed"]]
+    if allowed:
+        w.send("POST", "/documents/{doc_id}/transitions/{name}", f"{path}/transitions/{allowed[0]}",
+               body={"comment": "проверка"})
+    w.send("POST", "/documents/{doc_id}/trash", path + "/trash", body={"reason": "проверка"})
+    w.send("POST", "/documents/{doc_id}/restore", path + "/restore")
+    hold = w.send("POST", "/records/holds", body={"document_id": doc["id"], "reason": "проверка"})
+    if hold:
+        w.send("POST", "/records/holds/{hold_id}/release", f"/records/holds/{hold['id']}/release",
+               body={"reason": "проверка окончена"})
+    w.send("POST", "/documents/{doc_id}/record", path + "/record", body={"reason": "проверка"})
+    w.get("/documents/{doc_id}/history", path + "/history")
+
+
+def walk(base: str, token: str | None, spec: dict, per_type: int = 8, write: bool = False) -> Walk:
     """Every list the caller may read, then the details of what they name (at most `per_type` documents of each
-    type, twice as many reports: only some are filled-in forms)."""
+    type, twice as many reports: only some are filled-in forms); with `write`, the writes of `writes` too."""
     w = Walk(base, token, spec)
     if token is None:  # anonymous: the public certificate checks, and one protected list (401 as documented)
         w.get("/folders")
@@ -130,6 +163,8 @@ def walk(base: str, token: str | None, spec: dict, per_type: int = 8) -> Walk:
         if doc and doc["current_version"]:
             w.get("/documents/{doc_id}/versions/{number}/validation",
                   f"/documents/{doc_id}/versions/{doc['current_version']}/validation")
+    if write and seen:
+        writes(w, min(seen))
     for org in ((w.get("/register") or {}).get("items") or [])[:10]:
         w.get("/register/{org_id}", f"/register/{org['id']}")
     for lst in ((w.get("/records/disposition") or {}).get("lists") or [])[:5]:
