@@ -179,6 +179,7 @@ def walk(base: str, token: str | None, spec: dict, per_type: int = 8, write: boo
         if cert and cert.get("verification_path"):
             anonymous = Walk(base, None, spec)
             anonymous.get("/verify/token/{token}", "/verify/token/" + cert["verification_path"].rsplit("/", 1)[1])
+            anonymous.get("/verify", query={"number": number, "surname": str(cert.get("holder", "")).split(" ")[0]})
             w.requests += anonymous.requests
             w.found += anonymous.found
     return w
