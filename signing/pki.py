@@ -178,14 +178,42 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-@dataclass(frozen=True)
 class CaCredential:
-    certificate: x509.Certificate
-    key: PrivateKey
+    """A CA certificate and its private key. A key read from disk stays encrypted until first used, so a process
+    that never issues or publishes (a web worker: it only time-stamps) never decrypts the root or issuing key."""
+
+    def __init__(self, certificate: x509.Certificate, key: PrivateKey | None = None, *,
+                 key_pem: bytes | None = None, passphrase: bytes | None = None) -> None:
+        if key is None and key_pem is None:
+            raise PkiError("a CA credential needs its key")
+        self.certificate = certificate
+        self._key = key
+        self._key_pem = key_pem
+        self._passphrase = passphrase
+
+    @property
+    def key_loaded(self) -> bool:
+        return self._key is not None
+
+    @property
+    def key(self) -> PrivateKey:
+        if self._key is None:
+            assert self._key_pem is not None
+            try:
+                key = serialization.load_pem_private_key(self._key_pem, password=self._passphrase)
+            except (ValueError, TypeError) as exc:
+                raise CaLoadError(str(exc)) from exc
+            if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+                raise UnsupportedKey(type(key).__name__)
+            self._key, self._key_pem, self._passphrase = key, None, None
+        return self._key
 
     @property
     def certificate_der(self) -> bytes:
         return _der(self.certificate)
+
+    def __repr__(self) -> str:
+        return f"CaCredential({self.certificate.subject.rfc4514_string()!r})"
 
 
 @dataclass(frozen=True)
@@ -263,9 +291,9 @@ class CertificateAuthority:
 
     @property
     def algorithm(self) -> KeyAlgorithm:
-        key = self.issuing.key
-        if isinstance(key, rsa.RSAPrivateKey):
-            return KeyAlgorithm.RSA_2048 if key.key_size <= 2048 else KeyAlgorithm.RSA_3072
+        public = self.issuing.certificate.public_key()  # not the key: reading it would decrypt it
+        if isinstance(public, rsa.RSAPublicKey):
+            return KeyAlgorithm.RSA_2048 if public.key_size <= 2048 else KeyAlgorithm.RSA_3072
         return KeyAlgorithm.ECDSA_P256
 
     # --- rollover -----------------------------------------------------------------------------
@@ -350,7 +378,7 @@ class CertificateAuthority:
             pem_bytes = _cert_pem(credential.certificate)
             if cert_path.exists() and key_path.exists() and cert_path.read_bytes() == pem_bytes:
                 continue  # unchanged: no need to encrypt the key again (600,000 KDF rounds each)
-            key_path.write_bytes(_pem_key(credential.key, passphrase))
+            key_path.write_bytes(_pem_key(credential.key, passphrase, PIN_KDF_ITERATIONS))
             key_path.chmod(0o600)
             cert_path.write_bytes(pem_bytes)
         history = target / HISTORY_DIR
@@ -361,7 +389,7 @@ class CertificateAuthority:
         for credential in self.retired_issuing:
             key_path = history / f"{credential.certificate.serial_number:x}.key.pem"
             if not key_path.exists():
-                key_path.write_bytes(_pem_key(credential.key, passphrase))
+                key_path.write_bytes(_pem_key(credential.key, passphrase, PIN_KDF_ITERATIONS))
                 key_path.chmod(0o600)
         for stale in history.glob("*.key.pem"):  # an expired issuing CA's key is no longer needed
             if stale.name.removesuffix(".key.pem") not in kept:
@@ -378,12 +406,12 @@ class CertificateAuthority:
             credentials = {
                 role: CaCredential(
                     x509.load_pem_x509_certificate((source / f"{role}.crt.pem").read_bytes()),
-                    serialization.load_pem_private_key(  # type: ignore[arg-type]
-                        (source / f"{role}.key.pem").read_bytes(), password=secret
-                    ),
+                    key_pem=(source / f"{role}.key.pem").read_bytes(),
+                    passphrase=secret,
                 )
                 for role in ("root", "issuing", "tsa")
             }
+            _ = credentials["tsa"].key  # the one key every process uses: decrypted now, checking the passphrase
             history: list[x509.Certificate] = []
             retired: list[CaCredential] = []
             for path in sorted((source / HISTORY_DIR).glob("*.crt.pem")):
@@ -391,8 +419,7 @@ class CertificateAuthority:
                 history.append(cert)
                 key_path = path.with_name(path.name.replace(".crt.pem", ".key.pem"))
                 if key_path.exists():
-                    key = serialization.load_pem_private_key(key_path.read_bytes(), password=secret)
-                    retired.append(CaCredential(cert, key))  # type: ignore[arg-type]
+                    retired.append(CaCredential(cert, key_pem=key_path.read_bytes(), passphrase=secret))
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CaLoadError(str(exc)) from exc
         history.sort(key=lambda c: c.not_valid_before_utc)
