@@ -8,7 +8,7 @@ from ..errors import Invalid, NotFound
 from ..security import P, holds_globally
 from ..services import certificates as certs
 from ..services.certificate_rows import read_results
-from ..web import verify as public
+from .. import public_http as public
 from . import bp
 from .routes import _json_body, token_required
 

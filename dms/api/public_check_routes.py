@@ -6,7 +6,7 @@ from flask import current_app, g, jsonify, request
 
 from ..errors import Invalid, TooLarge
 from ..services import public_check
-from ..web import verify as public
+from .. import public_http as public
 from . import bp
 
 NOT_FOUND = {"found": False, "message": "Подписанный документ не найден"}
@@ -15,7 +15,7 @@ NOT_FOUND = {"found": False, "message": "Подписанный документ
 def _document(token: str):  # noqa: ANN202
     public.limit("verify_document")
     doc = public_check.by_token(g.db, token)
-    public._record_document("api-document-token", doc)
+    public.record_document("api-document-token", doc)
     return doc
 
 
@@ -35,7 +35,7 @@ def verify_document_file(token: str):  # noqa: ANN201
     public.limit("verify_file")
     doc = public_check.by_token(g.db, token)
     if doc is None:
-        public._record_document("api-document-token-file", None)
+        public.record_document("api-document-token-file", None)
         return jsonify(NOT_FOUND), 404
     upload = request.files.get("file")
     if upload is None:
@@ -44,6 +44,6 @@ def verify_document_file(token: str):  # noqa: ANN201
     if len(data) > public.MAX_PDF:
         raise TooLarge("файл больше %(mb)s МБ", mb=public.MAX_PDF // (1024 * 1024))
     check = public_check.check_upload(current_app.extensions["dms_runtime"], g.db, doc, data)
-    public._record_document("api-document-token-file", doc, sha256=check.sha256,
+    public.record_document("api-document-token-file", doc, sha256=check.sha256,
                             matches_version=check.matches_version, authentic=check.authentic)
     return jsonify(check.json())

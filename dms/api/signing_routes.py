@@ -8,7 +8,7 @@ from ..errors import Invalid
 from ..services import documents as docs
 from ..services import pki as pki_svc
 from ..services import signatures as sig_svc
-from ..web import verify as public
+from .. import public_http as public
 from . import bp
 from .routes import _json_body, _with_etag, document_json, rt, token_required
 

@@ -17,7 +17,7 @@ from ..services import documents as docs
 from ..services import pki as pki_svc
 from ..services import signatures as sig_svc
 from . import bp
-from .verify import limit
+from ..public_http import limit
 
 TSA_MAX_REQUEST = 16 * 1024
 

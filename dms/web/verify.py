@@ -2,49 +2,14 @@
 token, or by uploading the PDF. Unknown number and wrong surname get the same answer."""
 from __future__ import annotations
 
-import hashlib
-
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import ratelimit
-from ..errors import Throttled
-from ..services import audit, documents, public_check
+from ..services import documents, public_check
 from ..services import certificates as certs
+from ..public_http import MAX_PDF, check_file, limit, lookup, record, record_document
 from . import bp
-
-MAX_PDF = 20 * 1024 * 1024
-
-
-def client_id() -> str:
-    return request.remote_addr or "unknown"
-
-
-def limit(bucket: str) -> None:
-    """Count the request against `bucket` of dms.ratelimit.LIMITS; 429 over the limit (the audit is kept)."""
-    if not ratelimit.for_app().allow(bucket, client_id()):
-        g.commit_on_error = True
-        raise Throttled("слишком много запросов с вашего адреса; повторите через минуту")
-
-
-def _client_digest() -> str:
-    # The audit keeps a keyed digest of the client address, not the address itself.
-    secret = current_app.config["SECRET_KEY"].encode()
-    return hashlib.sha256(secret + client_id().encode()).hexdigest()[:16]
-
-
-def record(channel: str, cert, **details) -> None:  # noqa: ANN001
-    g.commit_on_error = True  # a "not found" answer is a 404, and its audit event must be kept
-    audit.record(g.db, None, "verification", "certificate", cert.document_id if cert else None, channel=channel,
-                 found=cert is not None, number=cert.number if cert else None, client=_client_digest(), **details)
-
-
-def lookup(number: str, surname: str):  # noqa: ANN201
-    limit("verify")
-    cert = certs.lookup_by_number(g.db, number, surname)
-    record("number", cert)
-    return cert
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -81,13 +46,6 @@ def verify_file():  # noqa: ANN201
     return render_template("verify_file.html", result=result)
 
 
-def check_file(stream) -> dict:  # noqa: ANN001
-    """The public file check (web page and API): the rules are in the service; here the limit and the audit."""
-    result, cert = certs.check_file(current_app.extensions["dms_runtime"], g.db, stream.read(MAX_PDF + 1), MAX_PDF)
-    record("file", cert, sha256=result["sha256"], signature_ok=bool(result["signatures"].get("authentic")))
-    return result
-
-
 # --- the public check of a signed document (issue 14) ------------------------------------------------------
 
 
@@ -95,12 +53,6 @@ def _not_found():  # noqa: ANN202
     """One answer for every document that has no public check (unknown token or id, unsigned, in the trash): the
     same status and the very same bytes, whatever was asked (no path, no form, no token in the body)."""
     return render_template("verify_document_missing.html", language_return="/verify"), 404
-
-
-def _record_document(channel: str, doc, **details) -> None:  # noqa: ANN001
-    g.commit_on_error = True
-    audit.record(g.db, None, "verification", "document", doc.id if doc else None, channel=channel,
-                 found=doc is not None, client=_client_digest(), **details)
 
 
 def _document_check(doc, channel: str):  # noqa: ANN001, ANN202
@@ -113,14 +65,14 @@ def _document_check(doc, channel: str):  # noqa: ANN001, ANN202
             abort(400)
         data = file.stream.read(MAX_PDF + 1)
         if len(data) > MAX_PDF:
-            _record_document(f"{channel}-file", doc, too_large=True)
+            record_document(f"{channel}-file", doc, too_large=True)
             return render_template("verify_document.html", view=public_check.public_view(rt_(), g.db, doc),
                                    upload=None, too_large=MAX_PDF // (1024 * 1024)), 413
         upload = public_check.check_upload(rt_(), g.db, doc, data)
-        _record_document(f"{channel}-file", doc, sha256=upload.sha256, matches_version=upload.matches_version,
+        record_document(f"{channel}-file", doc, sha256=upload.sha256, matches_version=upload.matches_version,
                          authentic=upload.authentic)
     else:
-        _record_document(channel, doc)
+        record_document(channel, doc)
     view = public_check.public_view(rt_(), g.db, doc)
     return render_template("verify_document.html", view=view, upload=upload, too_large=None)
 
@@ -134,7 +86,7 @@ def verify_document_token(token: str):  # noqa: ANN201
     limit("verify_document")
     doc = public_check.by_token(g.db, token)
     if doc is None:
-        _record_document("document-token", None)
+        record_document("document-token", None)
         return _not_found()
     return _document_check(doc, "document-token")
 
@@ -146,7 +98,7 @@ def verify_document_legacy(doc_id: str):  # noqa: ANN201
     limit("verify_document")
     doc = public_check.by_legacy_id(g.db, int(doc_id)) if doc_id.isdigit() and len(doc_id) < 19 else None
     if doc is None:
-        _record_document("document-id", None)
+        record_document("document-id", None)
         return _not_found()
     return _document_check(doc, "document-id")
 
