@@ -212,3 +212,43 @@ def test_signer_certificate_appears_once_in_the_cms(pki):
     [embedded] = PdfFileReader(io.BytesIO(signed)).embedded_signatures
     ders = [c.chosen.dump() for c in embedded.signed_data["certificates"]]
     assert ders.count(pki.agency_signer.certificate_der) == 1
+
+
+def test_b_lta_file_passes_pyhanko_ades_lta_validation():
+    """An independent validator: pyHanko's ETSI EN 319 102-1 long-term validation, local data only (the DSS)."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.ades.report import AdESPassed
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (PdfSignatureValidationSpec, RevinfoOnlineFetchingRule,
+                                                     RevocationInfoGatheringSpec, SignatureValidationSpec)
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.policy_decl import (CertRevTrustPolicy, RevocationCheckingPolicy,
+                                                   RevocationCheckingRule)
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+    from asn1crypto import x509 as asn1_x509
+
+    from signing import aio
+
+    start = datetime.now(UTC)
+    with time_machine.travel(start, tick=True) as clock:
+        ca = CertificateAuthority.create("АНО «Независимая проверка»")
+        signer = load_signer(ca.issue_user_certificate("Иванов", PIN), PIN, ca.chain_der)
+        signed = _signed(ca, signer)
+        clock.shift(timedelta(seconds=5))  # the CRLs in the DSS are issued after the signature
+        protected = lta.protect(signed, TimeStampAuthority.from_ca(ca), crls=[ca.build_crl([]), ca.build_root_crl()],
+                                certs=ca.intermediates_der)
+        required = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+        spec = PdfSignatureValidationSpec(SignatureValidationSpec(
+            cert_validation_policy=CertValidationPolicySpec(
+                trust_manager=SimpleTrustManager.build(trust_roots=[asn1_x509.Certificate.load(ca.root_certificate_der)]),
+                revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=required,
+                                                                           intermediate_ca_cert_rule=required))),
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
+        embedded = PdfFileReader(io.BytesIO(protected)).embedded_signatures[0]
+        result = aio.run(ades_lta_validation(embedded, spec))
+    assert result.ades_subindic == AdESPassed.OK, (result.ades_subindic, result.failure_msg)
+    [signature, _] = validate_pdf(protected, _trust(ca)).signatures
+    assert signature.level == "B-LTA"
