@@ -1,0 +1,187 @@
+"""Signed documents stay provable for decades (issue 14): `dms maintain` run once a year carries a B-T order, a
+B-LT order, an agreement with two signatures and a batch-issued certificate of qualification, all signed in year 0,
+to year 50 with their signatures still authentic — while a signature made with a certificate revoked before
+signing is not. A fake clock (time-machine) moves the years; keys are ECDSA P-256 with a cheap key-encryption KDF."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta, UTC
+
+import pytest
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from dms.models import Document, EvidenceRecord, Version
+from dms.services import certificates as certs
+from dms.services import evidence, users
+from dms.services import pki as pki_svc
+from dms.services import signatures as sig_svc
+from signing import pki as signing_pki
+from signing.pades import Level, SignRequest, sign_pdf
+from signing.signer import SignerIdentity
+from signing.validate import validate_pdf
+
+from .pdfs import make_pdf
+from .test_certificates import rows
+from .test_signing import PIN, issue, on_signing, sign
+
+YEAR = timedelta(days=365)
+YEARS = int(__import__("os").environ.get("DMS_EVIDENCE_YEARS", "50"))  # shorter only when profiling
+
+
+@pytest.fixture
+def fresh_pki(rt, monkeypatch):  # noqa: ANN001, ANN201
+    """A CA made now (year 0) whose keys are encrypted with a cheap KDF: the test unlocks them every year."""
+    monkeypatch.setattr(signing_pki, "PIN_KDF_ITERATIONS", 1_000)
+    monkeypatch.setenv("DMS_PKI_PASSPHRASE", "test-passphrase")
+    monkeypatch.delenv("DMS_TSA_URL", raising=False)
+    pki_svc.init(rt, organisation="АНО «Центр квалификаций на полвека»")
+    return pki_svc.load(rt)
+
+
+@pytest.fixture
+def archive(world, rt, fresh_pki):  # noqa: ANN001, ANN201
+    from dms.models import Organisation
+    for login, role in (("clerk", "Clerk"), ("director", "Signatory"), ("admin", "Administrator"),
+                        ("head", "Signatory"), ("leaver", "Signatory")):
+        world.user(login, role)
+    world.user("holder-rep")
+    for path in ("/Приказы", "/Соглашения", "/Прочее"):
+        world.folder(path)
+    world.share("/Соглашения", "holder-rep", "Counterparty")
+    for login in ("director", "holder-rep", "leaver"):
+        issue(rt, login)
+    with rt.db.session() as s:
+        org = Organisation(code="ЦОК-77-050", name="ООО «Центр оценки „Полвека“»", short_name="Полвека",
+                           kind="assessment_centre", city="Москва")
+        s.add(org)
+        s.flush()
+        certs.allocate_blanks(s, None, org, "ББ", 1, 10)
+        pki_svc.issue(rt, s, None, users.get_user(s, "head"), PIN)
+    return world
+
+
+def _current(rt, doc_id: int) -> tuple[bytes, datetime]:  # noqa: ANN001
+    with rt.db.session() as s:
+        version = s.get(Version, s.get(Document, doc_id).current_version_id)
+        return rt.store.get_bytes(version.object_key), version.created_at
+
+
+def _revoked_then_signed(rt) -> bytes:  # noqa: ANN001
+    """The leaver's certificate is revoked for key compromise; the stolen key then signs an order (B-T, with a
+    genuine time-stamp from our TSA): the library does it, the archive would refuse."""
+    with rt.db.session() as s:
+        leaver = users.get_user(s, "leaver")
+        [cred] = pki_svc.credentials_of(s, leaver)
+        pki_svc.revoke(rt, s, None, leaver, "key_compromise")
+        cert_der, key_pem = cred.certificate_der, cred.encrypted_key_pem.encode()
+    from cryptography import x509
+    key = serialization.load_pem_private_key(key_pem, PIN.encode())
+    ca = pki_svc.load(rt).ca
+    thief = SignerIdentity(x509.load_der_x509_certificate(cert_der), key,  # type: ignore[arg-type]
+                           [x509.load_der_x509_certificate(c) for c in ca.chain_der])
+    return sign_pdf(make_pdf("Приказ, подписанный украденным ключом"), thief,
+                    SignRequest(level=Level.B_T, timestamper=pki_svc.load(rt).tsa))
+
+
+def _authentic(rt, doc_id: int) -> None:  # noqa: ANN001
+    data, stored = _current(rt, doc_id)
+    with rt.db.session() as s:
+        trust = pki_svc.trust_store(rt, s)
+        # the cryptographic evidence alone (time-stamps, DSS, the CA's history), without the archive's own record
+        alone = validate_pdf(data, trust)
+        assert alone.authentic, (doc_id, alone.summary_ru())
+        admin = users.get_user(s, "admin")
+        assert sig_svc.validate_version(rt, s, admin, s.get(Document, doc_id))["authentic"]
+
+
+def test_fifty_years_of_yearly_maintenance_keep_year_0_signatures_authentic(rt, archive):  # noqa: ANN001
+    start = datetime.now(UTC)
+    with time_machine.travel(start, tick=True) as clock:
+        order_bt = on_signing(rt, archive, "order")
+        sign(rt, "director", order_bt)
+        order_blt = on_signing(rt, archive, "order")
+        sign(rt, "director", order_blt, level="B-LT")
+        agreement = on_signing(rt, archive, "agreement")
+        sign(rt, "director", agreement)
+        sign(rt, "holder-rep", agreement)
+        issued = certs.issue(rt, "head", "ЦОК-77-050", rows(1), PIN, valid_years=5)
+        certificate = issued.issued[0]["id"]
+        first_copy, _ = _current(rt, certificate)  # what the holder keeps: the signed B-T PDF of year 0
+        clock.shift(timedelta(minutes=5))
+        stolen = _revoked_then_signed(rt)
+        with rt.db.session() as s:
+            now_verdict = sig_svc.validate_upload(rt, s, io.BytesIO(stolen), "test")
+        assert now_verdict["reports"][0]["signatures"][0]["status"] == "revoked"  # revoked before signing
+        documents = (order_bt, order_blt, agreement, certificate)
+
+        summary = evidence.maintain(rt)
+        assert summary["ok"], summary
+        assert set(summary["evidence"]["protected"]) == set(documents)
+        assert evidence.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}  # idempotent
+
+        for year in range(1, YEARS + 1):
+            clock.move_to(start + year * YEAR + timedelta(hours=year))
+            summary = evidence.maintain(rt)
+            assert summary["ok"], (year, summary)
+            if year == 12:
+                for doc_id in documents:
+                    _authentic(rt, doc_id)
+
+        for doc_id in documents:
+            _authentic(rt, doc_id)
+        with rt.db.session() as s:
+            renewals = s.scalars(select(EvidenceRecord.document_id)).all()
+            assert all(renewals.count(d) >= 4 for d in documents), renewals
+            assert s.get(Document, certificate).state == "expired"  # through the workflow, in year 5
+            assert len(pki_svc.load(rt).ca.roots_der) >= 3  # roots renewed, the old ones still anchors
+            # the holder's year-0 copy, checked by upload: the archive knows when it stored those bytes
+            upload = sig_svc.validate_upload(rt, s, io.BytesIO(first_copy), "test")
+            assert upload["authentic"], upload["summary_ru"]
+            bad = sig_svc.validate_upload(rt, s, io.BytesIO(stolen), "test")
+        # 50 years on its time-stamp is no longer provable either (nothing renewed it): still not authentic
+        assert not bad["authentic"]
+        assert bad["reports"][0]["signatures"][0]["status"] in ("revoked", "expired_at_signing")
+
+
+# --- small findings of issue 14 (item 8) ----------------------------------------------------------------------
+
+def test_a_batch_issued_certificate_check_finds_its_signature(rt, archive):  # noqa: ANN001
+    issued = certs.issue(rt, "head", "ЦОК-77-050", rows(1), PIN, valid_years=5)
+    with rt.db.session() as s:
+        doc = s.get(Document, issued.issued[0]["id"])
+        result = sig_svc.validate_version(rt, s, users.get_user(s, "admin"), doc)
+        [row] = sig_svc.signatures_of(s, doc)
+        assert result["authentic"] and row.field_name == ""  # batch rows name no field
+        assert row.validation["status"] == "valid", row.validation  # was «подпись не найдена в версии»
+
+
+def test_a_holder_representative_certificate_names_the_holder_not_the_agency(rt, world, fresh_pki):  # noqa: ANN001
+    from dms.models import Organisation, User
+    world.user("rep")
+    with rt.db.session() as s:
+        org = Organisation(code="ДП-001", name="ООО «Практика и Ко»", short_name="Практика и Ко",
+                           kind="practice_holder")
+        s.add(org)
+        s.flush()
+        user = s.scalars(select(User).where(User.login == "rep")).one()
+        user.organisation_id = org.id
+        s.flush()
+        s.refresh(user)
+        cred = pki_svc.issue(rt, s, None, user, PIN)
+        assert "O=Практика и Ко" in cred.subject and fresh_pki.ca.organisation not in cred.subject
+
+
+def test_dms_verify_of_an_untrusted_signature_says_so_without_a_traceback(settings, rt, fresh_pki, tmp_path):  # noqa: ANN001
+    from signing.pki import CertificateAuthority, load_signer
+
+    from .test_cli import dms
+    stranger = CertificateAuthority.create("Посторонний удостоверяющий центр")
+    signer = load_signer(stranger.issue_user_certificate("Незнакомец", PIN), PIN, stranger.chain_der)
+    path = tmp_path / "chuzhoy.pdf"
+    path.write_bytes(sign_pdf(make_pdf("Чужой приказ"), signer, SignRequest(level=Level.B_B)))
+    out = dms(settings, "verify", str(path))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr + out.stdout and "pyhanko" not in (out.stderr + out.stdout).lower()
+    assert "не выдан доверенным удостоверяющим центром" in out.stdout
