@@ -173,7 +173,7 @@ def test_agreement_signed_then_countersigned_keeps_both_signatures_valid(rt, off
     office.user("holder-rep")
     office.share("/Соглашения", "holder-rep", "Counterparty")
     issue(rt, "holder-rep")
-    with pytest.raises(Exception, match="Sign"):
+    with pytest.raises(Exception, match="подпись"):
         sign(rt, "deputy", doc_id)
     _, number = sign(rt, "holder-rep", doc_id)
     assert number == 3
@@ -218,7 +218,7 @@ REFUSALS = {
     "wrong_pin": ("director", None, None, "Неверный PIN"),
     "revoked_certificate": ("director", None, lambda rt: _revoke(rt, "director"), "отозван"),
     "no_certificate": ("newcomer", None, None, "нет сертификата"),
-    "no_sign_permission": ("clerk", None, None, "Sign"),
+    "no_sign_permission": ("clerk", None, None, "нет права «подпись»"),
     "encrypted_pdf": ("director", _encrypted_pdf(), None, "зашифрован"),
     "broken_pdf": ("director", b"%PDF-1.7\n1 0 obj <</Type /Catalog>> garbage", None, "повреж"),
 }
