@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, UTC
 from pathlib import Path
 
 import click
@@ -80,15 +81,18 @@ def pki_import(ctx: click.Context, login: str, p12_file: Path) -> None:
 @click.option("--reason", default="unspecified", show_default=True,
               type=click.Choice(["unspecified", "key_compromise", "affiliation_changed", "superseded",
                                  "cessation_of_operation", "certificate_hold"]))
+@click.option("--invalid-since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+              default=None, help="key_compromise: since when the key was unsafe (UTC); older signatures stay valid")
 @click.pass_context
 @handle_errors
-def pki_revoke(ctx: click.Context, login: str, reason: str) -> None:
+def pki_revoke(ctx: click.Context, login: str, reason: str, invalid_since: datetime | None) -> None:
     """Revoke LOGIN's signing certificates and publish a new revocation list."""
     from ..services import pki as pki_svc
     from ..services import users
     rt = runtime(ctx)
+    since = (invalid_since.replace(tzinfo=UTC) if invalid_since and invalid_since.tzinfo is None else invalid_since)
     with rt.db.session() as s:
-        revoked = pki_svc.revoke(rt, s, None, users.get_user(s, login), reason)
+        revoked = pki_svc.revoke(rt, s, None, users.get_user(s, login), reason, invalid_since=since)
         data = [pki_svc.credential_json(c) for c in revoked]
     emit({"revoked": data}, True)
 

@@ -588,7 +588,8 @@ def credential_json(cred: SigningCredential) -> dict:
             "fingerprint": cred.fingerprint, "subject": cred.subject, "not_before": _aware(cred.not_before).isoformat(),
             "not_after": _aware(cred.not_after).isoformat(), "imported": cred.imported,
             "revoked_at": _aware(cred.revoked_at).isoformat() if cred.revoked_at else None,
-            "revoke_reason": cred.revoke_reason or None, "active": is_active(cred)}
+            "revoke_reason": cred.revoke_reason or None, "active": is_active(cred),
+            "invalid_since": _aware(cred.invalidity_date).isoformat() if cred.invalidity_date else None}
 
 
 def ensure_demo_signatory(rt: Runtime, login: str = "director") -> str | None:

@@ -185,3 +185,24 @@ def test_dms_verify_of_an_untrusted_signature_says_so_without_a_traceback(settin
     assert out.returncode == 1
     assert "Traceback" not in out.stderr + out.stdout and "pyhanko" not in (out.stderr + out.stdout).lower()
     assert "не выдан доверенным удостоверяющим центром" in out.stdout
+
+
+def test_cli_revoke_for_key_compromise_records_since_when_and_the_crl_says_so(settings, rt, world, fresh_pki):  # noqa: ANN001
+    from cryptography import x509
+
+    from .test_cli import dms
+    world.user("leaver", "Signatory")
+    issue(rt, "leaver")
+    since = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d")
+    out = dms(settings, "pki", "revoke", "leaver", "--reason", "key_compromise", "--invalid-since", since)
+    assert out.returncode == 0, out.stderr
+    [revoked] = __import__("json").loads(out.stdout)["revoked"]
+    assert revoked["invalid_since"].startswith(since) and revoked["revoke_reason"] == "key_compromise"
+    with rt.db.session() as s:
+        crl = x509.load_der_x509_crl(pki_svc.crl_der(rt, s, "issuing.crl"))
+    entry = crl.get_revoked_certificate_by_serial_number(int(revoked["serial"], 16))
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.InvalidityDate).value.invalidity_date_utc.date().isoformat() \
+        == since
+    refused = dms(settings, "pki", "revoke", "leaver", "--reason", "superseded", "--invalid-since", since)
+    assert refused.returncode != 0
