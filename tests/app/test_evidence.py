@@ -206,3 +206,22 @@ def test_cli_revoke_for_key_compromise_records_since_when_and_the_crl_says_so(se
         == since
     refused = dms(settings, "pki", "revoke", "leaver", "--reason", "superseded", "--invalid-since", since)
     assert refused.returncode != 0
+
+
+def test_signed_today_signer_revoked_tomorrow_as_superseded_is_authentic_everywhere(rt, archive):  # noqa: ANN001
+    order = on_signing(rt, archive, "order")
+    sign(rt, "director", order)
+    signed_copy, _ = _current(rt, order)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=1)):
+        with rt.db.session() as s:
+            pki_svc.revoke(rt, s, None, users.get_user(s, "director"), "superseded")
+        with rt.db.session() as s:
+            page = sig_svc.validate_version(rt, s, users.get_user(s, "admin"), s.get(Document, order))
+            [row] = sig_svc.signatures_of(s, s.get(Document, order))
+            assert page["authentic"] and row.validation["status"] == "valid_revoked_later"
+            assert "отозван позже" in sig_svc.status_ru(row)
+            # a public check of the signed copy: not even the archive's record is needed
+            alone = validate_pdf(signed_copy, pki_svc.trust_store(rt, s))
+            assert alone.authentic and alone.signatures[0].revocation_reason == "superseded"
+            upload = sig_svc.validate_upload(rt, s, io.BytesIO(signed_copy), "test")
+            assert upload["authentic"]
