@@ -44,9 +44,9 @@ def prepare(data_dir: Path, n: int) -> list[tuple[str, str]]:
         s.add(org)
         s.flush()
         certs.allocate_blanks(s, None, org, "АА", 1, n)
-        pki.issue(rt, s, None, users.create_user(s, "head", "bench-password", ["Signatory"]), "123456")
+        pki.issue(rt, s, None, users.create_user(s, "head", "bench-password", ["Signatory"]), "bench-pin-123456")
     rows = make_rows(n)
-    issued = certs.issue(rt, "head", "ЦОК-77-001", rows, "123456").issued
+    issued = certs.issue(rt, "head", "ЦОК-77-001", rows, "bench-pin-123456").issued
     rt.close()
     return [(c["number"], c["holder"].split()[0]) for c in issued]
 

@@ -34,7 +34,7 @@ def _client_digest() -> str:
 
 def record(channel: str, cert, **details) -> None:  # noqa: ANN001
     g.commit_on_error = True  # a "not found" answer is a 404, and its audit event must be kept
-    audit.record(g.db, None, "verification", "certificate", cert.document_id if cert else None, channel=channel,
+    audit.record_lookup(g.db, "verification", "certificate", cert.document_id if cert else None, channel=channel,
                  found=cert is not None, number=cert.number if cert else None, client=_client_digest(), **details)
 
 
@@ -54,5 +54,5 @@ def check_file(stream) -> dict:  # noqa: ANN001
 
 def record_document(channel: str, doc, **details) -> None:  # noqa: ANN001
     g.commit_on_error = True
-    audit.record(g.db, None, "verification", "document", doc.id if doc else None, channel=channel,
+    audit.record_lookup(g.db, "verification", "document", doc.id if doc else None, channel=channel,
                  found=doc is not None, client=_client_digest(), **details)

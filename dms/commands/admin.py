@@ -275,9 +275,12 @@ def audit() -> None:
 @click.pass_context
 @handle_errors
 def audit_verify(ctx: click.Context) -> None:
-    """Walk the hash chain; exits 1 naming the first broken event."""
-    from ..services.audit import verify_chain
+    """Fold the public lookups recorded since the last fold into the chain, then walk the hash chain; exits 1
+    naming the first broken event."""
+    from ..services.audit import fold_lookups, verify_chain
     rt = runtime(ctx)
+    with rt.db.session() as s:
+        fold_lookups(s)
     with rt.db.session() as s:
         problems = list(verify_chain(s))
     if problems:

@@ -6,11 +6,11 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo, UTC
-from typing import Any
+from typing import Any, cast
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid
@@ -50,8 +50,15 @@ def _head(session: Session) -> AuditHead:
 
 def record(session: Session, actor: User | None, action: str, object_type: str = "",
            object_id: int | None = None, **details: Any) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits or rolls back with the change it records)."""
+    """Append one event in the caller's transaction (it commits or rolls back with the change it records).
+    Public lookups recorded since the last chained write are folded into the chain first (fold_lookups)."""
     head = _head(session)
+    _fold(session, head, since_id=max(0, head.last_event_id - FOLD_SLACK))
+    return _append(session, head, actor, action, object_type, object_id, **details)
+
+
+def _append(session: Session, head: AuditHead, actor: User | None, action: str, object_type: str,
+            object_id: int | None, **details: Any) -> AuditEvent:
     ev = AuditEvent(
         ts=datetime.now(UTC), actor_id=actor.id if actor else None,
         actor_login=actor.login if actor else details.pop("login", ""), action=action,
@@ -65,6 +72,72 @@ def record(session: Session, actor: User | None, action: str, object_type: str =
     head.last_event_id = ev.id
     head.last_hash = ev.hash
     return ev
+
+
+# --- public lookups: recorded without the chain lock, folded into the chain in batches (issue 20.2) ----------
+#
+# A public lookup (the certificate check, the document check) is one INSERT of an audit event whose prev_hash is
+# PENDING: no chain head is read or locked, so lookups do not queue behind each other or behind chained writes.
+# A fold (the next chained write, every FOLD_EVERY-th lookup, `dms audit verify`, `dms maintain`) appends one
+# chained FOLD_ACTION event listing the folded events' ids and hashes, and marks each folded event with
+# prev_hash "fold:<id of that event>" and its own hash. Verification then names a folded lookup event that was
+# altered (its hash, or its hash in the fold) or deleted (listed in a fold, absent). An event still PENDING has
+# no protection yet: the window is the time to the next fold.
+PENDING = "lookup"
+FOLDED_PREFIX = "fold:"
+FOLD_ACTION = "audit.fold"
+FOLD_EVERY = 256      # a lookup whose id is a multiple of this folds the pending ones in its own transaction
+FOLD_SLACK = 4096     # a routine fold looks this far below the chain's end for pending events (PK range, no scan)
+FOLD_HASH_CHARS = 32  # of each folded event's hash kept in the fold event (128 bits)
+
+
+def record_lookup(session: Session, action: str, object_type: str = "", object_id: int | None = None,
+                  **details: Any) -> int:
+    """An anonymous public lookup's event, appended in the caller's transaction without the chain lock (one Core
+    INSERT: no head read, no ORM unit of work). Returns the event's id."""
+    row = {"ts": datetime.now(UTC), "actor_id": None, "actor_login": details.pop("login", ""), "action": action,
+           "object_type": object_type, "object_id": object_id,
+           "details": json.loads(json.dumps(details, ensure_ascii=False, default=str)), "prev_hash": PENDING,
+           "hash": ""}
+    result = cast(CursorResult, session.execute(insert(cast(Table, AuditEvent.__table__)).values(**row)))
+    event_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    if event_id % FOLD_EVERY == 0:
+        head = _head(session)
+        _fold(session, head, since_id=max(0, min(head.last_event_id, event_id - FOLD_EVERY) - FOLD_SLACK))
+    return event_id
+
+
+def _fold(session: Session, head: AuditHead, since_id: int = 0, limit: int = 10_000) -> int:
+    """Fold the pending lookup events with id > since_id (committed ones; on PostgreSQL one still in flight is
+    folded by a later fold) into the chain; the caller holds the head. Returns how many were folded."""
+    done = 0
+    while True:
+        pending = session.scalars(select(AuditEvent).where(AuditEvent.id > since_id,
+                                                           AuditEvent.prev_hash == PENDING)
+                                  .order_by(AuditEvent.id).limit(limit)).all()
+        if not pending:
+            return done
+        fold = _append(session, head, None, FOLD_ACTION, "audit", None, login="system", count=len(pending),
+                       events=[])
+        marker = f"{FOLDED_PREFIX}{fold.id}"
+        listed = []
+        for ev in pending:
+            ev.prev_hash = marker
+            ev.hash = event_hash(ev)
+            listed.append([ev.id, ev.hash[:FOLD_HASH_CHARS]])
+        fold.details = {**fold.details, "events": listed}
+        fold.hash = event_hash(fold)
+        head.last_hash = fold.hash
+        session.flush()
+        done += len(pending)
+        since_id = pending[-1].id
+        if len(pending) < limit:
+            return done
+
+
+def fold_lookups(session: Session) -> int:
+    """Fold every pending lookup event (a full scan: for `dms audit verify` and `dms maintain`)."""
+    return _fold(session, _head(session))
 
 
 def record_view(session: Session, actor: User | None, object_type: str, object_id: int,
@@ -115,30 +188,82 @@ class ChainProblem:
     reason: str
 
 
+class ChainChecker:
+    """Checks events fed in id order (the database, a backup's dump): the chain of chained events, and every folded
+    lookup event against the fold that lists it. `problem` holds the first problem found."""
+
+    def __init__(self) -> None:
+        self.prev = GENESIS
+        self.last_id = 0
+        self.pending = 0
+        self.problem: ChainProblem | None = None
+        self._folded: dict[int, tuple[str, str]] = {}  # folded lookup events not yet matched with their fold
+
+    def add(self, ev: Any) -> bool:
+        """False once a problem is found."""
+        if self.problem is not None:
+            return False
+        prev = ev.prev_hash or ""
+        if prev == PENDING:
+            self.pending += 1
+        elif prev.startswith(FOLDED_PREFIX):
+            if event_hash(ev) != ev.hash:
+                self.problem = ChainProblem(ev.id, "содержимое события изменено")
+            else:
+                self._folded[ev.id] = (prev, ev.hash)
+        elif prev != self.prev:
+            self.problem = ChainProblem(
+                ev.id, "ссылка на предыдущее событие не совпадает (событие удалено или вставлено)")
+        elif event_hash(ev) != ev.hash:
+            self.problem = ChainProblem(ev.id, "содержимое события изменено")
+        else:
+            self.prev, self.last_id = ev.hash, ev.id
+            if ev.action == FOLD_ACTION:
+                self._check_fold(ev)
+        return self.problem is None
+
+    def _check_fold(self, fold: Any) -> None:
+        marker = f"{FOLDED_PREFIX}{fold.id}"
+        for item in (fold.details or {}).get("events") or []:
+            event_id, digest = int(item[0]), str(item[1])
+            seen = self._folded.pop(event_id, None)
+            if seen is None:
+                self.problem = ChainProblem(event_id, f"событие удалено (оно входит в свёртку {fold.id})")
+                return
+            if seen[0] != marker or seen[1][:FOLD_HASH_CHARS] != digest:
+                self.problem = ChainProblem(event_id, "содержимое события изменено")
+                return
+
+    def finish(self, head_id: int | None, head_hash: str | None) -> ChainProblem | None:
+        if self.problem is None and self._folded:
+            self.problem = ChainProblem(min(self._folded), "событие не входит в свёртку, на которую ссылается "
+                                                           "(вставлено)")
+        if self.problem is None and head_id is not None and (head_id != self.last_id or head_hash != self.prev):
+            self.problem = ChainProblem(head_id, "конец цепочки не совпадает (события удалены с конца)")
+        return self.problem
+
+
 def verify_chain(session: Session, batch: int = 5000) -> Iterator[ChainProblem]:
-    """Walk the chain in id order; yields the first problem found (and stops)."""
-    prev = GENESIS
+    """Walk the chain in id order; yields the first problem found (and stops). Lookup events not folded yet are
+    skipped (fold_lookups first to cover them)."""
+    checker = ChainChecker()
     last_id = 0
-    count = 0
     while True:
         rows = session.scalars(
             select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)).all()
         if not rows:
             break
         for ev in rows:
-            if ev.prev_hash != prev:
-                yield ChainProblem(ev.id, "ссылка на предыдущее событие не совпадает (событие удалено или вставлено)")
+            if not checker.add(ev):
+                assert checker.problem is not None
+                yield checker.problem
                 return
-            if event_hash(ev) != ev.hash:
-                yield ChainProblem(ev.id, "содержимое события изменено")
-                return
-            prev = ev.hash
             last_id = ev.id
-            count += 1
         session.expunge_all()
     head = session.get(AuditHead, 1)
-    if head is not None and (head.last_event_id != last_id or head.last_hash != prev):
-        yield ChainProblem(head.last_event_id, "конец цепочки не совпадает (события удалены с конца)")
+    problem = checker.finish(head.last_event_id if head else None, head.last_hash if head else None)
+    if problem is not None:
+        yield problem
 
 
 @dataclass

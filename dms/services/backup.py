@@ -632,6 +632,7 @@ class _ChainCheck:
         self.problem: str | None = None
         self.last_id, self.last_hash = 0, audit.GENESIS
         self.head_row: tuple[Any, Any] | None = None
+        self.chain = audit.ChainChecker()
 
     def _rows(self, stream: Any, name: str) -> Iterator[dict]:
         try:
@@ -655,12 +656,11 @@ class _ChainCheck:
                 continue
             details = row.get("details")
             ev = typing.cast(Any, SimpleNamespace(**{**row, "details": {} if details is JSON.NULL else details}))
-            if ev.prev_hash != self.last_hash:
-                self.problem = f"событие {ev.id}: ссылка на предыдущее событие не совпадает (удалено или вставлено)"
-            elif audit.event_hash(ev) != ev.hash:
-                self.problem = f"событие {ev.id}: содержимое изменено"
+            if not self.chain.add(ev):  # the chain and the folded public lookups (audit.ChainChecker)
+                assert self.chain.problem is not None
+                self.problem = f"событие {self.chain.problem.event_id}: {self.chain.problem.reason}"
             else:
-                self.last_id, self.last_hash = ev.id, ev.hash
+                self.last_id, self.last_hash = self.chain.last_id, self.chain.prev
 
     def head(self, stream: Any, name: str) -> None:
         rows = list(self._rows(stream, name))
@@ -668,6 +668,8 @@ class _ChainCheck:
             self.head_row = (rows[0].get("last_event_id"), rows[0].get("last_hash"))
 
     def finish(self) -> None:
+        if not self.problem and (left := self.chain.finish(None, None)) is not None:
+            self.problem = f"событие {left.event_id}: {left.reason}"
         if self.problem:
             raise BackupDamaged(f"журнал аудита в копии нарушен: {self.problem}; восстановление отклонено")
         if self.seen_events and self.head_row is not None and self.head_row != (self.last_id, self.last_hash):
