@@ -499,10 +499,11 @@ async def _report_signature(embedded: EmbeddedPdfSignature, reader: PdfFileReade
     return report
 
 
-async def _report_doc_timestamp(embedded: EmbeddedPdfSignature, evidence: _Evidence) -> SignatureReport:
+async def _report_doc_timestamp(embedded: EmbeddedPdfSignature, evidence: _Evidence,
+                                skip_diff: bool = False) -> SignatureReport:
     poe, source = evidence.cover(embedded.signed_revision)
     ts_status = await async_validate_pdf_timestamp(
-        embedded, validation_context=evidence.trust.path_context(poe, _dss_extra(evidence)))
+        embedded, validation_context=evidence.trust.path_context(poe, _dss_extra(evidence)), skip_diff=skip_diff)
     report = SignatureReport(
         status="valid",
         field_name=_safe_name(embedded),
@@ -594,10 +595,14 @@ async def async_validate_pdf(
     is_ts = [_safe_type(e) == "/DocTimeStamp" for e in embedded]
     reports: dict[int, SignatureReport] = {}
     # document time-stamps from the newest: each proves the time of everything before it
+    # a signature's own diff analysis already covers every revision after it, document time-stamps' too: the
+    # time-stamps after the first signature skip theirs (a renewed file would analyse the same revisions n times)
+    first_signature = next((i for i, ts in enumerate(is_ts) if not ts), None)
     for index in reversed(range(len(embedded))):
         if is_ts[index]:
             e = embedded[index]
-            reports[index] = await _guarded(partial(_report_doc_timestamp, e, evidence), _safe_name(e),
+            skip = first_signature is not None and first_signature < index
+            reports[index] = await _guarded(partial(_report_doc_timestamp, e, evidence, skip), _safe_name(e),
                                             _safe_cms(e), "document_timestamp")
     for index, e in enumerate(embedded):
         if not is_ts[index]:

@@ -252,3 +252,20 @@ def test_b_lta_file_passes_pyhanko_ades_lta_validation():
     assert result.ades_subindic == AdESPassed.OK, (result.ades_subindic, result.failure_msg)
     [signature, _] = validate_pdf(protected, _trust(ca)).signatures
     assert signature.level == "B-LTA"
+
+
+def test_content_changed_after_the_archive_time_stamp_is_caught(pki):
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    protected = lta.protect(_signed(pki.ca, pki.agency_signer), pki.tsa,
+                            crls=[pki.ca.build_crl([]), pki.ca.build_root_crl()], certs=pki.ca.intermediates_der)
+    assert validate_pdf(protected, pki.trust).authentic
+    writer = IncrementalPdfFileWriter(io.BytesIO(protected))
+    writer.add_stream_to_page(0, writer.add_object(generic.StreamObject(stream_data=b"BT /F1 24 Tf 9 9 Td (X) Tj ET")))
+    tampered = io.BytesIO()
+    writer.write(tampered)
+    report = validate_pdf(tampered.getvalue(), pki.trust)
+    assert not report.authentic and report.signatures[0].status == "modified"
