@@ -7,8 +7,15 @@ signature); here each worker loads the key once and signs each document once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import io
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -55,9 +62,9 @@ class BatchSigner:
         if workers > 0:
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=worker_context(),
                 initializer=_init_worker,
-                initargs=(signer.certificate_der, signer.private_key_der(), signer.chain_der, request),
+                initargs=(signer.certificate_der, signer.private_key_der(), signer.chain_der, request, os.getpid()),
             )
 
     def sign_one(self, pdf: bytes) -> bytes:
@@ -85,6 +92,61 @@ class BatchSigner:
         self.close()
 
 
+def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:
+    """The start method of signing worker processes: a fork server where there is one (POSIX).
+
+    "spawn" starts every worker as a fresh interpreter that re-imports the parent's main module -- for the
+    application that is all of it (the CLI or the web app), seconds of CPU per worker on a loaded machine, paid
+    again by every batch (the stall of issue 20). The fork server is a clean process (no keys, threads or database
+    connections) started once per parent process with ``preload`` imported; each worker is a fork of it, ready in
+    milliseconds. Workers get the key only through the pool's initializer, as before."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # One fork server per process, started by the first pool with the preload list of that moment: the union of
+    # every list asked for so far (a caller that may come first should ask for everything it will need).
+    _PRELOAD.update(preload)
+    context.set_forkserver_preload(sorted(_PRELOAD))
+    return context
+
+
+_PRELOAD: set[str] = {__name__}
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed parent not yet reaped by its own parent is a zombie: dead for us
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def die_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Make this worker process end when the process that started the batch ends, however it ends (kill -9, OOM):
+    a worker holding a decrypted signing key never outlives its batch. On Linux the kernel sends SIGKILL when the
+    parent (the fork server, which itself ends with the batch process) dies; everywhere a watchdog thread checks
+    the batch process's pid and exits."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while _alive(parent_pid):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def _sign_or_error(sign: object, pdf: bytes) -> bytes | SigningLibraryError:
     try:
         return sign(pdf)  # type: ignore[operator]
@@ -95,8 +157,11 @@ def _sign_or_error(sign: object, pdf: bytes) -> bytes | SigningLibraryError:
 _WORKER: BatchSigner | None = None
 
 
-def _init_worker(certificate_der: bytes, key_der: bytes, chain_der: list[bytes], request: SignRequest) -> None:
+def _init_worker(certificate_der: bytes, key_der: bytes, chain_der: list[bytes], request: SignRequest,
+                 parent_pid: int | None = None) -> None:
     global _WORKER
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     _WORKER = BatchSigner(SignerIdentity.from_der(certificate_der, key_der, chain_der), request, workers=0)
 
 

@@ -213,8 +213,10 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
              report: Callable[[int], None]) -> list[bytes]:
     """Render and sign every certificate: in worker processes (each loads fonts and key once) for big batches,
     in this process for small ones."""
+    import os
     from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
+
+    from signing.batch import worker_context
 
     from . import certificate_worker
 
@@ -233,14 +235,21 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
                 report(len(out))
             return out
     out = []
-    with ProcessPoolExecutor(max_workers=SIGN_WORKERS, mp_context=multiprocessing.get_context("spawn"),
+    # Workers fork from a fork server that has the renderer and signer imported (not spawned interpreters that
+    # re-import the whole application each: the stall of issue 20); they die with this process.
+    with ProcessPoolExecutor(max_workers=SIGN_WORKERS, mp_context=worker_context(_PRELOAD),
                              initializer=certificate_worker.init,
                              initargs=(signer.certificate_der, signer.private_key_der(), signer.chain_der,
-                                       request)) as pool:
+                                       request, os.getpid())) as pool:
         for result in pool.map(certificate_worker.produce, specs, chunksize=4):
             out.append(check(result))
             report(len(out))
     return out
+
+
+# What the fork server imports once: the worker, and what a child's re-run of the parent's main script imports (the
+# CLI's and the web app's modules), so that each forked worker finds them loaded instead of importing them again.
+_PRELOAD = ["dms.services.certificate_worker", "dms.cli"]
 
 
 def _set_stage(rt: Runtime, batch_id: int, stage: str, done: int | None = None, error: str = "") -> None:
