@@ -429,6 +429,14 @@ class IssueBatch(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Issue 15: a batch a clerk prepared (stage "prepared", the validated rows as JSON) that a signatory then signs.
+    rows_json: Mapped[str | None] = mapped_column(Text)
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Issue 17.3: the reservation (numbers, blanks, tokens, rows) written in the transaction that reserves them, and the
+    # process working on it ("host:pid") with its last sign of life: a batch whose process died is resumed or cancelled.
+    reservation: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
 
 
 class LegalHold(Base):
@@ -438,9 +446,6 @@ class LegalHold(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: history outlives it
     folder_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"), index=True)
-    # Issue 15: a batch a clerk prepared (stage "prepared", the validated rows as JSON) that a signatory then signs.
-    rows_json: Mapped[str | None] = mapped_column(Text)
-    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(String(2000))
     placed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)

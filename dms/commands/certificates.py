@@ -84,6 +84,49 @@ def sign_batch_cmd(ctx: click.Context, batch_id: int, login: str) -> None:
         click.echo(json.dumps(item, ensure_ascii=False))
 
 
+@certificates.command("batches")
+@click.option("--stuck", is_flag=True, help="only batches whose process died (resume or cancel them)")
+@click.pass_context
+@handle_errors
+def batches_cmd(ctx: click.Context, stuck: bool) -> None:
+    """Batches at work or stuck, one JSON line each: stage, owner process, reserved numbers and blanks."""
+    from sqlalchemy import select
+
+    from ..models import IssueBatch
+    from ..services import certificates as certs
+    rt = runtime(ctx)
+    with rt.db.session() as s:
+        rows = (certs.stuck_batches(s) if stuck else
+                s.scalars(select(IssueBatch).where(IssueBatch.stage.in_(certs.ACTIVE_STAGES)).order_by(IssueBatch.id)))
+        for batch in rows:
+            click.echo(json.dumps(certs.batch_summary(s, batch), ensure_ascii=False))
+
+
+@certificates.command("resume")
+@click.argument("batch_id", type=int)
+@click.option("--as", "login", required=True, help="the centre's signatory (PIN from DMS_PIN or stdin)")
+@click.pass_context
+@handle_errors
+def resume_cmd(ctx: click.Context, batch_id: int, login: str) -> None:
+    """Finish a stuck batch with the numbers and blanks it reserved (the PIN entered again, never stored)."""
+    from ..services import certificates as certs
+    pin = read_secret("DMS_PIN", "PIN")
+    result = certs.resume_batch(runtime(ctx), login, batch_id, pin)
+    for item in result.issued:
+        click.echo(json.dumps(item, ensure_ascii=False))
+
+
+@certificates.command("cancel")
+@click.argument("batch_id", type=int)
+@click.option("--as", "login", required=True, help="a signatory of the batch's centre")
+@click.pass_context
+@handle_errors
+def cancel_cmd(ctx: click.Context, batch_id: int, login: str) -> None:
+    """Give a stuck batch's numbers and blanks back (numbers that cannot go back stay a hole dms check reports)."""
+    from ..services import certificates as certs
+    click.echo(json.dumps(certs.cancel_batch(runtime(ctx), login, batch_id), ensure_ascii=False))
+
+
 @certificates.command("show")
 @click.argument("number")
 @click.option("--as", "login", required=True)

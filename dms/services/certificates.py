@@ -7,10 +7,12 @@ version, signature, certificate and history entry. A failure after the reservati
 """
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, UTC
+from datetime import date, datetime, timedelta, UTC
 from collections.abc import Callable
 
 from sqlalchemy import func, insert, select, update
@@ -252,14 +254,22 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
 _PRELOAD = ["dms.services.certificate_worker", "dms.cli"]
 
 
+ACTIVE_STAGES = ("queued", "reserved", "signing", "storing")  # a process works on it (or died doing so)
+STALE_AFTER = timedelta(minutes=15)  # no sign of life this long from another host: stuck
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _set_stage(rt: Runtime, batch_id: int, stage: str, done: int | None = None, error: str = "") -> None:
     with rt.db.session() as s:
-        values: dict = {"stage": stage}
+        values: dict = {"stage": stage, "heartbeat_at": datetime.now(UTC)}
         if done is not None:
             values["done"] = done
         if error:
             values["error"] = error[:5000]
-        if stage in ("done", "failed"):
+        if stage in ("done", "failed", "cancelled"):
             values["finished_at"] = datetime.now(UTC)
         s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(**values))
 
@@ -269,22 +279,49 @@ def start_batch(rt: Runtime, actor_login: str, centre_code: str, total: int, fil
     with rt.db.session() as s:
         actor = s.scalars(select(User).where(User.login == actor_login)).one()
         centre = centre_by_code(s, centre_code)
-        batch = IssueBatch(centre_id=centre.id, filename=filename[:255], total=total, created_by_id=actor.id)
+        batch = IssueBatch(centre_id=centre.id, filename=filename[:255], total=total, created_by_id=actor.id,
+                           owner=_owner(), heartbeat_at=datetime.now(UTC))
         s.add(batch)
         s.flush()
         return batch.id
 
 
+def check_not_issued(session: Session, rows: list[ExamResult]) -> None:
+    """The same exam result (person's SNILS, qualification, exam date) is issued once: a second file with it is
+    refused, naming the certificates already issued (a duplicate goes through replace)."""
+    keyed = [r for r in rows if r.snils]
+    found: dict[tuple, str] = {}
+    wanted = sorted({r.snils for r in keyed})
+    for i in range(0, len(wanted), 500):
+        for snils, qualification, exam_date, number in session.execute(
+                select(Certificate.snils, Certificate.qualification, Certificate.exam_date, Certificate.number)
+                .where(Certificate.snils.in_(wanted[i:i + 500]))):
+            found[(snils, qualification, exam_date)] = number
+    problems = [localize("строка %(row)s: уже выдано свидетельство %(number)s (тот же СНИЛС, квалификация и дата "
+                         "экзамена)", {"row": r.row, "number": found[(r.snils, r.qualification, r.exam_date)]})
+                for r in keyed if (r.snils, r.qualification, r.exam_date) in found]
+    if problems:
+        raise Conflict("эти результаты экзамена уже выданы: %(first)s", {"rows": problems}, first=problems[0])
+
+
+def _reservation_json(first_seq: int, prepared: list[Prepared]) -> str:
+    import json
+    return json.dumps({"first_seq": first_seq, "year": _today().year, "items": [
+        {"number": p.number, "blank": p.blank, "token": p.token,
+         "valid_until": p.valid_until.isoformat() if p.valid_until else None} for p in prepared]},
+        ensure_ascii=False)
+
+
 def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult], pin: str, *,
           valid_years: int | None = VALID_YEARS, filename: str = "", progress: Progress | None = None,
           batch_id: int | None = None, replaces: Certificate | None = None) -> IssueResult:
-    """Issue one certificate per row, all or nothing. Refusals (PIN, permission, blanks) happen before any
-    number or blank is consumed."""
+    """Issue one certificate per row, all or nothing. Refusals (PIN, permission, blanks, results already issued)
+    happen before any number or blank is consumed. The reservation is written to the batch in the transaction
+    that makes it: a batch whose process dies is resumed (resume) or given back (cancel), never lost."""
     started = time.perf_counter()
     if not rows:
         raise Invalid("нет строк для выдачи")
     batch_id = batch_id or start_batch(rt, actor_login, centre_code, len(rows), filename)
-    report = progress or (lambda *_: None)
     try:
         with rt.db.session() as s:
             actor = s.scalars(select(User).where(User.login == actor_login)).one()
@@ -293,6 +330,8 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             folder = certificate_folder(s, centre)
             _require_issuer(s, actor, folder)
             check_people(s, rows, replaces)
+            if replaces is None:
+                check_not_issued(s, rows)
             signer, cred = pki.unlock(rt, s, actor, pin)
             tsa = pki.load(rt).tsa
             free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
@@ -306,12 +345,25 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             until = _years_later(_today(), valid_years) if valid_years else None
             prepared = [Prepared(r, n, b.number, secrets.token_urlsafe(18), until)
                         for r, n, b in zip(rows, numbers, free, strict=False)]
-            centre_id, actor_id, folder_id = centre.id, actor.id, folder.id
+            s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
+                stage="reserved", reservation=_reservation_json(first_seq, prepared), rows_json=_rows_to_json(rows),
+                owner=_owner(), heartbeat_at=datetime.now(UTC), signed_by_id=actor.id))
+            folder_id = folder.id
             s.expunge(centre)
             s.expunge(actor)
     except BaseException as exc:
         _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
         raise
+    return _complete(rt, batch_id, actor, centre, folder_id, prepared, first_seq, signer, cred.fingerprint, tsa,
+                     filename, replaces.id if replaces else None, progress, started)
+
+
+def _complete(rt: Runtime, batch_id: int, actor: User, centre: Organisation, folder_id: int,  # noqa: PLR0913
+              prepared: list[Prepared], first_seq: int, signer, fingerprint: str, tsa,  # noqa: ANN001
+              filename: str, replaces_id: int | None, progress: Progress | None, started: float) -> IssueResult:
+    """Render, sign, store and record a reserved batch (a new one, or one resumed after its process died)."""
+    report = progress or (lambda *_: None)
+    centre_id, actor_id = centre.id, actor.id
     try:
         _set_stage(rt, batch_id, "signing", 0)
         specs = [_spec(rt, centre, actor, p) for p in prepared]
@@ -335,17 +387,158 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
                 report("storing", i, len(signed))
         with rt.db.session() as s:
             actor = s.get_one(User, actor_id)
-            issued = _record_batch(s, actor, centre_id, folder_id, batch_id, prepared, infos, cred.fingerprint,
-                                   replaces.id if replaces else None)
+            issued = _record_batch(s, actor, centre_id, folder_id, batch_id, prepared, infos, fingerprint,
+                                   replaces_id)
             s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
-                stage="done", done=len(prepared), finished_at=datetime.now(UTC)))
+                stage="done", done=len(prepared), finished_at=datetime.now(UTC), heartbeat_at=datetime.now(UTC)))
             audit.record(s, actor, "certificates.issue", "organisation", centre_id, batch=batch_id,
                          count=len(prepared), first=prepared[0].number, last=prepared[-1].number, file=filename)
+        from .signatures import RETENTION
+        for info in infos:  # the retention every signed object gets (signatures._protect)
+            rt.store.protect(info.key, datetime.now(UTC) + RETENTION)
     except BaseException as exc:
         _give_back(rt, centre_id, first_seq, prepared)
         _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
         raise
     return IssueResult(batch_id=batch_id, issued=issued, seconds=time.perf_counter() - started)
+
+
+# -- a batch whose process died: list, resume with the PIN, or cancel ------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    from signing.batch import _alive
+    return _alive(pid)
+
+
+def is_stuck(batch: IssueBatch, now: datetime | None = None) -> bool:
+    """A batch at work whose process is gone (on this host: its pid is dead) or silent for STALE_AFTER."""
+    if batch.stage not in ACTIVE_STAGES:
+        return False
+    host, _, pid = (batch.owner or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        return True
+    beat = batch.heartbeat_at or batch.created_at
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    return beat is not None and (now or datetime.now(UTC)) - beat > STALE_AFTER
+
+
+def stuck_batches(session: Session, now: datetime | None = None) -> list[IssueBatch]:
+    return [b for b in session.scalars(select(IssueBatch).where(IssueBatch.stage.in_(ACTIVE_STAGES))
+                                       .order_by(IssueBatch.id)) if is_stuck(b, now)]
+
+
+def batch_summary(session: Session, batch: IssueBatch) -> dict:
+    import json
+    res = json.loads(batch.reservation) if batch.reservation else {"items": []}
+    items = res.get("items", [])
+    centre = session.get(Organisation, batch.centre_id)
+    return {"id": batch.id, "centre": centre.code if centre else None, "stage": batch.stage, "total": batch.total,
+            "done": batch.done, "owner": batch.owner, "stuck": is_stuck(batch), "filename": batch.filename,
+            "heartbeat_at": batch.heartbeat_at.isoformat() if batch.heartbeat_at else None,
+            "numbers": [items[0]["number"], items[-1]["number"]] if items else None,
+            "blanks": [items[0]["blank"], items[-1]["blank"]] if items else None,
+            "cancelled_numbers": [i["number"] for i in items] if batch.stage == "cancelled" and
+            res.get("hole") else [], "error": batch.error}
+
+
+def _take_stuck(s: Session, actor: User, batch_id: int, perm_check: Callable[[Organisation], bool]) -> IssueBatch:
+    batch = s.get(IssueBatch, batch_id)
+    if batch is None:
+        raise NotFound("нет пакета %(id)s", id=batch_id)
+    centre = s.get_one(Organisation, batch.centre_id)
+    if not perm_check(centre):
+        raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+    if not is_stuck(batch):
+        raise Conflict("пакет %(id)s не завис (этап «%(stage)s»)", id=batch_id, stage=batch.stage)
+    taken = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.owner == batch.owner,
+                                               IssueBatch.stage == batch.stage)
+                      .values(owner=_owner(), heartbeat_at=datetime.now(UTC)))
+    if getattr(taken, "rowcount", 1) != 1:
+        raise Conflict("пакет %(id)s уже взят другим процессом", id=batch_id)
+    return batch
+
+
+def resume_batch(rt: Runtime, actor_login: str, batch_id: int, pin: str,
+                 progress: Progress | None = None) -> IssueResult:
+    """Finish a stuck batch with the numbers, blanks and tokens it reserved, signed by `actor` with the PIN entered
+    now (a PIN is never stored). A batch that never reached its reservation is issued from its rows."""
+    import json
+    started = time.perf_counter()
+    with rt.db.session() as s:
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        batch = _take_stuck(s, actor, batch_id, lambda c: may_issue(s, actor, c))
+        centre = s.get_one(Organisation, batch.centre_id)
+        rows = _rows_from_json(batch.rows_json) if batch.rows_json else []
+        filename, code = batch.filename, centre.code
+        if not batch.reservation:  # died before reserving: nothing held, issue it anew
+            s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(stage="queued"))
+            res = None
+        else:
+            res = json.loads(batch.reservation)
+            folder = certificate_folder(s, centre)
+            _require_issuer(s, actor, folder)
+            signer, cred = pki.unlock(rt, s, actor, pin)
+            tsa = pki.load(rt).tsa
+            items = res["items"]
+            held = set(s.scalars(select(Blank.number).where(Blank.number.in_([i["blank"] for i in items]),
+                                                             Blank.status == "reserved")))
+            if len(held) != len(items) or len(rows) != len(items):
+                raise Conflict("резерв пакета %(id)s неполон: отмените его", id=batch_id)
+            prepared = [Prepared(r, i["number"], i["blank"], i["token"],
+                                 date.fromisoformat(i["valid_until"]) if i.get("valid_until") else None)
+                        for r, i in zip(rows, items, strict=True)]
+            audit.record(s, actor, "certificates.resume", "organisation", centre.id, batch=batch_id,
+                         count=len(prepared))
+            folder_id = folder.id
+            s.expunge(centre)
+            s.expunge(actor)
+    if res is None:
+        return issue(rt, actor_login, code, rows, pin, filename=filename, progress=progress, batch_id=batch_id)
+    return _complete(rt, batch_id, actor, centre, folder_id, prepared, int(res["first_seq"]), signer,
+                     cred.fingerprint, tsa, filename, None, progress, started)
+
+
+def cancel_batch(rt: Runtime, actor_login: str, batch_id: int) -> dict:
+    """Give a stuck batch's reservation back: its blanks become free, its numbers return to the series when they are
+    its tail; otherwise they stay a recorded hole (the batch, cancelled, names them; `dms check` reports them)."""
+    import json
+    with rt.db.session() as s:
+        actor = s.scalars(select(User).where(User.login == actor_login)).one()
+        batch = _take_stuck(s, actor, batch_id, lambda c: may_issue(s, actor, c))
+        res = json.loads(batch.reservation) if batch.reservation else {"items": []}
+        items = res["items"]
+        released, hole = True, False
+        if items:
+            centre = s.get_one(Organisation, batch.centre_id)
+            released = wf_svc.release_numbers(s, "certificate", centre, int(res["first_seq"]), len(items),
+                                              date(int(res.get("year") or _today().year), 12, 31)
+                                              if res.get("year") else None)
+            hole = not released
+            s.execute(update(Blank).where(Blank.number.in_([i["blank"] for i in items]), Blank.status == "reserved")
+                      .values(status="free", changed_at=datetime.now(UTC)))
+            res["hole"] = hole
+        batch.stage, batch.finished_at = "cancelled", datetime.now(UTC)
+        batch.reservation = json.dumps(res, ensure_ascii=False) if items else batch.reservation
+        batch.error = (localize(N_("отменён: номера %(numbers)s не вернулись в серию (за ними уже выданы другие)"),
+                                {"numbers": f"{items[0]['number']}…{items[-1]['number']}"})
+                       if hole else localize(N_("отменён, резерв возвращён")))
+        audit.record(s, actor, "certificates.cancel", "organisation", batch.centre_id, batch=batch_id,
+                     count=len(items), numbers_released=released, hole=[i["number"] for i in items] if hole else [])
+        return batch_summary(s, batch)
+
+
+def cancelled_holes(session: Session) -> list[dict]:
+    """Numbers of cancelled batches that could not go back to their series: holes the check reports."""
+    import json
+    out = []
+    for batch in session.scalars(select(IssueBatch).where(IssueBatch.stage == "cancelled",
+                                                          IssueBatch.reservation.is_not(None))):
+        res = json.loads(batch.reservation or "{}")
+        if res.get("hole"):
+            out.append({"batch": batch.id, "numbers": [i["number"] for i in res.get("items", [])]})
+    return out
 
 
 # -- a batch in two steps: the clerk prepares, a signatory signs with the PIN -------------------------------------

@@ -84,4 +84,17 @@ def stuck_jobs(session: Session, now: datetime | None = None) -> list[dict]:
     """Durable jobs (dms.jobs) whose worker died (no heartbeat) or that no worker took: a running worker resumes
     them within a minute; reported here when none runs."""
     from .. import jobs
-    return jobs.stuck(session, now)
+    return jobs.stuck(session, now) + stuck_batches(session, now)
+
+
+def stuck_batches(session: Session, now: datetime | None = None) -> list[dict]:
+    """Certificate batches whose process died holding numbers and blanks, and numbers of cancelled batches that
+    could not go back to their series (holes): `dms certificates resume|cancel BATCH --as LOGIN`."""
+    from . import certificates as certs
+    out = [{"id": f"пакет свидетельств {b.id}", "kind": "dms certificates resume|cancel", "status": b.stage,
+            "attempts": 0, "since": (b.heartbeat_at or b.created_at).isoformat(), "batch": b.id,
+            "reserved": b.total} for b in certs.stuck_batches(session, now)]
+    out += [{"id": f"пакет свидетельств {h['batch']} отменён", "kind": "пропуск номеров", "status": "cancelled",
+             "attempts": 0, "since": ", ".join(h["numbers"][:3]) + ("…" if len(h["numbers"]) > 3 else ""),
+             "batch": h["batch"], "numbers": h["numbers"]} for h in certs.cancelled_holes(session)]
+    return out

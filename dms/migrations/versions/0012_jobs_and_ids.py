@@ -20,6 +20,7 @@ NEVER_REUSED = ("folders", "documents", "versions", "signatures", "audit_events"
 
 def upgrade() -> None:
     _create_jobs_and_idempotency_keys()
+    _batch_reservations()
     if op.get_bind().dialect.name != "sqlite":
         return
     # A copy of each table with AUTOINCREMENT (batch mode: create, copy, drop, rename; dms.migrate runs SQLite
@@ -30,6 +31,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("issue_batches") as batch:
+        for column in ("heartbeat_at", "owner", "reservation"):
+            batch.drop_column(column)
     op.drop_index("ix_idempotency_keys_created_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
     for column in ("created_by_id", "status", "kind"):
@@ -82,3 +86,11 @@ def _create_jobs_and_idempotency_keys() -> None:
         sa.UniqueConstraint("user_id", "endpoint", "key", name="uq_idempotency_key"),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+
+
+def _batch_reservations() -> None:
+    """Issue 17.3: a certificate batch records its reservation and its process durably (resume or cancel)."""
+    with op.batch_alter_table("issue_batches") as batch:
+        batch.add_column(sa.Column("reservation", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("owner", sa.String(200), nullable=False, server_default=""))
+        batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))

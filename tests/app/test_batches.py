@@ -1,0 +1,194 @@
+"""A certificate batch whose process is killed (kill -9) loses nothing (issue 17.3): `dms check` reports it, its
+signing workers die with it, and `dms certificates resume|cancel` finishes it or gives its numbers and blanks back.
+The same exam results are issued once (issue 17.3); batch-issued PDFs get the store's retention (signed objects)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from dms.errors import Conflict
+from dms.models import Blank, Certificate, IssueBatch, Organisation, Version
+from dms.services import certificates as certs
+from dms.services import users
+from dms.services.check import stuck_jobs
+from signing.batch import _alive
+from storage.errors import ObjectProtected
+
+from .test_certificates import rows
+from .test_signing import PIN, ca_template, pki  # noqa: F401  (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 160
+
+CHILD = """
+import sys, json
+from pathlib import Path
+from dms.config import Settings
+from dms.runtime import Runtime
+from dms.services import certificates as certs
+sys.path.insert(0, {root!r})
+from tests.app.test_certificates import rows
+cfg = json.loads(sys.argv[1])
+rt = Runtime(Settings(data_dir=Path(cfg["data_dir"]), database_url=cfg["database_url"], storage_url=cfg["storage_url"],
+                      index_dir=Path(cfg["index_dir"]), secret_key="test-secret-key"))
+certs.issue(rt, "head", "ЦОК-77-001", rows({n}), {pin!r})
+"""
+
+
+@pytest.fixture
+def big_centre(world, rt, pki):  # noqa: ANN001, ANN201, F811
+    world.user("head", "Signatory")
+    with rt.db.session() as s:
+        org = Organisation(code="ЦОК-77-001", name="ООО «Центр оценки квалификаций „Меридиан“»", short_name="Меридиан",
+                           kind="assessment_centre", city="Москва")
+        s.add(org)
+        s.flush()
+        certs.allocate_blanks(s, None, org, "АА", 1, ROWS + 20)
+        from dms.services import pki as pki_svc
+        pki_svc.issue(rt, s, None, users.get_user(s, "head"), PIN)
+    return "ЦОК-77-001"
+
+
+def _env(rt) -> dict:  # noqa: ANN001
+    st = rt.settings
+    return {**os.environ, "DMS_DATA_DIR": str(st.data_dir), "DMS_DATABASE_URL": st.database_url,
+            "DMS_STORAGE_URL": st.storage_url, "DMS_INDEX_DIR": str(st.index_dir), "DMS_SECRET_KEY": "test-secret-key",
+            "PYTHONPATH": str(ROOT)}
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for child, parent in parents.items():
+            if parent == p and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _kill_while_signing(rt) -> tuple[int, set[int]]:  # noqa: ANN001
+    """Start a batch in another process, SIGKILL it once its signing workers run; (batch id, its workers)."""
+    st = rt.settings
+    cfg = json.dumps({"data_dir": str(st.data_dir), "database_url": st.database_url, "storage_url": st.storage_url,
+                      "index_dir": str(st.index_dir)})
+    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(root=str(ROOT), n=ROWS, pin=PIN), cfg],
+                            env=_env(rt), cwd=ROOT)
+    deadline = time.monotonic() + 240
+    workers: set[int] = set()
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the batch ended before it could be killed"
+        with rt.db.session() as s:
+            stage, done = s.execute(select(IssueBatch.stage, IssueBatch.done).order_by(IssueBatch.id.desc())
+                                    ).first() or (None, 0)
+        workers = _descendants(proc.pid)
+        if stage == "signing" and len(workers) >= 3:  # the fork server and its two workers (and the tracker)
+            time.sleep(0.5)
+            workers = _descendants(proc.pid)
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the batch never reached signing")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with rt.db.session() as s:
+        batch = s.scalars(select(IssueBatch).order_by(IssueBatch.id.desc())).first()
+        assert batch is not None and batch.stage == "signing" and batch.reservation
+        return batch.id, workers
+
+
+def _dms(rt, *args: str, pin: str | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
+    env = _env(rt)
+    if pin:
+        env["DMS_PIN"] = pin
+    return subprocess.run([sys.executable, "-m", "dms", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _assert_workers_die(workers: set[int]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "signing workers outlived the killed batch"
+
+
+def _blank_states(rt) -> dict[str, int]:  # noqa: ANN001
+    with rt.db.session() as s:
+        return dict(s.execute(select(Blank.status, func.count()).group_by(Blank.status)).all())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_batch_is_reported_then_cancel_gives_back_numbers_and_blanks(rt, big_centre):  # noqa: ANN001
+    batch_id, workers = _kill_while_signing(rt)
+    _assert_workers_die(workers)
+    assert _blank_states(rt).get("reserved") == ROWS
+    with rt.db.session() as s:
+        assert [j["batch"] for j in stuck_jobs(s) if "batch" in j] == [batch_id]
+    listed = _dms(rt, "certificates", "batches", "--stuck")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout.splitlines()[0])["id"] == batch_id
+    done = _dms(rt, "certificates", "cancel", str(batch_id), "--as", "head")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stage"] == "cancelled"
+    assert _blank_states(rt) == {"free": ROWS + 20}
+    with rt.db.session() as s:
+        assert stuck_jobs(s) == []  # the tail went back to the series: no hole
+    again = certs.issue(rt, "head", big_centre, rows(1), PIN)
+    assert again.issued[0]["number"].endswith("-00001")  # gapless: the cancelled numbers were given back
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_batch_resumes_from_the_cli_with_its_reserved_numbers(rt, big_centre):  # noqa: ANN001
+    batch_id, workers = _kill_while_signing(rt)
+    _assert_workers_die(workers)
+    with rt.db.session() as s:
+        reserved = json.loads(s.get_one(IssueBatch, batch_id).reservation or "{}")["items"]
+    refused = _dms(rt, "certificates", "resume", str(batch_id), "--as", "head", pin="wrong-pin-000")
+    assert refused.returncode != 0
+    resumed = _dms(rt, "certificates", "resume", str(batch_id), "--as", "head", pin=PIN)
+    assert resumed.returncode == 0, resumed.stderr
+    issued = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [i["number"] for i in issued] == [r["number"] for r in reserved]
+    assert [i["blank"] for i in issued] == [r["blank"] for r in reserved]
+    assert _blank_states(rt) == {"used": ROWS, "free": 20}
+    with rt.db.session() as s:
+        assert s.get_one(IssueBatch, batch_id).stage == "done"
+        assert stuck_jobs(s) == []
+
+
+def test_the_same_exam_results_are_issued_once_and_the_refusal_names_them(rt, big_centre):  # noqa: ANN001
+    first = certs.issue(rt, "head", big_centre, rows(3), PIN)
+    with pytest.raises(Conflict) as refused:
+        certs.issue(rt, "head", big_centre, rows(4), PIN)
+    assert first.issued[0]["number"] in str(refused.value)  # the refusal names the certificate already issued
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate)) == 3
+        assert dict(s.execute(select(Blank.status, func.count()).group_by(Blank.status)).all())["used"] == 3
+
+
+def test_batch_issued_certificates_get_the_store_retention_of_signed_objects(rt, big_centre):  # noqa: ANN001
+    result = certs.issue(rt, "head", big_centre, rows(2), PIN)
+    with rt.db.session() as s:
+        keys = [s.scalars(select(Version.object_key).join(Certificate, Certificate.document_id == Version.document_id)
+                          .where(Certificate.number == i["number"])).one() for i in result.issued]
+    for key in keys:  # like every other signed object: the store refuses to delete it while retained
+        with pytest.raises(ObjectProtected):
+            rt.store.delete(key)
+        assert rt.store.get_bytes(key)
