@@ -177,7 +177,7 @@ def _batch(batch_id: int) -> IssueBatch:
     batch = g.db.get(IssueBatch, batch_id)
     if batch is None or not (batch.created_by_id == current_user.id or batch.signed_by_id == current_user.id
                              or holds_globally(current_user, P.VIEW_AUDIT)
-                             or (batch.stage == "prepared"
+                             or ((batch.stage == "prepared" or certs.is_stuck(batch))
                                  and certs.may_issue(g.db, current_user, g.db.get_one(Organisation, batch.centre_id)))):
         raise NotFound("пакет выдачи не найден")
     return batch
@@ -190,8 +190,45 @@ def batch_page(batch_id: int):  # noqa: ANN201
     issued = g.db.scalars(select(Certificate).where(Certificate.batch_id == batch_id)
                           .order_by(Certificate.id).limit(500)).all()
     centre = g.db.get_one(Organisation, batch.centre_id)
+    may = certs.may_issue(g.db, current_user, centre)
     return render_template("batch.html", batch=batch, issued=issued, centre=centre,
-                           may_sign=batch.stage == "prepared" and certs.may_issue(g.db, current_user, centre))
+                           may_sign=batch.stage == "prepared" and may, stuck=certs.is_stuck(batch) and may)
+
+
+@bp.post("/certificates/batches/<int:batch_id>/resume")
+@login_required
+def batch_resume(batch_id: int):  # noqa: ANN201
+    """A batch whose process died: finished with its reserved numbers and blanks (the PIN entered again)."""
+    _batch(batch_id)
+    rt = current_app.extensions["dms_runtime"]
+    pin, login = request.form.get("pin", ""), current_user.login
+    g.db.rollback()
+    try:
+        certs.resume_batch(rt, login, batch_id, pin)
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Пакет %(id)s выдан и подписан", id=batch_id), "success")
+    return redirect(url_for("web.batch_page", batch_id=batch_id))
+
+
+@bp.post("/certificates/batches/<int:batch_id>/cancel")
+@login_required
+def batch_cancel(batch_id: int):  # noqa: ANN201
+    """A batch whose process died: its numbers and blanks given back."""
+    _batch(batch_id)
+    rt = current_app.extensions["dms_runtime"]
+    login = current_user.login
+    g.db.rollback()  # the service runs its own transactions: release this request's (SQLite's lock) first
+    try:
+        certs.cancel_batch(rt, login, batch_id)
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Пакет %(id)s отменён, номера и бланки возвращены", id=batch_id), "success")
+    return redirect(url_for("web.batch_page", batch_id=batch_id))
 
 
 @bp.get("/certificates/batches/<int:batch_id>.json")

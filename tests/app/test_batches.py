@@ -192,3 +192,46 @@ def test_batch_issued_certificates_get_the_store_retention_of_signed_objects(rt,
         with pytest.raises(ObjectProtected):
             rt.store.delete(key)
         assert rt.store.get_bytes(key)
+
+
+def _stuck_batch(rt, centre_code: str, n: int) -> int:  # noqa: ANN001
+    """A batch as a killed process leaves it: reserved numbers and blanks, its owner a dead pid on this host."""
+    import socket
+
+    from dms.services import workflow as wf_svc
+    with rt.db.session() as s:
+        centre = certs.centre_by_code(s, centre_code)
+        head = users.get_user(s, "head")
+        first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, n)
+        free = s.scalars(select(Blank).where(Blank.status == "free").order_by(Blank.number).limit(n)).all()
+        for b in free:
+            b.status = "reserved"
+        prepared = [certs.Prepared(r, num, b.number, f"token-{i:020d}", None)
+                    for i, (r, num, b) in enumerate(zip(rows(n), numbers, free, strict=True))]
+        batch = IssueBatch(centre_id=centre.id, total=n, created_by_id=head.id, signed_by_id=head.id, stage="signing",
+                           rows_json=certs._rows_to_json(rows(n)),
+                           reservation=certs._reservation_json(first_seq, prepared),
+                           owner=f"{socket.gethostname()}:{2 ** 22 + 12345}")
+        s.add(batch)
+        s.flush()
+        return batch.id
+
+
+def test_a_stuck_batch_is_cancelled_or_resumed_from_its_web_page(rt, big_centre, client, world):  # noqa: ANN001
+    from .conftest import csrf_of
+    gone = _stuck_batch(rt, big_centre, 3)
+    world.login(client, "head")
+    page = client.get(f"/certificates/batches/{gone}").get_data(as_text=True)
+    assert f"/certificates/batches/{gone}/cancel" in page and f"/certificates/batches/{gone}/resume" in page
+    token = csrf_of(client, f"/certificates/batches/{gone}")
+    assert client.post(f"/certificates/batches/{gone}/cancel", data={"csrf_token": token}).status_code == 302
+    assert _blank_states(rt) == {"free": ROWS + 20}
+    with rt.db.session() as s:
+        assert s.get_one(IssueBatch, gone).stage == "cancelled"
+    again = _stuck_batch(rt, big_centre, 2)
+    token = csrf_of(client, f"/certificates/batches/{again}")
+    assert client.post(f"/certificates/batches/{again}/resume", data={"csrf_token": token, "pin": PIN}
+                       ).status_code == 302
+    with rt.db.session() as s:
+        assert s.get_one(IssueBatch, again).stage == "done"
+        assert s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == again)) == 2
