@@ -202,7 +202,7 @@ def test_replace_for_a_change_of_name_gives_the_duplicate_the_new_name_linked_bo
         assert (old.holder_name, new.holder_name, new.snils) == (old_name, "Петрова Ивана Ивановна", old.snils)
         assert new.blank_number != old.blank_number and old.document.state == "replaced"
     # the person's SNILS now goes with the new name: the old one is refused
-    renamed = rows(1)[0].__class__(**{**rows(1)[0].__dict__, "full_name": "Петрова Ивана Ивановна"})
+    renamed = rows(1, start=1)[0].__class__(**{**rows(1, start=1)[0].__dict__, "full_name": "Петрова Ивана Ивановна"})
     latest = certs.issue(rt, "head", CODE, [renamed], PIN).issued[0]["number"]
     with pytest.raises(Invalid, match=latest):
         certs.issue(rt, "head", CODE, rows(1), PIN)
@@ -216,7 +216,7 @@ def test_one_snils_is_one_person_across_the_archive(rt, world, issued):  # noqa:
     same_file = [rows(2)[1], rows(2)[1].__class__(**{**rows(2)[0].__dict__, "snils": SNILS[1], "row": 3})]
     with pytest.raises(Invalid, match="строка 3"):
         certs.issue(rt, "head", CODE, same_file, PIN)
-    certs.issue(rt, "head", CODE, rows(1), PIN)  # the same person again (another qualification) is fine
+    certs.issue(rt, "head", CODE, rows(1, start=1), PIN)  # the same person again (another qualification) is fine
     with rt.db.session() as s:
         assert len(s.scalars(select(Certificate)).all()) == 2
 
