@@ -93,6 +93,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "backup": ("Резервная копия", "Backup"),
     "restore": ("Восстановление из копии", "Restore"),
     "audit.export": ("Выгрузка журнала аудита", "Audit trail exported"),
+    "audit.fold": ("Публичные проверки вписаны в цепочку", "Public lookups folded into the chain"),
 }
 
 
