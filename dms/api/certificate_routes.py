@@ -83,8 +83,9 @@ def prepared_batches():  # noqa: ANN201
 @bp.post("/certificates/batches/<int:batch_id>/issue")
 @token_required
 def issue_prepared(batch_id: int):  # noqa: ANN201
-    """{"pin"}: the signatory issues a prepared batch."""
-    body = _json_body()
+    """{"pin"}: the signatory issues a prepared batch (a batch one may not see is a 404 before the body is read)."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
     login = g.api_user.login
     g.db.rollback()
     result = certs.issue_prepared(current_app.extensions["dms_runtime"], login, batch_id, str(body.get("pin", "")))

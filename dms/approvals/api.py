@@ -58,8 +58,8 @@ def route_show(doc_id: int):  # noqa: ANN201
 @bp.post("/documents/<int:doc_id>/route")
 @token_required
 def route_start(doc_id: int):  # noqa: ANN201
+    doc = approvals.get_document(g.db, g.api_user, doc_id)  # a document one may not see: 404 before the body
     body = _json_body()
-    doc = approvals.get_document(g.db, g.api_user, doc_id)
     approvals.start(g.db, g.api_user, doc, _plan(body))
     _after_commit()
     return jsonify(approvals.describe(g.db, doc)), 201
@@ -68,8 +68,8 @@ def route_start(doc_id: int):  # noqa: ANN201
 @bp.post("/documents/<int:doc_id>/route/decisions")
 @token_required
 def route_decide(doc_id: int):  # noqa: ANN201
-    body = _json_body()
     doc = approvals.get_document(g.db, g.api_user, doc_id)
+    body = _json_body()
     approvals.decide(current_app.extensions["dms_runtime"], g.db, g.api_user, doc, str(body.get("decision") or ""),
                      str(body.get("comment") or ""))
     _after_commit()
@@ -173,8 +173,8 @@ def comments_list(doc_id: int):  # noqa: ANN201
 @bp.post("/documents/<int:doc_id>/comments")
 @token_required
 def comments_add(doc_id: int):  # noqa: ANN201
-    body = _json_body()
     doc = approvals.get_document(g.db, g.api_user, doc_id)
+    body = _json_body()
     parent = body.get("parent_id")
     if parent is not None and not is_id(parent):
         raise Invalid("parent_id: номер сообщения")

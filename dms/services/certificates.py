@@ -595,12 +595,14 @@ def issue_prepared(rt: Runtime, actor_login: str, batch_id: int, pin: str,
     click) finds it no longer waiting; a refusal (PIN, blanks, Register) leaves it waiting with the reason."""
     with rt.db.session() as s:
         batch = s.get(IssueBatch, batch_id)
-        if batch is None or batch.stage != "prepared" or not batch.rows_json:
-            raise Conflict("пакет %(id)s не ждёт подписи", id=batch_id)
         actor = s.scalars(select(User).where(User.login == actor_login)).one()
-        centre = s.get_one(Organisation, batch.centre_id)
-        if not may_issue(s, actor, centre):
+        centre = s.get(Organisation, batch.centre_id) if batch is not None else None
+        if batch is None or centre is None or not (may_issue(s, actor, centre) or may_prepare(s, actor, centre)):
+            raise NotFound("пакет %(id)s не найден", id=batch_id)  # one answer: missing, or not one's centre
+        if not may_issue(s, actor, centre):  # the clerk who prepared it sees it, the signatory issues it
             raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+        if batch.stage != "prepared" or not batch.rows_json:
+            raise Conflict("пакет %(id)s не ждёт подписи", id=batch_id)
         taken = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.stage == "prepared")
                           .values(stage="queued", signed_by_id=actor.id, error=""))
         if getattr(taken, "rowcount", 1) != 1:

@@ -49,6 +49,9 @@ NO_OBJECT_ENDPOINTS |= {"web.admin_users", "web.admin_user_new", "web.admin_grou
                         "web.admin_principals", "web.password_change"}
 # Approval routes (dms.approvals): one's own tasks, notices, settings and the control report (filtered to documents
 # one may view); the routes and comments of a document are walked with the secret document and a comment on it.
+# One's own API tokens (issue 16): the list and revoking the current one have no object; a token by id is walked
+# with the owner's token id below.
+NO_OBJECT_ENDPOINTS |= {"api.list_tokens", "api.revoke_current_token"}
 NO_OBJECT_ENDPOINTS |= {"web.notifications_page", "web.notifications_read", "web.control_page",
                         "web.notification_settings", "web.deputy_set", "api.tasks_list", "api.control_report",
                         "api.deputy_set", "api.notifications_list", "api.notifications_read"}
@@ -80,6 +83,10 @@ def secret(world):  # noqa: ANN001, ANN201
         owner_id = users.get_user(s, "owner").id
         group_id = groups.create(s, None, "secret-group").id
     with world.rt.db.session() as s:
+        from dms.services import sessions
+        from datetime import timedelta
+        token_id = sessions.issue_token(s, users.get_user(s, "owner"), timedelta(hours=1))[2].id
+    with world.rt.db.session() as s:
         from dms.approvals import comments
         from dms.models import Document
         comment_id = comments.add(s, users.get_user(s, "owner"), s.get_one(Document, doc.id), "секретное обсуждение").id
@@ -87,7 +94,7 @@ def secret(world):  # noqa: ANN001, ANN201
     # with ids that do not exist, which must answer exactly like ids one may not see.
     return {"doc_id": doc.id, "folder_id": folder_id, "number": 1, "name": "register", "cert_number": "ЦОК-0-1",
             "batch_id": 1, "hold_id": 1, "disposition_id": 1, "org_id": org_id, "job_id": job_id,
-            "user_id": owner_id, "group_id": group_id, "comment_id": comment_id}
+            "user_id": owner_id, "group_id": group_id, "comment_id": comment_id, "token_id": token_id}
 
 
 def _object_rules(app):  # noqa: ANN001, ANN202

@@ -37,7 +37,7 @@ def matrix(rt):  # noqa: ANN001, ANN201
         blocked = folders.ensure(s, "/P/Blocked")
         blocked.block_inheritance = True
         parent = folders.resolve(s, "/P")
-        owner = users.create_user(s, "owner", "owner-password", ["Clerk"])
+        owner = users.create_user(s, "owner", "Tq9-umbrella-river", ["Clerk"])
         for folder in (leaf, blocked):
             for doc_type, wf in WORKFLOWS.items():
                 for state in wf.states:
@@ -48,7 +48,7 @@ def matrix(rt):  # noqa: ANN001, ANN201
             if l is None and mode != "direct":
                 continue
             login = f"u-{g or 'none'}-{l or 'none'}-{mode}".lower()
-            u = users.create_user(s, login, "long-password", [g] if g else [])
+            u = users.create_user(s, login, "Tq9-umbrella-river", [g] if g else [])
             if l:
                 target = leaf if mode == "direct" else parent
                 sharing.grant(s, None, target, f"user:{u.id}", l)
@@ -89,12 +89,12 @@ def test_blocking_inheritance_does_not_lock_out_the_person_who_blocks(rt):  # no
     with rt.db.session() as s:
         top = folders.ensure(s, "/Отдел")
         inner = folders.ensure(s, "/Отдел/Личные дела")
-        editor = users.create_user(s, "editor", "long-password", [])
+        editor = users.create_user(s, "editor", "Tq9-umbrella-river", [])
         sharing.grant(s, None, top, f"user:{editor.id}", "Editor")
         assert has_permission(s, editor, P.MANAGE_SHARING, inner)
         sharing.set_block_inheritance(s, editor, inner, True)
         assert has_permission(s, editor, P.VIEW, inner) and has_permission(s, editor, P.MANAGE_SHARING, inner)
-        reader = users.create_user(s, "reader", "long-password", [])
+        reader = users.create_user(s, "reader", "Tq9-umbrella-river", [])
         sharing.grant(s, None, top, f"user:{reader.id}", "Reader")
         assert has_permission(s, reader, P.VIEW, top) and not has_permission(s, reader, P.VIEW, inner)
 
@@ -103,7 +103,7 @@ def test_group_grants_count_like_user_grants(rt):  # noqa: ANN001
     from dms.models import Group, GroupMember
     with rt.db.session() as s:
         f = folders.ensure(s, "/Группа")
-        u = users.create_user(s, "member", "long-password", [])
+        u = users.create_user(s, "member", "Tq9-umbrella-river", [])
         grp = Group(name="experts", title="Эксперты")
         s.add(grp)
         s.flush()
@@ -117,7 +117,7 @@ def test_group_grants_count_like_user_grants(rt):  # noqa: ANN001
 def test_signed_order_can_no_longer_be_edited_by_anyone(rt):  # noqa: ANN001
     with rt.db.session() as s:
         f = folders.ensure(s, "/Приказы")
-        admin = users.create_user(s, "root", "long-password", ["Administrator"])
+        admin = users.create_user(s, "root", "Tq9-umbrella-river", ["Administrator"])
         doc = Document(doc_type="order", title="x", folder_id=f.id, state="signed", meta={})
         s.add(doc)
         s.flush()
