@@ -14,6 +14,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Ids of documents, versions, signatures, audit events and folders are never given again, also on SQLite (whose
+# plain rowid hands a deleted newest id to the next row): a destroyed document's history and audit events must
+# never mix with a new document's. PostgreSQL sequences never go back anyway. Migration 0012.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
@@ -34,17 +40,17 @@ class Organisation(Base):
     status_reason: Mapped[str] = mapped_column(String(2000), default="", server_default="")
     status_changed_at: Mapped[datetime | None] = mapped_column()
     folder_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Issue 15: state registration numbers checked by their rules, and a register decision waiting for its order's
+    # signature (the status it will take; empty when none waits).
+    ogrn: Mapped[str] = mapped_column(String(15), default="", server_default="")
+    kpp: Mapped[str] = mapped_column(String(9), default="", server_default="")
+    pending_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
-    # Issue 15: state registration numbers checked by their rules, and a register decision waiting for its order's
-    # signature (the status it will take; empty when none waits).
-    ogrn: Mapped[str] = mapped_column(String(15), default="", server_default="")
-    kpp: Mapped[str] = mapped_column(String(9), default="", server_default="")
-    pending_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
     full_name: Mapped[str] = mapped_column(String(300), default="")
     email: Mapped[str] = mapped_column(String(300), default="")
     password_hash: Mapped[str] = mapped_column(String(300), default="")
@@ -97,7 +103,7 @@ class Folder(Base):
     """A node of the folder tree. `path` is the chain of ids, e.g. "/1/5/9/", so that a subtree is one
     prefix query and sharing changes never rewrite the documents below."""
     __tablename__ = "folders"
-    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_name_in_parent"),)
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_name_in_parent"), NEVER_REUSED)
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"))
     name: Mapped[str] = mapped_column(String(200))
@@ -127,6 +133,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "doc_type", "reg_number", name="uq_document_reg_number"),
         Index("ix_documents_folder_state", "folder_id", "state"),
+        NEVER_REUSED,
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     doc_type: Mapped[str] = mapped_column(String(32), index=True)
@@ -161,7 +168,7 @@ class Document(Base):
 class Version(Base):
     """Immutable: bytes in object storage under their SHA-256, never rewritten."""
     __tablename__ = "versions"
-    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_version_number"),)
+    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_version_number"), NEVER_REUSED)
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -182,7 +189,7 @@ class AuditEvent(Base):
     """Append-only; each row carries the hash of the previous one (a chain verified by `dms audit verify`)."""
     __tablename__ = "audit_events"
     # The trail of one document (the audit page's filter, a document's history): issue 15.6, migration 0011.
-    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"), NEVER_REUSED)
     id: Mapped[int] = mapped_column(primary_key=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
@@ -324,6 +331,7 @@ class Signature(Base):
     """One signature of a document: a PAdES signature inside the version it produced, or a detached CMS
     (.p7s object) over an unchanged version."""
     __tablename__ = "signatures"
+    __table_args__ = NEVER_REUSED
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)  # the signed version
@@ -381,6 +389,7 @@ class Certificate(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoke_reason: Mapped[str] = mapped_column(String(1000), default="")
     revoke_order: Mapped[str] = mapped_column(String(200), default="")
+    revoke_order_date: Mapped[date | None] = mapped_column(Date)  # issue 15: the revoking order's date
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("issue_batches.id"), index=True)
@@ -390,7 +399,6 @@ class Certificate(Base):
     centre: Mapped[Organisation] = relationship(lazy="joined")
 
 
-    revoke_order_date: Mapped[date | None] = mapped_column(Date)  # issue 15: the revoking order's date
 class BlankRange(Base):
     """Numbered blank forms (бланки строгой отчётности) allocated to a centre."""
     __tablename__ = "blank_ranges"
@@ -517,6 +525,8 @@ class RegisterEvent(Base):
     document_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     ts: Mapped[datetime] = mapped_column(default=utcnow)
+    # Issue 15: when the status changed; None while the deciding order waits for its signature.
+    effective_at: Mapped[datetime | None] = mapped_column()
 
     actor: Mapped[User | None] = relationship(lazy="joined")
 
@@ -526,8 +536,6 @@ class Job(Base):
     SQLite or Redis) carries only the id; this row is the truth a worker claims, beats its heart into, and a later
     worker resumes from when the heart stopped."""
     __tablename__ = "jobs"
-    # Issue 15: when the status changed; None while the deciding order waits for its signature.
-    effective_at: Mapped[datetime | None] = mapped_column()
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex: the id in URLs is unguessable
     kind: Mapped[str] = mapped_column(String(64), index=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -564,3 +572,8 @@ class IdempotencyKey(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# Tables of capability packages join the one schema here, so that every user of Base.metadata (migrations, backup
+# and restore, the tests' truncation) sees them whatever was imported first.
+from .approvals import models as _approvals_models  # noqa: E402,F401
