@@ -17,7 +17,15 @@ _QUIET = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 _installed = False
 
 
-def _third_party_deprecation(category: type[Warning], filename: str) -> bool:
+# Third-party notices that are not deprecations but say nothing a user can act on: cryptography warns on every parse
+# of a certificate whose organisation name is longer than X.520's 64 characters (the agency's and holders' full
+# Russian names are; the certificates are issued that way on purpose and every validator reads them).
+_NOISE = ("Attribute's length must be",)
+
+
+def _third_party_deprecation(category: type[Warning], filename: str, message: str = "") -> bool:
+    if any(message.startswith(n) for n in _NOISE):  # warned with the stack level of our own call
+        return True
     if issubclass(category, _QUIET) or category.__name__.endswith("DeprecationWarning"):
         own = ("/dms/", "/storage/", "/signing/", "/search/")
         return not any(part in filename for part in own) or "site-packages" in filename
@@ -34,7 +42,7 @@ def install() -> None:
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: TextIO | None = None, line: str | None = None) -> None:
-        if _third_party_deprecation(category, filename):
+        if _third_party_deprecation(category, filename, str(message)):
             log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
             return
         original(message, category, filename, lineno, file, line)

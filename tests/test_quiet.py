@@ -32,3 +32,12 @@ def test_importing_the_signing_stack_prints_nothing() -> None:
     out = run("import warnings; warnings.simplefilter('default'); import dms; import dms.services.signatures; "
               "import pyhanko.sign.signers.pdf_cms; print('ok')")
     assert out.stdout.strip() == "ok" and out.stderr == ""
+
+
+def test_a_long_organisation_name_in_a_certificate_prints_nothing() -> None:
+    """cryptography warns on parsing an O= value longer than 64 characters (the agency's full Russian name): a user
+    of `dms sign` / `dms certificates issue` saw it on stderr."""
+    out = run("import warnings; warnings.simplefilter('default'); import dms\n"
+              "from cryptography import x509\nfrom cryptography.x509.oid import NameOID\n"
+              "x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Ж' * 97)\nprint('ok')")
+    assert out.stdout.strip() == "ok" and out.stderr == ""
