@@ -163,7 +163,8 @@ def test_a_centre_goes_from_application_to_exclusion_by_the_web_ui_with_every_do
     assert "ЦОК «Вектор»" in listing
     assert "ЦОК «Вектор»" not in clerk.get("/register?status=included").get_data(as_text=True)
     with rt.db.session() as s:
-        actions = [a for a in s.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "organisation"))]
+        actions = [a for a in s.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "organisation")
+                                                .order_by(AuditEvent.id))]
     assert actions == ["register.apply", "register.include", "register.effective", "register.start_audit",
                        "register.finish_audit", "register.exclude", "register.effective"]
 
