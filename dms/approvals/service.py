@@ -433,11 +433,12 @@ def control_report(session: Session, actor: User, only_overdue: bool = False,
                    at: datetime | None = None) -> list[ControlRow]:
     """Контроль исполнения: every open approval task on documents the actor may view."""
     moment = at or now()
-    rows = session.execute(select(ApprovalTask, Document, ApprovalStage)
+    rows = list(session.execute(select(ApprovalTask, Document, ApprovalStage)
                            .join(Document, Document.id == ApprovalTask.document_id)
                            .join(ApprovalStage, ApprovalStage.id == ApprovalTask.stage_id)
-                           .where(ApprovalTask.status == "open").order_by(ApprovalTask.due_at))
-    users = {u.id: u for u in session.scalars(select(User))}
+                           .where(ApprovalTask.status == "open").order_by(ApprovalTask.due_at)))
+    ids = {t.principal_id for t, _d, _s in rows} | {t.assignee_id for t, _d, _s in rows}
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     departments = _departments(session, users)
     out = []
     for task, doc, stage in rows:
@@ -462,7 +463,8 @@ def _departments(session: Session, users: dict[int, User]) -> dict[int, str]:
     their organisation."""
     out: dict[int, str] = {}
     for user_id, title, name in session.execute(select(GroupMember.user_id, Group.title, Group.name)
-                                                .join(Group, Group.id == GroupMember.group_id).order_by(Group.name)):
+                                                .join(Group, Group.id == GroupMember.group_id)
+                                                .where(GroupMember.user_id.in_(users)).order_by(Group.name)):
         out.setdefault(user_id, title or name)
     for user_id, user in users.items():
         if user_id not in out and user.organisation is not None:
