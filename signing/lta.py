@@ -11,7 +11,8 @@ output, so nothing signed is ever rewritten):
 Renewal is the same call on the protected file: the new DSS adds the data for the previous document
 time-stamp, and the new time-stamp, by a TSA whose certificate lives on, proves that all of it
 existed while the older time-stamps could still be checked (ETSI EN 319 142-1, PAdES-B-LTA).
-:func:`newest_timestamp` tells when the protection of a file must next be renewed.
+:func:`newest_timestamp` tells when the protection of a file must next be renewed
+(:meth:`ArchiveTimestamp.renew_by`: before its TSA certificate or one of its algorithms lapses).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
@@ -31,7 +32,7 @@ from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from . import aio
+from . import aio, algorithms
 from .errors import BrokenPdf, SigningLibraryError
 from .tsa import TimeStampAuthority, timestamper_for
 
@@ -104,11 +105,37 @@ def protect(
 
 @dataclass(frozen=True)
 class ArchiveTimestamp:
-    """The newest document time-stamp of a file: when it was made and until when its TSA certificate lives."""
+    """The newest document time-stamp of a file: when it was made, until when its TSA certificate lives, and
+    until when the algorithms it rests on (its message imprint's hash, its signature's digest and mechanism,
+    the TSA's key) are trustworthy (:mod:`signing.algorithms`; ``algorithm_sunset`` None: no date set)."""
 
     at: datetime
     tsa_not_after: datetime
     tsa_serial: str
+    algorithm_sunset: datetime | None = None
+    algorithm: str | None = None  # the weakest algorithm, by name (the one whose sunset comes first)
+
+    @property
+    def trustworthy_until(self) -> datetime:
+        """The first moment this time-stamp can no longer be relied upon by itself: its TSA certificate's end or
+        the first sunset of its algorithms, whichever comes first."""
+        if self.algorithm_sunset is None:
+            return self.tsa_not_after
+        return min(self.tsa_not_after, self.algorithm_sunset)
+
+    def renew_by(self, margin: timedelta) -> datetime:
+        """When the protection must be renewed: ``margin`` before the TSA certificate ends or an algorithm of the
+        time-stamp reaches its sunset (ETSI EN 319 102-1; for SHA-1 this is long past: due now)."""
+        return self.trustworthy_until - margin
+
+
+def _timestamp_sunset(signed_data: cms.SignedData, cert: asn1_x509.Certificate) -> algorithms.Sunset | None:
+    signer_info = signed_data["signer_infos"][0]
+    tst = signed_data["encap_content_info"]["content"].parsed
+    imprint = tst["message_imprint"]["hash_algorithm"]["algorithm"].native
+    found = algorithms.signature_sunsets(signer_info["digest_algorithm"]["algorithm"].native,
+                                         signer_info["signature_algorithm"], cert.public_key)
+    return algorithms.earliest(algorithms.hash_sunset(imprint), *found)
 
 
 def newest_timestamp(pdf: bytes) -> ArchiveTimestamp | None:
@@ -121,7 +148,9 @@ def newest_timestamp(pdf: bytes) -> ArchiveTimestamp | None:
         newest = stamps[-1]
         tst = newest.signed_data["encap_content_info"]["content"].parsed
         cert = newest.signer_cert
-        return ArchiveTimestamp(tst["gen_time"].native, cert.not_valid_after, format(cert.serial_number, "x"))
+        sunset = _timestamp_sunset(newest.signed_data, cert)
+        return ArchiveTimestamp(tst["gen_time"].native, cert.not_valid_after, format(cert.serial_number, "x"),
+                                sunset.at if sunset else None, sunset.label if sunset else None)
     except Exception:  # noqa: BLE001 - unreadable: no protection to speak of
         return None
 

@@ -13,6 +13,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from pyhanko_certvalidator import ValidationContext
 
+from .algorithms import SUNSET_POLICY
 from .revocation import load_crls
 
 if TYPE_CHECKING:
@@ -86,11 +87,14 @@ class TrustStore:
 
     def path_context(self, at: datetime | None, extra_certs: Sequence[asn1_x509.Certificate] = ()) -> ValidationContext:
         """A context that checks paths and validity at ``at`` only; revocation is judged separately
-        (:mod:`signing.revocation`), by the date and reason of a revocation against the proof of existence."""
+        (:mod:`signing.revocation`), by the date and reason of a revocation against the proof of existence. Hash and
+        signature algorithms are judged at ``at`` too, by their sunsets (:mod:`signing.algorithms`)."""
         return ValidationContext(
             trust_roots=self._asn1_roots,
             other_certs=[*self._asn1_intermediates, *extra_certs],
             allow_fetching=False,
             revocation_mode="soft-fail",
             moment=at,
+            # an algorithm counts at ``at`` if ``at`` is before its sunset (signing.algorithms)
+            algorithm_usage_policy=SUNSET_POLICY,
         )

@@ -11,6 +11,9 @@ unless the trust store allows it for other organisations' CAs.
 
 Each signature gets one status (:data:`STATUS_RU`, :data:`STATUS_EN`); validation never raises on
 untrusted input, and GOST R 34.10/34.11 (or anything pyHanko cannot process) is ``cannot_be_checked``.
+So is a signature (or time-stamp) whose hash or signature algorithm had reached its sunset
+(:mod:`signing.algorithms`, e.g. SHA-1) at its POE, and a signature in a format pyHanko does not read
+(the legacy ``adbe.pkcs7.sha1``): listed, with the algorithm named, never skipped as "no signature".
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.validation import (
     async_validate_detached_cms,
     async_validate_pdf_signature,
@@ -36,7 +40,7 @@ from pyhanko.sign.validation import (
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus, StandardCMSSignatureStatus
 
-from . import aio, clock, revocation
+from . import aio, algorithms, clock, revocation
 from .signer import fingerprint_sha256
 from .trust import TrustStore
 
@@ -132,6 +136,50 @@ def _uncheckable_algorithm(signed_data: cms.SignedData) -> str | None:
     return None
 
 
+# SubFilters pyHanko validates; a signature with any other is listed as one this system cannot check.
+_SUPPORTED_SUBFILTERS = frozenset(s.value for s in SigSeedSubFilter)
+# The legacy SubFilters (ISO 32000-1, 12.8.3.3) whose digest is SHA-1 whatever the CMS says.
+_SHA1_SUBFILTERS = frozenset({"/adbe.pkcs7.sha1"})
+
+
+def _ru_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%d.%m.%Y")
+
+
+def _sunset_problem(sunset: algorithms.Sunset) -> str:
+    since = f" с {_ru_day(sunset.at)}" if sunset.at is not None and sunset.at > algorithms.NEVER else ""
+    return (f"алгоритм {sunset.label} признан ненадёжным{since} (ETSI TS 119 312); подпись этим алгоритмом ничего "
+            "не доказывает, если нет доказательства её существования до этой даты")
+
+
+def _lapsed_algorithm(signed_data: cms.SignedData, cert: asn1_x509.Certificate | None,
+                      at: datetime) -> tuple[algorithms.Sunset, str] | None:
+    """The first algorithm of a CMS signature (or time-stamp token) past its sunset at ``at``, with the OIDs named."""
+    signer_info = signed_data["signer_infos"][0]
+    digest = signer_info["digest_algorithm"]["algorithm"].native
+    mechanism = signer_info["signature_algorithm"]
+    sunsets = algorithms.signature_sunsets(digest, mechanism, cert.public_key if cert is not None else None)
+    content = signed_data["encap_content_info"]
+    if content["content_type"].native == "tst_info":
+        sunsets.append(algorithms.hash_sunset(content["content"].parsed["message_imprint"]["hash_algorithm"][
+            "algorithm"].native))
+    lapsed = algorithms.lapsed_at(sunsets, at)
+    if lapsed is None:
+        return None
+    return lapsed, f"{lapsed.label} ({mechanism['algorithm'].native}/{digest})"
+
+
+def _judge_algorithms(report: SignatureReport, signed_data: cms.SignedData, cert: asn1_x509.Certificate | None) -> None:
+    """A signature whose algorithm was no longer trustworthy at its POE cannot be checked (a broken one stays
+    invalid): pyHanko only says the certificate is not trusted, which names the wrong cause."""
+    if report.poe is None or report.status == "invalid":
+        return
+    found = _lapsed_algorithm(signed_data, cert, report.poe)
+    if found is not None:
+        sunset, named = found
+        report.status, report.algorithm, report.problem = "cannot_be_checked", named, _sunset_problem(sunset)
+
+
 def _ru_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
 
@@ -212,6 +260,8 @@ class SignatureReport:
         if self.signer and self.kind != "document_timestamp":
             head += f" ({self.signer})"
         parts = [f"{head}: {STATUS_EN[self.status]}."]
+        if self.status == "cannot_be_checked" and self.algorithm:
+            parts.append(f"Algorithm: {self.algorithm}.")
         if self.revoked_at:
             parts.append(f"Certificate revoked {_ru_time(self.revoked_at)} ({self.revocation_reason}).")
         if self.poe and self.kind != "document_timestamp":
@@ -494,6 +544,7 @@ async def _report_signature(embedded: EmbeddedPdfSignature, reader: PdfFileReade
         **_signer_facts(status),
     )
     report.status = _first_verdict(report)
+    _judge_algorithms(report, embedded.signed_data, status.signing_cert)
     if report.status == "valid":
         _judge_revocation(report, status, evidence)
     return report
@@ -522,6 +573,7 @@ async def _report_doc_timestamp(embedded: EmbeddedPdfSignature, evidence: _Evide
         **{k: v for k, v in _cert_facts(ts_status.signing_cert).items() if k.startswith("certificate_")},
     )
     report.status = _first_verdict(report)
+    _judge_algorithms(report, embedded.signed_data, ts_status.signing_cert)
     if report.status == "valid":
         _judge_revocation(report, ts_status, evidence)
         if report.status == "indeterminate":  # a TSA certificate without revocation data still proves its time
@@ -608,8 +660,52 @@ async def async_validate_pdf(
         if not is_ts[index]:
             reports[index] = await _guarded(partial(_report_signature, e, reader, evidence, any(is_ts)),
                                             _safe_name(e), _safe_cms(e))
-    return ValidationReport(kind="pdf", signatures=[reports[i] for i in range(len(embedded))],
+    listed = [(e.signed_revision, reports[i]) for i, e in enumerate(embedded)]
+    listed += _unsupported_signatures(reader, len(embedded))
+    listed.sort(key=lambda item: item[0])
+    return ValidationReport(kind="pdf", signatures=[report for _rev, report in listed],
                             warnings=_trailing_bytes(source))
+
+
+def _unsupported_signatures(reader: PdfFileReader, supported: int) -> list[tuple[int, SignatureReport]]:
+    """Signed fields pyHanko skips for their SubFilter (it logs "ignoring" and lists them nowhere), each as a
+    signature this system cannot check, at its signed revision (the end of the file if even that is unreadable)."""
+    try:
+        filled = list(enumerate_sig_fields(reader, filled_status=True))
+    except Exception:  # noqa: BLE001 - the signatures pyHanko found are all we can speak of
+        return []
+    if len(filled) <= supported:
+        return []
+    found = []
+    for name, sig_object, sig_field in filled:
+        try:
+            subfilter = str(sig_object.get_object().get("/SubFilter", ""))
+        except Exception:  # noqa: BLE001
+            subfilter = ""
+        if subfilter in _SUPPORTED_SUBFILTERS:
+            continue
+        found.append(_unsupported_report(reader, str(name), subfilter, sig_field))
+    return found
+
+
+def _unsupported_report(reader: PdfFileReader, name: str, subfilter: str,
+                        sig_field: Any) -> tuple[int, SignatureReport]:
+    shown = subfilter.lstrip("/") or "без SubFilter"
+    report = SignatureReport(status="cannot_be_checked", field_name=name, algorithm=shown,
+                             problem=f"формат подписи {shown} не поддерживается")
+    revision = 1 << 30
+    try:
+        embedded = EmbeddedPdfSignature(reader, sig_field, name)
+        revision = embedded.signed_revision
+        for key, value in _embedded_cert_facts(embedded.signed_data).items():
+            setattr(report, key, value)
+    except Exception:  # noqa: BLE001 - untrusted bytes: the field is listed with what could be read
+        pass
+    if subfilter in _SHA1_SUBFILTERS:
+        sha1 = algorithms.hash_sunset("sha1")
+        report.algorithm = f"{sha1.label} ({shown})"
+        report.problem = f"устаревший формат подписи {shown}: {_sunset_problem(sha1)}"
+    return revision, report
 
 
 def _trailing_bytes(source: BinaryIO) -> list[tuple[str, str]]:
@@ -673,6 +769,7 @@ async def _report_cms(data: bytes | BinaryIO, signed_data: cms.SignedData, evide
     report = SignatureReport(status="valid", kind="cms", coverage="entire_file", poe=poe, poe_source=source,
                              **_signer_facts(status))
     report.status = _first_verdict(report)
+    _judge_algorithms(report, signed_data, status.signing_cert)
     if report.status == "valid":
         _judge_revocation(report, status, evidence)
     return report

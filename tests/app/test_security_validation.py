@@ -30,8 +30,6 @@ def test_unparseable_bytes_appended_after_the_signature_are_reported(signed_and_
     assert report.to_dict()["warnings"]
 
 
-@pytest.mark.xfail(strict=True, reason="signing/validate.py (the validation helper's) reports an adbe.pkcs7.sha1 "
-                                       "signature without naming it; reported to them")
 def test_a_sha1_adbe_pkcs7_sha1_signature_is_reported_as_such(signed_and_trust):  # noqa: ANN001
     signed, trust = signed_and_trust
     name = b"/ETSI.CAdES.detached"
