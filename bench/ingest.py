@@ -1,5 +1,5 @@
 """Ingest throughput: 1,000 small PDFs through the service layer's batch filing
-(dms.services.ingest: sniff and store each file, then document + version + audit + outbox of up to 100 stored
+(dms.documents.ingest: sniff and store each file, then document + version + audit + outbox of up to 100 stored
 files in one transaction, a savepoint each), on the filesystem store and over S3 (moto's server on loopback).
 
     .venv/bin/python bench/ingest.py [--docs 1000] [--stores fs,s3] [--database sqlite|URL]
@@ -23,10 +23,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DMS_ARGON2_PROFILE", "CHEAPEST")
 
 from dms.config import Settings  # noqa: E402
-from dms.demo_content import synthetic_documents  # noqa: E402
+from dms.operations.demo_content import synthetic_documents  # noqa: E402
 from dms.pdfrender import render_document_pdf  # noqa: E402
 from dms.runtime import Runtime  # noqa: E402
-from dms.services import folders, ingest, setup, users  # noqa: E402
+from dms.documents import folders  # noqa: E402
+from dms.documents import ingest  # noqa: E402
+from dms.operations import setup  # noqa: E402
+from dms.people import users  # noqa: E402
 
 
 def make_pdfs(n: int) -> list[bytes]:

@@ -28,9 +28,11 @@ os.environ.setdefault("DMS_PKI_PASSPHRASE", "bench-passphrase")
 from dms.config import Settings  # noqa: E402
 from dms.models import Organisation  # noqa: E402
 from dms.runtime import Runtime  # noqa: E402
-from dms.services import certificates as certs  # noqa: E402
-from dms.services import pki, setup, users  # noqa: E402
-from dms.services.certificate_rows import ExamResult  # noqa: E402
+from dms.certificates import service as certs  # noqa: E402
+from dms.signatures import pki  # noqa: E402
+from dms.operations import setup  # noqa: E402
+from dms.people import users  # noqa: E402
+from dms.certificates.rows import ExamResult  # noqa: E402
 
 SURNAMES = ["Иванов", "Петров", "Сидоров", "Кузнецов", "Смирнов", "Попов", "Васильев", "Соколов", "Михайлов"]
 NAMES = ["Иван", "Пётр", "Алексей", "Сергей", "Андрей", "Дмитрий"]

@@ -55,8 +55,11 @@ def prepare(data_dir: Path, certificates: int) -> dict:
     from dms.config import Settings
     from dms.models import Document, Organisation, Version
     from dms.runtime import Runtime
-    from dms.services import certificates as certs
-    from dms.services import indexing, pki, setup, users
+    from dms.certificates import service as certs
+    from dms.fulltext import indexing
+    from dms.signatures import pki
+    from dms.operations import setup
+    from dms.people import users
     rt = Runtime(Settings.from_env())
     setup.initialise(rt)
     pki.init(rt)

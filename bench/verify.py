@@ -34,8 +34,10 @@ def prepare(data_dir: Path, n: int) -> list[tuple[str, str]]:
     from dms.config import Settings
     from dms.models import Organisation
     from dms.runtime import Runtime
-    from dms.services import certificates as certs
-    from dms.services import pki, setup, users
+    from dms.certificates import service as certs
+    from dms.signatures import pki
+    from dms.operations import setup
+    from dms.people import users
     rt = Runtime(Settings.from_env())
     setup.initialise(rt)
     pki.init(rt)

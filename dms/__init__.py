@@ -1,4 +1,4 @@
 """Pechat: the document archive (Flask application, services, CLI)."""
-from . import quiet
+from dms import quiet
 
 quiet.install()  # before any third-party import of the package prints a deprecation notice to a user

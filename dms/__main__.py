@@ -1,4 +1,4 @@
 """`python -m dms` runs the CLI."""
-from .cli import main
+from dms.cli import main
 
 main()

@@ -6,33 +6,26 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, jsonify, make_response, render_template, request
+from flask import Flask, g, make_response, request
 from flask_babel import gettext as _
-from flask_login import LoginManager
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import i18n
-from .config import Settings
-from .errors import N_, DmsError
-from .idrange import BoundedIntConverter, CertificateNumberConverter
-from .models import User
-from .runtime import Runtime
-from .security import Forbidden
+from dms import i18n
+from dms.config import Settings
+from dms.errors import N_, DmsError
+from dms.idrange import BoundedIntConverter, CertificateNumberConverter
+from dms.models import User
+from dms.runtime import Runtime
+from dms.extensions import SESSION_KEY, csrf, login_manager
+from dms.http import error_response as _error
+from dms.security import Forbidden
 
 log = logging.getLogger("dms")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
-
-SESSION_KEY = "dms_sid"  # the cookie's server-side session id (dms.services.sessions)
-csrf = CSRFProtect()
-login_manager = LoginManager()
-login_manager.login_view = "web.login"
-login_manager.login_message = N_("Войдите, чтобы продолжить.")
-login_manager.localize_callback = _
-login_manager.session_protection = "strong"
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
@@ -74,13 +67,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     login_manager.init_app(app)
     i18n.init_app(app)
 
-    from .api import bp as api_bp
-    from .web import bp as web_bp
-    from .api import report_routes  # noqa: F401  (report forms: routes on the two blueprints above)
-    from .web import reportforms  # noqa: F401
-    from .approvals import api as _approvals_api  # noqa: F401  (approval routes: on both blueprints)
-    from .approvals import web as _approvals_web  # noqa: F401
-    from .jobs import routes as _job_routes  # noqa: F401  (job progress: routes on the two blueprints above)
+    from dms.api import bp as api_bp
+    from dms.web import bp as web_bp
+    _import_adapters()
 
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
@@ -111,36 +100,48 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             session.close()
 
     _register_error_handlers(app)
-    from . import health
+    from dms.operations import health
     health.init_app(app)  # /healthz, /readyz; a store that is down answers 503/507 (issue 17.2)
-    from .services import idempotency
+    from dms import idempotency
     idempotency.install(app)  # every API POST accepts an Idempotency-Key (issue 17.5)
     return app
 
 
+def _import_adapters() -> None:
+    """Every capability's pages and API routes register on the two blueprints (dms.web.bp, dms.api.bp) when their
+    module is imported; this is the one list of them. The blueprints' modules import none of them (no cycle)."""
+    from dms.agreements import api as _agreements_api, web as _agreements_web  # noqa: F401
+    from dms.api import routes as _api_base  # noqa: F401  (tokens, folders, documents, versions, transitions)
+    from dms.approvals import api as _approvals_api, web as _approvals_web  # noqa: F401
+    from dms.assessments import api as _assessments_api, web as _assessments_web  # noqa: F401
+    from dms.audit import web as _audit_web  # noqa: F401
+    from dms.certificates import api as _certificates_api, web as _certificates_web  # noqa: F401
+    from dms.documents import sharing_web as _sharing_web  # noqa: F401
+    from dms.fulltext import api as _search_api, web as _search_web  # noqa: F401
+    from dms.jobs import routes as _job_routes  # noqa: F401
+    from dms.people import web as _people_web  # noqa: F401
+    from dms.records import api as _records_api, web as _records_web  # noqa: F401
+    from dms.register import api as _register_api, web as _register_web  # noqa: F401
+    from dms.reports import api as _reports_api, dashboard as _dashboard, web as _reports_web  # noqa: F401
+    from dms.signatures import api as _signatures_api, public_api as _public_api  # noqa: F401
+    from dms.signatures import verify_web as _verify_web, web as _signatures_web  # noqa: F401
+    from dms.web import language as _language, views as _views  # noqa: F401
+    from dms.workflow import web as _workflow_web  # noqa: F401
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    """The user of a live server-side session (dms.services.sessions): a logged-out, idle, ended or foreign
+    """The user of a live server-side session (dms.people.sessions): a logged-out, idle, ended or foreign
     session id loads nobody, whatever the signed cookie says."""
     from flask import current_app, session
 
-    from .services import sessions
+    from dms.people import sessions
     if not user_id.isdigit():
         return None
     settings = current_app.extensions["dms_runtime"].settings
     return sessions.resume(g.db, int(user_id), session.get(SESSION_KEY),
                            idle=timedelta(minutes=settings.session_idle_minutes),
                            max_age=timedelta(hours=settings.session_max_hours))
-
-
-def wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
-def _error(status: int, message: str, details: dict | None = None):  # noqa: ANN202
-    if wants_json():
-        return jsonify({"error": {"status": status, "message": message, "details": details or {}}}), status
-    return render_template("error.html", status=status, message=message, details=details or {}), status
 
 
 def _register_error_handlers(app: Flask) -> None:

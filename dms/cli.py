@@ -1,82 +1,14 @@
-"""The `dms` command line. Acting commands take --as LOGIN (whose permissions apply); --json prints JSON;
-a refusal exits non-zero with one line on stderr."""
-from __future__ import annotations
+"""The `dms` command line: the group (dms.clibase.main) with every capability's commands registered on it. Each
+capability's `cli` module registers its commands when imported; this is the one list of them."""
+from dms.clibase import main
+from dms.approvals import cli as _approvals  # noqa: F401  (dms route, dms deputy, dms notify)
+from dms.certificates import cli as _certificates  # noqa: F401
+from dms.documents import cli as _documents, folders_cli as _folders  # noqa: F401
+from dms.fulltext import cli as _search  # noqa: F401  (search, indexer, reindex)
+from dms.operations import backup_cli as _backup, cli as _admin, maintain_cli as _maintain  # noqa: F401
+from dms.people import cli as _people  # noqa: F401  (dms group, dms user list)
+from dms.records import cli as _records  # noqa: F401
+from dms.register import cli as _register  # noqa: F401
+from dms.signatures import cli as _signing  # noqa: F401
 
-import json
-import os
-import sys
-from functools import wraps
-from typing import Any
-from collections.abc import Callable
-
-import click
-
-from .config import Settings
-from .errors import DmsError
-from .runtime import Runtime
-from .security import Forbidden
-
-EXIT_REFUSED = 3   # a permission refusal
-EXIT_INVALID = 2   # bad input
-EXIT_PROBLEM = 1   # check/verify found a problem
-
-
-def fail(message: str, code: int = EXIT_INVALID) -> None:
-    click.echo(f"dms: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn: Callable) -> Callable:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any):  # noqa: ANN202
-        try:
-            return fn(*args, **kwargs)
-        except Forbidden as exc:
-            fail(f"отказано: {exc}", EXIT_REFUSED)
-        except DmsError as exc:
-            detail = "; ".join(f"{k}: {v}" for k, v in exc.details.items())
-            fail(exc.message + (f" ({detail})" if detail else ""),
-                 EXIT_REFUSED if exc.status in (403, 404) else EXIT_INVALID)
-        except OSError as exc:
-            fail(f"ошибка ввода-вывода: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})")
-    return wrapper
-
-
-def runtime(ctx: click.Context) -> Runtime:
-    obj = ctx.ensure_object(dict)
-    if "runtime" not in obj:
-        obj["runtime"] = Runtime(Settings.from_env())
-        ctx.call_on_close(obj["runtime"].close)
-    return obj["runtime"]
-
-
-def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
-    if as_json or human is None:
-        click.echo(json.dumps(data, ensure_ascii=False, default=str))
-    else:
-        click.echo(human(data))
-
-
-def read_secret(env_name: str, prompt: str) -> str:
-    value = os.environ.get(env_name)
-    if value:
-        return value
-    if sys.stdin.isatty():
-        return click.prompt(prompt, hide_input=True)
-    line = sys.stdin.readline()
-    return line.rstrip("\r\n")
-
-
-@click.group()
-@click.version_option(package_name="pechat")
-def main() -> None:
-    """Печать — архив документов с электронной подписью."""
-    os.umask(0o077)  # what any command writes into the data dir is the owner's alone (dms.services.filemodes)
-
-
-from .commands import (admin, backup as backup_cmd, certificates as certificates_cmd,  # noqa: E402,F401
-                       documents as documents_cmd, records as records_cmd, register as register_cmd,
-                       search as search_cmd, signing as signing_cmd)
-from .approvals import cli as approvals_cmd  # noqa: E402,F401  (dms route, dms deputy, dms notify)
-from .commands import folders as folders_cmd, groups as groups_cmd  # noqa: E402,F401  (dms folder, group, user list)
-from .commands import maintain as maintain_cmd  # noqa: E402,F401  (dms maintain)
+__all__ = ["main"]

@@ -30,12 +30,12 @@ class Organisation(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(500))
     short_name: Mapped[str] = mapped_column(String(200), default="")
-    kind: Mapped[str] = mapped_column(String(32))  # see dms.register.KINDS
+    kind: Mapped[str] = mapped_column(String(32))  # see dms.register.rules.KINDS
     register_status: Mapped[str] = mapped_column(String(32), default="included")
     city: Mapped[str] = mapped_column(String(200), default="")
     inn: Mapped[str] = mapped_column(String(20), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The register (dms.register): why and when the status last changed, and the folder its documents go to
+    # The register (dms.register.rules): why and when the status last changed, and the folder its documents go to
     # (no foreign key: folders already reference organisations, and a cycle would order a restore badly).
     status_reason: Mapped[str] = mapped_column(String(2000), default="", server_default="")
     status_changed_at: Mapped[datetime | None] = mapped_column()
@@ -61,7 +61,7 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Issue 15: the password is a one-time one an administrator gave out (a new user, a reset): the user must choose
-    # their own before anything else (dms.web.admin enforces it; migration 0011).
+    # their own before anything else (dms.people.web enforces it; migration 0011).
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -224,7 +224,7 @@ class ApiToken(Base):
 
 
 class UserSession(Base):
-    """A web login, checked on every request (dms.services.sessions): logout, a password change, a disable or an
+    """A web login, checked on every request (dms.people.sessions): logout, a password change, a disable or an
     administrator's "end all sessions" end it server-side; idle ones lapse. The cookie holds the random id; only
     its SHA-256 is stored."""
     __tablename__ = "user_sessions"
@@ -305,7 +305,7 @@ class SigningCredential(Base):
     invalidity_date: Mapped[datetime | None] = mapped_column()  # key compromise: since when the key was unsafe
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Wrong PINs in a row (issue 16): each one delays the next try; PIN_LOCK_AFTER of them lock the key until an
-    # administrator unlocks it (dms.services.pki.unlock / unlock_pin).
+    # administrator unlocks it (dms.signatures.pki.unlock / unlock_pin).
     pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     pin_retry_after: Mapped[datetime | None] = mapped_column()
     pin_locked_at: Mapped[datetime | None] = mapped_column()
@@ -353,7 +353,7 @@ class Signature(Base):
 
 class EvidenceRecord(Base):
     """A version that adds validation data and a document time-stamp (B-LTA) over a signed version, first
-    protection or renewal (dms.services.evidence); renewed before `renew_by`, when the time-stamp's TSA
+    protection or renewal (dms.signatures.evidence); renewed before `renew_by`, when the time-stamp's TSA
     certificate nears its end."""
     __tablename__ = "evidence_records"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -513,7 +513,7 @@ class DispositionItem(Base):
 
 
 class RegisterEvent(Base):
-    """One step of an organisation's register lifecycle (dms.register): from which status to which, why, by whom,
+    """One step of an organisation's register lifecycle (dms.register.rules): from which status to which, why, by whom,
     and the document it filed (no foreign key to it: the register's history outlives a destroyed document)."""
     __tablename__ = "register_events"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -559,7 +559,7 @@ class Job(Base):
 
 
 class IdempotencyKey(Base):
-    """The first answer to a POST sent with an `Idempotency-Key` (dms.services.idempotency, issue 17.5): a retry with
+    """The first answer to a POST sent with an `Idempotency-Key` (dms.idempotency, issue 17.5): a retry with
     the same key by the same user on the same endpoint gets it again, and nothing is created twice."""
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "endpoint", "key", name="uq_idempotency_key"),)
@@ -576,4 +576,4 @@ class IdempotencyKey(Base):
 
 # Tables of capability packages join the one schema here, so that every user of Base.metadata (migrations, backup
 # and restore, the tests' truncation) sees them whatever was imported first.
-from .approvals import models as _approvals_models  # noqa: E402,F401
+from dms.approvals import models as _approvals_models  # noqa: E402,F401

@@ -7,10 +7,10 @@ import hashlib
 
 from flask import current_app, g, request
 
-from . import ratelimit
-from .errors import Throttled
-from .services import audit
-from .services import certificates as certs
+from dms import ratelimit
+from dms.errors import Throttled
+from dms.audit import service as audit
+from dms.certificates import service as certs
 
 MAX_PDF = 20 * 1024 * 1024
 

@@ -37,7 +37,7 @@ LIMITS: dict[str, Limit] = {
     "tsa": Limit(_env_int("DMS_TSA_PER_MINUTE", 120)),     # RFC 3161 time-stamps signed for anyone
     # Failed logins. Counted per account AND address, so that someone guessing from one address is stopped
     # without locking the account's owner out; per address over all accounts, against password spraying. The
-    # account itself is locked only after many more failures (dms.services.users.THROTTLE_AFTER).
+    # account itself is locked only after many more failures (dms.people.users.THROTTLE_AFTER).
     "login_pair": Limit(5, 15 * 60),
     "login_address": Limit(30, 15 * 60),
 }

@@ -5,8 +5,8 @@ from functools import cached_property
 
 from storage import ObjectStore, open_store
 
-from .config import Settings
-from .db import Database
+from dms.config import Settings
+from dms.db import Database
 
 RUNTIME_KEY = "dms.runtime"
 

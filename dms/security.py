@@ -2,7 +2,7 @@
 
 Global roles hold everywhere; local roles are granted on a folder to a user or a group and inherited down the
 tree until a folder that blocks inheritance. A workflow state may override which roles hold a permission
-(dms.workflow.STATE_PERMISSIONS); otherwise ROLE_PERMISSIONS decides.
+(dms.workflow.rules.STATE_PERMISSIONS); otherwise ROLE_PERMISSIONS decides.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from .i18n import pick
-from .models import Document, Folder, GroupMember, LocalRole, User
+from dms.i18n import pick
+from dms.models import Document, Folder, GroupMember, LocalRole, User
 
 
 class Permission(StrEnum):
@@ -107,7 +107,7 @@ class Forbidden(Exception):
     @property
     def message(self) -> str:
         """The refusal in the current request's language (`what` is a msgid, extracted as Forbidden's 2nd arg)."""
-        from .errors import localize
+        from dms.errors import localize
         return " ".join(filter(None, [localize("нет права «%(permission)s»",
                                                {"permission": permission_label(self.permission)}),
                                       localize(self.what) if self.what else ""]))
@@ -156,7 +156,7 @@ def local_roles(session: Session, user: User, folder: Folder) -> set[str]:
 
 
 _CACHE_KEY = "dms.roles_on_folder"
-NAVIGABLE_KEY = "dms.navigable_folders"  # dms.services.folders.navigable_ids memoises here
+NAVIGABLE_KEY = "dms.navigable_folders"  # dms.documents.folders.navigable_ids memoises here
 
 
 def forget_roles(session: Session) -> None:
@@ -178,7 +178,7 @@ def roles_on_folder(session: Session, user: User | None, folder: Folder) -> set[
 
 def allowed_roles(permission: Permission, doc_type: str | None = None, state: str | None = None) -> frozenset[str]:
     """Roles that hold `permission` on a document of this type in this state (state maps first)."""
-    from .workflow import state_permission_roles  # the workflow tables refine the defaults per state
+    from dms.workflow.rules import state_permission_roles  # the workflow tables refine the defaults per state
 
     if doc_type is not None and state is not None:
         roles = state_permission_roles(doc_type, state, permission)
@@ -234,7 +234,7 @@ class AccessFilter:
 
 
 def access_filter(session: Session, user: User | None, permission: Permission = P.VIEW) -> AccessFilter:
-    from .workflow import states_where_roles_hold
+    from dms.workflow.rules import states_where_roles_hold
 
     if user is None or not user.is_active:
         return AccessFilter([])

@@ -1,4 +1,4 @@
 """WSGI entry point: `gunicorn dms.wsgi:app`."""
-from .app import create_app
+from dms.app import create_app
 
 app = create_app()

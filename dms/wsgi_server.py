@@ -14,7 +14,7 @@ class _App(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201
-        from .app import create_app
+        from dms.app import create_app
         return create_app()
 
 

@@ -10,7 +10,7 @@ from datetime import date
 import pypdf
 import pytest
 
-from dms.demo_content import (
+from dms.operations.demo_content import (
     DEMO_WATERMARK,
     DOCUMENT_TYPES,
     ORGANISATION_KINDS,
@@ -24,7 +24,7 @@ from dms.demo_content import (
     spec_text,
     synthetic_documents,
 )
-from dms import doctypes
+from dms.documents import doctypes
 from dms.pdfrender import CertificateSpec, RenderSpec, render_document_pdf
 
 REQUIRED_METADATA: dict[str, tuple[str, ...]] = {

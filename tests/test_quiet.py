@@ -29,7 +29,7 @@ def test_a_third_party_deprecation_is_not_printed_but_other_warnings_are() -> No
 
 def test_importing_the_signing_stack_prints_nothing() -> None:
     """pyHanko with a newer cryptography warned on import; a `dms sign` user saw it on every command."""
-    out = run("import warnings; warnings.simplefilter('default'); import dms; import dms.services.signatures; "
+    out = run("import warnings; warnings.simplefilter('default'); import dms; import dms.signatures.service; "
               "import pyhanko.sign.signers.pdf_cms; print('ok')")
     assert out.stdout.strip() == "ok" and out.stderr == ""
 

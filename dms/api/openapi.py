@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import render_template
 
-from ..doctypes import DOC_TYPES
-from ..idrange import MAX_ID
-from . import bp
-from .schemas import ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, items, obj, opt, ref
+from dms.documents.doctypes import DOC_TYPES
+from dms.idrange import MAX_ID
+from dms.api import bp
+from dms.api.schemas import ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, items, obj, opt, ref
 
 # A durable job (dms.jobs): GET /jobs/{job_id}.
 JOB = obj(id=STR, kind=STR, status={"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},

@@ -10,17 +10,19 @@ from collections.abc import Callable
 
 from flask import Response, current_app, g, jsonify, request, url_for
 
-from .. import doctypes, ratelimit
-from ..errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
-from ..http import send_version
-from ..idrange import is_id, parse_id
-from ..models import Document, Folder, Version
-from ..security import P, has_permission, require
-from ..services import documents as docs
-from ..services import folders as folders_svc
-from ..services import sessions, users
-from . import bp
-from .openapi import openapi_document
+from dms import ratelimit
+from dms.documents import doctypes
+from dms.errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
+from dms.http import send_version
+from dms.idrange import is_id, parse_id
+from dms.models import Document, Folder, Version
+from dms.security import P, has_permission, require
+from dms.documents import service as docs
+from dms.documents import folders as folders_svc
+from dms.people import sessions
+from dms.people import users
+from dms.api import bp
+from dms.api.openapi import openapi_document
 
 
 def rt():  # noqa: ANN201
@@ -248,7 +250,7 @@ def update_document(doc_id: int):  # noqa: ANN201
     if "title" in body or "meta" in body:
         docs.update_metadata(g.db, g.api_user, doc, title=body.get("title"),
                              meta=_parse_meta(body["meta"]) if "meta" in body else None)
-    if "folder_id" in body:  # a move: Edit on the folder left, Add on the target (dms.services.documents.move)
+    if "folder_id" in body:  # a move: Edit on the folder left, Add on the target (dms.documents.service.move)
         target = g.db.get(Folder, body["folder_id"]) if is_id(body["folder_id"]) else None
         if target is None or not folders_svc.can_navigate(g.db, g.api_user, target):
             raise NotFound("папка не найдена")
@@ -297,7 +299,7 @@ def version_content(doc_id: int, number: int):  # noqa: ANN201
 @bp.get("/documents/<int:doc_id>/transitions")
 @token_required
 def list_transitions(doc_id: int):  # noqa: ANN201
-    from ..services import workflow as wf_svc
+    from dms.workflow import service as wf_svc
     doc = docs.get(g.db, g.api_user, doc_id)
     return _with_etag(jsonify({"state": doc.state, "items": [
         {"name": o.transition.name, "title": o.transition.title_ru, "target": o.transition.target,
@@ -307,7 +309,7 @@ def list_transitions(doc_id: int):  # noqa: ANN201
 @bp.post("/documents/<int:doc_id>/transitions/<name>")
 @token_required
 def take_transition(doc_id: int, name: str):  # noqa: ANN201
-    from ..services import workflow as wf_svc
+    from dms.workflow import service as wf_svc
     doc = docs.get(g.db, g.api_user, doc_id)
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}  # a JSON array or string carries no comment (was a 500)
@@ -318,7 +320,7 @@ def take_transition(doc_id: int, name: str):  # noqa: ANN201
 @bp.get("/documents/<int:doc_id>/history")
 @token_required
 def document_history(doc_id: int):  # noqa: ANN201
-    from ..services import workflow as wf_svc
+    from dms.workflow import service as wf_svc
     doc = docs.get(g.db, g.api_user, doc_id)
     return jsonify({"items": [{"transition": h.transition, "from": h.from_state, "to": h.to_state,
                                "actor": h.actor.login if h.actor else None, "comment": h.comment,
@@ -328,7 +330,7 @@ def document_history(doc_id: int):  # noqa: ANN201
 @bp.get("/worklist")
 @token_required
 def worklist():  # noqa: ANN201
-    from ..services import workflow as wf_svc
+    from dms.workflow import service as wf_svc
     return jsonify({"items": [{**document_json(d), "transition": t.name, "transition_title": t.title_ru}
                               for d, t in wf_svc.worklist(g.db, g.api_user)]})
 
@@ -336,7 +338,7 @@ def worklist():  # noqa: ANN201
 @bp.get("/audit")
 @token_required
 def audit_events():  # noqa: ANN201
-    from ..services import audit
+    from dms.audit import service as audit
     limit = _int_arg("limit", 100, 1, 1000)
     offset = _int_arg("offset", 0, 0, 10**9)
     total, events = audit.search(g.db, g.api_user, audit.parse_query(request.args), limit=limit, offset=offset)

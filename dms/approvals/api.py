@@ -1,22 +1,20 @@
 """Approval routes, tasks, deputies, notifications and discussions in the JSON API (/api/v1)."""
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
 
-from ..api import bp
-from ..api.routes import _json_body, token_required
-from ..uow import after_commit
-from ..errors import Invalid
-from ..idrange import is_id
-from ..services import users
-from . import comments, notify
-from . import service as approvals
-from .rules import Rule
+from dms.api import bp
+from dms.api.routes import _json_body, token_required
+from dms.uow import after_commit
+from dms.errors import Invalid
+from dms.idrange import is_id
+from dms.people import users
+from dms.approvals import comments, notify
+from dms.approvals import service as approvals
+from dms.approvals.rules import Rule
 
 
 def _plan(body: dict[str, Any]) -> list[approvals.PlannedStage] | None:
@@ -101,7 +99,7 @@ def tasks_list():  # noqa: ANN201
 def control_report():  # noqa: ANN201
     rows = approvals.control_report(g.db, g.api_user, only_overdue=request.args.get("overdue") == "1")
     if request.args.get("format") == "csv":
-        return Response(control_csv(rows), mimetype="text/csv; charset=utf-8",
+        return Response(approvals.control_csv(rows), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": "attachment; filename=control.csv"})
     return jsonify({"total": len(rows), "items": [control_json(r) for r in rows]})
 
@@ -110,18 +108,6 @@ def control_json(r: approvals.ControlRow) -> dict[str, Any]:
     return {"document_id": r.document_id, "reg_number": r.reg_number, "title": r.title, "stage": r.stage,
             "approver": r.approver, "assignee": r.assignee, "due_at": r.due_at.isoformat(), "status": r.status,
             "overdue_days": r.overdue_days, "department": r.department}
-
-
-def control_csv(rows: list[approvals.ControlRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(["Документ", "Номер", "Название", "Этап", "Согласующий", "Исполнитель", "Срок", "Состояние",
-                     "Просрочено, раб. дней", "Подразделение"])
-    for r in rows:
-        writer.writerow([r.document_id, r.reg_number, r.title, r.stage, r.approver, r.assignee,
-                         r.due_at.astimezone(approvals.calendar.MOSCOW).strftime("%d.%m.%Y %H:%M"),
-                         "просрочено" if r.status == "overdue" else "в работе", r.overdue_days, r.department])
-    return "\ufeff" + out.getvalue()  # a BOM, so that spreadsheet programs read the Cyrillic as UTF-8
 
 
 @bp.post("/deputies")
@@ -148,7 +134,7 @@ def notifications_list():  # noqa: ANN201
 
 
 def notification_json(n: Any) -> dict[str, Any]:
-    from .rules import kind_label
+    from dms.approvals.rules import kind_label
     return {"id": n.id, "kind": n.kind, "title": kind_label(n.kind), "document_id": n.document_id,
             "created_at": approvals.aware(n.created_at).isoformat(), "read": n.read_at is not None}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .rules import FIXED_HOLIDAYS, TRANSFERRED_DAYS_OFF, WORKING_WEEKENDS
+from dms.approvals.rules import FIXED_HOLIDAYS, TRANSFERRED_DAYS_OFF, WORKING_WEEKENDS
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 

@@ -6,12 +6,12 @@ from datetime import date
 
 import click
 
-from ..cli import emit, fail, handle_errors, main, runtime
-from ..models import Document
-from ..services import users
-from . import notify
-from . import service as approvals
-from .rules import Kind
+from dms.clibase import emit, fail, handle_errors, main, runtime
+from dms.models import Document
+from dms.people import users
+from dms.approvals import notify
+from dms.approvals import service as approvals
+from dms.approvals.rules import Kind
 
 
 def _document(s, actor, doc_id: int) -> Document:  # noqa: ANN001

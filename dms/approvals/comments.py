@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import N_, Conflict, Invalid, NotFound
-from ..models import Document, OutboxEntry, User
-from ..security import Forbidden, P, has_permission
-from ..services import audit
-from . import notify
-from .models import Comment
-from .rules import COMMENT_EDIT_MINUTES, Kind
+from dms.errors import N_, Conflict, Invalid, NotFound
+from dms.models import Document, OutboxEntry, User
+from dms.security import Forbidden, P, has_permission
+from dms.audit import service as audit
+from dms.approvals import notify
+from dms.approvals.models import Comment
+from dms.approvals.rules import COMMENT_EDIT_MINUTES, Kind
 
 MAX_LENGTH = 10_000
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]{2,64})")

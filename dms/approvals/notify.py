@@ -28,9 +28,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..models import Document, User
-from .models import Notification, NotificationSettings
-from .rules import DEFAULT_CHANNEL, Channel, Kind, kind_label
+from dms.models import Document, User
+from dms.approvals.models import Notification, NotificationSettings
+from dms.approvals.rules import DEFAULT_CHANNEL, Channel, Kind, kind_label
 
 log = logging.getLogger("dms.notify")
 CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -163,7 +163,7 @@ def text_of(note: Notification, doc: Document | None, language: str) -> tuple[st
 
 
 def _moment(iso: str, language: str) -> str:
-    from .calendar import MOSCOW
+    from dms.approvals.calendar import MOSCOW
     try:
         value = datetime.fromisoformat(iso).astimezone(MOSCOW)
     except ValueError:

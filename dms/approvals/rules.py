@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from ..i18n import pick
+from dms.i18n import pick
 
 
 class Rule(StrEnum):
@@ -57,7 +57,7 @@ class StageRule:
 @dataclass(frozen=True)
 class RouteRule:
     stages: tuple[StageRule, ...]
-    # The workflow steps the route drives (dms.workflow): from which states it may start, where it leaves the
+    # The workflow steps the route drives (dms.workflow.rules): from which states it may start, where it leaves the
     # document when approved (the signing step) and when rejected or recalled (back to the author).
     start_from: tuple[str, ...] = ("registered",)
     extra: dict[str, str] = field(default_factory=dict)
@@ -78,7 +78,7 @@ DEFAULT_ROUTES: dict[str, RouteRule] = {
     ), start_from=("draft",)),
 }
 
-# States of the lifecycles the route moves between (dms.workflow has the steps: start_approval, approval_complete,
+# States of the lifecycles the route moves between (dms.workflow.rules has the steps: start_approval, approval_complete,
 # approval_rejected, recall_approval — each taken only by this package's service).
 ON_APPROVAL = "on_approval"
 

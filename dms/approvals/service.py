@@ -3,10 +3,11 @@
 Every function works in the caller's transaction (one unit of work): it loads, checks the permission, changes,
 records the audit event and the notifications; e-mails go out after commit (`notify.send_pending`). The workflow
 steps the route drives (`start_approval`, `approval_complete`, `approval_rejected`, `recall_approval`) are taken only
-here (their `service` in dms.workflow), so no plain transition can skip the approvers.
+here (their `service` in dms.workflow.rules), so no plain transition can skip the approvers.
 """
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,14 +16,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import N_, Conflict, Invalid, NotFound
-from ..models import Document, Group, GroupMember, User, Version
-from ..security import Forbidden, P, has_permission
-from ..services import audit
-from ..services import workflow as wf_svc
-from . import calendar, notify
-from .models import ApprovalRoute, ApprovalStage, ApprovalTask, Deputy
-from .rules import DEFAULT_ROUTES, Decision, Kind, Rule, RouteRule, StageRule
+from dms.errors import N_, Conflict, Invalid, NotFound
+from dms.models import Document, Group, GroupMember, User, Version
+from dms.security import Forbidden, P, has_permission
+from dms.audit import service as audit
+from dms.workflow import service as wf_svc
+from dms.approvals import calendar, notify
+from dms.approvals.models import ApprovalRoute, ApprovalStage, ApprovalTask, Deputy
+from dms.approvals.rules import DEFAULT_ROUTES, Decision, Kind, Rule, RouteRule, StageRule
 
 
 def now() -> datetime:
@@ -365,9 +366,9 @@ def recall(session: Session, actor: User, doc: Document, comment: str = "") -> A
 def _file_sheet(rt: Any, session: Session, doc: Document, route: ApprovalRoute, initiator: User | None) -> None:
     """The approval sheet becomes a document beside the approved one (sealed with a document time-stamp of our
     TSA when the PKI is set up), linked from the route. Bytes are stored before the transaction commits."""
-    from ..services import documents as docs
-    from ..services import folders
-    from .sheet import render_sheet, seal
+    from dms.documents import service as docs
+    from dms.documents import folders
+    from dms.approvals.sheet import render_sheet, seal
     if rt is None or initiator is None:
         return
     pdf = seal(rt, render_sheet(session, doc))
@@ -394,7 +395,7 @@ def sheet_document(session: Session, doc: Document) -> Document | None:
 
 def set_deputy(session: Session, actor: User, user: User, deputy: User, date_from: date, date_to: date) -> Deputy:
     """A user names their deputy for a period; an administrator (ManageUsers) may do it for anyone."""
-    from ..security import holds_globally
+    from dms.security import holds_globally
     if actor.id != user.id and not holds_globally(actor, P.MANAGE_USERS):
         raise Forbidden(P.MANAGE_USERS, N_("для назначения заместителя другому пользователю"))
     if deputy.id == user.id:
@@ -522,8 +523,20 @@ def notify_signed(session: Session, actor: User | None, doc: Document) -> None:
 
 
 def get_document(session: Session, actor: User, document_id: int) -> Document:
-    from ..services import documents as docs
+    from dms.documents import service as docs
     try:
         return docs.get(session, actor, document_id)
     except Forbidden:
         raise NotFound("документ не найден") from None
+
+
+def control_csv(rows: list[ControlRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["Документ", "Номер", "Название", "Этап", "Согласующий", "Исполнитель", "Срок", "Состояние",
+                     "Просрочено, раб. дней", "Подразделение"])
+    for r in rows:
+        writer.writerow([r.document_id, r.reg_number, r.title, r.stage, r.approver, r.assignee,
+                         r.due_at.astimezone(calendar.MOSCOW).strftime("%d.%m.%Y %H:%M"),
+                         "просрочено" if r.status == "overdue" else "в работе", r.overdue_days, r.department])
+    return "\ufeff" + out.getvalue()  # a BOM, so that spreadsheet programs read the Cyrillic as UTF-8

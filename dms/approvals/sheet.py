@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .. import pdfrender
-from ..models import Document
-from .rules import decision_label
+from dms import pdfrender
+from dms.models import Document
+from dms.approvals.rules import decision_label
 
 log = logging.getLogger("dms.approvals")
 
@@ -26,12 +26,12 @@ def _when(value: str | None) -> str:
         return ""
     from datetime import datetime
 
-    from .calendar import MOSCOW
+    from dms.approvals.calendar import MOSCOW
     return datetime.fromisoformat(value).astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
 
 
 def sheet_rows(session: Session, doc: Document) -> list[list[str]]:
-    from .service import describe
+    from dms.approvals.service import describe
     data = describe(session, doc)
     rows = [["Круг", "Этап", "Согласующий", "Решение", "Замечания", "Дата и время (МСК)"]]
     for rnd in data["rounds"]:
@@ -47,7 +47,7 @@ def sheet_rows(session: Session, doc: Document) -> list[list[str]]:
 
 
 def render_sheet(session: Session, doc: Document) -> bytes:
-    from .service import describe
+    from dms.approvals.service import describe
     rounds = describe(session, doc)["rounds"]
     summary = "; ".join(f"круг {r['round']}: {STATUS_RU.get(r['status'], r['status'])}" for r in rounds)
     number = f"№ {doc.reg_number}" if doc.reg_number else "без номера"
@@ -68,7 +68,7 @@ def seal(rt: Any, pdf: bytes) -> bytes:
         from signing import aio
         from signing.lta import async_add_document_timestamp
 
-        from ..services import pki
+        from dms.signatures import pki
         tsa = pki.load(rt).tsa
         return aio.run(async_add_document_timestamp(pdf, tsa))
     except Exception as exc:  # no PKI yet, or the TSA refused: the sheet is kept unsealed

@@ -10,17 +10,16 @@ from flask import Response, abort, current_app, flash, g, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..uow import after_commit
-from ..errors import DmsError, Invalid
-from ..models import Document
-from ..security import Forbidden, P, has_permission
-from ..services import users
-from ..web import bp
-from . import comments, notify
-from . import service as approvals
-from .api import control_csv
-from .models import Comment
-from .rules import DEFAULT_ROUTES, Channel, Kind, Rule, decision_label, kind_label
+from dms.uow import after_commit
+from dms.errors import DmsError, Invalid
+from dms.models import Document
+from dms.security import Forbidden, P, has_permission
+from dms.people import users
+from dms.web import bp
+from dms.approvals import comments, notify
+from dms.approvals import service as approvals
+from dms.approvals.models import Comment
+from dms.approvals.rules import DEFAULT_ROUTES, Channel, Kind, Rule, decision_label, kind_label
 
 
 def _doc(doc_id: int) -> Document:
@@ -77,7 +76,7 @@ def discussion(doc: Document) -> dict[str, Any]:
 def _authors(items: list[Comment]) -> dict[int, str]:
     from sqlalchemy import select
 
-    from ..models import User
+    from dms.models import User
     ids = {c.author_id for c in items}
     return {u.id: (u.full_name or u.login) for u in g.db.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
 
@@ -107,7 +106,7 @@ def task_overdue(task: Any) -> bool:
 @bp.app_template_global()
 def overdue_chart() -> str:
     """The dashboard's chart: overdue approval tasks per department (what the viewer may see)."""
-    from ..web import charts
+    from dms.reports import charts
     counts = approvals.overdue_by_department(g.db, current_user)
     if not counts:
         return ""
@@ -181,7 +180,7 @@ def route_recall(doc_id: int):  # noqa: ANN201
 @login_required
 def route_sheet(doc_id: int):  # noqa: ANN201
     """The approval sheet as it stands (the filed, sealed copy is the linked document once approved)."""
-    from .sheet import render_sheet
+    from dms.approvals.sheet import render_sheet
     doc = _doc(doc_id)
     if not approvals.routes_of(g.db, doc):
         abort(404)
@@ -257,7 +256,7 @@ def control_page():  # noqa: ANN201
     only_overdue = request.args.get("overdue") == "1"
     rows = approvals.control_report(g.db, current_user, only_overdue=only_overdue)
     if request.args.get("format") == "csv":
-        return Response(control_csv(rows), mimetype="text/csv; charset=utf-8",
+        return Response(approvals.control_csv(rows), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": "attachment; filename=control.csv"})
     return render_template("approvals/control.html", rows=rows, only_overdue=only_overdue)
 

@@ -41,9 +41,9 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from ..errors import N_
-from ..models import Job, User
-from ..runtime import Runtime
+from dms.errors import N_
+from dms.models import Job, User
+from dms.runtime import Runtime
 
 log = logging.getLogger("dms.jobs")
 
@@ -156,7 +156,7 @@ def enqueue(session: Session, kind: str, params: dict[str, Any] | None = None, a
 
 
 def _send_pending(session: Session) -> None:
-    from ..runtime import RUNTIME_KEY
+    from dms.runtime import RUNTIME_KEY
     rt: Runtime = session.info[RUNTIME_KEY]
     pending = session.info.get("dms_jobs_pending", [])
     ids, pending[:] = list(pending), []
@@ -213,7 +213,7 @@ def run_pending(rt: Runtime, limit: int = 1000) -> int:
 
 
 def _handlers() -> dict[str, Handler]:
-    from . import tasks  # noqa: F401  (registers the handlers)
+    from dms.jobs import tasks  # noqa: F401  (registers the handlers)
     return HANDLERS
 
 

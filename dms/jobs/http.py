@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import g, jsonify, url_for
 
-from .. import jobs
-from ..errors import N_, NotFound
-from ..models import Job, User
-from ..security import Forbidden, P, holds_globally
+from dms import jobs
+from dms.errors import N_, NotFound
+from dms.models import Job, User
+from dms.security import Forbidden, P, holds_globally
 
 
 def visible_job(session, actor: User, job_id: str) -> Job:  # noqa: ANN001

@@ -7,12 +7,12 @@ from flask import current_app, flash, g, jsonify, make_response, redirect, rende
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import jobs
-from ..api import bp as api_bp
-from ..api.routes import token_required
-from ..errors import N_
-from ..web import bp as web_bp
-from .http import accepted, require_reindex, visible_job
+from dms import jobs
+from dms.api import bp as api_bp
+from dms.api.routes import token_required
+from dms.errors import N_
+from dms.web import bp as web_bp
+from dms.jobs.http import accepted, require_reindex, visible_job
 
 
 @api_bp.get("/jobs/<job_id>")

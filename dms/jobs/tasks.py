@@ -2,22 +2,22 @@
 (Certificate batches, bulk actions, archive renewal and e-mail move here by registering their own handlers.)"""
 from __future__ import annotations
 
-from ..errors import N_, Conflict
-from ..models import DispositionBatch, User
-from ..runtime import Runtime
-from . import JobContext, handler
+from dms.errors import N_, Conflict
+from dms.models import DispositionBatch, User
+from dms.runtime import Runtime
+from dms.jobs import JobContext, handler
 
 
 @handler("reindex")
 def reindex(rt: Runtime, ctx: JobContext) -> dict:
     """The whole index rebuilt into a side generation and swapped; a retried attempt starts the rebuild anew (the
     live index is untouched until the swap)."""
-    from ..services import indexing
-    from ..services.indexing import pending_count
+    from dms.fulltext import indexing
+    from dms.fulltext.indexing import pending_count
     with rt.db.session() as s:
         from sqlalchemy import func, select
 
-        from ..models import Document
+        from dms.models import Document
         total = s.scalar(select(func.count()).select_from(Document)) or 0
     done = 0
     ctx.progress(0, total, N_("перестройка индекса"), force=True)
@@ -37,7 +37,7 @@ def reindex(rt: Runtime, ctx: JobContext) -> dict:
 def check_disposition_executable(session, actor: User, batch_id: int) -> DispositionBatch:  # noqa: ANN001
     """What `records.execute` refuses before it changes anything, asked before a job is queued: the request answers
     403/404/409 at once instead of a job that fails."""
-    from ..services import records
+    from dms.records import service as records
     records.require_duty(actor, "manage")
     batch = records.get_batch(session, actor, batch_id)
     if batch.status != "approved":
@@ -51,7 +51,7 @@ def execute_disposition(rt: Runtime, ctx: JobContext) -> dict:
     """One transaction destroys the list's documents (records.execute), then the objects nothing references any more
     are removed. A retry after a crash before the commit runs the list again; after it, the list is executed and
     the leftover objects are orphans that `dms check --delete-orphans` removes."""
-    from ..services import records
+    from dms.records import service as records
     batch_id = int(ctx.params["disposition_id"])
     ctx.progress(0, None, N_("исполнение акта"), force=True)
     with rt.db.session() as s:

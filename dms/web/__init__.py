@@ -1,4 +1,6 @@
-"""The web UI: pages for people. Views parse and render; the rules are in dms.services."""
+"""The web UI's blueprint and its template helpers. Each capability's pages (dms.<capability>.web) register on `bp`;
+dms.app imports them (this module imports none, so it is a leaf every view can import). Views parse and render;
+the rules are in each capability's service."""
 from flask import Blueprint
 
 bp = Blueprint("web", __name__)
@@ -10,10 +12,5 @@ def can(permission: str) -> bool:
     global role, by the one table in dms.security). Templates ask for permissions, never for role names."""
     from flask_login import current_user
 
-    from ..security import Permission, holds_globally
+    from dms.security import Permission, holds_globally
     return holds_globally(current_user if current_user.is_authenticated else None, Permission(permission))
-
-from . import (audit, certificates, dashboard, language, records, register, search, sharing, signing,  # noqa: E402,F401
-               verify, views, workflow)
-from . import agreements, assessments  # noqa: E402,F401  (agreements, assessment reports)
-from . import admin  # noqa: E402,F401  (users, groups, the one-time password change)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import current_app, redirect, request, url_for
 
-from ..errors import NotFound
-from ..i18n import COOKIE, COOKIE_MAX_AGE, LOCALES, same_site_path
-from ..security import role_label
-from . import bp
+from dms.errors import NotFound
+from dms.i18n import COOKIE, COOKIE_MAX_AGE, LOCALES, same_site_path
+from dms.security import role_label
+from dms.web import bp
 
 
 @bp.get("/language/<lang>")

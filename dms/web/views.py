@@ -4,18 +4,19 @@ from flask import current_app, flash, g, jsonify, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import doctypes, ratelimit
-from ..http import send_version
-from ..errors import DmsError, Invalid, NotFound
-from ..i18n import format_day, same_site_path
-from ..models import Document, Folder
-from ..security import P, has_permission
-from ..services import bulk
-from ..services import documents as docs
-from ..services import folders as folders_svc
-from ..services import users
-from ..workflow import state_title, workflow_for
-from . import bp
+from dms import ratelimit
+from dms.documents import doctypes
+from dms.http import send_version
+from dms.errors import DmsError, Invalid, NotFound
+from dms.i18n import format_day, same_site_path
+from dms.models import Document, Folder
+from dms.security import P, has_permission
+from dms.documents import bulk
+from dms.documents import service as docs
+from dms.documents import folders as folders_svc
+from dms.people import users
+from dms.workflow.rules import state_title, workflow_for
+from dms.web import bp
 
 PAGE_SIZE = 50
 
@@ -26,9 +27,9 @@ def rt():  # noqa: ANN201
 
 @bp.app_context_processor
 def _helpers() -> dict:
-    from ..security import roles_with
+    from dms.security import roles_with
     can_audit = bool(current_user.is_authenticated and current_user.global_roles & roles_with(P.VIEW_AUDIT))
-    from ..workflow import state_label
+    from dms.workflow.rules import state_label
     return {"doc_types": doctypes.DOC_TYPES, "state_title": state_title, "state_label": state_label,
             "can_audit": can_audit}
 
@@ -51,7 +52,7 @@ def _safe_next(target: str | None) -> str:
 @bp.get("/")
 @login_required
 def index():  # noqa: ANN201
-    from . import dashboard
+    from dms.reports import dashboard
     return dashboard.page()
 
 
@@ -69,8 +70,8 @@ def login():  # noqa: ANN201
             return render_template("login.html", error=error), exc.status
         from flask import session
 
-        from ..app import SESSION_KEY
-        from ..services import sessions
+        from dms.extensions import SESSION_KEY
+        from dms.people import sessions
         sessions.end(g.db, session.pop(SESSION_KEY, None))  # a login over a live session replaces it
         session[SESSION_KEY] = sessions.start(g.db, user, source=f"web:{request.remote_addr}")
         login_user(user)
@@ -83,8 +84,8 @@ def logout():  # noqa: ANN201
     """Ends the session server-side: a copy of the cookie kept elsewhere no longer logs anyone in."""
     from flask import session
 
-    from ..app import SESSION_KEY
-    from ..services import sessions
+    from dms.extensions import SESSION_KEY
+    from dms.people import sessions
     sessions.end(g.db, session.pop(SESSION_KEY, None))
     logout_user()
     return redirect(url_for("web.login"))
@@ -100,7 +101,7 @@ def _visible_folder(folder_id: int):  # noqa: ANN202
 @bp.get("/folders/<int:folder_id>")
 @login_required
 def folder(folder_id: int):  # noqa: ANN201
-    from ..services import folder_listing
+    from dms.documents import listing as folder_listing
     f = folders_svc.get(g.db, folder_id)
     navigable = folders_svc.navigable_ids(g.db, current_user)
     if navigable is not None and f.id not in navigable:
@@ -137,7 +138,7 @@ def create_folder(folder_id: int):  # noqa: ANN201
 def new_document(folder_id: int):  # noqa: ANN201
     f = _visible_folder(folder_id)
     if not has_permission(g.db, current_user, P.ADD, f):
-        from ..security import Forbidden
+        from dms.security import Forbidden
         raise Forbidden(P.ADD, "в этой папке")
     doc_type = request.values.get("type", "order")
     if doc_type not in doctypes.DOC_TYPES:
@@ -168,9 +169,9 @@ def new_document(folder_id: int):  # noqa: ANN201
 
 def _document_page(doc: Document, status: int = 200, errors: dict | None = None, form: dict | None = None,
                    tab: str | None = None):  # noqa: ANN202
-    from ..services import records as records_svc
-    from ..services import timeline as timeline_svc
-    from ..services import workflow as wf_svc
+    from dms.records import service as records_svc
+    from dms.audit import timeline as timeline_svc
+    from dms.workflow import service as wf_svc
     perms = {p: has_permission(g.db, current_user, p, doc) for p in P}
     wf = workflow_for(doc.doc_type)
     versions = docs.versions(g.db, doc)

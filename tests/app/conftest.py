@@ -22,7 +22,9 @@ from dms.db import Database
 from dms.migrate import upgrade
 from dms.models import Base
 from dms.runtime import Runtime
-from dms.services import folders, setup, users
+from dms.documents import folders
+from dms.operations import setup
+from dms.people import users
 
 PG_URL = os.environ.get("DMS_TEST_DATABASE_URL", "")
 STORAGE = os.environ.get("DMS_TEST_STORAGE", "fs")
@@ -120,13 +122,13 @@ class World:
             return folders.ensure(s, path)
 
     def share(self, path: str, login: str, role: str) -> None:
-        from dms.services import sharing
+        from dms.documents import sharing
         with self.rt.db.session() as s:
             sharing.grant(s, None, folders.resolve(s, path), sharing.principal_for(s, login=login), role)
 
     def document(self, login: str, path: str, data: bytes | None = None, doc_type: str = "other",
                  title: str = "Документ", meta: dict | None = None, filename: str = "doc.pdf"):  # noqa: ANN201
-        from dms.services import documents
+        from dms.documents import service as documents
         stored = documents.store_upload(self.rt.store, io.BytesIO(data), filename,
                                         self.rt.settings.max_upload_bytes) if data is not None else None
         with self.rt.db.session() as s:

@@ -130,7 +130,7 @@ def test_reset_password_gives_a_new_one_time_password_and_ends_sessions(app, cli
 
 
 def test_unlock_lifts_the_lock_after_failed_logins(client, world, rt):  # noqa: ANN001
-    from dms.services.users import THROTTLE_AFTER
+    from dms.people.users import THROTTLE_AFTER
     world.user("admin", "Administrator")
     clerk = world.user("clerk", "Clerk")
     for i in range(THROTTLE_AFTER):
@@ -201,7 +201,7 @@ def test_admin_forms_need_the_csrf_token(client, world, rt):  # noqa: ANN001
 
 
 def test_the_sharing_picker_finds_users_and_groups_only_for_those_who_manage_sharing(client, world, rt):  # noqa: ANN001
-    from dms.services import groups
+    from dms.people import groups
     world.user("admin", "Administrator")
     world.user("ivanov", "Clerk")
     world.user("reader")
@@ -227,7 +227,7 @@ def test_the_sharing_picker_finds_users_and_groups_only_for_those_who_manage_sha
 
 def test_every_admin_page_opens_and_is_english_in_the_english_ui(client, world, rt):  # noqa: ANN001
     """Each screen renders (GET) for an administrator; in English no Russian word is left (the data here is Latin)."""
-    from dms.services import groups
+    from dms.people import groups
     admin = world.user("admin", "Administrator")
     with rt.db.session() as s:
         group = groups.create(s, None, "signers", "Signers")
@@ -282,8 +282,8 @@ def test_pkcs12_import_for_a_user_in_the_web(client, world, rt, pki):  # noqa: A
                                                               pkcs12)
 
     from dms.models import SigningCredential
-    from dms.services import pki as pki_svc
-    from dms.services import users
+    from dms.signatures import pki as pki_svc
+    from dms.people import users
 
     from .test_signing import PIN
     world.user("admin", "Administrator")

@@ -13,8 +13,12 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, Folder, Organisation, Signature, Version
-from dms.services import agreements, documents, folders, sharing, users
-from dms.services import workflow as wf
+from dms.agreements import service as agreements
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.documents import sharing
+from dms.people import users
+from dms.workflow import service as wf
 from signing.pades import Level, SignRequest, sign_pdf
 from signing.pki import CertificateAuthority, load_signer
 from signing.validate import validate_pdf

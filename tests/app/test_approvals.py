@@ -15,8 +15,9 @@ from dms.approvals.rules import Kind
 from dms.errors import Conflict, Invalid
 from dms.models import Document, Group, GroupMember
 from dms.security import Forbidden
-from dms.services import documents, users
-from dms.services import workflow as wf_svc
+from dms.documents import service as documents
+from dms.people import users
+from dms.workflow import service as wf_svc
 from tests.app.conftest import csrf_of
 from tests.app.pdfs import make_pdf
 
@@ -256,8 +257,8 @@ def test_three_working_days_on_the_overdue_task_shows_everywhere_and_a_deputy_ta
 
 def test_a_discussion_is_found_by_search_with_its_document_and_a_hidden_comment_is_not(rt, office) -> None:  # noqa: ANN001
     from dms.approvals import comments
-    from dms.services import indexing
-    from dms.services import search as search_svc
+    from dms.fulltext import indexing
+    from dms.fulltext import service as search_svc
     with rt.db.session() as s:
         c = comments.add(s, users.get_user(s, "clerk"), s.get_one(Document, office), "Предлагаю уточнить смету выезда")
         cid = c.id

@@ -11,8 +11,11 @@ from sqlalchemy import select
 
 from dms.models import AuditEvent, Document
 from dms.pdfrender import render_text_pdf
-from dms.services import assessments, documents, indexing, users
-from dms.services import workflow as wf
+from dms.assessments import service as assessments
+from dms.documents import service as documents
+from dms.fulltext import indexing
+from dms.people import users
+from dms.workflow import service as wf
 
 from .conftest import csrf_of
 

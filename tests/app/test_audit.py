@@ -129,7 +129,7 @@ def test_one_address_trying_many_accounts_is_stopped(world, client, rt):  # noqa
 
 
 def test_the_account_locks_after_many_failures_from_many_addresses(world, client, rt):  # noqa: ANN001
-    from dms.services.users import THROTTLE_AFTER
+    from dms.people.users import THROTTLE_AFTER
     from .conftest import PASSWORD
     world.user("clerk", "Clerk")
     for i in range(THROTTLE_AFTER):
@@ -157,8 +157,9 @@ def test_a_page_view_is_one_event_and_views_repeat_once_per_hour(rt, world, clie
 
     import time_machine
 
-    from dms.services import documents, users
-    from dms.services.audit import verify_chain
+    from dms.documents import service as documents
+    from dms.people import users
+    from dms.audit.service import verify_chain
     world.user("clerk", "Clerk")
     world.folder("/Дела")
     doc = world.document("clerk", "/Дела", make_pdf("д"), title="Дело")
@@ -189,7 +190,8 @@ def test_audit_events_are_titled_in_the_page_language_with_times_in_moscow(rt, w
 
     import time_machine
 
-    from dms.services import audit, users
+    from dms.audit import service as audit
+    from dms.people import users
     world.user("auditor", "Auditor")
     world.user("clerk", "Clerk")
     with time_machine.travel(datetime(2026, 12, 5, 21, 30, 5, tzinfo=UTC), tick=False), rt.db.session() as s:
@@ -213,7 +215,8 @@ def test_audit_filters_by_document_user_action_and_period_in_the_display_zone(rt
 
     import time_machine
 
-    from dms.services import audit, users
+    from dms.audit import service as audit
+    from dms.people import users
     world.user("auditor", "Auditor")
     world.user("clerk", "Clerk")
     world.user("other", "Clerk")
@@ -247,7 +250,7 @@ def test_every_action_the_product_records_has_a_title_in_both_languages():
     import pathlib
     import re
 
-    from dms.web.audit import ACTIONS, FAMILIES
+    from dms.audit.web import ACTIONS, FAMILIES
     root = pathlib.Path(__file__).resolve().parents[2] / "dms"
     codes = set()
     for path in root.rglob("*.py"):

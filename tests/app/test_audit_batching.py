@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from dms.cli import main as dms_main
 from dms.models import AuditEvent
-from dms.services import audit
+from dms.audit import service as audit
 
 
 def _lookups(client, n: int) -> None:  # noqa: ANN001

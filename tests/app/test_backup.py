@@ -21,12 +21,14 @@ from dms.config import Settings
 from dms.models import AuditEvent, Base, Document, Folder, LocalRole, Version, WorkflowHistory
 from dms.pdfrender import render_text_pdf
 from dms.runtime import Runtime
-from dms.services import backup as backup_svc
-from dms.services import documents, indexing, users
-from dms.services import search as search_svc
-from dms.services import workflow as wf
-from dms.services.audit import verify_chain
-from dms.services.check import check_objects
+from dms.operations import backup as backup_svc
+from dms.documents import service as documents
+from dms.fulltext import indexing
+from dms.people import users
+from dms.fulltext import service as search_svc
+from dms.workflow import service as wf
+from dms.audit.service import verify_chain
+from dms.operations.check import check_objects
 from storage import ObjectProtected
 
 from .test_signing import ca_template, office, pki  # noqa: F401  (fixtures)
@@ -257,7 +259,7 @@ class World:
         self.rt = rt
 
     def document(self, login: str, path: str, data: bytes, title: str, filename: str):  # noqa: ANN201
-        from dms.services import folders
+        from dms.documents import folders
         stored = documents.store_upload(self.rt.store, io.BytesIO(data), filename, self.rt.settings.max_upload_bytes)
         with self.rt.db.session() as s:
             actor = users.get_user(s, login)
@@ -426,7 +428,7 @@ def test_cli_round_trip_and_refusal_on_one_line(settings, rt, world, target, tmp
 
 def test_signed_archive_and_its_ca_come_back_and_the_passphrase_only_with_secrets(rt, office, target,  # noqa: F811
                                                                                   tmp_path):  # noqa: ANN001
-    from dms.services import pki as pki_svc
+    from dms.signatures import pki as pki_svc
     from dms.models import Signature
     from signing.validate import validate_detached, validate_pdf
 

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from dms.errors import Conflict
 from dms.models import Blank, Certificate, IssueBatch, Organisation, Version
-from dms.services import certificates as certs
-from dms.services import users
-from dms.services.check import stuck_jobs
+from dms.certificates import service as certs
+from dms.people import users
+from dms.operations.check import stuck_jobs
 from signing.batch import _alive
 from storage.errors import ObjectProtected
 
@@ -33,7 +33,7 @@ import sys, json
 from pathlib import Path
 from dms.config import Settings
 from dms.runtime import Runtime
-from dms.services import certificates as certs
+from dms.certificates import service as certs
 sys.path.insert(0, {root!r})
 from tests.app.test_certificates import rows
 cfg = json.loads(sys.argv[1])
@@ -52,7 +52,7 @@ def big_centre(world, rt, pki):  # noqa: ANN001, ANN201, F811
         s.add(org)
         s.flush()
         certs.allocate_blanks(s, None, org, "АА", 1, ROWS + 20)
-        from dms.services import pki as pki_svc
+        from dms.signatures import pki as pki_svc
         pki_svc.issue(rt, s, None, users.get_user(s, "head"), PIN)
     return "ЦОК-77-001"
 
@@ -198,7 +198,7 @@ def _stuck_batch(rt, centre_code: str, n: int) -> int:  # noqa: ANN001
     """A batch as a killed process leaves it: reserved numbers and blanks, its owner a dead pid on this host."""
     import socket
 
-    from dms.services import workflow as wf_svc
+    from dms.workflow import service as wf_svc
     with rt.db.session() as s:
         centre = certs.centre_by_code(s, centre_code)
         head = users.get_user(s, "head")

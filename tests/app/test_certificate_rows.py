@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from dms.errors import Invalid
-from dms.services.certificate_rows import mask_name, read_results, snils_is_valid
+from dms.certificates.rows import mask_name, read_results, snils_is_valid
 
 HEADER = "ФИО;Дата рождения;СНИЛС;Квалификация;Уровень;ЦОК;Дата экзамена;Номер протокола\n"
 GOOD = "Иванов Иван Иванович;01.02.1985;112-233-445 95;Сварщик ручной дуговой сварки;4;ЦОК-77-001;10.03.2026;П-15\n"

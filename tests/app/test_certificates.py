@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 
 from dms.errors import Conflict, Invalid
 from dms.models import Blank, Certificate, Document, Organisation, Signature, Version
-from dms.services import certificates as certs
-from dms.services import indexing, users
-from dms.services.certificate_rows import ExamResult, read_results
+from dms.certificates import service as certs
+from dms.fulltext import indexing
+from dms.people import users
+from dms.certificates.rows import ExamResult, read_results
 from signing.validate import validate_pdf
 
 from .test_signing import PIN, ca_template, pki  # noqa: F401  (fixtures)
@@ -39,7 +40,7 @@ def centre(world, rt, pki):  # noqa: ANN001, ANN201, F811
         s.add(org)
         s.flush()
         certs.allocate_blanks(s, None, org, "АА", 1, 50)
-        from dms.services import pki as pki_svc
+        from dms.signatures import pki as pki_svc
         pki_svc.issue(rt, s, None, users.get_user(s, "head"), PIN)
     return "ЦОК-77-001"
 
@@ -58,12 +59,12 @@ def test_batch_issue_creates_signed_indexed_certificates_with_blanks_and_numbers
         used = s.scalars(select(Blank.status).where(Blank.number.in_([c["blank"] for c in result.issued]))).all()
         assert set(used) == {"used"}
         pdf = rt.store.get_bytes(s.get(Version, docs[0].current_version_id).object_key)
-    from dms.services import pki as pki_svc
+    from dms.signatures import pki as pki_svc
     with rt.db.session() as s:
         report = validate_pdf(pdf, pki_svc.trust_store(rt, s))
     assert report.authentic, report.summary_ru()
     indexing.drain(rt)
-    from dms.services import search as search_svc
+    from dms.fulltext import service as search_svc
     with rt.db.session() as s:
         head = users.get_user(s, "head")
         found = search_svc.search_documents(s, rt, head, search_svc.parse_query({"q": result.issued[2]["number"]}))
@@ -82,7 +83,7 @@ def test_a_file_with_one_bad_row_issues_nothing(rt, centre):  # noqa: ANN001
 
 
 def test_refusals_before_anything_is_consumed(rt, centre):  # noqa: ANN001
-    from dms.services.pki import SigningRefused
+    from dms.signatures.pki import SigningRefused
     with pytest.raises(SigningRefused):
         certs.issue(rt, "head", centre, rows(2), "000000")
     from dms.security import Forbidden

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from dms.errors import Conflict, Invalid
 from dms.models import Certificate, Document, Organisation, WorkflowHistory
 from dms.security import Forbidden
-from dms.services import certificates as certs
-from dms.services import users
+from dms.certificates import service as certs
+from dms.people import users
 
 from .conftest import csrf_of
 from .test_certificates import SNILS, centre, rows  # noqa: F401  (fixture)
@@ -105,7 +105,7 @@ def test_lifecycle_steps_are_refused_as_plain_transitions_with_the_proper_route(
         listed = client.get(f"/api/v1/documents/{issued['doc_id']}/transitions", headers=h).get_json()["items"]
         assert not any(i["allowed"] for i in listed), listed
     with rt.db.session() as s:
-        from dms.services import bulk
+        from dms.documents import bulk
         clerk = users.get_user(s, "clerk")
         outcomes = bulk.transition_each(s, clerk, [issued["doc_id"]], "expire")
     assert [o.ok for o in outcomes] == [False] and "dms maintain" in outcomes[0].message
@@ -277,8 +277,8 @@ def test_a_centre_under_audit_still_issues_but_one_whose_exclusion_is_decided_do
 
 
 def test_identifiers_are_checked_by_their_rules():  # noqa: ANN201
-    from dms.demo_content import demo_organisations
-    from dms.register import code_problem, inn_valid, kpp_valid, ogrn_valid
+    from dms.operations.demo_content import demo_organisations
+    from dms.register.rules import code_problem, inn_valid, kpp_valid, ogrn_valid
     assert inn_valid("7707083893") and inn_valid("500100732259") and not inn_valid("7707083894")
     assert not inn_valid("0000000000") and not inn_valid("12345")
     assert ogrn_valid("1027700132195") and not ogrn_valid("1027700132196") and not ogrn_valid("3027700132195")
@@ -293,7 +293,7 @@ def test_identifiers_are_checked_by_their_rules():  # noqa: ANN201
 
 
 def test_a_declared_record_shows_no_edit_or_upload_forms(app, rt, world):  # noqa: ANN001
-    from dms.services import records
+    from dms.records import service as records
 
     from .pdfs import make_pdf
     world.user("admin", "Administrator")

@@ -10,10 +10,11 @@ from datetime import date
 
 from sqlalchemy import select
 
-from dms import numbering
+from dms.workflow import numbering
 from dms.models import Document, Organisation
-from dms.services import folders, users
-from dms.services import workflow as wf
+from dms.documents import folders
+from dms.people import users
+from dms.workflow import service as wf
 
 TYPES = ("application", "other")  # registered with no PDF needed
 CODES = ("ЦОК-77-001", "ЦОК-50-002", "ЭМЦ-77-001")

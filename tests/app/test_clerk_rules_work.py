@@ -9,9 +9,10 @@ import io
 from sqlalchemy import func, select
 
 from dms.models import Certificate, IssueBatch
-from dms.services import certificates as certs
-from dms.services import documents, users
-from dms.services import workflow as wf
+from dms.certificates import service as certs
+from dms.documents import service as documents
+from dms.people import users
+from dms.workflow import service as wf
 
 from .conftest import csrf_of
 from .pdfs import make_pdf

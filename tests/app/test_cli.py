@@ -67,6 +67,6 @@ def test_user_passwd_sets_a_new_password_that_logs_in(settings, rt, world):  # n
     world.user("clerk", "Clerk")
     r = dms(settings, "user", "passwd", "clerk", "--password-stdin", stdin="brand-new-password\n")
     assert r.returncode == 0, r.stderr
-    from dms.services import users
+    from dms.people import users
     with rt.db.session() as s:
         assert users.authenticate(s, "clerk", "brand-new-password").login == "clerk"

@@ -7,9 +7,10 @@ import secrets
 from datetime import date, datetime, timedelta, UTC
 
 from dms.models import Certificate, Document, Organisation, WorkflowHistory
-from dms.services import stats, users
-from dms.services import workflow as wf_svc
-from dms.web import charts
+from dms.reports import stats
+from dms.people import users
+from dms.workflow import service as wf_svc
+from dms.reports import charts
 
 from .pdfs import make_pdf
 

@@ -6,9 +6,9 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, Organisation, User
-from dms.services import demo
-from dms.services.audit import verify_chain
-from dms.services.check import check_objects
+from dms.operations import demo
+from dms.audit.service import verify_chain
+from dms.operations.check import check_objects
 
 
 def test_demo_creates_every_type_and_role_and_is_idempotent(rt):  # noqa: ANN001
@@ -45,7 +45,7 @@ def test_centre_clerk_sees_only_the_centre_and_what_is_shared(rt):  # noqa: ANN0
 
 def test_demo_certificates_are_real_and_cover_every_public_status(rt):  # noqa: ANN001
     from dms.models import Certificate
-    from dms.services import certificates as certs
+    from dms.certificates import service as certs
     report = demo.load(rt)
     assert report["signatory_pin"] and report["certificates"] >= 12
     with rt.db.session() as s:

@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from dms.models import Document, EvidenceRecord, Version
-from dms.services import certificates as certs
-from dms.services import evidence, users
-from dms.services import pki as pki_svc
-from dms.services import signatures as sig_svc
+from dms.certificates import service as certs
+from dms.signatures import evidence
+from dms.people import users
+from dms.signatures import pki as pki_svc
+from dms.signatures import service as sig_svc
 from signing import pki as signing_pki
 from signing.pades import Level, SignRequest, sign_pdf
 from signing.signer import SignerIdentity

@@ -9,8 +9,9 @@ import zipfile
 from sqlalchemy import select
 
 from dms.models import AuditEvent, Document
-from dms.services import folders, users
-from dms.services import workflow as wf_svc
+from dms.documents import folders
+from dms.people import users
+from dms.workflow import service as wf_svc
 
 from .conftest import csrf_of
 from .pdfs import make_pdf
@@ -151,7 +152,7 @@ def test_bulk_transition_answers_one_chunk_as_json_for_the_live_progress_bar(rt,
 
 
 def test_bulk_move_takes_edit_here_and_add_there_and_never_moves_a_held_document(rt, world, client):  # noqa: ANN001
-    from dms.services import records
+    from dms.records import service as records
     world.user("admin", "Administrator")
     world.user("clerk", "Clerk")
     world.user("editor")

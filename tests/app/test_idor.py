@@ -67,7 +67,7 @@ def secret(world):  # noqa: ANN001, ANN201
     doc = world.document("owner", "/Секрет", make_pdf("секретный приказ"), doc_type="order",
                          title="Секретный приказ")
     with world.rt.db.session() as s:
-        from dms.services import folders
+        from dms.documents import folders
         folder_id = folders.resolve(s, "/Секрет").id
         from dms.models import Organisation
         centre = Organisation(code="ЦОК-СЕКРЕТ", name="Секретный центр", kind="assessment_centre", folder_id=folder_id)
@@ -76,14 +76,14 @@ def secret(world):  # noqa: ANN001, ANN201
         org_id = centre.id
     from dms import jobs
     with world.rt.db.session() as s:
-        from dms.services import users
+        from dms.people import users
         job_id = jobs.enqueue(s, "reindex", {}, users.get_user(s, "owner"))  # the owner's job: not the outsider's
     with world.rt.db.session() as s:
-        from dms.services import groups
+        from dms.people import groups
         owner_id = users.get_user(s, "owner").id
         group_id = groups.create(s, None, "secret-group").id
     with world.rt.db.session() as s:
-        from dms.services import sessions
+        from dms.people import sessions
         from datetime import timedelta
         token_id = sessions.issue_token(s, users.get_user(s, "owner"), timedelta(hours=1))[2].id
     with world.rt.db.session() as s:

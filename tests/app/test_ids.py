@@ -6,7 +6,7 @@ from sqlalchemy import delete, inspect, select, text
 
 from dms.migrate import current, head
 from dms.models import Document, Folder
-from dms.services import folders
+from dms.documents import folders
 
 
 def test_the_newest_document_deleted_leaves_its_id_dead(rt) -> None:  # noqa: ANN001

@@ -8,7 +8,10 @@ from functools import partial
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, OutboxEntry
-from dms.services import audit, folders, ingest, users
+from dms.audit import service as audit
+from dms.documents import folders
+from dms.documents import ingest
+from dms.people import users
 
 from .pdfs import make_pdf
 

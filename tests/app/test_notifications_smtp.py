@@ -13,8 +13,8 @@ from aiosmtpd.controller import Controller
 from dms.approvals import notify
 from dms.approvals import service as approvals
 from dms.models import Document
-from dms.services import users
-from dms.services import workflow as wf_svc
+from dms.people import users
+from dms.workflow import service as wf_svc
 from tests.app.pdfs import make_pdf
 
 

@@ -105,7 +105,7 @@ def test_the_conformance_check_sees_a_wrong_answer() -> None:
 
 @pytest.fixture
 def archive(world, client):  # noqa: ANN001, ANN201
-    from dms.services import pki
+    from dms.signatures import pki
     pki.init(world.rt)
     world.user("boss", "Administrator")
     world.folder("/Приказы")

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from dms.models import Document, User
 from dms.security import (GLOBAL_ROLES, LOCAL_ROLES, ROLE_PERMISSIONS, P, access_filter, apply_filter_sql,
                           has_permission, visible_folder_ids)
-from dms.services import folders, sharing, users
-from dms.workflow import WORKFLOWS
+from dms.documents import folders
+from dms.documents import sharing
+from dms.people import users
+from dms.workflow.rules import WORKFLOWS
 
 MODES = ("direct", "inherited", "blocked")
 

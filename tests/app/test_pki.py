@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from sqlalchemy import select
 
 from dms.models import AuditEvent, SigningCredential
-from dms.services import pki as pki_svc
-from dms.services import users
+from dms.signatures import pki as pki_svc
+from dms.people import users
 from signing.tsa import token_time
 
 from .conftest import csrf_of

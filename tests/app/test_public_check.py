@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select, text
 
 from dms.models import AuditEvent, Document, Version
 from dms.ratelimit import LIMITS, Limit
-from dms.services import public_check
+from dms.signatures import public_check
 
 from .conftest import csrf_of
 from .pdfs import make_pdf
@@ -212,7 +212,7 @@ def test_scanning_the_qr_code_of_a_signed_order_leads_to_a_page_naming_its_numbe
 
 
 def test_a_field_filled_over_a_signed_orders_text_is_reported_modified_by_the_app(rt, office, client):  # noqa: ANN001
-    from dms.services import signatures as sig_svc
+    from dms.signatures import service as sig_svc
     from tests.signing.test_pades import _fill_text_field, _form_pdf
 
     doc_id = on_signing(rt, office, data=_form_pdf())
@@ -236,8 +236,8 @@ def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_plac
     from pyhanko.sign.fields import MDPPerm
 
     from dms import pdfrender
-    from dms.services import certificates as certs
-    from dms.services import users
+    from dms.certificates import service as certs
+    from dms.people import users
 
     from .test_certificates import rows
 
@@ -268,7 +268,7 @@ def test_an_issued_certificate_is_locked_and_its_stamp_sits_in_the_reserved_plac
 def test_signature_stamps_carry_the_registration_number_and_date(rt, office):  # noqa: ANN001
     from datetime import date
 
-    from dms.services import signatures as sig_svc
+    from dms.signatures import service as sig_svc
 
     doc = _signed_order(rt, office)
     assert doc.reg_number and doc.reg_date
@@ -279,7 +279,7 @@ def test_signature_stamps_carry_the_registration_number_and_date(rt, office):  #
 
 
 def test_page_views_reuse_the_verdict_until_new_revocation_data_is_published(rt, office, client, monkeypatch):  # noqa: ANN001
-    from dms.services import pki as pki_svc
+    from dms.signatures import pki as pki_svc
 
     doc = _signed_order(rt, office)
     public_check._verdicts.clear()
@@ -318,7 +318,7 @@ def test_a_later_time_stamped_version_of_a_signed_document_counts_as_signed(rt, 
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 
-    from dms.services import pki as pki_svc
+    from dms.signatures import pki as pki_svc
     from signing.tsa import timestamper_for
 
     doc = _signed_order(rt, office)

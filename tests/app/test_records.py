@@ -14,11 +14,15 @@ from sqlalchemy import func, select
 from dms.cli import main as dms_main
 from dms.errors import Conflict
 from dms.models import AuditEvent, Certificate, Document, DispositionItem, Organisation, TrashEntry, Version
-from dms.retention import RETENTION, Disposal, due_date, rule_for
+from dms.records.retention import RETENTION, Disposal, due_date, rule_for
 from dms.security import Forbidden
-from dms.services import documents, folders, indexing, records, users
-from dms.services import search as search_svc
-from dms.services import workflow as wf_svc
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.fulltext import indexing
+from dms.records import service as records
+from dms.people import users
+from dms.fulltext import service as search_svc
+from dms.workflow import service as wf_svc
 
 from .conftest import csrf_of
 from .pdfs import make_pdf
@@ -268,7 +272,7 @@ def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people
 
 
 def test_retention_table_covers_every_type_and_counts_from_the_next_january():
-    from dms.doctypes import DOC_TYPES
+    from dms.documents.doctypes import DOC_TYPES
     assert set(RETENTION) == set(DOC_TYPES)
     assert rule_for("order").disposal is Disposal.KEEP and due_date(rule_for("order"), date(2000, 1, 1)) is None
     assert due_date(rule_for("application"), date(2019, 12, 31)) == date(2025, 1, 1)

@@ -1,4 +1,4 @@
-"""The register of organisations (dms.register): a centre goes from application to inclusion, audit and exclusion,
+"""The register of organisations (dms.register.rules): a centre goes from application to inclusion, audit and exclusion,
 each step filing its document from a template into the organisation's register folder, numbered, sent to signing
 and signed with a real PAdES signature — by the web UI and by the API; refusals leave everything as it was."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, Folder, Organisation, RegisterEvent, Version
-from dms.register import REGISTER_ROOT
-from dms.services import folders
+from dms.register.rules import REGISTER_ROOT
+from dms.documents import folders
 from signing.validate import validate_pdf
 
 from .conftest import csrf_of
@@ -271,7 +271,7 @@ def test_an_application_can_be_rejected_by_a_signed_order_and_the_organisation_m
 
 
 def test_register_steps_need_the_permissions_of_the_table_on_the_register_folder(app, client, rt, office):  # noqa: ANN001
-    """Who may take a step comes from dms.register's permissions held on the register's root folder: a global Clerk,
+    """Who may take a step comes from dms.register.rules's permissions held on the register's root folder: a global Clerk,
     or a user granted a local role there — and not a centre's own editor, whose folder is elsewhere."""
     clerk = office.token(client, "clerk")
     org_id = _api(client, "POST", "/register", clerk, CENTRE)[1]["id"]
@@ -336,9 +336,10 @@ def test_cli_applies_includes_and_lists(settings, rt, office):  # noqa: ANN001
 
 
 def test_demo_organisations_carry_a_register_history_that_follows_the_table(rt):  # noqa: ANN001
-    from dms.register import TRANSITIONS
-    from dms.services import demo, users
-    from dms.services import workflow as wf
+    from dms.register.rules import TRANSITIONS
+    from dms.operations import demo
+    from dms.people import users
+    from dms.workflow import service as wf
     demo.load(rt)
     with rt.db.session() as s:
         for org in s.scalars(select(Organisation).where(Organisation.kind != "agency")):
@@ -366,7 +367,8 @@ def test_two_clerks_including_the_same_centre_at_once_file_one_order(rt, office)
     import threading
 
     from dms.errors import Conflict
-    from dms.services import register, users
+    from dms.register import service as register
+    from dms.people import users
     office.user("clerk2", "Clerk")
     with rt.db.session() as s:
         org_id = register.apply(rt, s, users.get_user(s, "clerk"), CENTRE).organisation_id

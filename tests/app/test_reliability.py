@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import pytest
 
-from dms.services import certificates as certs
+from dms.certificates import service as certs
 from storage import ObjectStore, StoreUnavailable
 
 from .test_certificates import centre, rows  # noqa: F401  (fixtures)
@@ -133,7 +133,7 @@ def certificate(rt, centre):  # noqa: ANN001, ANN201, F811
 
 def test_search_lists_and_the_public_check_answer_while_the_store_is_frozen(
         rt, client, world, archive, certificate):  # noqa: ANN001
-    from dms.services import indexing
+    from dms.fulltext import indexing
     indexing.drain(rt)
     headers = world.token(client, "archivist")
     frozen = DownStore(rt.store, frozen=True)

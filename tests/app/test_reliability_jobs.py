@@ -18,7 +18,7 @@ from sqlalchemy import select
 from dms import jobs
 from dms.models import Job
 from dms.runtime import Runtime
-from dms.services import setup
+from dms.operations import setup
 
 from .pdfs import make_pdf
 
@@ -111,7 +111,7 @@ def test_a_job_whose_worker_died_is_reported_then_resumed_by_the_next_worker(jrt
         job = s.get(Job, job_id)
         job.status, job.worker, job.attempts, job.heartbeat_at, job.started_at = "running", "dead:1:1", 1, dead, dead
     with jrt.db.session() as s:
-        from dms.services.check import stuck_jobs
+        from dms.operations.check import stuck_jobs
         assert [j["id"] for j in stuck_jobs(s)] == [job_id]
     assert jobs.recover(jrt)["requeued"] == [job_id]
     assert jobs.recover(jrt)["requeued"] == []  # a second worker's recovery finds nothing to take

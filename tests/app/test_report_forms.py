@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, Organisation, Version
-from dms.reportforms import FORMS, MATCH, PROCESS_PARAMETERS
+from dms.reports.forms import FORMS, MATCH, PROCESS_PARAMETERS
 
 from .conftest import csrf_of
 
@@ -79,7 +79,7 @@ CASES = {
 def sites(world, rt):  # noqa: ANN001, ANN201
     """Two site organisations with their folders; a clerk of the sites, a reviewer of them, a reader of another
     folder only."""
-    from dms.services import folders
+    from dms.documents import folders
     world.folder("/Площадки")
     with rt.db.session() as s:
         for code, kind, name in ((PILOT, "pilot_site", "ГАПОУ «Казанский колледж строительства»"),
@@ -224,7 +224,7 @@ def test_pilot_form_drops_answers_of_blocks_not_taken_and_requires_one_block(sit
 
 
 def test_report_form_refuses_site_period_and_folder_the_user_may_not_use(sites, client, rt):  # noqa: ANN001
-    from dms.services import folders
+    from dms.documents import folders
     with rt.db.session() as s:
         secret_id = folders.ensure(s, "/Секрет").id
         other_id = folders.resolve(s, "/Прочее").id
@@ -312,8 +312,10 @@ def test_generic_metadata_edit_keeps_the_form_answers(sites, client, rt):  # noq
 
 
 def test_demo_form_reports_are_submitted_and_counted_once(rt):  # noqa: ANN001
-    from dms.services import demo, demo_reports, users
-    from dms.services import reportforms as svc
+    from dms.operations import demo
+    from dms.reports import demo as demo_reports
+    from dms.people import users
+    from dms.reports import service as svc
     demo.load(rt)
     with rt.db.session() as s:
         clerk = users.get_user(s, "clerk")
@@ -342,8 +344,9 @@ def test_the_author_of_a_report_may_not_accept_it_even_as_its_reviewer(sites, cl
 
 
 def test_a_report_is_found_by_the_words_of_its_answers_by_those_who_may_view_it(sites, client, rt):  # noqa: ANN001
-    from dms.services import indexing, users
-    from dms.services import search as search_svc
+    from dms.fulltext import indexing
+    from dms.people import users
+    from dms.fulltext import service as search_svc
     h = sites.token(client, "author")
     body = {"form": "monitoring", "site": PILOT, "period": "апрель 2015", "answers": monitoring_answers()}
     doc_id = client.post("/api/v1/reports", headers=h, json=body).get_json()["id"]

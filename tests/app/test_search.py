@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import func, select
 
 from dms.models import Document, OutboxEntry
-from dms.services import indexing, users
-from dms.services import search as search_svc
-from dms.services.indexing import open_index
+from dms.fulltext import indexing
+from dms.people import users
+from dms.fulltext import service as search_svc
+from dms.fulltext.indexing import open_index
 from dms.pdfrender import render_text_pdf
 
 from .conftest import PASSWORD
@@ -67,7 +68,7 @@ def test_outsider_sees_nothing_and_a_grant_takes_effect_without_reindexing(rt, w
 
 
 def test_changes_reach_the_index_only_through_the_outbox(rt, world, archive):  # noqa: ANN001
-    from dms.services import documents
+    from dms.documents import service as documents
     with rt.db.session() as s:
         clerk = users.get_user(s, "clerk")
         documents.update_metadata(s, clerk, documents.get(s, clerk, archive["agreement"]), title="Соглашение сварщиков")
@@ -211,7 +212,7 @@ def test_two_web_processes_and_the_indexer_under_concurrent_uploads(rt, world, s
             _wait_http(p)
         with rt.db.session() as s:
             folder_id = s.execute(select(Document.folder_id)).first() or None
-        from dms.services import folders
+        from dms.documents import folders
         with rt.db.session() as s:
             folder_id = folders.resolve(s, "/Входящие").id
 

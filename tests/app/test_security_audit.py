@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dms.models import AuditEvent, AuditHead
-from dms.services import audit
-from dms.services.audit_stamp import stamp_audit_head, verify_stamps
+from dms.audit import service as audit
+from dms.audit.stamp import stamp_audit_head, verify_stamps
 
 from .test_signing import ca_template, office, pki  # noqa: F401  (fixtures)
 

@@ -11,7 +11,7 @@ from dms.errors import AuthError, Invalid, Throttled
 from dms.models import AuditEvent
 from dms.ratelimit import LIMITS, RateLimiter
 from dms.runtime import Runtime
-from dms.services import users
+from dms.people import users
 
 from .conftest import PASSWORD
 
@@ -90,7 +90,7 @@ def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(app, rt):  # 
 
 def test_with_one_trusted_proxy_the_client_is_the_forwarded_address(settings):  # noqa: ANN001
     from dataclasses import replace
-    from dms.services import setup
+    from dms.operations import setup
     runtime = Runtime(replace(settings, trusted_proxies=1))
     setup.initialise(runtime)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from dms.errors import Invalid
-from dms.services import folders
+from dms.documents import folders
 
 
 @pytest.mark.parametrize("name", ["Приказы\u202eфдп.exe", "a\u2066b", "x\u200fy", "zero\u200bwidth", "c1\x9b"])
@@ -24,7 +24,7 @@ def test_the_batch_issue_form_does_not_open_for_a_practice_holder_and_writes_not
     from sqlalchemy import func, select
 
     from dms.models import IssueBatch, Organisation
-    from dms.services import users as users_svc
+    from dms.people import users as users_svc
     from .conftest import csrf_of
     with rt.db.session() as s:
         org = Organisation(code="PH-1", name="ООО «Практика»", kind="practice_holder")

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from dms.errors import Invalid
 from dms.models import AuditEvent, SigningCredential
-from dms.services import pki as pki_svc
-from dms.services import users
+from dms.signatures import pki as pki_svc
+from dms.people import users
 from signing import clock
 
 from .test_cli import dms

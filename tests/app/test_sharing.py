@@ -7,7 +7,9 @@ from sqlalchemy import event, insert, select
 
 from dms.models import Document, User
 from dms.security import P, access_filter, apply_filter_sql, has_permission
-from dms.services import folders, sharing, users
+from dms.documents import folders
+from dms.documents import sharing
+from dms.people import users
 
 
 @contextmanager

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from dms.models import AuditEvent, Document, Signature, Version
-from dms.services import documents, users
-from dms.services import pki as pki_svc
-from dms.services import signatures as sig_svc
-from dms.services import workflow as wf
+from dms.documents import service as documents
+from dms.people import users
+from dms.signatures import pki as pki_svc
+from dms.signatures import service as sig_svc
+from dms.workflow import service as wf
 from signing.pki import CertificateAuthority
 from signing.trust import TrustStore
 from signing.validate import validate_detached, validate_pdf
@@ -274,7 +275,7 @@ def test_text_version_gets_a_detached_cms_signature_that_validates(rt, office, c
     assert not validate_detached(text + b"!", p7s, trust(rt)).authentic
     from datetime import datetime, timedelta
 
-    from dms.services.check import check_objects
+    from dms.operations.check import check_objects
     with rt.db.session() as s:  # the .p7s is referenced: never an orphan, never deleted by `dms check`
         later = check_objects(s, rt.store, delete_orphans=True, now=datetime.now(UTC) + timedelta(days=3))
     assert later.ok and row.p7s_key not in later.orphans_deleted and rt.store.exists(row.p7s_key)
@@ -413,7 +414,7 @@ def test_signature_routes_are_in_the_openapi_document_and_public_verify_takes_on
 
 def test_a_declared_record_takes_no_new_signature(rt, office):  # noqa: ANN001
     from dms.errors import DmsError
-    from dms.services import records
+    from dms.records import service as records
     text = "Акт приёма-передачи\n".encode() * 20
     doc = office.document("clerk", "/Прочее", text, doc_type="other", title="Акт", filename="akt.txt")
     with rt.db.session() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dms.models import Folder
-from dms.services import folders
+from dms.documents import folders
 from dms.uow import after_commit
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from dms.models import AuditEvent, Certificate, Version
 from dms.ratelimit import LIMITS, Limit
-from dms.services import certificates as certs
-from dms.services import users
+from dms.certificates import service as certs
+from dms.people import users
 
 from .test_certificates import centre, rows  # noqa: F401  (fixtures)
 from .test_signing import PIN, ca_template, pki  # noqa: F401

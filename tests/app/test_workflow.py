@@ -10,8 +10,9 @@ from sqlalchemy import select
 from dms.errors import Conflict
 from dms.models import Document
 from dms.security import Forbidden, P
-from dms.services import documents, users
-from dms.services import workflow as wf
+from dms.documents import service as documents
+from dms.people import users
+from dms.workflow import service as wf
 
 from .pdfs import make_pdf
 
@@ -118,7 +119,7 @@ def test_concurrent_registrations_get_distinct_consecutive_numbers(rt, world):  
 
 
 def test_number_patterns_are_configurable_and_validated(monkeypatch):  # noqa: ANN001
-    from dms import numbering
+    from dms.workflow import numbering
     monkeypatch.setenv("DMS_NUMBER_PATTERNS", '{"order": "{org}/П-{seq:03}/{year}"}')
     assert numbering.format_number(numbering.patterns()["order"], 2026, 7, "ЦОК-1") == "ЦОК-1/П-007/2026"
     monkeypatch.setenv("DMS_NUMBER_PATTERNS", '{"order": "П-{year}"}')

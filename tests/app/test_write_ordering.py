@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, UTC
 from sqlalchemy import func, select
 
 from dms.models import Document, Version
-from dms.services.check import check_objects
+from dms.operations.check import check_objects
 
 from .pdfs import make_pdf
 
@@ -19,7 +19,7 @@ from .pdfs import make_pdf
 CRASHING_INGEST = r"""
 import os, sys
 from sqlalchemy.orm import Session
-import dms.services.ingest as ingest
+import dms.documents.ingest as ingest
 real_store_upload = ingest.documents.store_upload
 def store_then_arm(*a, **kw):
     result = real_store_upload(*a, **kw)

@@ -17,7 +17,8 @@ from werkzeug.serving import make_server
 from dms.app import create_app
 from dms.config import Settings
 from dms.runtime import Runtime
-from dms.services import setup, users
+from dms.operations import setup
+from dms.people import users
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -77,7 +77,8 @@ def test_a_user_created_and_disabled_in_the_web(agency, server: LiveServer, page
 
 
 def test_the_sharing_picker_offers_users_and_groups_as_one_types(agency, server: LiveServer, page):  # noqa: ANN001
-    from dms.services import folders, groups
+    from dms.documents import folders
+    from dms.people import groups
     add_user(agency, "kuznetsova", "Clerk", full_name="Кузнецова Мария Олеговна")
     with agency.db.session() as s:
         folder_id = folders.ensure(s, "/Приказы").id

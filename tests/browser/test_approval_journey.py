@@ -11,8 +11,11 @@ from playwright.sync_api import expect
 
 from dms.models import Document
 from dms.runtime import Runtime
-from dms.services import documents, folders, pki, users
-from dms.services import workflow as wf_svc
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.signatures import pki
+from dms.people import users
+from dms.workflow import service as wf_svc
 from tests.app.pdfs import make_pdf
 
 from .conftest import PIN, LiveServer, add_user, login, logout

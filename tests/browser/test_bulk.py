@@ -8,7 +8,9 @@ from sqlalchemy import select
 
 from dms.models import Document
 from dms.runtime import Runtime
-from dms.services import documents, folders, users
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.people import users
 
 from .conftest import LiveServer, add_user, login
 

@@ -12,8 +12,10 @@ from playwright.sync_api import expect
 
 from dms.runtime import Runtime
 from dms.models import Document
-from dms.services import documents, folders, users
-from dms.services import workflow as wf
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.people import users
+from dms.workflow import service as wf
 from tests.app.pdfs import make_pdf
 
 from .conftest import PIN, LiveServer, add_user, login, logout  # noqa: F401
@@ -58,7 +60,7 @@ def returned(rt: Runtime) -> dict:
     with rt.db.session() as s:
         folders.ensure(s, "/Приказы")
         folders.ensure(s, "/Отчёты/Площадка")
-    from dms.services import sharing
+    from dms.documents import sharing
     with rt.db.session() as s:
         sharing.grant(s, None, folders.resolve(s, "/Отчёты/Площадка"), sharing.principal_for(s, login="site"),
                       "Editor")

@@ -25,9 +25,13 @@ import pytest
 from jinja2 import pass_context
 from markupsafe import Markup
 
-from dms import catalog, doctypes, retention, security, workflow
+from dms import catalog, security
+from dms.documents import doctypes
+from dms.records import retention
+from dms.workflow import rules as workflow
 from dms.app import create_app
-from dms.services import demo, users
+from dms.operations import demo
+from dms.people import users
 
 from .conftest import PASSWORD, make_runtime
 

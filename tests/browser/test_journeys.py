@@ -14,10 +14,14 @@ from sqlalchemy import select
 
 from dms.models import Certificate, Organisation
 from dms.runtime import Runtime
-from dms.services import certificates as certs
-from dms.services import documents, folders, indexing, pki, users
-from dms.services import workflow as wf
-from dms.services.certificate_rows import ExamResult
+from dms.certificates import service as certs
+from dms.documents import service as documents
+from dms.documents import folders
+from dms.fulltext import indexing
+from dms.signatures import pki
+from dms.people import users
+from dms.workflow import service as wf
+from dms.certificates.rows import ExamResult
 from tests.app.pdfs import make_pdf
 
 from .conftest import PHONE, PIN, LiveServer, Screen, add_user, login, logout

@@ -1,1 +1,0 @@
-"""CLI commands, one module per capability; each registers itself on dms.cli.main."""

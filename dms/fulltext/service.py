@@ -1,0 +1,92 @@
+"""Full-text search with the permission filter inside the query, built from the same rules as every check."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from search.errors import InvalidRequestError, QuerySyntaxError, StaleIndexError
+from search.query import STOP_WORDS_ONLY, SearchRequest, SearchResult, search as run_search
+
+from dms.errors import N_, DmsError, Invalid
+from dms.models import Document, User, VersionText
+from dms.runtime import Runtime
+from dms.security import P, access_filter
+from dms.documents.listing import parse_day
+from dms.fulltext.indexing import open_index
+
+FACETS = ("doc_type", "state", "org", "year")
+STALE_INDEX = N_("Поисковый индекс записан прежней версией программы (формат %(found)s, нужен %(expected)s) и "
+                 "не используется, пока его не перестроят: администратору нужно выполнить «dms reindex».")
+NOTICES = {STOP_WORDS_ONLY: N_("Запрос состоит только из служебных слов (предлогов, союзов, частиц), по ним не "
+                               "ищут: добавьте к запросу значимое слово.")}
+
+
+class SearchUnavailable(DmsError):
+    """The index cannot answer until an administrator acts (it is of an older format)."""
+    status = 503
+
+
+def notice_text(result: SearchResult) -> str | None:
+    """What to tell the user about a result that searched nothing (a msgid; None: nothing to say)."""
+    return NOTICES.get(result.notice or "")
+
+
+@dataclass
+class Query:
+    q: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+
+
+def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -> SearchResult:
+    allowed = access_filter(session, actor, P.VIEW).clauses
+    request = SearchRequest(q=query.q, allowed=allowed, filters={k: v for k, v in query.filters.items() if v},
+                            date_from=query.date_from, date_to=query.date_to, sort=query.sort, page=query.page,
+                            page_size=query.page_size, facets=FACETS, highlight=True, suggest=True)
+
+    def full_text(doc_id: str) -> str | None:
+        row = session.execute(select(VersionText.text).join(Document, Document.current_version_id ==
+                                                            VersionText.version_id)
+                              .where(Document.id == int(doc_id))).first()
+        return row[0] if row else None
+
+    try:
+        return run_search(open_index(rt), request, text_loader=full_text)
+    except QuerySyntaxError as exc:
+        raise Invalid("ошибка в запросе: %(why)s", why=exc) from None
+    except InvalidRequestError as exc:
+        raise Invalid("некорректные параметры поиска: %(why)s", why=exc) from None
+    except StaleIndexError as exc:
+        raise SearchUnavailable(STALE_INDEX, found=exc.found, expected=exc.expected) from None
+
+
+def parse_query(args) -> Query:  # noqa: ANN001
+    """A Query from request parameters or CLI options: q, type, state, org, year, from, to, sort, page."""
+    def day(name: str) -> date | None:
+        return parse_day(args.get(name), name)
+
+    def number(name: str, default: int, lo: int, hi: int) -> int:
+        raw = str(args.get(name) or default)
+        if not (raw.isascii() and raw.isdigit()):
+            raise Invalid("%(field)s: ожидается число", field=name)
+        return max(lo, min(hi, int(raw)))
+
+    sort = args.get("sort") or "relevance"
+    if sort not in ("relevance", "date"):
+        raise Invalid("sort: relevance или date")
+    year = (args.get("year") or "").strip()
+    if year and not (year.isascii() and year.isdigit() and len(year) <= 4):
+        raise Invalid("year: ожидается год")
+    return Query(q=(args.get("q") or "").strip()[:500],
+                 filters={"doc_type": args.get("type") or None, "state": args.get("state") or None,
+                          "org": args.get("org") or None, "year": int(year) if year else None},
+                 date_from=day("from"), date_to=day("to"), sort=sort,
+                 page=number("page", 1, 1, 10_000), page_size=number("page_size", 20, 1, 100))

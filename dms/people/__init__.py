@@ -1,0 +1,1 @@
+"""Users, groups, sessions and tokens; the administration pages and commands."""

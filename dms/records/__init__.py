@@ -1,0 +1,1 @@
+"""Records management: retention rules, legal holds, the trash, record declarations, disposition lists."""

@@ -1,0 +1,250 @@
+"""Signed documents stay provable: B-LTA protection and its renewal, as new immutable versions.
+
+A document whose retention outlives its signers' certificates (dms.records.retention: orders permanently, certificates
+of qualification 75 years, agreements 5 years after their term) gets, once its last signature is made, a new version
+that adds the validation data (certificates and CRLs issued after the signatures) and a document time-stamp
+(signing.lta.protect). Before the newest time-stamp's TSA certificate ends, a renewal adds new validation data and a
+new time-stamp, again as a new version: signed bytes are never rewritten, each version's bytes are a prefix of the
+next. `dms maintain` runs both (catching up after missed runs); the report says what is due and when.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, UTC
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from signing import clock, lta
+from signing import errors as sig_errors
+
+from dms.records import retention
+from dms.models import Document, EvidenceRecord, OutboxEntry, RevocationList, Signature, Version
+from dms.runtime import Runtime
+from dms.audit import service as audit
+from dms.signatures import pki
+
+PDF = "application/pdf"
+# Renew this long before the newest time-stamp's TSA certificate ends (a yearly run is enough: twice the interval).
+RENEW_BEFORE = timedelta(days=365 * 2)
+# A document kept longer than this past today outlives its signers' certificates (two years): protect it.
+LONG_RETENTION = timedelta(days=365 * 2)
+PROTECTED_RETENTION = timedelta(days=365 * 100)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def long_retention(doc: Document, today: date | None = None) -> bool:
+    """Whether the document must stay provable beyond its signers' certificates (read from dms.records.retention)."""
+    rule = retention.rule_for(doc.doc_type)
+    if rule.years is None or rule.disposal is retention.Disposal.KEEP:
+        return True
+    start = retention.start_date(rule, doc.meta or {}, doc.reg_date, _aware(doc.created_at))
+    due = retention.due_date(rule, start)
+    return due is None or due > (today or clock.now().date()) + LONG_RETENTION
+
+
+# Steps that put a signature on the document itself ("replace" needs the Sign permission but signs a duplicate).
+SIGNING_STEPS = frozenset({"sign", "countersign", "issue"})
+
+
+def _final(doc: Document) -> bool:
+    """No signing step is open any more (an agreement waiting for the holder's signature is not protected yet)."""
+    from dms.workflow.rules import workflow_for
+    return not any(t.name in SIGNING_STEPS and doc.state in t.sources
+                   for t in workflow_for(doc.doc_type).transitions.values())
+
+
+def _fresh_crls(rt: Runtime, session: Session, after: datetime) -> list[bytes]:
+    """The newest CRL of every issuer generation, those of live CAs issued at or after `after` (published now if
+    the newest is older): revocation data that speaks for the moment of the signatures."""
+    ca = pki.load(rt).ca
+    for issuer, generation in [("root", ca.root), *(("issuing", g) for g in ca.issuing_generations)]:
+        row = pki.current_crl(rt, session, issuer, generation)
+        if _aware(row.this_update) < after.replace(microsecond=0) and generation.certificate.not_valid_after_utc > \
+                clock.now():
+            pki.publish_crl(rt, session, issuer, generation)
+    return pki.archive_crls(session)
+
+
+def _newest_signature_time(session: Session, doc: Document) -> datetime:
+    newest = session.scalar(select(func.max(Signature.signed_at)).where(Signature.document_id == doc.id))
+    return _aware(newest) if newest else clock.now()
+
+
+def protect(rt: Runtime, session: Session, doc: Document, *, renewal: bool = False) -> Version | None:
+    """Add validation data and a document time-stamp to the current version as a new version (in the caller's
+    transaction; the bytes are stored first). None when the current version is not a signed PDF."""
+    current = session.get(Version, doc.current_version_id) if doc.current_version_id else None
+    if current is None or current.media_type != PDF:
+        return None
+    p = pki.load(rt)
+    data = rt.store.get_bytes(current.object_key)
+    crls = _fresh_crls(rt, session, _newest_signature_time(session, doc))
+    try:
+        protected = lta.protect(data, p.tsa, crls=crls, certs=[*p.ca.intermediates_der, *p.ca.roots_der])
+    except sig_errors.SigningLibraryError as exc:
+        raise pki.refusal(exc) from None
+    newest = lta.newest_timestamp(protected)
+    assert newest is not None
+    info = rt.store.put_bytes(protected)
+    rt.store.protect(info.key, clock.now() + PROTECTED_RETENTION)
+    number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
+    comment = ("Продление долговременной защиты подписей (новый штамп времени)" if renewal
+               else "Долговременная защита подписей (данные проверки и штамп времени, PAdES B-LTA)")
+    version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256, size=info.size,
+                      media_type=PDF, filename=current.filename, created_by_id=None, comment=comment)
+    session.add(version)
+    session.flush()
+    doc.current_version_id = version.id
+    session.add(EvidenceRecord(document_id=doc.id, version_id=version.id, source_version_id=current.id,
+                               timestamp_at=newest.at, tsa_not_after=newest.tsa_not_after,
+                               renew_by=newest.tsa_not_after - RENEW_BEFORE))
+    session.add(OutboxEntry(document_id=doc.id, op="upsert"))
+    session.flush()
+    audit.record(session, None, "evidence.renew" if renewal else "evidence.protect", "document", doc.id,
+                 version=number, source_version=current.number, timestamp=newest.at.isoformat(),
+                 tsa_serial=newest.tsa_serial, renew_by=(newest.tsa_not_after - RENEW_BEFORE).isoformat())
+    return version
+
+
+def protect_if_due(rt: Runtime, session: Session, doc: Document) -> Version | None:
+    """After a signature: protect at once when the document is signed for the last time and kept long."""
+    if not long_retention(doc) or not _final(doc):
+        return None
+    return protect(rt, session, doc)
+
+
+def _unprotected(session: Session) -> list[int]:
+    """Documents whose current version is a signed version (a signature produced it or covers it) with no
+    protection yet."""
+    signed_current = select(Document.id).join(Signature, Signature.version_id == Document.current_version_id)
+    protected = select(EvidenceRecord.version_id)
+    return list(session.scalars(signed_current.where(Document.current_version_id.not_in(protected)).distinct()
+                                .order_by(Document.id)))
+
+
+def _due_renewals(session: Session, now: datetime) -> list[EvidenceRecord]:
+    return list(session.scalars(select(EvidenceRecord).join(Document, Document.id == EvidenceRecord.document_id)
+                                .where(EvidenceRecord.version_id == Document.current_version_id,
+                                       EvidenceRecord.renew_by <= now).order_by(EvidenceRecord.id)))
+
+
+@dataclass
+class Run:
+    protected: list[int]
+    renewed: list[int]
+    failed: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"protected": self.protected, "renewed": self.renewed, "failed": self.failed}
+
+
+def run(rt: Runtime, now: datetime | None = None) -> Run:
+    """Protect what is signed and unprotected; renew what is due. Each document in its own transaction."""
+    now = now or clock.now()
+    out = Run([], [], [])
+    with rt.db.session() as s:
+        fresh = _unprotected(s)
+        due = [(r.document_id, r.id) for r in _due_renewals(s, now)]
+    for doc_id in fresh:
+        _one(rt, doc_id, False, out)
+    for doc_id, _ in due:
+        _one(rt, doc_id, True, out)
+    return out
+
+
+def _one(rt: Runtime, doc_id: int, renewal: bool, out: Run) -> None:
+    try:
+        with rt.db.session() as s:
+            doc = s.get(Document, doc_id)
+            if doc is None:
+                return
+            if not renewal and (not long_retention(doc) or not _final(doc)):
+                return
+            if protect(rt, s, doc, renewal=renewal) is not None:
+                (out.renewed if renewal else out.protected).append(doc_id)
+    except Exception as exc:  # noqa: BLE001 - reported per document, the others go on
+        out.failed.append({"id": doc_id, "error": getattr(exc, "message", None) or str(exc)})
+
+
+def report(session: Session, now: datetime | None = None, horizon: timedelta = timedelta(days=365)) -> dict:
+    """What needs protection or renewal now, and what falls due within `horizon`."""
+    now = now or clock.now()
+    rows = session.scalars(select(EvidenceRecord).join(Document, Document.id == EvidenceRecord.document_id)
+                           .where(EvidenceRecord.version_id == Document.current_version_id,
+                                  EvidenceRecord.renew_by <= now + horizon).order_by(EvidenceRecord.renew_by)).all()
+    unprotected = [d for d in _unprotected(session)
+                   if (doc := session.get(Document, d)) is not None and long_retention(doc) and _final(doc)]
+    crls = session.scalar(select(func.count()).select_from(RevocationList)) or 0
+    return {"unprotected": unprotected,
+            "renewals": [{"id": r.document_id, "renew_by": _aware(r.renew_by).isoformat(),
+                          "tsa_not_after": _aware(r.tsa_not_after).isoformat(), "overdue": _aware(r.renew_by) <= now}
+                         for r in rows],
+            "crls_published": crls}
+
+
+def maintain(rt: Runtime, now: datetime | None = None) -> dict:
+    """What a daily (or, at the least, yearly) run does, each step on its own so that one failure does not stop the
+    others: roll the TSA and CAs over, publish CRLs, expire certificates of qualification past their date (through
+    the workflow), protect signed documents and renew their protection. Idempotent: a second run finds nothing
+    due; a run after missed ones catches up."""
+    from dms.certificates import service as certificates
+    now = now or clock.now()
+    summary: dict = {"at": now.isoformat(), "errors": []}
+
+    def step(name: str, action) -> None:  # noqa: ANN001
+        try:
+            summary[name] = action()
+        except Exception as exc:  # noqa: BLE001 - reported, the next step still runs
+            summary["errors"].append({"step": name, "error": getattr(exc, "message", None) or str(exc)})
+
+    if not pki.is_initialised(rt.settings):
+        summary["errors"].append({"step": "pki", "error": "удостоверяющий центр не создан: выполните dms pki init"})
+    else:
+        step("rollover", lambda: pki.roll_over(rt, now)["renewed"])
+
+        def crls() -> list[dict]:
+            with rt.db.session() as s:
+                return pki.publish_due_crls(rt, s)
+        step("crls", crls)
+
+    def expire() -> list[str]:
+        with rt.db.session() as s:
+            return certificates.expire_due(s, None, today=now.date())
+    step("certificates_expired", expire)
+    if pki.is_initialised(rt.settings):
+        def evidence() -> dict:
+            result = run(rt, now)
+            for failure in result.failed:
+                summary["errors"].append({"step": "evidence", **failure})
+            return result.to_dict()
+        step("evidence", evidence)
+
+        def due() -> dict:
+            with rt.db.session() as s:
+                return report(s, now)
+        step("report", due)
+
+        def stamp_audit() -> dict | None:  # the chain's head under our TSA (issue 16): a rewritten history shows
+            from dms.audit.stamp import stamp_audit_head
+            return stamp_audit_head(rt)
+        step("audit_stamp", stamp_audit)
+
+    def approvals() -> dict:  # «срок завтра» / «просрочено» once each, then the e-mails still pending
+        from dms.approvals import notify
+        from dms.approvals import service as approval_routes
+        with rt.db.session() as s:
+            counts: dict = approval_routes.remind(s, now)
+        counts["email"] = notify.send_pending(rt.db, notify.config_from_env(), rt.settings.base_url)
+        return counts
+    step("approvals", approvals)
+    summary["ok"] = not summary["errors"]
+    with rt.db.session() as s:
+        audit.record(s, None, "maintain", "system", None, ok=summary["ok"],
+                     renewed_keys=summary.get("rollover", []), expired=len(summary.get("certificates_expired", [])),
+                     protected=len((summary.get("evidence") or {}).get("protected", [])),
+                     renewed=len((summary.get("evidence") or {}).get("renewed", [])), errors=summary["errors"][:20])
+    return summary
