@@ -114,11 +114,10 @@ def purge_cmd(ctx: click.Context, days: int | None, login: str) -> None:
     """Destroy what stayed in the trash longer than the period; held documents stay."""
     from dms.records import service as svc
     rt = runtime(ctx)
-    with rt.db.session() as s:
-        result = svc.purge(s, users.get_user(s, login), days=rt.settings.trash_days if days is None else days)
-    with rt.db.session() as s:
-        objects = svc.remove_objects(s, rt.store, result.keys)
-    emit({**result.as_dict(), "objects": objects.as_dict()}, True)
+    with rt.db.session() as s:  # the objects leave the store after the commit (the service registered it)
+        result = svc.purge(s, users.get_user(s, login), store=rt.store,
+                           days=rt.settings.trash_days if days is None else days)
+    emit(result.as_dict(), True)
 
 
 @records.command("declare")
@@ -212,9 +211,7 @@ def disposition_execute(ctx: click.Context, batch_id: int, login: str) -> None:
     """Destroy the items of an approved list that are still due and not held."""
     from dms.records import service as svc
     rt = runtime(ctx)
-    with rt.db.session() as s:
-        batch, keys = svc.execute(s, users.get_user(s, login), batch_id)
+    with rt.db.session() as s:  # the objects leave the store after the commit (the service registered it)
+        batch, objects = svc.execute(s, users.get_user(s, login), batch_id, store=rt.store)
         data = svc.batch_json(batch)
-    with rt.db.session() as s:
-        objects = svc.remove_objects(s, rt.store, keys)
     emit({**data, "objects": objects.as_dict()}, True)

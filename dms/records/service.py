@@ -2,8 +2,9 @@
 
 Every way out of the archive goes through `_destroy` (purge of the trash, executed disposition), and every one
 first asks `deletion_blocker`, so a legal hold blocks them all. Rows are deleted in the caller's transaction;
-the objects whose last reference went are deleted only after that commit, by `remove_objects` (a crash in
-between leaves orphans for `dms check`, never a version without bytes).
+the objects whose last reference went are deleted only after that commit, by `remove_objects` registered by
+`purge`/`execute` themselves with `dms.uow.after_commit` (a rollback deletes nothing; a crash in between leaves
+orphans for `dms check`, never a version without bytes). No caller cleans up by hand.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dms.models import (Certificate, DispositionBatch, DispositionItem, Document
                         RecordDeclaration, Signature, TrashEntry, User, Version, VersionText, WorkflowHistory)
 from dms.security import Forbidden, P, Permission, has_permission, holds_globally
 from dms.audit import service as audit
+from dms.uow import after_commit
 
 
 # Duty -> global roles that hold it. Archivist work is the administrator's; auditors may read the lists.
@@ -315,19 +317,40 @@ def remove_objects(session: Session, store: ObjectStore, keys: Iterable[str]) ->
     return report
 
 
+def _remove_after_commit(session: Session, store: ObjectStore, keys: set[str]) -> ObjectsReport:
+    """Register the removal of `keys` for after the session's commit; the report is filled then (empty after a
+    rollback, which drops the removal). The committed session may not emit SQL: the references are read in a
+    session of its own on the same database."""
+    report = ObjectsReport()
+    bind = session.get_bind()
+
+    def remove() -> None:
+        with Session(bind) as s:
+            done = remove_objects(s, store, keys)
+        report.deleted[:], report.kept_referenced[:], report.kept_protected[:] = (
+            done.deleted, done.kept_referenced, done.kept_protected)
+
+    if keys:
+        after_commit(session, remove)
+    return report
+
+
 @dataclass
 class PurgeResult:
     purged: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    objects: ObjectsReport = field(default_factory=ObjectsReport)  # filled once the purge is committed
 
     def as_dict(self) -> dict:
         return {"purged": [{k: v for k, v in p.items() if k != "keys"} for p in self.purged],
-                "skipped": self.skipped}
+                "skipped": self.skipped, "objects": self.objects.as_dict()}
 
 
-def purge(session: Session, actor: User, *, days: int, now: datetime | None = None) -> PurgeResult:
-    """Destroy what has been in the trash longer than `days` (Settings.trash_days); held documents stay."""
+def purge(session: Session, actor: User, *, days: int, store: ObjectStore,
+          now: datetime | None = None) -> PurgeResult:
+    """Destroy what has been in the trash longer than `days` (Settings.trash_days); held documents stay. Their
+    objects leave `store` once the caller's transaction commits (`result.objects` tells what happened then)."""
     require_duty(actor, "manage")
     cutoff = (now or _now()) - timedelta(days=days)
     result = PurgeResult()
@@ -345,6 +368,7 @@ def purge(session: Session, actor: User, *, days: int, now: datetime | None = No
         audit.record(session, actor, "records.purge", "document", what["document"], **what)
         result.purged.append(what)
         result.keys |= set(what["keys"])
+    result.objects = _remove_after_commit(session, store, result.keys)
     return result
 
 
@@ -427,11 +451,11 @@ def approve(session: Session, actor: User, batch_id: int) -> DispositionBatch:
     return batch
 
 
-def execute(session: Session, actor: User, batch_id: int,
-            today: date | None = None) -> tuple[DispositionBatch, set[str]]:
+def execute(session: Session, actor: User, batch_id: int, *, store: ObjectStore,
+            today: date | None = None) -> tuple[DispositionBatch, ObjectsReport]:
     """Destroy the items of an approved list that are still due under their rule and not held; each destroyed
-    document leaves an audit event and its item as the certificate of destruction. Returns the object keys to
-    hand to `remove_objects` after the commit."""
+    document leaves an audit event and its item as the certificate of destruction. The objects nothing references
+    any more leave `store` once the caller's transaction commits: the returned report is filled then."""
     require_duty(actor, "manage")
     batch = get_batch(session, actor, batch_id)
     if batch.status != "approved":
@@ -470,7 +494,7 @@ def execute(session: Session, actor: User, batch_id: int,
     audit.record(session, actor, "records.disposition.execute", "disposition", batch.id,
                  destroyed=[i.document_id for i in batch.items if i.status == "destroyed"],
                  skipped=[i.document_id for i in batch.items if i.status == "skipped"])
-    return batch, keys
+    return batch, _remove_after_commit(session, store, keys)
 
 
 def batch_json(batch: DispositionBatch) -> dict:

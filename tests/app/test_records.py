@@ -3,6 +3,7 @@ only what its rule allows and only after approval, with an audit event each; tra
 trip (rows, objects, search); a declared record is immutable."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from datetime import date, datetime, UTC
@@ -79,10 +80,8 @@ def _trash_via_cli(app, world, settings, login: str, doc_id: int) -> None:  # no
 def _trash_via_service(app, world, settings, login: str, doc_id: int) -> None:  # noqa: ANN001
     with world.rt.db.session() as s:
         actor = users.get_user(s, login)
-        try:
+        with contextlib.suppress(Conflict, Forbidden):
             records.trash(s, actor, s.get(Document, doc_id), "x")
-        except (Conflict, Forbidden):
-            pass
 
 
 TRASH_ROUTES = {"web": _trash_via_web, "api": _trash_via_api, "cli": _trash_via_cli, "service": _trash_via_service}
@@ -152,7 +151,7 @@ def test_hold_blocks_purge_by_cli_and_service_until_released(people, settings, r
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["skipped"][0]["document"] == doc
     with rt.db.session() as s:
-        assert records.purge(s, users.get_user(s, "admin"), days=0).purged == []
+        assert records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store).purged == []
     assert _exists(rt, doc) and rt.store.exists(key)
     _release(rt, hold)
     r = _cli(settings, "purge", "--days", "0", "--as", "admin")
@@ -209,10 +208,9 @@ def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, set
         s.get(TrashEntry, twin).trashed_at = datetime(2000, 1, 1, tzinfo=UTC)
         s.get(TrashEntry, doc).trashed_at = datetime(2001, 1, 1, tzinfo=UTC)
     with rt.db.session() as s:
-        result = records.purge(s, users.get_user(s, "admin"), days=30, now=datetime(2000, 12, 1, tzinfo=UTC))
-    with rt.db.session() as s:
-        objects = records.remove_objects(s, rt.store, result.keys)
-    assert [p["document"] for p in result.purged] == [twin] and objects.kept_referenced == [key]
+        result = records.purge(s, users.get_user(s, "admin"), days=30, store=rt.store,
+                               now=datetime(2000, 12, 1, tzinfo=UTC))
+    assert [p["document"] for p in result.purged] == [twin] and result.objects.kept_referenced == [key]
     assert rt.store.exists(key)
     r = _cli(settings, "purge", "--as", "admin")
     assert json.loads(r.output)["objects"]["deleted"] == [key] and not rt.store.exists(key)
@@ -238,7 +236,7 @@ def test_a_refused_document_in_the_trash_does_not_stop_the_purge_of_the_others(p
         for doc_id in (cert_doc, plain):
             s.add(TrashEntry(document_id=doc_id, trashed_at=datetime(2000, 1, 1, tzinfo=UTC)))
     with rt.db.session() as s:
-        result = records.purge(s, users.get_user(s, "admin"), days=30)
+        result = records.purge(s, users.get_user(s, "admin"), days=30, store=rt.store)
     assert [p["document"] for p in result.purged] == [plain] and not _exists(rt, plain)
     assert result.skipped == [{"document": cert_doc,
                                "reason": "свидетельство из реестра не уничтожается вместе с записью реестра"}]
@@ -267,7 +265,7 @@ def test_declared_record_is_immutable_and_leaves_only_by_disposition(app, people
         admin = users.get_user(s, "admin")
         batch = records.propose(s, admin)
         records.approve(s, users.get_user(s, "archivist"), batch.id)
-        records.execute(s, admin, batch.id)
+        records.execute(s, admin, batch.id, store=rt.store)
     assert not _exists(rt, doc)
 
 
@@ -357,7 +355,8 @@ def test_hold_and_release_are_audited_with_a_reason_and_need_an_administrator(ap
         assert r.status_code in (403, 404), login
     h = people.token(client, "admin")
     assert client.post("/api/v1/records/holds", headers=h, json={"document_id": doc}).status_code == 400
-    hold = client.post("/api/v1/records/holds", headers=h, json={"document_id": doc, "reason": "запрос суда"}).get_json()
+    hold = client.post("/api/v1/records/holds", headers=h,
+                       json={"document_id": doc, "reason": "запрос суда"}).get_json()
     assert client.post(f"/api/v1/records/holds/{hold['id']}/release", headers=h,
                        json={"reason": "отозван"}).status_code == 200
     with rt.db.session() as s:
@@ -417,3 +416,57 @@ def test_purge_keeps_objects_under_store_retention_and_reports_them(people, sett
     assert [p["document"] for p in out["purged"]] == [doc]
     assert out["objects"] == {"deleted": [], "kept_referenced": [], "kept_protected": [key]}
     assert not _exists(rt, doc) and rt.store.exists(key)
+
+
+def _approved_list(rt, doc_id: int) -> int:  # noqa: ANN001
+    _backdate(rt, doc_id, date(2012, 1, 10))
+    with rt.db.session() as s:
+        batch = records.propose(s, users.get_user(s, "admin"))
+        records.approve(s, users.get_user(s, "archivist"), batch.id)
+        return batch.id
+
+
+def test_a_rolled_back_disposition_deletes_nothing_from_the_store_and_a_committed_one_deletes_its_objects(
+        people, rt):  # noqa: ANN001
+    """The service removes the objects after the commit (dms.uow.after_commit), not its callers: a transaction that
+    rolls back after `execute` leaves rows and bytes; the same list committed removes the bytes."""
+    doc = _doc(people, "Заявление к уничтожению", text="заявление к уничтожению")
+    with rt.db.session() as s:
+        key = s.get(Document, doc).current_version.object_key
+    bid = _approved_list(rt, doc)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), rt.db.session() as s:
+        batch, objects = records.execute(s, users.get_user(s, "admin"), bid, store=rt.store)
+        assert [i.status for i in batch.items] == ["destroyed"]
+        assert rt.store.exists(key)  # nothing leaves the store before the commit
+        raise Abort
+    assert objects.deleted == [] and _exists(rt, doc) and rt.store.exists(key)
+    with rt.db.session() as s:
+        assert s.scalars(select(DispositionItem.status).where(DispositionItem.document_id == doc)).all() == ["proposed"]
+
+    with rt.db.session() as s:
+        batch, objects = records.execute(s, users.get_user(s, "admin"), bid, store=rt.store)
+        assert rt.store.exists(key) and objects.deleted == []  # still inside the transaction
+    assert objects.deleted == [key] and not rt.store.exists(key) and not _exists(rt, doc)
+
+
+def test_a_rolled_back_purge_deletes_nothing_from_the_store(people, rt):  # noqa: ANN001
+    doc = _doc(people, "Черновик в корзине", text="черновик в корзине")
+    with rt.db.session() as s:
+        key = s.get(Document, doc).current_version.object_key
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, doc))
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), rt.db.session() as s:
+        result = records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store)
+        assert [p["document"] for p in result.purged] == [doc]
+        raise Abort
+    assert result.objects.deleted == [] and _exists(rt, doc) and rt.store.exists(key)
+    with rt.db.session() as s:
+        result = records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store)
+    assert result.objects.deleted == [key] and not rt.store.exists(key) and not _exists(rt, doc)
