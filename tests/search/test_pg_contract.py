@@ -293,3 +293,14 @@ def test_the_tsvector_holds_our_lemmas_at_their_positions():
     assert "'петров':4B" in tsv and "'проверка':6 " in tsv + " "
     assert "'id=x'" in tsv and "'year=2024'" in tsv
     assert corrected == {"держатель", "практика", "практик", "проверка"}
+
+
+def test_a_broad_query_ranks_its_newest_matches_unless_told_to_rank_all(pg_index, pg_engine):
+    add(pg_index, doc("old", "Эксперт эксперт", "эксперт", date=date(2001, 1, 1)),
+        *(doc(f"n{i}", "Письмо", f"эксперт и другие слова {i}", date=date(2020, 1, 1 + i)) for i in range(9)))
+    window = PgSearchIndex.open(pg_engine, prefix=pg_index.prefix, rank_window=3)
+    exact = PgSearchIndex.open(pg_engine, prefix=pg_index.prefix, rank_window=None)
+    assert ordered(exact, "эксперт")[0] == "old"
+    newest = window.search(SearchRequest(q="эксперт", allowed=None, page_size=3))
+    assert newest.total == 10 and {h.id for h in newest.items} == {"n6", "n7", "n8"}
+    assert ordered(window, "эксперт") == ordered(exact, "эксперт")  # a page beyond the window ranks all
