@@ -120,7 +120,7 @@ def _describe() -> list[Operation]:
     op("GET", "/audit", "Журнал аудита (фильтры; для аудитора и администратора)", ref("AuditPage"),
        query={**PAGE, "actor": STR, "action": STR, "object_type": STR, "object_id": ID, "document": ID,
               "since": DAY, "until": DAY}, errors=(400, 403))
-    op("GET", "/search", "Полнотекстовый поиск с фасетами (только видимые документы)", ref("SearchResult"),
+    op("GET", "/search", "Полнотекстовый поиск с фасетами (только видимые документы; id — числа)", ref("SearchResult"),
        query={"q": STR, "type": STR, "state": STR, "org": STR, "year": INT, "from": DAY, "to": DAY,
               "sort": {"type": "string", "enum": ["relevance", "date"]}, "page": INT, "page_size": INT})
     section("Подписи")

@@ -100,8 +100,8 @@ AGGREGATE = obj(form=STR, title=STR, scope=STR, reports=INT, by_state={"type": "
                 numbers=arr(obj(code=STR, question=STR, reports=INT, sum=opt(NUM), min=opt(NUM), max=opt(NUM),
                                 mean=opt(NUM))),
                 recommendations=arr(obj(document_id=INT, reg_number=opt(STR), site=STR, question=STR, text=STR)))
-SEARCH_HIT = obj(id=STR, title=STR, reg_number=STR, cert_number=STR, doc_type=STR, state=STR, org=STR,
-                 date=opt(STR), score=NUM, highlight=STR)
+SEARCH_HIT = obj(id=INT, title=STR, reg_number=STR, cert_number=STR, blank_number=STR, doc_type=STR, state=STR,
+                 org=STR, date=opt(STR), score=NUM, highlight=STR)
 
 COMPONENTS: dict[str, Schema] = {
     "Error": ERROR,
@@ -127,7 +127,7 @@ COMPONENTS: dict[str, Schema] = {
     "SearchResult": obj(total=INT, page=INT, page_size=INT, items=arr(ref("SearchHit")),
                         facets={"type": "object", "additionalProperties": {"type": "object",
                                                                            "additionalProperties": INT}},
-                        suggestion=opt(STR)),
+                        suggestion=opt(STR), notice=opt(STR)),
     "Signature": SIGNATURE,
     "SignatureCreated": extend("Signature", document=ref("Document")),
     "Validation": VALIDATION,

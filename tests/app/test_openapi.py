@@ -9,6 +9,7 @@ import pytest
 from openapi_spec_validator import validate as validate_spec
 
 from dms.api.openapi import NOT_OPERATIONS, openapi_document
+from dms.fulltext import indexing
 from tests.fuzz.conformance import problems
 
 from .pdfs import make_pdf
@@ -110,6 +111,7 @@ def archive(world, client):  # noqa: ANN001, ANN201
     world.user("boss", "Administrator")
     world.folder("/Приказы")
     doc = world.document("boss", "/Приказы", make_pdf("приказ о проверке"), doc_type="order", title="Приказ")
+    indexing.drain(world.rt)
     return {"headers": world.token(client, "boss"), "doc": doc.id}
 
 
@@ -133,6 +135,9 @@ def test_real_answers_conform_to_the_described_schemas(client, archive) -> None:
         r = client.get(PREFIX + real, headers=h)
         conforms(spec, "GET", described, r.status_code, r.get_json())
         assert r.status_code == 200, (real, r.get_json())
+    r = client.get(f"{PREFIX}/search", query_string={"q": "приказ"}, headers=h)
+    conforms(spec, "GET", "/search", r.status_code, r.get_json())
+    assert [i["id"] for i in r.get_json()["items"]] == [doc]  # an integer, as the schema says
     r = client.post(f"{PREFIX}/folders", json={"name": "Новая"}, headers=h)
     conforms(spec, "POST", "/folders", r.status_code, r.get_json())
     r = client.patch(f"{PREFIX}/documents/{doc}", json={"title": "Приказ №2"}, headers=h)

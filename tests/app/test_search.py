@@ -115,6 +115,7 @@ def test_api_and_cli_search_answer_the_documented_shape(rt, world, client, setti
     assert r.status_code == 200
     body = r.get_json()
     assert body["total"] == 1 and {"id", "title", "reg_number"} <= set(body["items"][0])
+    assert body["items"][0]["id"] == archive["agreement"]  # an integer (strings until 2026-12), as in the CLI
     assert client.get("/api/v1/search?q=AND", headers=h).status_code == 200  # a bare operator is a word, not an error
     assert client.get("/api/v1/search?q=x&sort=sideways", headers=h).status_code == 400
     env = {**os.environ, "DMS_DATA_DIR": str(settings.data_dir), "DMS_DATABASE_URL": settings.database_url,
