@@ -679,19 +679,21 @@ def _unsupported_signatures(reader: PdfFileReader, supported: int) -> list[tuple
     found = []
     for name, sig_object, sig_field in filled:
         try:
-            subfilter = str(sig_object.get_object().get("/SubFilter", ""))
+            value = sig_object.get_object()
+            subfilter, kind = str(value.get("/SubFilter", "")), str(value.get("/Type", "/Sig"))
         except Exception:  # noqa: BLE001
-            subfilter = ""
+            subfilter, kind = "", "/Sig"
         if subfilter in _SUPPORTED_SUBFILTERS:
             continue
-        found.append(_unsupported_report(reader, str(name), subfilter, sig_field))
+        found.append(_unsupported_report(reader, str(name), subfilter, sig_field,
+                                         "document_timestamp" if kind == "/DocTimeStamp" else "signature"))
     return found
 
 
-def _unsupported_report(reader: PdfFileReader, name: str, subfilter: str,
-                        sig_field: Any) -> tuple[int, SignatureReport]:
+def _unsupported_report(reader: PdfFileReader, name: str, subfilter: str, sig_field: Any,
+                        kind: str) -> tuple[int, SignatureReport]:
     shown = subfilter.lstrip("/") or "без SubFilter"
-    report = SignatureReport(status="cannot_be_checked", field_name=name, algorithm=shown,
+    report = SignatureReport(status="cannot_be_checked", field_name=name, kind=kind, algorithm=shown,
                              problem=f"формат подписи {shown} не поддерживается")
     revision = 1 << 30
     try:
