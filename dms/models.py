@@ -1,27 +1,15 @@
-"""Data only: the tables of the archive. Rules live in dms.services and dms.security."""
+"""Data only: the tables of the archive. Rules live in each capability's service and in dms.security."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, UTC
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String,
                         Text, UniqueConstraint, false)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# Ids of documents, versions, signatures, audit events and folders are never given again, also on SQLite (whose
-# plain rowid hands a deleted newest id to the next row): a destroyed document's history and audit events must
-# never mix with a new document's. PostgreSQL sequences never go back anyway. Migration 0012.
-NEVER_REUSED = {"sqlite_autoincrement": True}
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+from dms.orm import NEVER_REUSED, Base, utcnow  # noqa: F401  (re-exported: dms.models is where tables are read from)
 
 
 class Organisation(Base):

@@ -38,6 +38,7 @@ from dms.signatures import pki
 from dms.register import service as register
 from dms.workflow import service as wf_svc
 from dms.signatures.service import RETENTION as SIGNED_RETENTION
+from dms.workflow.hooks import guard
 
 DOC_TYPE = "agreement"
 HOLDER_KIND = "practice_holder"
@@ -261,6 +262,16 @@ def agency_signature(session: Session, doc: Document) -> Signature | None:
     return session.scalars(select(Signature).where(Signature.document_id == doc.id, Signature.kind == "pades",
                                                    Signature.transition == AGENCY_STEP)
                            .order_by(Signature.id.desc())).first()
+
+
+@guard("both_signatures_valid")
+def _both_signatures_valid(session: Session, actor: User, doc: Document) -> str | None:
+    return countersignature_problem(session, doc)
+
+
+@guard("term_not_ended")
+def _term_not_ended(session: Session, actor: User, doc: Document) -> str | None:
+    return term_problem(doc)
 
 
 def countersignature_problem(session: Session, doc: Document) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dms.models import Base, utcnow
+from dms.orm import Base, utcnow
 
 
 class ApprovalRoute(Base):

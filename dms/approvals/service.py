@@ -24,6 +24,7 @@ from dms.workflow import service as wf_svc
 from dms.approvals import calendar, notify
 from dms.approvals.models import ApprovalRoute, ApprovalStage, ApprovalTask, Deputy
 from dms.approvals.rules import DEFAULT_ROUTES, Decision, Kind, Rule, RouteRule, StageRule
+from dms.workflow.hooks import effect
 
 
 def now() -> datetime:
@@ -371,7 +372,7 @@ def _file_sheet(rt: Any, session: Session, doc: Document, route: ApprovalRoute, 
     from dms.approvals.sheet import render_sheet, seal
     if rt is None or initiator is None:
         return
-    pdf = seal(rt, render_sheet(session, doc))
+    pdf = seal(rt, render_sheet(doc, describe(session, doc)))
     folder = folders.get(session, doc.folder_id)
     stored = docs.store_upload(rt.store, io.BytesIO(pdf), f"approval-sheet-{doc.id}-{route.round}.pdf",
                                rt.settings.max_upload_bytes)
@@ -508,6 +509,7 @@ def remind(session: Session, at: datetime | None = None) -> dict[str, int]:
     return counts
 
 
+@effect("approvals_signed")
 def notify_signed(session: Session, actor: User | None, doc: Document) -> None:
     """Effect of a signing step: the initiator of the document's last approved round and its author are told."""
     route = session.scalars(select(ApprovalRoute).where(ApprovalRoute.document_id == doc.id,

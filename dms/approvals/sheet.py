@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.orm import Session
 
 from dms import pdfrender
 from dms.models import Document
@@ -30,9 +29,8 @@ def _when(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
 
 
-def sheet_rows(session: Session, doc: Document) -> list[list[str]]:
-    from dms.approvals.service import describe
-    data = describe(session, doc)
+def sheet_rows(data: dict) -> list[list[str]]:
+    """The sheet's table from a route's description (dms.approvals.service.describe)."""
     rows = [["Круг", "Этап", "Согласующий", "Решение", "Замечания", "Дата и время (МСК)"]]
     for rnd in data["rounds"]:
         for stage in rnd["stages"]:
@@ -46,9 +44,10 @@ def sheet_rows(session: Session, doc: Document) -> list[list[str]]:
     return rows
 
 
-def render_sheet(session: Session, doc: Document) -> bytes:
-    from dms.approvals.service import describe
-    rounds = describe(session, doc)["rounds"]
+def render_sheet(doc: Document, data: dict) -> bytes:
+    """The approval sheet of `doc` as a PDF, from its routes' description (dms.approvals.service.describe: the
+    caller reads it, so the sheet depends on no service)."""
+    rounds = data["rounds"]
     summary = "; ".join(f"круг {r['round']}: {STATUS_RU.get(r['status'], r['status'])}" for r in rounds)
     number = f"№ {doc.reg_number}" if doc.reg_number else "без номера"
     spec = pdfrender.RenderSpec(
@@ -57,7 +56,7 @@ def render_sheet(session: Session, doc: Document) -> bytes:
         title=f"{doc.title} ({number})",
         paragraphs=[f"Документ: {doc.title}, {number}.", f"Итог согласования: {summary}."],
         reg_number=doc.reg_number, reg_date=doc.reg_date,
-        table=sheet_rows(session, doc),
+        table=sheet_rows(data),
     )
     return pdfrender.render_document_pdf(spec)
 

@@ -184,7 +184,7 @@ def route_sheet(doc_id: int):  # noqa: ANN201
     doc = _doc(doc_id)
     if not approvals.routes_of(g.db, doc):
         abort(404)
-    return Response(render_sheet(g.db, doc), mimetype="application/pdf",
+    return Response(render_sheet(doc, approvals.describe(g.db, doc)), mimetype="application/pdf",
                     headers={"Content-Disposition": f"inline; filename=approval-sheet-{doc.id}.pdf",
                              "Cache-Control": "private, no-store"})
 

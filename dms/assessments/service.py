@@ -23,6 +23,7 @@ from dms.documents import service as documents
 from dms.documents import folders
 from dms.documents import sharing
 from dms.workflow import service as wf_svc
+from dms.workflow.hooks import guard
 
 DOC_TYPE = "assessment_report"
 ASSESSED_ROLE = "Assessed"
@@ -77,6 +78,11 @@ def create(session: Session, actor: User, assessed_login: str, title: str, meta:
     if upload is not None:
         documents.add_version(session, actor, doc, upload, "Отчёт по результатам оценки")
     return doc
+
+
+@guard("assessed_person_folder")
+def _assessed_person_folder(session: Session, actor: User, doc: Document) -> str | None:
+    return release_problem(session, doc)
 
 
 def release_problem(session: Session, doc: Document) -> str | None:

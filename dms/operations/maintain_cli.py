@@ -34,8 +34,8 @@ def _describe(r: dict) -> str:
 def maintain(ctx: click.Context, as_json: bool) -> None:
     """Do what is due: roll the TSA and CAs over, publish CRLs, expire certificates of qualification, protect signed
     documents (B-LTA) and renew their time-stamps. Idempotent; exits 0 when everything went well."""
-    from dms.signatures import evidence
-    result = evidence.maintain(runtime(ctx))
+    from dms.operations import maintain
+    result = maintain.maintain(runtime(ctx))
     emit(result, as_json, _describe)
     if not result["ok"]:
         sys.exit(EXIT_PROBLEM)

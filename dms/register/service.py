@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from dms.errors import N_, Conflict, Invalid, NotFound, localize
 from dms.models import Certificate, Document, Folder, Organisation, RegisterEvent, Signature, User
 from dms.pdfrender import RenderSpec, Signature as SignatureLine, format_date_ru, render_document_pdf
-from dms.register.rules import (AGENCY_KIND, KINDS, REGISTER_NAME, REGISTER_ROOT, STATUSES, TRANSITIONS, Filing,
-                                RegisterTransition, code_problem, fill, inn_valid, kind_label, kpp_valid, ogrn_valid,
-                                status_label)
+from dms.register.rules import (AGENCY_KIND, IN_FORCE, KINDS, REGISTER_NAME, REGISTER_ROOT, STATUSES, TRANSITIONS,
+                                Filing, RegisterTransition, code_problem, fill, inn_valid, kind_label, kpp_valid,
+                                ogrn_valid, status_label)
 from dms.runtime import Runtime
 from dms.security import Forbidden, P, has_permission, roles_with, visible_folder_ids
 from dms.workflow.rules import workflow_for
@@ -25,6 +25,7 @@ from dms.audit import service as audit
 from dms.documents import service as documents
 from dms.documents import folders
 from dms.workflow import service as wf_svc
+from dms.workflow.hooks import effect, guard
 
 
 
@@ -267,6 +268,18 @@ def _waiting_event(session: Session, doc: Document) -> RegisterEvent | None:
                            .order_by(RegisterEvent.id.desc()).limit(1)).first()
 
 
+@guard("counterparty_in_register")
+def counterparty_problem(session: Session, actor: User, doc: Document) -> str | None:
+    """The guard of signing with a counterparty: the organisation the document names is in force in the Register
+    (an exclusion or a decision waiting for its signature stops it)."""
+    code = str((doc.meta or {}).get("counterparty") or "")
+    org = session.scalars(select(Organisation).where(Organisation.code == code)).first() if code else None
+    if org is None or (org.register_status in IN_FORCE and org.pending_status in ("", *IN_FORCE)):
+        return None
+    return N_("вторая сторона не действует в Регистре (исключена, не включена или решение ждёт подписи)")
+
+
+@effect("register_decision")
 def decision_signed(session: Session, actor: User | None, doc: Document) -> None:
     """The order deciding a register step is signed (a workflow effect of the order's «sign»): the organisation's
     status changes now."""
@@ -281,6 +294,7 @@ def decision_signed(session: Session, actor: User | None, doc: Document) -> None
                  transition=event.transition, to_status=event.to_status, document=doc.id, reg_number=doc.reg_number)
 
 
+@effect("register_decision_dropped")
 def decision_dropped(session: Session, actor: User | None, doc: Document) -> None:
     """The order of a waiting decision is cancelled: the decision never takes effect and the status stays."""
     event = _waiting_event(session, doc)

@@ -31,6 +31,7 @@ from dms.errors import N_, Conflict, Invalid, TooLarge, UnsupportedMediaType, lo
 from dms.models import Document, OutboxEntry, Signature, SigningCredential, User, Version
 from dms.runtime import Runtime
 from dms.security import Forbidden, P, has_permission
+from dms.workflow.hooks import get_guard
 from dms.workflow.rules import Transition, workflow_for
 from dms.audit import service as audit
 from dms.documents import service as documents
@@ -101,7 +102,7 @@ def plan(session: Session, actor: User, doc: Document) -> Plan:
     if not has_permission(session, actor, P.SIGN, doc):
         raise Forbidden(P.SIGN, localize("для «%(step)s»", {"step": t.title}) if t else N_("на этот документ"))
     if t is not None:
-        reason = next((r for g in t.guards if (r := wf_svc.GUARDS[g](session, actor, doc))), None)
+        reason = next((r for g in t.guards if (r := get_guard(g)(session, actor, doc))), None)
         if reason:
             raise Conflict("«%(step)s» невозможно: %(reason)s", step=t.title, reason=localize(reason))
     profile = PROFILES.get((doc.doc_type, t.name), PLAIN) if t else PLAIN

@@ -8,7 +8,7 @@ from functools import cache
 
 from dms.errors import N_
 from dms.i18n import pick
-from dms.security import Permission as P, ROLE_PERMISSIONS, roles_with
+from dms.permissions import ROLE_PERMISSIONS, P, roles_with
 
 NOBODY: frozenset[str] = frozenset()
 EDITORS = frozenset({"Administrator", "Clerk", "Editor", "Contributor"})

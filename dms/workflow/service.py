@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, UTC
-from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,6 +15,7 @@ from dms.workflow import numbering
 from dms.errors import N_, Conflict, Invalid, localize
 from dms.models import Document, NumberCounter, Organisation, OutboxEntry, User, Version, WorkflowHistory
 from dms.security import P, access_filter, apply_filter_sql, has_permission, permission_label
+from dms.workflow.hooks import get_effect, get_guard, guard
 from dms.workflow.rules import Transition, workflow_for
 from dms.audit import service as audit
 
@@ -24,72 +24,21 @@ def _current_version(session: Session, doc: Document) -> Version | None:
     return session.get(Version, doc.current_version_id) if doc.current_version_id else None
 
 
+@guard("has_pdf")
 def _has_pdf(session: Session, actor: User, doc: Document) -> str | None:
     v = _current_version(session, doc)
     return None if v is not None and v.media_type == "application/pdf" else N_("у документа нет PDF-версии")
 
 
+@guard("signer_not_author")
+@guard("reviewer_not_author")
 def _not_author(session: Session, actor: User, doc: Document) -> str | None:
     return None if doc.created_by_id != actor.id else N_("автор документа не может выполнить этот шаг сам")
 
 
-def _term_not_ended(session: Session, actor: User, doc: Document) -> str | None:
-    from dms.agreements import service as agreements
-    return agreements.term_problem(doc)
-
-
-def _both_signatures_valid(session: Session, actor: User, doc: Document) -> str | None:
-    from dms.agreements import service as agreements
-    return agreements.countersignature_problem(session, doc)
-
-
-def _assessed_person_folder(session: Session, actor: User, doc: Document) -> str | None:
-    from dms.assessments import service as assessments
-    return assessments.release_problem(session, doc)
-
-
-def _counterparty_in_register(session: Session, actor: User, doc: Document) -> str | None:
-    from dms.register.rules import IN_FORCE
-    code = str((doc.meta or {}).get("counterparty") or "")
-    org = session.scalars(select(Organisation).where(Organisation.code == code)).first() if code else None
-    if org is None or (org.register_status in IN_FORCE and org.pending_status in ("", *IN_FORCE)):
-        return None
-    return N_("вторая сторона не действует в Регистре (исключена, не включена или решение ждёт подписи)")
-
-
-# Guard name (as written in dms.workflow.rules) -> check returning None when satisfied, else the reason in words.
-GUARDS: dict[str, Callable[[Session, User, Document], str | None]] = {
-    "has_pdf": _has_pdf,
-    "signer_not_author": _not_author,
-    "reviewer_not_author": _not_author,
-    "term_not_ended": _term_not_ended,
-    "both_signatures_valid": _both_signatures_valid,
-    "assessed_person_folder": _assessed_person_folder,
-    "counterparty_in_register": _counterparty_in_register,
-}
-
-
-def _register_decision(session: Session, actor: User | None, doc: Document) -> None:
-    from dms.register import service as register
-    register.decision_signed(session, actor, doc)
-
-
-def _register_decision_dropped(session: Session, actor: User | None, doc: Document) -> None:
-    from dms.register import service as register
-    register.decision_dropped(session, actor, doc)
-
-
-def _approvals_signed(session: Session, actor: User | None, doc: Document) -> None:
-    from dms.approvals import service as approvals
-    approvals.notify_signed(session, actor, doc)
-
-
-# Effect name (as written in dms.workflow.rules) -> what runs after the step, in the same transaction.
-EFFECTS: dict[str, Callable[[Session, User | None, Document], None]] = {
-    "register_decision": _register_decision,
-    "register_decision_dropped": _register_decision_dropped,
-    "approvals_signed": _approvals_signed,
-}
+# The other guards and effects the lifecycles name are registered by the capabilities that know them
+# (dms.workflow.hooks.PROVIDERS): agreements (term, both signatures), assessments (the person's folder), the register
+# (counterparty in force, a signed decision), approvals (a signed document ends its route).
 
 
 @dataclass
@@ -111,7 +60,7 @@ def options(session: Session, actor: User, doc: Document) -> list[Option]:
         elif not has_permission(session, actor, t.permission, doc):
             reason = localize("нет права «%(permission)s»", {"permission": permission_label(t.permission)})
         else:
-            reason = next((localize(r) for g in t.guards if (r := GUARDS[g](session, actor, doc))), None)
+            reason = next((localize(r) for g in t.guards if (r := get_guard(g)(session, actor, doc))), None)
         result.append(Option(t, reason is None, reason))
     return result
 
@@ -188,8 +137,8 @@ def execute(session: Session, actor: User | None, doc: Document, name: str, comm
     if t.comment_required and not comment.strip():
         raise Invalid("для перехода «%(step)s» укажите причину в комментарии", {"comment": N_("обязательное поле")},
                       step=t.title)
-    for guard in t.guards + t.effect_guards:
-        reason = GUARDS[guard](session, actor, doc) if actor is not None else None
+    for name in t.guards + t.effect_guards:
+        reason = get_guard(name)(session, actor, doc) if actor is not None else None
         if reason:
             raise Conflict("переход «%(step)s» невозможен: %(reason)s", step=t.title, reason=localize(reason))
     if t.permission is P.SIGN and not signed:
@@ -211,7 +160,7 @@ def execute(session: Session, actor: User | None, doc: Document, name: str, comm
     audit.record(session, actor, "workflow.transition", "document", doc.id, transition=t.name,
                  from_state=from_state, to_state=t.target, reg_number=doc.reg_number, comment=comment[:2000])
     for effect in t.effects:
-        EFFECTS[effect](session, actor, doc)
+        get_effect(effect)(session, actor, doc)
     return entry
 
 
@@ -234,7 +183,7 @@ def worklist(session: Session, actor: User, limit: int = 100) -> list[tuple[Docu
                 continue
             for t in workflow_for(doc.doc_type).transitions.values():
                 if t.worklist and t.permission is permission and doc.state in t.sources and \
-                        all(GUARDS[g](session, actor, doc) is None for g in t.guards):
+                        all(get_guard(g)(session, actor, doc) is None for g in t.guards):
                     result.append((doc, t))
                     seen.add(doc.id)
                     break

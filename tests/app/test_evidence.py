@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from dms.models import Document, EvidenceRecord, Version
 from dms.certificates import service as certs
-from dms.signatures import evidence
+from dms.operations import maintain
 from dms.people import users
 from dms.signatures import pki as pki_svc
 from dms.signatures import service as sig_svc
@@ -117,14 +117,14 @@ def test_fifty_years_of_yearly_maintenance_keep_year_0_signatures_authentic(rt, 
         assert now_verdict["reports"][0]["signatures"][0]["status"] == "revoked"  # revoked before signing
         documents = (order_bt, order_blt, agreement, certificate)
 
-        summary = evidence.maintain(rt)
+        summary = maintain.maintain(rt)
         assert summary["ok"], summary
         assert set(summary["evidence"]["protected"]) == set(documents)
-        assert evidence.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}  # idempotent
+        assert maintain.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}  # idempotent
 
         for year in range(1, YEARS + 1):
             clock.move_to(start + year * YEAR + timedelta(hours=year))
-            summary = evidence.maintain(rt)
+            summary = maintain.maintain(rt)
             assert summary["ok"], (year, summary)
             if year == 12:
                 for doc_id in documents:
