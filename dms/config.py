@@ -42,6 +42,16 @@ def _count(env: dict[str, str], name: str) -> int:
     return len([p for p in raw.split(",") if p.strip()])
 
 
+SEARCH_BACKENDS = ("whoosh", "postgres")
+
+
+def _search_backend(env: dict[str, str]) -> str:
+    backend = env.get("DMS_SEARCH_BACKEND", "").strip().lower() or "whoosh"
+    if backend not in SEARCH_BACKENDS:
+        raise ValueError(f"DMS_SEARCH_BACKEND must be one of {', '.join(SEARCH_BACKENDS)}, not {backend!r}")
+    return backend
+
+
 @dataclass
 class Settings:
     data_dir: Path
@@ -68,6 +78,9 @@ class Settings:
     db_idle_tx_timeout_s: int = 60
     # DMS_JOBS_URL: the job queue (dms.jobs): redis://host:6379/0 in production; empty: a SQLite file in the data dir.
     jobs_url: str = ""
+    # DMS_SEARCH_BACKEND: "whoosh" (default: the index in index_dir, one host) or "postgres" (search.pg: tables
+    # search_* in the application's PostgreSQL database, for several application hosts).
+    search_backend: str = "whoosh"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -93,4 +106,5 @@ class Settings:
             db_statement_timeout_s=_seconds(env, "DMS_DB_STATEMENT_TIMEOUT_S", 60),
             db_idle_tx_timeout_s=_seconds(env, "DMS_DB_IDLE_TX_TIMEOUT_S", 60),
             jobs_url=env.get("DMS_JOBS_URL", "").strip(),
+            search_backend=_search_backend(env),
         )

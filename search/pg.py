@@ -557,6 +557,9 @@ class PgSearchIndex:
         new_docs, new_terms = f"{self.docs}_new", f"{self.terms}_new"
         count = 0
         with self.engine.begin() as c, self.writer_lock(c):
+            # The index builds may take minutes, and documents come from a generator between two COPYs.
+            c.execute(text("SET LOCAL statement_timeout = 0"))
+            c.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             c.execute(text(f"DROP TABLE IF EXISTS {new_docs}"))
             c.execute(text(f"DROP TABLE IF EXISTS {new_terms}"))
             c.execute(text(_docs_table(new_docs, self.seq).replace("IF NOT EXISTS ", "")))

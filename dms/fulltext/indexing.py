@@ -22,6 +22,7 @@ from search.analysis import morphology
 from search.errors import IndexLockedError, StaleIndexError
 from search.extract import extract_text
 from search.index import Delete, SearchIndex, Upsert
+from search.pg import PgSearchIndex
 from search.schema import IndexedDocument
 
 from dms.models import Document, Folder, Organisation, OutboxEntry, Version, VersionText
@@ -37,10 +38,20 @@ EXTRACT_MEMORY_MB = 768
 PEOPLE_FIELDS = ("holder", "applicant", "assessed", "counterparty", "signatory")
 
 
-def open_index(rt: Runtime) -> SearchIndex:
+def configured_index(rt: Runtime, *, create: bool) -> SearchIndex | PgSearchIndex:
+    """The index of the configured backend (DMS_SEARCH_BACKEND): Whoosh in index_dir, or search.pg's tables in the
+    application's PostgreSQL database."""
+    if rt.settings.search_backend == "postgres":
+        if rt.db.is_sqlite:
+            raise RuntimeError("DMS_SEARCH_BACKEND=postgres needs the application database on PostgreSQL")
+        return PgSearchIndex.create_or_open(rt.db.engine) if create else PgSearchIndex.open(rt.db.engine)
+    return SearchIndex.create_or_open(rt.settings.index_dir) if create else SearchIndex.open(rt.settings.index_dir)
+
+
+def open_index(rt: Runtime) -> SearchIndex | PgSearchIndex:
     index = rt.__dict__.get("_search_index")
     if index is None:
-        index = SearchIndex.create_or_open(rt.settings.index_dir)
+        index = configured_index(rt, create=True)
         morphology()  # the dictionary loads once here (0.3 s), not in the first user's search
         rt.__dict__["_search_index"] = index
     return index
@@ -130,7 +141,7 @@ class DrainStats:
     seconds: float = 0.0
 
 
-def drain_once(rt: Runtime, index: SearchIndex, batch: int = BATCH) -> tuple[int, int]:
+def drain_once(rt: Runtime, index: SearchIndex | PgSearchIndex, batch: int = BATCH) -> tuple[int, int]:
     """One batch from the outbox into the index; returns (upserts, deletes), (0, 0) when the outbox is empty."""
     with rt.db.session() as s:
         entries = s.execute(select(OutboxEntry.id, OutboxEntry.document_id).order_by(OutboxEntry.id)
@@ -153,7 +164,7 @@ def drain_once(rt: Runtime, index: SearchIndex, batch: int = BATCH) -> tuple[int
     return upserts, len(ops) - upserts
 
 
-def drain(rt: Runtime, index: SearchIndex | None = None, batch: int = BATCH) -> DrainStats:
+def drain(rt: Runtime, index: SearchIndex | PgSearchIndex | None = None, batch: int = BATCH) -> DrainStats:
     """Everything in the outbox now, batch by batch."""
     index = index or open_index(rt)
     stats = DrainStats()
@@ -209,10 +220,12 @@ def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: i
     documents are read `chunk` at a time and the writer's pool is capped (it spills sorted runs to disk), so the
     result is one segment written once (bench/search.py --reindex measures this command). An index of an older
     format is replaced the same way (this is how it is migrated)."""
+    index: SearchIndex | PgSearchIndex
     try:
         index = open_index(rt)
     except StaleIndexError:
-        index = SearchIndex(rt.settings.index_dir)
+        index = PgSearchIndex(rt.db.engine) if rt.settings.search_backend == "postgres" \
+            else SearchIndex(rt.settings.index_dir)
 
     def documents() -> Iterator[IndexedDocument]:
         last_id = 0
@@ -237,7 +250,7 @@ def reindex(rt: Runtime, progress: Callable[[int], None] | None = None, chunk: i
 def drift(rt: Runtime) -> dict:
     """Documents whose indexed revision differs from the database, not explained by pending outbox entries."""
     try:
-        index = SearchIndex.open(rt.settings.index_dir)
+        index = configured_index(rt, create=False)
         indexed = index.doc_versions() if index.doc_count() else {}
     except Exception as exc:  # noqa: BLE001  an unreadable index is drift, reported with its reason
         return {"drift": True, "error": f"{type(exc).__name__}: {exc}"}

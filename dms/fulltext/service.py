@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from search.errors import InvalidRequestError, QuerySyntaxError, StaleIndexError
+from search.pg import PgSearchIndex
 from search.query import STOP_WORDS_ONLY, SearchRequest, SearchResult, search as run_search
 
 from dms.errors import N_, DmsError, Invalid
@@ -59,7 +60,10 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
         return row[0] if row else None
 
     try:
-        return run_search(open_index(rt), request, text_loader=full_text)
+        index = open_index(rt)
+        if isinstance(index, PgSearchIndex):  # DMS_SEARCH_BACKEND=postgres
+            return index.search(request, text_loader=full_text)
+        return run_search(index, request, text_loader=full_text)
     except QuerySyntaxError as exc:
         raise Invalid("ошибка в запросе: %(why)s", why=exc) from None
     except InvalidRequestError as exc:

@@ -89,9 +89,8 @@ def _store(store: ObjectStore) -> dict:
 
 
 def _index(rt) -> dict:  # noqa: ANN001
-    from search.index import SearchIndex
-    index = SearchIndex.open(rt.settings.index_dir)
-    return {"documents": index.doc_count()}
+    from dms.fulltext.indexing import configured_index
+    return {"documents": configured_index(rt, create=False).doc_count()}
 
 
 def _jobs(rt) -> dict:  # noqa: ANN001
