@@ -259,6 +259,8 @@ _PRELOAD = ["dms.certificates.worker", "dms.cli"]
 
 ACTIVE_STAGES = ("queued", "reserved", "signing", "storing")  # a process works on it (or died doing so)
 STALE_AFTER = timedelta(minutes=15)  # no sign of life this long from another host: stuck
+NEEDS_PIN = "needs-pin"  # owner of a batch whose job lost its PIN with a dead worker: held by nobody, stuck
+QUEUED_OWNER = "queued:"  # owner prefix of a batch waiting for its job (the token the job claims it with)
 
 
 def _owner() -> str:
@@ -275,6 +277,82 @@ def _set_stage(rt: Runtime, batch_id: int, stage: str, done: int | None = None, 
         if stage in ("done", "failed", "cancelled"):
             values["finished_at"] = datetime.now(UTC)
         s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(**values))
+
+
+def queue_batch(session: Session, actor: User, centre_code: str, rows: list[ExamResult], filename: str = "",
+                prepared_id: int | None = None) -> IssueBatch:
+    """A batch a signatory issues from the web, handed to a job (dms.jobs, kind "certificates.issue"): the row is
+    written in the caller's transaction with the rows to issue and the token its job claims it with (owner). A new
+    batch, or a prepared one (`prepared_id`, taken once: a second click finds it no longer waiting). Refusals that
+    need no PIN come here, at once; the PIN, the blanks and the numbers are the job's."""
+    token = QUEUED_OWNER + secrets.token_hex(8)
+    now = datetime.now(UTC)
+    if prepared_id is not None:
+        batch = _prepared_for_signing(session, actor, prepared_id)
+        taken = session.execute(update(IssueBatch).where(IssueBatch.id == prepared_id, IssueBatch.stage == "prepared",
+                                                         IssueBatch.rows_json.is_not(None))
+                                .values(stage="queued", signed_by_id=actor.id, error="", owner=token,
+                                        heartbeat_at=now))
+        if getattr(taken, "rowcount", 1) != 1:
+            raise Conflict("пакет %(id)s не ждёт подписи", id=prepared_id)
+        session.refresh(batch)
+        return batch
+    if not rows:
+        raise Invalid("нет строк для выдачи")
+    centre = centre_by_code(session, centre_code)
+    require_in_register(centre, N_("выдача свидетельств"))
+    if not may_issue(session, actor, centre):
+        raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+    check_people(session, rows)
+    check_not_issued(session, rows)
+    batch = IssueBatch(centre_id=centre.id, filename=filename[:255], total=len(rows), created_by_id=actor.id,
+                       signed_by_id=actor.id, stage="queued", rows_json=_rows_to_json(rows), owner=token,
+                       heartbeat_at=now)
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def run_queued_batch(rt: Runtime, batch_id: int, token: str, pin: str, progress: Progress | None = None, *,
+                     prepared: bool = False) -> IssueResult:
+    """The job's work: claim the queued batch (only while it still holds the job's token — a batch resumed or
+    cancelled from its page meanwhile is not touched) and issue it with the PIN that came sealed with the job. A
+    prepared batch refused before anything was issued waits again, with the reason, as issue_prepared does."""
+    with rt.db.session() as s:
+        batch = s.get(IssueBatch, batch_id)
+        if batch is None:
+            raise NotFound("нет пакета %(id)s", id=batch_id)
+        taken = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.owner == token,
+                                                   IssueBatch.stage == "queued")
+                          .values(owner=_owner(), heartbeat_at=datetime.now(UTC)))
+        if getattr(taken, "rowcount", 1) != 1:
+            raise Conflict("пакет %(id)s уже взят другим процессом", id=batch_id)
+        signer = s.get(User, batch.signed_by_id) if batch.signed_by_id else None
+        centre = s.get_one(Organisation, batch.centre_id)
+        if signer is None:
+            raise NotFound("нет пакета %(id)s", id=batch_id)
+        login, code, filename = signer.login, centre.code, batch.filename
+        rows = _rows_from_json(batch.rows_json or "[]")
+    try:
+        return issue(rt, login, code, rows, pin, filename=filename, progress=progress, batch_id=batch_id)
+    except BaseException as exc:
+        if prepared:
+            _back_to_prepared(rt, batch_id, exc)
+        raise
+
+
+def batch_needs_pin(rt: Runtime, batch_id: int, token: str) -> bool:
+    """A batch job retried without its PIN (the worker holding it died): the batch is held by nobody and waits for
+    a signatory to resume it with the PIN (or cancel it) from its page or the CLI. True when it was so marked."""
+    with rt.db.session() as s:
+        batch = s.get(IssueBatch, batch_id)
+        if batch is None or batch.stage not in ACTIVE_STAGES or not (batch.owner == token or is_stuck(batch)):
+            return False
+        marked = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.owner == batch.owner,
+                                                    IssueBatch.stage == batch.stage)
+                           .values(owner=NEEDS_PIN, error=localize(N_("процесс выдачи прервался: продолжите "
+                                                                      "выдачу с PIN-кодом или отмените пакет"))))
+        return getattr(marked, "rowcount", 1) == 1
 
 
 def start_batch(rt: Runtime, actor_login: str, centre_code: str, total: int, filename: str = "") -> int:
@@ -418,6 +496,8 @@ def is_stuck(batch: IssueBatch, now: datetime | None = None) -> bool:
     """A batch at work whose process is gone (on this host: its pid is dead) or silent for STALE_AFTER."""
     if batch.stage not in ACTIVE_STAGES:
         return False
+    if batch.owner == NEEDS_PIN:
+        return True
     host, _, pid = (batch.owner or "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
         return True
@@ -597,13 +677,9 @@ def issue_prepared(rt: Runtime, actor_login: str, batch_id: int, pin: str,
     """The signatory's step: issue a prepared batch with their PIN. Taken once: a second signatory (or a second
     click) finds it no longer waiting; a refusal (PIN, blanks, Register) leaves it waiting with the reason."""
     with rt.db.session() as s:
-        batch = s.get(IssueBatch, batch_id)
         actor = s.scalars(select(User).where(User.login == actor_login)).one()
-        centre = s.get(Organisation, batch.centre_id) if batch is not None else None
-        if batch is None or centre is None or not (may_issue(s, actor, centre) or may_prepare(s, actor, centre)):
-            raise NotFound("пакет %(id)s не найден", id=batch_id)  # one answer: missing, or not one's centre
-        if not may_issue(s, actor, centre):  # the clerk who prepared it sees it, the signatory issues it
-            raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+        batch = _prepared_for_signing(s, actor, batch_id)
+        centre = s.get_one(Organisation, batch.centre_id)
         if batch.stage != "prepared" or not batch.rows_json:
             raise Conflict("пакет %(id)s не ждёт подписи", id=batch_id)
         taken = s.execute(update(IssueBatch).where(IssueBatch.id == batch_id, IssueBatch.stage == "prepared")
@@ -614,13 +690,29 @@ def issue_prepared(rt: Runtime, actor_login: str, batch_id: int, pin: str,
     try:
         return issue(rt, actor_login, code, rows, pin, filename=filename, progress=progress, batch_id=batch_id)
     except BaseException as exc:
-        with rt.db.session() as s:
-            done = s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == batch_id))
-            if not done:  # all or nothing: nothing was issued, so it waits again
-                s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
-                    stage="prepared", signed_by_id=None, finished_at=None,
-                    error=(getattr(exc, "message", None) or str(exc))[:5000]))
+        _back_to_prepared(rt, batch_id, exc)
         raise
+
+
+def _prepared_for_signing(session: Session, actor: User, batch_id: int) -> IssueBatch:
+    batch = session.get(IssueBatch, batch_id)
+    centre = session.get(Organisation, batch.centre_id) if batch is not None else None
+    if batch is None or centre is None or not (may_issue(session, actor, centre)
+                                               or may_prepare(session, actor, centre)):
+        raise NotFound("пакет %(id)s не найден", id=batch_id)  # one answer: missing, or not one's centre
+    if not may_issue(session, actor, centre):  # the clerk who prepared it sees it, the signatory issues it
+        raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+    return batch
+
+
+def _back_to_prepared(rt: Runtime, batch_id: int, exc: BaseException) -> None:
+    """A prepared batch refused before anything was issued (all or nothing) waits again, with the reason."""
+    with rt.db.session() as s:
+        done = s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == batch_id))
+        if not done:
+            s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
+                stage="prepared", signed_by_id=None, finished_at=None,
+                error=(getattr(exc, "message", None) or str(exc))[:5000]))
 
 
 def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepared]) -> None:

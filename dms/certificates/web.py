@@ -3,14 +3,14 @@ revoke/replace, and the blanks report."""
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from dms.errors import N_, DmsError, Invalid, NotFound
+from dms import jobs
+from dms.errors import Conflict, DmsError, Invalid, NotFound
 from dms.models import Certificate, Document, IssueBatch, Organisation
 from dms.security import P, access_filter, apply_filter_sql, holds_globally
 from dms.certificates import service as certs
@@ -127,9 +127,8 @@ def certificates_issue():  # noqa: ANN201
         if prepare:
             batch = certs.prepare_batch(g.db, current_user, centre, rows, upload.filename)
         else:
-            org = certs.centre_by_code(g.db, centre)
-            certs.require_in_register(org, N_("выдача свидетельств"))
-            certs.check_people(g.db, rows)
+            batch = certs.queue_batch(g.db, current_user, centre, rows, upload.filename)
+            _start_job(batch, request.form.get("pin", ""))
     except DmsError as exc:
         g.db.rollback()
         return render_template("certificates_issue.html", message=exc.message,
@@ -137,39 +136,34 @@ def certificates_issue():  # noqa: ANN201
     if prepare:
         flash(_("Пакет подготовлен (%(n)s свидетельств) и ждёт подписи руководителя центра.", n=len(rows)),
               "success")
-        return redirect(url_for("web.batch_page", batch_id=batch.id))
-    rt = current_app.extensions["dms_runtime"]
-    pin, login = request.form.get("pin", ""), current_user.login
-    g.db.rollback()  # the batch runs in its own transactions: release this request's (SQLite's lock) first
-    batch_id = certs.start_batch(rt, login, centre, len(rows), upload.filename)
+    return redirect(url_for("web.batch_page", batch_id=batch.id))
 
-    def work() -> None:
-        try:
-            certs.issue(rt, login, centre, rows, pin, filename=upload.filename, batch_id=batch_id)
-        except Exception:  # noqa: BLE001  the batch row carries the error for the progress view
-            log.info("batch %s failed", batch_id, exc_info=True)
 
-    threading.Thread(target=work, name=f"issue-batch-{batch_id}", daemon=True).start()
-    return redirect(url_for("web.batch_page", batch_id=batch_id))
+def _start_job(batch: IssueBatch, pin: str, prepared: bool = False) -> str:
+    """The batch's work goes to the job queue (a job worker issues it; the page polls its progress), sent once this
+    request commits. The PIN rides sealed to the listening workers, never stored: with no worker listening the
+    batch is not started at all."""
+    if not jobs.workers_listening(current_app.extensions["dms_runtime"]):
+        raise Conflict("исполнитель заданий не запущен (dms worker): пакет не начат, попробуйте позже")
+    job_id = jobs.enqueue(g.db, "certificates.issue", {"batch_id": batch.id, "owner": batch.owner,
+                                                        "prepared": prepared}, current_user, secret=pin)
+    log.info("batch %s queued as job %s by %s", batch.id, job_id, current_user.login)
+    return job_id
 
 
 @bp.post("/certificates/batches/<int:batch_id>/sign")
 @login_required
 def batch_sign(batch_id: int):  # noqa: ANN201
-    """The signatory issues a batch a clerk prepared, with the PIN."""
+    """The signatory issues a batch a clerk prepared, with the PIN: a job does it, the page follows."""
     _batch(batch_id)
-    rt = current_app.extensions["dms_runtime"]
-    pin, login = request.form.get("pin", ""), current_user.login
-    g.db.rollback()
     try:
         if request.form.get("confirm") != "1":
             raise Invalid("подтвердите выдачу: свидетельства будут выданы и подписаны безвозвратно")
-        certs.issue_prepared(rt, login, batch_id, pin)
+        batch = certs.queue_batch(g.db, current_user, "", [], prepared_id=batch_id)
+        _start_job(batch, request.form.get("pin", ""), prepared=True)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")
-    else:
-        flash(_("Пакет %(id)s выдан и подписан", id=batch_id), "success")
     return redirect(url_for("web.batch_page", batch_id=batch_id))
 
 
@@ -235,7 +229,8 @@ def batch_cancel(batch_id: int):  # noqa: ANN201
 @login_required
 def batch_json(batch_id: int):  # noqa: ANN201
     b = _batch(batch_id)
-    return jsonify({"id": b.id, "stage": b.stage, "done": b.done, "total": b.total, "error": b.error})
+    return jsonify({"id": b.id, "stage": b.stage, "done": b.done, "total": b.total, "error": b.error,
+                    "stuck": certs.is_stuck(b)})
 
 
 @bp.route("/certificates/blanks", methods=["GET", "POST"])

@@ -1,11 +1,12 @@
-"""The jobs of issue 17.3 that run on dms.jobs: rebuilding the search index and executing a disposition list.
-(Certificate batches, bulk actions, archive renewal and e-mail move here by registering their own handlers.)"""
+"""The jobs of issue 17.3 that run on dms.jobs: rebuilding the search index, executing a disposition list, issuing
+a certificate batch started from the web. (Bulk actions, archive renewal and e-mail move here by registering their
+own handlers.)"""
 from __future__ import annotations
 
 from dms.errors import N_, Conflict
 from dms.models import DispositionBatch, User
 from dms.runtime import Runtime
-from dms.jobs import JobContext, handler
+from dms.jobs.core import JobCancelled, JobContext, JobRefused, handler
 
 
 @handler("reindex")
@@ -68,3 +69,33 @@ def execute_disposition(rt: Runtime, ctx: JobContext) -> dict:
         skipped = sum(i.status == "skipped" for i in batch.items)
     ctx.progress(destroyed + skipped, destroyed + skipped, N_("удаление объектов"), force=True)
     return {"disposition_id": batch_id, "destroyed": destroyed, "skipped": skipped, "objects": objects.as_dict()}
+
+
+@handler("certificates.issue")
+def issue_certificates(rt: Runtime, ctx: JobContext) -> dict:
+    """A batch a signatory started from the web (certificates.queue_batch). The PIN came sealed in this attempt's
+    message (ctx.secret); a retry after its worker died has none, so the batch is left for a signatory to resume with
+    the PIN or cancel (its reservation, if any, is durable). A refusal (PIN, blanks, Register) or a failure ends the
+    job at once: the batch has already given its numbers and blanks back and carries the reason."""
+    from dms.certificates import service as certs
+    from dms.errors import DmsError
+    batch_id, token = int(ctx.params["batch_id"]), str(ctx.params["owner"])
+    if ctx.secret is None:
+        certs.batch_needs_pin(rt, batch_id, token)
+        raise JobRefused(f"batch {batch_id}: its PIN left with a worker that stopped; resume it with the PIN")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        ctx.progress(done, total, stage)
+
+    try:
+        result = certs.run_queued_batch(rt, batch_id, token, ctx.secret, progress,
+                                        prepared=bool(ctx.params.get("prepared")))
+    except JobCancelled:
+        raise
+    except DmsError as exc:
+        raise JobRefused(exc.message) from None
+    except Exception as exc:  # noqa: BLE001  the batch gave its reservation back and says why; a retry has no PIN
+        raise JobRefused(f"{type(exc).__name__}: {exc}") from exc
+    ctx.progress(len(result.issued), len(result.issued), "done", force=True)
+    return {"batch_id": batch_id, "issued": len(result.issued),
+            "numbers": [result.issued[0]["number"], result.issued[-1]["number"]] if result.issued else []}

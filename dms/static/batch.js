@@ -9,7 +9,10 @@
       document.getElementById("bar").value = b.done;
       document.getElementById("stage").textContent = box.dataset.stageText
         .replace("{stage}", stages[b.stage] || b.stage).replace("{done}", b.done).replace("{total}", b.total);
-      if (b.stage === "done" || b.stage === "failed") { window.location.reload(); } else { setTimeout(poll, 1000); }
+      // Ended, or given back to a person (a prepared batch refused; a stuck one waiting for the PIN): the page shows why.
+      if (b.stage === "done" || b.stage === "failed" || b.stage === "prepared" || b.stuck) {
+        window.location.reload();
+      } else { setTimeout(poll, 1000); }
     }).catch(function () { setTimeout(poll, 3000); });
   }
   if (box.dataset.stage !== "done" && box.dataset.stage !== "failed") setTimeout(poll, 1000);

@@ -235,3 +235,91 @@ def test_a_stuck_batch_is_cancelled_or_resumed_from_its_web_page(rt, big_centre,
     with rt.db.session() as s:
         assert s.get_one(IssueBatch, again).stage == "done"
         assert s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == again)) == 2
+
+
+# --- a batch started from the web is a job (issue 17.3) ------------------------------------------------------------
+
+
+def _post_batch(client, centre: str, n: int, start: int = 0):  # noqa: ANN001, ANN202
+    import io
+
+    from .conftest import csrf_of
+    data = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола;СНИЛС\n" + "".join(
+        f"{r.full_name};{r.qualification};{r.level};{r.exam_date.strftime('%d.%m.%Y')};{r.protocol};{r.snils}\n"
+        for r in rows(n, start=start))
+    return client.post("/certificates/issue", content_type="multipart/form-data", data={
+        "csrf_token": csrf_of(client, "/certificates/issue"), "centre": centre, "pin": PIN, "confirm": "1",
+        "file": (io.BytesIO(data.encode()), "protokol.csv")})
+
+
+def test_a_web_batch_runs_as_a_job_and_waits_for_no_web_process(rt, big_centre, client, world):  # noqa: ANN001
+    from dms import jobs
+    from dms.models import Job
+    world.login(client, "head")
+    refused = _post_batch(client, big_centre, 3)  # no worker listening: the PIN has nowhere to go, nothing starts
+    assert refused.status_code == 409 and "dms worker" in refused.get_data(as_text=True)
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(IssueBatch)) == 0
+    jobs.announce(rt)  # a worker listens (here: this process, which then runs the queue)
+    r = _post_batch(client, big_centre, 3)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    batch_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert client.get(f"/certificates/batches/{batch_id}.json").get_json()["stage"] == "queued"
+    with rt.db.session() as s:
+        job = s.scalars(select(Job).where(Job.kind == "certificates.issue")).one()
+        assert job.params == {"batch_id": batch_id, "owner": job.params["owner"], "prepared": False}
+        assert PIN not in repr(job.params) and PIN not in repr(job.checkpoint)  # the PIN is never in the row
+    assert jobs.run_pending(rt) == 1  # the worker issues it; the web process did nothing more
+    state = client.get(f"/certificates/batches/{batch_id}.json").get_json()
+    assert state["stage"] == "done" and state["done"] == state["total"] == 3, state
+    with rt.db.session() as s:
+        assert s.get_one(Job, job.id).status == "done"
+        assert s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == batch_id)) == 3
+    page = client.get(f"/certificates/batches/{batch_id}").get_data(as_text=True)
+    assert rows(1)[0].full_name in page
+
+
+def test_a_web_batch_whose_worker_died_waits_for_the_pin_and_resumes_from_its_page(rt, big_centre, client,  # noqa: ANN001
+                                                                                   world):
+    from datetime import UTC, datetime, timedelta
+
+    from dms import jobs
+    from dms.models import Job
+
+    from .conftest import csrf_of
+    world.login(client, "head")
+    jobs.announce(rt)
+    r = _post_batch(client, big_centre, 2)
+    batch_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    jobs.queue(rt).dequeue()  # a worker took the message (and its sealed PIN) and was killed -9
+    dead = datetime.now(UTC) - timedelta(minutes=5)
+    with rt.db.session() as s:
+        job = s.scalars(select(Job).where(Job.kind == "certificates.issue")).one()
+        job.status, job.worker, job.attempts, job.heartbeat_at = "running", "dead:1:1", 1, dead
+    assert jobs.recover(rt)["requeued"] == [job.id]
+    assert jobs.run_pending(rt) == 1  # the retry has no PIN: the batch waits for a signatory, nothing is issued
+    with rt.db.session() as s:
+        assert s.get_one(Job, job.id).status == "failed"
+        batch = s.get_one(IssueBatch, batch_id)
+        assert certs.is_stuck(batch) and batch.stage == "queued"
+        assert [j["batch"] for j in stuck_jobs(s) if "batch" in j] == [batch_id]
+    page = client.get(f"/certificates/batches/{batch_id}").get_data(as_text=True)
+    assert f"/certificates/batches/{batch_id}/resume" in page
+    token = csrf_of(client, f"/certificates/batches/{batch_id}")
+    assert client.post(f"/certificates/batches/{batch_id}/resume", data={"csrf_token": token, "pin": PIN}
+                       ).status_code == 302
+    with rt.db.session() as s:
+        assert s.get_one(IssueBatch, batch_id).stage == "done"
+        assert s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == batch_id)) == 2
+
+
+def test_a_sealed_pin_opens_only_in_the_worker_it_was_sealed_to(rt):  # noqa: ANN001
+    from dms.jobs import core
+    core._process_key = None
+    jobs_key = core.announce(rt)
+    sealed = core._seal(rt, "job-1", "12345678")
+    assert set(sealed) == {jobs_key} and "12345678" not in repr(sealed)
+    assert core._open("job-1", sealed) == "12345678"
+    assert core._open("job-2", sealed) is None  # bound to its job
+    core._process_key = None  # the worker process is gone: its key with it
+    assert core._open("job-1", sealed) is None

@@ -167,7 +167,9 @@ def test_web_batch_issue_shows_progress_until_done(rt, centre, world, client):  
     import time as _time
 
     from .conftest import csrf_of
+    from dms import jobs
     world.login(client, "head")
+    jobs.announce(rt)  # a job worker listens (this process: it runs the queue below)
     token = csrf_of(client, "/certificates/issue")
     data = ("ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\n"
             + "".join(f"{n};Монтажник;3;{(date.today() - timedelta(days=1)).strftime('%d.%m.%Y')};П-9\n"
@@ -177,6 +179,8 @@ def test_web_batch_issue_shows_progress_until_done(rt, centre, world, client):  
         "file": (io.BytesIO(data.encode()), "protokol.csv")})
     assert r.status_code == 302 and "/certificates/batches/" in r.headers["Location"]
     status_url = r.headers["Location"] + ".json"
+    assert client.get(status_url).get_json()["stage"] == "queued"
+    jobs.run_pending(rt)
     for _ in range(240):
         state = client.get(status_url).get_json()
         if state["stage"] in ("done", "failed"):

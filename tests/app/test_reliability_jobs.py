@@ -141,7 +141,7 @@ def test_a_failing_attempt_is_retried_then_recorded_as_failed(jrt, jworld, monke
         raise RuntimeError("диск отвалился")
 
     monkeypatch.setitem(jobs.HANDLERS, "reindex", broken)
-    monkeypatch.setattr(jobs, "RETRY_DELAY_S", 0.01)
+    monkeypatch.setattr(jobs.core, "RETRY_DELAY_S", 0.01)
     with jrt.db.session() as s:
         job_id = jobs.enqueue(s, "reindex", {})
     for _ in range(jobs.MAX_ATTEMPTS):
@@ -186,6 +186,25 @@ def test_a_rolled_back_request_leaves_no_job_and_sends_nothing(jrt, jworld):  # 
         raise RuntimeError("the request failed")
     with jrt.db.session() as s:
         assert s.scalars(select(Job)).all() == []
+    assert jobs.ping(jrt)["pending"] == 0
+
+
+def test_a_job_is_sent_to_the_queue_only_once_its_transaction_commits(jrt, jworld):  # noqa: ANN001
+    """dms.jobs.enqueue registers its send with dms.uow.after_commit: nothing on the queue before the commit (a
+    worker would find no row), the message right after it, and a rollback of the same kind sends nothing."""
+    with jrt.db.session() as s:
+        job_id = jobs.enqueue(s, "reindex", {})
+        s.flush()
+        assert jobs.ping(jrt)["pending"] == 0  # written, not committed: not sent
+    assert jobs.ping(jrt)["pending"] == 1
+    assert jobs.run_pending(jrt) == 1
+    with jrt.db.session() as s:
+        assert s.get(Job, job_id).status == "done"
+    with jrt.db.session() as s:
+        jobs.enqueue(s, "reindex", {})
+        s.rollback()  # the request gave up: the job's row and its message are gone together
+    with jrt.db.session() as s:
+        assert s.scalars(select(Job).where(Job.id != job_id)).all() == []
     assert jobs.ping(jrt)["pending"] == 0
 
 
