@@ -14,7 +14,7 @@ from dms.ratelimit import LIMITS, Limit
 from dms.certificates import service as certs
 from dms.people import users
 
-from .test_certificates import centre, rows  # noqa: F401  (fixtures)
+from .test_certificates import SNILS, centre, rows  # noqa: F401  (fixtures)
 from .test_signing import PIN, ca_template, pki  # noqa: F401
 
 
@@ -56,6 +56,57 @@ def test_each_status_by_number_and_surname_token_and_api(client, issued):  # noq
     replaced = client.get("/api/v1/verify", query_string={"number": issued["replaced"]["number"],
                                                            "surname": "Сидоров"}).get_json()["certificate"]
     assert replaced["replaced_by"] == issued["dup"]
+
+
+def _card(html: str) -> str:
+    """The certificate card of a public page, its tags dropped and its spaces joined."""
+    found = re.search(r'<section class="cert-card[^"]*">(.*?)</section>', html, re.S)
+    assert found, "no certificate card on the page"
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
+
+
+def test_revoked_and_replaced_results_say_so_when_and_by_what_on_the_number_and_qr_pages(client, issued):  # noqa: ANN001
+    """Russian first: the card says the certificate is not in force, since when, by which order or which duplicate
+    replaces it (a link that fills in the duplicate's number), and shows nothing personal beyond the valid card."""
+    today = f"{date.today():%d.%m.%Y}"
+    cards = {}
+    for key, surname in (("valid", "Иванов"), ("revoked", "Петрова"), ("replaced", "Сидоров")):
+        number = issued[key]["number"]
+        by_number = client.post("/verify", data={"number": number, "surname": surname,
+                                                 "csrf_token": _csrf(client, "/verify")})
+        by_qr = client.get(f"/verify/t/{issued['tokens'][number]}")
+        assert by_number.status_code == by_qr.status_code == 200, key
+        cards[key] = _card(by_number.get_data(as_text=True))
+        assert _card(by_qr.get_data(as_text=True)) == cards[key], key  # the same card either way
+
+    revoked = cards["revoked"]
+    assert revoked.startswith(f"Аннулировано с {today} Свидетельство не действует.")
+    assert f"Аннулировано приказом № 7-п от {today}." in revoked
+    replaced = cards["replaced"]
+    assert replaced.startswith(f"Заменено дубликатом с {today} "
+                               "Свидетельство не действует: вместо него выдан дубликат.")
+    assert f"Проверить дубликат № {issued['dup']}" in replaced and f"{issued['dup']} от {today}" in replaced
+    page = client.post("/verify", data={"number": issued["replaced"]["number"], "surname": "Сидоров",
+                                        "csrf_token": _csrf(client, "/verify")}).get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)">Проверить дубликат', page).group(1)
+    assert link.startswith("/verify?number=")
+    prefilled = client.get(link.replace("&amp;", "&"))  # fills the form in; asks nothing yet (no surname)
+    html = prefilled.get_data(as_text=True)
+    assert prefilled.status_code == 200 and f'name="number" value="{issued["dup"]}"' in html
+    assert "не найдено" not in html and "cert-card" not in html
+    # Nothing personal beyond the valid card: the masked name only; no reason, SNILS, birth date or full name.
+    for card in (revoked, replaced):
+        for secret in ("нарушение порядка экзамена", "утрата бланка", "1985", "Анна", "Пётр", "Сергеевна", "Ильич",
+                       *SNILS):
+            assert secret not in card, secret
+    assert "Петрова А. С." in revoked and "Сидоров П. И." in replaced
+
+    client.get("/language/en?next=/verify")  # the English UI says the same in English
+    english = _card(client.get(f"/verify/t/{issued['tokens'][issued['replaced']['number']]}").get_data(as_text=True))
+    assert "The certificate is not in force: a duplicate was issued in its place." in english
+    assert f"Check duplicate No. {issued['dup']}" in english and "не действует" not in english
+    english = _card(client.get(f"/verify/t/{issued['tokens'][issued['revoked']['number']]}").get_data(as_text=True))
+    assert "The certificate is not in force. Revoked by order № 7-п" in english
 
 
 def test_no_response_ever_contains_snils_or_birth_date_or_full_name(client, issued):  # noqa: ANN001

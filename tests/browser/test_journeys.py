@@ -157,7 +157,8 @@ def test_auditor_finds_a_document_by_other_word_forms_and_reads_its_history(audi
 
 @pytest.fixture
 def certificates(rt: Runtime) -> dict:
-    """Two certificates of qualification issued through the real batch pipeline; the second then revoked."""
+    """Three certificates of qualification issued through the real batch pipeline; the second then revoked, the
+    third replaced by a duplicate."""
     add_user(rt, "head", "Signatory")
     _issue_signing_certificate(rt, "head")
     with rt.db.session() as s:
@@ -170,16 +171,19 @@ def certificates(rt: Runtime) -> dict:
                        exam_date=date.today() - timedelta(days=3), protocol="П-15", snils=snils,
                        birth_date=date(1985, 2, 1))
             for i, (name, snils) in enumerate([("Иванов Иван Иванович", "11223344595"),
-                                               ("Петрова Анна Сергеевна", "11223344696")])]  # one SNILS, one person
+                                               ("Петрова Анна Сергеевна", "11223344696"),
+                                               ("Сидоров Пётр Ильич", "11223344797")])]  # one SNILS, one person
     issued = certs.issue(rt, "head", "ЦОК-77-001", rows, PIN).issued
     with rt.db.session() as s:
         head = users.get_user(s, "head")
         certs.revoke(s, head, certs.get(s, head, issued[1]["number"]), "нарушение порядка экзамена", "15-п",
                      date.today())
+    duplicate = certs.replace(rt, "head", issued[2]["number"], PIN, "утрата бланка")["new"]
     with rt.db.session() as s:
         found = {c.number: c.token for c in s.scalars(select(Certificate))}
     return {"valid": (issued[0]["number"], found[issued[0]["number"]]),
-            "revoked": (issued[1]["number"], found[issued[1]["number"]])}
+            "revoked": (issued[1]["number"], found[issued[1]["number"]]),
+            "replaced": (issued[2]["number"], found[issued[2]["number"]]), "duplicate": duplicate}
 
 
 def _fits_the_phone(page) -> None:  # noqa: ANN001
@@ -217,4 +221,48 @@ def test_applicant_checks_certificates_on_a_phone_by_qr_link_and_by_number(certi
     page.get_by_role("button", name="Проверить").click()
     expect(page.locator(".cert-card .cert-status")).to_have_text(re.compile("^Действительно", re.IGNORECASE))
     expect(page.locator(".cert-card")).to_contain_text(number)
+    _fits_the_phone(page)
+
+
+@pytest.mark.parametrize("screen", [Screen(PHONE)], ids=["phone"])
+def test_revoked_and_replaced_results_fit_a_phone_and_say_when_and_by_what(certificates: dict, server: LiveServer,
+                                                                          page):  # noqa: ANN001
+    """By the QR link and by number and surname: a revoked or replaced certificate says so at the top of the card,
+    since when, by which order or duplicate (one tap fills in the duplicate's number), and nothing scrolls."""
+    today = f"{date.today():%d.%m.%Y}"
+    revoked_number, revoked_token = certificates["revoked"]
+    page.goto(f"{server.url}/verify/t/{revoked_token}")
+    card = page.locator(".cert-card")
+    expect(card.locator(".cert-status")).to_have_text(f"Аннулировано с {today}")
+    expect(card.locator(".cert-notice")).to_have_text(f"Свидетельство не действует. Аннулировано приказом № 15-п от "
+                                                      f"{today}.")
+    expect(page.locator("body")).not_to_contain_text("нарушение порядка экзамена")  # the reason stays in the office
+    _fits_the_phone(page)
+
+    replaced_number, replaced_token = certificates["replaced"]
+    for via in ("qr", "number"):
+        if via == "qr":
+            page.goto(f"{server.url}/verify/t/{replaced_token}")
+        else:
+            page.goto(f"{server.url}/verify")
+            page.get_by_label("Номер свидетельства").fill(replaced_number.lower())
+            page.get_by_label("Фамилия владельца").fill("Сидоров")
+            page.get_by_role("button", name="Проверить").click()
+        card = page.locator(".cert-card")
+        expect(card.locator(".cert-status")).to_have_text(f"Заменено дубликатом с {today}")
+        expect(card.locator(".cert-notice")).to_contain_text("Свидетельство не действует: вместо него выдан дубликат.")
+        expect(card).to_contain_text("Сидоров П. И.")
+        expect(page.locator("body")).not_to_contain_text("Пётр Ильич")
+        expect(page.locator("body")).not_to_contain_text("11223344797")
+        _fits_the_phone(page)
+        box = card.locator(".cert-notice a").bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box  # the link is on screen
+
+    page.get_by_role("link", name=f"Проверить дубликат № {certificates['duplicate']}").click()
+    expect(page.get_by_label("Номер свидетельства")).to_have_value(certificates["duplicate"])
+    expect(page.locator(".flash.error")).to_have_count(0)
+    page.get_by_label("Фамилия владельца").fill("Сидоров")
+    page.get_by_role("button", name="Проверить").click()
+    expect(page.locator(".cert-card .cert-status")).to_have_text(re.compile("^Действительно", re.IGNORECASE))
+    expect(page.locator(".cert-card")).to_contain_text(replaced_number)  # «Дубликат свидетельства» names the old one
     _fits_the_phone(page)
