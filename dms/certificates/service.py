@@ -612,16 +612,50 @@ def cancel_batch(rt: Runtime, actor_login: str, batch_id: int) -> dict:
         return batch_summary(s, batch)
 
 
-def cancelled_holes(session: Session) -> list[dict]:
-    """Numbers of cancelled batches that could not go back to their series: holes the check reports."""
+def cancelled_holes(session: Session, acknowledged: bool = False) -> list[dict]:
+    """Numbers of cancelled batches that could not go back to their series: holes the check reports until a
+    signatory of the centre acknowledges them (acknowledge_hole); with `acknowledged`, those too."""
     import json
     out = []
     for batch in session.scalars(select(IssueBatch).where(IssueBatch.stage == "cancelled",
                                                           IssueBatch.reservation.is_not(None))):
         res = json.loads(batch.reservation or "{}")
-        if res.get("hole"):
-            out.append({"batch": batch.id, "numbers": [i["number"] for i in res.get("items", [])]})
+        if res.get("hole") and (acknowledged or not res.get("acknowledged")):
+            out.append({"batch": batch.id, "numbers": [i["number"] for i in res.get("items", [])],
+                        "acknowledged": res.get("acknowledged")})
     return out
+
+
+def hole_of(batch: IssueBatch) -> dict | None:
+    """The hole a cancelled batch left in its series: {"numbers", "acknowledged": {"by", "at"} | None}, or None."""
+    import json
+    res = json.loads(batch.reservation or "{}") if batch.stage == "cancelled" else {}
+    if not res.get("hole"):
+        return None
+    return {"numbers": [i["number"] for i in res.get("items", [])], "acknowledged": res.get("acknowledged")}
+
+
+def acknowledge_hole(session: Session, actor: User, batch_id: int) -> dict:
+    """A signatory of the centre acknowledges the numbers a cancelled batch could not give back (they stay unused
+    for ever: the gapless series has a known, explained hole). Recorded on the batch (who, when) and in the audit;
+    `dms check` stops reporting it. Once only."""
+    import json
+    batch = session.get(IssueBatch, batch_id, with_for_update=True)
+    if batch is None:
+        raise NotFound("нет пакета %(id)s", id=batch_id)
+    if not may_issue(session, actor, session.get_one(Organisation, batch.centre_id)):
+        raise Forbidden(P.SIGN, "на выдачу свидетельств этого центра")
+    hole = hole_of(batch)
+    if hole is None:
+        raise Conflict("пакет %(id)s не оставил пропуска номеров", id=batch_id)
+    if hole["acknowledged"]:
+        raise Conflict("пропуск номеров пакета %(id)s уже подтверждён", id=batch_id)
+    res = json.loads(batch.reservation or "{}")
+    res["acknowledged"] = {"by": actor.login, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    batch.reservation = json.dumps(res, ensure_ascii=False)
+    audit.record(session, actor, "certificates.hole_acknowledged", "organisation", batch.centre_id, batch=batch_id,
+                 numbers=hole["numbers"])
+    return {"batch": batch_id, **(hole_of(batch) or {})}
 
 
 # -- a batch in two steps: the clerk prepares, a signatory signs with the PIN -------------------------------------

@@ -186,7 +186,8 @@ def batch_page(batch_id: int):  # noqa: ANN201
     centre = g.db.get_one(Organisation, batch.centre_id)
     may = certs.may_issue(g.db, current_user, centre)
     return render_template("batch.html", batch=batch, issued=issued, centre=centre,
-                           may_sign=batch.stage == "prepared" and may, stuck=certs.is_stuck(batch) and may)
+                           may_sign=batch.stage == "prepared" and may, stuck=certs.is_stuck(batch) and may,
+                           hole=certs.hole_of(batch), may_acknowledge=may)
 
 
 @bp.post("/certificates/batches/<int:batch_id>/resume")
@@ -222,6 +223,19 @@ def batch_cancel(batch_id: int):  # noqa: ANN201
         flash(exc.message, "error")
     else:
         flash(_("Пакет %(id)s отменён, номера и бланки возвращены", id=batch_id), "success")
+    return redirect(url_for("web.batch_page", batch_id=batch_id))
+
+
+@bp.post("/certificates/batches/<int:batch_id>/acknowledge")
+@login_required
+def batch_acknowledge(batch_id: int):  # noqa: ANN201
+    """A cancelled batch's numbers that could not go back to the series: a signatory acknowledges the hole."""
+    _batch(batch_id)
+    try:
+        certs.acknowledge_hole(g.db, current_user, batch_id)
+    except DmsError as exc:
+        g.db.rollback()
+        flash(exc.message, "error")
     return redirect(url_for("web.batch_page", batch_id=batch_id))
 
 

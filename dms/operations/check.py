@@ -81,20 +81,33 @@ def check_objects(session: Session, store: ObjectStore, *, delete_orphans: bool 
 
 
 def stuck_jobs(session: Session, now: datetime | None = None) -> list[dict]:
-    """Durable jobs (dms.jobs) whose worker died (no heartbeat) or that no worker took: a running worker resumes
-    them within a minute; reported here when none runs."""
+    """Durable jobs (dms.jobs) whose worker died (no heartbeat) or that no worker took — a running worker resumes
+    them within a minute; reported here when none runs — and the certificate batches that need a person (below).
+    Each entry carries the line `dms check` prints for it ("line"), worded for what it is."""
     from dms import jobs
-    return jobs.stuck(session, now) + stuck_batches(session, now)
+    return [{**j, "line": f"ЗАВИСЛО задание {j['id']} ({j['kind']}, {j['status']}, попыток {j['attempts']}, "
+                          f"с {j['since']}): его продолжит dms worker — запущен ли он?"}
+            for j in jobs.stuck(session, now)] + stuck_batches(session, now)
 
 
 def stuck_batches(session: Session, now: datetime | None = None) -> list[dict]:
-    """Certificate batches whose process died holding numbers and blanks, and numbers of cancelled batches that
-    could not go back to their series (holes): `dms certificates resume|cancel BATCH --as LOGIN`."""
+    """Certificate batches whose process died holding numbers and blanks (no worker resumes them: the PIN is
+    entered again), and numbers of cancelled batches that could not go back to their series (holes) until a
+    signatory acknowledges them on the batch's page."""
     from dms.certificates import service as certs
-    out = [{"id": f"пакет свидетельств {b.id}", "kind": "dms certificates resume|cancel", "status": b.stage,
-            "attempts": 0, "since": (b.heartbeat_at or b.created_at).isoformat(), "batch": b.id,
-            "reserved": b.total} for b in certs.stuck_batches(session, now)]
-    out += [{"id": f"пакет свидетельств {h['batch']} отменён", "kind": "пропуск номеров", "status": "cancelled",
-             "attempts": 0, "since": ", ".join(h["numbers"][:3]) + ("…" if len(h["numbers"]) > 3 else ""),
-             "batch": h["batch"], "numbers": h["numbers"]} for h in certs.cancelled_holes(session)]
+    out = []
+    for b in certs.stuck_batches(session, now):
+        since = (b.heartbeat_at or b.created_at).isoformat()
+        out.append({"id": f"пакет свидетельств {b.id}", "kind": "dms certificates resume|cancel", "status": b.stage,
+                    "attempts": 0, "since": since, "batch": b.id, "reserved": b.total,
+                    "line": f"ПРЕРВАН пакет свидетельств {b.id} (этап {b.stage}, с {since}, резерв {b.total}): "
+                            f"продолжите его с PIN-кодом или отмените — на странице пакета или "
+                            f"dms certificates resume|cancel {b.id} --as LOGIN"})
+    for h in certs.cancelled_holes(session):
+        numbers = h["numbers"][0] + (f"…{h['numbers'][-1]}" if len(h["numbers"]) > 1 else "")
+        out.append({"id": f"пакет свидетельств {h['batch']} отменён", "kind": "пропуск номеров",
+                    "status": "cancelled", "attempts": 0, "since": numbers, "batch": h["batch"],
+                    "numbers": h["numbers"],
+                    "line": f"ПРОПУСК НОМЕРОВ {numbers} ({len(h['numbers'])}): отменённый пакет {h['batch']} не "
+                            f"вернул их в серию; подтвердите пропуск на странице пакета"})
     return out

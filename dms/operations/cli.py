@@ -263,8 +263,7 @@ def check(ctx: click.Context, delete_orphans: bool, as_json: bool) -> None:
         + ([f"РАСХОЖДЕНИЕ индекса: нет в индексе {d['index'].get('missing')}, лишние {d['index'].get('extra')}, "
             f"устарели {d['index'].get('stale')} {d['index'].get('error', '')}"] if d["index"].get("drift") else [])
         + [f"ДОСТУП {m['path']}: {m['mode']}, нужно {m['expected']} (исправляет dms init)" for m in d["modes"]]
-        + [f"ЗАВИСЛО задание {j['id']} ({j['kind']}, {j['status']}, попыток {j['attempts']}, с {j['since']}): "
-           "его продолжит dms worker" for j in d["jobs"]]
+        + [j["line"] for j in d["jobs"]]  # each worded for what it is (dms.operations.check.stuck_jobs)
         + ["Всё в порядке" if d["ok"] else "Найдены проблемы"]))
     if not report.ok:
         sys.exit(EXIT_PROBLEM)

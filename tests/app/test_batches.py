@@ -323,3 +323,31 @@ def test_a_sealed_pin_opens_only_in_the_worker_it_was_sealed_to(rt):  # noqa: AN
     assert core._open("job-2", sealed) is None  # bound to its job
     core._process_key = None  # the worker process is gone: its key with it
     assert core._open("job-1", sealed) is None
+
+
+def test_a_hole_left_by_a_cancelled_batch_is_reported_until_a_signatory_acknowledges_it(rt, big_centre, client,  # noqa: ANN001
+                                                                                       world):
+    from dms.models import AuditEvent
+
+    from .conftest import csrf_of
+    gone = _stuck_batch(rt, big_centre, 2)
+    certs.issue(rt, "head", big_centre, rows(1, start=50), PIN)  # a later number is issued: the two cannot go back
+    certs.cancel_batch(rt, "head", gone)
+    with rt.db.session() as s:
+        [hole] = [j for j in stuck_jobs(s) if j.get("batch") == gone]
+        assert "ПРОПУСК НОМЕРОВ" in hole["line"] and "dms worker" not in hole["line"]
+        assert len(hole["numbers"]) == 2
+    world.login(client, "head")
+    url = f"/certificates/batches/{gone}"
+    assert f"{url}/acknowledge" in client.get(url).get_data(as_text=True)
+    assert client.post(f"{url}/acknowledge", data={"csrf_token": csrf_of(client, url)}).status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert f"{url}/acknowledge" not in page and "head" in page
+    with rt.db.session() as s:
+        assert [j for j in stuck_jobs(s) if j.get("batch") == gone] == []
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "certificates.hole_acknowledged")).one()
+        assert event.details["numbers"] == hole["numbers"]
+        [acked] = certs.cancelled_holes(s, acknowledged=True)
+        assert acked["acknowledged"]["by"] == "head"
+    again = client.post(f"{url}/acknowledge", data={"csrf_token": csrf_of(client, url)}, follow_redirects=True)
+    assert "уже подтверждён" in again.get_data(as_text=True)
