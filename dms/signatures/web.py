@@ -7,9 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from signing import clock
 from signing.tsa import CONTENT_TYPE_REPLY, CONTENT_TYPE_REQUEST
 
 from dms.extensions import csrf
+from dms.i18n import current_locale
 from dms.errors import DmsError, Invalid, NotFound
 from dms.models import Document, Signature, User
 from dms.security import Forbidden, P, holds_globally
@@ -66,9 +68,31 @@ def sign_document(doc_id: int):  # noqa: ANN201
 def verify_version(doc_id: int, number: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     result = sig_svc.validate_version(rt(), g.db, current_user, doc, number)
-    flash(_("Версия %(number)s: %(summary)s", number=number, summary=result["summary_ru"]),
+    flash(_("Версия %(number)s: %(summary)s", number=number, summary=_summary(result)),
           "success" if result["authentic"] else "error")
     return redirect(url_for("web.document", doc_id=doc_id))
+
+
+def _summary(result: dict) -> str:
+    """The validation report in the page's language (Russian unless the user chose English)."""
+    return (result.get("summary_en") or result["summary_ru"]) if current_locale() == "en" else result["summary_ru"]
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/validation.txt")
+@login_required
+def validation_report(doc_id: int, number: int):  # noqa: ANN201
+    """The validation report of one version as a text file, checked now, in the page's language."""
+    doc = docs.get(g.db, current_user, doc_id)
+    result = sig_svc.validate_version(rt(), g.db, current_user, doc, number)
+    version = docs.get_version(g.db, current_user, doc, number)
+    lines = [_("Отчёт о проверке электронных подписей"),
+             _("Документ: %(title)s", title=doc.title) + (f" ({doc.reg_number})" if doc.reg_number else ""),
+             _("Версия %(number)s: %(file)s, SHA-256 %(sha256)s", number=number, file=version.filename,
+               sha256=version.sha256),
+             _("Проверено: %(when)s UTC", when=clock.now().strftime("%Y-%m-%d %H:%M:%S")), "", _summary(result)]
+    resp = Response("\n".join(lines) + "\n", mimetype="text/plain")
+    resp.headers["Content-Disposition"] = f'attachment; filename="validation-document-{doc.id}-v{number}.txt"'
+    return resp
 
 
 @bp.get("/documents/<int:doc_id>/signatures/<int:number>.p7s")

@@ -352,6 +352,42 @@ def test_document_page_offers_signing_with_a_pin_and_checks_signatures(rt, offic
         assert s.get(Document, doc_id).state == "signed"
 
 
+def test_the_validation_report_follows_the_ui_language_russian_by_default(rt, office, client):  # noqa: ANN001
+    """The verdict after «Проверить подписи», the signatures table and the downloaded report: Russian by default,
+    English in the English UI (no Russian sentence of the report left)."""
+    doc_id = on_signing(rt, office)
+    sign(rt, "director", doc_id)
+    office.login(client, "clerk")
+    token = csrf_of(client, f"/documents/{doc_id}")
+    page = client.post(f"/documents/{doc_id}/versions/2/verify", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Версия 2: Подписей в документе: 1. Все подписи действительны." in page and "Signatures in" not in page
+    assert f'href="/documents/{doc_id}/versions/2/validation.txt"' in page and "Скачать отчёт о проверке" in page
+    r = client.get(f"/documents/{doc_id}/versions/2/validation.txt")
+    assert r.status_code == 200 and r.mimetype == "text/plain" and "attachment" in r.headers["Content-Disposition"]
+    russian = r.get_data(as_text=True)
+    assert russian.startswith("Отчёт о проверке электронных подписей\nДокумент: Документ на подпись")
+    assert "Подписей в документе: 1. Все подписи действительны." in russian and "Signature" not in russian
+
+    client.get(f"/language/en?next=/documents/{doc_id}")
+    page = client.post(f"/documents/{doc_id}/versions/2/verify", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Version 2: Signatures in the document: 1. All signatures are valid." in page
+    assert "Подписей в документе" not in page and "Download the validation report" in page
+    assert "действительна" not in page  # the table's verdict too
+    english = client.get(f"/documents/{doc_id}/versions/2/validation.txt").get_data(as_text=True)
+    assert english.startswith("Electronic signature validation report\nDocument: Документ на подпись")
+    assert "Version 2: " in english and "Checked: " in english
+    assert "Signatures in the document: 1. All signatures are valid." in english
+    for russian_words in ("Подпис", "Отчёт", "Версия", "Проверено", "действительн", "Время подписания"):
+        assert russian_words not in english, russian_words
+
+    signed = version_bytes(rt, doc_id, 2)  # the public file check's report too
+    public = client.post("/verify/file", data={"file": (io.BytesIO(signed), "a.pdf"),
+                                               "csrf_token": csrf_of(client, "/verify/file")}).get_data(as_text=True)
+    assert '<pre class="report">Signatures in the document: 1. All signatures are valid.' in public
+
+
 def test_signing_form_needs_its_csrf_token(rt, office, client):  # noqa: ANN001
     doc_id = on_signing(rt, office)
     office.login(client, "director")
