@@ -37,7 +37,7 @@ def test_every_app_process_gets_the_variables_the_settings_need():
 
 def test_settings_read_exactly_the_variables_compose_sets():
     """Compose sets only variables the product reads (in its settings, or where a secret is read on use, like
-    DMS_BACKUP_KEY in dms/operations/backup.py), and the settings the app needs."""
+    DMS_BACKUP_KEY in dms/operations/archive.py), and the settings the app needs."""
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "dms").rglob("*.py"))
     read = set(re.findall(r'"(DMS_[A-Z_]+)"', source))
     env = compose()["services"]["app"]["environment"]

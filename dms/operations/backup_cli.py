@@ -8,7 +8,9 @@ import click
 from tqdm import tqdm
 
 from dms.clibase import emit, handle_errors, main, runtime
+from dms.operations import archive
 from dms.operations import backup as backup_svc
+from dms.operations import restore as restore_svc
 
 STAGE_TITLES = {"objects": "объекты", "verify": "проверка", "index": "индекс"}
 
@@ -19,7 +21,7 @@ class ProgressBars:
     def __init__(self, stack: ExitStack):
         self.stack = stack
 
-    def __call__(self, stage: str, total: int) -> backup_svc.Progress:
+    def __call__(self, stage: str, total: int) -> archive.Progress:
         bar = self.stack.enter_context(tqdm(total=total or None, desc=STAGE_TITLES.get(stage, stage), unit="шт",
                                             disable=None, leave=False))
         return bar.update
@@ -65,7 +67,7 @@ def restore(ctx: click.Context, source: Path, force: bool, as_json: bool) -> Non
     """Restore a backup into the empty database, store and data dir of the environment; rebuild the index."""
     rt = runtime(ctx)
     with ExitStack() as stack:
-        report = backup_svc.restore(rt, source, force=force, progress=ProgressBars(stack))
+        report = restore_svc.restore(rt, source, force=force, progress=ProgressBars(stack))
     emit(report.as_dict(), as_json, lambda r: "\n".join([
         f"Восстановлено из {r['source']} (копия от {r['created_at']}, база {r['source_dialect']}) за {r['seconds']} с",
         f"Документов: {r['tables'].get('documents', 0)}, версий: {r['tables'].get('versions', 0)}, "

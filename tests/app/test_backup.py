@@ -21,7 +21,9 @@ from dms.config import Settings
 from dms.models import AuditEvent, Base, Document, Folder, LocalRole, Version, WorkflowHistory
 from dms.pdfrender import render_text_pdf
 from dms.runtime import Runtime
+from dms.operations import archive as archive_fmt
 from dms.operations import backup as backup_svc
+from dms.operations import restore as restore_svc
 from dms.documents import service as documents
 from dms.fulltext import indexing
 from dms.people import users
@@ -49,7 +51,7 @@ def _backup_key(monkeypatch):  # noqa: ANN001, ANN202
 
 def _sealed(manifest: dict) -> bytes:
     """A forger who holds the backup key re-signs the manifest they rewrote."""
-    return json.dumps(backup_svc.seal_manifest(manifest, BACKUP_KEY.encode())).encode()
+    return json.dumps(archive_fmt.seal_manifest(manifest, BACKUP_KEY.encode())).encode()
 
 
 @pytest.fixture(scope="session")
@@ -207,7 +209,7 @@ def test_round_trip_keeps_every_row_object_role_step_and_audit_event(rt, world, 
     assert report.objects == 5 and report.tables["documents"] == 2 and report.tables["versions"] == 5
 
     restored = target()
-    result = backup_svc.restore(restored, tmp_path / "archive.tar")
+    result = restore_svc.restore(restored, tmp_path / "archive.tar")
     assert result.indexed == 2
     after = snapshot(restored)
     for name in set(before) - NOT_VERBATIM:
@@ -242,7 +244,7 @@ def test_restored_archive_keeps_numbering_after_the_restored_ids(rt, world, targ
     build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "archive.tar")
     restored = target()
-    backup_svc.restore(restored, tmp_path / "archive.tar")
+    restore_svc.restore(restored, tmp_path / "archive.tar")
     with restored.db.session() as s:
         top = s.scalar(select(Document.id).order_by(Document.id.desc()).limit(1))
     fresh = World(restored).document("clerk", "/Прочее", _text(500), title="После восстановления",
@@ -276,7 +278,7 @@ def test_folder_moved_under_a_younger_folder_is_restored(rt, world, target, tmp_
                                                                    path=f"{young.path}{old.id}/"))
     backup_svc.backup(rt, tmp_path / "archive.tar")
     restored = target()
-    backup_svc.restore(restored, tmp_path / "archive.tar")
+    restore_svc.restore(restored, tmp_path / "archive.tar")
     assert table_rows(restored, "folders") == table_rows(rt, "folders")
 
 
@@ -291,9 +293,9 @@ def _rewrite_member(source: Path, dest: Path, name: str, change) -> None:  # noq
 
 
 def _refused_and_untouched(restored: Runtime, archive: Path, match: str) -> None:
-    with pytest.raises(backup_svc.BackupDamaged, match=match):
-        backup_svc.restore(restored, archive)
-    assert backup_svc.target_is_empty(restored)
+    with pytest.raises(archive_fmt.BackupDamaged, match=match):
+        restore_svc.restore(restored, archive)
+    assert restore_svc.target_is_empty(restored)
     assert list(restored.store.list()) == []
 
 
@@ -324,11 +326,11 @@ def test_restore_into_a_non_empty_target_is_refused_unless_forced(rt, world, tar
     ids = build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "archive.tar")
     restored = target()
-    backup_svc.restore(restored, tmp_path / "archive.tar")
+    restore_svc.restore(restored, tmp_path / "archive.tar")
     World(restored).document("clerk", "/Прочее", _text(300), title="Лишний", filename="x.txt")
-    with pytest.raises(backup_svc.TargetNotEmpty):
-        backup_svc.restore(restored, tmp_path / "archive.tar")
-    backup_svc.restore(restored, tmp_path / "archive.tar", force=True)
+    with pytest.raises(archive_fmt.TargetNotEmpty):
+        restore_svc.restore(restored, tmp_path / "archive.tar")
+    restore_svc.restore(restored, tmp_path / "archive.tar", force=True)
     with restored.db.session() as s:
         assert sorted(s.scalars(select(Document.id))) == sorted(ids.values())
     assert_healthy(restored, orphans=1)  # the bytes of the replaced document stay in the store
@@ -346,7 +348,7 @@ def test_orphans_stay_out_unless_asked_for_and_a_directory_backup_restores(rt, w
     manifest = json.loads((tmp_path / "full" / "manifest.json").read_text())
     assert manifest["members"][f"objects/{orphan}"]["sha256"] == orphan
     restored = target()
-    backup_svc.restore(restored, tmp_path / "full")
+    restore_svc.restore(restored, tmp_path / "full")
     assert restored.store.get_bytes(orphan) == b"bytes no version references"
     assert_healthy(restored, orphans=1)
 
@@ -365,7 +367,7 @@ def test_compressed_backup_manifest_holds_counts_and_no_secrets(rt, world, targe
     if url.password:
         assert url.password not in body
     restored = target()
-    assert backup_svc.restore(restored, tmp_path / "archive.tar.gz").tables["documents"] == 2
+    assert restore_svc.restore(restored, tmp_path / "archive.tar.gz").tables["documents"] == 2
 
 
 def test_corrupted_object_fails_the_backup_and_leaves_no_file(rt, world, tmp_path):  # noqa: ANN001
@@ -379,7 +381,7 @@ def test_corrupted_object_fails_the_backup_and_leaves_no_file(rt, world, tmp_pat
         path.write_bytes(damaged)
     else:  # behind the S3 store's back
         rt.store._client.put_object(rt.store.bucket, key, io.BytesIO(damaged), len(damaged))
-    with pytest.raises(backup_svc.BackupError, match="повреждён"):
+    with pytest.raises(archive_fmt.BackupError, match="повреждён"):
         backup_svc.backup(rt, tmp_path / "archive.tar")
     assert list(tmp_path.glob("*archive.tar*")) == []
 
@@ -390,11 +392,11 @@ def test_backup_crosses_dialects_both_ways(rt, world, target, tmp_path):  # noqa
     before = snapshot(rt)
     backup_svc.backup(rt, tmp_path / "pg.tar")
     lite = target("lite", "sqlite")
-    backup_svc.restore(lite, tmp_path / "pg.tar")
+    restore_svc.restore(lite, tmp_path / "pg.tar")
     assert_healthy(lite)
     backup_svc.backup(lite, tmp_path / "lite.tar")
     back = target("back", "postgresql")
-    backup_svc.restore(back, tmp_path / "lite.tar")
+    restore_svc.restore(back, tmp_path / "lite.tar")
     after = snapshot(back)
     for name in set(before) - NOT_VERBATIM:
         assert after[name] == before[name], name
@@ -447,7 +449,7 @@ def test_signed_archive_and_its_ca_come_back_and_the_passphrase_only_with_secret
         assert "pki/passphrase" not in tar.getnames() and any(n.startswith("pki/") for n in tar.getnames())
 
     restored = target()
-    report = backup_svc.restore(restored, tmp_path / "plain.tar")
+    report = restore_svc.restore(restored, tmp_path / "plain.tar")
     assert report.pki and not report.passphrase
     originals = {p.relative_to(ca_dir): p.read_bytes() for p in ca_dir.rglob("*") if p.is_file()}
     copies = {p.relative_to(pki_svc.pki_dir(restored.settings)): p.read_bytes()
@@ -484,7 +486,7 @@ def test_a_large_object_is_streamed_not_held_in_memory(rt, target, tmp_path):  #
         backup_svc.backup(rt, tmp_path / "big.tar", with_orphans=True)
         _, backup_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        backup_svc.restore(restored, tmp_path / "big.tar")
+        restore_svc.restore(restored, tmp_path / "big.tar")
         _, restore_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -550,7 +552,7 @@ def test_backup_of_an_older_schema_is_loaded_at_its_revision_then_migrated(rt, w
     schema = _schema_at("0003", tmp_path)
     _as_of_revision(tmp_path / "head.tar", tmp_path / "0003.tar", "0003", schema)
     restored = target()
-    report = backup_svc.restore(restored, tmp_path / "0003.tar")
+    report = restore_svc.restore(restored, tmp_path / "0003.tar")
     assert report.schema_revision == "0003" and current(restored.db.engine) == head()
     for name in set(schema) - NOT_VERBATIM:  # the columns the old backup held (later migrations fill the others)
         assert table_rows(restored, name, schema[name]) == table_rows(rt, name, schema[name]), name
@@ -578,8 +580,8 @@ def test_rows_the_database_rejects_roll_the_whole_restore_back(rt, world, target
             info.size = len(data)
             out.addfile(info, io.BytesIO(data))
     restored = target()
-    with pytest.raises(backup_svc.BackupError, match="db/users.jsonl: база данных не приняла"):
-        backup_svc.restore(restored, tmp_path / "forged.tar")
+    with pytest.raises(archive_fmt.BackupError, match="db/users.jsonl: база данных не приняла"):
+        restore_svc.restore(restored, tmp_path / "forged.tar")
     with restored.db.engine.connect() as c:
         assert all(not c.execute(select(t)).first() for t in Base.metadata.sorted_tables)
 
@@ -636,7 +638,7 @@ def test_restore_refuses_rows_edited_with_recomputed_hashes_before_writing_anyth
     _write(tmp_path / "forged.tar", members)
     _refused_and_untouched(target("a"), tmp_path / "forged.tar", "HMAC")
     # the untouched archive restores
-    assert backup_svc.restore(target("b"), tmp_path / "good.tar").tables["users"] == 4
+    assert restore_svc.restore(target("b"), tmp_path / "good.tar").tables["users"] == 4
 
 
 def test_an_archive_sealed_with_another_key_is_refused_naming_the_key(rt, world, target, tmp_path,  # noqa: ANN001
@@ -652,14 +654,14 @@ def test_without_the_environment_key_the_data_dir_key_file_signs_and_is_not_in_t
     monkeypatch.delenv("DMS_BACKUP_KEY")
     build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "good.tar")
-    key_file = rt.settings.data_dir / backup_svc.BACKUP_KEY_FILE
+    key_file = rt.settings.data_dir / archive_fmt.BACKUP_KEY_FILE
     assert key_file.exists() and (key_file.stat().st_mode & 0o077) == 0
     key = key_file.read_bytes().strip()
     assert all(key not in data for data in _members(tmp_path / "good.tar").values())
     other = target("elsewhere")
     _refused_and_untouched(other, tmp_path / "good.tar", "другим ключом копий")
-    (other.settings.data_dir / backup_svc.BACKUP_KEY_FILE).write_bytes(key)  # the operator copies the key file
-    assert backup_svc.restore(other, tmp_path / "good.tar").tables["users"] == 3
+    (other.settings.data_dir / archive_fmt.BACKUP_KEY_FILE).write_bytes(key)  # the operator copies the key file
+    assert restore_svc.restore(other, tmp_path / "good.tar").tables["users"] == 3
 
 
 def test_a_forger_holding_the_key_is_stopped_by_the_audit_chain_before_anything_is_written(rt, world, target,  # noqa: ANN001
@@ -689,7 +691,7 @@ def test_an_overlong_json_line_is_refused_in_bounded_memory(rt, world, target, t
     build_archive(rt, world)
     backup_svc.backup(rt, tmp_path / "good.tar")
     members = _members(tmp_path / "good.tar")
-    monkeypatch.setattr(backup_svc, "MAX_LINE", 1 << 20)  # 1 MB here; 64 MB by default
+    monkeypatch.setattr(restore_svc, "MAX_LINE", 1 << 20)  # 1 MB here; 64 MB by default
     size = 24 << 20
     members["db/users.jsonl"] += b'["' + b"A" * size + b'"]\n'
     _rehash(members, seal=True)
