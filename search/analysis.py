@@ -140,18 +140,40 @@ def words(value: str) -> list[str]:
 
 def term_positions(value: str) -> dict[str, list[int]]:
     """{term: its positions, ascending} of a text; stop words take a position but give no term."""
-    found: dict[str, list[int]] = {}
-    stops = STOP_WORDS
+    return {term.decode("utf-8"): at for term, at in index_term_positions(value).items()}
+
+
+# Word form -> its terms as UTF-8 (what the index writer stores), () for a stop word: a plain dict
+# read inline by ``index_term_positions`` (a rebuild looks up ~300 word forms per document, and
+# an archive's vocabulary is bounded: the dict is emptied if it ever holds TERM_CACHE_SIZE forms).
+_index_terms: dict[str, tuple[bytes, ...]] = {}
+
+
+def index_term_positions(value: str) -> dict[bytes, list[int]]:
+    """``term_positions`` with the terms as UTF-8 bytes, for the index writer: the same terms and
+    positions (``tests/search/test_analysis_cache.py`` compares them on the seed texts)."""
+    found: dict[bytes, list[int]] = {}
+    cache = _index_terms
     for position, word in enumerate(words(value)):
-        if word in stops:
-            continue
-        for term in word_terms(word):
+        terms = cache.get(word)
+        if terms is None:
+            terms = _index_terms_of(word)
+        for term in terms:
             at = found.get(term)
             if at is None:
                 found[term] = [position]
             else:
                 at.append(position)
     return found
+
+
+def _index_terms_of(word: str) -> tuple[bytes, ...]:
+    terms = () if word in STOP_WORDS else tuple(term.encode("utf-8") for term in word_terms(word))
+    if not word.isdigit():  # numbers are not cached (see word_terms)
+        if len(_index_terms) >= TERM_CACHE_SIZE:
+            _index_terms.clear()
+        _index_terms[word] = terms
+    return terms
 
 
 def query_terms(value: str) -> list[tuple[int, tuple[str, ...]]]:
@@ -242,6 +264,9 @@ class RussianEnglishAnalyzer(CompositeAnalyzer):
 
     def term_positions(self, value: str) -> dict[str, list[int]]:
         return term_positions(value)
+
+    def index_term_positions(self, value: str) -> dict[bytes, list[int]]:
+        return index_term_positions(value)
 
     def query_terms(self, value: str) -> list[tuple[int, tuple[str, ...]]]:
         return query_terms(value)

@@ -21,6 +21,7 @@ import heapq
 import os
 import pickle
 import shutil
+import struct
 import tempfile
 from array import array
 from collections.abc import Iterator
@@ -28,12 +29,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from search.parallel import Analyzed
-from search.whoosh_adapter import PooledSegmentWriter, write_term_postings
+from search.whoosh_adapter import INT_SIZE, PooledSegmentWriter, pack_uint, write_term_postings
 
 TERM_OVERHEAD = 160  # bytes of a new term's dictionary entry and key, for the memory bound
 POSTING_BYTES = 64  # 20 in the arrays, and the numpy arrays that sort a run
 
-# (fieldname, term bytes, document numbers, weights, values) of one term, documents ascending.
+# (fieldname, term bytes, document numbers, weights, values) of one term, or of a part of it
+# (consecutive parts of one term: documents ascending across them), documents ascending.
 TermPostings = tuple[str, bytes, list[int], list[float], list[bytes]]
 
 
@@ -67,23 +69,35 @@ class TermPool:
         fieldname, tbytes, docnum, weight, vbytes = item
         self.add_field(fieldname, docnum, ((tbytes, 1, weight, vbytes),), 1.0)
 
-    def add_field(self, fieldname: str, docnum: int, items, boost: float) -> int:  # noqa: ANN001
-        """The postings of one field of one document: ``items`` are Whoosh's (term bytes,
-        frequency, weight, value); returns the field's length (the sum of frequencies)."""
+    def _field_terms(self, fieldname: str) -> dict[bytes, int]:
         ids = self._term_ids.get(fieldname)
         if ids is None:
             ids = self._term_ids[fieldname] = {}
-        keys = self._keys
-        terms = self._terms
-        weights = self._posting_weights
-        value_lengths = self._value_lengths
-        values = self._value_bytes
+        return ids
+
+    def _new_term(self, ids: dict[bytes, int], fieldname: str, tbytes: bytes) -> int:
+        term = ids[tbytes] = len(self._keys)
+        self._keys.append((fieldname, tbytes))
+        return term
+
+    def _count_postings(self, docnum: int, count: int, size: int) -> None:
+        """Counts ``count`` postings of document ``docnum`` (``size`` bytes) and spills if full."""
+        self._docs.extend(array("I", (docnum,)) * count)
+        self._size += size
+        if self._size > self.limit:
+            self._spill()
+
+    def add_field(self, fieldname: str, docnum: int, items, boost: float) -> int:  # noqa: ANN001
+        """The postings of one field of one document: ``items`` are Whoosh's (term bytes,
+        frequency, weight, value); returns the field's length (the sum of frequencies)."""
+        ids = self._field_terms(fieldname)
+        terms, weights = self._terms, self._posting_weights
+        value_lengths, values = self._value_lengths, self._value_bytes
         count = length = added = 0
         for tbytes, freq, weight, vbytes in items:
             term = ids.get(tbytes)
             if term is None:
-                term = ids[tbytes] = len(keys)
-                keys.append((fieldname, tbytes))
+                term = self._new_term(ids, fieldname, tbytes)
                 added += TERM_OVERHEAD + len(tbytes)
             terms.append(term)
             weights.append(weight * boost)
@@ -95,10 +109,33 @@ class TermPool:
                 value_lengths.append(0)
             length += freq
             count += 1
-        self._docs.extend(array("I", (docnum,)) * count)
-        self._size += added + POSTING_BYTES * count
-        if self._size > self.limit:
-            self._spill()
+        self._count_postings(docnum, count, added + POSTING_BYTES * count)
+        return length
+
+    def add_positions(self, fieldname: str, docnum: int, positions: dict[bytes, list[int]], field_boost: float,
+                      boost: float) -> int:
+        """The postings of one text field of one document from its {term bytes: positions}: what
+        ``add_field`` stores for ``ArrayPositions.word_values``'s items (frequency ``n``, weight
+        ``n * field_boost``, value the count and the positions), without making them; returns the
+        field's length."""
+        ids = self._field_terms(fieldname)
+        terms, weights = self._terms, self._posting_weights
+        value_lengths, values = self._value_lengths, self._value_bytes
+        length = added = 0
+        for tbytes, poslist in positions.items():
+            term = ids.get(tbytes)
+            if term is None:
+                term = self._new_term(ids, fieldname, tbytes)
+                added += TERM_OVERHEAD + len(tbytes)
+            terms.append(term)
+            n = len(poslist)
+            weights.append(n * field_boost * boost)
+            value_lengths.append(INT_SIZE + 4 * n)
+            values += pack_uint(n)
+            values += _pack_positions(n, poslist)
+            length += n
+        count = len(positions)
+        self._count_postings(docnum, count, added + (INT_SIZE + 4) * count + 4 * (length - count) + POSTING_BYTES * count)
         return length
 
     # -- ordering and runs ---------------------------------------------------------------------
@@ -136,25 +173,23 @@ class TermPool:
         self._reset()
 
     def terms(self) -> Iterator[TermPostings]:
-        """Every term's postings, fields and terms ascending, documents ascending within a term."""
+        """Every term's postings, fields and terms ascending, documents ascending within a term.
+
+        A term held by several runs comes as consecutive parts (one per run, in document order),
+        never joined: the most common term of a million documents would otherwise be a list of a
+        million postings, and joining part by part copied it once per run (quadratic in runs).
+        """
         if self._docs:
             self._spill()
         runs = [Run.load(path) for path in self._runs]
         if len(runs) == 1:
             yield from runs[0].terms()
             return
-        merged = heapq.merge(*(run.terms() for run in runs), key=lambda t: (t[0], t[1]))
-        pending: TermPostings | None = None
-        for term in merged:
-            if pending is not None and pending[0] == term[0] and pending[1] == term[1]:
-                pending = (pending[0], pending[1], pending[2] + term[2], pending[3] + term[3],
-                           pending[4] + term[4])
-                continue
-            if pending is not None:
-                yield pending
-            pending = term
-        if pending is not None:
-            yield pending
+        # A run's chunk is a buffer of this many postings, so that all of them fit in a bounded
+        # memory whatever the number of runs (a million documents spill about a hundred).
+        chunk = min(Run.CHUNK, max(Run.MIN_CHUNK, Run.MERGE_BUFFER // len(runs)))
+        # heapq.merge is stable: parts of one term come in the order of the runs (documents ascending).
+        yield from heapq.merge(*(run.terms(chunk) for run in runs), key=_term_key)
 
     def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
         """Whoosh's interface: (fieldname, term bytes, document, weight, value) in order."""
@@ -171,7 +206,9 @@ class TermPool:
 class Run:
     """One sorted run on disk: term keys and counts, and the postings' arrays (memory-mapped)."""
 
-    CHUNK = 1 << 16  # postings converted to Python values at a time
+    CHUNK = 1 << 16  # postings read from the run's files at a time
+    MIN_CHUNK = 1 << 10
+    MERGE_BUFFER = 1 << 21  # postings buffered over all the runs of a merge (~60 MB)
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -185,36 +222,53 @@ class Run:
             run.keys, run.counts = pickle.load(f)
         return run
 
-    def terms(self) -> Iterator[TermPostings]:
-        """The run's terms in order, read from its files a chunk at a time (not memory-mapped:
-        mapped pages would count in the writer's resident memory)."""
+    def terms(self, chunk: int | None = None) -> Iterator[TermPostings]:
+        """The run's terms in order, read from its files ``chunk`` postings at a time (held as
+        numpy arrays, made lists one term at a time; not memory-mapped: mapped pages would count
+        in the writer's resident memory)."""
+        chunk = chunk or self.CHUNK
         total = sum(self.counts)
         with contextlib.ExitStack() as stack:
             files = {name: stack.enter_context(open(os.path.join(self.directory, name), "rb"))
                      for name in ("docs", "weights", "lengths", "values")}
-            base = loaded = 0  # postings [base, loaded) are held as lists
-            docs: list[int] = []
-            weights: list[float] = []
-            lengths: list[int] = []
+            base = loaded = 0  # postings [base, loaded) are held
+            docs = weights = lengths = ends = np.zeros(0, np.int64)
             blob = b""
             at = 0  # the term's first posting
-            offset = 0  # where that posting's value starts in ``blob``
             for (fieldname, tbytes), n in zip(self.keys, self.counts, strict=False):
                 end = at + n
                 if end > loaded:
-                    base, loaded = at, min(total, max(end, at + self.CHUNK))
-                    docs = _read(files["docs"], np.uint32, base, loaded).tolist()
-                    weights = _read(files["weights"], np.float64, base, loaded).tolist()
-                    lengths = _read(files["lengths"], np.uint32, base, loaded).tolist()
-                    blob = blob[offset:] + files["values"].read(sum(lengths) - (len(blob) - offset))
-                    offset = 0
+                    consumed = int(ends[at - base - 1]) if at > base else 0
+                    base, loaded = at, min(total, max(end, at + chunk))
+                    docs = _read(files["docs"], np.uint32, base, loaded)
+                    weights = _read(files["weights"], np.float64, base, loaded)
+                    lengths = _read(files["lengths"], np.uint32, base, loaded)
+                    ends = np.cumsum(lengths, dtype=np.int64)
+                    blob = blob[consumed:]
+                    blob += files["values"].read(int(ends[-1]) - len(blob))
                 i, j = at - base, end - base
-                values = []
-                for length in lengths[i:j]:
-                    values.append(blob[offset:offset + length] if length else b"")
-                    offset += length
-                yield fieldname, tbytes, docs[i:j], weights[i:j], values
+                start = int(ends[i - 1]) if i else 0
+                if n == 1:
+                    values = [blob[start:int(ends[i])]]
+                else:
+                    values = []
+                    for stop in ends[i:j].tolist():
+                        values.append(blob[start:stop])
+                        start = stop
+                yield fieldname, tbytes, docs[i:j].tolist(), weights[i:j].tolist(), values
                 at = end
+
+
+def _term_key(term: TermPostings) -> tuple[str, bytes]:
+    return term[0], term[1]
+
+
+_ONE_POSITION = struct.Struct("<I").pack
+
+
+def _pack_positions(n: int, poslist: list[int]) -> bytes:
+    """The positions as ``ArrayPositions`` encodes them after the count (little-endian uint32)."""
+    return _ONE_POSITION(poslist[0]) if n == 1 else struct.pack(f"<{n}I", *poslist)
 
 
 def _write_gathered(f, blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chunk: int = 1 << 16) -> None:  # noqa: ANN001
@@ -256,15 +310,24 @@ def write_terms(fieldwriter, schema, lengths, doc_count: int, terms: Iterator[Te
     (``whoosh_adapter.write_term_postings`` fills the W3 posting writer's block buffer)."""
     current: str | None = None
     field_lengths: list[int] | None = None
+    term: bytes | None = None
     for fieldname, tbytes, docs, weights, values in terms:
         if fieldname != current:
+            if term is not None:
+                fieldwriter.finish_term()
+                term = None
             if current is not None:
                 fieldwriter.finish_field()
             fieldwriter.start_field(fieldname, schema[fieldname])
             current = fieldname
             field_lengths = _field_lengths(lengths, fieldname, doc_count) if schema[fieldname].scorable else None
-        fieldwriter.start_term(tbytes)
+        if tbytes != term:  # else: the next part of the same term (from the next run)
+            if term is not None:
+                fieldwriter.finish_term()
+            fieldwriter.start_term(tbytes)
+            term = tbytes
         write_term_postings(fieldwriter, docs, weights, values, field_lengths)
+    if term is not None:
         fieldwriter.finish_term()
     if current is not None:
         fieldwriter.finish_field()

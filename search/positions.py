@@ -16,6 +16,8 @@ from whoosh.formats import Positions
 from search.whoosh_adapter import INT_SIZE, pack_uint
 
 POSITION_DTYPE = np.dtype("<u4")
+_COUNT_WORDS = 1  # the count before a posting's positions takes one 4-byte word
+assert INT_SIZE == 4 * _COUNT_WORDS
 
 
 class ArrayPositions(Positions):
@@ -29,6 +31,16 @@ class ArrayPositions(Positions):
         for word, poslist in positions.items():
             n = len(poslist)
             yield word, n, n * boost, pack_uint(n) + struct.pack(f"<{n}I", *poslist)
+
+    def positions_of(self, value: object, analyzer: object) -> dict[bytes, list[int]] | None:
+        """{term bytes: positions} of a text, for the index writer's fast path (its postings are
+        ``word_values``'s: frequency ``len``, weight ``len * field_boost``, value ``encode``);
+        None when ``word_values`` must run (not a string, or another analyzer)."""
+        fast = getattr(analyzer, "index_term_positions", None)
+        if fast is None or not isinstance(value, str):
+            return None
+        positions: dict[bytes, list[int]] = fast(value)
+        return positions
 
     def encode(self, poslist: list[int]) -> bytes:
         return pack_uint(len(poslist)) + np.asarray(poslist, POSITION_DTYPE).tobytes()
@@ -44,10 +56,16 @@ class ArrayPositions(Positions):
 
 
 def positions_of(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """(how many positions each posting has, all positions joined) of encoded postings."""
-    counts = np.fromiter(((len(v) - INT_SIZE) // 4 for v in values), np.int64, len(values))
-    joined = b"".join(v[INT_SIZE:] for v in values)
-    return counts, np.frombuffer(joined, POSITION_DTYPE).astype(np.int64)
+    """(how many positions each posting has, all positions joined) of encoded postings.
+
+    The values are joined as they are and read as one array of 4-byte words, the count word in
+    front of each posting then dropped by a mask: no Python work per posting but ``len``.
+    """
+    words = np.fromiter(map(len, values), np.int64, len(values)) // 4
+    joined = np.frombuffer(b"".join(values), POSITION_DTYPE)
+    keep = np.ones(len(joined), bool)
+    keep[np.cumsum(words) - words] = False  # the count word of each posting
+    return words - _COUNT_WORDS, joined[keep].astype(np.int64)
 
 
 __all__ = ["ArrayPositions", "positions_of"]

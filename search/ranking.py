@@ -20,6 +20,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from search.postings import POSTINGS
+from search.whoosh_adapter import field_lengths, numeric_column
 
 B = 0.75
 K1 = 1.2
@@ -108,7 +109,13 @@ class SegmentArrays:
         size = reader.doc_count_all()
         if kind == "date":
             column = reader.column_reader("date", translate=False)
+            values = numeric_column(column, size)
+            if values is not None:
+                return values
             return np.fromiter((column[n] or 0 for n in range(size)), np.int64, size)
+        lengths = field_lengths(reader, kind)
+        if lengths is not None:
+            return lengths
         length = reader.doc_field_length
         return np.fromiter((length(n, kind, 0) or 0 for n in range(size)), np.float32, size)
 

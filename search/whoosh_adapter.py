@@ -17,9 +17,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import whoosh
-from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, _lenfield
+from whoosh.columns import NumericColumn
+from whoosh.util.numeric import _length_byte_cache
 from whoosh.matching import FilterMatcher
+from whoosh.reading import SegmentReader
 from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.writing import SegmentWriter
 
@@ -38,7 +42,9 @@ __all__ = [
     "INT_SIZE",
     "SUPPORTED_VERSION",
     "PooledSegmentWriter",
+    "field_lengths",
     "leaf_matcher",
+    "numeric_column",
     "pack_uint",
     "posting_blocks",
     "write_term_postings",
@@ -74,6 +80,56 @@ def _blocks(m: W3LeafMatcher) -> Iterator[tuple[Any, Any, Any]]:
         if m._lastblock:
             return
         m._goto(m._nextoffset)
+
+
+# -- reading: whole columns as arrays ---------------------------------------------------------
+
+_BYTE_TO_LENGTH = np.asarray(_length_byte_cache, np.float32)
+
+
+def _fixed_column_bytes(column: Any, doc_count: int, itemsize: int) -> tuple[bytes, int] | None:
+    """(the stored bytes, how many documents they cover) of a fixed-width column reader."""
+    if not isinstance(column, NumericColumn.Reader) or column._fixedlen != itemsize:
+        return None
+    count = min(column._count, doc_count)
+    return (column._dbfile.get(column._basepos, count * itemsize) if count else b""), count
+
+
+def field_lengths(reader: Any, fieldname: str) -> np.ndarray | None:
+    """The length of ``fieldname`` in each document of a W3 segment reader, as
+    ``reader.doc_field_length(n, fieldname, 0)`` gives it one by one (read as one array: a
+    million documents took seconds through it); None for another kind of reader."""
+    perdoc = reader._perdoc if isinstance(reader, SegmentReader) else None
+    if not isinstance(perdoc, W3PerDocReader):
+        return None
+    size = reader.doc_count_all()
+    column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+    if column is None:
+        return np.zeros(size, np.float32)
+    found = _fixed_column_bytes(column, size, 1)
+    if found is None:
+        return None
+    data, count = found
+    codes = np.full(size, column._default, np.uint8)
+    codes[:count] = np.frombuffer(data, np.uint8)
+    FAST_PATH["columns.lengths"] += 1
+    return _BYTE_TO_LENGTH[codes]
+
+
+def numeric_column(column: Any, size: int) -> np.ndarray | None:
+    """The values of a numeric column reader (``column[n]`` of each document) as int64; None
+    for another kind of column."""
+    if not isinstance(column, NumericColumn.Reader) or column._typecode not in "bBhHiIqQ":
+        return None
+    dtype = np.dtype(">" + column._typecode)
+    found = _fixed_column_bytes(column, size, dtype.itemsize)
+    if found is None:
+        return None
+    data, count = found
+    values = np.full(size, column._default, dtype.newbyteorder("="))
+    values[:count] = np.frombuffer(data, dtype)
+    FAST_PATH["columns.numeric"] += 1
+    return values.astype(np.int64)  # an unsigned 64-bit default (the maximum) wraps to -1
 
 
 # -- writing: a term's postings a block at a time --------------------------------------------
@@ -117,8 +173,10 @@ class PooledSegmentWriter(SegmentWriter):
     """Whoosh's ``SegmentWriter`` with a field's postings handed to ``self.pool`` at once.
 
     A subclass sets ``self.pool`` (with ``add_field(fieldname, docnum, items, boost) -> length``
-    and ``terms()``), and may name in ``preanalysed`` a type whose ``items`` are a field's
-    postings analysed elsewhere (its stored value then comes as ``_stored_<field>``).
+    and ``terms()``; optionally ``add_positions(fieldname, docnum, positions, field_boost, boost)
+    -> length`` for a field whose format has ``positions_of``, see ``search.positions``), and may
+    name in ``preanalysed`` a type whose ``items`` are a field's postings analysed elsewhere (its
+    stored value then comes as ``_stored_<field>``).
     ``write_terms(fieldwriter, schema, lengths, doc_count, terms)`` writes the pooled terms.
     """
 
@@ -133,6 +191,7 @@ class PooledSegmentWriter(SegmentWriter):
         schema = self.schema
         docnum = self.docnum
         add_field = self.pool.add_field
+        add_positions = getattr(self.pool, "add_positions", None)
         preanalysed = self.preanalysed
         docboost = self._doc_boost(fields)
         fieldnames = sorted(name for name in fields if not name.startswith("_"))
@@ -146,8 +205,15 @@ class PooledSegmentWriter(SegmentWriter):
             ready = preanalysed is not None and isinstance(value, preanalysed)
             length = 0
             if field.indexed:
-                items = value.items if ready else field.index(value)
-                length = add_field(fieldname, docnum, items, self._field_boost(fields, fieldname, docboost))
+                boost = self._field_boost(fields, fieldname, docboost)
+                fast: Callable[..., Any] | None = (
+                    None if ready or add_positions is None else getattr(field.format, "positions_of", None))
+                positions = None if fast is None else fast(value, field.analyzer)
+                if positions is not None and add_positions is not None:
+                    length = add_positions(fieldname, docnum, positions, field.format.field_boost, boost)
+                else:
+                    items = value.items if ready else field.index(value)
+                    length = add_field(fieldname, docnum, items, boost)
                 if not field.scorable:
                     length = 0
             if field.separate_spelling() or field.vector:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +21,7 @@ FONT_PLACES = (
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> SearchIndex:
+def index(tmp_path: Path) -> Iterator[SearchIndex]:
     ix = SearchIndex.create_or_open(tmp_path / "index")
     yield ix
     ix.close()

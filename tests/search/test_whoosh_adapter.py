@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import date
 from pathlib import Path
 
 import whoosh
@@ -11,6 +12,7 @@ import whoosh
 from search import whoosh_adapter
 from search.query import SearchRequest, search
 from search.whoosh_adapter import FAST_PATH, SUPPORTED_VERSION
+from search.ranking import SegmentArrays
 from tests.search.conftest import ROOT, add, doc
 
 # The private names of Whoosh the library reads or overrides (all of them live in whoosh_adapter.py).
@@ -18,6 +20,9 @@ WHOOSH_PRIVATE = frozenset({
     "_INT_SIZE", "_read_data", "_data", "_lastblock", "_goto", "_nextoffset", "_postwriter", "_blocklimit",
     "_write_block", "_ids", "_weights", "_maxweight", "_values", "_minlength", "_maxlength", "_check_state",
     "_doc_boost", "_check_fields", "_field_boost", "_added", "_flush_segment",
+    # whole columns read as arrays: field lengths and numeric columns
+    "_perdoc", "_cached_reader", "_lenfield", "_length_byte_cache", "_fixedlen", "_count", "_dbfile", "_basepos",
+    "_default", "_typecode",
 })
 
 
@@ -60,3 +65,28 @@ def test_writing_and_searching_take_the_block_fast_paths(index):
     result = search(index, SearchRequest(q='"центр оценки" приказ', allowed=None))
     assert result.total == 300
     assert FAST_PATH["postings.blocks"] >= 3 and FAST_PATH["postings.matcher"] == 0
+
+
+def test_whole_columns_read_as_arrays_equal_whoosh_per_document_values(index):
+    FAST_PATH.clear()
+    documents = [doc(str(n), f"Приказ {n} " + "о центре " * (n % 5), "оценка квалификации " * (n % 9),
+                     people=("Иванов Иван",) if n % 3 else (), date=None if n % 4 == 0 else date(2020, 1, 1 + n % 28))
+                 for n in range(250)]
+    add(index, *documents[:200])
+    add(index, *documents[200:])  # a second segment
+    with index.searcher() as searcher:
+        leaves = [leaf for leaf, _ in searcher.leaf_searchers()]
+        assert len(leaves) == 2
+        for leaf in leaves:
+            reader = leaf.reader()
+            size = reader.doc_count_all()
+            for name in ("title", "content", "people", "folder_path", "tags"):
+                expected = [reader.doc_field_length(n, name, 0) or 0 for n in range(size)]
+                assert whoosh_adapter.field_lengths(reader, name).tolist() == expected, name
+                assert SegmentArrays._compute(leaf, name).tolist() == expected, name
+            column = reader.column_reader("date", translate=False)
+            expected = [column[n] for n in range(size)]
+            wrapped = [v - (1 << 64) if v >= 1 << 63 else v for v in expected]  # int64, as the ranking keeps it
+            assert whoosh_adapter.numeric_column(column, size).tolist() == wrapped
+            assert SegmentArrays._compute(leaf, "date").tolist() == wrapped
+    assert FAST_PATH["columns.lengths"] >= 12 and FAST_PATH["columns.numeric"] >= 4  # title, content, people; date
