@@ -447,6 +447,12 @@ class PgSearchIndex:
             return c.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{self.terms}_trgm"}).scalar_one()
 
     def _create(self) -> None:
+        with self.engine.connect() as c:
+            found = c.execute(text("SELECT to_regclass(:m) IS NOT NULL AND to_regclass(:d) IS NOT NULL"),
+                              {"m": self.meta, "d": self.docs}).scalar_one()
+        if found:  # no DDL (nor its table locks) when every process of a deployment opens the index
+            self.trigrams = self._has_trigram_index()
+            return
         try:  # the extension is optional: suggestions read terms by first letter without it
             with self.engine.begin() as c:
                 c.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))

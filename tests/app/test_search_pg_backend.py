@@ -1,5 +1,6 @@
 """DMS_SEARCH_BACKEND=postgres: the archive's search runs on search.pg's tables in the application's PostgreSQL
-database (outbox -> indexer -> tables; the permission filter; reindex; drift). Needs the app tests on PostgreSQL
+database (outbox -> indexer -> tables; the permission filter; reindex; drift; the soak test of test_search.py: two web
+processes and the indexer process under concurrent uploads). Needs the app tests on PostgreSQL
 (DMS_TEST_DATABASE_URL=postgresql://...); on SQLite the backend is refused, which is checked too."""
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dms.runtime import Runtime
 from search.pg import PgSearchIndex
 
 from .test_search import _find, archive  # noqa: F401 - the archive fixture, on this module's settings
+from .test_search import test_two_web_processes_and_the_indexer_under_concurrent_uploads  # noqa: F401 - the soak
 
 
 @pytest.fixture
@@ -22,14 +24,17 @@ def settings(settings):  # noqa: ANN001, ANN201, F811 - the same settings with t
     return replace(settings, search_backend="postgres")
 
 
-@pytest.fixture
-def pg_rt(rt):  # noqa: ANN001, ANN201
-    yield rt
-    PgSearchIndex(rt.db.engine).drop()  # the test database is truncated per test, not these tables
+@pytest.fixture(autouse=True)
+def postgres_backend(request, monkeypatch):  # noqa: ANN001, ANN201
+    """The backend for the processes a test starts too (the soak test imported above runs on it here)."""
+    monkeypatch.setenv("DMS_SEARCH_BACKEND", "postgres")
+    rt = request.getfixturevalue("rt") if "rt" in request.fixturenames else None
+    yield
+    if rt is not None:  # the test database is truncated per test, not the index's tables
+        PgSearchIndex(rt.db.engine).drop()
 
 
-def test_the_postgres_backend_finds_forms_keeps_the_filter_and_reindexes(pg_rt, archive):  # noqa: ANN001, F811
-    rt = pg_rt
+def test_the_postgres_backend_finds_forms_keeps_the_filter_and_reindexes(rt, archive):  # noqa: ANN001, F811
     assert isinstance(indexing.open_index(rt), PgSearchIndex)
     assert not (rt.settings.index_dir / "current").exists()  # no Whoosh index was made
     hits = _find(rt, "auditor", "держатель практики")
