@@ -20,6 +20,7 @@ from dms.signatures import pki as pki_svc
 from dms.signatures import service as sig_svc
 from dms.web import bp
 from dms.public_http import limit
+from dms.idrange import digits
 
 TSA_MAX_REQUEST = 16 * 1024
 
@@ -53,7 +54,7 @@ def sign_document(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
     try:
         sig = sig_svc.sign_document(rt(), g.db, current_user, doc, request.form.get("pin", ""),
-                                    comment=request.form.get("comment", ""))
+                                    level=request.form.get("level") or None, comment=request.form.get("comment", ""))
     except DmsError as exc:
         g.db.rollback()
         flash(_("Документ не подписан: %(why)s", why=exc.message), "error")
@@ -184,7 +185,7 @@ def pki_admin_revoke():  # noqa: ANN201
     raw = request.form.get("credential_id", "")
     try:
         revoked = pki_svc.revoke(rt(), g.db, current_user, _user(request.form.get("login", "")),
-                                 request.form.get("reason", "unspecified"), int(raw) if raw.isdigit() else None)
+                                 request.form.get("reason", "unspecified"), int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")

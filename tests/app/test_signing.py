@@ -388,6 +388,36 @@ def test_the_validation_report_follows_the_ui_language_russian_by_default(rt, of
     assert '<pre class="report">Signatures in the document: 1. All signatures are valid.' in public
 
 
+def test_the_web_signing_form_offers_b_lt_and_a_b_lt_signature_carries_its_validation_data(rt, office, client):  # noqa: ANN001
+    """The form's level select (B-T by default, as before); B-LT chosen in the web gives what the API gives: a
+    signature whose certificates and CRLs are in the file's DSS, and it validates as B-LT."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    default, long_term = on_signing(rt, office), on_signing(rt, office)
+    office.login(client, "director")
+    page = client.get(f"/documents/{default}").get_data(as_text=True)
+    assert '<select name="level">' in page and '<option value="B-T" selected>' in page and 'value="B-LT"' in page
+    token = csrf_of(client, f"/documents/{default}")
+    assert client.post(f"/documents/{default}/sign", data={"pin": PIN, "csrf_token": token}).status_code == 302
+    assert client.post(f"/documents/{long_term}/sign",
+                       data={"pin": PIN, "level": "B-LT", "csrf_token": token}).status_code == 302
+    with rt.db.session() as s:
+        levels = {d: s.scalars(select(Signature.level).where(Signature.document_id == d)).one()
+                  for d in (default, long_term)}
+    assert levels == {default: "B-T", long_term: "B-LT"}
+    plain, signed = version_bytes(rt, default, 2), version_bytes(rt, long_term, 2)
+    assert "/DSS" not in PdfFileReader(io.BytesIO(plain)).root
+    dss = PdfFileReader(io.BytesIO(signed)).root["/DSS"]
+    assert len(dss["/Certs"]) >= 2 and len(dss["/CRLs"]) >= 1  # the signer's chain and its revocation lists
+    report = validate_pdf(signed, trust(rt))
+    assert report.authentic and report.signatures[0].level == "B-LT"
+    other = on_signing(rt, office)  # a level the form does not offer is refused by the service, nothing signed
+    r = client.post(f"/documents/{other}/sign", data={"pin": PIN, "level": "B-X", "csrf_token": token},
+                    follow_redirects=True)
+    assert "уровень подписи: один из" in r.get_data(as_text=True)
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).where(Signature.document_id == other)) == 0
+
+
 def test_signing_form_needs_its_csrf_token(rt, office, client):  # noqa: ANN001
     doc_id = on_signing(rt, office)
     office.login(client, "director")
