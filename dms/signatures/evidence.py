@@ -3,9 +3,12 @@
 A document whose retention outlives its signers' certificates (dms.records.retention: orders permanently, certificates
 of qualification 75 years, agreements 5 years after their term) gets, once its last signature is made, a new version
 that adds the validation data (certificates and CRLs issued after the signatures) and a document time-stamp
-(signing.lta.protect). Before the newest time-stamp's TSA certificate ends, a renewal adds new validation data and a
-new time-stamp, again as a new version: signed bytes are never rewritten, each version's bytes are a prefix of the
-next. `dms maintain` runs both (catching up after missed runs); the report says what is due and when.
+(signing.lta.protect). Before the newest time-stamp stops being trustworthy — its TSA certificate ends, or one of
+its algorithms reaches its sunset (signing.algorithms: RSA-2048 on 2031-01-01) — a renewal adds new validation data
+and a new time-stamp, again as a new version: signed bytes are never rewritten, each version's bytes are a prefix of
+the next. `dms maintain` runs both (catching up after missed runs); the report says what is due, when and why.
+A renewal that would itself be due at once (our TSA signs with an algorithm past its renewal date) is refused and
+reported, never repeated as a new version every day.
 """
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from signing import clock, lta
 from signing import errors as sig_errors
 
 from dms.records import retention
-from dms.models import Document, EvidenceRecord, OutboxEntry, RevocationList, Signature, Version
+from dms.models import Document, EvidenceRecord, RevocationList, Signature, Version
 from dms.runtime import Runtime
 from dms.audit import service as audit
+from dms.documents import service as documents
 from dms.signatures import pki
 
 PDF = "application/pdf"
@@ -30,6 +34,19 @@ RENEW_BEFORE = timedelta(days=365 * 2)
 # A document kept longer than this past today outlives its signers' certificates (two years): protect it.
 LONG_RETENTION = timedelta(days=365 * 2)
 PROTECTED_RETENTION = timedelta(days=365 * 100)
+
+
+class RenewalWouldNotHelp(Exception):
+    """Our TSA's new time-stamp would itself be due for renewal at once (its algorithm, e.g. RSA-2048, is near its
+    sunset): nothing is stored; the operator must give the TSA a stronger key. Reported by `dms maintain` (the
+    operator's output, in Russian like the rest of it)."""
+
+    def __init__(self, newest: lta.ArchiveTimestamp) -> None:
+        self.message = (f"продление защиты ничего не даёт: новый штамп времени нашей службы "
+                        f"({newest.algorithm or 'сертификат службы'}) надёжен только до "
+                        f"{newest.trustworthy_until:%Y-%m-%d}; выпустите службе штампов времени ключ более "
+                        f"стойкого алгоритма")
+        super().__init__(self.message)
 
 
 def _aware(dt: datetime) -> datetime:
@@ -89,25 +106,32 @@ def protect(rt: Runtime, session: Session, doc: Document, *, renewal: bool = Fal
         raise pki.refusal(exc) from None
     newest = lta.newest_timestamp(protected)
     assert newest is not None
+    renew_by = newest.renew_by(RENEW_BEFORE)
+    if renewal and renew_by <= clock.now():
+        raise RenewalWouldNotHelp(newest)
     info = rt.store.put_bytes(protected)
-    rt.store.protect(info.key, clock.now() + PROTECTED_RETENTION)
-    number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
     comment = ("Продление долговременной защиты подписей (новый штамп времени)" if renewal
                else "Долговременная защита подписей (данные проверки и штамп времени, PAdES B-LTA)")
-    version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256, size=info.size,
-                      media_type=PDF, filename=current.filename, created_by_id=None, comment=comment)
-    session.add(version)
-    session.flush()
-    doc.current_version_id = version.id
+    version = documents.new_version(
+        session, None, doc, documents.StoredUpload(info.key, info.sha256, info.size, PDF, current.filename),
+        comment=comment, retain_until=clock.now() + PROTECTED_RETENTION, event=None, touch=False)
+    number = version.number
     session.add(EvidenceRecord(document_id=doc.id, version_id=version.id, source_version_id=current.id,
                                timestamp_at=newest.at, tsa_not_after=newest.tsa_not_after,
-                               renew_by=newest.tsa_not_after - RENEW_BEFORE))
-    session.add(OutboxEntry(document_id=doc.id, op="upsert"))
+                               renew_by=renew_by))
     session.flush()
     audit.record(session, None, "evidence.renew" if renewal else "evidence.protect", "document", doc.id,
                  version=number, source_version=current.number, timestamp=newest.at.isoformat(),
-                 tsa_serial=newest.tsa_serial, renew_by=(newest.tsa_not_after - RENEW_BEFORE).isoformat())
+                 tsa_serial=newest.tsa_serial, renew_by=renew_by.isoformat(), **_why(newest))
     return version
+
+
+def _why(newest: lta.ArchiveTimestamp) -> dict:
+    """Why the protection is due when it is: the TSA certificate's end or an algorithm's sunset (named)."""
+    if newest.algorithm_sunset is not None and newest.algorithm_sunset < newest.tsa_not_after:
+        return {"reason": "algorithm_sunset", "algorithm": newest.algorithm,
+                "trustworthy_until": newest.algorithm_sunset.isoformat()}
+    return {"reason": "tsa_certificate_end", "trustworthy_until": newest.tsa_not_after.isoformat()}
 
 
 def protect_if_due(rt: Runtime, session: Session, doc: Document) -> Version | None:
@@ -179,8 +203,16 @@ def report(session: Session, now: datetime | None = None, horizon: timedelta = t
     unprotected = [d for d in _unprotected(session)
                    if (doc := session.get(Document, d)) is not None and long_retention(doc) and _final(doc)]
     crls = session.scalar(select(func.count()).select_from(RevocationList)) or 0
-    return {"unprotected": unprotected,
-            "renewals": [{"id": r.document_id, "renew_by": _aware(r.renew_by).isoformat(),
-                          "tsa_not_after": _aware(r.tsa_not_after).isoformat(), "overdue": _aware(r.renew_by) <= now}
-                         for r in rows],
-            "crls_published": crls}
+    return {"unprotected": unprotected, "renewals": [_renewal(r, now) for r in rows], "crls_published": crls}
+
+
+def _renewal(record: EvidenceRecord, now: datetime) -> dict:
+    """One line of the report: when, and why — the time-stamp is trustworthy until the TSA certificate's end or an
+    earlier algorithm sunset (the record keeps renew_by = that moment - RENEW_BEFORE; the algorithm's name is in the
+    protection's audit event)."""
+    renew_by, tsa_not_after = _aware(record.renew_by), _aware(record.tsa_not_after)
+    until = renew_by + RENEW_BEFORE
+    # a sunset is a date at midnight, a certificate's end a second: a day apart or more is a sunset
+    reason = "algorithm_sunset" if until < tsa_not_after - timedelta(days=1) else "tsa_certificate_end"
+    return {"id": record.document_id, "renew_by": renew_by.isoformat(), "tsa_not_after": tsa_not_after.isoformat(),
+            "trustworthy_until": until.isoformat(), "reason": reason, "overdue": renew_by <= now}

@@ -82,8 +82,10 @@ def _revoked_then_signed(rt) -> bytes:  # noqa: ANN001
     ca = pki_svc.load(rt).ca
     thief = SignerIdentity(x509.load_der_x509_certificate(cert_der), key,  # type: ignore[arg-type]
                            [x509.load_der_x509_certificate(c) for c in ca.chain_der])
-    return sign_pdf(make_pdf("Приказ, подписанный украденным ключом"), thief,
-                    SignRequest(level=Level.B_T, timestamper=pki_svc.load(rt).tsa))
+    signed = sign_pdf(make_pdf("Приказ, подписанный украденным ключом"), thief,
+                      SignRequest(level=Level.B_T, timestamper=pki_svc.load(rt).tsa))
+    assert signed is not None
+    return signed
 
 
 def _authentic(rt, doc_id: int) -> None:  # noqa: ANN001
@@ -226,3 +228,75 @@ def test_signed_today_signer_revoked_tomorrow_as_superseded_is_authentic_everywh
             assert alone.authentic and alone.signatures[0].revocation_reason == "superseded"
             upload = sig_svc.validate_upload(rt, s, io.BytesIO(signed_copy), "test")
             assert upload["authentic"]
+
+
+# --- renewal before an algorithm's sunset (signing.algorithms) -------------------------------------------------
+
+def test_an_rsa_2048_time_stamp_is_renewed_before_the_rsa_2048_sunset_though_its_tsa_certificate_lives_longer(
+        rt, world, monkeypatch):  # noqa: ANN001
+    """An archive whose CA (and TSA) were set up with RSA-2048 keys: its first B-LTA time-stamp is due for renewal
+    two years before RSA-2048's sunset (2031-01-01), not two years before the TSA certificate's end (2036); a
+    renewal by the same RSA-2048 TSA would gain nothing and is refused with the reason; once the CA is re-keyed
+    stronger (the library cannot choose the algorithm of a rollover yet: the test sets it) the renewal goes
+    through, and the order is still authentic after the sunset."""
+    from signing import lta
+    from signing.algorithms import KEY_SUNSETS
+    from signing.pki import CertificateAuthority, KeyAlgorithm
+
+    from dms.signatures import evidence
+
+    sunset = dict(KEY_SUNSETS["rsa"])[2048]
+    assert sunset is not None
+    monkeypatch.setattr(signing_pki, "PIN_KDF_ITERATIONS", 1_000)
+    monkeypatch.setenv("DMS_PKI_PASSPHRASE", "test-passphrase")
+    monkeypatch.delenv("DMS_TSA_URL", raising=False)
+    monkeypatch.setitem(pki_svc.ALGORITHM_FOR_CA, True, KeyAlgorithm.RSA_2048)
+    start = sunset - 4 * YEAR  # a TSA certificate made now (10 years) outlives the sunset by six years
+    with time_machine.travel(start, tick=True) as clock:
+        pki_svc.init(rt, use_rsa=True, organisation="Центр (RSA-2048)")
+        for login, role in (("clerk", "Clerk"), ("director", "Signatory"), ("admin", "Administrator")):
+            world.user(login, role)
+        world.folder("/Приказы")
+        issue(rt, "director")
+        order = on_signing(rt, world, "order")
+        sign(rt, "director", order)
+        assert maintain.maintain(rt)["ok"]
+
+        data, _ = _current(rt, order)
+        newest = lta.newest_timestamp(data)
+        assert newest is not None and newest.algorithm == "RSA-2048" and newest.tsa_not_after > sunset
+        with rt.db.session() as s:
+            [record] = s.scalars(select(EvidenceRecord).where(EvidenceRecord.document_id == order)).all()
+            assert record.renew_by.replace(tzinfo=UTC) == sunset - evidence.RENEW_BEFORE
+            assert record.renew_by.replace(tzinfo=UTC) < newest.tsa_not_after - evidence.RENEW_BEFORE
+            [due] = evidence.report(s, horizon=4 * YEAR)["renewals"]
+        assert due["id"] == order and due["reason"] == "algorithm_sunset" and not due["overdue"]
+        assert due["trustworthy_until"] == sunset.isoformat()
+
+        clock.move_to(sunset - evidence.RENEW_BEFORE - timedelta(days=1))  # the day before: nothing due
+        assert maintain.maintain(rt)["evidence"]["renewed"] == []
+
+        clock.move_to(sunset - evidence.RENEW_BEFORE + timedelta(days=1))
+        summary = maintain.maintain(rt)  # our TSA still signs with RSA-2048: renewing with it proves nothing new
+        assert not summary["ok"] and summary["evidence"]["renewed"] == []
+        [failure] = summary["evidence"]["failed"]
+        assert failure["id"] == order and "RSA-2048" in failure["error"] and "2031-01-01" in failure["error"]
+        assert _current(rt, order)[0] == data  # no version made
+
+        with monkeypatch.context() as stronger:  # the operator re-keys the CA (root, issuing CA, TSA) with RSA-3072
+            stronger.setattr(CertificateAuthority, "algorithm", property(lambda self: KeyAlgorithm.RSA_3072))
+            assert pki_svc.roll_over(rt, roles=["root"])["renewed"] == ["root", "issuing", "tsa"]
+        summary = maintain.maintain(rt)
+        assert summary["ok"], summary
+        assert summary["evidence"]["renewed"] == [order]
+        renewed, _ = _current(rt, order)
+        assert renewed.startswith(data)
+        newest = lta.newest_timestamp(renewed)
+        assert newest is not None and newest.algorithm_sunset is None
+        with rt.db.session() as s:
+            [due] = evidence.report(s, horizon=20 * YEAR)["renewals"]
+        assert due["reason"] == "tsa_certificate_end" and due["renew_by"] > sunset.isoformat()
+
+        clock.move_to(sunset + timedelta(days=30))  # RSA-2048 is past its sunset: the renewal proves it was before
+        assert maintain.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}
+        _authentic(rt, order)
