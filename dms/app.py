@@ -22,6 +22,7 @@ from dms.runtime import Runtime
 from dms.extensions import SESSION_KEY, csrf, login_manager
 from dms.http import error_response as _error
 from dms.security import Forbidden
+from dms.idrange import digits
 
 log = logging.getLogger("dms")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -136,7 +137,7 @@ def _load_user(user_id: str) -> User | None:
     from flask import current_app, session
 
     from dms.people import sessions
-    if not user_id.isdigit():
+    if not digits(user_id):
         return None
     settings = current_app.extensions["dms_runtime"].settings
     return sessions.resume(g.db, int(user_id), session.get(SESSION_KEY),

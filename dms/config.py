@@ -9,6 +9,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from dms.idrange import digits
 
 
 def secret_from_file(path: Path) -> str:
@@ -25,19 +26,19 @@ def secret_from_file(path: Path) -> str:
 
 def _positive(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+    return int(raw) if digits(raw) and int(raw) > 0 else default
 
 
 def _seconds(env: dict[str, str], name: str, default: int) -> int:
     """A whole number of seconds, 0 allowed (no limit); anything else: the default."""
     raw = env.get(name, "").strip()
-    return int(raw) if raw.isdigit() else default
+    return int(raw) if digits(raw) else default
 
 
 def _count(env: dict[str, str], name: str) -> int:
     """DMS_TRUSTED_PROXIES: a count, or a list of proxy addresses separated by commas (its length counts)."""
     raw = env.get(name, "").strip()
-    if raw.isdigit():
+    if digits(raw):
         return int(raw)
     return len([p for p in raw.split(",") if p.strip()])
 
@@ -101,7 +102,7 @@ class Settings:
             session_idle_minutes=_positive(env, "DMS_SESSION_IDLE_MINUTES", 60),
             session_max_hours=_positive(env, "DMS_SESSION_MAX_HOURS", 12),
             trusted_proxies=_count(env, "DMS_TRUSTED_PROXIES"),
-            trash_days=int(env["DMS_TRASH_DAYS"]) if env.get("DMS_TRASH_DAYS", "").strip().isdigit() else 30,
+            trash_days=int(env["DMS_TRASH_DAYS"]) if digits(env.get("DMS_TRASH_DAYS", "").strip()) else 30,
             trusted_roots=tuple(Path(p) for p in env.get("DMS_TRUSTED_ROOTS", "").split(os.pathsep) if p.strip()),
             db_statement_timeout_s=_seconds(env, "DMS_DB_STATEMENT_TIMEOUT_S", 60),
             db_idle_tx_timeout_s=_seconds(env, "DMS_DB_IDLE_TX_TIMEOUT_S", 60),

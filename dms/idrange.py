@@ -40,6 +40,12 @@ def is_id(value: object) -> bool:
     return type(value) is int and 0 <= value <= MAX_ID
 
 
+def digits(text: str) -> bool:
+    """Whether `text` is ASCII digits only, what int() takes without surprise: str.isdigit() also says yes to «²»
+    (int() then raises) and to other scripts' digits. Every page number, id, revision and code field asks this."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_id(raw: object) -> int | None:
     """An id from a JSON value or a form/query string ("12"); None when it is not one (wrong type, sign, size,
     non-ASCII digits such as "²")."""

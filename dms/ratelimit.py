@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from dms.idrange import digits
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class Limit:
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() else default
+    return int(raw) if digits(raw) else default
 
 
 # bucket -> limit per client address. Buckets are shared by the web page and the API doing the same work.

@@ -15,6 +15,7 @@ from dms.documents import service as docs
 from dms.documents import folders as folders_svc
 from dms.workflow.rules import workflow_for
 from dms.web import bp
+from dms.idrange import digits
 
 
 def rt():  # noqa: ANN201
@@ -102,7 +103,7 @@ def agreement_terminate(doc_id: int):  # noqa: ANN201
     doc = _agreement(doc_id, P.TRANSITION)
     raw = request.form.get("revision", "")
     try:
-        svc.terminate(g.db, current_user, doc, request.form.get("reason", ""), int(raw) if raw.isdigit() else None)
+        svc.terminate(g.db, current_user, doc, request.form.get("reason", ""), int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")

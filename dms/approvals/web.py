@@ -20,6 +20,7 @@ from dms.approvals import comments, notify
 from dms.approvals import service as approvals
 from dms.approvals.models import Comment
 from dms.approvals.rules import DEFAULT_ROUTES, Channel, Kind, Rule, decision_label, kind_label
+from dms.idrange import digits
 
 
 def _doc(doc_id: int) -> Document:
@@ -142,7 +143,7 @@ def route_start(doc_id: int):  # noqa: ANN201
 
 def _revision() -> int | None:
     raw = request.form.get("revision", "")
-    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return int(raw) if digits(raw) and len(raw) < 12 else None
 
 
 @bp.post("/documents/<int:doc_id>/route/decide")
@@ -196,7 +197,7 @@ def comment_add(doc_id: int):  # noqa: ANN201
     parent = request.form.get("parent_id", "")
     try:
         comments.add(g.db, current_user, doc, request.form.get("body", ""),
-                     int(parent) if parent.isdigit() and len(parent) < 12 else None)
+                     int(parent) if digits(parent) and len(parent) < 12 else None)
     except (DmsError, Forbidden) as exc:
         _refused(exc)
         return _back(doc_id, "discussion")

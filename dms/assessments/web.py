@@ -11,6 +11,7 @@ from dms.security import P, has_permission
 from dms.assessments import service as svc
 from dms.documents import service as docs
 from dms.web import bp
+from dms.idrange import digits
 
 FORM_FIELDS = ("person_name", "assessment_date")
 
@@ -60,7 +61,7 @@ def assessment_feedback(doc_id: int):  # noqa: ANN201
     raw = request.form.get("revision", "")
     try:
         svc.record_feedback(g.db, current_user, doc, request.form.get("feedback_date", ""),
-                            request.form.get("note", ""), int(raw) if raw.isdigit() else None)
+                            request.form.get("note", ""), int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")

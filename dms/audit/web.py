@@ -12,6 +12,7 @@ from dms.i18n import format_moment, pick
 from dms.security import role_label
 from dms.audit import service as audit
 from dms.web import bp
+from dms.idrange import digits
 
 PAGE = 100
 
@@ -243,7 +244,7 @@ def zone_name() -> str:
 @login_required
 def audit_page():  # noqa: ANN201
     q = audit.parse_query(request.args)
-    page = max(1, int(request.args.get("page", "1"))) if request.args.get("page", "1").isdigit() else 1
+    page = max(1, int(request.args.get("page", "1"))) if digits(request.args.get("page", "1")) else 1
     total, events = audit.search(g.db, current_user, q, limit=PAGE, offset=(page - 1) * PAGE)
     choices = sorted(((code, action_title(code)) for code in ACTIONS), key=lambda c: c[1])
     families = sorted(((f"{kind}.", pick("%s: все события", "%s: all events") % pick(*title))

@@ -49,7 +49,7 @@ class ExamResult:
 
 def snils_is_valid(digits: str) -> bool:
     """The insurance number's check digits (numbers up to 001-001-998 carry no meaningful check)."""
-    if len(digits) != 11 or not digits.isdigit():
+    if len(digits) != 11 or not (digits.isascii() and digits.isdigit()):
         return False
     body, check = digits[:9], int(digits[9:])
     if int(body) <= 1001998:

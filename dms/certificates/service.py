@@ -34,6 +34,7 @@ from dms.documents import folders
 from dms.signatures import pki
 from dms.workflow import service as wf_svc
 from dms.certificates.rows import ExamResult, mask_name, normalise_surname
+from dms.idrange import digits
 
 VALID_YEARS = 3
 ISSUING_KINDS = ("assessment_centre", "training_provider")  # the kinds of organisation that issue certificates
@@ -499,7 +500,7 @@ def is_stuck(batch: IssueBatch, now: datetime | None = None) -> bool:
     if batch.owner == NEEDS_PIN:
         return True
     host, _, pid = (batch.owner or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    if host == socket.gethostname() and digits(pid) and int(pid) != os.getpid() and not _pid_alive(int(pid)):
         return True
     beat = batch.heartbeat_at or batch.created_at
     if beat is not None and beat.tzinfo is None:

@@ -17,6 +17,7 @@ from dms.certificates import service as certs
 from dms.certificates.rows import read_results
 from dms.certificates.service import ISSUING_KINDS
 from dms.web import bp
+from dms.idrange import digits
 
 PAGE = 50
 log = logging.getLogger("dms.certificates")
@@ -36,7 +37,7 @@ def certificates_page():  # noqa: ANN201
         stmt = stmt.where(Document.state == state)
     if centre:
         stmt = stmt.join(Organisation, Organisation.id == Certificate.centre_id).where(Organisation.code == centre)
-    page = int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1
+    page = int(request.args.get("page", "1")) if digits(request.args.get("page", "1")) else 1
     total = g.db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = g.db.scalars(stmt.order_by(Certificate.id.desc()).limit(PAGE).offset((page - 1) * PAGE)).all()
     centres = g.db.scalars(select(Organisation).where(Organisation.kind.in_(ISSUING_KINDS))).all()
@@ -261,7 +262,7 @@ def blanks_page():  # noqa: ANN201
             else:
                 centre = certs.centre_by_code(g.db, request.form.get("centre", ""))
                 first, last = request.form.get("first", ""), request.form.get("last", "")
-                if not (first.isdigit() and last.isdigit()):
+                if not (digits(first) and digits(last)):
                     raise DmsError("номера бланков — целые числа")
                 certs.allocate_blanks(g.db, current_user, centre, request.form.get("series", ""), int(first),
                                       int(last))

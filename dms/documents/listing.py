@@ -12,6 +12,7 @@ from dms.errors import Invalid, localize
 from dms.models import Document, Folder, Organisation, User
 from dms.security import P, access_filter, apply_filter_sql
 from dms.workflow.rules import WORKFLOWS
+from dms.idrange import digits
 
 # Column name in the query string -> what it orders by; Document.id last keeps equal keys in a stable order.
 SORT_COLUMNS = {
@@ -71,10 +72,10 @@ def parse(args: Mapping[str, str]) -> ListingQuery:
         direction=direction if direction in ("asc", "desc") else DEFAULT_DIR,
         doc_type=doc_type if doc_type in WORKFLOWS else None,
         state=(args.get("state") or None),
-        organisation_id=int(org) if org.isdigit() else None,
+        organisation_id=int(org) if digits(org) else None,
         date_from=parse_day(args.get("from", ""), localize("Изменён с")),
         date_to=parse_day(args.get("to", ""), localize("Изменён по")),
-        page=max(1, int(page)) if page.isdigit() else 1,
+        page=max(1, int(page)) if digits(page) else 1,
     )
 
 

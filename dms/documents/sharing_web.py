@@ -10,6 +10,7 @@ from dms.security import LOCAL_ROLES, P, has_permission, require
 from dms.documents import folders as folders_svc
 from dms.documents import sharing
 from dms.web import bp
+from dms.idrange import digits
 
 
 def _folder(folder_id: int):  # noqa: ANN202
@@ -49,7 +50,7 @@ def sharing_change(folder_id: int):  # noqa: ANN201
         elif action in ("grant", "revoke"):
             who = request.form.get("principal", "").strip()
             principal = (sharing.principal_for(g.db, group=who[len("group:"):]) if who.startswith("group:")
-                         else who if who.startswith("user:") and who[5:].isdigit()
+                         else who if who.startswith("user:") and digits(who[5:])
                          else sharing.principal_for(g.db, login=who))
             (sharing.grant if action == "grant" else sharing.revoke)(
                 g.db, current_user, folder, principal, request.form.get("role", ""))

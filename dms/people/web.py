@@ -18,6 +18,7 @@ from dms.people import groups as groups_svc
 from dms.people import sessions as sessions_svc
 from dms.people import users as users_svc
 from dms.web import bp
+from dms.idrange import digits
 
 # While a one-time password is unchanged, only these pages open (everything else redirects to the change).
 OPEN_WHILE_ONE_TIME = frozenset({"web.password_change", "web.logout", "web.set_language", "web.healthz", "static"})
@@ -81,14 +82,14 @@ def _organisations() -> list[Organisation]:
 def _organisation(raw: str) -> Organisation | None:
     if not raw.strip():
         return None
-    org = g.db.get(Organisation, int(raw)) if raw.strip().isdigit() else None
+    org = g.db.get(Organisation, int(raw)) if digits(raw.strip()) else None
     if org is None:
         raise Invalid("организация не найдена")
     return org
 
 
 def _group_ids() -> list[int]:
-    return [int(x) for x in request.form.getlist("groups") if x.isdigit()]
+    return [int(x) for x in request.form.getlist("groups") if digits(x)]
 
 
 def _confirmed() -> None:

@@ -12,13 +12,14 @@ from dms.documents import service as docs
 from dms.documents import folders as folders_svc
 from dms.records import service as svc
 from dms.web import bp
+from dms.idrange import digits
 
 
 def _form_int(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not digits(raw):
         raise Invalid("%(field)s: ожидается число", field=name)
     return int(raw)
 

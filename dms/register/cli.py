@@ -7,6 +7,7 @@ import click
 from dms.clibase import emit, handle_errors, main, runtime
 from dms.register.rules import KINDS, STATUSES, TRANSITIONS
 from dms.people import users
+from dms.idrange import digits
 
 
 @main.group()
@@ -16,7 +17,7 @@ def register() -> None:
 
 def _org(s, actor, ref: str):  # noqa: ANN001, ANN202
     from dms.register import service as svc
-    return svc.get(s, actor, int(ref)) if ref.isdigit() else svc.by_code(s, actor, ref)
+    return svc.get(s, actor, int(ref)) if digits(ref) else svc.by_code(s, actor, ref)
 
 
 @register.command("list")

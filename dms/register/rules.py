@@ -19,6 +19,7 @@ from typing import Any
 from dms.errors import N_
 from dms.i18n import pick
 from dms.security import Permission as P
+from dms.idrange import digits
 
 # The register's folder: every organisation's register documents go to REGISTER_ROOT/<organisation code>, and the
 # permissions of a register transition are those held on this folder (global roles, or local roles granted here).
@@ -222,7 +223,7 @@ def _weighted(digits: str, weights: tuple[int, ...]) -> int:
 
 def inn_valid(inn: str) -> bool:
     """ИНН: 10 digits (an organisation: one check digit) or 12 (a person: two), by the tax service's weights."""
-    if not inn.isdigit() or len(inn) not in (10, 12) or set(inn) == {"0"}:
+    if not digits(inn) or len(inn) not in (10, 12) or set(inn) == {"0"}:
         return False
     if len(inn) == 10:
         return _weighted(inn, (2, 4, 10, 3, 5, 9, 4, 6, 8)) == int(inn[9])
@@ -233,7 +234,7 @@ def inn_valid(inn: str) -> bool:
 def ogrn_valid(ogrn: str) -> bool:
     """ОГРН: 13 digits (an organisation, starting 1 or 5), the last = the first 12 mod 11 (mod 10); ОГРНИП: 15
     digits starting 3, the last = the first 14 mod 13 (mod 10)."""
-    if not ogrn.isdigit():
+    if not digits(ogrn):
         return False
     if len(ogrn) == 13:
         return ogrn[0] in "15" and int(ogrn[:12]) % 11 % 10 == int(ogrn[12])

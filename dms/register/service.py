@@ -26,6 +26,7 @@ from dms.documents import service as documents
 from dms.documents import folders
 from dms.workflow import service as wf_svc
 from dms.workflow.hooks import effect, guard
+from dms.idrange import digits
 
 
 
@@ -156,7 +157,7 @@ def _validated(session: Session, fields: dict[str, Any]) -> dict[str, str]:
         errors["code"] = localize(N_("код: вид-регион-номер, например %(example)s"), {"example": example})
     if not values["code"]:
         region = values["region"] or values["inn"][:2]
-        if not (region.isdigit() and len(region) == 2 and region != "00"):
+        if not (digits(region) and len(region) == 2 and region != "00"):
             errors["region"] = N_("укажите код региона (две цифры, например 77) или код организации")
         values["region"] = region
     if errors:

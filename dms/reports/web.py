@@ -14,6 +14,7 @@ from dms.documents import folders as folders_svc
 from dms.reports import service as svc
 from dms.web import bp
 from dms.reports import charts
+from dms.idrange import digits
 
 BAR_WIDTH = 240
 
@@ -38,7 +39,7 @@ def _posted_folder():  # noqa: ANN202
     raw = request.form.get("folder_id", "").strip()
     if not raw:
         return None
-    folder = folders_svc.get(g.db, int(raw)) if raw.isdigit() else None
+    folder = folders_svc.get(g.db, int(raw)) if digits(raw) else None
     if folder is None or not has_permission(g.db, current_user, P.VIEW, folder):
         raise NotFound("папка не найдена")
     return folder
@@ -109,7 +110,7 @@ def report_edit(doc_id: int):  # noqa: ANN201
     try:
         filled = svc.check(g.db, form.code, values["site"], values["period"], answers)
         svc.save(g.db, _rt().store, _rt().settings.max_upload_bytes, current_user, filled, doc=doc,
-                 expected_revision=int(raw_revision) if raw_revision.isdigit() else None)
+                 expected_revision=int(raw_revision) if digits(raw_revision) else None)
     except DmsError as exc:
         if _refused(exc):
             raise

@@ -13,6 +13,7 @@ from dms.signatures import public_check
 from dms.certificates import service as certs
 from dms.public_http import MAX_PDF, check_file, limit, lookup, record, record_document
 from dms.web import bp
+from dms.idrange import digits
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -112,7 +113,7 @@ def verify_document_legacy(doc_id: str):  # noqa: ANN201
     """The QR codes of PDFs signed before public tokens: the same page for a signed document; anything else
     (not a number, unknown, unsigned) gets the one not-found."""
     limit("verify_document")
-    doc = public_check.by_legacy_id(g.db, int(doc_id)) if doc_id.isdigit() and len(doc_id) < 19 else None
+    doc = public_check.by_legacy_id(g.db, int(doc_id)) if digits(doc_id) and len(doc_id) < 19 else None
     if doc is None:
         record_document("document-id", None)
         return _not_found()

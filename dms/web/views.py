@@ -17,6 +17,7 @@ from dms.documents import folders as folders_svc
 from dms.people import users
 from dms.workflow.rules import state_title, workflow_for
 from dms.web import bp
+from dms.idrange import digits
 
 PAGE_SIZE = 50
 
@@ -198,7 +199,7 @@ def document(doc_id: int):  # noqa: ANN201
 
 def _form_revision() -> int | None:
     raw = request.form.get("revision", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if digits(raw) else None
 
 
 @bp.post("/documents/<int:doc_id>/versions")
@@ -254,7 +255,7 @@ PREVIEW_CSP = ("default-src 'none'; object-src 'self'; plugin-types application/
 
 
 def _selected_ids() -> list[int]:
-    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("ids") if x.isdigit()))
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("ids") if digits(x)))
     if not ids:
         raise Invalid("отметьте хотя бы один документ")
     if len(ids) > BULK_LIMIT:
@@ -342,7 +343,7 @@ def bulk_move(folder_id: int):  # noqa: ANN201
 
     def run(ids: list[int]):  # noqa: ANN202
         raw = request.form.get("target", "")
-        target = g.db.get(Folder, int(raw)) if raw.isdigit() else None
+        target = g.db.get(Folder, int(raw)) if digits(raw) else None
         if target is None or not folders_svc.can_navigate(g.db, current_user, target):
             raise Invalid("выберите папку, в которую переместить документы")
         return bulk.move_each(g.db, current_user, ids, target)

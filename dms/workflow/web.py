@@ -10,6 +10,7 @@ from dms.documents import service as docs
 from dms.workflow import service as wf_svc
 from dms.workflow.rules import workflow_for
 from dms.web import bp
+from dms.idrange import digits
 
 
 @bp.post("/documents/<int:doc_id>/transition/<name>")
@@ -22,7 +23,7 @@ def transition(doc_id: int, name: str):  # noqa: ANN201
         if step is not None and step.confirm and not step.service and request.form.get("confirm") != "1":
             raise Invalid("подтвердите шаг «%(step)s»: %(what)s", step=step.title, what=_(step.confirm))
         entry = wf_svc.execute(g.db, current_user, doc, name, request.form.get("comment", ""),
-                               int(raw) if raw.isdigit() else None)
+                               int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")
