@@ -343,3 +343,67 @@ def test_a_later_time_stamped_version_of_a_signed_document_counts_as_signed(rt, 
         assert (newest.matches_version, newest.authentic, newest.current) == (4, True, True)
         view = public_check.public_view(rt, s, d)
         assert view.version == 4 and view.authentic and [x.kind for x in view.signers][-1] == "document_timestamp"
+
+
+def test_legacy_url_of_every_signed_document_is_its_page_and_everything_else_one_identical_not_found(
+        rt, office, client):  # noqa: ANN001
+    """/verify/document/<id> (the QR code of PDFs signed before public tokens): for every signed document (an order,
+    an agreement signed by the agency) the very page of /verify/d/<token>, GET and upload; for an unsigned document,
+    one waiting for its signature, one in the trash, a destroyed one (purged from the trash), an unknown id and a
+    non-number, by GET or by POST with a file: the same 404, byte for byte (it carries no form, so no CSRF token),
+    each audited under its channel (the shared rate limit: test_public_document_check_is_rate_limited_and_audited)."""
+    from dms.people import users
+    from dms.records import service as records
+
+    office.user("admin", "Administrator")
+    order = _signed_order(rt, office)
+    agreement = _doc(rt, on_signing(rt, office, "agreement", data=make_pdf("Соглашение на подписи")))
+    sign(rt, "director", agreement.id)
+    gone = office.document("clerk", "/Прочее", make_pdf("уничтожен"))
+    unsigned = office.document("clerk", "/Прочее", make_pdf("не подписан"))
+    trashed = office.document("clerk", "/Прочее", make_pdf("в корзине"))
+    waiting = _doc(rt, on_signing(rt, office, data=make_pdf("ждёт подписи")))
+    with rt.db.session() as s:
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, gone.id))
+    with rt.db.session() as s:
+        purged = records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store).purged
+        assert [p["document"] for p in purged] == [gone.id] and s.get(Document, gone.id) is None
+        records.trash(s, users.get_user(s, "clerk"), s.get(Document, trashed.id))
+
+    def page(response) -> str:  # noqa: ANN001
+        assert response.status_code == 200, response.status_code
+        body = response.get_data(as_text=True).split("<main", 1)[1]
+        return re.sub(r'name="csrf_token" value="[^"]+"', "", body)
+
+    for doc in (order, agreement):
+        legacy, by_token = f"/verify/document/{doc.id}", public_check.document_path(doc)
+        assert page(client.get(legacy)) == page(client.get(by_token))
+        assert doc.reg_number and doc.reg_number in page(client.get(legacy))
+        uploads = [client.post(path, data={"file": (io.BytesIO(version_bytes(rt, doc.id, 2)), "x.pdf"),
+                                           "csrf_token": csrf_of(client, by_token)}, content_type="multipart/form-data")
+                   for path in (legacy, by_token)]
+        assert page(uploads[0]) == page(uploads[1]) and "Да: файл совпадает с подписанной версией 2" in page(uploads[0])
+
+    token = csrf_of(client, public_check.document_path(order))
+    missing_ids = [str(unsigned.id), str(waiting.id), str(trashed.id), str(gone.id), "999999", "abc", "1" * 25]
+    missing_tokens = [unsigned.public_token, waiting.public_token, trashed.public_token, gone.public_token,
+                      "A" * 32, "x"]
+    misses = [client.get(f"/verify/document/{i}") for i in missing_ids]
+    misses += [client.get(f"/verify/d/{t}") for t in missing_tokens]
+    misses += [client.post(f"/verify/document/{i}", data={"file": (io.BytesIO(b"%PDF-1.4"), "x.pdf"),
+                                                          "csrf_token": token}, content_type="multipart/form-data")
+               for i in (unsigned.id, gone.id)]
+    assert {r.status_code for r in misses} == {404}
+    bodies = {re.sub(r'name="csrf_token" value="[^"]+"', "", r.get_data(as_text=True)) for r in misses}
+    assert len(bodies) == 1 and "csrf_token" not in bodies.pop()  # no form, no token: the very same bytes
+    assert len({r.get_data() for r in misses}) == 1
+
+    with rt.db.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification",
+                                                    AuditEvent.object_type == "document")).all()
+    by_id = [e for e in events if e.details["channel"] == "document-id"]
+    assert sorted(e.object_id for e in by_id if e.details["found"]) == sorted([order.id, order.id, agreement.id,
+                                                                               agreement.id])
+    assert sum(1 for e in by_id if not e.details["found"] and e.object_id is None) == len(missing_ids) + 2
+    assert sum(1 for e in events if e.details["channel"] == "document-id-file") == 2
+    assert all(e.actor_id is None and e.details["client"] for e in events)
