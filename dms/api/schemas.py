@@ -79,8 +79,9 @@ ORGANISATION = obj(id=INT, code=opt(STR), name=STR, short_name=opt(STR), kind=ST
 HOLD = obj(id=INT, document_id=opt(INT), folder_id=opt(INT), reason=STR, placed_at=TS, released_at=opt(TS),
            release_reason=opt(STR))
 DISPOSITION_BATCH = obj(id=INT, status=STR, as_of=DAY, proposed_at=TS, approved_at=opt(TS), executed_at=opt(TS),
+                        act_document_id=opt(INT),  # the act filed at execution (dms.records.act)
                         items=arr(obj(document_id=opt(INT), type=STR, title=STR, reg_number=opt(STR), due=DAY,
-                                      rule=STR, status=STR, outcome=opt(STR))))
+                                      rule=STR, status=STR, outcome=opt(ANY_OBJ))))
 AGREEMENT = obj(id=INT, title=STR, reg_number=opt(STR), state=STR, status=STR, status_ru=STR, reason_ru=STR,
                 counterparty={}, term_from={}, term_to={}, revision=INT)
 AUDIT_EVENT = obj(id=INT, ts=TS, actor=opt(STR), action=STR, object_type=opt(STR), object_id=opt(INT),

@@ -49,11 +49,11 @@ def check_disposition_executable(session, actor: User, batch_id: int) -> Disposi
 
 @handler("disposition.execute")
 def execute_disposition(rt: Runtime, ctx: JobContext) -> dict:
-    """One transaction destroys the list's documents (records.execute); once it commits, the objects nothing
-    references any more are removed (the service registered that with dms.uow.after_commit). A retry after a crash
-    before the commit runs the list again; after it, the list is executed and the leftover objects are orphans that
-    `dms check --delete-orphans` removes."""
-    from dms.records import service as records
+    """One transaction destroys the list's documents and files the sealed act (records.act.execute); once it
+    commits, the objects nothing references any more are removed (the service registered that with
+    dms.uow.after_commit). A retry after a crash before the commit runs the list again; after it, the list is
+    executed and the leftover objects are orphans that `dms check --delete-orphans` removes."""
+    from dms.records import act
     batch_id = int(ctx.params["disposition_id"])
     ctx.progress(0, None, N_("исполнение акта"), force=True)
     with rt.db.session() as s:
@@ -64,11 +64,12 @@ def execute_disposition(rt: Runtime, ctx: JobContext) -> dict:
         if batch is not None and batch.status == "executed" and ctx.attempt > 1:
             return {"disposition_id": batch_id, "destroyed": sum(i.status == "destroyed" for i in batch.items),
                     "resumed": True}
-        batch, objects = records.execute(s, actor, batch_id, store=rt.store)  # objects removed after the commit
+        batch, objects, filed = act.execute(s, rt, actor, batch_id)  # objects removed after the commit
         destroyed = sum(i.status == "destroyed" for i in batch.items)
         skipped = sum(i.status == "skipped" for i in batch.items)
     ctx.progress(destroyed + skipped, destroyed + skipped, N_("удаление объектов"), force=True)
-    return {"disposition_id": batch_id, "destroyed": destroyed, "skipped": skipped, "objects": objects.as_dict()}
+    return {"disposition_id": batch_id, "destroyed": destroyed, "skipped": skipped, "objects": objects.as_dict(),
+            "act_document_id": filed.id if filed else None}
 
 
 @handler("certificates.issue")

@@ -209,9 +209,10 @@ def disposition_approve(ctx: click.Context, batch_id: int, login: str) -> None:
 @handle_errors
 def disposition_execute(ctx: click.Context, batch_id: int, login: str) -> None:
     """Destroy the items of an approved list that are still due and not held."""
+    from dms.records import act
     from dms.records import service as svc
     rt = runtime(ctx)
     with rt.db.session() as s:  # the objects leave the store after the commit (the service registered it)
-        batch, objects = svc.execute(s, users.get_user(s, login), batch_id, store=rt.store)
+        batch, objects, _act = act.execute(s, rt, users.get_user(s, login), batch_id)
         data = svc.batch_json(batch)
     emit({**data, "objects": objects.as_dict()}, True)

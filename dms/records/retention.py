@@ -77,6 +77,21 @@ def rule_for(doc_type: str) -> RetentionRule:
     return RETENTION.get(doc_type, RETENTION["other"])
 
 
+# The disposition act (dms.records.act) is filed as «Прочее» of this kind and kept permanently, as the Перечень
+# keeps «акты о выделении к уничтожению документов, не подлежащих хранению»: no list ever proposes it.
+ACT_KIND = "Акт о выделении к уничтожению"
+ACT_RULE = RetentionRule("other", None, Disposal.KEEP, None,
+                         "акты о выделении к уничтожению документов — постоянно",
+                         "acts of disposal of documents — permanently")
+
+
+def rule_of(doc_type: str, meta: dict[str, Any] | None) -> RetentionRule:
+    """The rule of one document: its type's, but permanent for a disposition act."""
+    if doc_type == ACT_RULE.doc_type and (meta or {}).get("kind") == ACT_KIND:
+        return ACT_RULE
+    return rule_for(doc_type)
+
+
 def _as_date(value: Any) -> date | None:
     if isinstance(value, datetime):
         return value.date()

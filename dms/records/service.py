@@ -126,12 +126,12 @@ class Status:
 
 
 def due_date(doc: Document) -> date | None:
-    rule = retention.rule_for(doc.doc_type)
+    rule = retention.rule_of(doc.doc_type, doc.meta)
     return retention.due_date(rule, retention.start_date(rule, doc.meta, doc.reg_date, doc.created_at))
 
 
 def status(session: Session, doc: Document) -> Status:
-    return Status(retention.rule_for(doc.doc_type), due_date(doc), session.get(RecordDeclaration, doc.id),
+    return Status(retention.rule_of(doc.doc_type, doc.meta), due_date(doc), session.get(RecordDeclaration, doc.id),
                   trash_entry(session, doc), active_holds(session, doc), trash_blocker(session, doc))
 
 
@@ -391,7 +391,7 @@ def due_for_disposition(session: Session, actor: User, today: date | None = None
     for doc in session.scalars(select(Document).where(Document.doc_type.in_(types)).order_by(Document.id)):
         due = due_date(doc)
         if due is not None and due <= today:
-            result.append(Due(doc, retention.rule_for(doc.doc_type), due, deletion_blocker(session, doc)))
+            result.append(Due(doc, retention.rule_of(doc.doc_type, doc.meta), due, deletion_blocker(session, doc)))
     return result
 
 
@@ -465,7 +465,7 @@ def execute(session: Session, actor: User, batch_id: int, *, store: ObjectStore,
     keys: set[str] = set()
     for item in batch.items:
         doc = session.get(Document, item.document_id)
-        rule = retention.rule_for(doc.doc_type) if doc else None
+        rule = retention.rule_of(doc.doc_type, doc.meta) if doc else None
         due = due_date(doc) if doc else None
         reason = ("документа уже нет" if doc is None else
                   "правило хранения не предусматривает уничтожения"
@@ -497,8 +497,14 @@ def execute(session: Session, actor: User, batch_id: int, *, store: ObjectStore,
     return batch, _remove_after_commit(session, store, keys)
 
 
+def act_document_id(batch: DispositionBatch) -> int | None:
+    """The act filed when the list was executed (dms.records.act), as its destroyed items name it."""
+    return next((i.outcome["act_document"] for i in batch.items if i.outcome.get("act_document")), None)
+
+
 def batch_json(batch: DispositionBatch) -> dict:
     return {"id": batch.id, "status": batch.status, "as_of": batch.as_of.isoformat(),
+            "act_document_id": act_document_id(batch),
             "proposed_at": batch.proposed_at.isoformat(),
             "approved_at": batch.approved_at.isoformat() if batch.approved_at else None,
             "executed_at": batch.executed_at.isoformat() if batch.executed_at else None,

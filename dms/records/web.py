@@ -132,7 +132,8 @@ def records_disposition_propose():  # noqa: ANN201
 @bp.get("/records/disposition/<int:disposition_id>")
 @login_required
 def records_disposition_batch(disposition_id: int):  # noqa: ANN201
-    return render_template("records_batch.html", batch=svc.get_batch(g.db, current_user, disposition_id),
+    batch = svc.get_batch(g.db, current_user, disposition_id)
+    return render_template("records_batch.html", batch=batch, act_id=svc.act_document_id(batch),
                            can_manage=svc.can(current_user, "manage"))
 
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from dms.api.openapi import openapi_document
 from dms.cli import main as dms_main
 from dms.errors import Conflict
 from dms.models import AuditEvent, Certificate, Document, DispositionItem, Organisation, TrashEntry, Version
@@ -25,8 +26,11 @@ from dms.people import users
 from dms.fulltext import service as search_svc
 from dms.workflow import service as wf_svc
 
+from tests.fuzz.conformance import problems
+
 from .conftest import csrf_of
 from .pdfs import make_pdf
+from .test_signing import ca_template, pki  # noqa: F401  (fixtures)
 
 # Who could move a document to the trash without a hold (Edit on it), and who never could.
 EDITING_ROLES = ("admin", "clerk", "editor")
@@ -330,6 +334,10 @@ def test_disposition_destroys_only_what_the_rule_allows_and_only_after_approval(
         assert item.status == "destroyed" and item.outcome["versions"][0]["sha256"] == old_key
     page = web.get(f"/records/disposition/{bid}").get_data(as_text=True)
     assert "уничтожен" in page and "Старое заявление" in page
+    executed = client.get(f"/api/v1/records/disposition/{bid}", headers=h_admin)
+    assert not problems(openapi_document(), "GET", "/records/disposition/{disposition_id}", 200, executed.get_json())
+    act_id = executed.get_json()["act_document_id"]
+    assert act_id and f'href="/documents/{act_id}">Акт об уничтожении в архиве' in page  # filed by the job too
 
 
 def test_hold_placed_after_approval_still_blocks_disposition(people, settings, rt):  # noqa: ANN001
@@ -470,3 +478,56 @@ def test_a_rolled_back_purge_deletes_nothing_from_the_store(people, rt):  # noqa
     with rt.db.session() as s:
         result = records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store)
     assert result.objects.deleted == [key] and not rt.store.exists(key) and not _exists(rt, doc)
+
+
+def test_an_executed_disposition_files_its_act_as_a_sealed_record_that_validates(people, settings, rt, pki):  # noqa: ANN001, F811
+    """The act (акт о выделении к уничтожению) after execution: a registered PDF in the archive's act folder, a
+    declared record kept permanently, sealed with the archive TSA's document time-stamp that validates; it lists each
+    destroyed document by type, number, date and title — no other personal data, nothing of what was not destroyed."""
+    from pypdf import PdfReader
+
+    from dms.records import retention
+    from dms.signatures import service as sig_svc
+    gone = _doc(people, "Заявление о допуске к экзамену", path="/Дела")
+    held = _doc(people, "Заявление по спору")
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        wf_svc.execute(s, clerk, s.get(Document, gone), "register")
+        number = s.get(Document, gone).reg_number
+    for doc_id in (gone, held):
+        _backdate(rt, doc_id, date(2015, 3, 1))
+    with rt.db.session() as s:
+        batch = records.propose(s, users.get_user(s, "admin"))
+        records.approve(s, users.get_user(s, "archivist"), batch.id)
+        bid = batch.id
+    _hold(rt, "иск", doc_id=held)
+    r = _cli(settings, "disposition", "execute", str(bid), "--as", "admin")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    act_id = out["act_document_id"]
+    assert act_id and {i["document_id"]: i["status"] for i in out["items"]} == {gone: "destroyed", held: "skipped"}
+    assert not _exists(rt, gone) and _exists(rt, held)
+
+    with rt.db.session() as s:
+        admin = users.get_user(s, "admin")
+        act = s.get(Document, act_id)
+        assert folders.display_path(s, act.folder) == "/Архив/Акты об уничтожении"
+        assert (act.doc_type, act.meta["kind"], act.state) == ("other", retention.ACT_KIND, "registered")
+        assert act.reg_number and act.current_version.media_type == "application/pdf"
+        status = records.status(s, act)
+        assert status.record is not None and status.due is None and status.rule.years is None  # kept permanently
+        report = sig_svc.validate_version(rt, s, admin, act, 1)
+        pdf = rt.store.get_bytes(act.current_version.object_key)
+        events = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == bid,
+                                                           AuditEvent.object_type == "disposition")).all()
+    assert report["authentic"], report["summary_ru"]
+    assert [sig["kind"] for r in report["reports"] for sig in r["signatures"]] == ["document_timestamp"]
+    assert "records.disposition.act" in events
+    text = " ".join(" ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert "АКТ О ВЫДЕЛЕНИИ К УНИЧТОЖЕНИЮ" in text and f"№ {bid}" in text
+    assert "Заявление о допуске к экзамену" in text and number in text and "01.03.2015" in text
+    assert "Заявление по спору" not in text  # held: not destroyed, not listed
+    assert "Петров" not in text  # the applicant (metadata) is not in the act
+    with rt.db.session() as s:  # no later list proposes the act
+        assert act_id not in [d.doc.id for d in records.due_for_disposition(s, users.get_user(s, "admin"),
+                                                                             date(2200, 1, 1))]
