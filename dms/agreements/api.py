@@ -11,7 +11,7 @@ from dms.security import P
 from dms.agreements import service as svc
 from dms.documents import service as docs
 from dms.api import bp
-from dms.api.routes import _json_body, _with_etag, document_json, rt, token_required
+from dms.api.routes import _if_match, _json_body, _with_etag, document_json, rt, token_required
 
 
 def _agreement(doc_id: int, permission: P = P.VIEW) -> Document:
@@ -47,13 +47,14 @@ def agreement_status(doc_id: int):  # noqa: ANN201
 @bp.post("/agreements/<int:doc_id>/countersigned")
 @token_required
 def accept_countersigned(doc_id: int):  # noqa: ANN201
-    """multipart/form-data with `file`: the PDF the holder signed elsewhere."""
+    """multipart/form-data with `file`: the PDF the holder signed elsewhere. If-Match: the revision seen."""
     doc = _agreement(doc_id, P.TRANSITION)
+    expected = _if_match()
     upload = request.files.get("file")
     if request.mimetype != "multipart/form-data" or upload is None:
         raise UnsupportedMediaType("ожидается multipart/form-data с PDF-файлом в поле file")
     version = svc.accept_countersigned(rt(), g.db, g.api_user, doc, upload.stream, upload.filename or "",
-                                       request.form.get("comment", ""))
+                                       request.form.get("comment", ""), expected)
     resp = jsonify({**svc.status_json(g.db, doc), "version": version.number})
     resp.status_code = 201
     return _with_etag(resp, doc)

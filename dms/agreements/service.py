@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signing.trust import TrustStore
@@ -312,13 +312,14 @@ def _read_pdf(stream: IO[bytes], limit: int) -> bytes:
 
 
 def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Document, stream: IO[bytes],
-                         filename: str = "", comment: str = "") -> Version:
+                         filename: str = "", comment: str = "", expected_revision: int | None = None) -> Version:
     """The copy the holder signed elsewhere becomes the new version and the agreement enters into force — only if
     it is our agency-signed bytes plus the holder's signature, both valid and trusted. A refusal changes nothing
     (the bytes are checked before anything is stored)."""
     if doc.doc_type != DOC_TYPE:
         raise Invalid("это не соглашение")
     documents.ensure_mutable(session, doc)
+    documents.check_revision(doc, expected_revision)
     step = workflow_for(DOC_TYPE).transitions[ACCEPT_STEP]
     if doc.state not in step.sources:
         raise Conflict("принять экземпляр, подписанный второй стороной, можно только у соглашения, подписанного "
@@ -338,14 +339,11 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
                       problems="; ".join(result.problems))
     assert result.holder is not None
     info = rt.store.put_bytes(data)
-    rt.store.protect(info.key, datetime.now(UTC) + SIGNED_RETENTION)
-    number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
-    version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256, size=info.size,
-                      media_type=PDF, filename=agency.version.filename, created_by_id=actor.id,
-                      comment=f"Экземпляр, подписанный второй стороной ({filename or 'загружен'})"[:1000])
-    session.add(version)
-    session.flush()
-    doc.current_version_id = version.id
+    version = documents.new_version(
+        session, actor, doc, documents.StoredUpload(info.key, info.sha256, info.size, PDF, agency.version.filename),
+        comment=f"Экземпляр, подписанный второй стороной ({filename or 'загружен'})",
+        expected_revision=expected_revision, retain_until=datetime.now(UTC) + SIGNED_RETENTION, event=None)
+    number = version.number
     holder = result.holder
     session.add(Signature(document_id=doc.id, version_id=version.id, source_version_id=agency.version_id,
                           kind="pades", signer_id=None, credential_fingerprint=holder.signer_fingerprint or "",

@@ -86,8 +86,9 @@ def agreement_upload_countersigned(doc_id: int):  # noqa: ANN201
     try:
         if upload is None or not upload.filename:
             raise Invalid(_("Выберите PDF-файл, подписанный второй стороной"))
+        raw = request.form.get("revision", "")
         version = svc.accept_countersigned(rt(), g.db, current_user, doc, upload.stream, upload.filename,
-                                           request.form.get("comment", ""))
+                                           request.form.get("comment", ""), int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(exc.message, "error")

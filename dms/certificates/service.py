@@ -31,6 +31,7 @@ from dms.runtime import Runtime
 from dms.security import P, Forbidden, has_permission, holds_globally
 from dms.audit import service as audit
 from dms.documents import folders
+from dms.documents import service as documents
 from dms.signatures import pki
 from dms.workflow import service as wf_svc
 from dms.certificates.rows import ExamResult, mask_name, normalise_surname
@@ -475,9 +476,6 @@ def _complete(rt: Runtime, batch_id: int, actor: User, centre: Organisation, fol
                 stage="done", done=len(prepared), finished_at=datetime.now(UTC), heartbeat_at=datetime.now(UTC)))
             audit.record(s, actor, "certificates.issue", "organisation", centre_id, batch=batch_id,
                          count=len(prepared), first=prepared[0].number, last=prepared[-1].number, file=filename)
-        from dms.signatures.service import RETENTION
-        for info in infos:  # the retention every signed object gets (signatures._protect)
-            rt.store.protect(info.key, datetime.now(UTC) + RETENTION)
     except BaseException as exc:
         _give_back(rt, centre_id, first_seq, prepared)
         _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
@@ -760,8 +758,9 @@ def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepa
 
 def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch_id: int, prepared: list[Prepared],
                   infos: list, fingerprint: str, replaces_id: int | None) -> list[dict]:  # noqa: ANN001
+    from dms.signatures.service import RETENTION
     issued = []
-    today = _today()
+    today, until = _today(), datetime.now(UTC) + RETENTION
     blanks = {b.number: b for b in s.scalars(select(Blank).where(Blank.number.in_([p.blank for p in prepared])))}
     for p, info in zip(prepared, infos, strict=False):
         r = p.row
@@ -774,12 +773,9 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
                        reg_date=today, meta=meta, created_by_id=actor.id)
         s.add(doc)
         s.flush()
-        version = Version(document_id=doc.id, number=1, object_key=info.key, sha256=info.sha256, size=info.size,
-                          media_type=PDF, filename=f"svidetelstvo-{doc.id}.pdf", created_by_id=actor.id,
-                          comment="Выдано и подписано")
-        s.add(version)
-        s.flush()
-        doc.current_version_id = version.id
+        version = documents.new_version(  # with the retention every signed object gets, after the commit
+            s, actor, doc, documents.StoredUpload(info.key, info.sha256, info.size, PDF, f"svidetelstvo-{doc.id}.pdf"),
+            comment="Выдано и подписано", retain_until=until, event=None)
         s.add(VersionText(version_id=version.id, text=p.text, method="generated", ocr_status="not_needed"))
         s.add(Signature(document_id=doc.id, version_id=version.id, source_version_id=version.id, kind="pades",
                         signer_id=actor.id, credential_fingerprint=fingerprint, level=Level.B_T.value,

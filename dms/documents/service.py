@@ -17,9 +17,11 @@ from dms.documents import doctypes
 from dms.documents import uploads
 from dms.errors import N_, Conflict, Invalid, NotFound
 from dms.models import Document, Folder, Organisation, OutboxEntry, User, Version
+from dms.runtime import RUNTIME_KEY
 from dms.security import Forbidden, P, has_permission, require
 from dms.workflow.rules import workflow_for
 from dms.audit import service as audit
+from dms.uow import after_commit
 
 
 @dataclass
@@ -82,25 +84,52 @@ def create(session: Session, actor: User, folder: Folder, doc_type: str, title: 
 
 def add_version(session: Session, actor: User, doc: Document, upload: StoredUpload, comment: str = "",
                 expected_revision: int | None = None) -> Version:
-    """Reference stored bytes as the document's next version (in the caller's transaction)."""
+    """An upload: stored bytes become the document's next version (Edit on a document that may change; in the
+    caller's transaction)."""
     require(session, actor, P.EDIT, doc)
     ensure_mutable(session, doc)
+    return new_version(session, actor, doc, upload, comment=comment, expected_revision=expected_revision)
+
+
+def new_version(session: Session, actor: User | None, doc: Document, stored: StoredUpload, *, comment: str = "",
+                expected_revision: int | None = None, retain_until: datetime | None = None,
+                event: str | None = "version.upload", touch: bool = True) -> Version:
+    """The one way a version is made (uploads, signing, agreements' countersigned copies, certificates, B-LTA
+    protection), in the caller's transaction, the caller having checked its own permission: the revision checked
+    when the caller has one, the next number, the document's current version, the outbox entry that indexes it.
+    `retain_until`: the bytes are signed — the store keeps them immutable until then, applied once the
+    transaction commits (dms.uow.after_commit; a rollback leaves an unprotected object `dms check` finds).
+    `event`: the audit event recorded with the version's facts (None: the caller records its own, richer one).
+    `touch`: the document's "updated" moves (False for the archive's own protection of signed bytes)."""
     check_revision(doc, expected_revision)
     number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
-    version = Version(document_id=doc.id, number=number, object_key=upload.key, sha256=upload.sha256,
-                      size=upload.size, media_type=upload.media_type, filename=upload.filename,
-                      comment=comment[:1000], created_by_id=actor.id)
+    version = Version(document_id=doc.id, number=number, object_key=stored.key, sha256=stored.sha256,
+                      size=stored.size, media_type=stored.media_type, filename=stored.filename,
+                      comment=comment[:1000], created_by_id=actor.id if actor is not None else None)
     session.add(version)
     session.flush()
     doc.current_version_id = version.id
-    _touch(session, doc)
+    if touch:
+        _touch(session, doc)
+    else:
+        session.add(OutboxEntry(document_id=doc.id, op="upsert"))
     try:
         session.flush()
     except StaleDataError:
         raise Conflict("документ изменён другим пользователем; повторите загрузку") from None
-    audit.record(session, actor, "version.upload", "document", doc.id, version=number, sha256=upload.sha256,
-                 size=upload.size, media_type=upload.media_type, filename=upload.filename)
+    if retain_until is not None:
+        retain(session, stored.key, retain_until)
+    if event is not None:
+        audit.record(session, actor, event, "document", doc.id, version=number, sha256=stored.sha256,
+                     size=stored.size, media_type=stored.media_type, filename=stored.filename)
     return version
+
+
+def retain(session: Session, key: str, until: datetime) -> None:
+    """Keep a signed object immutable in the store until `until`, once this transaction commits (every signed
+    object: a signed version through new_version, a detached .p7s)."""
+    store = session.info[RUNTIME_KEY].store
+    after_commit(session, lambda: store.protect(key, until))
 
 
 def update_metadata(session: Session, actor: User, doc: Document, *, title: str | None = None,
@@ -170,8 +199,8 @@ def can(session: Session, actor: User | None, permission: P, doc: Document) -> b
     return has_permission(session, actor, permission, doc)
 
 
-__all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "create", "add_version", "update_metadata",
-           "versions", "get_version", "record_download", "record_view", "can"]
+__all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "create", "add_version", "new_version", "retain",
+           "update_metadata", "versions", "get_version", "record_download", "record_view", "can"]
 
 
 def ensure_mutable(session: Session, doc: Document) -> None:

@@ -10,7 +10,7 @@ from dms.signatures import pki as pki_svc
 from dms.signatures import service as sig_svc
 from dms import public_http as public
 from dms.api import bp
-from dms.api.routes import _json_body, _with_etag, document_json, rt, token_required
+from dms.api.routes import _if_match, _json_body, _with_etag, document_json, rt, token_required
 
 
 @bp.get("/documents/<int:doc_id>/signatures")
@@ -23,14 +23,16 @@ def list_signatures(doc_id: int):  # noqa: ANN201
 @bp.post("/documents/<int:doc_id>/signatures")
 @token_required
 def sign_document(doc_id: int):  # noqa: ANN201
-    """{"pin": "...", "level": "B-T"?, "comment": ""?}: sign the current version (and take the signing step)."""
+    """{"pin": "...", "level": "B-T"?, "comment": ""?}: sign the current version (and take the signing step).
+    If-Match: the revision the signer saw (412 if malformed, 409 if the document changed since)."""
     doc = docs.get(g.db, g.api_user, doc_id)
+    expected = _if_match()
     body = _json_body()
     pin = body.get("pin")
     if not isinstance(pin, str) or not pin:
         raise Invalid("укажите pin — PIN-код ключа подписи")
     sig = sig_svc.sign_document(rt(), g.db, g.api_user, doc, pin, level=body.get("level"),
-                                comment=str(body.get("comment", "")))
+                                comment=str(body.get("comment", "")), expected_revision=expected)
     resp = jsonify({**sig_svc.signature_json(g.db, sig), "document": document_json(doc)})
     resp.status_code = 201
     return _with_etag(resp, doc)

@@ -26,6 +26,7 @@ from signing.pades import FieldSlot, Level, SignRequest, sign_pdf
 from signing.signer import SignerIdentity
 from signing.stamp import StampPlacement
 from signing.validate import ValidationReport, validate_detached, validate_pdf
+from storage import ObjectInfo
 
 from dms.errors import N_, Conflict, Invalid, TooLarge, UnsupportedMediaType, localize
 from dms.models import Document, OutboxEntry, Signature, SigningCredential, User, Version
@@ -164,28 +165,29 @@ def _level(level: str | Level | None) -> Level:
 
 
 def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCredential, level: Level,
-            stored_key: str | None, signed: tuple[str, int] | None, field_name: str, comment: str) -> Signature:
-    """Reference what was stored: a new signed version (PAdES) or the .p7s (CMS); take the signing step."""
+            stored: ObjectInfo, pades: bool, field_name: str, comment: str,
+            expected_revision: int | None = None) -> Signature:
+    """Reference what was stored — a new signed version (PAdES, through dms.documents.service.new_version) or the
+    .p7s (CMS) — with the store's retention after the commit; take the signing step."""
     doc, source = p.doc, p.version
-    if signed is not None:
-        sha256, size = signed
-        number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
-        version = Version(document_id=doc.id, number=number, object_key=sha256, sha256=sha256, size=size,
-                          media_type=PDF, filename=source.filename, created_by_id=actor.id,
-                          comment=f"Подписано: {actor.full_name or actor.login}")
-        session.add(version)
-        session.flush()
-        doc.current_version_id = version.id
+    until = datetime.now(UTC) + RETENTION
+    if pades:
+        version = documents.new_version(
+            session, actor, doc, documents.StoredUpload(stored.key, stored.sha256, stored.size, PDF, source.filename),
+            comment=f"Подписано: {actor.full_name or actor.login}", expected_revision=expected_revision,
+            retain_until=until, event=None)
     else:
+        documents.check_revision(doc, expected_revision)
+        documents.retain(session, stored.key, until)
         version = source
     sig = Signature(document_id=doc.id, version_id=version.id, source_version_id=source.id,
-                    kind="pades" if signed is not None else "cms", signer_id=actor.id,
+                    kind="pades" if pades else "cms", signer_id=actor.id,
                     credential_fingerprint=cred.fingerprint, level=level.value, field_name=field_name,
-                    transition=p.transition.name if p.transition else "", p7s_key=stored_key)
+                    transition=p.transition.name if p.transition else "", p7s_key=None if pades else stored.key)
     session.add(sig)
     if p.transition is not None:
         wf_svc.execute(session, actor, doc, p.transition.name, comment, signed=True)
-    else:
+    elif not pades:
         doc.updated_at = datetime.now(UTC)
         session.add(OutboxEntry(document_id=doc.id, op="upsert"))
         session.flush()
@@ -195,14 +197,13 @@ def _record(rt: Runtime, session: Session, actor: User, p: Plan, cred: SigningCr
     return sig
 
 
-def _protect(rt: Runtime, key: str) -> None:
-    rt.store.protect(key, datetime.now(UTC) + RETENTION)
-
-
 def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin: str, *,
-                  level: str | Level | None = None, comment: str = "") -> Signature:
-    """Sign the document's current version as `actor` (in the caller's transaction)."""
+                  level: str | Level | None = None, comment: str = "",
+                  expected_revision: int | None = None) -> Signature:
+    """Sign the document's current version as `actor` (in the caller's transaction). `expected_revision`: the
+    revision the signer saw (the form's, the API's If-Match); another one is refused before anything is signed."""
     lvl = _level(level)
+    documents.check_revision(doc, expected_revision)
     p = plan(session, actor, doc)
     signer, cred = pki.unlock(rt, session, actor, pin)
     source = rt.store.get_bytes(p.version.object_key)
@@ -223,10 +224,7 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
         raise pki.refusal(exc) from None
     assert output is not None
     info = rt.store.put_bytes(output)
-    _protect(rt, info.key)
-    if p.is_pdf:
-        return _record(rt, session, actor, p, cred, lvl, None, (info.sha256, info.size), field_name, comment)
-    return _record(rt, session, actor, p, cred, lvl, info.key, None, field_name, comment)
+    return _record(rt, session, actor, p, cred, lvl, info, p.is_pdf, field_name, comment, expected_revision)
 
 
 def with_validation_data(rt: Runtime, session: Session, signed: bytes) -> bytes:
@@ -340,7 +338,6 @@ def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: in
             with rt.db.session() as s:
                 output = with_validation_data(rt, s, output)
         info = rt.store.put_bytes(output)
-        _protect(rt, info.key)
         with rt.db.session() as s:
             actor = users.get_user(s, actor_login)
             doc = documents.get(s, actor, doc_id)
@@ -350,7 +347,7 @@ def _store_batch_result(rt: Runtime, actor_login: str, doc_id: int, revision: in
             cred = pki.active_credential(s, actor)
             if cred is None:
                 raise Conflict("сертификат подписи отозван во время подписания")
-            sig = _record(rt, s, actor, p, cred, lvl, None, (info.sha256, info.size), field_name, "")
+            sig = _record(rt, s, actor, p, cred, lvl, info, True, field_name, "")
             return Outcome(doc_id, True, version=sig.version.number if sig.version else None)
     except Exception as exc:  # noqa: BLE001 - reported per document
         return Outcome(doc_id, False, error=_message(exc))

@@ -52,9 +52,11 @@ def _signing_helpers() -> dict:
 @login_required
 def sign_document(doc_id: int):  # noqa: ANN201
     doc = docs.get(g.db, current_user, doc_id)
+    raw = request.form.get("revision", "")  # the revision the signer saw: a changed document is refused
     try:
         sig = sig_svc.sign_document(rt(), g.db, current_user, doc, request.form.get("pin", ""),
-                                    level=request.form.get("level") or None, comment=request.form.get("comment", ""))
+                                    level=request.form.get("level") or None, comment=request.form.get("comment", ""),
+                                    expected_revision=int(raw) if digits(raw) else None)
     except DmsError as exc:
         g.db.rollback()
         flash(_("Документ не подписан: %(why)s", why=exc.message), "error")

@@ -110,6 +110,15 @@ def content_changed(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def trust_other_ca(rt, other_ca, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The holder's CA configured as a trusted root, its revocation list as fetched from its distribution point
+    (an unknown status blocks "in force")."""
+    monkeypatch.setattr("signing.revocation.fetch_crls", lambda cert, timeout=5.0: [other_ca.build_crl([])])
+    root = tmp_path / "holder-root.pem"
+    root.write_bytes(other_ca.certificate_pem("root"))
+    rt.settings.trusted_roots = (root,)
+
+
 def upload(client, world, doc_id: int, data: bytes, login: str = "clerk"):  # noqa: ANN001, ANN201
     return client.post(f"/api/v1/agreements/{doc_id}/countersigned", headers=world.token(client, login),
                        data={"file": (io.BytesIO(data), "signed.pdf")}, content_type="multipart/form-data")
@@ -200,11 +209,7 @@ def test_a_countersignature_by_the_agencys_own_certificate_is_refused(rt, partie
 def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the_new_version(rt, parties, client,
                                                                                            other_ca, tmp_path,
                                                                                            monkeypatch):  # noqa: ANN001
-    # the other CA's revocation list, as fetched from its distribution point (unknown status blocks "in force")
-    monkeypatch.setattr("signing.revocation.fetch_crls", lambda cert, timeout=5.0: [other_ca.build_crl([])])
-    root = tmp_path / "holder-root.pem"
-    root.write_bytes(other_ca.certificate_pem("root"))
-    rt.settings.trusted_roots = (root,)
+    trust_other_ca(rt, other_ca, tmp_path, monkeypatch)
     doc_id = draft(rt)
     to_agency_signed(rt, doc_id)
     r = upload(client, parties, doc_id, signed_elsewhere(version_bytes(rt, doc_id, 2), other_ca))

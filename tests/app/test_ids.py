@@ -62,3 +62,65 @@ def test_the_schema_is_at_the_head_revision_with_foreign_keys_back_on(rt) -> Non
             assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert c.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
     assert "documents" in inspect(rt.db.engine).get_table_names()
+
+
+def test_a_purged_documents_ids_stay_dead_and_the_next_document_inherits_none_of_its_history(rt, world) -> None:  # noqa: ANN001
+    import io
+
+    from dms.models import AuditEvent, Version
+    from dms.documents import service as documents
+    from dms.people import users
+    from dms.records import service as records
+    world.user("clerk", "Clerk")
+    world.user("admin", "Administrator")
+    world.folder("/Прочее")
+    doc = world.document("clerk", "/Прочее", b"first text\n", title="first", filename="a.txt")
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        records.trash(s, clerk, documents.get(s, clerk, doc.id), "ошибка")
+        dead_version = s.scalar(select(Version.id).where(Version.document_id == doc.id))
+    with rt.db.session() as s:  # destroyed by the trash's purge: the rows go, the audit trail stays
+        result = records.purge(s, users.get_user(s, "admin"), days=0, store=rt.store)
+        assert [p["document"] for p in result.purged] == [doc.id]
+    with rt.db.session() as s:
+        assert s.get(Document, doc.id) is None
+        dead_event = s.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+        clerk = users.get_user(s, "clerk")
+        fresh = documents.create(s, clerk, folders.resolve(s, "/Прочее"), "other", "second")
+        stored = documents.store_upload(rt.store, io.BytesIO(b"second text\n"), "b.txt", rt.settings.max_upload_bytes)
+        version = documents.add_version(s, clerk, fresh, stored)
+        assert fresh.id > doc.id and version.id > dead_version
+        trail = s.scalars(select(AuditEvent).where(AuditEvent.object_type == "document",
+                                                   AuditEvent.object_id == fresh.id)).all()
+        assert trail and all(e.id > dead_event for e in trail)  # only its own events, none of the first's
+        assert {e.action for e in trail} == {"document.create", "version.upload"}
+
+
+def test_the_newest_signature_and_audit_event_deleted_leave_their_ids_dead(rt, world) -> None:  # noqa: ANN001
+    from dms.audit import service as audit
+    from dms.models import AuditEvent, Signature
+    world.user("clerk", "Clerk")
+    world.folder("/Прочее")
+    doc = world.document("clerk", "/Прочее", b"text\n", title="signed", filename="a.txt")
+    with rt.db.session() as s:
+        version_id = s.scalars(select(Document.current_version_id).where(Document.id == doc.id)).one()
+
+    def signature(s) -> Signature:  # noqa: ANN001
+        row = Signature(document_id=doc.id, version_id=version_id, source_version_id=version_id, kind="cms",
+                        credential_fingerprint="0" * 64, level="B-B")
+        s.add(row)
+        s.flush()
+        return row
+
+    def event(s) -> AuditEvent:  # noqa: ANN001
+        audit.record(s, None, "ids.test", "document", doc.id)
+        s.flush()
+        return s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+
+    for model, make in ((Signature, signature), (AuditEvent, event)):
+        with rt.db.session() as s:
+            dead = make(s).id
+        with rt.db.session() as s:  # the newest row destroyed (a disposition destroys signatures with documents)
+            s.execute(delete(model).where(model.id == dead))
+        with rt.db.session() as s:
+            assert make(s).id > dead, model.__tablename__

@@ -48,3 +48,30 @@ def test_a_failing_follow_up_neither_undoes_the_commit_nor_stops_the_next(rt) ->
     with rt.db.session() as s:
         assert s.query(Folder).filter_by(name="uow-kept").count() == 1
     assert seen == ["next"]
+
+
+def test_a_savepoint_released_runs_nothing_before_the_commit(rt) -> None:  # noqa: ANN001
+    seen: list[str] = []
+    with rt.db.session() as s:
+        with s.begin_nested():  # as a notice written inside a signature's transaction (dms.approvals.notify)
+            s.add(Folder(name="uow-savepoint", parent_id=folders.root(s).id))
+            after_commit(s, lambda: seen.append("inner"))
+        assert seen == []  # SQLAlchemy signals the release as a commit: not the transaction's
+        after_commit(s, lambda: seen.append("outer"))
+    assert seen == ["inner", "outer"]
+
+
+def test_a_savepoint_rolled_back_drops_only_what_was_registered_inside_it(rt) -> None:  # noqa: ANN001
+    seen: list[str] = []
+    with rt.db.session() as s:
+        after_commit(s, lambda: seen.append("before"))
+        with pytest.raises(RuntimeError), s.begin_nested():
+            after_commit(s, lambda: seen.append("inside"))
+            raise RuntimeError("the savepoint's work failed")
+        after_commit(s, lambda: seen.append("after"))
+    assert seen == ["before", "after"]
+    with pytest.raises(RuntimeError), rt.db.session() as s:  # the transaction rolled back: nothing at all
+        with s.begin_nested():
+            after_commit(s, lambda: seen.append("released, then rolled back"))
+        raise RuntimeError("refused")
+    assert seen == ["before", "after"]
