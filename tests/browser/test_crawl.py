@@ -25,7 +25,7 @@ import pytest
 from jinja2 import pass_context
 from markupsafe import Markup
 
-from dms import catalog, security
+from dms import catalog, permissions
 from dms.documents import doctypes
 from dms.records import retention
 from dms.workflow import rules as workflow
@@ -230,7 +230,7 @@ def _interface_strings() -> frozenset[str]:
     labels = [t.label_ru for t in doctypes.DOC_TYPES.values()]
     labels += [f.label_ru for t in doctypes.DOC_TYPES.values() for f in t.fields]
     labels += [x.title_ru for wf in workflow.WORKFLOWS.values() for x in (*wf.states.values(), *wf.transitions.values())]
-    labels += list(security.ROLE_LABELS_RU.values()) + [r.basis_ru for r in retention.RETENTION.values()]
+    labels += list(permissions.ROLE_LABELS_RU.values()) + [r.basis_ru for r in retention.RETENTION.values()]
     msgids = [m.id if isinstance(m.id, str) else m.id[0] for m in catalog.read_catalog() if m.id]
     return frozenset(s for s in labels + msgids + _python_literals() if CYRILLIC_WORD.search(s) and "%(" not in s)
 
