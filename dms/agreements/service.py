@@ -6,6 +6,8 @@ countersigned by the holder: either by their representative signing here (local 
 folder, a certificate of our CA and a PIN) or by a clerk accepting the copy the holder signed elsewhere. It enters
 into force only when both signatures on the current version check out (the guard «both_signatures_valid»); its
 term is not a state of its own: an agreement in force past its end date is shown as «срок истёк» (status()).
+The text drafted from the template is printed again with its number and date as a new version when it is numbered,
+before anyone signs it (the signed bytes carry the number).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from dms.signatures import pki
 from dms.register import service as register
 from dms.workflow import service as wf_svc
 from dms.signatures.service import RETENTION as SIGNED_RETENTION
-from dms.workflow.hooks import guard
+from dms.workflow.hooks import effect, guard
 
 DOC_TYPE = "agreement"
 HOLDER_KIND = "practice_holder"
@@ -114,8 +116,9 @@ def parse_draft(session: Session, raw: Mapping[str, Any]) -> DraftForm:
                      title or f"Соглашение о признании практики с {holder.short_name or holder.name}")
 
 
-def render(agency: Organisation | None, form: DraftForm) -> bytes:
-    """The agreement's text from the template, as a PDF in Russian."""
+def render(agency: Organisation | None, form: DraftForm, reg_number: str | None = None,
+           reg_date: date | None = None) -> bytes:
+    """The agreement's text from the template, as a PDF in Russian (with its number and date once it has them)."""
     agency_name = agency.name if agency else pki.DEFAULT_ORGANISATION
     holder = form.holder
     paragraphs = [
@@ -138,7 +141,8 @@ def render(agency: Organisation | None, form: DraftForm) -> bytes:
              ["Держатель практики", holder.name, holder.code]]
     spec = pdfrender.RenderSpec(org_name=agency_name, doc_kind="СОГЛАШЕНИЕ", title=form.title,
                                 paragraphs=paragraphs, city=(agency.city if agency and agency.city else "Москва"),
-                                table=table, footer="Подписывается электронными подписями сторон")
+                                table=table, footer="Подписывается электронными подписями сторон",
+                                reg_number=reg_number, reg_date=reg_date)
     return pdfrender.render_document_pdf(spec)
 
 
@@ -172,8 +176,48 @@ def draft(rt: Runtime, session: Session, actor: User, raw: Mapping[str, Any]) ->
     meta = {"counterparty": form.holder.code, "term_from": form.term_from.isoformat(),
             "term_to": form.term_to.isoformat(), "subject": form.subject}
     doc = documents.create(session, actor, folder, DOC_TYPE, form.title, meta, organisation=agency)
-    documents.add_version(session, actor, doc, stored, "Проект по шаблону соглашения")
+    documents.add_version(session, actor, doc, stored, TEMPLATE_COMMENT)
     return doc
+
+
+TEMPLATE_COMMENT = "Проект по шаблону соглашения"
+NUMBERED_COMMENT = "Текст соглашения с регистрационным номером и датой"
+
+
+def _form_of(session: Session, doc: Document) -> DraftForm | None:
+    """The drafting form as the agreement keeps it (its metadata and title); None if something is missing."""
+    meta = doc.meta or {}
+    holder = session.scalars(select(Organisation).where(Organisation.code == meta.get("counterparty"),
+                                                        Organisation.kind == HOLDER_KIND)).first()
+    term_from, term_to, subject = _day(meta.get("term_from")), _day(meta.get("term_to")), meta.get("subject")
+    if holder is None or term_from is None or term_to is None or not subject:
+        return None
+    return DraftForm(holder, str(subject), term_from, term_to, doc.title)
+
+
+def print_number(session: Session, actor: User | None, doc: Document) -> Version | None:
+    """Once numbered (sent to signing, or approved), the text drafted from the template gets its number and date in
+    its body as a new version, before the agency signs. Only while the current version is that draft (version 1,
+    made by draft()): a text uploaded in its place is left as it is."""
+    rt = _runtime(session)
+    current = session.get(Version, doc.current_version_id) if doc.current_version_id else None
+    if rt is None or current is None or current.number != 1 or current.comment != TEMPLATE_COMMENT \
+            or not doc.reg_number:
+        return None
+    form = _form_of(session, doc)
+    if form is None:
+        return None
+    data = render(register.agency(session), form, doc.reg_number, doc.reg_date)
+    stored = documents.store_upload(rt.store, io.BytesIO(data), current.filename, rt.settings.max_upload_bytes)
+    version = documents.new_version(session, actor, doc, stored, comment=NUMBERED_COMMENT, event=None)
+    audit.record(session, actor, "agreement.numbered_text", "document", doc.id, version=version.number,
+                 source_version=current.number, reg_number=doc.reg_number, sha256=stored.sha256)
+    return version
+
+
+@effect("agreement_numbered")
+def _numbered(session: Session, actor: User | None, doc: Document) -> None:
+    print_number(session, actor, doc)
 
 
 # --- the rule: both signatures, on the current version ----------------------------------------------------

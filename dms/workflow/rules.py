@@ -79,14 +79,16 @@ APPROVAL_SERVICE = N_("согласование — на карточке док
                       "POST /api/v1/documents/{id}/route, dms route start|decide|recall")
 
 
-def approval_steps(start: str, back: str, numbers: bool = False) -> tuple[Transition, ...]:
+def approval_steps(start: str, back: str, numbers: bool = False,
+                   numbered: tuple[str, ...] = ()) -> tuple[Transition, ...]:
     """The steps an approval route (dms.approvals) takes: only its service takes them, so no plain transition skips
-    the approvers. Approved, the document goes to signing; rejected or recalled, back to `back` for rework."""
+    the approvers. Approved, the document goes to signing; rejected or recalled, back to `back` for rework.
+    `numbered`: the effects of the step that numbers it (as on the lifecycle's own numbering step)."""
     return (
         Transition("start_approval", "Отправить на согласование", "Send for approval", (start,), "on_approval",
                    guards=("has_pdf",), service=APPROVAL_SERVICE),
         Transition("approval_complete", "Согласовано", "Approved", ("on_approval",), "on_signing",
-                   service=APPROVAL_SERVICE, assigns_number=numbers),
+                   service=APPROVAL_SERVICE, assigns_number=numbers, effects=numbered),
         Transition("approval_rejected", "Не согласовано", "Not approved", ("on_approval",), back, returns=True,
                    service=APPROVAL_SERVICE),
         Transition("recall_approval", "Отозвать с согласования", "Recall from approval", ("on_approval",), back,
@@ -149,12 +151,13 @@ WORKFLOWS: dict[str, Workflow] = {
         State("terminated", "Прекращено", "Terminated",
               {**FROZEN, **COUNTERPARTY_READS, P.SIGN: NOBODY, P.TRANSITION: NOBODY}),
     ], [
+        # numbered: the text drafted from the template is printed again with its number and date (agreements)
         Transition("send_to_signing", "Отправить на подпись", "Send for signing", ("draft",), "on_signing",
-                   guards=("has_pdf",), assigns_number=True),
+                   guards=("has_pdf",), assigns_number=True, effects=("agreement_numbered",)),
         Transition("sign", "Подписать от агентства", "Sign for the agency", ("on_signing",), "signed_by_agency",
                    permission=P.SIGN, guards=("has_pdf", "counterparty_in_register"), worklist=True,
                    effects=("approvals_signed",)),
-        *approval_steps("draft", "draft", numbers=True),
+        *approval_steps("draft", "draft", numbers=True, numbered=("agreement_numbered",)),
         Transition("countersign", "Подписать второй стороной", "Countersign", ("signed_by_agency",), "in_force",
                    permission=P.SIGN, guards=("has_pdf", "term_not_ended", "counterparty_in_register"),
                    effect_guards=("both_signatures_valid",), worklist=True),

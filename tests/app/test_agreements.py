@@ -27,6 +27,9 @@ from .conftest import csrf_of
 from .pdfs import make_pdf
 from .test_signing import PIN, ca_template, issue, needs_pdfsig, pdfsig, pki, sign, trust, version_bytes  # noqa: F401
 
+# The versions of an agreement drafted from the template: 1 the draft («№ ______»), 2 the same text with its number
+# and date (printed when it is sent to signing), 3 signed by the agency, 4 countersigned by the holder.
+NUMBERED, AGENCY_SIGNED, COUNTERSIGNED = 2, 3, 4
 SUBJECT = "Агентство признаёт практику сертификации квалификаций сварщиков, реализуемую Держателем практики."
 
 
@@ -95,7 +98,9 @@ def snapshot(rt, doc_id: int) -> tuple:  # noqa: ANN001
 def signed_elsewhere(data: bytes, ca: CertificateAuthority, name: str = "Гордеев Виктор Ильич") -> bytes:
     """The holder signs our agency-signed copy in their own software, into the field reserved for them."""
     signer = load_signer(ca.issue_user_certificate(name, PIN), PIN, ca.chain_der)
-    return sign_pdf(data, signer, SignRequest(level=Level.B_B, field_name="Holder"))
+    signed = sign_pdf(data, signer, SignRequest(level=Level.B_B, field_name="Holder"))
+    assert signed is not None
+    return signed
 
 
 def content_changed(data: bytes) -> bytes:
@@ -150,6 +155,73 @@ def test_agreement_is_drafted_from_the_template_into_the_holders_folder_and_numb
         assert doc.reg_number == f"СГ-МАРК-{date.today().year}-001" and doc.state == "on_signing"
 
 
+def _text(data: bytes) -> str:
+    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_the_agreement_the_agency_signs_prints_its_registration_number_and_date(rt, parties):  # noqa: ANN001
+    """The draft prints «№ ______» (no number yet); sending it to signing numbers it and prints the number and date
+    into the text as a new version, and that is the version the agency signs."""
+    from dms.pdfrender import format_date_ru
+
+    doc_id = draft(rt)
+    assert "№ ______" in _text(version_bytes(rt, doc_id, 1))
+    to_agency_signed(rt, doc_id)
+    with rt.db.session() as s:
+        doc = s.get(Document, doc_id)
+        number, day = doc.reg_number, format_date_ru(doc.reg_date)
+        versions = s.scalars(select(Version).where(Version.document_id == doc_id).order_by(Version.number)).all()
+        assert [v.number for v in versions] == [1, NUMBERED, AGENCY_SIGNED]
+        assert versions[1].comment == agreements.NUMBERED_COMMENT
+        [sig] = s.scalars(select(Signature).where(Signature.document_id == doc_id)).all()
+        assert sig.source_version_id == versions[1].id and sig.version_id == versions[2].id
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.numbered_text",
+                                                    AuditEvent.object_id == doc_id)).all()
+        assert [(e.details["version"], e.details["reg_number"]) for e in events] == [(NUMBERED, number)]
+    assert number and number.startswith("СГ-МАРК-")
+    signed = version_bytes(rt, doc_id, AGENCY_SIGNED)
+    text = _text(signed)
+    assert f"№ {number}" in text and day in text and "№ ______" not in text
+    assert "Уральское объединение сварщиков" in text and SUBJECT[:40] in text  # the same agreement, now numbered
+    assert validate_pdf(signed, trust(rt)).authentic
+
+
+def test_an_agreement_numbered_by_its_approval_route_prints_the_number_before_signing(rt, parties):  # noqa: ANN001
+    from dms.approvals import service as approvals
+
+    parties.user("lawyer", "Clerk")
+    doc_id = draft(rt)
+    with rt.db.session() as s:
+        approvals.start(s, users.get_user(s, "clerk"), s.get_one(Document, doc_id),
+                        approvals.plan_from_logins([["lawyer"]]))
+    with rt.db.session() as s:
+        approvals.decide(rt, s, users.get_user(s, "lawyer"), s.get_one(Document, doc_id), "approve")
+    with rt.db.session() as s:
+        doc = s.get_one(Document, doc_id)
+        assert doc.state == "on_signing" and doc.reg_number
+        number = doc.reg_number
+        assert s.get_one(Version, doc.current_version_id).comment == agreements.NUMBERED_COMMENT
+    sign(rt, "director", doc_id)
+    with rt.db.session() as s:
+        signed = s.get_one(Version, s.get_one(Document, doc_id).current_version_id)
+    assert f"№ {number}" in _text(rt.store.get_bytes(signed.object_key))
+
+
+def test_an_agreement_whose_draft_was_replaced_by_an_upload_is_signed_as_uploaded(rt, parties):  # noqa: ANN001
+    """Only the text drafted from the template is printed again: a version uploaded in its place stays as it is."""
+    doc_id = draft(rt)
+    own = make_pdf("Agreement as the parties wrote it")
+    with rt.db.session() as s:
+        clerk = users.get_user(s, "clerk")
+        stored = documents.store_upload(rt.store, io.BytesIO(own), "own.pdf", 10**7)
+        documents.add_version(s, clerk, documents.get(s, clerk, doc_id), stored, "редакция сторон")
+    to_agency_signed(rt, doc_id)
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).where(Version.document_id == doc_id)) == 3  # draft, upload, signed
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.numbered_text")).all()
+    assert "Agreement as the parties wrote it" in _text(version_bytes(rt, doc_id, 3))
+
+
 # --- both signatures ---------------------------------------------------------------------------------------
 
 @needs_pdfsig
@@ -164,7 +236,7 @@ def test_agreement_signed_by_both_parties_validates_both_signatures_with_pyhanko
                                                         "pin": PIN})
     assert r.status_code == 302 and state_of(rt, doc_id) == "in_force"
 
-    signed = version_bytes(rt, doc_id, 3)
+    signed = version_bytes(rt, doc_id, COUNTERSIGNED)
     report = validate_pdf(signed, trust(rt))
     assert report.authentic and len(report.signatures) == 2
     agency, holder = report.signatures
@@ -186,7 +258,7 @@ def test_the_agency_signature_alone_leaves_the_agreement_signed_by_agency_not_in
     assert body["state"] == "signed_by_agency" and body["status_ru"] == "подписано агентством"
     # Uploading the agency-signed bytes back is no countersignature either.
     before = snapshot(rt, doc_id)
-    r = upload(client, parties, doc_id, version_bytes(rt, doc_id, 2))
+    r = upload(client, parties, doc_id, version_bytes(rt, doc_id, AGENCY_SIGNED))
     assert r.status_code == 400 and "нет подписи второй стороны" in r.get_json()["error"]["message"]
     assert snapshot(rt, doc_id) == before
 
@@ -212,9 +284,9 @@ def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the
     trust_other_ca(rt, other_ca, tmp_path, monkeypatch)
     doc_id = draft(rt)
     to_agency_signed(rt, doc_id)
-    r = upload(client, parties, doc_id, signed_elsewhere(version_bytes(rt, doc_id, 2), other_ca))
+    r = upload(client, parties, doc_id, signed_elsewhere(version_bytes(rt, doc_id, AGENCY_SIGNED), other_ca))
     assert r.status_code == 201, r.get_json()
-    assert r.get_json()["state"] == "in_force" and r.get_json()["version"] == 3
+    assert r.get_json()["state"] == "in_force" and r.get_json()["version"] == COUNTERSIGNED
     with rt.db.session() as s:
         row = s.scalars(select(Signature).where(Signature.document_id == doc_id)
                         .order_by(Signature.id.desc())).first()
@@ -222,16 +294,16 @@ def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the
         assert row.validation["signature"]["signer"] == "Гордеев Виктор Ильич"
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc_id)).all()
         assert "agreement.countersigned_copy" in actions
-    both = validate_pdf(version_bytes(rt, doc_id, 3), agreements.trust_store(rt, rt.db.sessionmaker()))
+    both = validate_pdf(version_bytes(rt, doc_id, COUNTERSIGNED), agreements.trust_store(rt, rt.db.sessionmaker()))
     assert both.authentic and len(both.signatures) == 2
 
 
 def _untrusted(rt, doc_id: int, other_ca) -> bytes:  # noqa: ANN001
-    return signed_elsewhere(version_bytes(rt, doc_id, 2), other_ca)
+    return signed_elsewhere(version_bytes(rt, doc_id, AGENCY_SIGNED), other_ca)
 
 
 def _content_modified(rt, doc_id: int, other_ca) -> bytes:  # noqa: ANN001
-    return signed_elsewhere(content_changed(version_bytes(rt, doc_id, 2)), other_ca)
+    return signed_elsewhere(content_changed(version_bytes(rt, doc_id, AGENCY_SIGNED)), other_ca)
 
 
 def _not_our_bytes(rt, doc_id: int, other_ca) -> bytes:  # noqa: ANN001
@@ -297,14 +369,14 @@ def test_the_holders_representative_sees_only_their_signed_agreements_and_may_do
     # Their folder opens (the way to their agreements: no dead breadcrumbs) and lists only what they may view.
     listing = client.get(f"/api/v1/folders/{folder_id}", headers=h).get_json()["documents"]
     assert [d["id"] for d in listing["items"]] == [ours] and listing["total"] == 1
-    assert client.get(f"/api/v1/documents/{ours}/versions/2/content", headers=h).status_code == 200
+    assert client.get(f"/api/v1/documents/{ours}/versions/{AGENCY_SIGNED}/content", headers=h).status_code == 200
     refused = [
         client.post(f"/api/v1/documents/{ours}/transitions/accept_countersigned", headers=h),
         client.post(f"/api/v1/agreements/{ours}/termination", headers=h, json={"reason": "хочу"}),
         client.post(f"/api/v1/documents/{ours}/versions", headers=h,
                     data={"file": (io.BytesIO(make_pdf("подмена")), "x.pdf")}, content_type="multipart/form-data"),
         client.patch(f"/api/v1/documents/{ours}", headers=h, json={"title": "Другое"}),
-        upload(client, parties, ours, version_bytes(rt, ours, 2), login="gordeev"),
+        upload(client, parties, ours, version_bytes(rt, ours, AGENCY_SIGNED), login="gordeev"),
         client.post(f"/api/v1/documents/{theirs}/signatures", headers=h, json={"pin": PIN}),
         client.post("/api/v1/agreements", headers=h, json={"holder_id": str(holder_id), "subject": "x", "term_from": "2026-01-01",
                                                            "term_to": "2027-01-01"}),
@@ -383,5 +455,5 @@ def test_an_unreadable_trusted_root_is_a_clear_error(rt, parties, client, tmp_pa
     rt.settings.trusted_roots = (Path(tmp_path / "missing.pem"),)
     doc_id = draft(rt)
     to_agency_signed(rt, doc_id)
-    r = upload(client, parties, doc_id, version_bytes(rt, doc_id, 2))
+    r = upload(client, parties, doc_id, version_bytes(rt, doc_id, AGENCY_SIGNED))
     assert r.status_code == 503 and "DMS_TRUSTED_ROOTS" in r.get_json()["error"]["message"]
