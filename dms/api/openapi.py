@@ -127,7 +127,7 @@ def _describe() -> list[Operation]:
     op("GET", "/documents/{doc_id}/signatures", "Подписи документа", items(ref("Signature")))
     op("POST", "/documents/{doc_id}/signatures", "Подписать текущую версию", ref("SignatureCreated"), ok=201,
        body=json_body(("pin",), pin=STR, level={"type": "string", "enum": ["B-B", "B-T", "B-LT"]}, comment=STR),
-       errors=(403, 409, 415, 422, 429, 503))
+       if_match=True, errors=(403, 409, 412, 415, 422, 429, 503))
     op("GET", "/documents/{doc_id}/versions/{number}/validation", "Проверка подписей версии (отчёт по-русски)",
        ref("VersionValidation"), errors=(403, 503))
     op("POST", "/verify/pdf", "Проверить подписи PDF, подписанного где угодно (без токена)", ref("Validation"),
@@ -142,7 +142,7 @@ def _describe() -> list[Operation]:
        ref("Agreement"), errors=(400,))
     op("POST", "/agreements/{doc_id}/countersigned",
        "Принять экземпляр, подписанный второй стороной вне системы (проверяются обе подписи)",
-       ref("AgreementCountersigned"), ok=201, body=FILE, errors=(403, 409, 413, 415))
+       ref("AgreementCountersigned"), ok=201, body=FILE, if_match=True, errors=(403, 409, 412, 413, 415))
     op("POST", "/agreements/{doc_id}/termination", "Прекратить соглашение (причина обязательна)", ref("Agreement"),
        body=json_body(("reason",), reason=STR, revision=INT), errors=(403, 409))
     op("GET", "/assessment-reports", "Отчёты по результатам оценки, доступные мне", items(ref("Document")))
