@@ -284,8 +284,32 @@ def peak_rss_kb(pid: int | str = "self") -> int:
     return 0
 
 
+def cold_phrase(directory: Path, count: int, words: list[str]) -> dict:
+    """The phrase of the mix as the first query of a new process that opened the index (the
+    dictionary loaded first and timed apart: any first query loads it)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    from search.analysis import morphology
+
+    morphology()
+    dictionary = time.perf_counter() - started, time.process_time() - cpu
+    from search.index import SearchIndex
+    from search.query import SearchRequest, search
+
+    index = SearchIndex.open(directory)
+    phrase = query_mix(words, count)[6]
+    started, cpu = time.perf_counter(), time.process_time()
+    total = search(index, SearchRequest(q=phrase, allowed=permission_filters()["auditor(whole tree)"],
+                                        page_size=10, highlight=True)).total
+    return {"phrase": phrase, "hits": total, "seconds": time.perf_counter() - started,
+            "cpu_seconds": time.process_time() - cpu, "dictionary_seconds": dictionary[0],
+            "dictionary_cpu_seconds": dictionary[1]}
+
+
 def child(kind: str, directory: Path, count: int, seeds: Path | None) -> None:
     words = vocabulary(seeds)
+    if kind == "cold":
+        print(json.dumps(cold_phrase(directory, count, words)))
+        return
     result = {"ours": build_ours, "baseline": build_baseline}[kind](directory, count, words)
     # VmHWM, not ru_maxrss: the latter also counts the parent's image forked before the exec.
     result["peak_rss_mb"] = (peak_rss_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
@@ -418,7 +442,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where to build (default: a temp dir)")
     parser.add_argument("--reindex", action="store_true",
                         help="also time `dms reindex` over the same documents in a SQLite archive")
-    parser.add_argument("--child", choices=("ours", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help="keep the built indexes (the work directory)")
+    parser.add_argument("--child", choices=("ours", "baseline", "cold"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = args.seeds if args.seeds and args.seeds.is_dir() else None
@@ -441,6 +466,12 @@ def main() -> None:
         }
         queries = query_mix(words, args.docs)
         ours_dir = work / "ours"
+        cold = run_child("cold", ours_dir, args.docs, seeds)
+        print(f"\ncold first phrase ({cold['phrase']}, {cold['hits']} hits, auditor, highlights), a new process"
+              f" that opened the index: {cold['seconds'] * 1000:.0f} ms wall, {cold['cpu_seconds'] * 1000:.0f} ms CPU"
+              f" (the dictionary loaded before it: {cold['dictionary_seconds'] * 1000:.0f} ms wall,"
+              f" {cold['dictionary_cpu_seconds'] * 1000:.0f} ms CPU); load average"
+              f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         measured = {
             "ours": latencies_ours(ours_dir, queries, args.repeat, facets=False),
             "ours+facets": latencies_ours(ours_dir, queries, args.repeat, facets=True),
@@ -456,7 +487,10 @@ def main() -> None:
                   f" peak RSS {r['peak_rss_mb']:.0f} MB")
             print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def per_query(directory: Path, queries: list[str], measured: dict) -> None:

@@ -189,6 +189,31 @@ def word_spans(text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
             yield match.start(), match.end(), word_terms(word)
 
 
+@lru_cache(maxsize=4096)
+def _lexeme_forms(term: str) -> frozenset[str]:
+    """The word forms (ё folded) of every lexeme of every dictionary parse of ``term``: each word
+    the dictionary knows whose lemmas include ``term`` is one of them."""
+    if not CYRILLIC.search(term):
+        return frozenset()
+    return frozenset(fold_yo(form.word) for parse in morphology().parse(term) for form in parse.lexeme)
+
+
+def marked_spans(text: str, wanted: frozenset[str]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each word of ``text`` one of whose terms is ``wanted`` (``word_spans``
+    filtered), lazily. A word is analysed only if it can have a wanted term: it is a form of a
+    wanted lemma's lexemes, or its Snowball stem or itself is wanted (an unknown word's term).
+    The first analysis of a word form is a dictionary parse (~0.3 ms): a page of highlights of
+    long texts would otherwise parse every distinct word of them."""
+    forms = frozenset().union(*(_lexeme_forms(term) for term in wanted))
+    for match in _WORD.finditer(text):
+        word = fold_yo(match.group(0).lower())
+        if word in STOP_WORDS:
+            continue
+        possible = word in forms or word in wanted or (len(word) >= MIN_STEM_LENGTH and snowball(word) in wanted)
+        if possible and not wanted.isdisjoint(word_terms(word)):
+            yield match.start(), match.end()
+
+
 def word_stems(text: str) -> list[str]:
     """The indexed terms of the words of ``text``, in order (an ambiguous word gives several)."""
     return [term for _, terms in query_terms(text) for term in terms]

@@ -148,6 +148,10 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     groups = [(offset, [w for w in words if (q.fieldname, w) in reader]) for offset, words in groups]
     if not groups or any(not words for _, words in groups):
         return np.empty(0, np.int64)
+    if len(groups) > 1:  # positions will be read: decode each word's blocks once for both
+        for _, words in groups:
+            for w in words:
+                POSTINGS.decode_for_phrase(leaf, q.fieldname, w)
     candidates: Docs | None = None
     for _, words in groups:
         docs = _union(leaf, [POSTINGS.postings(leaf, q.fieldname, w)[0] for w in words])

@@ -7,11 +7,11 @@ matches. Every character of the text that is not markup is HTML-escaped.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from whoosh import query as wq
 
-from search.analysis import word_spans
+from search.analysis import marked_spans
 
 TEXT_FIELDS = frozenset({"title", "content", "people"})
 BEFORE = 60
@@ -40,32 +40,33 @@ def _collect(q: wq.Query, found: set[str]) -> None:
             _collect(child, found)
 
 
-def _spans(text: str, stems: frozenset[str]) -> list[tuple[int, int]]:
+def _spans(text: str, stems: frozenset[str]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each word whose terms meet ``stems``, lazily: a snippet stops reading (and
+    analysing: the first analysis of a word form costs a dictionary parse) after its windows."""
     # A word is marked when one of its terms (an ambiguous form has several) is asked for.
-    return [(start, end) for start, end, terms in word_spans(text[:MAX_SCAN_CHARS]) if not stems.isdisjoint(terms)]
+    return marked_spans(text[:MAX_SCAN_CHARS], stems)
 
 
 def snippet(text: str, stems: frozenset[str], fragments: int = 2) -> str:
     """HTML with up to ``fragments`` excerpts of ``text`` around words matching ``stems``."""
     if not text or not stems:
         return ""
-    spans = _spans(text, stems)
-    if not spans:
-        return ""
     windows: list[list[tuple[int, int]]] = []
-    for start, end in spans:
+    for start, end in _spans(text, stems):
         if windows and start <= windows[-1][-1][1] + AFTER:
             windows[-1].append((start, end))
         elif len(windows) < fragments:
             windows.append([(start, end)])
         else:
             break
+    if not windows:
+        return ""
     return " … ".join(_render(text, window) for window in windows)
 
 
 def whole(text: str, stems: frozenset[str]) -> str:
     """All of a short text (a title) with its matching words marked."""
-    return _render_range(text, _spans(text, stems), 0, len(text)) if text else ""
+    return _render_range(text, list(_spans(text, stems)), 0, len(text)) if text else ""
 
 
 def _render(text: str, window: list[tuple[int, int]]) -> str:

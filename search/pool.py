@@ -135,7 +135,8 @@ class TermPool:
             values += _pack_positions(n, poslist)
             length += n
         count = len(positions)
-        self._count_postings(docnum, count, added + (INT_SIZE + 4) * count + 4 * (length - count) + POSTING_BYTES * count)
+        values_size = INT_SIZE * count + 4 * length
+        self._count_postings(docnum, count, added + values_size + POSTING_BYTES * count)
         return length
 
     # -- ordering and runs ---------------------------------------------------------------------

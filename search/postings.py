@@ -31,6 +31,15 @@ EMPTY_POSITIONS = np.empty(0, np.uint32)
 Postings = tuple[np.ndarray, np.ndarray]
 
 
+def _block_weights_array(block_weights: Any, count: int) -> np.ndarray:
+    """A W3 block's weights: none (all 1), one for all, or one per posting."""
+    if block_weights is None:
+        return np.ones(count, np.float32)
+    if isinstance(block_weights, float):
+        return np.full(count, block_weights, np.float32)
+    return np.asarray(block_weights, np.float32)
+
+
 def _decode(m: Any) -> Postings:
     blocks = posting_blocks(m)
     if blocks is None:
@@ -46,12 +55,7 @@ def _decode(m: Any) -> Postings:
     for deltas, block_weights, _ in blocks:
         block_ids = np.cumsum(np.asarray(deltas, np.int64))  # each block starts from an absolute id
         id_parts.append(block_ids)
-        if block_weights is None:
-            weight_parts.append(np.ones(len(block_ids), np.float32))
-        elif isinstance(block_weights, float):
-            weight_parts.append(np.full(len(block_ids), block_weights, np.float32))
-        else:
-            weight_parts.append(np.asarray(block_weights, np.float32))
+        weight_parts.append(_block_weights_array(block_weights, len(block_ids)))
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
@@ -72,6 +76,27 @@ def _decode_positions(m: Any) -> tuple[np.ndarray, np.ndarray]:
         return EMPTY_POSITIONS, EMPTY_POSITIONS
     counts, positions = positions_of(values)
     return np.repeat(np.concatenate(doc_parts), counts), positions.astype(np.uint32)
+
+
+def _decode_with_positions(blocks: Any) -> tuple[Postings, tuple[np.ndarray, np.ndarray]]:
+    """``_decode`` and ``_decode_positions`` of the same W3 blocks in one pass (a block's ids,
+    weights and values are unpickled together: a phrase needs both, and read them twice)."""
+    id_parts: list[np.ndarray] = []
+    weight_parts: list[np.ndarray] = []
+    values: list[bytes] = []
+    for deltas, block_weights, block_values in blocks:
+        block_ids = np.cumsum(np.asarray(deltas, np.int64))
+        id_parts.append(block_ids)
+        weight_parts.append(_block_weights_array(block_weights, len(block_ids)))
+        values.extend(block_values)
+    if not id_parts:
+        return (EMPTY_IDS, EMPTY_WEIGHTS), (EMPTY_POSITIONS, EMPTY_POSITIONS)
+    ids = np.concatenate(id_parts)
+    postings = (ids, np.concatenate(weight_parts))
+    if not values:
+        return postings, (EMPTY_POSITIONS, EMPTY_POSITIONS)
+    counts, positions = positions_of(values)
+    return postings, (np.repeat(ids.astype(np.uint32), counts), positions.astype(np.uint32))
 
 
 class _Bounded:
@@ -134,6 +159,23 @@ class PostingsCache:
             keep = self.live_mask(leaf)[ids]
             return ids[keep], weights[keep]
         return ids, weights
+
+    def decode_for_phrase(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> None:
+        """Decodes a phrase word's postings and positions in one pass into both caches, unless
+        either is cached already (then each is read on its own when asked for)."""
+        reader = leaf.reader()
+        segment = reader.segment()
+        if segment is None or (fieldname, tbytes) not in reader:
+            return
+        key = (segment.segment_id(), fieldname, tbytes)
+        if self._postings.get(key) is not None or self._positions.get(key) is not None:
+            return
+        blocks = posting_blocks(leaf_matcher(reader.postings(fieldname, tbytes)))
+        if blocks is None:
+            return
+        postings, positions = _decode_with_positions(blocks)
+        self._postings.put(key, postings)
+        self._positions.put(key, positions)
 
     def positions(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> tuple[np.ndarray, np.ndarray]:
         """(document of each position, position) of a term in a field with ArrayPositions, in

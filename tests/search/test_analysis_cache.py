@@ -75,3 +75,24 @@ def test_the_text_format_fast_path_gives_the_postings_of_word_values():
             slow = [(term.encode("utf-8"), freq, weight, value)
                     for term, freq, weight, value in field.format.word_values(text, field.analyzer)]
             assert fast == slow
+
+
+def test_highlights_analyse_only_possible_forms_and_mark_the_same_words_as_the_full_analysis():
+    for text in _seed_texts():
+        every_word = [(start, end, terms) for start, end, terms in analysis.word_spans(text)]
+        all_terms = frozenset(term for _, _, terms in every_word for term in terms)
+        groups = [all_terms] + [frozenset(terms) for _, _, terms in every_word[::37]]
+        groups.append(frozenset({"человек", "проверка", "оценка", "подписать", "апостилирован"}))
+        for wanted in groups:
+            expected = [(start, end) for start, end, terms in every_word if not wanted.isdisjoint(terms)]
+            assert list(analysis.marked_spans(text, wanted)) == expected, sorted(wanted)[:5]
+        assert len(list(analysis.marked_spans(text, all_terms))) == len(every_word)
+
+
+def test_highlights_mark_every_form_of_a_lemma_and_unknown_words_by_their_stem():
+    text = "Люди и человек; проверок, проверками; подписанный, подписав; апостилированием; ЦОКи"
+    marked = [text[start:end] for start, end in analysis.marked_spans(text, frozenset({"человек", "проверка"}))]
+    assert marked == ["Люди", "человек", "проверок", "проверками"]
+    wanted = frozenset({"подписать", *analysis.word_terms("апостилированием"), *analysis.word_terms("цоки")})
+    marked = [text[start:end] for start, end in analysis.marked_spans(text, wanted)]
+    assert marked == ["подписанный", "подписав", "апостилированием", "ЦОКи"]
