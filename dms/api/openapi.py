@@ -17,13 +17,16 @@ from flask import render_template
 from dms.documents.doctypes import DOC_TYPES
 from dms.idrange import MAX_ID
 from dms.api import bp
-from dms.api.schemas import ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, items, obj, opt, ref
+from dms.api.schemas import (ANY_OBJ, BOOL, COMPONENTS, DAY, INT, STR, TS, Schema, arr, extend, items, obj, opt,
+                             ref)
 
 # A durable job (dms.jobs): GET /jobs/{job_id}.
 JOB = obj(id=STR, kind=STR, status={"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
           done=INT, total=opt(INT), percent=INT, message=STR, result=opt(ANY_OBJ), error=opt(STR), attempts=INT,
           cancel_requested=BOOL, finished=BOOL, created_at=opt(TS), started_at=opt(TS), heartbeat_at=opt(TS),
           finished_at=opt(TS))
+# A certificate batch handed to a job (POST /certificates/batches, …/{batch_id}/issue: 202).
+BATCH_JOB = extend("IssueBatch", job=JOB)
 # Routes under /api/v1 that are the description itself, not operations of the API.
 NOT_OPERATIONS = {"/openapi.json", "/docs"}
 ID: Schema = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID}
@@ -218,9 +221,13 @@ def _describe() -> list[Operation]:
     op("POST", "/verify/document/{token}", "Это ли байты версии документа, и действительны ли их подписи (без токена)",
        ref("DocumentFileCheck"), public=True, body=multipart(), errors=(400, 413, 429),
        not_found=ref("DocumentNotFound"))
-    op("POST", "/certificates/batches", "Выдать свидетельства по файлу результатов экзамена (всё или ничего)",
-       obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201,
-       body=multipart(("file", "centre", "pin"), centre=STR, pin=STR), errors=(403, 404, 409, 413, 415, 422, 429))
+    op("POST", "/certificates/batches", "Выдать свидетельства по файлу результатов экзамена (всё или ничего): "
+       "задание (202), его ход — GET /jobs/{job_id}, пакет — GET /certificates/batches/{batch_id}; 409 — нет "
+       "исполнителя заданий", BATCH_JOB, ok=202,
+       body=multipart(("file", "centre", "pin"), centre=STR, pin=STR), errors=(403, 404, 409, 413, 415))
+    op("GET", "/certificates/batches/{batch_id}", "Пакет выдачи: стадия и выданные свидетельства (запустившему, "
+       "подписанту, аудитору)", extend("IssueBatch", stuck=BOOL, issued=arr(obj(
+           id=INT, number=STR, blank=opt(STR), holder=STR))))
     op("GET", "/certificates/blanks", "Учёт бланков по центрам (кому учёт не открыт — 404)", items(obj(
         centre=STR, name=opt(STR), allocated=INT, used=INT, spoiled=INT, remaining=INT)), errors=(404,))
     op("GET", "/certificates/{cert_number}", "Свидетельство полностью (для тех, кто видит его документ)",
@@ -237,9 +244,8 @@ def _describe() -> list[Operation]:
        errors=(403, 404, 409, 413, 415, 422))
     op("GET", "/certificates/batches/prepared", "Подготовленные пакеты, ждущие подписи", items(obj(
         batch=INT, centre_id=INT, file=STR, total=INT, created_at=STR, error=STR)))
-    op("POST", "/certificates/batches/{batch_id}/issue", "Выдать подготовленный пакет (PIN подписанта)",
-       obj(batch=INT, issued=arr(ANY_OBJ), seconds={"type": "number"}), ok=201, body=json_body(("pin",), pin=STR),
-       errors=(403, 409, 422, 429))
+    op("POST", "/certificates/batches/{batch_id}/issue", "Выдать подготовленный пакет (PIN подписанта): задание "
+       "(202), как при выдаче по файлу", BATCH_JOB, ok=202, body=json_body(("pin",), pin=STR), errors=(403, 409))
     op("POST", "/certificates/blanks", "Выдать центру диапазон бланков (центр должен действовать в Регистре)",
        obj(centre=STR, series=STR, first=INT, last=INT), ok=201,
        body=json_body(("centre", "first", "last"), centre=STR, series=STR, first=INT, last=INT),

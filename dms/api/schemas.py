@@ -156,6 +156,8 @@ COMPONENTS: dict[str, Schema] = {
                                snils=opt(STR), blank_number=opt(STR), exam_date=opt(DAY),
                                protocol_number=opt(STR), revoke_reason=opt(STR), verification_path=STR,
                                document_id=INT),
+    # A batch of certificates issued by a durable job (POST /certificates/batches…: 202; GET …/batches/{batch_id}).
+    "IssueBatch": obj(batch=INT, stage=STR, total=INT, done=INT, error=opt(STR), url=STR),
     "CertificateFound": obj(found={"const": True}, certificate=ref("CertificatePublic")),
     "CertificateNotFound": obj(found={"const": False}, message=STR),
     "FileCheck": obj(authentic=BOOL, sha256=STR, reasons=arr(STR), certificate=opt(ref("CertificatePublic")),

@@ -2,9 +2,12 @@
 the staff's batch issue and lifecycle."""
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request, url_for
+from sqlalchemy import select
 
-from dms.errors import Invalid, NotFound
+from dms import jobs
+from dms.errors import Conflict, Invalid, NotFound
+from dms.models import Certificate, IssueBatch, Job
 from dms.security import P, holds_globally
 from dms.certificates import service as certs
 from dms.certificates.rows import read_results
@@ -45,19 +48,52 @@ def verify_certificate_file():  # noqa: ANN201
     return jsonify(public.check_file(upload.stream))
 
 
+def _issued_by_job(batch: IssueBatch, pin: str, prepared: bool = False):  # noqa: ANN202
+    """202 Accepted: the batch (written in this request, queued) and the durable job that issues it (a job worker,
+    as from the web: dms.certificates.web). The PIN rides sealed to the listening workers, never stored; with no
+    worker listening nothing starts (409). GET /jobs/{id} (Location) follows the job, GET /certificates/batches/{id}
+    the batch and its certificates."""
+    if not jobs.workers_listening(current_app.extensions["dms_runtime"]):
+        raise Conflict("исполнитель заданий не запущен (dms worker): пакет не начат, попробуйте позже")
+    job_id = jobs.enqueue(g.db, "certificates.issue", {"batch_id": batch.id, "owner": batch.owner,
+                                                        "prepared": prepared}, g.api_user, secret=pin)
+    resp = jsonify({**_batch_json(batch), "job": jobs.as_dict(g.db.get_one(Job, job_id))})
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.job_status", job_id=job_id)
+    return resp
+
+
+def _batch_json(batch: IssueBatch) -> dict:
+    return {"batch": batch.id, "stage": batch.stage, "total": batch.total, "done": batch.done,
+            "error": batch.error or None, "url": url_for("api.issue_batch_status", batch_id=batch.id)}
+
+
 @bp.post("/certificates/batches")
 @token_required
 def issue_batch():  # noqa: ANN201
-    """multipart: file (CSV/XLSX), centre, pin; issues the whole file (synchronously) or nothing."""
+    """multipart: file (CSV/XLSX), centre, pin; the whole file or nothing, issued by a job (202). Refusals that need
+    no PIN (the file, the centre, the Register, rows already issued) come at once."""
     upload = request.files.get("file")
     if upload is None:
         raise Invalid("нужен файл результатов экзамена в поле file")
     rows = read_results(upload.stream, upload.filename or "")
-    login = g.api_user.login
-    g.db.rollback()  # issue() runs in its own transactions: release this request's first
-    result = certs.issue(current_app.extensions["dms_runtime"], login, request.form.get("centre", ""),
-                         rows, request.form.get("pin", ""), filename=upload.filename or "")
-    return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
+    batch = certs.queue_batch(g.db, g.api_user, request.form.get("centre", ""), rows, upload.filename or "")
+    return _issued_by_job(batch, request.form.get("pin", ""))
+
+
+@bp.get("/certificates/batches/<int:batch_id>")
+@token_required
+def issue_batch_status(batch_id: int):  # noqa: ANN201
+    """A batch one started or signed (or any, with ViewAudit): its stage and the certificates issued so far."""
+    batch = g.db.get(IssueBatch, batch_id)
+    if batch is None or g.api_user.id not in (batch.created_by_id, batch.signed_by_id) and not holds_globally(
+            g.api_user, P.VIEW_AUDIT):
+        raise NotFound("пакет выдачи не найден")
+    issued = g.db.execute(select(Certificate.document_id, Certificate.number, Certificate.blank_number,
+                                 Certificate.holder_name).where(Certificate.batch_id == batch_id)
+                          .order_by(Certificate.id)).all()
+    return jsonify({**_batch_json(batch), "stuck": certs.is_stuck(batch),
+                    "issued": [{"id": d, "number": n, "blank": b, "holder": h} for d, n, b, h in issued]})
 
 
 @bp.post("/certificates/batches/prepared")
@@ -83,13 +119,12 @@ def prepared_batches():  # noqa: ANN201
 @bp.post("/certificates/batches/<int:batch_id>/issue")
 @token_required
 def issue_prepared(batch_id: int):  # noqa: ANN201
-    """{"pin"}: the signatory issues a prepared batch (a batch one may not see is a 404 before the body is read)."""
+    """{"pin"}: the signatory issues a prepared batch, by a job (202); a batch one may not see is a 404, one no
+    longer waiting a 409, at once."""
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
-    login = g.api_user.login
-    g.db.rollback()
-    result = certs.issue_prepared(current_app.extensions["dms_runtime"], login, batch_id, str(body.get("pin", "")))
-    return jsonify({"batch": result.batch_id, "issued": result.issued, "seconds": round(result.seconds, 2)}), 201
+    batch = certs.queue_batch(g.db, g.api_user, "", [], prepared_id=batch_id)
+    return _issued_by_job(batch, str(body.get("pin", "")), prepared=True)
 
 
 @bp.post("/certificates/blanks")

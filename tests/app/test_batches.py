@@ -351,3 +351,70 @@ def test_a_hole_left_by_a_cancelled_batch_is_reported_until_a_signatory_acknowle
         assert acked["acknowledged"]["by"] == "head"
     again = client.post(f"{url}/acknowledge", data={"csrf_token": csrf_of(client, url)}, follow_redirects=True)
     assert "уже подтверждён" in again.get_data(as_text=True)
+
+
+def _api_batch(client, headers: dict, centre: str, n: int, pin: str = PIN, key: str = ""):  # noqa: ANN001, ANN202
+    import io
+    data = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола;СНИЛС\n" + "".join(
+        f"{r.full_name};{r.qualification};{r.level};{r.exam_date.strftime('%d.%m.%Y')};{r.protocol};{r.snils}\n"
+        for r in rows(n))
+    return client.post("/api/v1/certificates/batches", content_type="multipart/form-data",
+                       headers={**headers, **({"Idempotency-Key": key} if key else {})},
+                       data={"centre": centre, "pin": pin, "file": (io.BytesIO(data.encode()), "protokol.csv")})
+
+
+def test_an_api_batch_is_a_job_202_with_its_progress_url_and_409_with_no_worker(rt, big_centre, client,  # noqa: ANN001
+                                                                                  world):
+    from dms import jobs
+    from dms.api.openapi import openapi_document
+    from dms.models import Job
+    from tests.fuzz.conformance import problems
+    spec, h = openapi_document(), world.token(client, "head")
+    refused = _api_batch(client, h, big_centre, 3)  # no worker listening: the PIN has nowhere to go, nothing starts
+    assert refused.status_code == 409 and "dms worker" in refused.get_json()["error"]["message"]
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(IssueBatch)) == 0
+        assert s.scalar(select(func.count()).select_from(Job)) == 0
+    jobs.announce(rt)
+    r = _api_batch(client, h, big_centre, 3, key="exam-2026-03")
+    assert r.status_code == 202, r.get_json()
+    body = r.get_json()
+    assert not problems(spec, "POST", "/certificates/batches", 202, body)
+    assert body["stage"] == "queued" and body["total"] == 3 and body["job"]["status"] == "queued"
+    assert r.headers["Location"] == f"/api/v1/jobs/{body['job']['id']}"
+    with rt.db.session() as s:
+        job = s.get_one(Job, body["job"]["id"])
+        assert job.kind == "certificates.issue" and job.params["batch_id"] == body["batch"]
+        assert PIN not in repr(job.params) and PIN not in repr(job.checkpoint)  # the PIN is never in the row
+        assert s.scalar(select(func.count()).select_from(Certificate)) == 0  # the request issued nothing itself
+    again = _api_batch(client, h, big_centre, 3, key="exam-2026-03")  # a lost answer retried: the same job
+    assert again.status_code == 202 and again.get_json() == body and again.headers["Idempotent-Replayed"] == "true"
+    assert jobs.run_pending(rt) == 1
+    done = client.get(r.headers["Location"], headers=h).get_json()
+    assert done["status"] == "done" and done["result"]["issued"] == 3, done
+    batch = client.get(body["url"], headers=h)
+    assert not problems(spec, "GET", "/certificates/batches/{batch_id}", 200, batch.get_json())
+    assert batch.get_json()["stage"] == "done" and [c["holder"] for c in batch.get_json()["issued"]] \
+        == [x.full_name for x in rows(3)]
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate).where(Certificate.batch_id == body["batch"])) == 3
+    world.user("stranger", "Signatory")  # another signatory does not see the batch
+    assert client.get(body["url"], headers=world.token(client, "stranger")).status_code == 404
+    twice = _api_batch(client, h, big_centre, 3)  # the same results again: refused at once, naming what was issued
+    assert twice.status_code == 409, twice.get_json()
+
+
+def test_an_api_batch_with_a_wrong_pin_fails_its_job_and_issues_nothing(rt, big_centre, client, world):  # noqa: ANN001
+    from dms import jobs
+    h = world.token(client, "head")
+    jobs.announce(rt)
+    r = _api_batch(client, h, big_centre, 2, pin="00000000")
+    assert r.status_code == 202, r.get_json()
+    jobs.run_pending(rt)
+    job = client.get(r.headers["Location"], headers=h).get_json()
+    assert job["status"] == "failed" and job["error"], job
+    batch = client.get(r.get_json()["url"], headers=h).get_json()
+    assert batch["stage"] == "failed" and batch["issued"] == [] and batch["error"], batch
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate)) == 0
+        assert s.scalar(select(func.count()).select_from(Blank).where(Blank.status != "free")) == 0

@@ -228,12 +228,15 @@ def test_cli_issue_prints_json_lines_and_refuses_a_bad_file(rt, centre, settings
 
 
 def test_api_issue_revoke_and_replace(rt, centre, world, client):  # noqa: ANN001
+    from dms import jobs
     h = world.token(client, "head")
+    jobs.announce(rt)  # a job worker listens (this process: run_pending below); the batch is its job
     data = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\nГусев Олег Ильич;Монтажник;3;01.03.2026;П-3\n"
     r = client.post("/api/v1/certificates/batches", headers=h, content_type="multipart/form-data", data={
         "centre": centre, "pin": PIN, "file": (io.BytesIO(data.encode()), "p.csv")})
-    assert r.status_code == 201, r.get_json()
-    number = r.get_json()["issued"][0]["number"]
+    assert r.status_code == 202, r.get_json()
+    jobs.run_pending(rt)
+    number = client.get(r.get_json()["url"], headers=h).get_json()["issued"][0]["number"]
     card = client.get(f"/api/v1/certificates/{number}", headers=h).get_json()
     assert card["holder"] == "Гусев Олег Ильич" and card["status"] == "issued"
     dup = client.post(f"/api/v1/certificates/{number}/replace", headers=h, json={"pin": PIN, "reason": "утрата"})

@@ -140,8 +140,14 @@ def test_the_api_prepares_and_issues_in_two_steps(client, rt, world, centre):  #
             .get_json()["items"]] == [batch_id]
     assert client.post(f"/api/v1/certificates/batches/{batch_id}/issue", headers=clerk,
                        json={"pin": PIN}).status_code == 403
+    from dms import jobs
+    jobs.announce(rt)  # a job worker listens (this process: run_pending below); the signing is its job
     r = client.post(f"/api/v1/certificates/batches/{batch_id}/issue", headers=head, json={"pin": PIN})
-    assert r.status_code == 201 and len(r.get_json()["issued"]) == 2
+    assert r.status_code == 202 and r.get_json()["batch"] == batch_id, r.get_json()
+    jobs.run_pending(rt)
+    assert len(client.get(r.get_json()["url"], headers=head).get_json()["issued"]) == 2
+    again = client.post(f"/api/v1/certificates/batches/{batch_id}/issue", headers=head, json={"pin": PIN})
+    assert again.status_code == 409  # taken once
 
 
 def test_the_cli_prepares_and_a_signatory_issues(rt, settings, world, centre, tmp_path):  # noqa: ANN001, F811
