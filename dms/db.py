@@ -9,30 +9,38 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def _sqlite_engine(url: str, *, read_only: bool = False) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's events below drive BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")  # the database itself refuses any write on this connection
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):  # noqa: ANN001
+        # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue instead of failing
+        # with "database is locked" half-way through, and number sequences stay gapless. A read-only connection
+        # (query_only, see Database.read_session) begins a deferred transaction: a WAL reader takes no lock, sees
+        # one snapshot, and can never need the write lock later (it cannot write).
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
 def make_engine(url: str, *, statement_timeout_s: int = 0, idle_in_transaction_timeout_s: int = 0) -> Engine:
     """SQLite waits up to 30 s for a lock (busy timeout). On PostgreSQL a statement is cancelled after
     `statement_timeout_s` and a session idle inside a transaction (a frozen worker holding a row lock) is ended
     after `idle_in_transaction_timeout_s` (0: no limit), set as connection options (issue 17.2)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            dbapi_conn.isolation_level = None  # let SQLAlchemy's events below drive BEGIN
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue instead of failing
-            # with "database is locked" half-way through, and number sequences stay gapless.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return _sqlite_engine(url)
     options = " ".join(f"-c {name}={seconds * 1000}" for name, seconds in (
         ("statement_timeout", statement_timeout_s), ("idle_in_transaction_session_timeout",
                                                      idle_in_transaction_timeout_s)) if seconds > 0)
@@ -50,10 +58,47 @@ class Database:
         self.engine = make_engine(url, statement_timeout_s=statement_timeout_s,
                                   idle_in_transaction_timeout_s=idle_in_transaction_timeout_s)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessionmaker: sessionmaker | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def _readers(self) -> sessionmaker:
+        """Sessions that may only read. On a SQLite file: their own engine whose connections are query_only and
+        begin deferred (no write lock is taken, so a read never queues behind a writer nor holds writers up); a
+        write through it fails in the database. On PostgreSQL: the same engine, each transaction READ ONLY."""
+        if self._read_sessionmaker is None:
+            memory = self.url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.url
+            engine = _sqlite_engine(self.url, read_only=True) if self.is_sqlite and not memory else self.engine
+            maker = sessionmaker(engine, expire_on_commit=False)
+
+            @event.listens_for(maker, "after_begin")
+            def _read_only(_session, _transaction, connection):  # noqa: ANN001
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+            @event.listens_for(maker, "before_flush")
+            def _no_flush(session, _context, _instances):  # noqa: ANN001
+                if session.new or session.dirty or session.deleted:
+                    raise RuntimeError("a read-only session cannot write")
+
+            self._read_sessionmaker = maker
+        return self._read_sessionmaker
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads (e.g. a public lookup before its audit is written in the request's
+        own session). Its objects stay loaded after it ends (expire_on_commit=False), detached."""
+        s = self._readers()()
+        try:
+            yield s
+            s.commit()  # ends the read transaction (nothing to write) without expiring what was loaded
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -70,3 +115,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_sessionmaker is not None:
+            bind = self._read_sessionmaker.kw.get("bind")
+            if bind is not None and bind is not self.engine:
+                bind.dispose()

@@ -39,9 +39,14 @@ def record(channel: str, cert, **details) -> None:  # noqa: ANN001
 
 
 def lookup(number: str, surname: str):  # noqa: ANN201
+    """The certificate (loaded for certs.public_view) is read in a read-only session that takes no lock; its audit
+    event is then written and committed at once, so the request holds SQLite's write lock only for that INSERT,
+    not while it reads and renders (the event is durable before the answer is sent)."""
     limit("verify")
-    cert = certs.lookup_by_number(g.db, number, surname)
+    with current_app.extensions["dms_runtime"].db.read_session() as reader:
+        cert = certs.lookup_by_number(reader, number, surname)
     record("number", cert)
+    g.db.commit()
     return cert
 
 

@@ -47,6 +47,11 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS hits (bucket TEXT NOT NULL, client TEXT 
 CREATE INDEX IF NOT EXISTS hits_client ON hits (bucket, client, ts);
 CREATE INDEX IF NOT EXISTS hits_ts ON hits (ts);"""
 MAX_WINDOW_S = 3600.0  # hits older than this are swept whatever their bucket
+SWEEP_EVERY_S = 10.0  # per connection
+# The client's hits in the window, counted up to the limit only.
+_WINDOW = "SELECT 1 FROM hits WHERE bucket = ? AND client = ? AND ts > ? LIMIT ?"
+_COUNT = f"SELECT COUNT(*) FROM ({_WINDOW})"
+_COUNT_IF_WITHIN = f"INSERT INTO hits (bucket, client, ts) SELECT ?, ?, ? WHERE ({_COUNT}) < ?"
 
 
 class RateLimiter:
@@ -70,24 +75,25 @@ class RateLimiter:
     def _run(self, bucket: str, client: str, now: float | None, count_it: bool) -> bool:
         """True when `client` is within `bucket`'s limit; with `count_it`, this request is counted if it is. A
         broken or busy limiter file answers True (and logs): the limit guards, it must not take the service down
-        with it."""
+        with it.
+
+        Counting is one statement: an INSERT … SELECT … WHERE the client's hits in the window are fewer than the
+        limit. SQLite takes the write lock before the statement reads, so the check and the count are atomic across
+        every worker process without a BEGIN … COMMIT round; the count stops at the limit (a client far over it
+        costs no more than one at it). Hits older than MAX_WINDOW_S are swept at most every SWEEP_EVERY_S."""
         limit = LIMITS[bucket]
         now = time.time() if now is None else now
+        since = now - limit.window_s
         try:
             con = self._connection()
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            if now - getattr(self._local, "swept", 0.0) >= SWEEP_EVERY_S or now < self._local.swept:
                 con.execute("DELETE FROM hits WHERE ts <= ?", (now - MAX_WINDOW_S,))
-                count = con.execute("SELECT COUNT(*) FROM hits WHERE bucket = ? AND client = ? AND ts > ?",
-                                    (bucket, client, now - limit.window_s)).fetchone()[0]
-                within = count < limit.per_window
-                if within and count_it:
-                    con.execute("INSERT INTO hits (bucket, client, ts) VALUES (?, ?, ?)", (bucket, client, now))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return within
+                self._local.swept = now
+            if count_it:
+                cur = con.execute(_COUNT_IF_WITHIN, (bucket, client, now, bucket, client, since, limit.per_window,
+                                                     limit.per_window))
+                return cur.rowcount == 1
+            return con.execute(_COUNT, (bucket, client, since, limit.per_window)).fetchone()[0] < limit.per_window
         except sqlite3.Error as exc:
             log.warning("rate limiter %s unavailable (%s); request let through", self.path, exc)
             return True

@@ -108,6 +108,10 @@ FOLD_NEAR = 64        # a chained write's fold looks this far below it
 FOLD_HASH_CHARS = 32  # of each folded event's hash kept in the fold event (128 bits)
 
 
+# Built once: a statement made per call costs more to build and to key for the compiled cache than to run.
+_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
+
+
 def record_lookup(session: Session, action: str, object_type: str = "", object_id: int | None = None,
                   **details: Any) -> int:
     """An anonymous public lookup's event, appended in the caller's transaction without the chain lock (one Core
@@ -116,7 +120,7 @@ def record_lookup(session: Session, action: str, object_type: str = "", object_i
            "object_type": object_type, "object_id": object_id,
            "details": json.loads(json.dumps(details, ensure_ascii=False, default=str)), "prev_hash": PENDING,
            "hash": ""}
-    result = cast(CursorResult, session.execute(insert(cast(Table, AuditEvent.__table__)).values(**row)))
+    result = cast(CursorResult, session.execute(_INSERT_EVENT, row))
     event_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     if event_id % FOLD_EVERY == 0:
         head = _head(session)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, UTC
 from collections.abc import Callable
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from signing.batch import BatchSigner
 from signing.errors import SigningLibraryError
@@ -986,12 +986,24 @@ def staff_view(session: Session, cert: Certificate) -> dict:
             "verification_path": f"/verify/t/{cert.token}"}
 
 
+# A public lookup loads what public_view shows: the certificate, its document's state and its centre (not the
+# document's folder and organisation, which Document joins by default).
+_PUBLIC_LOAD = (joinedload(Certificate.document).load_only(Document.id, Document.state)
+                .options(lazyload(Document.folder), lazyload(Document.organisation)),
+                joinedload(Certificate.centre).load_only(Organisation.id, Organisation.name, Organisation.code))
+# Built once (its cache key is computed once, not per lookup).
+_PUBLIC_LOOKUP = (select(Certificate).options(*_PUBLIC_LOAD)
+                  .where(Certificate.number.in_(bindparam("numbers", expanding=True))))
+
+
 def lookup_by_number(session: Session, number: str, surname: str) -> Certificate | None:
-    """None both for an unknown number and for a wrong surname: the two cannot be told apart."""
+    """None both for an unknown number and for a wrong surname: the two cannot be told apart. One query for the
+    number as written and in capitals (a typed «цок-77-001-…» finds it); as written wins."""
     number, surname = number.strip()[:100], normalise_surname(surname)[:100]
     if not number or not surname:
         return None
-    cert = _by_number(session, number)
+    found = {c.number: c for c in session.scalars(_PUBLIC_LOOKUP, {"numbers": [number, number.upper()]})}
+    cert = found.get(number) or found.get(number.upper())
     if cert is None or not secrets.compare_digest(cert.holder_surname.encode(), surname.encode()):
         return None
     return cert if cert.document.state != "draft" else None

@@ -207,3 +207,58 @@ def test_outsider_cannot_open_a_certificate_card(world, client, issued):  # noqa
 def _csrf(client, url: str) -> str:  # noqa: ANN001
     from .conftest import csrf_of
     return csrf_of(client, url)
+
+
+def test_a_typed_number_in_lower_case_finds_the_certificate_and_a_wrong_surname_does_not(rt, issued):  # noqa: ANN001
+    number = issued["valid"]["number"]
+    with rt.db.read_session() as reader:
+        assert certs.lookup_by_number(reader, number.lower(), "иванов").number == number
+        assert certs.lookup_by_number(reader, f"  {number} ", "ИВАНОВ").number == number
+        assert certs.lookup_by_number(reader, number.lower(), "Петрова") is None
+
+
+def test_a_lookup_reads_while_a_writer_holds_the_database_and_cannot_write_through_its_reader(rt, issued):  # noqa: ANN001
+    """The public lookup reads in a read-only session: on SQLite a deferred transaction that takes no lock, so it
+    answers while another transaction holds the write lock (which every ordinary session takes first, BEGIN
+    IMMEDIATE); a write through the reader is refused by the database itself (SQLite query_only, PostgreSQL READ
+    ONLY), and by the session before it is sent."""
+    import threading
+    import time
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import DBAPIError
+
+    from dms.models import Organisation
+    number = issued["valid"]["number"]
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with rt.db.session() as s:
+            s.add(Organisation(code="ЦОК-99-999", name="Пишущий", kind="assessment_centre"))
+            s.flush()  # the write lock is held from here to the commit
+            holding.set()
+            release.wait(20)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(20)
+        started = time.monotonic()
+        with rt.db.read_session() as reader:
+            cert = certs.lookup_by_number(reader, number, "Иванов")
+            assert reader.scalar(select(Organisation.id).where(Organisation.code == "ЦОК-99-999")) is None
+        assert cert is not None and cert.number == number and cert.document.state == "issued"
+        assert time.monotonic() - started < 5  # did not wait for the writer (SQLite's busy timeout is 30 s)
+    finally:
+        release.set()
+        thread.join(30)
+    with rt.db.read_session() as reader:  # the writer's commit is seen by a later reader
+        assert reader.scalar(select(Organisation.id).where(Organisation.code == "ЦОК-99-999")) is not None
+    with pytest.raises(DBAPIError), rt.db.read_session() as reader:
+        reader.execute(insert(Organisation).values(code="ЦОК-99-998", name="Нельзя", kind="assessment_centre"))
+    with pytest.raises(RuntimeError, match="read-only"), rt.db.read_session() as reader:
+        reader.add(Organisation(code="ЦОК-99-997", name="Нельзя", kind="assessment_centre"))
+        reader.flush()
+    with rt.db.session() as s:
+        assert s.scalars(select(Organisation.code).where(Organisation.code.in_(["ЦОК-99-998", "ЦОК-99-997"]))
+                         ).all() == []
