@@ -45,13 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load import PASSWORD, free_port, ms, paths, percentile, prepare, uptime, wait_http  # noqa: E402
+from load import PASSWORD, PIN, free_port, ms, paths, percentile, prepare, uptime, wait_http  # noqa: E402
 
 MIX = (("search", 25), ("check", 15), ("document", 15), ("download", 15), ("create", 15), ("upload", 15))
 WRITES = ("create", "upload")
 FOLDER = "/Масштаб"
 SEEDS = 8  # documents the load uploads versions to
 DURING_S = 3.0  # "during the kill": the first seconds after it
+CENTRE = "ЦОК-77-001"  # the centre load.prepare() makes
 
 
 def word(key: str) -> str:
@@ -141,8 +142,9 @@ class Host:
         self.log.close()
 
 
-def seed_writer(n: int) -> tuple[int, list[int]]:
-    """A clerk ("writer") and a folder with `n` documents that the load adds versions to."""
+def seed_writer(n: int, blanks_from: int, blanks: int) -> tuple[int, list[int]]:
+    """A clerk ("writer") and a folder with `n` documents that the load adds versions to; `blanks` more blank forms
+    for the centre, from number `blanks_from` (the batch issued through the API during the load)."""
     import io
 
     from dms.config import Settings
@@ -163,8 +165,85 @@ def seed_writer(n: int) -> tuple[int, list[int]]:
             s.flush()
             seeds.append(doc.id)
         folder_id = folder.id
+        if blanks:
+            from sqlalchemy import select
+
+            from dms.certificates import service as certs
+            from dms.models import Organisation
+            centre = s.scalars(select(Organisation).where(Organisation.code == CENTRE)).one()
+            certs.allocate_blanks(s, None, centre, "АА", blanks_from, blanks_from + blanks - 1)
     rt.close()
     return folder_id, seeds
+
+
+class BatchThroughA:
+    """A certificate batch posted to host A through the API while the load runs (202: a durable job in PostgreSQL
+    and Redis, the PIN sealed to the `dms worker`): it must be issued whole although A dies after accepting it."""
+
+    def __init__(self, port: int, auth: str, first: int, n: int) -> None:
+        from issue import make_rows  # bench/issue.py: the rows prepare() issued are the first `first`
+        self.port, self.auth, self.n = port, auth, n
+        self.csv = "ФИО;Квалификация;Уровень;Дата экзамена;Номер протокола\n" + "".join(
+            f"{r.full_name};{r.qualification};{r.level};{r.exam_date.strftime('%d.%m.%Y')};{r.protocol}\n"
+            for r in make_rows(first + n)[first:])
+        self.status, self.location = 0, ""
+        self.answer: dict = {}
+        self.thread: threading.Thread | None = None
+
+    def start(self, delay: float) -> None:
+        def post() -> None:
+            time.sleep(delay)
+            boundary = uuid.uuid4().hex
+            body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                           for k, v in (("centre", CENTRE), ("pin", PIN))).encode()
+            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="protokol.csv"\r\n\r\n'
+                     f"{self.csv}\r\n--{boundary}--\r\n").encode()
+            try:
+                self.status, raw, resp = exchange(http.client.HTTPConnection("127.0.0.1", self.port, timeout=60),
+                                                  "POST", "/api/v1/certificates/batches", self.auth, body,
+                                                  {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                                   "Idempotency-Key": f"batch-{os.getpid()}"})
+                self.answer, self.location = json.loads(raw), resp.getheader("Location") or ""
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                self.answer = {"error": repr(exc)}
+        self.thread = threading.Thread(target=post)
+        self.thread.start()
+
+    def finish(self, survivor: int, timeout: float, problems: dict[str, list[str]]) -> None:
+        """Follow the job on the survivor until it ends; the batch's certificates, their bytes by SHA-256."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.status != 202:
+            print(f"batch through A: not accepted ({self.status} {str(self.answer)[:200]}); nothing to follow")
+            return
+        conn = http.client.HTTPConnection("127.0.0.1", survivor, timeout=60)
+        began, job = time.monotonic(), {}
+        while time.monotonic() - began < timeout:
+            job = json.loads(exchange(conn, "GET", self.location, self.auth)[1])
+            if job.get("finished"):
+                break
+            time.sleep(1)
+        batch = json.loads(exchange(conn, "GET", self.answer["url"], self.auth)[1])
+        conn.close()
+        from sqlalchemy import select
+
+        from dms.config import Settings
+        from dms.models import Certificate, Document, Version
+        from dms.runtime import Runtime
+        rt = Runtime(Settings.from_env())
+        wrong = 0
+        with rt.db.session() as s:
+            versions = s.execute(select(Version).join(Document, Document.current_version_id == Version.id)
+                                 .join(Certificate, Certificate.document_id == Document.id)
+                                 .where(Certificate.batch_id == self.answer["batch"])).scalars().all()
+            for v in versions:
+                wrong += hashlib.sha256(rt.store.get_bytes(v.object_key)).hexdigest() != v.sha256
+        rt.close()
+        print(f"batch of {self.n} posted to host A (202, job {job.get('id', '?')[:8]}…), followed on B: job "
+              f"{job.get('status')} after {time.monotonic() - began:.0f} s, batch {batch.get('stage')}, "
+              f"{len(batch.get('issued', []))} certificates, {len(versions)} PDFs in S3, {wrong} with wrong bytes")
+        if job.get("status") != "done" or len(batch.get("issued", [])) != self.n or len(versions) != self.n or wrong:
+            problems["batch accepted by the killed host"].append(f"job {job}, batch {str(batch)[:300]}")
 
 
 def token_as(port: int, login: str) -> str:
@@ -377,6 +456,7 @@ def main() -> None:  # noqa: PLR0915  a script: one run from top to bottom
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     ap.add_argument("--certificates", type=int, default=12, help="issued up front (public checks, PDFs)")
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--batch", type=int, default=10, help="certificates in a batch posted to A mid-load (0: none)")
     ap.add_argument("--redis-db", type=int, default=12)
     ap.add_argument("--logs", default="", help="copy the hosts', indexer's and worker's logs into this directory")
     args = ap.parse_args()
@@ -403,7 +483,7 @@ def main() -> None:  # noqa: PLR0915  a script: one run from top to bottom
                 "DMS_JOBS_URL": f"redis://127.0.0.1:6379/{redis_db}"})
             started = time.perf_counter()
             archive = prepare(Path(tmp), args.certificates)
-            folder_id, seeds = seed_writer(SEEDS)
+            folder_id, seeds = seed_writer(SEEDS, args.certificates + 1, args.batch)
             print(f"archive: {len(archive['documents'])} documents, {len(archive['checks'])} certificates, "
                   f"{len(seeds)} seed documents ({time.perf_counter() - started:.0f} s to prepare); one PostgreSQL "
                   f"({dbname}), one S3 (moto, {moto.endpoint}), one Redis (db {redis_db})")
@@ -420,7 +500,10 @@ def main() -> None:  # noqa: PLR0915  a script: one run from top to bottom
                   f"{args.workers} --threads {args.threads}`; one `dms indexer`, one `dms worker`; "
                   f"{args.clients} clients, {args.seconds:.0f} s; host A SIGKILLed at "
                   f"{args.seconds * args.kill_at:.1f} s")
+            batch = BatchThroughA(hosts[0].port, token_as(hosts[0].port, "head"), args.certificates, args.batch)
             print(f"before: {uptime()}")
+            if args.batch:
+                batch.start(args.seconds * args.kill_at * 0.5)
             records, writes, killed_at = run_load(hosts, auth, urls, args.clients, args.seconds, folder_id, seeds,
                                                   args.seconds * args.kill_at)
             print(f"after:  {uptime()}")
@@ -442,6 +525,8 @@ def main() -> None:  # noqa: PLR0915  a script: one run from top to bottom
             caught_up = wait_indexed(120)
             print(f"indexer caught up {caught_up:.1f} s after the load")
             problems = verify(writes, hosts[1].port, auth)
+            if args.batch:
+                batch.finish(hosts[1].port, 300, problems)
             check = subprocess.run([sys.executable, "-m", "dms", "check", "--json"], capture_output=True, text=True)
             report = json.loads(check.stdout) if check.stdout.strip().startswith("{") else {}
             print(f"dms check: {report.get('objects_checked')} objects, {len(report.get('missing', []))} missing, "
