@@ -304,3 +304,10 @@ def test_a_broad_query_ranks_its_newest_matches_unless_told_to_rank_all(pg_index
     newest = window.search(SearchRequest(q="эксперт", allowed=None, page_size=3))
     assert newest.total == 10 and {h.id for h in newest.items} == {"n6", "n7", "n8"}
     assert ordered(window, "эксперт") == ordered(exact, "эксперт")  # a page beyond the window ranks all
+
+
+def test_a_two_word_phrase_is_found_beyond_the_last_tsvector_position(pg_index):
+    long_text = "слово " * 17_000 + "центр оценки квалификаций"
+    add(pg_index, doc("long", "Отчет", long_text), doc("other", "Отчет", "центр и оценки"))
+    assert found(pg_index, '"центр оценки"') == {"long"}  # position 17,000: PostgreSQL keeps 16,383 at most
+    assert found(pg_index, '"оценка центр"') == set()
