@@ -9,9 +9,12 @@ whole process group: gunicorn master and workers) in the middle. Then the script
   version per upload key);
 - the survivor kept answering: its requests, errors and p50/p95 before, during (the first seconds after) and after
   the kill;
+- a certificate batch posted through the API to host A before its death (202, a durable job) is issued whole by
+  the worker: followed on the survivor, its PDFs' bytes checked in S3;
 - `dms check` finds no missing or corrupted object (orphans of uploads cut by the kill are listed, as designed).
 
-    .venv/bin/python bench/scaleout.py [--seconds 20] [--clients 8] [--workers 1] [--threads 4]
+    [DMS_SEARCH_BACKEND=postgres] .venv/bin/python bench/scaleout.py [--seconds 20] [--clients 8] [--workers 1]
+                                       [--threads 4] [--batch 10]
                                        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
                                        [--redis-db 12] [--certificates 12]
 
@@ -486,7 +489,8 @@ def main() -> None:  # noqa: PLR0915  a script: one run from top to bottom
             folder_id, seeds = seed_writer(SEEDS, args.certificates + 1, args.batch)
             print(f"archive: {len(archive['documents'])} documents, {len(archive['checks'])} certificates, "
                   f"{len(seeds)} seed documents ({time.perf_counter() - started:.0f} s to prepare); one PostgreSQL "
-                  f"({dbname}), one S3 (moto, {moto.endpoint}), one Redis (db {redis_db})")
+                  f"({dbname}), one S3 (moto, {moto.endpoint}), one Redis (db {redis_db}); search backend "
+                  f"{os.environ.get('DMS_SEARCH_BACKEND') or 'whoosh'}")
             logs = Path(tmp)
             side = open(logs / "side.log", "wb")  # noqa: SIM115  closed below
             hosts = [Host("A", logs, args.workers, args.threads), Host("B", logs, args.workers, args.threads)]
