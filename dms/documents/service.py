@@ -8,6 +8,7 @@ from datetime import datetime, UTC
 from typing import IO, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -48,6 +49,9 @@ def get(session: Session, actor: User | None, document_id: int, permission: P = 
     if permission is not P.VIEW:
         require(session, actor, permission, doc)
     return doc
+
+
+VERSION_NUMBER_UNIQUE = "uq_version_number"  # versions (document_id, number): dms.models.Version
 
 
 def check_revision(doc: Document, expected_revision: int | None) -> None:
@@ -107,7 +111,12 @@ def new_version(session: Session, actor: User | None, doc: Document, stored: Sto
                       size=stored.size, media_type=stored.media_type, filename=stored.filename,
                       comment=comment[:1000], created_by_id=actor.id if actor is not None else None)
     session.add(version)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # PostgreSQL: another transaction committed this number first (SQLite queues)
+        if VERSION_NUMBER_UNIQUE not in str(exc.orig):
+            raise
+        raise Conflict("документ изменён другим пользователем; повторите загрузку") from None
     doc.current_version_id = version.id
     if touch:
         _touch(session, doc)

@@ -224,3 +224,43 @@ def test_expiry_takes_the_workflow_step_with_a_history_row_and_audit_events(rt, 
         assert any(e.action == "certificate.expire" and e.details["number"] == issued["number"] for e in events)
     with rt.db.session() as s:
         assert certs.expire_due(s) == []  # once only
+
+
+# --- two writers racing for one document's next version -----------------------------------------------------
+
+def test_two_uploads_racing_for_one_document_give_two_versions_or_a_409_never_a_500(rt, world) -> None:  # noqa: ANN001
+    import threading
+
+    from dms.errors import DmsError
+    world.user("clerk", "Clerk")
+    world.folder("/Прочее")
+    doc = world.document("clerk", "/Прочее", b"v1\n", title="race", filename="a.txt")
+    stored = [documents.store_upload(rt.store, io.BytesIO(f"v{n}\n".encode()), "a.txt", rt.settings.max_upload_bytes)
+              for n in (2, 3)]
+    outcome: dict[str, object] = {}
+    first = rt.db.sessionmaker()
+    clerk = users.get_user(first, "clerk")
+    assert documents.add_version(first, clerk, documents.get(first, clerk, doc.id), stored[0]).number == 2
+
+    def second() -> None:
+        try:
+            with rt.db.session() as s:
+                actor = users.get_user(s, "clerk")
+                outcome["second"] = documents.add_version(s, actor, documents.get(s, actor, doc.id), stored[1]).number
+        except DmsError as exc:
+            outcome["second"] = exc.status
+        except Exception as exc:  # noqa: BLE001 - what the request would have answered with a 500
+            outcome["second"] = repr(exc)
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(1.5)  # it waits: on version 2's unique key (PostgreSQL) or for the write lock (SQLite)
+    first.commit()
+    first.close()
+    racer.join(60)
+    # SQLite's writers queue (BEGIN IMMEDIATE): the second reads after the first and makes version 3. PostgreSQL's
+    # read the same last number: the second is refused as a stale write, as a stale revision is.
+    assert outcome["second"] == (3 if rt.db.is_sqlite else 409), outcome
+    with rt.db.session() as s:
+        numbers = s.scalars(select(Version.number).where(Version.document_id == doc.id).order_by(Version.number)).all()
+    assert numbers == ([1, 2, 3] if rt.db.is_sqlite else [1, 2])
