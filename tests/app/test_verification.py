@@ -262,3 +262,27 @@ def test_a_lookup_reads_while_a_writer_holds_the_database_and_cannot_write_throu
     with rt.db.session() as s:
         assert s.scalars(select(Organisation.code).where(Organisation.code.in_(["ЦОК-99-998", "ЦОК-99-997"]))
                          ).all() == []
+
+
+def test_the_limit_holds_exactly_when_many_connections_count_at_once(tmp_path, monkeypatch):  # noqa: ANN001
+    """The limiter checks and counts in one statement (SQLite takes the file's write lock before it reads): eight
+    threads, each with its own connection as a gunicorn thread has, asking 160 times for a limit of 50 get exactly
+    50 yeses."""
+    import threading
+
+    from dms.ratelimit import RateLimiter
+    monkeypatch.setitem(LIMITS, "verify", Limit(50))
+    limiter = RateLimiter(tmp_path / "limits.sqlite3")
+    barrier, answers = threading.Barrier(8), []
+
+    def ask() -> None:
+        barrier.wait()
+        answers.extend(limiter.allow("verify", "203.0.113.7") for _ in range(20))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 160 and answers.count(True) == 50
+    assert limiter.within("verify", "203.0.113.8") and not limiter.within("verify", "203.0.113.7")
