@@ -166,6 +166,8 @@ def write_term_postings(
     FAST_PATH["write.blocks"] += 1
 
 
+ITEMS_CACHED = 4096  # distinct values of one field whose postings a writer remembers
+
 # -- writing: a segment writer whose postings go to a pool of the caller's ----------------------
 
 
@@ -212,7 +214,7 @@ class PooledSegmentWriter(SegmentWriter):
                 if positions is not None and add_positions is not None:
                     length = add_positions(fieldname, docnum, positions, field.format.field_boost, boost)
                 else:
-                    items = value.items if ready else field.index(value)
+                    items = value.items if ready else self._index_items(fieldname, field, value)
                     length = add_field(fieldname, docnum, items, boost)
                 if not field.scorable:
                     length = 0
@@ -227,6 +229,24 @@ class PooledSegmentWriter(SegmentWriter):
         self._added = True
         self.docnum += 1
         FAST_PATH["write.document"] += 1
+
+    def _index_items(self, fieldname: str, field: Any, value: Any) -> Any:
+        """``field.index(value)`` (Whoosh's postings of a value of a keyword, number or date field),
+        remembered per field (not a text's) for its first ``ITEMS_CACHED`` distinct values: a type, a state, a
+        folder path or a date recurs over many documents, and Whoosh's analysis of it (tokens,
+        date bits) cost more than pooling its postings."""
+        if field.format.supports("positions"):  # a text: rarely repeated, and large
+            return field.index(value)
+        cache = self.__dict__.setdefault("_search_items", {}).setdefault(fieldname, {})
+        try:
+            found = cache.get(value)
+        except TypeError:  # not hashable
+            return field.index(value)
+        if found is None:
+            found = list(field.index(value))
+            if len(cache) < ITEMS_CACHED:
+                cache[value] = found
+        return found
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
