@@ -31,6 +31,7 @@ from dms.runtime import Runtime
 from dms.audit import service as audit
 from dms.signatures import pki
 from dms.workflow import service as wf_svc
+from dms.register.rules import AGENCY_KIND
 
 log = logging.getLogger("dms.records")
 
@@ -100,7 +101,8 @@ def seal(rt: Runtime, pdf: bytes) -> bytes:
 
 def _organisation(session: Session) -> str:
     """The archive's keeper as the act's letterhead: the agency, else the name the PKI issues under."""
-    org = session.scalars(select(Organisation).where(Organisation.kind == "agency").order_by(Organisation.id)).first()
+    org = session.scalars(select(Organisation).where(Organisation.kind == AGENCY_KIND)
+                          .order_by(Organisation.id)).first()
     return org.name if org else pki.DEFAULT_ORGANISATION
 
 

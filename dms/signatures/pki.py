@@ -35,6 +35,7 @@ from dms.models import Organisation, RevocationList, SigningCredential, User
 from dms.runtime import Runtime
 from dms.security import P, holds_globally
 from dms.audit import service as audit
+from dms.register.rules import AGENCY_KIND
 
 PKI_DIR = "pki"
 PASSPHRASE_FILE = "passphrase"
@@ -171,7 +172,8 @@ def load(rt: Runtime) -> Pki:
 
 
 def _default_organisation(session: Session) -> str:
-    org = session.scalars(select(Organisation).where(Organisation.kind == "agency").order_by(Organisation.id)).first()
+    org = session.scalars(select(Organisation).where(Organisation.kind == AGENCY_KIND)
+                          .order_by(Organisation.id)).first()
     return (org.short_name or org.name) if org else DEFAULT_ORGANISATION
 
 
@@ -414,7 +416,7 @@ def holder_organisation(user: User) -> str | None:
     """The organisation named in a user's certificate: their own (a practice holder's representative carries the
     holder, not the agency); None (the CA's, i.e. the agency) for staff without one."""
     org = user.organisation
-    if org is None or org.kind == "agency":
+    if org is None or org.kind == AGENCY_KIND:
         return None
     return org.short_name or org.name
 
