@@ -47,7 +47,10 @@ def _head(session: Session) -> AuditHead:
     cached = session.info.get("audit_head")
     if cached is not None and txn is not None and cached[0] is txn and cached[1] in session:
         return cached[1]
-    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    # populate_existing: a session kept across commits (expire_on_commit=False) must not reuse the head it loaded
+    # before another session appended events (an after-commit follow-up, another process)
+    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                           .execution_options(populate_existing=True)).first()
     if head is None:
         head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS)
         session.add(head)

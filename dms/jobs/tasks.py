@@ -9,6 +9,15 @@ from dms.runtime import Runtime
 from dms.jobs.core import JobCancelled, JobContext, JobRefused, handler
 
 
+@handler("evidence.protect")
+def protect_signed(rt: Runtime, ctx: JobContext) -> dict:
+    """The B-LTA versions of documents just signed in a batch (dms.signatures.evidence.enqueue_protection); each
+    is skipped if protected meanwhile, so a retry or `dms maintain` never protects twice."""
+    from dms.signatures import evidence
+    ids = [int(i) for i in ctx.params.get("ids", [])]
+    return evidence.protect_many(rt, ids, lambda done, total: ctx.progress(done, total)).to_dict()
+
+
 @handler("reindex")
 def reindex(rt: Runtime, ctx: JobContext) -> dict:
     """The whole index rebuilt into a side generation and swapped; a retried attempt starts the rebuild anew (the

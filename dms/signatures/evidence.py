@@ -6,12 +6,15 @@ that adds the validation data (certificates and CRLs issued after the signatures
 (signing.lta.protect). Before the newest time-stamp stops being trustworthy — its TSA certificate ends, or one of
 its algorithms reaches its sunset (signing.algorithms: RSA-2048 on 2031-01-01) — a renewal adds new validation data
 and a new time-stamp, again as a new version: signed bytes are never rewritten, each version's bytes are a prefix of
-the next. `dms maintain` runs both (catching up after missed runs); the report says what is due, when and why.
+the next. The first protection follows the final signature at once (after the signing commits; a batch's as a job,
+dms.jobs); `dms maintain` renews and catches up what was missed (after missed runs too); the report says what is due,
+when and why.
 A renewal that would itself be due at once (our TSA signs with an algorithm past its renewal date) is refused and
 reported, never repeated as a new version every day.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, UTC
 
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from signing import clock, lta
 from signing import errors as sig_errors
 
+from dms import uow
 from dms.records import retention
 from dms.models import Document, EvidenceRecord, RevocationList, Signature, Version
 from dms.runtime import Runtime
@@ -134,11 +138,63 @@ def _why(newest: lta.ArchiveTimestamp) -> dict:
     return {"reason": "tsa_certificate_end", "trustworthy_until": newest.tsa_not_after.isoformat()}
 
 
-def protect_if_due(rt: Runtime, session: Session, doc: Document) -> Version | None:
-    """After a signature: protect at once when the document is signed for the last time and kept long."""
-    if not long_retention(doc) or not _final(doc):
-        return None
-    return protect(rt, session, doc)
+def due_at_signing(doc: Document) -> bool:
+    """Whether the signature just made calls for protection: the document is kept long and signed for the last
+    time."""
+    return long_retention(doc) and _final(doc)
+
+
+def _protected(session: Session, doc: Document) -> bool:
+    return session.scalar(select(EvidenceRecord.id).where(EvidenceRecord.version_id == doc.current_version_id)
+                          .limit(1)) is not None
+
+
+def protect_signed(rt: Runtime, doc_id: int) -> int | None:
+    """Protect one document signed for the last time, in its own transaction, unless it is protected already (by
+    `dms maintain` or an earlier run): the number of the version made, or None."""
+    with rt.db.session() as s:
+        doc = s.get(Document, doc_id)
+        if doc is None or not due_at_signing(doc) or _protected(s, doc):
+            return None
+        version = protect(rt, s, doc)
+        return version.number if version is not None else None
+
+
+def protect_after_commit(rt: Runtime, session: Session, doc: Document) -> bool:
+    """After the final signature of one document (a web or API request, `dms sign`): its B-LTA version is made
+    right after the signature commits (dms.uow.after_commit; ~35 ms per one-page PDF, bench/sign.py). A failure is
+    logged and `dms maintain` catches up; a rollback protects nothing."""
+    if not due_at_signing(doc):
+        return False
+    doc_id = doc.id
+    uow.after_commit(session, lambda: protect_signed(rt, doc_id))
+    return True
+
+
+PROTECT_JOB = "evidence.protect"
+
+
+def enqueue_protection(rt: Runtime, doc_ids: list[int]) -> str | None:
+    """After a batch (a thousand certificates would keep their signer waiting half a minute per core): one job
+    (dms.jobs) protects those of `doc_ids` that are due; `dms maintain` remains the catch-up if it never runs."""
+    from dms.jobs.core import enqueue
+    with rt.db.session() as s:
+        due = [d for d in doc_ids if (doc := s.get(Document, d)) is not None and due_at_signing(doc)]
+        return enqueue(s, PROTECT_JOB, {"ids": due}) if due else None
+
+
+def protect_many(rt: Runtime, doc_ids: list[int], progress: Callable[[int, int], None] | None = None) -> Run:
+    """The job's work: each document in its own transaction, refusals reported per document."""
+    out = Run([], [], [])
+    for n, doc_id in enumerate(doc_ids, 1):
+        try:
+            if protect_signed(rt, doc_id) is not None:
+                out.protected.append(doc_id)
+        except Exception as exc:  # noqa: BLE001 - reported per document, the others go on
+            out.failed.append({"id": doc_id, "error": getattr(exc, "message", None) or str(exc)})
+        if progress is not None:
+            progress(n, len(doc_ids))
+    return out
 
 
 def _unprotected(session: Session) -> list[int]:

@@ -224,7 +224,15 @@ def sign_document(rt: Runtime, session: Session, actor: User, doc: Document, pin
         raise pki.refusal(exc) from None
     assert output is not None
     info = rt.store.put_bytes(output)
-    return _record(rt, session, actor, p, cred, lvl, info, p.is_pdf, field_name, comment, expected_revision)
+    sig = _record(rt, session, actor, p, cred, lvl, info, p.is_pdf, field_name, comment, expected_revision)
+    _after_signing(rt, session, doc)
+    return sig
+
+
+def _after_signing(rt: Runtime, session: Session, doc: Document) -> None:
+    """The final signature of a long-kept document: its B-LTA version right after the commit (issue 14)."""
+    from dms.signatures import evidence
+    evidence.protect_after_commit(rt, session, doc)
 
 
 def with_validation_data(rt: Runtime, session: Session, signed: bytes) -> bytes:
@@ -282,6 +290,10 @@ def sign_many(rt: Runtime, actor_login: str, document_ids: Iterable[int], pin: s
     finally:
         for batch in batches.values():
             batch.close()
+    signed = [o.document_id for o in outcomes if o.ok]
+    if signed:  # the B-LTA versions of the batch: a job, not the signer's wait (issue 14)
+        from dms.signatures import evidence
+        evidence.enqueue_protection(rt, signed)
     return outcomes
 
 

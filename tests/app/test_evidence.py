@@ -121,7 +121,10 @@ def test_fifty_years_of_yearly_maintenance_keep_year_0_signatures_authentic(rt, 
 
         summary = maintain.maintain(rt)
         assert summary["ok"], summary
-        assert set(summary["evidence"]["protected"]) == set(documents)
+        # the orders and the agreement were protected right after their final signature; maintain catches up the rest
+        assert set(summary["evidence"]["protected"]) == {certificate}
+        with rt.db.session() as s:
+            assert set(s.scalars(select(EvidenceRecord.document_id))) == set(documents)
         assert maintain.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}  # idempotent
 
         for year in range(1, YEARS + 1):
@@ -300,3 +303,98 @@ def test_an_rsa_2048_time_stamp_is_renewed_before_the_rsa_2048_sunset_though_its
         clock.move_to(sunset + timedelta(days=30))  # RSA-2048 is past its sunset: the renewal proves it was before
         assert maintain.maintain(rt)["evidence"] == {"protected": [], "renewed": [], "failed": []}
         _authentic(rt, order)
+
+
+# --- B-LTA right after the final signature -------------------------------------------------------------------
+
+def _evidence_of(rt, doc_id: int) -> list[EvidenceRecord]:  # noqa: ANN001
+    with rt.db.session() as s:
+        return list(s.scalars(select(EvidenceRecord).where(EvidenceRecord.document_id == doc_id)))
+
+
+def _ades_lta(rt, data: bytes):  # noqa: ANN001, ANN202
+    """pyHanko's ETSI EN 319 102-1 long-term validation of the first signature, local data only (the DSS), our roots
+    as the only trust anchors."""
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (PdfSignatureValidationSpec, RevinfoOnlineFetchingRule,
+                                                     RevocationInfoGatheringSpec, SignatureValidationSpec)
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    from signing import aio
+
+    required = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+    roots = [asn1_x509.Certificate.load(r) for r in pki_svc.load(rt).ca.roots_der]
+    spec = PdfSignatureValidationSpec(SignatureValidationSpec(
+        cert_validation_policy=CertValidationPolicySpec(
+            trust_manager=SimpleTrustManager.build(trust_roots=roots),
+            revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=required,
+                                                                       intermediate_ca_cert_rule=required))),
+        revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
+    embedded = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
+    return aio.run(ades_lta_validation(embedded, spec))
+
+
+def test_an_order_signed_through_the_api_has_its_b_lta_version_without_maintain(rt, archive, client):  # noqa: ANN001
+    from pyhanko.sign.ades.report import AdESPassed
+
+    order = on_signing(rt, archive, "order")
+    r = client.post(f"/api/v1/documents/{order}/signatures", headers=archive.token(client, "director"),
+                    json={"pin": PIN})
+    assert r.status_code == 201, r.get_json()
+    signed_number = r.get_json()["version"]
+    [record] = _evidence_of(rt, order)  # no `dms maintain` ran
+    data, _ = _current(rt, order)
+    with rt.db.session() as s:
+        current = s.get(Version, s.get(Document, order).current_version_id)
+        assert current.id == record.version_id and current.number == signed_number + 1
+        signed = s.scalars(select(Version).where(Version.document_id == order, Version.number == signed_number)).one()
+        assert data.startswith(rt.store.get_bytes(signed.object_key))  # the signed bytes stay a prefix
+        report = validate_pdf(data, pki_svc.trust_store(rt, s))
+    assert report.authentic and report.signatures[0].level == "B-LTA"
+    result = _ades_lta(rt, data)
+    assert result.ades_subindic == AdESPassed.OK, (result.ades_subindic, result.failure_msg)
+    assert maintain.maintain(rt)["evidence"]["protected"] == []  # nothing left to catch up
+
+
+def test_an_agreement_is_protected_after_the_holders_signature_not_the_agencys(rt, archive):  # noqa: ANN001
+    agreement = on_signing(rt, archive, "agreement")
+    sign(rt, "director", agreement)
+    assert _evidence_of(rt, agreement) == []  # the holder's field is still open: B-LTA now would close it
+    sign(rt, "holder-rep", agreement)
+    [record] = _evidence_of(rt, agreement)
+    with rt.db.session() as s:
+        assert s.get(Document, agreement).current_version_id == record.version_id
+
+
+def test_a_batch_is_protected_by_a_job_not_while_the_signer_waits(rt, archive):  # noqa: ANN001
+    from dms import jobs
+
+    orders = [on_signing(rt, archive, "order") for _ in range(3)]
+    outcomes = sig_svc.sign_many(rt, "director", orders, PIN)
+    assert all(o.ok for o in outcomes), outcomes
+    assert all(_evidence_of(rt, d) == [] for d in orders)  # sign_many returned without protecting
+    assert jobs.run_pending(rt) == 1
+    assert all(len(_evidence_of(rt, d)) == 1 for d in orders)
+    for doc_id in orders:
+        _authentic(rt, doc_id)
+    assert maintain.maintain(rt)["evidence"]["protected"] == []
+
+
+def test_two_orders_signed_in_one_session_keep_the_audit_chain_whole(rt, archive):  # noqa: ANN001
+    """As `dms demo` signs: one session, two signatures (each PIN check commits in between, so the first order's
+    protection, after that commit, appends its events from its own session); the chain's head is read afresh."""
+    from dms.audit.service import verify_chain
+    from dms.documents import service as documents
+
+    first, second = on_signing(rt, archive, "order"), on_signing(rt, archive, "order")
+    with rt.db.session() as s:
+        director = users.get_user(s, "director")
+        for doc_id in (first, second):
+            sig_svc.sign_document(rt, s, director, documents.get(s, director, doc_id), PIN)
+    assert len(_evidence_of(rt, first)) == len(_evidence_of(rt, second)) == 1
+    with rt.db.session() as s:
+        assert not list(verify_chain(s))

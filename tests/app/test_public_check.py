@@ -136,15 +136,19 @@ def test_upload_box_says_whether_the_bytes_are_this_documents(rt, office, client
 
 def test_the_check_service_compares_versions_and_validates(rt, office):  # noqa: ANN001
     doc = _signed_order(rt, office)
-    signed = version_bytes(rt, doc.id, 2)
+    signed, protected_bytes = version_bytes(rt, doc.id, 2), version_bytes(rt, doc.id, 3)
     with rt.db.session() as s:
         d = s.get(Document, doc.id)
         good = public_check.check_upload(rt, s, d, signed)
-        assert good.authentic and good.current and good.matches_version == 2 and good.signatures_valid
+        assert good.authentic and good.matches_version == 2 and good.signatures_valid
+        assert not good.current  # an order is kept permanently: its B-LTA version followed the signature
+        protected = public_check.check_upload(rt, s, d, protected_bytes)
+        assert protected.authentic and protected.current and protected.matches_version == 3
         foreign = public_check.check_upload(rt, s, d, make_pdf("чужой"))
         assert not foreign.authentic and foreign.matches_version is None
         view = public_check.public_view(rt, s, d)
-        assert view.authentic and [x.ok for x in view.signers] == [True] and view.title is None
+        assert view.authentic and view.title is None and view.version == 3
+        assert [(x.kind, x.ok) for x in view.signers] == [("signature", True), ("document_timestamp", True)]
 
 
 def test_public_document_check_is_rate_limited_and_audited(rt, office, client, monkeypatch):  # noqa: ANN001
@@ -300,7 +304,7 @@ def test_the_api_answers_the_document_check_and_the_file_check_without_a_token(r
     body = client.get(url).get_json()
     assert body["found"] is True and body["document"]["reg_number"] == doc.reg_number
     assert body["document"]["authentic"] is True and body["document"]["title"] is None
-    [signer] = body["document"]["signers"]
+    [signer] = [x for x in body["document"]["signers"] if x["kind"] == "signature"]
     assert signer["ok"] is True and signer["signed_at"].startswith(str(doc.reg_date.year))
     check = client.post(url, data={"file": (io.BytesIO(version_bytes(rt, doc.id, 2)), "x.pdf")},
                         content_type="multipart/form-data").get_json()
@@ -322,14 +326,15 @@ def test_a_later_time_stamped_version_of_a_signed_document_counts_as_signed(rt, 
     from signing.tsa import timestamper_for
 
     doc = _signed_order(rt, office)
-    stamped: list[bytes] = [version_bytes(rt, doc.id, 2)]
+    # the order's B-LTA version (3) made right after its signature; two more document time-stamps as 4 and 5
+    stamped: list[bytes] = [version_bytes(rt, doc.id, 3)]
     for _ in range(2):
         out = io.BytesIO()
         signers.PdfTimeStamper(timestamper_for(pki_svc.load(rt).tsa)).timestamp_pdf(
             IncrementalPdfFileWriter(io.BytesIO(stamped[-1])), md_algorithm="sha256", output=out)
         stamped.append(out.getvalue())
     with rt.db.session() as s:
-        for number, data in ((3, stamped[1]), (4, stamped[2])):
+        for number, data in ((4, stamped[1]), (5, stamped[2])):
             info = rt.store.put_bytes(data)
             version = Version(document_id=doc.id, number=number, object_key=info.key, sha256=info.sha256,
                               size=info.size, media_type="application/pdf", filename="signed.pdf")
@@ -339,10 +344,10 @@ def test_a_later_time_stamped_version_of_a_signed_document_counts_as_signed(rt, 
     with rt.db.session() as s:
         d = s.get(Document, doc.id)
         older, newest = (public_check.check_upload(rt, s, d, data) for data in stamped[1:])
-        assert (older.matches_version, older.signed_version, older.authentic, older.current) == (3, True, True, False)
-        assert (newest.matches_version, newest.authentic, newest.current) == (4, True, True)
+        assert (older.matches_version, older.signed_version, older.authentic, older.current) == (4, True, True, False)
+        assert (newest.matches_version, newest.authentic, newest.current) == (5, True, True)
         view = public_check.public_view(rt, s, d)
-        assert view.version == 4 and view.authentic and [x.kind for x in view.signers][-1] == "document_timestamp"
+        assert view.version == 5 and view.authentic and [x.kind for x in view.signers][-1] == "document_timestamp"
 
 
 def test_legacy_url_of_every_signed_document_is_its_page_and_everything_else_one_identical_not_found(

@@ -362,7 +362,8 @@ def test_the_validation_report_follows_the_ui_language_russian_by_default(rt, of
     page = client.post(f"/documents/{doc_id}/versions/2/verify", data={"csrf_token": token},
                        follow_redirects=True).get_data(as_text=True)
     assert "Версия 2: Подписей в документе: 1. Все подписи действительны." in page and "Signatures in" not in page
-    assert f'href="/documents/{doc_id}/versions/2/validation.txt"' in page and "Скачать отчёт о проверке" in page
+    # the link is to the current version: the B-LTA one (3) made right after the signature
+    assert f'href="/documents/{doc_id}/versions/3/validation.txt"' in page and "Скачать отчёт о проверке" in page
     r = client.get(f"/documents/{doc_id}/versions/2/validation.txt")
     assert r.status_code == 200 and r.mimetype == "text/plain" and "attachment" in r.headers["Content-Disposition"]
     russian = r.get_data(as_text=True)
