@@ -480,6 +480,8 @@ def _complete(rt: Runtime, batch_id: int, actor: User, centre: Organisation, fol
         _give_back(rt, centre_id, first_seq, prepared)
         _set_stage(rt, batch_id, "failed", error=getattr(exc, "message", None) or str(exc))
         raise
+    from dms.signatures import evidence
+    evidence.enqueue_protection(rt, [item["id"] for item in issued])  # their B-LTA versions: a job (issue 14)
     return IssueResult(batch_id=batch_id, issued=issued, seconds=time.perf_counter() - started)
 
 

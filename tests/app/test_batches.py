@@ -269,7 +269,8 @@ def test_a_web_batch_runs_as_a_job_and_waits_for_no_web_process(rt, big_centre, 
         job = s.scalars(select(Job).where(Job.kind == "certificates.issue")).one()
         assert job.params == {"batch_id": batch_id, "owner": job.params["owner"], "prepared": False}
         assert PIN not in repr(job.params) and PIN not in repr(job.checkpoint)  # the PIN is never in the row
-    assert jobs.run_pending(rt) == 1  # the worker issues it; the web process did nothing more
+    # the worker issues it (the web process did nothing more), then the job its batch queued: their B-LTA versions
+    assert jobs.run_pending(rt) == 2
     state = client.get(f"/certificates/batches/{batch_id}.json").get_json()
     assert state["stage"] == "done" and state["done"] == state["total"] == 3, state
     with rt.db.session() as s:
@@ -389,7 +390,7 @@ def test_an_api_batch_is_a_job_202_with_its_progress_url_and_409_with_no_worker(
         assert s.scalar(select(func.count()).select_from(Certificate)) == 0  # the request issued nothing itself
     again = _api_batch(client, h, big_centre, 3, key="exam-2026-03")  # a lost answer retried: the same job
     assert again.status_code == 202 and again.get_json() == body and again.headers["Idempotent-Replayed"] == "true"
-    assert jobs.run_pending(rt) == 1
+    assert jobs.run_pending(rt) == 2  # the batch, then the B-LTA protection of its certificates
     done = client.get(r.headers["Location"], headers=h).get_json()
     assert done["status"] == "done" and done["result"]["issued"] == 3, done
     batch = client.get(body["url"], headers=h)

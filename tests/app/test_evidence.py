@@ -398,3 +398,14 @@ def test_two_orders_signed_in_one_session_keep_the_audit_chain_whole(rt, archive
     assert len(_evidence_of(rt, first)) == len(_evidence_of(rt, second)) == 1
     with rt.db.session() as s:
         assert not list(verify_chain(s))
+
+
+def test_a_certificate_batch_is_protected_by_the_job_it_queues(rt, archive):  # noqa: ANN001
+    from dms import jobs
+
+    issued = [item["id"] for item in certs.issue(rt, "head", "ЦОК-77-050", rows(2), PIN, valid_years=5).issued]
+    assert all(_evidence_of(rt, d) == [] for d in issued)  # the signatory did not wait for it
+    assert jobs.run_pending(rt) == 1
+    assert all(len(_evidence_of(rt, d)) == 1 for d in issued)
+    for doc_id in issued:
+        _authentic(rt, doc_id)
