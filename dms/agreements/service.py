@@ -399,6 +399,8 @@ def accept_countersigned(rt: Runtime, session: Session, actor: User, doc: Docume
                  sha256=info.sha256, signer=holder.signer, serial=holder.signer_serial,
                  fingerprint=holder.signer_fingerprint)
     wf_svc.execute(session, actor, doc, ACCEPT_STEP, comment or "Экземпляр второй стороны проверен и принят")
+    from dms.signatures import evidence
+    evidence.protect_after_commit(rt, session, doc)  # the last signature: its B-LTA version after the commit
     return version
 
 

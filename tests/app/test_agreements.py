@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from dms.models import AuditEvent, Document, Folder, Organisation, Signature, Version
+from dms.models import AuditEvent, Document, EvidenceRecord, Folder, Organisation, Signature, Version
 from dms.agreements import service as agreements
 from dms.documents import service as documents
 from dms.documents import folders
@@ -296,6 +296,9 @@ def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the
         assert "agreement.countersigned_copy" in actions
     both = validate_pdf(version_bytes(rt, doc_id, COUNTERSIGNED), agreements.trust_store(rt, rt.db.sessionmaker()))
     assert both.authentic and len(both.signatures) == 2
+    with rt.db.session() as s:  # its last signature: the B-LTA version followed the acceptance (issue 14)
+        [record] = s.scalars(select(EvidenceRecord).where(EvidenceRecord.document_id == doc_id)).all()
+        assert s.get_one(Version, record.version_id).number == COUNTERSIGNED + 1
 
 
 def _untrusted(rt, doc_id: int, other_ca) -> bytes:  # noqa: ANN001
