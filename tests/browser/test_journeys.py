@@ -88,7 +88,7 @@ def test_clerk_files_and_sends_an_order_that_the_signatory_signs_with_a_pin(offi
     expect(page.locator(".pagehead .state")).to_have_text("Подписан")
     tab(page, "Подписи").click()
     panel(page, "Подписи").get_by_role("button", name="Проверить подписи").click()
-    expect(page.locator(".flash.success")).to_contain_text("Версия 2")
+    expect(page.locator(".flash.success")).to_contain_text("Версия 3")  # the current one: B-LTA after signing
     tab(page, "Подписи").click()
     signature = panel(page, "Подписи").locator("tr", has_text="PAdES")
     expect(signature).to_contain_text("Лебедева Ирина Павловна")
