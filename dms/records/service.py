@@ -12,15 +12,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, UTC
 from collections.abc import Iterable
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import ObjectNotFound, ObjectProtected, ObjectStore
 
 from dms.records import retention
 from dms.errors import N_, Conflict, Invalid, NotFound, localize
-from dms.models import (Certificate, DispositionBatch, DispositionItem, Document, Folder, LegalHold, OutboxEntry,
-                        RecordDeclaration, Signature, TrashEntry, User, Version, VersionText, WorkflowHistory)
+from dms.approvals.models import ApprovalRoute, ApprovalStage, ApprovalTask, Comment, Notification
+from dms.models import (Certificate, DispositionBatch, DispositionItem, Document, EvidenceRecord, Folder, LegalHold,
+                        OutboxEntry, RecordDeclaration, Signature, TrashEntry, User, Version, VersionText,
+                        WorkflowHistory)
 from dms.security import Forbidden, P, Permission, has_permission, holds_globally
 from dms.audit import service as audit
 from dms.uow import after_commit
@@ -272,8 +274,19 @@ def _destroy(session: Session, doc: Document) -> dict:
     version_ids = [v.id for v in versions]
     doc.current_version_id = None
     session.flush()
-    # Children first, in foreign-key order: one table per line, no rules hidden in cascades.
+    # Children first, in foreign-key order: one table per line, no rules hidden in cascades. Everything that names
+    # the document goes with it (its evidence, its approval routes and their tasks, its discussion and the
+    # notifications about it); a route of another document keeps its row, only its link to this sheet goes.
+    routes = select(ApprovalRoute.id).where(ApprovalRoute.document_id == doc.id).scalar_subquery()
+    session.execute(update(ApprovalRoute).where(ApprovalRoute.sheet_document_id == doc.id)
+                    .values(sheet_document_id=None))
     for stmt in (delete(VersionText).where(VersionText.version_id.in_(version_ids)),
+                 delete(EvidenceRecord).where(EvidenceRecord.document_id == doc.id),
+                 delete(ApprovalTask).where((ApprovalTask.document_id == doc.id) | ApprovalTask.route_id.in_(routes)),
+                 delete(ApprovalStage).where(ApprovalStage.route_id.in_(routes)),
+                 delete(ApprovalRoute).where(ApprovalRoute.document_id == doc.id),
+                 delete(Comment).where(Comment.document_id == doc.id),
+                 delete(Notification).where(Notification.document_id == doc.id),
                  delete(Signature).where(Signature.document_id == doc.id),
                  delete(WorkflowHistory).where(WorkflowHistory.document_id == doc.id),
                  delete(TrashEntry).where(TrashEntry.document_id == doc.id),
