@@ -21,6 +21,8 @@ import numpy as np
 import whoosh
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, _lenfield
 from whoosh.columns import NumericColumn
+from whoosh.filedb import compound as whoosh_compound
+from whoosh.filedb.structfile import BufferFile
 from whoosh.util.numeric import _length_byte_cache
 from whoosh.matching import FilterMatcher
 from whoosh.reading import SegmentReader
@@ -80,6 +82,83 @@ def _blocks(m: W3LeafMatcher) -> Iterator[tuple[Any, Any, Any]]:
         if m._lastblock:
             return
         m._goto(m._nextoffset)
+
+
+# -- reading: a segment's files without copying them ----------------------------------------------
+
+
+class ViewStream:
+    """A read-only file over a memory view (what ``BytesIO(view)`` gives, without the copy)."""
+
+    def __init__(self, view: Any) -> None:
+        self._view = memoryview(view)
+        self._at = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._at, len(self._view))[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._at + size)
+        data = bytes(self._view[self._at:end]) if end > self._at else b""
+        self._at = max(self._at, end)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        view, end = self._view, len(self._view)
+        if size is not None and size >= 0:
+            end = min(end, self._at + size)
+        stop = self._at
+        while stop < end and view[stop] != 10:
+            stop += 1
+        return self.read(min(stop + 1, end) - self._at)
+
+    def close(self) -> None:
+        self._view.release()
+
+
+class LazyBufferFile(BufferFile):
+    """Whoosh's ``BufferFile`` (a file of a segment, a view of the memory-mapped compound file)
+    read as a stream through ``ViewStream`` instead of a ``BytesIO`` of the view.
+
+    Whoosh's makes it at open, and ``BytesIO(view)`` copies the view: opening a reader copied the
+    whole postings and terms files into memory (~350 ms of CPU and the file's size in resident
+    memory per reader at 100,000 documents, gigabytes at a million).
+    """
+
+    def __init__(self, buf: Any, name: str | None = None, onclose: Any = None) -> None:
+        self._buf = buf
+        self._name = name
+        self._stream: ViewStream | None = None
+        self.onclose = onclose
+        self.is_real = False
+        self.is_closed = False
+
+    @property
+    def file(self) -> ViewStream:
+        if self._stream is None:
+            self._stream = ViewStream(self._buf)
+        return self._stream
+
+    @file.setter
+    def file(self, value: ViewStream) -> None:
+        self._stream = value
+
+    def close(self) -> None:
+        if self.is_closed:
+            raise ValueError("This file is already closed")
+        if self.onclose:
+            self.onclose(self)
+        if self._stream is not None:
+            self._stream.close()
+        self.is_closed = True
+
+
+whoosh_compound.BufferFile = LazyBufferFile  # what CompoundStorage.open_file makes
 
 
 # -- reading: whole columns as arrays ---------------------------------------------------------

@@ -90,3 +90,48 @@ def test_whole_columns_read_as_arrays_equal_whoosh_per_document_values(index):
             assert whoosh_adapter.numeric_column(column, size).tolist() == wrapped
             assert SegmentArrays._compute(leaf, "date").tolist() == wrapped
     assert FAST_PATH["columns.lengths"] >= 12 and FAST_PATH["columns.numeric"] >= 4  # title, content, people; date
+
+
+def test_segment_files_are_read_through_the_mapped_view_as_bytesio_would_read_them():
+    import io
+    import pickle
+    import random as random_module
+
+    rng = random_module.Random(3)
+    data = bytes(rng.randrange(256) for _ in range(5000)) + b"line one\nline two\n" + pickle.dumps({"a": [1, 2.5]})
+    ours, theirs = whoosh_adapter.ViewStream(memoryview(data)), io.BytesIO(data)
+    for _ in range(300):
+        op = rng.choice(("seek", "read", "readline", "seek_end"))
+        if op == "seek":
+            at = rng.randrange(len(data) + 10)
+            assert ours.seek(at) == theirs.seek(at)
+        elif op == "seek_end":
+            back = -rng.randrange(60)
+            assert ours.seek(back, 2) == theirs.seek(back, 2)
+        elif op == "read":
+            size = rng.choice((-1, 0, 1, 7, 300))
+            assert ours.read(size) == theirs.read(size)
+        else:
+            assert ours.readline() == theirs.readline()
+        assert ours.tell() == theirs.tell()
+    ours.seek(len(data) - len(pickle.dumps({"a": [1, 2.5]})))
+    assert pickle.load(ours) == {"a": [1, 2.5]}
+
+
+def test_compound_segment_files_are_views_read_like_whooshs_buffer_files(index):
+    from whoosh.filedb import compound
+    from whoosh.filedb.structfile import BufferFile
+
+    assert compound.BufferFile is whoosh_adapter.LazyBufferFile  # what CompoundStorage.open_file makes
+    data = bytes(range(256)) * 40
+    ours, theirs = whoosh_adapter.LazyBufferFile(memoryview(data), name="x"), BufferFile(memoryview(data), name="x")
+    assert ours.get(100, 50) == theirs.get(100, 50)
+    for at in (0, 17, 4000):
+        ours.seek(at)
+        theirs.seek(at)
+        assert (ours.read_varint(), ours.read_int(), ours.read(9), ours.tell()) == (
+            theirs.read_varint(), theirs.read_int(), theirs.read(9), theirs.tell())
+    assert isinstance(ours.file, whoosh_adapter.ViewStream)  # never a BytesIO copy of the view
+    ours.close()
+    add(index, *(doc(str(n), f"Приказ {n}", "центр оценки квалификации " * 3) for n in range(50)))
+    assert search(index, SearchRequest(q='"центр оценки"', allowed=None)).total == 50
