@@ -222,7 +222,8 @@ def test_two_web_processes_and_the_indexer_under_concurrent_uploads(rt, world, s
             deadline = time.monotonic() + seconds
             hard_deadline = deadline + 4 * seconds  # a loaded machine: go on until 8 uploads are in, within bounds
             n = 0
-            while time.monotonic() < deadline or (len(uploaded) < 8 and not errors and time.monotonic() < hard_deadline):
+            while time.monotonic() < deadline or (len(uploaded) < 8 and not errors
+                                                  and time.monotonic() < hard_deadline):
                 n += 1
                 pdf = render_text_pdf(f"Входящее {worker}-{n}", f"Письмо номер {worker}-{n} о проведении экзамена")
                 try:
