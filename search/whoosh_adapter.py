@@ -13,6 +13,8 @@ cheap enough to keep on: one increment per posting list or term, not per posting
 
 from __future__ import annotations
 
+import io
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -120,6 +122,22 @@ class ViewStream:
     def close(self) -> None:
         self._view.release()
 
+    def read_pickle(self) -> Any:
+        """``pickle.load(self)`` through a small window of the view: the unpickler reads a file
+        object a few bytes per call (a posting block's header: ~20 calls of Python ``read``)."""
+        window = 1024
+        while True:
+            chunk = io.BytesIO(self._view[self._at:self._at + window])
+            try:
+                found = pickle.load(chunk)
+            except (EOFError, pickle.UnpicklingError):
+                if self._at + window >= len(self._view):
+                    raise
+                window *= 16
+                continue
+            self._at += chunk.tell()
+            return found
+
 
 class LazyBufferFile(BufferFile):
     """Whoosh's ``BufferFile`` (a file of a segment, a view of the memory-mapped compound file)
@@ -147,6 +165,9 @@ class LazyBufferFile(BufferFile):
     @file.setter
     def file(self, value: ViewStream) -> None:
         self._stream = value
+
+    def read_pickle(self) -> Any:
+        return self.file.read_pickle()
 
     def close(self) -> None:
         if self.is_closed:

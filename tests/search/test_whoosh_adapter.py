@@ -116,6 +116,12 @@ def test_segment_files_are_read_through_the_mapped_view_as_bytesio_would_read_th
         assert ours.tell() == theirs.tell()
     ours.seek(len(data) - len(pickle.dumps({"a": [1, 2.5]})))
     assert pickle.load(ours) == {"a": [1, 2.5]}
+    big = [bytes(rng.randrange(256) for _ in range(50)) for _ in range(400)]  # beyond the first window
+    blob = pickle.dumps(("header", 7)) + pickle.dumps(big) + b"tail"
+    stream = whoosh_adapter.ViewStream(memoryview(blob))
+    assert stream.read_pickle() == ("header", 7)
+    assert stream.read_pickle() == big
+    assert stream.read() == b"tail"
 
 
 def test_compound_segment_files_are_views_read_like_whooshs_buffer_files(index):
