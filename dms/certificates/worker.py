@@ -2,7 +2,7 @@
 key loaded once per process. Kept free of Flask and the database so that spawning a worker stays cheap."""
 from __future__ import annotations
 
-from signing.batch import BatchSigner, die_with_parent
+from signing.batch import BatchSigner, die_with_parent, preload_stamp_font
 from signing.errors import SigningLibraryError
 from signing.pades import SignRequest
 from signing.signer import SignerIdentity
@@ -14,10 +14,12 @@ _BATCH: BatchSigner | None = None
 
 def _preload_fonts() -> None:
     """Fonts are parsed and slimmed once, here, at import: the fork server imports this module, so every worker
-    forked from it starts with them (loading them per worker took longer than signing a 50-row batch)."""
+    forked from it starts with them (loading them per worker took longer than signing a 50-row batch). The same
+    for the signature stamp's font, else parsed by each worker at its first signature (issue 20)."""
     import contextlib
     with contextlib.suppress(Exception):  # missing fonts are reported by init(), where a batch can say so
         pdfrender.load_fonts()
+    preload_stamp_font()
 
 
 _preload_fonts()
