@@ -260,7 +260,9 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
 
 # What the fork server imports once: the worker, and what a child's re-run of the parent's main script imports (the
 # CLI's and the web app's modules), so that each forked worker finds them loaded instead of importing them again.
-_PRELOAD = ["dms.certificates.worker", "dms.cli"]
+# This module too: the CLI imports it lazily, and its import configures the ORM mappers (its public-lookup query is
+# built at import): 0.3-0.7 s in every worker of every batch whose main script imports it (bench/issue.py, a script).
+_PRELOAD = ["dms.certificates.worker", "dms.cli", "dms.certificates.service"]
 
 
 ACTIVE_STAGES = ("queued", "reserved", "signing", "storing")  # a process works on it (or died doing so)
