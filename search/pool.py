@@ -31,6 +31,7 @@ import numpy as np
 from search.parallel import Analyzed
 from search.whoosh_adapter import INT_SIZE, PooledSegmentWriter, pack_uint, write_term_postings
 
+KEYS_PIECE = 4096  # term keys of a run pickled together
 TERM_OVERHEAD = 160  # bytes of a new term's dictionary entry and key, for the memory bound
 POSTING_BYTES = 64  # 20 in the arrays, and the numpy arrays that sort a run
 
@@ -156,8 +157,8 @@ class TermPool:
         lengths = lengths[order]
         first = np.flatnonzero(np.diff(terms, prepend=-1))  # the first posting of each term
         run = Run(directory)
-        run.keys = [keys[by_key[t]] for t in terms[first].tolist()]
-        run.counts = np.diff(np.append(first, len(terms))).tolist()
+        run_keys = [keys[by_key[t]] for t in terms[first].tolist()]
+        run_counts = np.diff(np.append(first, len(terms))).tolist()
         os.makedirs(directory, exist_ok=True)
         weights = np.frombuffer(self._posting_weights, np.float64)[order]
         for name, values in (("docs", docs[order]), ("weights", weights), ("lengths", lengths)):
@@ -166,7 +167,13 @@ class TermPool:
         with open(os.path.join(directory, "values"), "wb") as f:
             _write_gathered(f, np.frombuffer(self._value_bytes, np.uint8), starts, lengths)
         with open(os.path.join(directory, "keys.pickle"), "wb") as f:
-            pickle.dump((run.keys, run.counts), f, protocol=pickle.HIGHEST_PROTOCOL)
+            # The total first, then the keys a piece at a time: a merge reads each run's keys as
+            # it goes (the keys of ~120 runs of a million documents, unique ids and numbers
+            # included, held at once took ~400 MB).
+            pickle.dump(len(terms), f, protocol=pickle.HIGHEST_PROTOCOL)
+            for lo in range(0, len(run_keys), KEYS_PIECE):
+                pickle.dump((run_keys[lo:lo + KEYS_PIECE], run_counts[lo:lo + KEYS_PIECE]), f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
         return run
 
     def _spill(self) -> None:
@@ -213,22 +220,34 @@ class Run:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self.keys: list[tuple[str, bytes]] = []
-        self.counts: list[int] = []
 
     @classmethod
     def load(cls, directory: str) -> Run:
-        run = cls(directory)
-        with open(os.path.join(directory, "keys.pickle"), "rb") as f:
-            run.keys, run.counts = pickle.load(f)
-        return run
+        """The run in ``directory`` (its keys are read as its terms are)."""
+        return cls(directory)
+
+    def _keys(self) -> Iterator[tuple[tuple[str, bytes], int]]:
+        """((fieldname, term bytes), postings) of each term, read a piece at a time."""
+        with open(os.path.join(self.directory, "keys.pickle"), "rb") as f:
+            pickle.load(f)  # the total
+            while True:
+                try:
+                    keys, counts = pickle.load(f)
+                except EOFError:
+                    return
+                yield from zip(keys, counts, strict=True)
+
+    def _total(self) -> int:
+        with open(os.path.join(self.directory, "keys.pickle"), "rb") as f:
+            total: int = pickle.load(f)
+        return total
 
     def terms(self, chunk: int | None = None) -> Iterator[TermPostings]:
         """The run's terms in order, read from its files ``chunk`` postings at a time (held as
         numpy arrays, made lists one term at a time; not memory-mapped: mapped pages would count
         in the writer's resident memory)."""
         chunk = chunk or self.CHUNK
-        total = sum(self.counts)
+        total = self._total()
         with contextlib.ExitStack() as stack:
             files = {name: stack.enter_context(open(os.path.join(self.directory, name), "rb"))
                      for name in ("docs", "weights", "lengths", "values")}
@@ -236,7 +255,7 @@ class Run:
             docs = weights = lengths = ends = np.zeros(0, np.int64)
             blob = b""
             at = 0  # the term's first posting
-            for (fieldname, tbytes), n in zip(self.keys, self.counts, strict=False):
+            for (fieldname, tbytes), n in self._keys():
                 end = at + n
                 if end > loaded:
                     consumed = int(ends[at - base - 1]) if at > base else 0

@@ -7,6 +7,7 @@ import random
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
+from search import pool as pool_module
 from search import postings as postings_module
 from search.docsets import count
 from search.index import SearchIndex
@@ -67,6 +68,7 @@ def _build(directory, documents, writer_of) -> None:  # noqa: ANN001
 def test_fast_writer_spilling_runs_writes_the_same_segment_as_whoosh(tmp_path, monkeypatch):
     documents = _documents(120)
     monkeypatch.setattr(Run, "CHUNK", 5)  # runs are read back a few postings at a time
+    monkeypatch.setattr(pool_module, "KEYS_PIECE", 3)  # and their term keys a few at a time
     _build(tmp_path / "whoosh", documents, lambda ix: ix.writer())
     # A pool of 20 KB spills a sorted run every few documents: the runs' merge is exercised.
     runs: list[int] = []
