@@ -3,6 +3,8 @@ indexes exactly what the plain analyzer gives: the same terms at the same positi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from search import analysis
@@ -10,14 +12,20 @@ from search.analysis import STOP_WORDS, index_term_positions, term_positions, wo
 from search.schema import build_schema
 from tests.search.conftest import ROOT
 
-SEEDS = ROOT.parent / "shared" / "seeds"
+SEED_DIRS = (ROOT.parent / "shared" / "seeds", Path("/work/shared/seeds"))
+CATALOG = ROOT / "dms" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 
 
 def _seed_texts() -> list[str]:
-    texts = [path.read_text(encoding="utf-8", errors="ignore") for path in sorted(SEEDS.glob("*.txt"))]
-    if not texts:
-        pytest.skip(f"the seed texts ({SEEDS}) are not here")
-    return texts
+    """The seed documents when the checkout sits beside them; else the ~1,300 Russian texts of the UI catalog (always
+    in the repository), so that the comparison never passes by skipping."""
+    for folder in SEED_DIRS:
+        texts = [path.read_text(encoding="utf-8", errors="ignore") for path in sorted(folder.glob("*.txt"))]
+        if texts:
+            return texts
+    msgids = [line[7:-1] for line in CATALOG.read_text(encoding="utf-8").splitlines() if line.startswith('msgid "')]
+    assert len(msgids) > 500, "the catalog's Russian texts"
+    return ["\n".join(msgids[i:i + 400]) for i in range(0, len(msgids), 400)]
 
 
 def _uncached_positions(text: str) -> dict[bytes, list[int]]:
