@@ -53,7 +53,7 @@ def parse_id(raw: object) -> int | None:
         return raw if 0 <= raw <= MAX_ID else None
     if isinstance(raw, str):
         text = raw.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 19:
+        if digits(text) and len(text) <= 19:
             value = int(text)
             return value if value <= MAX_ID else None
     return None

@@ -221,32 +221,26 @@ class Translator:
         return "TRUE" if cond.kind == "true" else "FALSE"
 
     def conjunction(self, parts: Sequence[_Cond]) -> _Cond:
-        if any(p.kind == "false" for p in parts):
-            return FALSE
-        parts = [p for p in parts if p.kind != "true"]
-        if not parts:
-            return TRUE
-        ts = [p.body for p in parts if p.kind == "ts"]
-        sql = [p.body for p in parts if p.kind == "sql"]
-        merged = _Cond("ts", " & ".join(f"({t})" for t in ts)) if ts else None
-        if not sql:
-            assert merged is not None
-            return merged
-        return _Cond("sql", "(" + " AND ".join(([self.sql(merged)] if merged else []) + sql) + ")")
+        return self._combine(parts, absorbing=FALSE, neutral=TRUE, ts_op=" & ", sql_op=" AND ")
 
     def disjunction(self, parts: Sequence[_Cond]) -> _Cond:
-        if any(p.kind == "true" for p in parts):
-            return TRUE
-        parts = [p for p in parts if p.kind != "false"]
+        return self._combine(parts, absorbing=TRUE, neutral=FALSE, ts_op=" | ", sql_op=" OR ")
+
+    def _combine(self, parts: Sequence[_Cond], *, absorbing: _Cond, neutral: _Cond, ts_op: str, sql_op: str) -> _Cond:
+        """AND (FALSE absorbs, TRUE is neutral) or OR (the other way round): the tsquery parts merge into one
+        tsquery (one GIN lookup), the SQL parts are joined beside it."""
+        if any(p.kind == absorbing.kind for p in parts):
+            return absorbing
+        parts = [p for p in parts if p.kind != neutral.kind]
         if not parts:
-            return FALSE
+            return neutral
         ts = [p.body for p in parts if p.kind == "ts"]
         sql = [p.body for p in parts if p.kind == "sql"]
-        merged = _Cond("ts", " | ".join(f"({t})" for t in ts)) if ts else None
+        merged = _Cond("ts", ts_op.join(f"({t})" for t in ts)) if ts else None
         if not sql:
             assert merged is not None
             return merged
-        return _Cond("sql", "(" + " OR ".join(([self.sql(merged)] if merged else []) + sql) + ")")
+        return _Cond("sql", "(" + sql_op.join(([self.sql(merged)] if merged else []) + sql) + ")")
 
     def negation(self, cond: _Cond) -> _Cond:
         if cond.kind == "ts":

@@ -14,7 +14,7 @@ from dms import ratelimit
 from dms.documents import doctypes
 from dms.errors import AuthError, Invalid, NotFound, PreconditionFailed, UnsupportedMediaType
 from dms.http import send_version
-from dms.idrange import is_id, parse_id
+from dms.idrange import digits, is_id, parse_id
 from dms.models import Document, Folder, Version
 from dms.security import P, has_permission, require
 from dms.documents import service as docs
@@ -66,7 +66,7 @@ def _if_match() -> int | None:
     if raw is None:
         return None
     raw = raw.strip().removeprefix("W/").strip('"')
-    if not (raw.isascii() and raw.isdigit()):
+    if not digits(raw):
         raise PreconditionFailed("If-Match: ожидается ревизия документа из ETag")
     return int(raw)
 

@@ -18,6 +18,7 @@ from dms.runtime import Runtime
 from dms.security import P, access_filter
 from dms.documents.listing import parse_day
 from dms.fulltext.indexing import open_index
+from dms.idrange import digits
 
 FACETS = ("doc_type", "state", "org", "year")
 STALE_INDEX = N_("Поисковый индекс записан прежней версией программы (формат %(found)s, нужен %(expected)s) и "
@@ -79,7 +80,7 @@ def parse_query(args) -> Query:  # noqa: ANN001
 
     def number(name: str, default: int, lo: int, hi: int) -> int:
         raw = str(args.get(name) or default)
-        if not (raw.isascii() and raw.isdigit()):
+        if not digits(raw):
             raise Invalid("%(field)s: ожидается число", field=name)
         return max(lo, min(hi, int(raw)))
 
@@ -87,7 +88,7 @@ def parse_query(args) -> Query:  # noqa: ANN001
     if sort not in ("relevance", "date"):
         raise Invalid("sort: relevance или date")
     year = (args.get("year") or "").strip()
-    if year and not (year.isascii() and year.isdigit() and len(year) <= 4):
+    if year and not (digits(year) and len(year) <= 4):
         raise Invalid("year: ожидается год")
     return Query(q=(args.get("q") or "").strip()[:500],
                  filters={"doc_type": args.get("type") or None, "state": args.get("state") or None,

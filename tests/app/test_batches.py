@@ -73,13 +73,13 @@ def _descendants(pid: int) -> set[int]:
                     parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
+    found, frontier = set(), [pid]
+    while frontier:
+        p = frontier.pop()
         for child, parent in parents.items():
             if parent == p and child not in found:
                 found.add(child)
-                todo.append(child)
+                frontier.append(child)
     return found
 
 
