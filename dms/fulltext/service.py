@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from search.errors import InvalidRequestError, QuerySyntaxError, StaleIndexError
@@ -21,6 +21,10 @@ from dms.fulltext.indexing import open_index
 from dms.idrange import digits
 
 FACETS = ("doc_type", "state", "org", "year")
+# The current text of one document, for a hit's highlight (up to a page of them per search): built once, so each
+# call is a cached statement with one parameter, not a query constructed again.
+_CURRENT_TEXT = (select(VersionText.text).join(Document, Document.current_version_id == VersionText.version_id)
+                 .where(Document.id == bindparam("doc_id")))
 STALE_INDEX = N_("Поисковый индекс записан прежней версией программы (формат %(found)s, нужен %(expected)s) и "
                  "не используется, пока его не перестроят: администратору нужно выполнить «dms reindex».")
 NOTICES = {STOP_WORDS_ONLY: N_("Запрос состоит только из служебных слов (предлогов, союзов, частиц), по ним не "
@@ -55,10 +59,7 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
                             page_size=query.page_size, facets=FACETS, highlight=True, suggest=True)
 
     def full_text(doc_id: str) -> str | None:
-        row = session.execute(select(VersionText.text).join(Document, Document.current_version_id ==
-                                                            VersionText.version_id)
-                              .where(Document.id == int(doc_id))).first()
-        return row[0] if row else None
+        return session.execute(_CURRENT_TEXT, {"doc_id": int(doc_id)}).scalar()
 
     try:
         index = open_index(rt)
