@@ -198,17 +198,22 @@ def _adjacent(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes
     common: np.ndarray | None = None
     for shift, words in groups:
         keys = _keys(leaf, fieldname, words, mask, shift)
-        if common is None:
-            common = keys
-        elif len(keys):
-            at = np.minimum(np.searchsorted(keys, common), len(keys) - 1)
-            common = common[keys[at] == common]
-        else:
-            common = keys
+        common = keys if common is None else _common(common, keys)
         if not len(common):
             return np.empty(0, np.int64)
     assert common is not None
     return np.unique(common >> 32)
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values in both of two sorted arrays of unique values, sorted: one stable sort of the two
+    joined, which merges the two runs in linear time (binary searches of one array in the other
+    cost more than twice as much at a million values: a cache miss each)."""
+    if not len(a) or not len(b):
+        return a[:0]
+    joined = np.concatenate((a, b))
+    joined.sort(kind="stable")
+    return joined[1:][joined[1:] == joined[:-1]]
 
 
 def _near(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes]]], candidates: Docs,

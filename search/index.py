@@ -6,6 +6,8 @@ Layout of the index root directory::
     root/current          symlink to the live generation, replaced atomically by a rebuild
     root/gen-000001/      a Whoosh index (one generation)
     root/gen-000001/index-format   the format it was written in (``schema.INDEX_FORMAT``)
+    root/gen-000001/MAIN_<segment id>.frq   a large segment's frequent terms as flat arrays
+                  (``search.frequent``; optional: written after each commit, read when it matches)
 
 Readers resolve ``current`` when they open a searcher, so a rebuild never shows them a
 half-built index; the previous generation is kept so that open searchers stay valid.
@@ -17,6 +19,7 @@ A generation written in another format (older terms) is refused for reading and 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import threading
@@ -35,6 +38,7 @@ from whoosh.searching import Searcher
 from search.access import VisibleDocsCache
 from search.docsets import FacetCodes
 from search.errors import IndexLockedError, IndexMissingError, InvalidDocumentError, StaleIndexError
+from search.frequent import ensure_side_files
 from search.parallel import DEFAULT_WORKERS, analysed_fields
 from search.pool import FastSegmentWriter
 from search.ranking import SegmentArrays
@@ -53,6 +57,7 @@ READ_RETRY_PAUSE_S = 0.02
 VANISHED = (FileNotFoundError, ReaderClosed)
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,7 @@ class SearchIndex:
                 writer.cancel()
                 raise
             writer.commit()
+            self._write_side_files()
         return ApplyStats(
             upserted=len(prepared),
             deleted=len(last) - len(prepared),
@@ -292,6 +298,21 @@ class SearchIndex:
         """Merges every segment into one (faster queries; run it off-peak)."""
         with self.writer_lock():
             self._open_whoosh().optimize()
+            self._write_side_files()
+
+    def build_side_files(self) -> list[Path]:
+        """Writes the side file of frequent terms (``search.frequent``) of each large segment of the
+        live generation that has none: what a commit does, for an index written before side files."""
+        with self.writer_lock():
+            return ensure_side_files(self._open_whoosh())
+
+    def _write_side_files(self, ix: Index | None = None) -> None:
+        """After a commit (the writer lock held): side files for new or merged segments. A failure
+        leaves the commit as it is (readers decode those segments' blocks, the next commit tries again)."""
+        try:
+            ensure_side_files(ix if ix is not None else self._open_whoosh())
+        except OSError as error:
+            logger.warning("search index %s: side files of frequent terms not written: %s", self.root, error)
 
     def rebuild(
         self,
@@ -329,6 +350,7 @@ class SearchIndex:
                         writer.commit()
                         writer = FastSegmentWriter(ix, limitmb=limitmb)
                 writer.commit(optimize=bool(commit_every))
+                self._write_side_files(ix)
             except BaseException:
                 shutil.rmtree(target, ignore_errors=True)
                 raise

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from whoosh.searching import Searcher
 
+from search.frequent import SIDE_FILES
 from search.positions import positions_of
-from search.whoosh_adapter import leaf_matcher, posting_blocks
+from search.whoosh_adapter import FAST_PATH, leaf_matcher, posting_arrays, posting_blocks
 
 MAX_CACHED_POSTINGS = 8_000_000
 MAX_CACHED_POSITIONS = 4_000_000  # word positions of phrase words, 8 bytes each
@@ -29,15 +30,6 @@ EMPTY_WEIGHTS = np.empty(0, np.float32)
 EMPTY_POSITIONS = np.empty(0, np.uint32)
 
 Postings = tuple[np.ndarray, np.ndarray]
-
-
-def _block_weights_array(block_weights: Any, count: int) -> np.ndarray:
-    """A W3 block's weights: none (all 1), one for all, or one per posting."""
-    if block_weights is None:
-        return np.ones(count, np.float32)
-    if isinstance(block_weights, float):
-        return np.full(count, block_weights, np.float32)
-    return np.asarray(block_weights, np.float32)
 
 
 def _decode(m: Any) -> Postings:
@@ -50,13 +42,8 @@ def _decode(m: Any) -> Postings:
             weights.append(m.weight())
             m.next()
         return np.array(ids, np.int64), np.array(weights, np.float32)
-    id_parts: list[np.ndarray] = []
-    weight_parts: list[np.ndarray] = []
-    for deltas, block_weights, _ in blocks:
-        block_ids = np.cumsum(np.asarray(deltas, np.int64))  # each block starts from an absolute id
-        id_parts.append(block_ids)
-        weight_parts.append(_block_weights_array(block_weights, len(block_ids)))
-    return np.concatenate(id_parts), np.concatenate(weight_parts)
+    found_ids, found_weights, _ = posting_arrays(blocks)
+    return found_ids, found_weights
 
 
 def _decode_positions(m: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -81,22 +68,11 @@ def _decode_positions(m: Any) -> tuple[np.ndarray, np.ndarray]:
 def _decode_with_positions(blocks: Any) -> tuple[Postings, tuple[np.ndarray, np.ndarray]]:
     """``_decode`` and ``_decode_positions`` of the same W3 blocks in one pass (a block's ids,
     weights and values are unpickled together: a phrase needs both, and read them twice)."""
-    id_parts: list[np.ndarray] = []
-    weight_parts: list[np.ndarray] = []
-    values: list[bytes] = []
-    for deltas, block_weights, block_values in blocks:
-        block_ids = np.cumsum(np.asarray(deltas, np.int64))
-        id_parts.append(block_ids)
-        weight_parts.append(_block_weights_array(block_weights, len(block_ids)))
-        values.extend(block_values)
-    if not id_parts:
-        return (EMPTY_IDS, EMPTY_WEIGHTS), (EMPTY_POSITIONS, EMPTY_POSITIONS)
-    ids = np.concatenate(id_parts)
-    postings = (ids, np.concatenate(weight_parts))
+    ids, weights, values = posting_arrays(blocks, values=True)
     if not values:
-        return postings, (EMPTY_POSITIONS, EMPTY_POSITIONS)
+        return (ids, weights), (EMPTY_POSITIONS, EMPTY_POSITIONS)
     counts, positions = positions_of(values)
-    return postings, (np.repeat(ids.astype(np.uint32), counts), positions.astype(np.uint32))
+    return (ids, weights), (np.repeat(ids.astype(np.uint32), counts), positions.astype(np.uint32))
 
 
 class _Bounded:
@@ -142,10 +118,23 @@ class PostingsCache:
         key = (segment.segment_id(), fieldname, tbytes) if segment is not None else None
         found = cache.get(key) if key is not None else None
         if found is None:
-            m = reader.postings(fieldname, tbytes)
-            found = decode(leaf_matcher(m))
+            found = self._flat(cache, reader, fieldname, tbytes)
+            if found is None:
+                m = reader.postings(fieldname, tbytes)
+                found = decode(leaf_matcher(m))
             if key is not None:
                 cache.put(key, found)
+        return found
+
+    def _flat(self, cache: _Bounded, reader: Any, fieldname: str, tbytes: bytes) -> Postings | None:
+        """The term's postings (or positions) from the segment's side file of frequent terms, if
+        it has them (``search.frequent``: the same arrays, no W3 block decoded)."""
+        side = SIDE_FILES.of(reader)
+        if side is None:
+            return None
+        found = side.positions(fieldname, tbytes) if cache is self._positions else side.postings(fieldname, tbytes)
+        if found is not None:
+            FAST_PATH["postings.frequent"] += 1
         return found
 
     def postings(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> Postings:
@@ -170,6 +159,9 @@ class PostingsCache:
         key = (segment.segment_id(), fieldname, tbytes)
         if self._postings.get(key) is not None or self._positions.get(key) is not None:
             return
+        side = SIDE_FILES.of(reader)
+        if side is not None and (fieldname, tbytes) in side:
+            return  # each is sliced from the side file when asked for
         blocks = posting_blocks(leaf_matcher(reader.postings(fieldname, tbytes)))
         if blocks is None:
             return

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import whoosh
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, W3TermsReader, _lenfield
 from whoosh.columns import NumericColumn
 from whoosh.filedb import compound as whoosh_compound
+from whoosh.filedb.filestore import OverlayStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.util.numeric import _length_byte_cache
 from whoosh.matching import FilterMatcher
@@ -50,7 +51,10 @@ __all__ = [
     "leaf_matcher",
     "numeric_column",
     "pack_uint",
+    "posting_arrays",
     "posting_blocks",
+    "segment_folder",
+    "term_stats",
     "write_term_postings",
 ]
 
@@ -84,6 +88,49 @@ def _blocks(m: W3LeafMatcher) -> Iterator[tuple[Any, Any, Any]]:
         if m._lastblock:
             return
         m._goto(m._nextoffset)
+
+
+def segment_folder(reader: Any) -> str | None:
+    """The directory of a segment reader's files (a compound segment's reader reads through an
+    overlay of the compound file on the directory); None when they are not in a directory."""
+    storage = reader.storage() if isinstance(reader, SegmentReader) else None
+    if isinstance(storage, OverlayStorage):
+        storage = storage.b
+    folder = getattr(storage, "folder", None)
+    return folder if isinstance(folder, str) else None
+
+
+def term_stats(reader: Any) -> Iterator[tuple[str, bytes, int, float]] | None:
+    """(field, term bytes, document frequency, total weight) of every term of a W3 segment
+    reader, in the terms file's order; None for another kind of reader. (Whoosh's public
+    ``iter_field`` turns a prefix into a term of the field first, which fails for a date field.)"""
+    terms = reader._terms if isinstance(reader, SegmentReader) else None
+    if not isinstance(terms, W3TermsReader):
+        return None
+    return ((fieldname, tbytes, info.doc_frequency(), info.weight()) for (fieldname, tbytes), info in terms.items())
+
+
+def posting_arrays(blocks: Iterator[tuple[Any, Any, Any]], values: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """(document numbers as int64, weights as float32, encoded values if ``values``) of the
+    blocks ``posting_blocks`` gives; a block's weights are None (all 1), one float or one each."""
+    id_parts: list[np.ndarray] = []
+    weight_parts: list[np.ndarray] = []
+    found: list[bytes] = []
+    for deltas, block_weights, block_values in blocks:
+        ids = np.cumsum(np.asarray(deltas, np.int64))  # each block starts from an absolute id
+        id_parts.append(ids)
+        if block_weights is None:
+            weight_parts.append(np.ones(len(ids), np.float32))
+        elif isinstance(block_weights, float):
+            weight_parts.append(np.full(len(ids), block_weights, np.float32))
+        else:
+            weight_parts.append(np.asarray(block_weights, np.float32))
+        if values:
+            found.extend(block_values)
+    if not id_parts:
+        return np.empty(0, np.int64), np.empty(0, np.float32), found
+    return np.concatenate(id_parts), np.concatenate(weight_parts), found
 
 
 # -- reading: a segment's files without copying them ----------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from search import analysis
 from search.analysis import STOP_WORDS, index_term_positions, term_positions, words
 from search.schema import build_schema

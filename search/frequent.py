@@ -1,0 +1,316 @@
+"""A segment's most frequent terms as flat arrays in a side file, read without decoding.
+
+The first phrase of common words in a new process decoded every Whoosh W3 block of its words
+(unpickle, decompress: ~2,400 blocks for two words in title and content at 100,000 documents,
+~300 ms of CPU; ten times that at a million), and the auditor's access filter did the same for
+``folder_path:0``, a term of every document. Segments never change once written, so the
+writer copies the postings of each large segment's most frequent terms once, as plain arrays,
+into a side file beside the segment; a reader maps it into memory and slices the arrays.
+
+The file is ``<segment id>.frq`` in the generation's directory (Whoosh's own cleanup removes it
+with its segment). Layout: the arrays, each at an 8-byte boundary, then a JSON header, then
+the header's length (``<Q``) and ``MAGIC``. The header names the side file's version, the
+segment id and its document count; a file that does not match the segment it sits beside is
+never read (the W3 blocks are decoded as before), and the next writer replaces it.
+
+Per term: the document numbers (``<u4``), the weights (one value for all, the term count times
+one factor, or ``<f4`` each), and for a field with ``ArrayPositions`` the count of positions per
+document (``u1``/``<u2``/``<u4``) and the positions (``<u2`` or ``<u4``), document by document.
+Deleted documents stay in, as in the W3 postings: readers remove them with the live mask.
+
+Which terms: in a segment of at least ``MIN_DOCS`` documents, the terms of ``MIN_DOCS`` or more
+documents of the text fields (with positions) and of the fields an access filter reads, most
+frequent first, until a text field's copied positions reach ``POSITIONS_PER_DOC`` per document
+(an access field's postings ``POSTINGS_PER_DOC``). At 100,000 synthetic documents: the four most
+frequent lemmas of the content, ``folder_path`` and the other access terms: 2% of the index.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.access import ACCESS_FIELDS
+from search.positions import ArrayPositions, positions_of
+from search.whoosh_adapter import FAST_PATH, leaf_matcher, posting_arrays, posting_blocks, segment_folder, term_stats
+
+VERSION = 1
+MAGIC = b"PECHFRQ1"
+EXTENSION = ".frq"
+MIN_DOCS = 4096  # a shorter posting list decodes in a few milliseconds: not worth a copy
+POSITIONS_PER_DOC = 32  # per positional field, copied positions per document of the segment
+POSTINGS_PER_DOC = 16  # per field without positions, copied postings per document
+RECHECK_SECONDS = 5.0  # how long a reader trusts that a segment has no usable side file
+CACHED_SEGMENTS = 64
+
+Postings = tuple[np.ndarray, np.ndarray]
+Positions = tuple[np.ndarray, np.ndarray]
+
+
+def side_file(folder: str | os.PathLike[str], segment_id: str) -> Path:
+    return Path(folder) / f"{segment_id}{EXTENSION}"
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _smallest_uint(largest: int) -> np.dtype:
+    for dtype in ("u1", "<u2", "<u4"):
+        if largest <= np.iinfo(np.dtype(dtype)).max:
+            return np.dtype(dtype)
+    raise ValueError(f"{largest} does not fit in 32 bits")
+
+
+def choose_terms(reader: Any, schema: Any) -> list[tuple[str, bytes]]:
+    """(field, term bytes) of the segment's terms worth a flat copy, most frequent first per field."""
+    size = reader.doc_count_all()
+    if size < MIN_DOCS:
+        return []
+    stats = term_stats(reader)
+    if stats is None:
+        return []
+    by_field: dict[str, list[tuple[int, float, bytes]]] = {}
+    for fieldname, tbytes, df, weight in stats:
+        if df >= MIN_DOCS and fieldname in schema and (
+                fieldname in ACCESS_FIELDS or isinstance(schema[fieldname].format, ArrayPositions)):
+            by_field.setdefault(fieldname, []).append((df, weight, tbytes))
+    chosen: list[tuple[str, bytes]] = []
+    for fieldname, found in sorted(by_field.items()):
+        positional = isinstance(schema[fieldname].format, ArrayPositions)
+        found.sort(key=lambda t: (-t[0], t[2]))
+        budget = (POSITIONS_PER_DOC if positional else POSTINGS_PER_DOC) * size
+        spent = 0
+        boost = float(schema[fieldname].format.field_boost) or 1.0
+        for df, weight, tbytes in found:
+            cost = int(round(weight / boost)) if positional else df  # positions: the total weight / boost
+            if spent + cost > budget:
+                break
+            spent += cost
+            chosen.append((fieldname, tbytes))
+    return chosen
+
+
+class _Out:
+    """Arrays appended to a file at 8-byte boundaries; ``put`` answers [offset, count, dtype]."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.at = 0
+
+    def put(self, array: np.ndarray) -> list:
+        pad = -self.at % 8
+        if pad:
+            self.f.write(b"\0" * pad)
+            self.at += pad
+        data = np.ascontiguousarray(array).tobytes()
+        self.f.write(data)
+        offset = self.at
+        self.at += len(data)
+        return [offset, len(array), array.dtype.str]
+
+
+def _decode(m: Any, positional: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(documents, weights, positions per document, positions) of a W3 posting list."""
+    blocks = posting_blocks(leaf_matcher(m))
+    if blocks is None:
+        raise TypeError("not a W3 posting list")
+    docs, weights, values = posting_arrays(blocks, values=positional)
+    if not positional:
+        return docs, weights, None, None
+    if len(values) != len(docs):
+        raise ValueError("a posting without positions")
+    counts, positions = positions_of(values)
+    return docs, weights, counts, positions
+
+
+def _weights_entry(out: _Out, weights: np.ndarray, counts: np.ndarray | None) -> dict:
+    if len(weights) and np.all(weights == weights[0]):
+        return {"const": float(weights[0])}
+    if counts is not None and len(counts) and counts[0] > 0:
+        factor = np.float32(weights[0] / np.float32(counts[0]))
+        if np.array_equal(counts.astype(np.float32) * factor, weights):
+            return {"counts": float(factor)}
+    return {"array": out.put(weights.astype("<f4"))}
+
+
+def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) -> Path | None:
+    """Writes the side file of a segment reader's frequent terms (atomically: a temporary file
+    renamed); None when the segment has no term worth it. The caller holds the writer lock."""
+    segment = reader.segment()
+    terms = choose_terms(reader, schema)
+    if segment is None or not terms:
+        return None
+    target = side_file(folder, segment.segment_id())
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    entries: list[dict] = []
+    try:
+        with open(temporary, "wb") as f:
+            out = _Out(f)
+            for fieldname, tbytes in terms:
+                positional = isinstance(schema[fieldname].format, ArrayPositions)
+                docs, weights, counts, positions = _decode(reader.postings(fieldname, tbytes), positional)
+                entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(),
+                                         "docs": out.put(docs.astype("<u4"))}
+                entry["weights"] = _weights_entry(out, weights, counts)
+                if counts is not None and positions is not None:
+                    entry["counts"] = out.put(counts.astype(_smallest_uint(int(counts.max(initial=0)))))
+                    entry["positions"] = out.put(positions.astype(_smallest_uint(max(int(positions.max(initial=0)),
+                                                                                     0xFFFF))))
+                entries.append(entry)
+            header = json.dumps({"version": VERSION, "segment": segment.segment_id(),
+                                 "docs": reader.doc_count_all(), "terms": entries}).encode()
+            f.write(header)
+            f.write(np.array([len(header)], "<u8").tobytes() + MAGIC)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    FAST_PATH["frequent.written"] += 1
+    return target
+
+
+def _usable(path: Path, segment_id: str, doc_count: int) -> bool:
+    try:
+        return FrequentTerms(path, segment_id, doc_count) is not None
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_side_files(ix: Any) -> list[Path]:
+    """Writes the side file of every segment of a Whoosh index that needs one and has none that
+    matches it (a new or merged segment, an index written before side files, a stale file).
+    Whoosh removes a side file with its segment. The caller holds the writer lock."""
+    folder = getattr(ix.storage, "folder", None)
+    if folder is None:
+        return []
+    written: list[Path] = []
+    with ix.reader() as top:
+        for reader in _segment_readers(top):
+            segment = reader.segment()
+            if segment is None or reader.doc_count_all() < MIN_DOCS:
+                continue
+            path = side_file(folder, segment.segment_id())
+            if path.exists() and _usable(path, segment.segment_id(), reader.doc_count_all()):
+                continue
+            made = write_side_file(reader, ix.schema, folder)
+            if made is not None:
+                written.append(made)
+    return written
+
+
+def _segment_readers(top: Any) -> Iterable[Any]:
+    return [r for r, _ in top.leaf_readers()]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class FrequentTerms:
+    """The side file of one segment, memory-mapped; raises ValueError when it is not that
+    segment's (another segment, another document count, another version, cut short)."""
+
+    def __init__(self, path: Path, segment_id: str, doc_count: int) -> None:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 16:
+                raise ValueError(f"{path}: too short")
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if self._map[size - 8:] != MAGIC:
+            raise ValueError(f"{path}: not a side file")
+        header_size = int(np.frombuffer(self._map, "<u8", 1, size - 16)[0])
+        if header_size > size - 16:
+            raise ValueError(f"{path}: cut short")
+        header = json.loads(bytes(self._map[size - 16 - header_size:size - 16]))
+        if (header.get("version"), header.get("segment"), header.get("docs")) != (VERSION, segment_id, doc_count):
+            raise ValueError(f"{path}: written for another segment or version")
+        self._data_end = size - 16 - header_size
+        self._terms: dict[tuple[str, bytes], dict] = {
+            (entry["field"], bytes.fromhex(entry["term"])): entry for entry in header["terms"]}
+
+    def _array(self, spec: list) -> np.ndarray:
+        offset, count, dtype = spec
+        dtype = np.dtype(dtype)
+        if offset + count * dtype.itemsize > self._data_end:
+            raise ValueError("an array beyond the data")
+        return np.frombuffer(self._map, dtype, count, offset)
+
+    def __contains__(self, key: tuple[str, bytes]) -> bool:
+        return key in self._terms
+
+    def postings(self, fieldname: str, tbytes: bytes) -> Postings | None:
+        """(document numbers as int64, weights as float32), as ``postings._decode`` gives them."""
+        entry = self._terms.get((fieldname, tbytes))
+        if entry is None:
+            return None
+        docs = self._array(entry["docs"]).astype(np.int64)
+        weights = entry["weights"]
+        if "const" in weights:
+            values = np.full(len(docs), weights["const"], np.float32)
+        elif "counts" in weights:
+            values = self._array(entry["counts"]).astype(np.float32) * np.float32(weights["counts"])
+        else:
+            values = self._array(weights["array"]).astype(np.float32)
+        return docs, values
+
+    def positions(self, fieldname: str, tbytes: bytes) -> Positions | None:
+        """(document of each position, position) as uint32, as ``postings._decode_positions``."""
+        entry = self._terms.get((fieldname, tbytes))
+        if entry is None or "positions" not in entry:
+            return None
+        docs = self._array(entry["docs"])
+        counts = self._array(entry["counts"])
+        return np.repeat(docs, counts).astype(np.uint32, copy=False), self._array(entry["positions"]).astype(np.uint32)
+
+
+class SideFiles:
+    """The side file of each segment a reader meets (None: none usable, looked for again after
+    ``RECHECK_SECONDS``, so that a file the writer adds after a merge is found)."""
+
+    def __init__(self, entries: int = CACHED_SEGMENTS) -> None:
+        self.entries = entries
+        self._found: OrderedDict[str, tuple[FrequentTerms | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, reader: Any) -> FrequentTerms | None:
+        segment = reader.segment()
+        if segment is None or reader.doc_count_all() < MIN_DOCS:
+            return None
+        key = segment.segment_id()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._found.get(key)
+            if cached is not None and (cached[0] is not None or now - cached[1] < RECHECK_SECONDS):
+                self._found.move_to_end(key)
+                return cached[0]
+        folder = segment_folder(reader)
+        found: FrequentTerms | None = None
+        if folder is not None:
+            try:
+                found = FrequentTerms(side_file(folder, key), key, reader.doc_count_all())
+            except FileNotFoundError:
+                FAST_PATH["frequent.missing"] += 1
+            except (OSError, ValueError):
+                FAST_PATH["frequent.stale"] += 1
+        with self._lock:
+            self._found[key] = (found, now)
+            self._found.move_to_end(key)
+            while len(self._found) > self.entries:
+                self._found.popitem(last=False)
+        return found
+
+
+SIDE_FILES = SideFiles()
+
+__all__ = ["SIDE_FILES", "FrequentTerms", "SideFiles", "choose_terms", "ensure_side_files", "side_file",
+           "write_side_file"]

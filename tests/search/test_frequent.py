@@ -1,0 +1,154 @@
+"""The side file of a segment's frequent terms (``search.frequent``): the same answers as the W3
+blocks it copies, after updates, deletes and merges; a stale or missing file is never read."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from search import frequent
+from search.index import Delete, SearchIndex, Upsert
+from search.postings import POSTINGS
+from search.query import SearchRequest, search
+from search.whoosh_adapter import FAST_PATH
+from tests.search.conftest import add, doc
+
+WORDS = ["центр", "оценка", "квалификация", "приказ", "эксперт", "реестр", "соглашение", "с", "держатель"]
+QUERIES = [
+    '"центр оценка"', '"оценка квалификация"', '"соглашение с держатель"', '"приказ эксперт реестр"',
+    '"центр оценка"~3', 'заголовок:"приказ эксперт"', '"реестр центр" OR "эксперт держатель"',
+    '"центр оценка" NOT приказ', "центр", "оценка квалификация", "держатель",
+]
+FILTERS = [None, [{"folder_path": {"0"}}], [{"folder_path": {"2"}}, {"owner": {"u1"}}]]
+
+
+@pytest.fixture(autouse=True)
+def small_segments_get_side_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(frequent, "MIN_DOCS", 16)
+    _forget()
+
+
+def _forget() -> None:
+    """A new process's caches: nothing decoded, no side file opened."""
+    POSTINGS.__init__()  # type: ignore[misc]
+    frequent.SIDE_FILES.__init__()  # type: ignore[misc]
+
+
+def _documents(count: int, seed: int, start: int = 0) -> list:
+    rng = random.Random(seed)
+    return [
+        doc(str(n), " ".join(rng.choices(WORDS, k=4)), " ".join(rng.choices(WORDS, k=25)),
+            folder_path=("0", str(n % 3)), owner=f"u{n % 4}")
+        for n in range(start, start + count)
+    ]
+
+
+def _answers(index: SearchIndex) -> list:
+    """Every query under every filter: total and the ranked page (ids and scores)."""
+    _forget()
+    found = []
+    for allowed in FILTERS:
+        for q in QUERIES:
+            result = search(index, SearchRequest(q=q, allowed=allowed, page_size=200, highlight=False,
+                                                 suggest=False))
+            found.append((q, result.total, [(hit.id, round(hit.score, 4)) for hit in result.items]))
+    return found
+
+
+def _answers_from_blocks(index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> list:
+    with monkeypatch.context() as m:
+        m.setattr(frequent.SIDE_FILES, "of", lambda reader: None)
+        return _answers(index)
+
+
+def _answered_from_side_files(index: SearchIndex, expected: list) -> bool:
+    FAST_PATH.clear()
+    return _answers(index) == expected and FAST_PATH["postings.frequent"] > 0
+
+
+def _side_files(index: SearchIndex) -> list[Path]:
+    return sorted((index.root / index.current_generation()).glob(f"*{frequent.EXTENSION}"))
+
+
+def _segment_ids(index: SearchIndex) -> set[str]:
+    return index.read(lambda s: {r.segment().segment_id() for r, _ in s.reader().leaf_readers()})
+
+
+def test_side_file_answers_every_query_as_the_posting_blocks_do(index: SearchIndex, monkeypatch) -> None:
+    stats = index.rebuild(_documents(300, seed=1), workers=0)
+    assert stats.documents == 300
+    assert [p.stem for p in _side_files(index)] == sorted(_segment_ids(index))
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answered_from_side_files(index, expected)  # the side file was read, not the blocks
+
+
+def test_terms_beyond_the_budget_are_decoded_from_the_blocks(index: SearchIndex, monkeypatch) -> None:
+    monkeypatch.setattr(frequent, "POSITIONS_PER_DOC", 5)  # a few words of ~25 per document
+    index.rebuild(_documents(300, seed=2), workers=0)
+    expected = _answers_from_blocks(index, monkeypatch)
+    FAST_PATH.clear()
+    assert _answers(index) == expected
+    assert FAST_PATH["postings.frequent"] > 0 and FAST_PATH["postings.blocks"] > 0
+
+
+def test_updates_and_deletes_after_the_side_file_answer_as_the_blocks_do(index: SearchIndex, monkeypatch) -> None:
+    index.rebuild(_documents(300, seed=3), workers=0)
+    big = _side_files(index)
+    index.apply([Delete(str(n)) for n in range(0, 300, 7)])
+    index.apply([Upsert(d) for d in _documents(40, seed=4, start=100)])  # replaces 100..139
+    index.apply([Upsert(d) for d in _documents(10, seed=5, start=1000)])
+    assert set(big) <= set(_side_files(index))  # the large segment kept its file
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answered_from_side_files(index, expected)
+
+
+def test_a_merge_writes_the_side_file_of_the_merged_segment(index: SearchIndex, monkeypatch) -> None:
+    index.rebuild(_documents(200, seed=6), workers=0)
+    index.apply([Upsert(d) for d in _documents(60, seed=7, start=150)])
+    index.apply([Delete(str(n)) for n in range(0, 200, 5)])
+    before = _side_files(index)
+    index.optimize()
+    after = _side_files(index)
+    assert len(_segment_ids(index)) == 1
+    assert [p.stem for p in after] == sorted(_segment_ids(index))
+    assert not set(before) & set(after)  # the merged-away segments' files went with them
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answered_from_side_files(index, expected)
+
+
+def test_a_stale_side_file_is_never_read(index: SearchIndex, monkeypatch) -> None:
+    index.rebuild(_documents(200, seed=8), workers=0)
+    (path,) = _side_files(index)
+    expected = _answers_from_blocks(index, monkeypatch)
+    # Another segment's file under this segment's name (same terms, another document count).
+    other = SearchIndex.create_or_open(index.root.parent / "other")
+    other.rebuild(_documents(210, seed=8), workers=0)
+    (foreign,) = _side_files(other)
+    path.write_bytes(foreign.read_bytes())
+    FAST_PATH.clear()
+    assert _answers(index) == expected
+    assert FAST_PATH["frequent.stale"] >= 1 and FAST_PATH["postings.frequent"] == 0
+    # The writer replaces it with the segment's own.
+    assert index.build_side_files() == [path]
+    assert _answered_from_side_files(index, expected)
+
+
+def test_a_missing_side_file_falls_back_to_the_posting_blocks(index: SearchIndex, monkeypatch) -> None:
+    index.rebuild(_documents(200, seed=9), workers=0)
+    expected = _answers_from_blocks(index, monkeypatch)
+    for path in _side_files(index):
+        path.unlink()
+    FAST_PATH.clear()
+    assert _answers(index) == expected
+    assert FAST_PATH["frequent.missing"] >= 1 and FAST_PATH["postings.frequent"] == 0
+    # An index written before side files gets them from the single writer, without a rebuild.
+    assert [p.stem for p in index.build_side_files()] == sorted(_segment_ids(index))
+    assert index.build_side_files() == []  # nothing more to write
+    assert _answered_from_side_files(index, expected)
+
+
+def test_a_small_segment_has_no_side_file(index: SearchIndex) -> None:
+    add(index, *_documents(10, seed=10))
+    assert _side_files(index) == []
