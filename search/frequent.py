@@ -75,14 +75,15 @@ def choose_terms(reader: Any, schema: Any) -> list[tuple[str, bytes]]:
     size = reader.doc_count_all()
     if size < MIN_DOCS:
         return []
-    stats = term_stats(reader)
-    if stats is None:
-        return []
     by_field: dict[str, list[tuple[int, float, bytes]]] = {}
-    for fieldname, tbytes, df, weight in stats:
-        if df >= MIN_DOCS and fieldname in schema and (
-                fieldname in ACCESS_FIELDS or isinstance(schema[fieldname].format, ArrayPositions)):
-            by_field.setdefault(fieldname, []).append((df, weight, tbytes))
+    for fieldname in sorted(set(reader.indexed_field_names()) & set(schema.names())):
+        field = schema[fieldname]
+        if field.unique or (fieldname not in ACCESS_FIELDS and not isinstance(field.format, ArrayPositions)):
+            continue  # a unique field's terms are of one document each
+        stats = term_stats(reader, fieldname)
+        if stats is None:
+            return []
+        by_field[fieldname] = [(df, weight, tbytes) for tbytes, df, weight in stats if df >= MIN_DOCS]
     chosen: list[tuple[str, bytes]] = []
     for fieldname, found in sorted(by_field.items()):
         positional = isinstance(schema[fieldname].format, ArrayPositions)

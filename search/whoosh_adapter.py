@@ -100,14 +100,23 @@ def segment_folder(reader: Any) -> str | None:
     return folder if isinstance(folder, str) else None
 
 
-def term_stats(reader: Any) -> Iterator[tuple[str, bytes, int, float]] | None:
-    """(field, term bytes, document frequency, total weight) of every term of a W3 segment
-    reader, in the terms file's order; None for another kind of reader. (Whoosh's public
-    ``iter_field`` turns a prefix into a term of the field first, which fails for a date field.)"""
+def term_stats(reader: Any, fieldname: str) -> Iterator[tuple[bytes, int, float]] | None:
+    """(term bytes, document frequency, total weight) of every term of a field of a W3 segment
+    reader, in order; None for another kind of reader. (Whoosh's public ``iter_field`` makes the
+    prefix a term of the field first, which fails for a date field, and decodes each term.)"""
     terms = reader._terms if isinstance(reader, SegmentReader) else None
     if not isinstance(terms, W3TermsReader):
         return None
-    return ((fieldname, tbytes, info.doc_frequency(), info.weight()) for (fieldname, tbytes), info in terms.items())
+    return _field_stats(terms, fieldname)
+
+
+def _field_stats(terms: W3TermsReader, fieldname: str) -> Iterator[tuple[bytes, int, float]]:
+    if fieldname not in terms._fieldmap:
+        return
+    for (found, tbytes), info in terms.items_from(fieldname, b""):
+        if found != fieldname:
+            return
+        yield tbytes, info.doc_frequency(), info.weight()
 
 
 def posting_arrays(blocks: Iterator[tuple[Any, Any, Any]], values: bool = False
