@@ -91,8 +91,9 @@ class TimeStampAuthority:
         own = asn1_cert(certificate)
         self._tsa_name = asn1_x509.GeneralName(name="directory_name", value=own.subject)
         self._sid = cms.IssuerAndSerialNumber({"issuer": own.issuer, "serial_number": own.serial_number}).dump()
+        # a SET OF: in DER its elements are sorted by their encodings (ISO 32000: the CMS object is DER-encoded)
         self._certificates = b"".join(
-            c.public_bytes(serialization.Encoding.DER) for c in [certificate, *self.chain]
+            sorted(c.public_bytes(serialization.Encoding.DER) for c in [certificate, *self.chain])
         )
         self._signing_certificate_attr = cms.CMSAttribute(
             {"type": "signing_certificate_v2", "values": [as_signing_certificate_v2(own)]}
