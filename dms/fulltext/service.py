@@ -74,6 +74,16 @@ def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -
         raise SearchUnavailable(STALE_INDEX, found=exc.found, expected=exc.expected) from None
 
 
+def search_apart(request_session: Session, rt: Runtime, actor: User, query: Query) -> SearchResult:
+    """A search that holds no write lock while it runs: what the request wrote so far (a token's or a session's
+    touch) is committed first, then the search reads in a read-only session (SQLite: a deferred transaction, so
+    web workers search at once and a clerk's filing never waits behind a search; PostgreSQL: READ ONLY)."""
+    actor.global_roles  # noqa: B018 -- loaded in the request's session, which the read below must not reopen
+    request_session.commit()
+    with rt.db.read_session() as session:
+        return search_documents(session, rt, actor, query)
+
+
 def parse_query(args) -> Query:  # noqa: ANN001
     """A Query from request parameters or CLI options: q, type, state, org, year, from, to, sort, page."""
     def day(name: str) -> date | None:

@@ -21,7 +21,7 @@ def search_page():  # noqa: ANN201
     if request.args.get("q") is not None or any(request.args.get(k) for k in ("type", "state", "org", "year")):
         try:
             query = search_svc.parse_query(request.args)
-            result = search_svc.search_documents(g.db, current_app.extensions["dms_runtime"], current_user, query)
+            result = search_svc.search_apart(g.db, current_app.extensions["dms_runtime"], current_user, query)
             notice = search_svc.notice_text(result)
             error = localize(notice) if notice else None
         except DmsError as exc:

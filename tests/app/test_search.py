@@ -292,3 +292,42 @@ def test_searching_a_new_empty_archive_finds_nothing_without_error(world, client
     h = world.token(client, "auditor")
     r = client.get("/api/v1/search?q=приказ", headers=h)
     assert r.status_code == 200 and r.get_json()["total"] == 0
+
+
+def test_a_search_holds_no_write_lock_while_it_runs(rt, world, client, archive, monkeypatch):  # noqa: ANN001
+    """Two web workers search at once and a clerk's filing never waits behind a search: while the index is read,
+    the request has committed what it wrote and reads in a read-only transaction (SQLite: another connection can
+    take the write lock at that moment; PostgreSQL: the transaction is READ ONLY)."""
+    from sqlalchemy import text
+
+    seen: list[object] = []
+    real = search_svc.run_search
+
+    def probing(index, request, **kwargs):  # noqa: ANN001, ANN202
+        if rt.db.is_sqlite:
+            other = rt.db.engine.raw_connection()  # a second connection, as another worker's
+            try:
+                other.execute("PRAGMA busy_timeout=0")
+                other.execute("BEGIN IMMEDIATE")  # the write lock, at once or "database is locked"
+                other.execute("ROLLBACK")
+                seen.append("write lock free")
+            except Exception as exc:  # noqa: BLE001
+                seen.append(f"write lock held: {exc}")
+            finally:
+                other.close()
+        return real(index, request, **kwargs)
+
+    def probing_session(session, *args, **kwargs):  # noqa: ANN001, ANN202
+        if not rt.db.is_sqlite:
+            seen.append(session.execute(text("SHOW transaction_read_only")).scalar())
+        return search_documents(session, *args, **kwargs)
+
+    search_documents = search_svc.search_documents
+    monkeypatch.setattr(search_svc, "run_search", probing)
+    monkeypatch.setattr(search_svc, "search_documents", probing_session)
+    expected = "write lock free" if rt.db.is_sqlite else "on"
+    assert client.get("/api/v1/search", query_string={"q": "соглашение"},
+                      headers=world.token(client, "auditor")).get_json()["total"] == 1
+    world.login(client, "auditor")
+    assert "Соглашение" in client.get("/search", query_string={"q": "соглашение"}).get_data(as_text=True)
+    assert seen == [expected, expected]
