@@ -19,7 +19,7 @@ from whoosh.searching import Searcher
 
 from search.access import Restricted
 from search.phrase import GappedPhrase
-from search.positions import ArrayPositions
+from search.positions import ArrayPositions, common_values
 from search.postings import POSTINGS
 from search.whoosh_adapter import leaf_matcher
 
@@ -162,6 +162,11 @@ def _phrase(q: wq.Phrase, leaf: Searcher, within: Within) -> Docs:
     if len(groups) == 1 or not len(candidates):
         return candidates
     slop = max(int(q.slop), 1)
+    if slop == 1 and len(groups) == 2 and groups[1][0] - groups[0][0] == 1:
+        pairs = [POSTINGS.pair_docs(leaf, q.fieldname, a, b) for a in groups[0][1] for b in groups[1][1]]
+        looked_up = [p for p in pairs if p is not None]
+        if len(looked_up) == len(pairs):  # two frequent words side by side: looked up, not matched
+            return candidates[_mask(leaf, _union(leaf, looked_up))[candidates]]
     if slop == 1:
         return _adjacent(leaf, q.fieldname, groups, candidates)
     return _near(leaf, q.fieldname, groups, candidates, slop)
@@ -198,22 +203,11 @@ def _adjacent(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes
     common: np.ndarray | None = None
     for shift, words in groups:
         keys = _keys(leaf, fieldname, words, mask, shift)
-        common = keys if common is None else _common(common, keys)
+        common = keys if common is None else common_values(common, keys)
         if not len(common):
             return np.empty(0, np.int64)
     assert common is not None
     return np.unique(common >> 32)
-
-
-def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The values in both of two sorted arrays of unique values, sorted: one stable sort of the two
-    joined, which merges the two runs in linear time (binary searches of one array in the other
-    cost more than twice as much at a million values: a cache miss each)."""
-    if not len(a) or not len(b):
-        return a[:0]
-    joined = np.concatenate((a, b))
-    joined.sort(kind="stable")
-    return joined[1:][joined[1:] == joined[:-1]]
 
 
 def _near(leaf: Searcher, fieldname: str, groups: list[tuple[int, list[bytes]]], candidates: Docs,

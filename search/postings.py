@@ -175,6 +175,15 @@ class PostingsCache:
         found = self._cached(self._positions, leaf, fieldname, tbytes, _decode_positions)
         return found if found is not None else (EMPTY_POSITIONS, EMPTY_POSITIONS)
 
+    def pair_docs(self, leaf: Searcher, fieldname: str, first: bytes, second: bytes) -> np.ndarray | None:
+        """The documents (int64, ascending, deleted ones left in) where ``second`` follows ``first``
+        right after, when the segment's side file has that pair of frequent words; else None."""
+        side = SIDE_FILES.of(leaf.reader())
+        found = None if side is None else side.pair_docs(fieldname, first, second)
+        if found is not None:
+            FAST_PATH["postings.pairs"] += 1
+        return found
+
     def live_mask(self, leaf: Searcher) -> np.ndarray:
         """True for every document of the segment that is not deleted."""
         reader = leaf.reader()

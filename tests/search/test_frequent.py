@@ -16,6 +16,7 @@ from search.whoosh_adapter import FAST_PATH
 from tests.search.conftest import add, doc
 
 WORDS = ["центр", "оценка", "квалификация", "приказ", "эксперт", "реестр", "соглашение", "с", "держатель"]
+WEIGHTS = [8, 7, 6, 5, 2, 2, 2, 2, 2]  # the first four are the content's most frequent: their pairs are kept
 QUERIES = [
     '"центр оценка"', '"оценка квалификация"', '"соглашение с держатель"', '"приказ эксперт реестр"',
     '"центр оценка"~3', 'заголовок:"приказ эксперт"', '"реестр центр" OR "эксперт держатель"',
@@ -39,7 +40,7 @@ def _forget() -> None:
 def _documents(count: int, seed: int, start: int = 0) -> list:
     rng = random.Random(seed)
     return [
-        doc(str(n), " ".join(rng.choices(WORDS, k=4)), " ".join(rng.choices(WORDS, k=25)),
+        doc(str(n), " ".join(rng.choices(WORDS, k=4)), " ".join(rng.choices(WORDS, WEIGHTS, k=25)),
             folder_path=("0", str(n % 3)), owner=f"u{n % 4}")
         for n in range(start, start + count)
     ]
@@ -82,6 +83,7 @@ def test_side_file_answers_every_query_as_the_posting_blocks_do(index: SearchInd
     assert [p.stem for p in _side_files(index)] == sorted(_segment_ids(index))
     expected = _answers_from_blocks(index, monkeypatch)
     assert _answered_from_side_files(index, expected)  # the side file was read, not the blocks
+    assert FAST_PATH["postings.pairs"] > 0  # two frequent words side by side: a lookup
 
 
 def test_terms_beyond_the_budget_are_decoded_from_the_blocks(index: SearchIndex, monkeypatch) -> None:

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 
-from search.docsets import _common
+from search.positions import common_values
 from search.query import QueryBuilder, SearchRequest, search
 from tests.search.conftest import add, doc
 
@@ -46,4 +46,4 @@ def test_adjacent_words_meet_where_numpy_intersection_says():
     for size_a, size_b in ((0, 5), (5, 0), (1, 1), (300, 2000), (5000, 4000)):
         a = np.unique(rng.integers(0, 3 << 32, size_a))
         b = np.unique(np.concatenate([rng.integers(0, 3 << 32, size_b), a[::3]]))[:size_b]
-        assert np.array_equal(_common(a, b), np.intersect1d(a, b)), (size_a, size_b)
+        assert np.array_equal(common_values(a, b), np.intersect1d(a, b)), (size_a, size_b)
