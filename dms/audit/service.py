@@ -5,12 +5,13 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime, timedelta, tzinfo, UTC
 from typing import Any, cast
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import CursorResult, Table, func, insert, select
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dms.errors import Invalid
@@ -29,7 +30,8 @@ def _ts_text(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds")
 
 
-def event_hash(ev: AuditEvent) -> str:
+def event_hash(ev: Any) -> str:
+    """The hash of an event (an AuditEvent, or any object with its fields: record_many hashes rows)."""
     body = {
         "id": ev.id, "ts": _ts_text(ev.ts), "actor_id": ev.actor_id, "actor_login": ev.actor_login,
         "action": ev.action, "object_type": ev.object_type, "object_id": ev.object_id,
@@ -60,14 +62,61 @@ def _head(session: Session) -> AuditHead:
 
 
 def record(session: Session, actor: User | None, action: str, object_type: str = "",
-           object_id: int | None = None, **details: Any) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits or rolls back with the change it records).
+           object_id: int | None = None, **details: Any) -> int:
+    """Append one event in the caller's transaction (it commits or rolls back with the change it records); its id.
     Public lookups recorded since the last chained write are folded into the chain first (fold_lookups)."""
+    return record_many(session, actor, [Event(action, object_type, object_id, details)])[0]
+
+
+def _chain_end(session: Session) -> AuditHead:
+    """The chain's head, locked; the first time in a transaction, the pending lookups folded into it first."""
     fresh = session.info.get("audit_head") is None or session.info["audit_head"][0] is not session.get_transaction()
     head = _head(session)
     if fresh:  # once per transaction: a batch's later events need not look again
         _fold_near(session, head)
-    return _append(session, head, actor, action, object_type, object_id, **details)
+    return head
+
+
+@dataclass
+class Event:
+    """One event of record_many: what record() takes, as data."""
+    action: str
+    object_type: str
+    object_id: int | None
+    details: dict[str, Any]
+
+
+# Built once (see _INSERT_EVENT): the events of record_many get their chain links in one executemany.
+_LINK_EVENT = update(cast(Table, AuditEvent.__table__)).where(AuditEvent.__table__.c.id == bindparam("b_id")).values(
+    prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
+
+
+def record_many(session: Session, actor: User | None, events: list[Event]) -> list[int]:
+    """Append `events` (one per object acted on: a batch of documents) in the caller's transaction, in that order,
+    each chained to the one before: one INSERT of the rows (their ids), then their prev_hash/hash in one
+    executemany UPDATE — not two unit-of-work flushes per event (issue 20.3: the events were a third of an
+    ingested document's recording cost). record() is this with one event. Returns the events' ids."""
+    if not events:
+        return []
+    head = _chain_end(session)
+    now, rows = datetime.now(UTC), []
+    for e in events:
+        details = dict(e.details)
+        rows.append({"ts": now, "actor_id": actor.id if actor else None,
+                     "actor_login": actor.login if actor else details.pop("login", ""), "action": e.action,
+                     "object_type": e.object_type, "object_id": e.object_id,
+                     "details": json.loads(json.dumps(details, ensure_ascii=False, default=str)),
+                     "prev_hash": "", "hash": ""})
+    result = session.execute(_INSERT_EVENTS, rows)
+    ids = [int(i) for i in result.scalars()]
+    prev, links = head.last_hash, []
+    for event_id, row in sorted(zip(ids, rows, strict=True), key=lambda pair: pair[0]):  # the chain runs in id order
+        row["id"], row["prev_hash"] = event_id, prev
+        prev = event_hash(SimpleNamespace(**row))
+        links.append({"b_id": event_id, "b_prev": row["prev_hash"], "b_hash": prev})
+    session.execute(_LINK_EVENT, links)
+    head.last_event_id, head.last_hash = max(ids), prev
+    return ids
 
 
 def _fold_near(session: Session, head: AuditHead) -> None:
@@ -113,6 +162,7 @@ FOLD_HASH_CHARS = 32  # of each folded event's hash kept in the fold event (128 
 
 # Built once: a statement made per call costs more to build and to key for the compiled cache than to run.
 _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
+_INSERT_EVENTS = _INSERT_EVENT.returning(AuditEvent.__table__.c.id, sort_by_parameter_order=True)
 
 
 def record_lookup(session: Session, action: str, object_type: str = "", object_id: int | None = None,
@@ -165,7 +215,7 @@ def fold_lookups(session: Session) -> int:
 
 
 def record_view(session: Session, actor: User | None, object_type: str, object_id: int,
-                window: timedelta = VIEW_WINDOW, **details: Any) -> AuditEvent | None:
+                window: timedelta = VIEW_WINDOW, **details: Any) -> int | None:
     """A "document.view" event, unless the same user's view of the same object is already recorded within `window`
     (then None: nothing is written).
 

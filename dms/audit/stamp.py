@@ -53,10 +53,10 @@ def stamp_audit_head(rt: Runtime) -> dict | None:
             return None
         event_id, event_hash = head.last_event_id, head.last_hash
         response = _token(rt, _imprint(event_id, event_hash))
-        ev = audit.record(s, None, ACTION, "audit", event_id, login="system", head_id=event_id, head_hash=event_hash,
-                          time=token_time(response).isoformat(),
-                          token=base64.b64encode(response).decode("ascii"))
-        return {"stamp_event": ev.id, "head_id": event_id, "head_hash": event_hash,
+        stamp_id = audit.record(s, None, ACTION, "audit", event_id, login="system", head_id=event_id,
+                                head_hash=event_hash, time=token_time(response).isoformat(),
+                                token=base64.b64encode(response).decode("ascii"))
+        return {"stamp_event": stamp_id, "head_id": event_id, "head_hash": event_hash,
                 "time": token_time(response).isoformat()}
 
 
