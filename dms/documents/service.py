@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, UTC
-from typing import IO, Any
+from typing import IO, Any, cast
+from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from storage import ObjectStore
@@ -65,25 +67,45 @@ def _touch(session: Session, doc: Document) -> None:
     session.add(OutboxEntry(document_id=doc.id, op="upsert"))
 
 
-def create(session: Session, actor: User, folder: Folder, doc_type: str, title: str,
-           meta: dict[str, Any] | None = None, organisation: Organisation | None = None) -> Document:
-    require(session, actor, P.ADD, folder)
+def check_new(doc_type: str, title: str, meta: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """A new document's title and metadata as they will be filed, or Invalid (before anything is written)."""
     title = " ".join((title or "").split())
     if not title or len(title) > 1000:
         raise Invalid("укажите название документа (до 1000 символов)", {"title": N_("обязательное поле")})
     try:
-        clean = doctypes.validate_metadata(doc_type, meta)
+        return title, doctypes.validate_metadata(doc_type, meta)
     except doctypes.MetadataError as exc:
         raise Invalid("метаданные не прошли проверку", exc.errors) from None
+
+
+def create(session: Session, actor: User, folder: Folder, doc_type: str, title: str,
+           meta: dict[str, Any] | None = None, organisation: Organisation | None = None) -> Document:
+    return create_many(session, actor, folder, doc_type, [(title, meta)], organisation)[0]
+
+
+# Built once: a statement made per call costs more to build and to key for the compiled cache than to run.
+_INSERT_DOCUMENTS = insert(Document).returning(Document, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(cast(Table, OutboxEntry.__table__))
+
+
+def create_many(session: Session, actor: User, folder: Folder, doc_type: str,
+                entries: Sequence[tuple[str, dict[str, Any] | None]],
+                organisation: Organisation | None = None) -> list[Document]:
+    """Documents (title, metadata) of one type in one folder, each with its outbox entry and its
+    "document.create" event, in a handful of statements whatever their number (the one way a document is
+    created: create() is this with one entry). All or nothing: the first invalid entry raises Invalid."""
+    require(session, actor, P.ADD, folder)
+    checked = [check_new(doc_type, title, meta) for title, meta in entries]
     org_id = organisation.id if organisation else (folder.organisation_id or actor.organisation_id)
-    doc = Document(doc_type=doc_type, title=title, folder_id=folder.id, organisation_id=org_id,
-                   state=workflow_for(doc_type).initial, meta=clean, created_by_id=actor.id)
-    session.add(doc)
-    session.flush()
-    session.add(OutboxEntry(document_id=doc.id, op="upsert"))
-    audit.record(session, actor, "document.create", "document", doc.id, type=doc_type, title=title,
-                 folder=folder.id)
-    return doc
+    state = workflow_for(doc_type).initial
+    docs = list(session.scalars(_INSERT_DOCUMENTS, [
+        {"doc_type": doc_type, "title": title, "folder_id": folder.id, "organisation_id": org_id, "state": state,
+         "meta": clean, "created_by_id": actor.id, "revision": 1} for title, clean in checked]))
+    session.execute(_INSERT_OUTBOX, [{"document_id": doc.id, "op": "upsert"} for doc in docs])
+    audit.record_many(session, actor, [
+        audit.Event("document.create", "document", doc.id, {"type": doc_type, "title": doc.title, "folder": folder.id})
+        for doc in docs])
+    return docs
 
 
 def add_version(session: Session, actor: User, doc: Document, upload: StoredUpload, comment: str = "",
@@ -99,39 +121,70 @@ def new_version(session: Session, actor: User | None, doc: Document, stored: Sto
                 expected_revision: int | None = None, retain_until: datetime | None = None,
                 event: str | None = "version.upload", touch: bool = True) -> Version:
     """The one way a version is made (uploads, signing, agreements' countersigned copies, certificates, B-LTA
-    protection), in the caller's transaction, the caller having checked its own permission: the revision checked
-    when the caller has one, the next number, the document's current version, the outbox entry that indexes it.
+    protection), in the caller's transaction, the caller having checked its own permission: new_versions with one
+    document, the revision checked when the caller has one."""
+    check_revision(doc, expected_revision)
+    return new_versions(session, actor, [(doc, stored)], comment=comment, retain_until=retain_until, event=event,
+                        touch=touch)[0]
+
+
+_DOCUMENTS = cast(Table, Document.__table__)
+_POINT_AT_VERSION = update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("b_id"),
+                                            _DOCUMENTS.c.revision == bindparam("b_rev"))
+_SET_CURRENT = _POINT_AT_VERSION.values(current_version_id=bindparam("b_version"), revision=bindparam("b_next"))
+_SET_CURRENT_TOUCHED = _SET_CURRENT.values(updated_at=bindparam("b_now"))
+_INSERT_VERSIONS = insert(Version).returning(Version, sort_by_parameter_order=True)
+
+
+def new_versions(session: Session, actor: User | None, items: Sequence[tuple[Document, StoredUpload]], *,
+                 comment: str = "", retain_until: datetime | None = None, event: str | None = "version.upload",
+                 touch: bool = True) -> list[Version]:
+    """The next version of each document (distinct documents), in a handful of statements whatever their number:
+    the next number, the version row, the document's current version (its revision checked and moved: a document
+    another transaction changed meanwhile is a Conflict), the outbox entry that indexes it, the retention.
     `retain_until`: the bytes are signed — the store keeps them immutable until then, applied once the
     transaction commits (dms.uow.after_commit; a rollback leaves an unprotected object `dms check` finds).
-    `event`: the audit event recorded with the version's facts (None: the caller records its own, richer one).
-    `touch`: the document's "updated" moves (False for the archive's own protection of signed bytes)."""
-    check_revision(doc, expected_revision)
-    number = (session.scalar(select(func.max(Version.number)).where(Version.document_id == doc.id)) or 0) + 1
-    version = Version(document_id=doc.id, number=number, object_key=stored.key, sha256=stored.sha256,
-                      size=stored.size, media_type=stored.media_type, filename=stored.filename,
-                      comment=comment[:1000], created_by_id=actor.id if actor is not None else None)
-    session.add(version)
+    `event`: the audit event recorded with each version's facts (None: the caller records its own, richer one).
+    `touch`: the documents' "updated" moves (False for the archive's own protection of signed bytes)."""
+    if not items:
+        return []
+    ids = [doc.id for doc, _ in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError("new_versions: one version per document per call")
+    last = dict(session.execute(select(Version.document_id, func.max(Version.number))
+                                .where(Version.document_id.in_(ids)).group_by(Version.document_id)).all())
+    created_by = actor.id if actor is not None else None
     try:
-        session.flush()
+        made = list(session.scalars(_INSERT_VERSIONS, [
+            {"document_id": doc.id, "number": (last.get(doc.id) or 0) + 1, "object_key": stored.key,
+             "sha256": stored.sha256, "size": stored.size, "media_type": stored.media_type,
+             "filename": stored.filename, "comment": comment[:1000], "created_by_id": created_by}
+            for doc, stored in items]))
     except IntegrityError as exc:  # PostgreSQL: another transaction committed this number first (SQLite queues)
         if VERSION_NUMBER_UNIQUE not in str(exc.orig):
             raise
         raise Conflict("документ изменён другим пользователем; повторите загрузку") from None
-    doc.current_version_id = version.id
-    if touch:
-        _touch(session, doc)
-    else:
-        session.add(OutboxEntry(document_id=doc.id, op="upsert"))
-    try:
-        session.flush()
-    except StaleDataError:
-        raise Conflict("документ изменён другим пользователем; повторите загрузку") from None
-    if retain_until is not None:
-        retain(session, stored.key, retain_until)
+    now = datetime.now(UTC)
+    moved = [{"b_id": doc.id, "b_rev": doc.revision, "b_next": doc.revision + 1, "b_version": version.id,
+              "b_now": now} for (doc, _), version in zip(items, made, strict=True)]
+    result = session.execute(_SET_CURRENT_TOUCHED if touch else _SET_CURRENT, moved)
+    if cast(CursorResult, result).rowcount != len(items):  # a revision another transaction moved meanwhile
+        raise Conflict("документ изменён другим пользователем; повторите загрузку")
+    for (doc, stored), version, change in zip(items, made, moved, strict=True):
+        set_committed_value(doc, "revision", change["b_next"])
+        set_committed_value(doc, "current_version_id", version.id)
+        set_committed_value(doc, "current_version", version)
+        if touch:
+            set_committed_value(doc, "updated_at", now)
+        if retain_until is not None:
+            retain(session, stored.key, retain_until)
+    session.execute(_INSERT_OUTBOX, [{"document_id": i, "op": "upsert"} for i in ids])
     if event is not None:
-        audit.record(session, actor, event, "document", doc.id, version=number, sha256=stored.sha256,
-                     size=stored.size, media_type=stored.media_type, filename=stored.filename)
-    return version
+        audit.record_many(session, actor, [
+            audit.Event(event, "document", doc.id, {"version": v.number, "sha256": v.sha256, "size": v.size,
+                                                    "media_type": v.media_type, "filename": v.filename})
+            for (doc, _), v in zip(items, made, strict=True)])
+    return made
 
 
 def retain(session: Session, key: str, until: datetime) -> None:
@@ -208,7 +261,8 @@ def can(session: Session, actor: User | None, permission: P, doc: Document) -> b
     return has_permission(session, actor, permission, doc)
 
 
-__all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "create", "add_version", "new_version", "retain",
+__all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "check_new", "create", "create_many", "add_version",
+           "new_version", "new_versions", "retain",
            "update_metadata", "versions", "get_version", "record_download", "record_view", "can"]
 
 
