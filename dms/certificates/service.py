@@ -765,41 +765,61 @@ def _give_back(rt: Runtime, centre_id: int, first_seq: int, prepared: list[Prepa
 
 def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch_id: int, prepared: list[Prepared],
                   infos: list, fingerprint: str, replaces_id: int | None) -> list[dict]:  # noqa: ANN001
+    """The batch's documents, versions (documents.new_versions: the one way a version is made, with the retention
+    every signed object gets, after the commit), texts, signatures, certificates and blanks in a few statements
+    for the whole batch; then each certificate's workflow step (the engine's rules, per document)."""
     from dms.signatures.service import RETENTION
-    issued = []
     today, until = _today(), datetime.now(UTC) + RETENTION
-    blanks = {b.number: b for b in s.scalars(select(Blank).where(Blank.number.in_([p.blank for p in prepared])))}
-    for p, info in zip(prepared, infos, strict=False):
-        r = p.row
-        meta = {"holder": r.full_name, "qualification": r.qualification, "level": r.level, "issue_date":
-                today.isoformat(), "blank_number": p.blank}
-        if p.valid_until:
-            meta["valid_until"] = p.valid_until.isoformat()
-        doc = Document(doc_type="certificate", title=f"Свидетельство о квалификации {p.number} — {r.full_name}",
-                       folder_id=folder_id, organisation_id=centre_id, state="draft", reg_number=p.number,
-                       reg_date=today, meta=meta, created_by_id=actor.id)
-        s.add(doc)
-        s.flush()
-        version = documents.new_version(  # with the retention every signed object gets, after the commit
-            s, actor, doc, documents.StoredUpload(info.key, info.sha256, info.size, PDF, f"svidetelstvo-{doc.id}.pdf"),
-            comment="Выдано и подписано", retain_until=until, event=None)
-        s.add(VersionText(version_id=version.id, text=p.text, method="generated", ocr_status="not_needed"))
-        s.add(Signature(document_id=doc.id, version_id=version.id, source_version_id=version.id, kind="pades",
-                        signer_id=actor.id, credential_fingerprint=fingerprint, level=Level.B_T.value,
-                        transition="issue"))
-        cert = Certificate(document_id=doc.id, number=p.number, centre_id=centre_id, holder_name=r.full_name,
-                           holder_surname=normalise_surname(r.surname), birth_date=r.birth_date, snils=r.snils or None,
-                           qualification=r.qualification, level=r.level, exam_date=r.exam_date,
-                           protocol_number=r.protocol, issue_date=today, valid_until=p.valid_until,
-                           blank_number=p.blank, token=p.token, batch_id=batch_id, replaces_id=replaces_id)
-        s.add(cert)
-        s.flush()
-        blank = blanks[p.blank]
-        blank.status, blank.certificate_id, blank.changed_at = "used", cert.id, datetime.now(UTC)
+    docs = list(s.scalars(_INSERT_CERTIFICATE_DOCUMENTS, [_document_row(actor, centre_id, folder_id, today, p)
+                                                          for p in prepared]))
+    versions = documents.new_versions(s, actor, [
+        (doc, documents.StoredUpload(info.key, info.sha256, info.size, PDF, f"svidetelstvo-{doc.id}.pdf"))
+        for doc, info in zip(docs, infos, strict=True)], comment="Выдано и подписано", retain_until=until, event=None)
+    s.execute(insert(VersionText), [{"version_id": v.id, "text": p.text, "method": "generated",
+                                     "ocr_status": "not_needed"} for v, p in zip(versions, prepared, strict=True)])
+    s.execute(insert(Signature), [{"document_id": v.document_id, "version_id": v.id, "source_version_id": v.id,
+                                   "kind": "pades", "signer_id": actor.id, "credential_fingerprint": fingerprint,
+                                   "level": Level.B_T.value, "transition": "issue"} for v in versions])
+    cert_ids = list(s.scalars(_INSERT_CERTIFICATES, [_certificate_row(doc.id, centre_id, today, batch_id,
+                                                                      replaces_id, p)
+                                                     for doc, p in zip(docs, prepared, strict=True)]))
+    now, cert_of_blank = datetime.now(UTC), {p.blank: cert_id for p, cert_id in zip(prepared, cert_ids, strict=True)}
+    blanks = s.scalars(select(Blank).where(Blank.number.in_(list(cert_of_blank)))).all()
+    if len(blanks) != len(cert_of_blank):
+        raise LookupError(sorted(set(cert_of_blank) - {b.number for b in blanks}))
+    for blank in blanks:
+        blank.status, blank.certificate_id, blank.changed_at = "used", cert_of_blank[blank.number], now
+    issued = []
+    for doc, p, info in zip(docs, prepared, infos, strict=True):
         wf_svc.execute(s, actor, doc, "issue", f"пакет {batch_id}", signed=True)
-        issued.append({"id": doc.id, "number": p.number, "blank": p.blank, "holder": r.full_name,
-                       "sha256": info.sha256, "row": r.row})
+        issued.append({"id": doc.id, "number": p.number, "blank": p.blank, "holder": p.row.full_name,
+                       "sha256": info.sha256, "row": p.row.row})
     return issued
+
+
+_INSERT_CERTIFICATE_DOCUMENTS = insert(Document).returning(Document, sort_by_parameter_order=True)
+_INSERT_CERTIFICATES = insert(Certificate).returning(Certificate.id, sort_by_parameter_order=True)
+
+
+def _document_row(actor: User, centre_id: int, folder_id: int, today: date, p: Prepared) -> dict:
+    r = p.row
+    meta = {"holder": r.full_name, "qualification": r.qualification, "level": r.level, "issue_date":
+            today.isoformat(), "blank_number": p.blank}
+    if p.valid_until:
+        meta["valid_until"] = p.valid_until.isoformat()
+    return {"doc_type": "certificate", "title": f"Свидетельство о квалификации {p.number} — {r.full_name}",
+            "folder_id": folder_id, "organisation_id": centre_id, "state": "draft", "reg_number": p.number,
+            "reg_date": today, "meta": meta, "created_by_id": actor.id, "revision": 1}
+
+
+def _certificate_row(doc_id: int, centre_id: int, today: date, batch_id: int, replaces_id: int | None,
+                     p: Prepared) -> dict:
+    r = p.row
+    return {"document_id": doc_id, "number": p.number, "centre_id": centre_id, "holder_name": r.full_name,
+            "holder_surname": normalise_surname(r.surname), "birth_date": r.birth_date, "snils": r.snils or None,
+            "qualification": r.qualification, "level": r.level, "exam_date": r.exam_date,
+            "protocol_number": r.protocol, "issue_date": today, "valid_until": p.valid_until,
+            "blank_number": p.blank, "token": p.token, "batch_id": batch_id, "replaces_id": replaces_id}
 
 
 # -- lifecycle --------------------------------------------------------------------------------------------
