@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import functools
 import io
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, UTC
@@ -136,6 +137,15 @@ def render_stamp_pdf(
     """A one-page PDF, ``width`` × ``height`` points, showing the stamp (``note``: a line under the title)."""
     if width < 120 or height < 50:
         raise StampError(f"stamp box {width:.0f}×{height:.0f} pt is too small (min 120×50)")
+    return _drawing(tuple(text.lines()), width, height, verify_url, note)
+
+
+@functools.lru_cache(maxsize=16)
+def _drawing(
+    text_lines: tuple[str, ...], width: float, height: float, verify_url: str | None, note: str | None
+) -> bytes:
+    """The stamp drawn once for what it shows: a batch's signatures of one minute show the same stamp (its time is
+    to the minute), and drawing it (reportlab, a font subset) was a fifth of a certificate's signing (issue 20)."""
     font = _register_font()
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
@@ -153,7 +163,7 @@ def render_stamp_pdf(
     text_width = text_right - text_left
     pdf.setFillColor(STAMP_BLUE)
     noted = [(note, 7.5)] if note else []
-    lines = [(line, 8.5) for line in TITLE_LINES] + noted + [(line, 7.0) for line in text.lines()]
+    lines = [(line, 8.5) for line in TITLE_LINES] + noted + [(line, 7.0) for line in text_lines]
     step = (height - 16) / len(lines)
     cursor = height - 8 - step * 0.8
     for line, size in lines:
@@ -169,6 +179,19 @@ def render_stamp_pdf(
     return buffer.getvalue()
 
 
+_READERS = threading.local()
+
+
+def _reader(pdf_bytes: bytes) -> PdfFileReader:
+    """A reader of the stamp's PDF, kept for the next signature showing the same stamp: parsing it (its font
+    subset above all) for every signature was a quarter of a certificate's signing (issue 20). Importing copies its
+    objects into each signed document; it is only read. One per thread: a reader reads from one stream."""
+    kept = getattr(_READERS, "kept", None)
+    if kept is None or kept[0] != pdf_bytes:
+        kept = _READERS.kept = (pdf_bytes, PdfFileReader(io.BytesIO(pdf_bytes)))
+    return kept[1]
+
+
 class ImportedPdfBytes(PdfContent):
     """Like pyHanko's ImportedPdfPage, but from bytes in memory instead of a file name."""
 
@@ -179,7 +202,7 @@ class ImportedPdfBytes(PdfContent):
 
     def render(self) -> bytes:
         writer = self._ensure_writer
-        xobject = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(self.pdf_bytes)), page_ix=self.page_ix)
+        xobject = writer.import_page_as_xobject(_reader(self.pdf_bytes), page_ix=self.page_ix)
         resource_name = b"/Import" + binascii.hexlify(uuid.uuid4().bytes)
         self.resources.xobject[resource_name.decode("ascii")] = xobject
         x1, y1, x2, y2 = xobject.get_object()["/BBox"]

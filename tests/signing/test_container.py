@@ -94,3 +94,39 @@ def test_a_time_stamp_tokens_certificate_set_is_der_sorted(pki):
     token = tsp.TimeStampResp.load(authority.respond(request.dump()))["time_stamp_token"]
     encodings = [c.chosen.dump() for c in token["content"]["certificates"]]
     assert len(encodings) == 3 and encodings == sorted(encodings)
+
+
+def test_the_signatures_of_one_minute_draw_their_stamp_once_and_each_shows_it(pki, monkeypatch):
+    """A stamp shows the signer and the minute of signing: a batch's signatures of one minute share one drawing
+    (and one parse of it) instead of drawing it with reportlab and parsing its font anew for every signature."""
+    import io
+    from datetime import UTC, datetime
+
+    import pypdf
+
+    from signing import stamp
+
+    class OneMinute(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+    drawn = []
+    real_canvas = stamp.canvas.Canvas
+
+    def counting_canvas(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        drawn.append(1)
+        return real_canvas(*args, **kwargs)
+
+    pdfs = [make_pdf(f"Свидетельство № {n}") for n in (11, 12, 13)]
+    monkeypatch.setattr(stamp, "datetime", OneMinute)
+    monkeypatch.setattr(stamp.canvas, "Canvas", counting_canvas)
+    request = SignRequest(level=Level.B_T, timestamper=pki.tsa, lock=True, stamp=StampPlacement(x=40, y=50))
+    signed = [sign_pdf(pdf, pki.agency_signer, request) for pdf in pdfs]
+    assert len(drawn) == 1
+    for pdf in signed:
+        [widget] = [a.get_object() for a in pypdf.PdfReader(io.BytesIO(pdf)).pages[0]["/Annots"]]
+        appearance = widget["/AP"]["/N"].get_object()
+        assert appearance["/Resources"]["/XObject"] and appearance.get_data()
+        [signature] = validate_pdf(pdf, pki.trust).signatures
+        assert (signature.status, signature.level) == ("valid", "B-T")
