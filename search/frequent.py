@@ -57,6 +57,7 @@ POSITIONS_PER_DOC = 32  # per positional field, copied positions per document of
 POSTINGS_PER_DOC = 16  # per field without positions, copied postings per document
 PAIR_TERMS = 4  # per positional field, the most frequent words whose adjacent pairs are kept
 PAIR_POSITIONS_PER_DOC = 1.0  # ... among those with at least this many positions per document
+PAIR_CHUNK_DOCS = 65536  # documents whose positions are paired at a time
 RECHECK_SECONDS = 5.0  # how long a reader trusts that a segment has no usable side file
 CACHED_SEGMENTS = 64
 
@@ -168,21 +169,20 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
             for fieldname, tbytes in terms:
                 positional = isinstance(schema[fieldname].format, ArrayPositions)
                 docs, weights, counts, positions = _decode(reader.postings(fieldname, tbytes), positional)
-                if counts is not None and positions is not None:
-                    kept = pairable.setdefault(fieldname, [])
-                    if len(kept) < PAIR_TERMS and len(positions) >= PAIR_POSITIONS_PER_DOC * reader.doc_count_all():
-                        kept.append((tbytes, docs.astype(np.uint32), counts, positions.astype(np.uint32)))
-                entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(),
-                                         "docs": out.put(docs.astype("<u4"))}
+                docs = docs.astype("<u4")
+                entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(), "docs": out.put(docs)}
                 entry["weights"] = _weights_entry(out, weights, counts)
                 if counts is not None and positions is not None:
-                    entry["counts"] = out.put(counts.astype(_smallest_uint(int(counts.max(initial=0)))))
-                    entry["positions"] = out.put(positions.astype(_smallest_uint(max(int(positions.max(initial=0)),
-                                                                                     0xFFFF))))
+                    counts = counts.astype(_smallest_uint(int(counts.max(initial=0))))
+                    positions = positions.astype(_smallest_uint(max(int(positions.max(initial=0)), 0xFFFF)))
+                    entry["counts"], entry["positions"] = out.put(counts), out.put(positions)
+                    kept = pairable.setdefault(fieldname, [])
+                    if len(kept) < PAIR_TERMS and len(positions) >= PAIR_POSITIONS_PER_DOC * reader.doc_count_all():
+                        kept.append((tbytes, docs, counts, positions))
                 entries.append(entry)
             pairs = [{"field": fieldname, "first": first.hex(), "second": second.hex(), "docs": out.put(docs)}
                      for fieldname, words in sorted(pairable.items())
-                     for first, second, docs in _adjacent_pairs(words)]
+                     for first, second, docs in _adjacent_pairs(words, reader.doc_count_all())]
             header = json.dumps({"version": VERSION, "segment": segment.segment_id(),
                                  "docs": reader.doc_count_all(), "terms": entries, "pairs": pairs}).encode()
             f.write(header)
@@ -197,16 +197,24 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
     return target
 
 
-def _adjacent_pairs(words: list[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]]
+def _adjacent_pairs(words: list[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]], doc_count: int
                     ) -> Iterable[tuple[bytes, bytes, np.ndarray]]:
     """(first, second, documents where second follows first right after) of each ordered pair of
-    the words (a word and itself too), as ``<u4``; the keys of one word at a time are rebuilt
-    rather than all kept (64 MB a word at a million documents)."""
-    for first, *rest in words:
-        follows = position_keys(*rest) + 1
-        for second, docs, counts, positions in words:
-            found = common_values(follows, position_keys(docs, counts, positions))
-            yield first, second, np.unique(found >> 32).astype("<u4")
+    the words (a word and itself too), as ``<u4``; ``PAIR_CHUNK_DOCS`` documents at a time, so that
+    the keys of the words' positions stay small (64 MB a word at a million documents at once)."""
+    starts = [np.concatenate(([0], np.cumsum(counts, dtype=np.int64))) for _, _, counts, _ in words]
+    found: dict[tuple[bytes, bytes], list[np.ndarray]] = {(a[0], b[0]): [] for a in words for b in words}
+    for low in range(0, doc_count, PAIR_CHUNK_DOCS):
+        keys = []
+        for (_, docs, counts, positions), start in zip(words, starts, strict=True):
+            i, j = np.searchsorted(docs, [low, low + PAIR_CHUNK_DOCS])
+            keys.append(position_keys(docs[i:j], counts[i:j], positions[start[i]:start[j]]))
+        for (first, *_), first_keys in zip(words, keys, strict=True):
+            follows = first_keys + 1
+            for (second, *_), second_keys in zip(words, keys, strict=True):
+                found[first, second].append(np.unique(common_values(follows, second_keys) >> 32))
+    for (first, second), parts in found.items():
+        yield first, second, np.concatenate(parts).astype("<u4") if parts else np.empty(0, "<u4")
 
 
 def _usable(path: Path, segment_id: str, doc_count: int) -> bool:

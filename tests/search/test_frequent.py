@@ -28,6 +28,7 @@ FILTERS = [None, [{"folder_path": {"0"}}], [{"folder_path": {"2"}}, {"owner": {"
 @pytest.fixture(autouse=True)
 def small_segments_get_side_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(frequent, "MIN_DOCS", 16)
+    monkeypatch.setattr(frequent, "PAIR_CHUNK_DOCS", 7)  # pairs found a few documents at a time
     _forget()
 
 
