@@ -170,6 +170,33 @@ def _pem_key(key: PrivateKey, passphrase: str, iterations: int = PIN_KDF_ITERATI
     return pem.armor("ENCRYPTED PRIVATE KEY", info.dump())
 
 
+def _open_pem_key(key_pem: bytes, passphrase: str) -> PrivateKey:
+    """The key of a PEM :func:`_pem_key` wrote (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC), opened so that other
+    threads run during its key derivation: cryptography's PEM loader holds the GIL through the PBKDF2 rounds
+    (0.6 s of a user's PIN), its PBKDF2HMAC does not (issue 20: a batch renders while the PIN opens the key).
+    Any other PEM goes to cryptography's loader. ValueError for a wrong passphrase, as that loader."""
+    try:
+        info = asn1_keys.EncryptedPrivateKeyInfo.load(pem.unarmor(key_pem)[2])
+        scheme = info["encryption_algorithm"]
+        kdf, cipher = scheme["parameters"]["key_derivation_func"], scheme["parameters"]["encryption_scheme"]
+        ours = (scheme["algorithm"].native, kdf["algorithm"].native, kdf["parameters"]["prf"]["algorithm"].native,
+                cipher["algorithm"].native) == ("pbes2", "pbkdf2", "sha256", "aes256_cbc")
+    except (ValueError, TypeError, KeyError):
+        ours = False
+    if not ours:
+        key = serialization.load_pem_private_key(key_pem, password=passphrase.encode("utf-8"))
+        return key  # type: ignore[return-value]  # the caller checks the type
+    parameters = kdf["parameters"]
+    kek = PBKDF2HMAC(hashes.SHA256(), 32, parameters["salt"].native, parameters["iteration_count"].native).derive(
+        passphrase.encode("utf-8")
+    )
+    decryptor = Cipher(algorithms.AES(kek), modes.CBC(cipher["parameters"].native)).decryptor()
+    padded = decryptor.update(info["encrypted_data"].native) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    plain = unpadder.update(padded) + unpadder.finalize()  # ValueError: wrong passphrase (bad padding)
+    return serialization.load_der_private_key(plain, password=None)  # type: ignore[return-value]
+
+
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -715,7 +742,7 @@ def load_signer(
         else credential
     )
     try:
-        key = serialization.load_pem_private_key(key_pem, password=pin.encode("utf-8"))
+        key = _open_pem_key(key_pem, pin)
     except (ValueError, TypeError) as exc:
         raise WrongPin() from exc
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):

@@ -188,6 +188,7 @@ class Prepared:
     token: str
     valid_until: date | None
     text: str = ""
+    pdf: bytes | None = None  # rendered while the signer's key was opening (_render_while), till it is signed
 
 
 @dataclass
@@ -216,6 +217,16 @@ def _text(spec: pdfrender.CertificateSpec) -> str:
                      spec.centre_name, spec.centre_code, f"бланк {spec.blank_number}"])
 
 
+def _render_while(rt: Runtime, centre: Organisation, signatory: User, prepared: list[Prepared],
+                  going_on: Callable[[], bool]) -> None:
+    """Render certificates in order, in this thread, while `going_on()` (the signer's key opening in another
+    thread): the core the key derivation leaves free renders what the workers would otherwise render after it."""
+    for p in prepared:
+        if not going_on():
+            return
+        p.pdf = pdfrender.render_certificate_pdf(_spec(rt, centre, signatory, p))
+
+
 def signing_request(tsa) -> SignRequest:  # noqa: ANN001
     """How a certificate is signed: B-T with our TSA, locked, the visible stamp where the template keeps room."""
     box = pdfrender.certificate_stamp_box()  # the place the template keeps free: the stamp covers no text
@@ -223,11 +234,11 @@ def signing_request(tsa) -> SignRequest:  # noqa: ANN001
                        stamp=StampPlacement(x=box.x, y=box.y, width=box.width, height=box.height))
 
 
-def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignRequest,  # noqa: ANN001
+def _produce(specs: list[pdfrender.CertificateSpec | bytes], signer, request: SignRequest,  # noqa: ANN001
              each: Callable[[bytes], None]) -> None:
-    """Render and sign every certificate, handing each signed PDF, in order, to `each` as soon as it is signed (the
-    caller stores it while the workers sign the next ones): in worker processes (each loads fonts and key once) for
-    big batches, in this process for small ones."""
+    """Render (a spec; a PDF already rendered is taken as it is) and sign every certificate, handing each signed PDF,
+    in order, to `each` as soon as it is signed (the caller stores it while the workers sign the next ones): in
+    worker processes (each loads fonts and key once) for big batches, in this process for small ones."""
     import os
     from concurrent.futures import ProcessPoolExecutor
 
@@ -245,7 +256,7 @@ def _produce(specs: list[pdfrender.CertificateSpec], signer, request: SignReques
         request = local.request
         if len(specs) < PARALLEL_FROM or SIGN_WORKERS < 2:
             for spec in specs:
-                each(check(local.sign_one(pdfrender.render_certificate_pdf(spec))))
+                each(check(local.sign_one(certificate_worker.rendered(spec))))
             return
     # Workers fork from a fork server that has the renderer, the signer and their fonts loaded (not spawned
     # interpreters that re-import the whole application each: the stall of issue 20); they die with this process.
@@ -421,22 +432,33 @@ def issue(rt: Runtime, actor_login: str, centre_code: str, rows: list[ExamResult
             check_people(s, rows, replaces)
             if replaces is None:
                 check_not_issued(s, rows)
-            signer, cred = pki.unlock(rt, s, actor, pin)
-            tsa = pki.load(rt).tsa
-            free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
-                             .order_by(Blank.number).limit(len(rows)).with_for_update()).all()
-            if len(free) < len(rows):
-                raise Conflict("не хватает бланков: нужно %(need)s, свободно %(free)s "
-                               "(выдайте центру диапазон бланков)", need=len(rows), free=len(free))
-            first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
-            for b in free:
-                b.status, b.changed_at = "reserved", datetime.now(UTC)
-            until = _years_later(_today(), valid_years) if valid_years else None
-            prepared = [Prepared(r, n, b.number, secrets.token_urlsafe(18), until)
-                        for r, n, b in zip(rows, numbers, free, strict=False)]
-            s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
-                stage="reserved", reservation=_reservation_json(first_seq, prepared), rows_json=_rows_to_json(rows),
-                owner=_owner(), heartbeat_at=datetime.now(UTC), signed_by_id=actor.id))
+            # The key opens in a thread while this one reserves and renders (issue 20: the PIN's key derivation,
+            # 0.6 s of one core, was a third of a 50-row batch). Nothing is committed before the PIN is found
+            # right: a wrong one rolls the reservation back, so refusals still consume no number or blank.
+            unlocking = pki.begin_unlock(rt, s, actor, pin)
+            try:
+                tsa = pki.load(rt).tsa
+                free = s.scalars(select(Blank).where(Blank.centre_id == centre.id, Blank.status == "free")
+                                 .order_by(Blank.number).limit(len(rows)).with_for_update()).all()
+                if len(free) < len(rows):
+                    raise Conflict("не хватает бланков: нужно %(need)s, свободно %(free)s "
+                                   "(выдайте центру диапазон бланков)", need=len(rows), free=len(free))
+                first_seq, numbers = wf_svc.reserve_numbers(s, "certificate", centre, len(rows))
+                for b in free:
+                    b.status, b.changed_at = "reserved", datetime.now(UTC)
+                until = _years_later(_today(), valid_years) if valid_years else None
+                prepared = [Prepared(r, n, b.number, secrets.token_urlsafe(18), until)
+                            for r, n, b in zip(rows, numbers, free, strict=False)]
+                s.execute(update(IssueBatch).where(IssueBatch.id == batch_id).values(
+                    stage="reserved", reservation=_reservation_json(first_seq, prepared),
+                    rows_json=_rows_to_json(rows), owner=_owner(), heartbeat_at=datetime.now(UTC),
+                    signed_by_id=actor.id))
+                _render_while(rt, centre, actor, prepared, unlocking.opening)
+            except BaseException:
+                s.rollback()
+                unlocking.result()  # a wrong PIN is the refusal; a right one is counted so
+                raise
+            signer, cred = unlocking.result()  # commits the reservation
             folder_id = folder.id
             s.expunge(centre)
             s.expunge(actor)
@@ -471,7 +493,9 @@ def _complete(rt: Runtime, batch_id: int, actor: User, centre: Organisation, fol
             if done % 50 == 0 or done == len(prepared):
                 report("storing", done, len(prepared))
 
-        _produce(specs, signer, request, store)
+        _produce([p.pdf or spec for p, spec in zip(prepared, specs, strict=True)], signer, request, store)
+        for p in prepared:
+            p.pdf = None
         _set_stage(rt, batch_id, "storing", len(infos))
         with rt.db.session() as s:
             actor = s.get_one(User, actor_id)

@@ -34,9 +34,14 @@ def init(certificate_der: bytes, key_der: bytes, chain_der: list[bytes], request
     pdfrender.load_fonts()
 
 
-def produce(spec: pdfrender.CertificateSpec) -> bytes | SigningLibraryError:
+def rendered(item: pdfrender.CertificateSpec | bytes) -> bytes:
+    """The certificate's PDF: rendered from its spec, or as the batch process already rendered it."""
+    return item if isinstance(item, bytes) else pdfrender.render_certificate_pdf(item)
+
+
+def produce(item: pdfrender.CertificateSpec | bytes) -> bytes | SigningLibraryError:
     assert _BATCH is not None, "init() first"
     try:
-        return _BATCH.sign_one(pdfrender.render_certificate_pdf(spec))
+        return _BATCH.sign_one(rendered(item))
     except SigningLibraryError as exc:
         return exc

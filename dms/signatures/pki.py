@@ -480,6 +480,47 @@ def _chain_der(pki: Pki, cred: SigningCredential) -> list[bytes]:
 
 def unlock(rt: Runtime, session: Session, user: User, pin: str) -> tuple[SignerIdentity, SigningCredential]:
     """The user's signer, its key opened with `pin`; refusals say what is wrong with the credential."""
+    return begin_unlock(rt, session, user, pin).result()
+
+
+class PendingUnlock:
+    """A signing key being opened with a PIN in a thread of its own (begin_unlock). Its key derivation, 0.6 s of one
+    core, lets other threads run: the caller prepares meanwhile what needs no key (a batch renders its certificates,
+    issue 20). The caller's session must not be committed before result(): a wrong PIN rolls back what it did."""
+
+    def __init__(self, session: Session, cred: SigningCredential, opening: threading.Thread,
+                 outcome: list[SignerIdentity | BaseException]) -> None:
+        self._session, self._cred, self._opening, self._outcome = session, cred, opening, outcome
+        self._settled: tuple[SignerIdentity, SigningCredential] | None = None
+
+    def opening(self) -> bool:
+        """The key is still being opened."""
+        return self._opening.is_alive()
+
+    def result(self) -> tuple[SignerIdentity, SigningCredential]:
+        """The signer, the attempt counted as right; or the refusal (a wrong PIN counted, after rolling back the
+        caller's uncommitted work)."""
+        if self._settled is not None:
+            return self._settled
+        self._opening.join()
+        session, cred_id = self._session, self._cred.id
+        [outcome] = self._outcome
+        if isinstance(outcome, sig_errors.WrongPin):
+            session.rollback()
+            raise _wrong_pin(session, cred_id) from None
+        if isinstance(outcome, sig_errors.SigningLibraryError):
+            session.rollback()
+            _pin_settled(session, cred_id, right=False)
+            raise refusal(outcome) from None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        _pin_settled(session, cred_id, right=True)
+        self._settled = outcome, self._cred
+        return self._settled
+
+
+def begin_unlock(rt: Runtime, session: Session, user: User, pin: str) -> PendingUnlock:
+    """Start opening the user's key with `pin` (see PendingUnlock); refusals about the credential come at once."""
     creds = credentials_of(session, user)
     active = next((c for c in creds if is_active(c)), None)
     if active is None:
@@ -490,16 +531,19 @@ def unlock(rt: Runtime, session: Session, user: User, pin: str) -> tuple[SignerI
             raise SigningRefused("сертификат подписи отозван; обратитесь к администратору за новым", 403)
         raise SigningRefused("у сертификата подписи истёк или ещё не начался срок действия", 403)
     _claim_pin_attempt(session, active.id)
-    try:
-        signer = load_signer((active.certificate_der, active.encrypted_key_pem.encode("ascii")), pin or "",
-                             _chain_der(load(rt), active))
-    except sig_errors.WrongPin:
-        raise _wrong_pin(session, active.id) from None
-    except sig_errors.SigningLibraryError as exc:
-        _pin_settled(session, active.id, right=False)
-        raise refusal(exc) from None
-    _pin_settled(session, active.id, right=True)
-    return signer, active
+    credential = (active.certificate_der, active.encrypted_key_pem.encode("ascii"))
+    chain = _chain_der(load(rt), active)
+    outcome: list[SignerIdentity | BaseException] = []
+
+    def open_key() -> None:
+        try:
+            outcome.append(load_signer(credential, pin or "", chain))
+        except BaseException as exc:  # noqa: BLE001 - handed to result() in the caller's thread
+            outcome.append(exc)
+
+    opening = threading.Thread(target=open_key, name="pin-kdf", daemon=True)
+    opening.start()
+    return PendingUnlock(session, active, opening, outcome)
 
 
 # --- PIN guessing (issue 16): every attempt counted before the key is tried; each wrong PIN delays the next try
