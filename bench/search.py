@@ -257,10 +257,14 @@ def _app_env(data_dir: Path) -> dict[str, str]:
 
 def measure_reindex(work: Path, count: int, words: list[str]) -> dict:
     """Runs ``dms reindex`` over a filled archive; its own peak RSS comes from ``wait4``."""
-    data_dir = work / "app"
     started = time.perf_counter()
-    fill_archive(data_dir, count, words)
+    fill_archive(work / "app", count, words)
     filled = time.perf_counter() - started
+    return {**run_reindex(work / "app"), "fill_seconds": filled}
+
+
+def run_reindex(data_dir: Path) -> dict:
+    """`dms reindex` of an archive: seconds, CPU seconds and peak RSS of the command."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "dms", "reindex"], env=_app_env(data_dir), cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -279,8 +283,8 @@ def measure_reindex(work: Path, count: int, words: list[str]) -> dict:
     if status != 0:
         raise SystemExit(f"dms reindex failed with status {status}")
     indexed = json.loads(out.decode().strip().splitlines()[-1])["documents"]
-    return {"docs": indexed, "seconds": seconds, "fill_seconds": filled,
-            "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak_kb / 1024}
+    return {"docs": indexed, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": peak_kb / 1024}
 
 
 def peak_rss_kb(pid: int | str = "self") -> int:
