@@ -2,7 +2,7 @@
 
 The first phrase of common words in a new process decoded every Whoosh W3 block of its words
 (unpickle, decompress: ~2,400 blocks for two words in title and content at 100,000 documents,
-~300 ms of CPU; ten times that at a million), and the auditor's access filter did the same for
+~400-500 ms of CPU; ten times that at a million), and the auditor's access filter did the same for
 ``folder_path:0``, a term of every document. Segments never change once written, so the
 writer copies the postings of each large segment's most frequent terms once, as plain arrays,
 into a side file beside the segment; a reader maps it into memory and slices the arrays.
