@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 import qrcode
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
+from qrcode.util import MODE_8BIT_BYTE, QRData
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
@@ -437,11 +438,23 @@ def render_text_pdf(title: str, text: str, *, deterministic: bool = True) -> byt
 QR_MASK_PATTERN = 2
 
 
+@lru_cache(maxsize=64)
+def _qr_version(length: int) -> int:
+    """The smallest QR version that holds `length` bytes: found once per length, not by encoding every code twice
+    (qrcode's fit=True; a third of rendering a certificate, issue 20). Verification URLs all have one length."""
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2, mask_pattern=QR_MASK_PATTERN)
+    code.add_data(QRData(b"x" * length, mode=MODE_8BIT_BYTE))
+    code.make(fit=True)
+    return int(code.version)
+
+
 def qr_image(data: str) -> Image.Image:
     """A QR code as a 1-pixel-per-module bitmap; the PDF scales it up without smoothing."""
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2, mask_pattern=QR_MASK_PATTERN)
-    code.add_data(data)
-    code.make(fit=True)
+    encoded = QRData(data.encode("utf-8"), mode=MODE_8BIT_BYTE)
+    code = qrcode.QRCode(version=_qr_version(len(encoded)), error_correction=ERROR_CORRECT_M, border=2,
+                         mask_pattern=QR_MASK_PATTERN)
+    code.add_data(encoded)
+    code.make(fit=False)
     matrix = code.get_matrix()
     size = len(matrix)
     pixels = bytes(0 if dark else 255 for row in matrix for dark in row)
