@@ -29,6 +29,7 @@ def issue_cmd(ctx: click.Context, file: Path, centre: str, login: str, valid_yea
     from dms.certificates.rows import read_results
     with open(file, "rb") as f:
         rows = read_results(f, file.name)
+    certs.start_workers_early(len(rows))  # their process server starts while the PIN is asked and checked
     pin = read_secret("DMS_PIN", "PIN")
     rt = runtime(ctx)
     bars: dict[str, tqdm] = {}

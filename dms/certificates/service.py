@@ -269,6 +269,21 @@ def _produce(specs: list[pdfrender.CertificateSpec | bytes], signer, request: Si
             each(check(result))
 
 
+def start_workers_early(count: int) -> None:
+    """Start the worker processes' fork server now, in the background, for a batch of `count` certificates that
+    will use worker processes: it imports the application (1.5-4.6 s of one core, loaded), paid by the first batch
+    of every process -- every `dms certificates issue`. The CLI calls this before the PIN and the checks, which then
+    overlap it; the batch's pool later connects to the server, waiting only for what is left of its start."""
+    if count < PARALLEL_FROM or SIGN_WORKERS < 2:
+        return
+    import multiprocessing.forkserver
+
+    from signing.batch import worker_context
+
+    if worker_context(_PRELOAD).get_start_method() == "forkserver":
+        multiprocessing.forkserver.ensure_running()
+
+
 # What the fork server imports once: the worker, and what a child's re-run of the parent's main script imports (the
 # CLI's and the web app's modules), so that each forked worker finds them loaded instead of importing them again.
 # This module too: the CLI imports it lazily, and its import configures the ORM mappers (its public-lookup query is
