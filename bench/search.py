@@ -570,11 +570,12 @@ def reused_build(directory: Path, kind: str, count: int) -> dict:
     return {"docs": count, "reused": True, "bytes": _size(directory)}
 
 
-def _search_pg():  # noqa: ANN202
-    """bench/search_pg.py (its builds and timings; it imports this file as its ``common``)."""
+def _bench(name: str):  # noqa: ANN202
+    """Another script of bench/ as a module (search_pg.py: its builds and timings, it imports this file as its
+    ``common``; verify.py: the server's CPU)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_search_pg", ROOT / "bench" / "search_pg.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -589,7 +590,7 @@ def measure_postgres(args: argparse.Namespace, work: Path, size: int, words: lis
 
     from search.pg import PgSearchIndex
 
-    pg = _search_pg()
+    pg = _bench("search_pg")
     engine = create_engine(args.dsn)
     marker = work / "pg-prefix"
     if args.reuse and marker.is_file():
@@ -714,14 +715,15 @@ def measure_http(data_dir: Path, size: int, queries: list[str], repeat: int) -> 
                 done[i] += 1
             c.close()
 
-        cpu = _server_cpu(server.pid)
+        server_cpu = _bench("verify").server_cpu_s
+        cpu = server_cpu(server.pid)
         threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        wall, cpu = time.perf_counter() - t0, _server_cpu(server.pid) - cpu
+        wall, cpu = time.perf_counter() - t0, server_cpu(server.pid) - cpu
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -732,25 +734,6 @@ def measure_http(data_dir: Path, size: int, queries: list[str], repeat: int) -> 
           f" requests/s, server CPU {1000 * cpu / max(sum(done), 1):.1f} ms per request; load average {_load()}")
     print("  per query p50 / p95 ms (auditor's hits): " + "; ".join(
         f"{q[:24]} {_ms(by_query[q], 50):.0f}/{_ms(by_query[q], 95):.0f} ({hits[q]})" for q in queries))
-
-
-def _server_cpu(pid: int) -> float:
-    """CPU seconds of a server process and its children (the gunicorn workers), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            pids += [int(c) for c in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    total = 0.0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def per_query(directory: Path, queries: list[str], measured: dict) -> None:
