@@ -39,8 +39,32 @@ def ca_template(tmp_path_factory) -> Path:  # noqa: ANN001
     return directory
 
 
+# template directory -> {(key PEM, passphrase): the key}: the template CA's three keys, decrypted once per session
+_TEMPLATE_KEYS: dict[Path, dict[tuple[bytes, bytes], object]] = {}
+
+
+def _template_keys(template: Path) -> dict[tuple[bytes, bytes], object]:
+    from cryptography.hazmat.primitives import serialization
+    if template not in _TEMPLATE_KEYS:
+        secret = PASSPHRASE.encode()
+        _TEMPLATE_KEYS[template] = {(pem, secret): serialization.load_pem_private_key(pem, secret)
+                                    for pem in (path.read_bytes() for path in sorted(template.glob("*.key.pem")))}
+    return _TEMPLATE_KEYS[template]
+
+
 @pytest.fixture
 def pki(rt, ca_template, monkeypatch):  # noqa: ANN001, ANN201
+    """The template CA copied into the test's data dir and loaded as the archive loads it. Opening one of the
+    template's three keys (600,000 PBKDF2 rounds each: 0.3 s of CPU per test, in ~130 tests per pass) gives the key
+    decrypted once per session; any other key or passphrase (a wrong one, a CA created in the test) opens for real."""
+    from cryptography.hazmat.primitives import serialization
+    real_open, template_keys = serialization.load_pem_private_key, _template_keys(ca_template)
+
+    def load_pem_private_key(data, password, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        key = template_keys.get((bytes(data), bytes(password or b"")))
+        return key if key is not None else real_open(data, password, *args, **kwargs)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", load_pem_private_key)
     monkeypatch.setenv("DMS_PKI_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("DMS_TSA_URL", raising=False)
     shutil.copytree(ca_template, pki_svc.pki_dir(rt.settings))
