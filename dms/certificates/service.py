@@ -806,7 +806,7 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
                   infos: list, fingerprint: str, replaces_id: int | None) -> list[dict]:  # noqa: ANN001
     """The batch's documents, versions (documents.new_versions: the one way a version is made, with the retention
     every signed object gets, after the commit), texts, signatures, certificates and blanks in a few statements
-    for the whole batch; then each certificate's workflow step (the engine's rules, per document)."""
+    for the whole batch; then their workflow step (the engine's rules checked for each, written together)."""
     from dms.signatures.service import RETENTION
     today, until = _today(), datetime.now(UTC) + RETENTION
     docs = list(s.scalars(_INSERT_CERTIFICATE_DOCUMENTS, [_document_row(actor, centre_id, folder_id, today, p)
@@ -828,12 +828,9 @@ def _record_batch(s: Session, actor: User, centre_id: int, folder_id: int, batch
         raise LookupError(sorted(set(cert_of_blank) - {b.number for b in blanks}))
     for blank in blanks:
         blank.status, blank.certificate_id, blank.changed_at = "used", cert_of_blank[blank.number], now
-    issued = []
-    for doc, p, info in zip(docs, prepared, infos, strict=True):
-        wf_svc.execute(s, actor, doc, "issue", f"пакет {batch_id}", signed=True)
-        issued.append({"id": doc.id, "number": p.number, "blank": p.blank, "holder": p.row.full_name,
-                       "sha256": info.sha256, "row": p.row.row})
-    return issued
+    wf_svc.execute_many(s, actor, docs, "issue", f"пакет {batch_id}", signed=True)
+    return [{"id": doc.id, "number": p.number, "blank": p.blank, "holder": p.row.full_name, "sha256": info.sha256,
+             "row": p.row.row} for doc, p, info in zip(docs, prepared, infos, strict=True)]
 
 
 _INSERT_CERTIFICATE_DOCUMENTS = insert(Document).returning(Document, sort_by_parameter_order=True)

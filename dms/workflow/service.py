@@ -114,7 +114,18 @@ def execute(session: Session, actor: User | None, doc: Document, name: str, comm
             expected_revision: int | None = None, *, signed: bool = False, service: bool = False) -> WorkflowHistory:
     """Take a transition. `service`: called by the step's own service (dms.workflow.rules.Transition.service), which
     has checked its own rules; `actor` None is the system (the daily maintenance), allowed only there."""
-    wf = workflow_for(doc.doc_type)
+    return execute_many(session, actor, [doc], name, comment, expected_revision, signed=signed, service=service)[0]
+
+
+def execute_many(session: Session, actor: User | None, docs: list[Document], name: str, comment: str = "",
+                 expected_revision: int | None = None, *, signed: bool = False,
+                 service: bool = False) -> list[WorkflowHistory]:
+    """The same transition for each of `docs` (a batch of certificates issued at once), each checked by every rule
+    of execute() before any changes; their history, outbox rows and audit events then written together (one flush,
+    one append to the audit chain) instead of once per document. execute() is this with one document."""
+    if not docs:
+        return []
+    wf = workflow_for(docs[0].doc_type)
     t = wf.transitions.get(name)
     if t is None:
         raise Invalid("у документов этого типа нет перехода «%(name)s»; есть: %(names)s", name=name,
@@ -124,10 +135,46 @@ def execute(session: Session, actor: User | None, doc: Document, name: str, comm
                        where=localize(t.service))
     if actor is None and not service:
         raise Invalid("переход без пользователя выполняет только служба самого шага")
+    if any(workflow_for(doc.doc_type) is not wf for doc in docs):
+        raise Invalid("переход выполняется сразу только для документов одного жизненного цикла")
+    for doc in docs:
+        _check(session, actor, doc, t, comment, expected_revision, signed=signed)
+    entries, events = [], []
+    for doc in docs:
+        from_state = doc.state
+        if t.assigns_number and not doc.reg_number:
+            doc.reg_number = allocate_number(session, doc)
+            doc.reg_date = date.today()
+        doc.state = t.target
+        doc.updated_at = datetime.now(UTC)
+        entries.append(WorkflowHistory(document_id=doc.id, transition=t.name, from_state=from_state,
+                                       to_state=t.target, actor_id=actor.id if actor else None,
+                                       comment=comment[:2000]))
+        events.append(audit.Event("workflow.transition", "document", doc.id, {
+            "transition": t.name, "from_state": from_state, "to_state": t.target, "reg_number": doc.reg_number,
+            "comment": comment[:2000]}))
+    session.add_all(entries)
+    session.add_all([OutboxEntry(document_id=doc.id, op="upsert") for doc in docs])
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("документ изменён другим пользователем; повторите") from None
+    audit.record_many(session, actor, events)
+    for doc in docs:
+        for effect in t.effects:
+            get_effect(effect)(session, actor, doc)
+    return entries
+
+
+def _check(session: Session, actor: User | None, doc: Document, t: Transition, comment: str,
+           expected_revision: int | None, *, signed: bool) -> None:
+    """Every rule of a transition for one document: revision, record/trash, source state, permission, comment,
+    guards, signing."""
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
     from dms.documents.service import ensure_mutable
     ensure_mutable(session, doc)
+    wf = workflow_for(doc.doc_type)
     if doc.state not in t.sources:
         raise Conflict("переход «%(step)s» невозможен из состояния «%(state)s»", step=t.title,
                        state=wf.states[doc.state].title)
@@ -143,25 +190,6 @@ def execute(session: Session, actor: User | None, doc: Document, name: str, comm
             raise Conflict("переход «%(step)s» невозможен: %(reason)s", step=t.title, reason=localize(reason))
     if t.permission is P.SIGN and not signed:
         raise Conflict("«%(step)s» выполняется подписанием документа (dms sign / кнопка «Подписать»)", step=t.title)
-    from_state = doc.state
-    if t.assigns_number and not doc.reg_number:
-        doc.reg_number = allocate_number(session, doc)
-        doc.reg_date = date.today()
-    doc.state = t.target
-    doc.updated_at = datetime.now(UTC)
-    entry = WorkflowHistory(document_id=doc.id, transition=t.name, from_state=from_state, to_state=t.target,
-                            actor_id=actor.id if actor else None, comment=comment[:2000])
-    session.add(entry)
-    session.add(OutboxEntry(document_id=doc.id, op="upsert"))
-    try:
-        session.flush()
-    except StaleDataError:
-        raise Conflict("документ изменён другим пользователем; повторите") from None
-    audit.record(session, actor, "workflow.transition", "document", doc.id, transition=t.name,
-                 from_state=from_state, to_state=t.target, reg_number=doc.reg_number, comment=comment[:2000])
-    for effect in t.effects:
-        get_effect(effect)(session, actor, doc)
-    return entry
 
 
 def history(session: Session, doc: Document) -> list[WorkflowHistory]:

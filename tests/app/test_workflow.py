@@ -125,3 +125,38 @@ def test_number_patterns_are_configurable_and_validated(monkeypatch):  # noqa: A
     monkeypatch.setenv("DMS_NUMBER_PATTERNS", '{"order": "П-{year}"}')
     with pytest.raises(numbering.PatternError, match="seq"):
         numbering.patterns()
+
+
+def test_a_transition_of_many_documents_checks_each_before_changing_any(rt, world):  # noqa: ANN001
+    """execute_many (a batch of certificates issued at once): every rule is checked for every document before any
+    changes — one without a PDF refuses the whole step and nothing is numbered; then each document gets its own
+    number, history row and audit event, in a chain that still verifies."""
+    from dms.audit import service as audit
+    from dms.models import AuditEvent, OutboxEntry, WorkflowHistory
+
+    world.user("clerk", "Clerk")
+    world.folder("/Приказы")
+    good = [world.document("clerk", "/Приказы", make_pdf(f"приказ {n}"), doc_type="order", title=f"Приказ {n}")
+            for n in range(3)]
+    no_pdf = world.document("clerk", "/Приказы", "просто текст".encode(), doc_type="order", filename="a.txt")
+    with rt.db.session() as s, pytest.raises(Conflict, match="нет PDF"):
+        clerk = users.get_user(s, "clerk")
+        wf.execute_many(s, clerk, [documents.get(s, clerk, d.id) for d in [*good, no_pdf]], "register")
+    with rt.db.session() as s:
+        assert {s.get(Document, d.id).state for d in good} == {"draft"}
+        assert not s.scalars(select(WorkflowHistory)).all()
+        clerk = users.get_user(s, "clerk")
+        wf.execute_many(s, clerk, [documents.get(s, clerk, d.id) for d in good], "register", "пакетом")
+    with rt.db.session() as s:
+        numbers = [s.get(Document, d.id).reg_number for d in good]
+        year = date.today().year
+        assert numbers == [f"ПР-АГ-{year}-000{n}" for n in (1, 2, 3)]
+        hist = s.scalars(select(WorkflowHistory).order_by(WorkflowHistory.id)).all()
+        assert [(h.document_id, h.to_state, h.comment) for h in hist] == [(d.id, "registered", "пакетом")
+                                                                         for d in good]
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "workflow.transition")
+                           .order_by(AuditEvent.id)).all()
+        assert [(e.object_id, e.details["reg_number"]) for e in events] == list(zip([d.id for d in good], numbers,
+                                                                                   strict=True))
+        assert {o.document_id for o in s.scalars(select(OutboxEntry))} >= {d.id for d in good}
+        assert list(audit.verify_chain(s)) == []
