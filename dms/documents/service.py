@@ -268,8 +268,13 @@ __all__ = ["Forbidden", "StoredUpload", "store_upload", "get", "check_new", "cre
 
 def ensure_mutable(session: Session, doc: Document) -> None:
     """Refuse changes to a declared record or a document in the trash (dms.records.service decides)."""
+    ensure_mutable_many(session, [doc])
+
+
+def ensure_mutable_many(session: Session, docs: list[Document]) -> None:
+    """ensure_mutable of each of `docs`, in two queries."""
     from dms.records import service as records
-    records.ensure_mutable(session, doc)
+    records.ensure_mutable_many(session, docs)
 
 
 def move(session: Session, actor: User, doc: Document, target: Folder) -> Document:

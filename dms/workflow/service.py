@@ -137,6 +137,8 @@ def execute_many(session: Session, actor: User | None, docs: list[Document], nam
         raise Invalid("переход без пользователя выполняет только служба самого шага")
     if any(workflow_for(doc.doc_type) is not wf for doc in docs):
         raise Invalid("переход выполняется сразу только для документов одного жизненного цикла")
+    from dms.documents.service import ensure_mutable_many
+    ensure_mutable_many(session, docs)  # not a record, not in the trash: each of them, in two queries
     for doc in docs:
         _check(session, actor, doc, t, comment, expected_revision, signed=signed)
     entries, events = [], []
@@ -168,12 +170,10 @@ def execute_many(session: Session, actor: User | None, docs: list[Document], nam
 
 def _check(session: Session, actor: User | None, doc: Document, t: Transition, comment: str,
            expected_revision: int | None, *, signed: bool) -> None:
-    """Every rule of a transition for one document: revision, record/trash, source state, permission, comment,
-    guards, signing."""
+    """The rules of a transition for one document (record and trash are checked for the batch by execute_many):
+    revision, source state, permission, comment, guards, signing."""
     if expected_revision is not None and expected_revision != doc.revision:
         raise Conflict("документ изменён другим пользователем; обновите страницу и повторите")
-    from dms.documents.service import ensure_mutable
-    ensure_mutable(session, doc)
     wf = workflow_for(doc.doc_type)
     if doc.state not in t.sources:
         raise Conflict("переход «%(step)s» невозможен из состояния «%(state)s»", step=t.title,
