@@ -199,7 +199,8 @@ def main() -> None:
               f"max {totals[-1]:6.1f} s"
               f"  = {min(rates):5.1f}..{max(rates):5.1f} certificates/s"
               f" ({min(rates) / ceiling:.2f}..{max(rates) / ceiling:.2f} of the ceiling)  (median stages: {stages})"
-              f"  load {os.getloadavg()[0]:.2f}\n      {cpu}", flush=True)
+              f"  load {os.getloadavg()[0]:.2f}\n      {cpu}\n      each run in order, s: "
+              + " ".join(f"{r['total']:.2f}" for r in runs), flush=True)
         if rows == 1000:
             print(f"      1,000 rows <= 30 s in every run: {'met' if totals[-1] <= 30 else 'NOT met'}", flush=True)
     print(f"slowest run: {worst:.1f} certificates/s (target: none below 30/s -> {'met' if worst >= 30 else 'NOT met'})")
