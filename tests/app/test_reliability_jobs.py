@@ -1,7 +1,7 @@
 """Issue 17.3/17.4: durable jobs on Huey (SQLite in the data dir, Redis in production) and one indexer per index.
 
 The job tests run against the SQLite queue of the test's data dir, and again against the real Redis on
-127.0.0.1:6379 (database 15, flushed by the test; skipped when no Redis answers)."""
+127.0.0.1:6379 (database 15, 14, … one per test worker, flushed by the test; skipped when no Redis answers)."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,9 @@ from dms.operations import setup
 
 from .pdfs import make_pdf
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# One database per pytest-xdist worker (15, 14, ...): two workers' tests -- and the `dms worker` processes they
+# start, which take any message of the queue they listen to -- never share a queue nor flush each other's.
+REDIS_URL = f"redis://127.0.0.1:6379/{15 - int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:] or 0)}"
 
 
 def _redis_up() -> bool:
