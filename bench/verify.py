@@ -1,11 +1,15 @@
 """Public verification lookups per second against the running app (gunicorn, embedded SQLite default).
 
     .venv/bin/python bench/verify.py [--certificates 50] [--seconds 10] [--clients 8] [--workers 2]
+                                     [--postgres [--dsn postgresql://postgres@127.0.0.1:5432/postgres]]
 
 Issues certificates into a scratch archive, starts `dms serve --workers N`, then N keep-alive clients ask
 GET /api/v1/verify?number=…&surname=… (a mix of hits and misses) for a fixed time. Baseline in the same run:
 GET /healthz (no query) on the same server, and the server's CPU per request of both (what a loaded,
 shared machine does not distort). Target (issue 20): >= 500 lookups per second.
+
+With --postgres the archive is a scratch PostgreSQL database (created and dropped by the run) instead of the
+embedded SQLite; the server's CPU then includes the PostgreSQL backends serving it (same machine).
 """
 from __future__ import annotations
 
@@ -60,12 +64,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by the server process and its workers (Linux /proc). On a shared,
-    loaded machine requests per second follow the CPU share the server gets; CPU per request does not."""
+def server_cpu_s(pid: int, extra: list[int] | None = None) -> float:
+    """CPU seconds (user + system) used so far by the server process and its workers (Linux /proc), and by the
+    `extra` processes (PostgreSQL's backends). On a shared, loaded machine requests per second follow the CPU share
+    the server gets; CPU per request does not."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
+    pids = [pid, *(extra or [])]
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             pids += [int(c) for c in (task / "children").read_text().split()]
@@ -116,7 +121,60 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database instead of SQLite")
+    ap.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                    help="an existing database of the server where the scratch one is created")
     args = ap.parse_args()
+    admin = dbname = None
+    if args.postgres:
+        from sqlalchemy import create_engine, text
+
+        dbname = f"pechat_verify_{os.getpid()}"
+        admin = create_engine(args.dsn, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{dbname}"'))
+        os.environ["DMS_DATABASE_URL"] = args.dsn.rsplit("/", 1)[0] + "/" + dbname
+    try:
+        run(args, dbname, admin)
+    finally:
+        if admin is not None:
+            from sqlalchemy import text
+
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def pg_cpu(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def idle_s() -> float:
+    """Seconds the machine's CPUs have been idle (idle + iowait, /proc/stat), summed over the CPUs."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(admin, dbname: str | None) -> list[int]:  # noqa: ANN001
+    """The PostgreSQL backend processes serving the scratch database (their CPU is the lookups' too)."""
+    if admin is None:
+        return []
+    from sqlalchemy import text
+
+    with admin.connect() as c:
+        return [int(p) for p in c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"),
+                                          {"d": dbname}).scalars()]
+
+
+def run(args: argparse.Namespace, dbname: str | None, admin) -> None:  # noqa: ANN001
     with tempfile.TemporaryDirectory() as tmp:
         known = prepare(Path(tmp), args.certificates)
         port = free_port()
@@ -133,18 +191,19 @@ def main() -> None:
                     time.sleep(0.1)
             lookups = [f"/api/v1/verify?{urlencode({'number': n, 'surname': s})}" for n, s in known]
             lookups += [f"/api/v1/verify?{urlencode({'number': n, 'surname': 'Неверная'})}" for n, _ in known[:10]]
-            hammer(port, lookups[:5], 1.0, 2)  # warm up every worker
-            cpu0 = server_cpu_s(server.pid)
+            hammer(port, lookups, 1.0, args.clients)  # warm up every worker and open its connections
+            pg = backends(admin, dbname)
+            cpu0 = server_cpu_s(server.pid, pg)
             base, base_err = hammer(port, ["/healthz"], args.seconds, args.clients)
-            cpu1 = server_cpu_s(server.pid)
+            cpu1, pg1, idle1 = server_cpu_s(server.pid, pg), pg_cpu(pg), idle_s()
             done, err = hammer(port, lookups, args.seconds, args.clients)
-            cpu2 = server_cpu_s(server.pid)
+            cpu2, pg2, idle2 = server_cpu_s(server.pid, pg), pg_cpu(pg), idle_s()
         finally:
             server.terminate()
             server.wait(timeout=30)
     rate, base_rate = done / args.seconds, base / args.seconds
-    print(f"gunicorn workers: {args.workers}, clients: {args.clients}, {args.seconds:.0f} s each, "
-          f"{len(known)} certificates")
+    print(f"{'PostgreSQL' if dbname else 'SQLite'}; gunicorn workers: {args.workers}, clients: {args.clients}, "
+          f"{args.seconds:.0f} s each, {len(known)} certificates")
     print(f"baseline GET /healthz:       {base_rate:7.1f} requests/s ({base_err} errors)")
     print(f"GET /api/v1/verify (audited): {rate:7.1f} lookups/s ({err} errors) = {rate / base_rate:.2f} of baseline; "
           f"target >= 500/s: {'met' if rate >= 500 else 'NOT met'}")
@@ -152,6 +211,10 @@ def main() -> None:
     print(f"server CPU per request: /healthz {base_cpu:.2f} ms, lookup {cpu:.2f} ms = {base_cpu / cpu:.2f} of baseline "
           f"(the ratio a machine whose cores are all the server's would show; load average now "
           f"{os.getloadavg()[0]:.2f})")
+    if dbname:
+        print(f"  of the lookup's CPU, PostgreSQL's backends: {1000 * (pg2 - pg1) / max(done, 1):.2f} ms")
+    print(f"  the machine's idle CPU during the lookups: {(idle2 - idle1) / args.seconds:.2f} of "
+          f"{os.cpu_count()} cores (waits for the disk or the database show here, not as CPU)")
 
 
 if __name__ == "__main__":

@@ -33,20 +33,36 @@ def _client_digest() -> str:
 
 
 def record(channel: str, cert, **details) -> None:  # noqa: ANN001
-    g.commit_on_error = True  # a "not found" answer is a 404, and its audit event must be kept
-    audit.record_lookup(g.db, "verification", "certificate", cert.document_id if cert else None, channel=channel,
-                 found=cert is not None, number=cert.number if cert else None, client=_client_digest(), **details)
+    """The lookup's audit event. When the request's own session holds no transaction (the lookup read lock-free,
+    see lookup) the event is group-committed with the other workers' threads' lookups (dms.audit.service.LookupLog:
+    committed before this returns); otherwise it joins the request's transaction (committed even on a 404)."""
+    fields = {"channel": channel, "found": cert is not None, "number": cert.number if cert else None,
+              "client": _client_digest(), **details}
+    object_id = cert.document_id if cert else None
+    if g.db.in_transaction():
+        g.commit_on_error = True  # a "not found" answer is a 404, and its audit event must be kept
+        audit.record_lookup(g.db, "verification", "certificate", object_id, **fields)
+    else:
+        current_app.extensions["dms_runtime"].lookup_log.write("verification", "certificate", object_id, **fields)
 
 
 def lookup(number: str, surname: str):  # noqa: ANN201
-    """The certificate (loaded for certs.public_view) is read in a read-only session that takes no lock; its audit
-    event is then written and committed at once, so the request holds SQLite's write lock only for that INSERT,
-    not while it reads and renders (the event is durable before the answer is sent)."""
+    """The certificate (loaded for certs.public_view) is read by one statement that locks nothing (SQLite: a
+    read-only session; PostgreSQL: autocommit), then its audit event is group-committed: the request never holds
+    SQLite's write lock itself, and the event is durable before the answer is sent."""
     limit("verify")
-    with current_app.extensions["dms_runtime"].db.read_session() as reader:
+    with current_app.extensions["dms_runtime"].db.statement_reader() as reader:
         cert = certs.lookup_by_number(reader, number, surname)
     record("number", cert)
-    g.db.commit()
+    return cert
+
+
+def lookup_token(token: str, channel: str):  # noqa: ANN201
+    """The certificate of a QR link's token: read and audited as lookup() does."""
+    limit("verify")
+    with current_app.extensions["dms_runtime"].db.statement_reader() as reader:
+        cert = certs.lookup_by_token(reader, token)
+    record(channel, cert)
     return cert
 
 

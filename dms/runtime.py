@@ -5,6 +5,7 @@ from functools import cached_property
 
 from storage import ObjectStore, open_store
 
+from dms.audit.service import LookupLog
 from dms.config import Settings
 from dms.db import Database
 
@@ -22,6 +23,11 @@ class Runtime:
     @cached_property
     def store(self) -> ObjectStore:
         return open_store(self.settings.storage_url)
+
+    @cached_property
+    def lookup_log(self) -> LookupLog:
+        """This process's group commit of public lookups' audit events (dms.audit.service.LookupLog)."""
+        return LookupLog(self.db)
 
     def close(self) -> None:
         self.db.dispose()

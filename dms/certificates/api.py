@@ -32,10 +32,7 @@ def verify_by_number():  # noqa: ANN201
 
 @bp.get("/verify/token/<token>")
 def verify_by_token(token: str):  # noqa: ANN201
-    public.limit("verify")
-    cert = certs.lookup_by_token(g.db, token)
-    public.record("api-token", cert)
-    return _answer(cert)
+    return _answer(public.lookup_token(token, "api-token"))
 
 
 @bp.post("/verify/certificate")

@@ -1076,7 +1076,8 @@ def lookup_by_token(session: Session, token: str) -> Certificate | None:
     token = token.strip()[:64]
     if len(token) < 16:
         return None
-    cert = session.scalars(select(Certificate).where(Certificate.token == token)).first()
+    # One statement (with what public_view reads): a public lookup reads in a one-statement session.
+    cert = session.scalars(select(Certificate).options(*_PUBLIC_LOAD).where(Certificate.token == token)).first()
     return cert if cert is not None and cert.document.state != "draft" else None
 
 

@@ -11,7 +11,7 @@ from dms.documents import service as documents
 from dms.models import Certificate
 from dms.signatures import public_check
 from dms.certificates import service as certs
-from dms.public_http import MAX_PDF, check_file, limit, lookup, record, record_document
+from dms.public_http import MAX_PDF, check_file, limit, lookup, lookup_token, record_document
 from dms.web import bp
 from dms.idrange import digits
 
@@ -32,9 +32,7 @@ def verify_page():  # noqa: ANN201
 
 @bp.get("/verify/t/<token>")
 def verify_token(token: str):  # noqa: ANN201
-    limit("verify")
-    cert = certs.lookup_by_token(g.db, token)
-    record("token", cert)
+    cert = lookup_token(token, "token")
     view = _card(certs.public_view(g.db, cert)) if cert else None
     return render_template("verify.html", view=view, asked=True, number="", surname=""), 200 if view else 404
 

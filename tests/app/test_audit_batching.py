@@ -110,3 +110,68 @@ def test_a_lookup_event_moved_into_a_fold_that_does_not_list_it_is_named(rt, cli
         forged_id = forged.id
     with rt.db.session() as s:
         assert [p.event_id for p in audit.verify_chain(s)] == [forged_id]
+
+
+# --- group commit of lookup events (LookupLog) ---------------------------------------------------------------------
+
+
+def test_lookups_answered_at_once_share_commits_and_each_keeps_its_own_event(rt, app, monkeypatch):  # noqa: ANN001
+    """Eight threads asking at once: every lookup has its event, committed before its answer, in fewer
+    transactions than lookups (a commit in flight gathers the next ones); the chain verifies after a fold."""
+    import threading
+    import time
+
+    slow = audit.record_lookups
+
+    def record_slowly(session, rows):  # noqa: ANN001, ANN202
+        time.sleep(0.02)  # a commit that takes a while: the other threads' lookups arrive meanwhile
+        return slow(session, rows)
+
+    monkeypatch.setattr(audit, "record_lookups", record_slowly)
+    log = rt.lookup_log
+    commits_before, answered, errors = log.commits, [], []
+
+    def ask(t: int) -> None:
+        client = app.test_client()
+        for i in range(6):
+            r = client.get(f"/api/v1/verify?number=АА {t:02d}{i:04d}&surname=Нет")
+            (answered if r.status_code == 404 else errors).append(r.status_code)
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(answered) == 48
+    events = _lookup_events(rt)
+    assert len(events) == 48 and len({ev.id for ev in events}) == 48
+    assert log.commits - commits_before < 48  # grouped
+    with rt.db.session() as s:
+        assert audit.fold_lookups(s) == 48
+    with rt.db.session() as s:
+        assert list(audit.verify_chain(s)) == []
+
+
+def test_a_lookup_whose_event_cannot_be_committed_is_answered_with_an_error_and_the_next_one_is_recorded(
+        rt, client, monkeypatch):  # noqa: ANN001
+    from sqlalchemy.exc import OperationalError
+
+    def fail(session, rows):  # noqa: ANN001, ANN202
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    real = audit.record_lookups
+    monkeypatch.setattr(audit, "record_lookups", fail)
+    r = client.get("/api/v1/verify?number=АА 000001&surname=Нет")
+    assert r.status_code == 500 and "found" not in r.get_json()  # never an unaudited answer
+    assert _lookup_events(rt) == []
+    monkeypatch.setattr(audit, "record_lookups", real)
+    _lookups(client, 1)  # the log is not left waiting on the failed batch
+    assert len(_lookup_events(rt)) == 1
+
+
+def test_the_qr_token_lookup_is_read_in_one_statement_and_audited(rt, client):  # noqa: ANN001
+    r = client.get("/api/v1/verify/token/" + "x" * 32)
+    assert r.status_code == 404
+    r = client.get("/verify/t/" + "y" * 32)
+    assert r.status_code == 404
+    assert [ev.details["channel"] for ev in _lookup_events(rt)] == ["api-token", "token"]

@@ -204,6 +204,39 @@ def test_postgresql_sessions_have_statement_and_idle_in_transaction_timeouts(rt)
         assert c.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
 
 
+def test_a_pooled_postgresql_connection_cut_while_idle_is_replaced_before_use_and_one_in_use_fails_once(
+        rt, monkeypatch):  # noqa: ANN001
+    """Pooled connections idle longer than PING_AFTER_IDLE_S are pinged before use (a database restart or a cut
+    connection costs nothing); one checked in moments ago is not (the ping was a round trip of every lookup): cut,
+    it fails its statement once and the pool connects afresh for the next one."""
+    if rt.db.is_sqlite:
+        pytest.skip("SQLite has no server connection to lose")
+    import psycopg
+    from sqlalchemy import exc, text
+
+    from dms import db as dbmod
+
+    def backend_pid() -> int:
+        with rt.db.session() as s:
+            return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def cut(pid: int) -> None:
+        with psycopg.connect(rt.db.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    rt.db.engine.dispose()
+    monkeypatch.setattr(dbmod, "PING_AFTER_IDLE_S", 0.0)  # every checkout counts as idle
+    first = backend_pid()
+    cut(first)
+    assert backend_pid() != first  # the ping found it dead; a new connection answered
+    monkeypatch.setattr(dbmod, "PING_AFTER_IDLE_S", 3600.0)  # nothing counts as idle
+    second = backend_pid()
+    cut(second)
+    with pytest.raises(exc.OperationalError):
+        backend_pid()
+    assert backend_pid() not in (first, second)
+
+
 # --- idempotent writes (17.5) ---------------------------------------------------------------------------------
 
 
