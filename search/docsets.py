@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.unique imports it at its first call: here, not in a process's first search
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
@@ -21,7 +22,6 @@ from search.access import Restricted
 from search.phrase import GappedPhrase
 from search.positions import ArrayPositions, common_values
 from search.postings import POSTINGS
-from search.whoosh_adapter import leaf_matcher
 
 FACET_CACHE_ENTRIES = 64
 Docs = np.ndarray  # sorted, unique int64 document numbers of one segment
@@ -294,8 +294,7 @@ class FacetCodes:
         labels: list[str] = []
         index: dict[str, int] = {}
         for tbytes in field.sortable_terms(reader, fieldname):
-            m = reader.postings(fieldname, tbytes)
-            docs = np.fromiter(leaf_matcher(m).all_ids(), np.int64)
+            docs = POSTINGS.documents(leaf, fieldname, tbytes)  # arrays, not a matcher walked id by id
             if not len(docs):
                 continue
             label = str(column[int(docs[0])])

@@ -49,12 +49,16 @@ from search.access import ACCESS_FIELDS
 from search.positions import ArrayPositions, common_values, position_keys, positions_of
 from search.whoosh_adapter import FAST_PATH, leaf_matcher, posting_arrays, posting_blocks, segment_folder, term_stats
 
-VERSION = 2
+VERSION = 3  # 3: postings-only entries of text terms beyond the positions budget
 MAGIC = b"PECHFRQ1"
 EXTENSION = ".frq"
 MIN_DOCS = 4096  # a shorter posting list decodes in a few milliseconds: not worth a copy
 POSITIONS_PER_DOC = 32  # per positional field, copied positions per document of the segment
 POSTINGS_PER_DOC = 16  # per field without positions, copied postings per document
+# per positional field, beyond its positions: postings (documents and counts) of the next most frequent terms, per
+# document (a word of most documents not among the few whose positions are copied decoded ~7,800 W3 blocks, about
+# a second, at its first query at 1,000,000 documents)
+TEXT_POSTINGS_PER_DOC = 16
 PAIR_TERMS = 4  # per positional field, the most frequent words whose adjacent pairs are kept
 PAIR_POSITIONS_PER_DOC = 1.0  # ... among those with at least this many positions per document
 PAIR_CHUNK_DOCS = 65536  # documents whose positions are paired at a time
@@ -79,8 +83,10 @@ def _smallest_uint(largest: int) -> np.dtype:
     raise ValueError(f"{largest} does not fit in 32 bits")
 
 
-def choose_terms(reader: Any, schema: Any) -> list[tuple[str, bytes]]:
-    """(field, term bytes) of the segment's terms worth a flat copy, most frequent first per field."""
+def choose_terms(reader: Any, schema: Any) -> list[tuple[str, bytes, bool]]:
+    """(field, term bytes, with positions) of the segment's terms worth a flat copy, most frequent first per
+    field: of a text field, positions while they fit ``POSITIONS_PER_DOC``, then the postings alone (documents and
+    counts: a word query, ranking) of the next terms while they fit ``TEXT_POSTINGS_PER_DOC``."""
     size = reader.doc_count_all()
     if size < MIN_DOCS:
         return []
@@ -93,19 +99,29 @@ def choose_terms(reader: Any, schema: Any) -> list[tuple[str, bytes]]:
         if stats is None:
             return []
         by_field[fieldname] = [(df, weight, tbytes) for tbytes, df, weight in stats if df >= MIN_DOCS]
-    chosen: list[tuple[str, bytes]] = []
+    chosen: list[tuple[str, bytes, bool]] = []
     for fieldname, found in sorted(by_field.items()):
         positional = isinstance(schema[fieldname].format, ArrayPositions)
         found.sort(key=lambda t: (-t[0], t[2]))
         budget = (POSITIONS_PER_DOC if positional else POSTINGS_PER_DOC) * size
         spent = 0
         boost = float(schema[fieldname].format.field_boost) or 1.0
-        for df, weight, tbytes in found:
+        rest = iter(found)
+        for df, weight, tbytes in rest:
             cost = int(round(weight / boost)) if positional else df  # positions: the total weight / boost
             if spent + cost > budget:
+                if positional:  # this one and the next: their postings alone
+                    postings_budget = TEXT_POSTINGS_PER_DOC * size - df
+                    if postings_budget >= 0:
+                        chosen.append((fieldname, tbytes, False))
+                    for df, _, tbytes in rest:
+                        postings_budget -= df
+                        if postings_budget < 0:
+                            break
+                        chosen.append((fieldname, tbytes, False))
                 break
             spent += cost
-            chosen.append((fieldname, tbytes))
+            chosen.append((fieldname, tbytes, positional))
     return chosen
 
 
@@ -166,11 +182,19 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
         with open(temporary, "wb") as f:
             out = _Out(f)
             pairable: dict[str, list[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]]] = {}
-            for fieldname, tbytes in terms:
+            for fieldname, tbytes, with_positions in terms:
                 positional = isinstance(schema[fieldname].format, ArrayPositions)
-                docs, weights, counts, positions = _decode(reader.postings(fieldname, tbytes), positional)
+                docs, weights, counts, positions = _decode(reader.postings(fieldname, tbytes), with_positions)
                 docs = docs.astype("<u4")
                 entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(), "docs": out.put(docs)}
+                if positional and not with_positions:  # the postings alone: the counts of positions, no positions
+                    boost = np.float32(float(schema[fieldname].format.field_boost) or 1.0)
+                    counts = np.rint(weights / boost)
+                    entry["weights"] = _weights_entry(out, weights, counts)
+                    if "counts" in entry["weights"]:
+                        entry["counts"] = out.put(counts.astype(_smallest_uint(int(counts.max(initial=0)))))
+                    entries.append(entry)
+                    continue
                 entry["weights"] = _weights_entry(out, weights, counts)
                 if counts is not None and positions is not None:
                     counts = counts.astype(_smallest_uint(int(counts.max(initial=0))))
@@ -292,6 +316,14 @@ class FrequentTerms:
 
     def __contains__(self, key: tuple[str, bytes]) -> bool:
         return key in self._terms
+
+    def has_positions(self, fieldname: str, tbytes: bytes) -> bool:
+        entry = self._terms.get((fieldname, tbytes))
+        return entry is not None and "positions" in entry
+
+    def top(self, fieldname: str, count: int) -> list[bytes]:
+        """The ``count`` most frequent terms of a field the file holds, most frequent first."""
+        return [term for field, term in self._terms if field == fieldname][:count]
 
     def postings(self, fieldname: str, tbytes: bytes) -> Postings | None:
         """(document numbers as int64, weights as float32), as ``postings._decode`` gives them."""

@@ -149,6 +149,22 @@ class PostingsCache:
             return ids[keep], weights[keep]
         return ids, weights
 
+    def documents(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> np.ndarray:
+        """Every document number of a term, deleted ones left in, read once for a caller that keeps its own
+        result (the facet codes): from the cache, else the side file, else the blocks as arrays; not cached
+        (a facet's terms hold every document of the segment between them)."""
+        reader = leaf.reader()
+        if (fieldname, tbytes) not in reader:
+            return EMPTY_IDS
+        segment = reader.segment()
+        found = self._postings.get((segment.segment_id(), fieldname, tbytes)) if segment is not None else None
+        if found is None:
+            side = SIDE_FILES.of(reader)
+            found = side.postings(fieldname, tbytes) if side is not None else None
+        if found is None:
+            found = _decode(leaf_matcher(reader.postings(fieldname, tbytes)))
+        return found[0]
+
     def decode_for_phrase(self, leaf: Searcher, fieldname: str, tbytes: bytes) -> None:
         """Decodes a phrase word's postings and positions in one pass into both caches, unless
         either is cached already (then each is read on its own when asked for)."""
@@ -160,7 +176,7 @@ class PostingsCache:
         if self._postings.get(key) is not None or self._positions.get(key) is not None:
             return
         side = SIDE_FILES.of(reader)
-        if side is not None and (fieldname, tbytes) in side:
+        if side is not None and side.has_positions(fieldname, tbytes):
             return  # each is sliced from the side file when asked for
         blocks = posting_blocks(leaf_matcher(reader.postings(fieldname, tbytes)))
         if blocks is None:

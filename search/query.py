@@ -434,4 +434,34 @@ def _opening(text: str, chars: int = 200) -> str:
     return text[:chars].rsplit(" ", 1)[0] + " …"
 
 
-__all__ = ["STOP_WORDS_ONLY", "SearchHit", "SearchRequest", "SearchResult", "search"]
+def warm(index: SearchIndex, allowed: Allowed = None, field_name: str = "content") -> str:
+    """Loads now what a process's first search would load (Solr's firstSearcher warming): the query parser, each
+    segment's side file and field-length arrays, the postings and positions of the field's most frequent words,
+    by searching a phrase of its two most frequent words (with highlights and facets, under ``allowed``; the
+    result is thrown away). Call it when a server process starts, before it takes requests: the first user's
+    phrase of common words then costs what a later one does. Returns the phrase searched ("" for an empty index)."""
+    words = index.read(lambda searcher: _most_frequent(searcher, field_name, 2))
+    if not words:
+        return ""
+    phrase = f'"{" ".join(words)}"' if len(words) > 1 else words[0]
+    search(index, SearchRequest(q=phrase, allowed=allowed, page_size=10, facets=tuple(FACET_FIELDS),
+                                suggest=False))
+    return phrase
+
+
+def _most_frequent(searcher: Searcher, field_name: str, count: int) -> list[str]:
+    """The field's most frequent terms: from the largest segment's side file, else Whoosh's term statistics."""
+    from search.frequent import SIDE_FILES
+
+    leaves = sorted(searcher.leaf_searchers(), key=lambda pair: -pair[0].doc_count_all())
+    if not leaves or field_name not in searcher.schema:
+        return []
+    reader = leaves[0][0].reader()
+    side = SIDE_FILES.of(reader)
+    terms = side.top(field_name, count) if side is not None else []
+    if len(terms) < count:
+        terms = [t for _, t in reader.most_frequent_terms(field_name, count)]
+    return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in terms][:count]
+
+
+__all__ = ["STOP_WORDS_ONLY", "SearchHit", "SearchRequest", "SearchResult", "search", "warm"]

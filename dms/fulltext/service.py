@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from search.errors import InvalidRequestError, QuerySyntaxError, StaleIndexError
 from search.pg import PgSearchIndex
-from search.query import STOP_WORDS_ONLY, SearchRequest, SearchResult, search as run_search
+from search.index import SearchIndex
+from search.query import STOP_WORDS_ONLY, SearchRequest, SearchResult, search as run_search, warm as warm_index
 
 from dms.errors import N_, DmsError, Invalid
 from dms.models import Document, User, VersionText
@@ -50,6 +51,15 @@ class Query:
     sort: str = "relevance"
     page: int = 1
     page_size: int = 20
+
+
+def warm(rt: Runtime) -> str:
+    """Before a server process takes requests (gunicorn's post_worker_init, dms.wsgi_server): the index opened, the
+    dictionary loaded and, on Whoosh, the warming phrase searched (search.query.warm: side files, field lengths,
+    the most frequent words' postings, the facets), so that no user's first search pays for them. Returns the
+    phrase searched ("" when none)."""
+    index = open_index(rt)
+    return warm_index(index) if isinstance(index, SearchIndex) else ""
 
 
 def search_documents(session: Session, rt: Runtime, actor: User, query: Query) -> SearchResult:

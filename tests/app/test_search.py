@@ -331,3 +331,27 @@ def test_a_search_holds_no_write_lock_while_it_runs(rt, world, client, archive, 
     world.login(client, "auditor")
     assert "Соглашение" in client.get("/search", query_string={"q": "соглашение"}).get_data(as_text=True)
     assert seen == [expected, expected]
+
+
+def test_a_gunicorn_worker_warms_the_search_before_its_first_request(rt, app, archive, caplog, monkeypatch):  # noqa: ANN001
+    """post_worker_init (dms.wsgi_server.warm_worker): the index opened and a phrase of its most frequent words
+    searched, so a user's first search finds everything loaded; a failing warm-up only logs (the worker serves)."""
+    import logging
+    from types import SimpleNamespace
+
+    from dms import wsgi_server
+
+    worker = SimpleNamespace(wsgi=app)
+    rt.__dict__.pop("_search_index", None)
+    with caplog.at_level(logging.INFO, logger="dms.wsgi_server"):
+        wsgi_server.warm_worker(worker)
+    assert "_search_index" in rt.__dict__  # opened (and the dictionary loaded) by the warm-up
+    assert any("search warmed" in r.getMessage() and '"' in r.getMessage() for r in caplog.records)
+
+    def broken(_rt):  # noqa: ANN001, ANN202
+        raise OSError("index unreadable")
+
+    monkeypatch.setattr(search_svc, "warm", broken)
+    with caplog.at_level(logging.ERROR, logger="dms.wsgi_server"):
+        wsgi_server.warm_worker(worker)  # does not raise
+    assert any("warm-up failed" in r.getMessage() for r in caplog.records)

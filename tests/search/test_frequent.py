@@ -89,11 +89,32 @@ def test_side_file_answers_every_query_as_the_posting_blocks_do(index: SearchInd
 
 def test_terms_beyond_the_budget_are_decoded_from_the_blocks(index: SearchIndex, monkeypatch) -> None:
     monkeypatch.setattr(frequent, "POSITIONS_PER_DOC", 5)  # a few words of ~25 per document
+    monkeypatch.setattr(frequent, "TEXT_POSTINGS_PER_DOC", 0)  # and no postings alone
     index.rebuild(_documents(300, seed=2), workers=0)
     expected = _answers_from_blocks(index, monkeypatch)
     FAST_PATH.clear()
     assert _answers(index) == expected
     assert FAST_PATH["postings.frequent"] > 0 and FAST_PATH["postings.blocks"] > 0
+
+
+def test_frequent_words_beyond_the_positions_budget_keep_their_postings_in_the_side_file(
+        index: SearchIndex, monkeypatch) -> None:
+    """A word of most documents whose positions do not fit is still a slice of the side file for a word query
+    (no W3 block decoded); a phrase of it reads its positions from the blocks: answers equal to the blocks'."""
+    monkeypatch.setattr(frequent, "POSITIONS_PER_DOC", 8)  # «центр» only: the rest as postings alone
+    index.rebuild(_documents(300, seed=2), workers=0)
+    side = frequent.SIDE_FILES.of(index.read(lambda s: s.reader().leaf_readers()[0][0]))
+    assert side is not None
+    kept = {term.decode() for field, term in side._terms if field == "content"}
+    with_positions = {t for t in kept if side.has_positions("content", t.encode())}
+    assert with_positions and {"оценка", "квалификация"} <= kept - with_positions
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answers(index) == expected
+    _forget()
+    FAST_PATH.clear()
+    found = search(index, SearchRequest(q="квалификация", allowed=None, page_size=10, highlight=False,
+                                        suggest=False))
+    assert found.total > 200 and FAST_PATH["postings.blocks"] == 0 and FAST_PATH["postings.frequent"] > 0
 
 
 def test_updates_and_deletes_after_the_side_file_answer_as_the_blocks_do(index: SearchIndex, monkeypatch) -> None:
@@ -155,3 +176,17 @@ def test_a_missing_side_file_falls_back_to_the_posting_blocks(index: SearchIndex
 def test_a_small_segment_has_no_side_file(index: SearchIndex) -> None:
     add(index, *_documents(10, seed=10))
     assert _side_files(index) == []
+
+
+def test_warming_loads_what_a_first_phrase_of_the_most_frequent_words_needs(index: SearchIndex) -> None:
+    from search.query import warm
+
+    assert warm(index) == ""  # an empty index: nothing to warm
+    index.rebuild(_documents(300, seed=4), workers=0)
+    _forget()
+    phrase = warm(index, allowed=[{"folder_path": {"0"}}])
+    assert phrase == '"центр оценка"'  # the content's two most frequent words
+    FAST_PATH.clear()
+    found = search(index, SearchRequest(q=phrase, allowed=[{"folder_path": {"0"}}], page_size=10))
+    assert found.total > 0
+    assert FAST_PATH["postings.frequent"] == 0 and FAST_PATH["postings.blocks"] == 0  # nothing left to load
