@@ -8,7 +8,6 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from .errors import InvalidStoreURL
 from .filesystem import FileStore
 from .interface import ObjectStore
-from .s3 import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, RETENTION_MODES, S3Settings, S3Store
 
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 S3_OPTIONS = frozenset({"secure", "region", "create_bucket", "object_lock", "retention", "spool_dir",
@@ -38,6 +37,7 @@ def _open_file_store(parts: SplitResult) -> ObjectStore:
 
 
 def _open_s3_store(parts: SplitResult) -> ObjectStore:
+    from .s3 import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, RETENTION_MODES, S3Settings, S3Store  # only here
     if not parts.hostname:
         raise InvalidStoreURL("an S3 store URL needs a host: s3://ACCESS:SECRET@host:port/bucket")
     bucket = parts.path.strip("/")
