@@ -67,7 +67,7 @@ CERTIFICATE_PUBLIC = obj(("status", "status_text", "number", "holder", "qualific
                           "issue_date", "valid_until"),
                          status=STR, status_text=STR, number=STR, holder=STR, qualification=STR, level=INT,
                          centre=STR, centre_code=STR, issue_date=DAY, valid_until=opt(DAY), revoked_at=DAY,
-                         revoke_order=opt(STR), replaced_by=opt(STR), replaces=opt(STR))
+                         revoke_order=opt(STR), replaced_by=opt(STR), replaced_at=opt(DAY), replaces=opt(STR))
 REGISTER_DOCUMENT = obj(id=INT, type=STR, title=STR, reg_number=opt(STR), reg_date=opt(DAY), state=STR,
                         state_label=STR, signatures=INT, folder_id=opt(INT))
 REGISTER_EVENT = obj(id=INT, organisation_id=INT, transition=STR, title=STR, from_status=opt(STR), to_status=STR,

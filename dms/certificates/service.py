@@ -1067,8 +1067,11 @@ def public_view(session: Session, cert: Certificate | PublicCertificate) -> dict
     if status == "revoked" and cert.revoked_at:
         data["revoked_at"] = cert.revoked_at.date().isoformat()
         data["revoke_order"] = cert.revoke_order
-    if cert.replaced_by_id:
-        data["replaced_by"] = session.scalar(select(Certificate.number).where(Certificate.id == cert.replaced_by_id))
+    if cert.replaced_by_id:  # the duplicate's number and since when (its issue date); nothing of its holder
+        duplicate = session.execute(select(Certificate.number, Certificate.issue_date)
+                                    .where(Certificate.id == cert.replaced_by_id)).first()
+        if duplicate is not None:
+            data["replaced_by"], data["replaced_at"] = duplicate.number, duplicate.issue_date.isoformat()
     if cert.replaces_id:
         data["replaces"] = session.scalar(select(Certificate.number).where(Certificate.id == cert.replaces_id))
     return data

@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from dms.documents import service as documents
-from dms.models import Certificate
 from dms.signatures import public_check
 from dms.certificates import service as certs
 from dms.public_http import MAX_PDF, check_file, limit, lookup, lookup_token, record_document
@@ -25,7 +23,7 @@ def verify_page():  # noqa: ANN201
     if surname or (number and request.method == "POST"):
         asked = True
         cert = lookup(number, surname)
-        view = _card(certs.public_view(g.db, cert)) if cert else None
+        view = certs.public_view(g.db, cert) if cert else None
     return render_template("verify.html", view=view, asked=asked, number=number, surname=surname,
                            status=404 if asked and view is None else 200), 404 if asked and view is None else 200
 
@@ -33,7 +31,7 @@ def verify_page():  # noqa: ANN201
 @bp.get("/verify/t/<token>")
 def verify_token(token: str):  # noqa: ANN201
     cert = lookup_token(token, "token")
-    view = _card(certs.public_view(g.db, cert)) if cert else None
+    view = certs.public_view(g.db, cert) if cert else None
     return render_template("verify.html", view=view, asked=True, number="", surname=""), 200 if view else 404
 
 
@@ -46,19 +44,7 @@ def verify_file():  # noqa: ANN201
         if upload is None or not upload.filename:
             abort(400)
         result = check_file(upload.stream)
-        if result.get("certificate"):
-            result["certificate"] = _card(result["certificate"])
     return render_template("verify_file.html", result=result)
-
-
-def _card(view: dict) -> dict:
-    """The public view as the card shows it: a replaced certificate also says when (its duplicate's issue date,
-    nothing of the duplicate's holder)."""
-    if view.get("replaced_by") and not view.get("replaced_at"):
-        issued = g.db.scalar(select(Certificate.issue_date).where(Certificate.number == view["replaced_by"]))
-        if issued is not None:
-            view = {**view, "replaced_at": issued.isoformat()}
-    return view
 
 
 # --- the public check of a signed document (issue 14) ------------------------------------------------------

@@ -56,6 +56,7 @@ def test_each_status_by_number_and_surname_token_and_api(client, issued):  # noq
     replaced = client.get("/api/v1/verify", query_string={"number": issued["replaced"]["number"],
                                                            "surname": "Сидоров"}).get_json()["certificate"]
     assert replaced["replaced_by"] == issued["dup"]
+    assert replaced["replaced_at"] == date.today().isoformat()  # since when: the duplicate's issue date, as the card
 
 
 def _card(html: str) -> str:
