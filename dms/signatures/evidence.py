@@ -179,7 +179,11 @@ def enqueue_protection(rt: Runtime, doc_ids: list[int]) -> str | None:
     (dms.jobs) protects those of `doc_ids` that are due; `dms maintain` remains the catch-up if it never runs."""
     from dms.jobs.core import enqueue
     with rt.db.session() as s:
-        due = [d for d in doc_ids if (doc := s.get(Document, d)) is not None and due_at_signing(doc)]
+        due: list[int] = []
+        for start in range(0, len(doc_ids), 500):  # one query per 500 documents, not one each
+            chunk = doc_ids[start:start + 500]
+            found = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(chunk)))}
+            due += [i for i in chunk if i in found and due_at_signing(found[i])]
         return enqueue(s, PROTECT_JOB, {"ids": due}) if due else None
 
 
