@@ -9,7 +9,8 @@ import tempfile
 from datetime import datetime, UTC
 from pathlib import Path
 from typing import BinaryIO
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from .errors import ObjectNotFound, ObjectProtected, StorageError, StoreUnavailable, from_os_error
 from .interface import ObjectStore
@@ -22,6 +23,7 @@ from .verifying_reader import VerifyingReader
 TEMP_DIR_NAME = ".tmp"
 RETENTION_SUFFIX = ".retention"
 READ_ONLY = 0o400  # the owner only: objects hold personal data (issue 16)
+PROTECT_THREADS = 8  # protect_many: retention records written and fsynced at once
 
 
 class FileStore(ObjectStore):
@@ -164,6 +166,17 @@ class FileStore(ObjectStore):
                 self._write_retention(path, retain_until)
             path.chmod(READ_ONLY)
         return True
+
+    def protect_many(self, keys: Sequence[str], retain_until: datetime) -> None:
+        """protect() of each key from a few threads: each writes and fsyncs its retention record and directory
+        as protect() does, and the file system commits the concurrent fsyncs together (one at a time, a batch of
+        a thousand certificates waited ~6 ms per object after its commit)."""
+        if len(keys) < 2:
+            super().protect_many(keys, retain_until)
+            return
+        with ThreadPoolExecutor(max_workers=min(PROTECT_THREADS, len(keys))) as pool:
+            for _ in pool.map(lambda key: self.protect(key, retain_until), keys):
+                pass
 
     def _write_retention(self, path: Path, retain_until: datetime) -> None:
         handle, temp = tempfile.mkstemp(prefix="retention-", dir=self._temp)

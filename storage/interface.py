@@ -6,7 +6,7 @@ import shutil
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import BinaryIO
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from .model import ObjectInfo
 
@@ -56,6 +56,18 @@ class ObjectStore(ABC):
     def protect(self, key: str, retain_until: datetime) -> bool:
         """Make the object immutable until `retain_until` where the backend can; returns False
         where it cannot. A retention is never shortened. See each store for the semantics."""
+
+    def protect_many(self, keys: Sequence[str], retain_until: datetime) -> None:
+        """protect() of each key (a batch's signed objects); a store may do them at once. Every key is attempted;
+        then the first error met is raised."""
+        first: Exception | None = None
+        for key in keys:
+            try:
+                self.protect(key, retain_until)
+            except Exception as error:  # noqa: BLE001 - the others still get their retention
+                first = first or error
+        if first is not None:
+            raise first
 
     @abstractmethod
     def describe(self) -> str:

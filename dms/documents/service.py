@@ -170,14 +170,14 @@ def new_versions(session: Session, actor: User | None, items: Sequence[tuple[Doc
     result = session.execute(_SET_CURRENT_TOUCHED if touch else _SET_CURRENT, moved)
     if cast(CursorResult, result).rowcount != len(items):  # a revision another transaction moved meanwhile
         raise Conflict("документ изменён другим пользователем; повторите загрузку")
-    for (doc, stored), version, change in zip(items, made, moved, strict=True):
+    for (doc, _), version, change in zip(items, made, moved, strict=True):
         set_committed_value(doc, "revision", change["b_next"])
         set_committed_value(doc, "current_version_id", version.id)
         set_committed_value(doc, "current_version", version)
         if touch:
             set_committed_value(doc, "updated_at", now)
-        if retain_until is not None:
-            retain(session, stored.key, retain_until)
+    if retain_until is not None:
+        retain_many(session, [stored.key for _, stored in items], retain_until)
     session.execute(_INSERT_OUTBOX, [{"document_id": i, "op": "upsert"} for i in ids])
     if event is not None:
         audit.record_many(session, actor, [
@@ -189,9 +189,15 @@ def new_versions(session: Session, actor: User | None, items: Sequence[tuple[Doc
 
 def retain(session: Session, key: str, until: datetime) -> None:
     """Keep a signed object immutable in the store until `until`, once this transaction commits (every signed
-    object: a signed version through new_version, a detached .p7s)."""
+    object: a signed version through new_version, a detached .p7s). retain_many with one key."""
+    retain_many(session, [key], until)
+
+
+def retain_many(session: Session, keys: list[str], until: datetime) -> None:
+    """retain() of several objects: one after-commit step that protects them together (ObjectStore.protect_many)."""
     store = session.info[RUNTIME_KEY].store
-    after_commit(session, lambda: store.protect(key, until))
+    keys = list(keys)
+    after_commit(session, lambda: store.protect_many(keys, until))
 
 
 def update_metadata(session: Session, actor: User, doc: Document, *, title: str | None = None,

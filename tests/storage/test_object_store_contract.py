@@ -277,3 +277,24 @@ def test_describe_names_the_store(store: ObjectStore) -> None:
 
     assert description
     assert description in repr(store)
+
+
+def test_protect_many_protects_every_object_and_names_a_missing_one(store: ObjectStore) -> None:
+    """A batch's objects protected together: where the store can keep a retention (protect() answers True) each
+    refuses deletion until it ends; a missing key is an ObjectNotFound, the others protected all the same."""
+    from storage import ObjectProtected
+
+    until = datetime.now(UTC) + timedelta(days=1)
+    keys = [store.put_bytes(f"batch object {n}".encode()).key for n in range(12)]
+    can_keep = store.protect(keys[0], until)
+    store.protect_many(keys, until)
+    others = [store.put_bytes(f"second batch {n}".encode()).key for n in range(3)]
+    missing = hashlib.sha256(b"never stored").hexdigest()
+    with pytest.raises(ObjectNotFound):
+        store.protect_many([others[0], missing, *others[1:]], until)
+    for key in keys + others:
+        if can_keep:
+            with pytest.raises(ObjectProtected):
+                store.delete(key)
+        else:
+            assert store.exists(key)

@@ -203,3 +203,12 @@ def test_describe_never_contains_credentials() -> None:
     for text in (store.describe(), repr(store)):
         assert "very-secret-key" not in text and "AKIA-SECRET-ID" not in text
         assert "minio.internal:9000" in text and "archive" in text
+
+
+def test_protect_many_sets_the_retention_of_every_object_on_a_locked_bucket(
+    locked_store: S3Store, s3_server: MotoS3Server | ExternalS3Server
+) -> None:
+    until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    keys = [locked_store.put_bytes(f"certificate {n}".encode()).key for n in range(5)]
+    locked_store.protect_many(keys, until)
+    assert all(retention_of(s3_server, locked_store.bucket, key)[1] >= until for key in keys)
