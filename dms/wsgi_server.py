@@ -34,15 +34,16 @@ def warm_worker(worker) -> None:  # noqa: ANN001
     """gunicorn's post_worker_init: the search index warmed (dms.fulltext.service.warm) before the worker takes its
     first request; at a million documents the first phrase with facets cost a worker ~1 s. A failure is logged
     and the worker serves anyway (its first search then loads what it needs)."""
+    out = getattr(worker, "log", None) or log  # gunicorn's error log, where its own worker messages go
     started = time.perf_counter()
     try:
         from dms.fulltext.service import warm
 
         phrase = warm(worker.wsgi.extensions["dms_runtime"])
     except Exception:  # noqa: BLE001
-        log.exception("search warm-up failed; the worker serves without it")
+        out.exception("search warm-up failed; the worker serves without it")
         return
-    log.info("search warmed in %.2f s (%s)", time.perf_counter() - started, phrase or "empty index")
+    out.info("search warmed in %.2f s (%s)", time.perf_counter() - started, phrase or "empty index")
 
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 8) -> None:
