@@ -1091,7 +1091,7 @@ def staff_view(session: Session, cert: Certificate) -> dict:
 _C, _D, _O = Certificate.__table__.c, Document.__table__.c, Organisation.__table__.c
 _PUBLIC_ROW = (select(_C.id, _C.document_id, _C.number, _C.holder_name, _C.holder_surname, _C.qualification, _C.level,
                       _C.issue_date, _C.valid_until, _C.revoked_at, _C.revoke_order, _C.replaced_by_id,
-                      _C.replaces_id, _D.state, _O.name, _O.code)
+                      _C.replaces_id, _D.state, _O.name.label("centre_name"), _O.code.label("centre_code"))
                .select_from(Certificate.__table__.join(Document.__table__, _D.id == _C.document_id)
                             .join(Organisation.__table__, _O.id == _C.centre_id)))
 _PUBLIC_BY_NUMBER = _PUBLIC_ROW.where(_C.number.in_(bindparam("numbers", expanding=True)))
@@ -1109,7 +1109,7 @@ def lookup_by_number(session: Session, number: str, surname: str) -> PublicCerti
     row = found.get(number) or found.get(number.upper())
     if row is None or not secrets.compare_digest(row.holder_surname.encode(), surname.encode()):
         return None
-    return PublicCertificate(*row) if row.state != "draft" else None
+    return PublicCertificate(**row._asdict()) if row.state != "draft" else None
 
 
 def lookup_by_token(session: Session, token: str) -> PublicCertificate | None:
@@ -1117,7 +1117,7 @@ def lookup_by_token(session: Session, token: str) -> PublicCertificate | None:
     if len(token) < 16:
         return None
     row = session.connection().execute(_PUBLIC_BY_TOKEN, {"token": token}).first()
-    return PublicCertificate(*row) if row is not None and row.state != "draft" else None
+    return PublicCertificate(**row._asdict()) if row is not None and row.state != "draft" else None
 
 
 def lookup_by_sha256(session: Session, sha256: str) -> Certificate | None:
