@@ -175,8 +175,11 @@ class FileStore(ObjectStore):
             super().protect_many(keys, retain_until)
             return
         with ThreadPoolExecutor(max_workers=min(PROTECT_THREADS, len(keys))) as pool:
-            for _ in pool.map(lambda key: self.protect(key, retain_until), keys):
-                pass
+            # submit + wait for all (Executor.map cancels the keys not yet started at its first error)
+            done = [pool.submit(self.protect, key, retain_until) for key in keys]
+        errors = [error for error in (future.exception() for future in done) if error is not None]
+        if errors:
+            raise errors[0]
 
     def _write_retention(self, path: Path, retain_until: datetime) -> None:
         handle, temp = tempfile.mkstemp(prefix="retention-", dir=self._temp)
