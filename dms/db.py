@@ -135,13 +135,22 @@ class Database:
     @contextmanager
     def statement_reader(self) -> Iterator[Session]:
         """A session for ONE read statement that locks nothing (a public lookup before its audit event is written
-        elsewhere). SQLite: a read-only session (deferred, query_only). PostgreSQL: an autocommit session — the
+        elsewhere). SQLite: a read-only session (deferred, query_only). PostgreSQL: autocommit_session — the
         statement is its own snapshot, with no BEGIN / COMMIT round trips (several statements would each see
         their own snapshot: use read_session for those)."""
         if self.is_sqlite:
             with self.read_session() as reader:
                 yield reader
             return
+        with self.autocommit_session() as session:
+            yield session
+
+    @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """PostgreSQL only: each statement is its own transaction (one round trip; no BEGIN, no COMMIT). For one
+        statement whose atomicity is all it needs (a lookup's read; a batch of lookup events in one INSERT)."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit sessions are for PostgreSQL (SQLite's connections begin their own)")
         if self._autocommit_sessionmaker is None:
             self._autocommit_sessionmaker = sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
                                                          expire_on_commit=False)

@@ -178,18 +178,26 @@ def record_lookups(session: Session, rows: list[dict]) -> list[int]:
     """Public lookups' events (lookup_row), appended in the caller's transaction without the chain lock: one Core
     INSERT (no head read, no ORM unit of work). When an id reaches a multiple of FOLD_EVERY the pending events are
     folded into the chain in the same transaction. Returns the events' ids in the rows' order."""
+    ids = _insert_lookups(session, rows)
+    fold_due(session, ids)
+    return ids
+
+
+def _insert_lookups(session: Session, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     if len(rows) == 1:  # one row: no executemany (its RETURNING needs no ordering)
         result = cast(CursorResult, session.execute(_INSERT_EVENT, rows[0]))
-        ids = [int(result.inserted_primary_key[0])]  # type: ignore[index]
-    else:
-        ids = [int(i) for i in session.execute(_INSERT_EVENTS, rows).scalars()]
+        return [int(result.inserted_primary_key[0])]  # type: ignore[index]
+    return [int(i) for i in session.execute(_INSERT_EVENTS, rows).scalars()]
+
+
+def fold_due(session: Session, ids: list[int]) -> None:
+    """The fold that lookup events `ids` call for (an id at a multiple of FOLD_EVERY), in the caller's transaction."""
     due = [i for i in ids if i % FOLD_EVERY == 0]
     if due:
         head = _head(session)
         _fold(session, head, since_id=max(0, min(head.last_event_id, due[0] - FOLD_EVERY) - FOLD_SLACK))
-    return ids
 
 
 def record_lookup(session: Session, action: str, object_type: str = "", object_id: int | None = None,
@@ -241,8 +249,18 @@ class LookupLog:
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            with self._db.session() as session:
-                ids = record_lookups(session, [e.row for e in batch])
+            rows = [e.row for e in batch]
+            if self._db.is_sqlite:
+                with self._db.session() as session:
+                    ids = record_lookups(session, rows)
+            else:
+                # PostgreSQL: the INSERT is its own transaction (autocommit: one round trip, not BEGIN + INSERT +
+                # COMMIT, while the batch's callers wait), the rare fold a transaction of its own after it.
+                with self._db.autocommit_session() as session:
+                    ids = _insert_lookups(session, rows)
+                if any(i % FOLD_EVERY == 0 for i in ids):
+                    with self._db.session() as session:
+                        fold_due(session, ids)
         except BaseException as exc:
             for e in batch:
                 e.error, e.done = exc, True

@@ -121,13 +121,13 @@ def test_lookups_answered_at_once_share_commits_and_each_keeps_its_own_event(rt,
     import threading
     import time
 
-    slow = audit.record_lookups
+    slow = audit._insert_lookups
 
-    def record_slowly(session, rows):  # noqa: ANN001, ANN202
+    def insert_slowly(session, rows):  # noqa: ANN001, ANN202
         time.sleep(0.02)  # a commit that takes a while: the other threads' lookups arrive meanwhile
         return slow(session, rows)
 
-    monkeypatch.setattr(audit, "record_lookups", record_slowly)
+    monkeypatch.setattr(audit, "_insert_lookups", insert_slowly)
     log = rt.lookup_log
     commits_before, answered, errors = log.commits, [], []
 
@@ -159,12 +159,12 @@ def test_a_lookup_whose_event_cannot_be_committed_is_answered_with_an_error_and_
     def fail(session, rows):  # noqa: ANN001, ANN202
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    real = audit.record_lookups
-    monkeypatch.setattr(audit, "record_lookups", fail)
+    real = audit._insert_lookups
+    monkeypatch.setattr(audit, "_insert_lookups", fail)
     r = client.get("/api/v1/verify?number=АА 000001&surname=Нет")
     assert r.status_code == 500 and "found" not in r.get_json()  # never an unaudited answer
     assert _lookup_events(rt) == []
-    monkeypatch.setattr(audit, "record_lookups", real)
+    monkeypatch.setattr(audit, "_insert_lookups", real)
     _lookups(client, 1)  # the log is not left waiting on the failed batch
     assert len(_lookup_events(rt)) == 1
 
