@@ -50,7 +50,8 @@ def test_cli_pki_init_issue_and_revoke(settings, rt, world, pki):  # noqa: ANN00
     with rt.db.session() as s:
         row = s.scalars(select(SigningCredential)).one()
         assert row.revoked_at is not None and row.revoke_reason == "key_compromise"
-        assert s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("pki."))).all() == [
+        assert s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("pki."))
+                         .order_by(AuditEvent.id)).all() == [
             "pki.issue", "pki.revoke"]
 
 

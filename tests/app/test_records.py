@@ -222,7 +222,8 @@ def test_trash_restore_purge_round_trip_with_search_and_objects(app, people, set
     assert _find(rt, "сварщика") == []
     with rt.db.session() as s:
         events = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc,
-                                                           AuditEvent.action.startswith("records."))).all()
+                                                           AuditEvent.action.startswith("records."))
+                           .order_by(AuditEvent.id)).all()
         assert events == ["records.trash", "records.restore", "records.trash", "records.purge"]
 
 
