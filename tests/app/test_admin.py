@@ -93,7 +93,8 @@ def test_a_disabled_user_cannot_log_in_and_their_sessions_end(app, client, world
     assert _login(app.test_client(), "clerk", PASSWORD).status_code == 401
     with rt.db.session() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "user",
-                                                            AuditEvent.object_id == clerk_id)).all()
+                                                            AuditEvent.object_id == clerk_id)
+                                                                    .order_by(AuditEvent.id)).all()
     assert "user.disable" in actions and "user.sessions_end" in actions
     assert _post(client, f"{page}/enable", {}, page).status_code == 302
     assert _login(app.test_client(), "clerk", PASSWORD).status_code == 302
@@ -163,7 +164,8 @@ def test_roles_and_groups_are_set_in_the_web(client, world, rt):  # noqa: ANN001
     _post(client, f"{page}/groups", {}, page)  # no box ticked: out of every group
     with rt.db.session() as s:
         assert s.scalars(select(GroupMember).where(GroupMember.user_id == clerk.id)).first() is None
-        actions = set(s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("group."))).all())
+        actions = set(s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("group."))
+                .order_by(AuditEvent.id)).all())
     assert actions == {"group.create", "group.member_add", "group.member_remove"}
     listing = client.get("/admin/users?q=cler").get_data(as_text=True)
     assert "clerk" in listing and "admin</a>" not in listing

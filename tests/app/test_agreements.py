@@ -176,7 +176,7 @@ def test_the_agreement_the_agency_signs_prints_its_registration_number_and_date(
         [sig] = s.scalars(select(Signature).where(Signature.document_id == doc_id)).all()
         assert sig.source_version_id == versions[1].id and sig.version_id == versions[2].id
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.numbered_text",
-                                                    AuditEvent.object_id == doc_id)).all()
+                                                    AuditEvent.object_id == doc_id).order_by(AuditEvent.id)).all()
         assert [(e.details["version"], e.details["reg_number"]) for e in events] == [(NUMBERED, number)]
     assert number and number.startswith("СГ-МАРК-")
     signed = version_bytes(rt, doc_id, AGENCY_SIGNED)
@@ -218,7 +218,8 @@ def test_an_agreement_whose_draft_was_replaced_by_an_upload_is_signed_as_uploade
     to_agency_signed(rt, doc_id)
     with rt.db.session() as s:
         assert s.scalar(select(func.count()).where(Version.document_id == doc_id)) == 3  # draft, upload, signed
-        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.numbered_text")).all()
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.numbered_text")
+                .order_by(AuditEvent.id)).all()
     assert "Agreement as the parties wrote it" in _text(version_bytes(rt, doc_id, 3))
 
 
@@ -292,7 +293,8 @@ def test_a_copy_countersigned_under_a_configured_trusted_root_is_accepted_as_the
                         .order_by(Signature.id.desc())).first()
         assert (row.transition, row.field_name, row.signer_id) == ("accept_countersigned", "Holder", None)
         assert row.validation["signature"]["signer"] == "Гордеев Виктор Ильич"
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc_id)).all()
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc_id)
+                .order_by(AuditEvent.id)).all()
         assert "agreement.countersigned_copy" in actions
     both = validate_pdf(version_bytes(rt, doc_id, COUNTERSIGNED), agreements.trust_store(rt, rt.db.sessionmaker()))
     assert both.authentic and len(both.signatures) == 2

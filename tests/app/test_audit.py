@@ -98,7 +98,8 @@ def test_failed_logins_throttle_the_account_even_for_the_right_password(world, c
     assert codes[0] == 401 and codes[-1] == 429
     assert client.post("/api/v1/tokens", json={"login": "clerk", "password": PASSWORD}).status_code == 429
     with rt.db.session() as s:
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("login."))).all()
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("login."))
+                .order_by(AuditEvent.id)).all()
     assert actions.count("login.failed") >= 5 and "login.throttled" in actions
 
 

@@ -110,7 +110,7 @@ def test_patch_folder_id_moves_the_document_only_with_edit_here_and_add_there(wo
     again = client.patch(f"/api/v1/documents/{doc.id}", headers=h, json={"folder_id": folders["Дела"]})
     assert again.status_code == 400 and "уже в этой папке" in again.get_json()["error"]["message"]
     with world.rt.db.session() as s:
-        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move")).all()
+        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move").order_by(AuditEvent.id)).all()
         assert [(e.details["source"], e.details["target"]) for e in moves] == [(folders["Входящие"], folders["Дела"])]
 
 
@@ -194,5 +194,6 @@ def test_every_upload_and_download_is_audited(world, client, rt):  # noqa: ANN00
     client.get(f"/api/v1/documents/{doc['id']}/versions/1/content", headers=h)
     with rt.db.session() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc["id"],
-                                                            AuditEvent.object_type == "document")).all()
+                                                            AuditEvent.object_type == "document")
+                                                                    .order_by(AuditEvent.id)).all()
     assert {"document.create", "version.upload", "version.download"} <= set(actions)

@@ -87,7 +87,8 @@ def test_zip_contains_exactly_the_permitted_selected_files(rt, world, client):  
     assert f"документ {empty.id}: версия не найдена" in report
     assert f"документ {hidden.id}: документ не найден" in report and "Секрет" not in report
     with rt.db.session() as s:
-        audited = s.scalars(select(AuditEvent.object_id).where(AuditEvent.action == "version.download")).all()
+        audited = s.scalars(select(AuditEvent.object_id).where(AuditEvent.action == "version.download")
+                .order_by(AuditEvent.id)).all()
     assert sorted(audited) == sorted([d1.id, d2.id])
 
 
@@ -195,7 +196,7 @@ def test_bulk_move_takes_edit_here_and_add_there_and_never_moves_a_held_document
     with rt.db.session() as s:
         assert s.get(Document, free.id).folder_id == dst
         assert s.get(Document, held.id).folder_id == src and s.get(Document, foreign.id).folder_id == other
-        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move")).all()
+        moves = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.move").order_by(AuditEvent.id)).all()
         assert [(e.object_id, e.details["source"], e.details["target"]) for e in moves] == [(free.id, src, dst)]
     assert "Свободный" in client.get(f"/folders/{dst}").get_data(as_text=True)
 

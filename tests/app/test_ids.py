@@ -91,7 +91,7 @@ def test_a_purged_documents_ids_stay_dead_and_the_next_document_inherits_none_of
         version = documents.add_version(s, clerk, fresh, stored)
         assert fresh.id > doc.id and version.id > dead_version
         trail = s.scalars(select(AuditEvent).where(AuditEvent.object_type == "document",
-                                                   AuditEvent.object_id == fresh.id)).all()
+                                                   AuditEvent.object_id == fresh.id).order_by(AuditEvent.id)).all()
         assert trail and all(e.id > dead_event for e in trail)  # only its own events, none of the first's
         assert {e.action for e in trail} == {"document.create", "version.upload"}
 

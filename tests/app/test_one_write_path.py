@@ -219,7 +219,7 @@ def test_expiry_takes_the_workflow_step_with_a_history_row_and_audit_events(rt, 
         assert (last.transition, last.from_state, last.to_state, last.actor_id) == ("expire", "issued", "expired",
                                                                                     None)
         events = s.scalars(select(AuditEvent).where(AuditEvent.object_type == "document",
-                                                    AuditEvent.object_id == doc.id)).all()
+                                                    AuditEvent.object_id == doc.id).order_by(AuditEvent.id)).all()
         assert any(e.action == "workflow.transition" and e.details.get("transition") == "expire" for e in events)
         assert any(e.action == "certificate.expire" and e.details["number"] == issued["number"] for e in events)
     with rt.db.session() as s:

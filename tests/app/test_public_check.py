@@ -161,7 +161,7 @@ def test_public_document_check_is_rate_limited_and_audited(rt, office, client, m
     with rt.db.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification",
                                                     AuditEvent.object_type == "document",
-                                                    AuditEvent.object_id == doc.id)).all()
+                                                    AuditEvent.object_id == doc.id).order_by(AuditEvent.id)).all()
     assert len(events) == 3 and all(e.actor_id is None and e.details["client"] for e in events)
 
 
@@ -405,7 +405,7 @@ def test_legacy_url_of_every_signed_document_is_its_page_and_everything_else_one
 
     with rt.db.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification",
-                                                    AuditEvent.object_type == "document")).all()
+                                                    AuditEvent.object_type == "document").order_by(AuditEvent.id)).all()
     by_id = [e for e in events if e.details["channel"] == "document-id"]
     assert sorted(e.object_id for e in by_id if e.details["found"]) == sorted([order.id, order.id, agreement.id,
                                                                                agreement.id])

@@ -370,7 +370,7 @@ def test_hold_and_release_are_audited_with_a_reason_and_need_an_administrator(ap
                        json={"reason": "отозван"}).status_code == 200
     with rt.db.session() as s:
         rows = s.execute(select(AuditEvent.action, AuditEvent.details).where(
-            AuditEvent.action.in_(("records.hold", "records.release")))).all()
+            AuditEvent.action.in_(("records.hold", "records.release"))).order_by(AuditEvent.id)).all()
     assert [(a, d["reason"]) for a, d in rows] == [("records.hold", "запрос суда"), ("records.release", "отозван")]
     status = client.get(f"/api/v1/documents/{doc}/records", headers=h).get_json()
     assert status["holds"] == [] and status["retention"]["disposal"] == "destroy"
@@ -520,7 +520,8 @@ def test_an_executed_disposition_files_its_act_as_a_sealed_record_that_validates
         report = sig_svc.validate_version(rt, s, admin, act, 1)
         pdf = rt.store.get_bytes(act.current_version.object_key)
         events = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == bid,
-                                                           AuditEvent.object_type == "disposition")).all()
+                                                           AuditEvent.object_type == "disposition")
+                                                                   .order_by(AuditEvent.id)).all()
     assert report["authentic"], report["summary_ru"]
     assert [sig["kind"] for r in report["reports"] for sig in r["signatures"]] == ["document_timestamp"]
     assert "records.disposition.act" in events

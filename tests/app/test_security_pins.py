@@ -57,7 +57,8 @@ def test_five_wrong_pins_lock_the_key_each_audited_and_an_administrator_unlocks(
     with rt.db.session() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.startswith("pki.pin"))
                             .order_by(AuditEvent.id)).all()
-        failed = s.scalars(select(AuditEvent).where(AuditEvent.action == "pki.pin_failed")).all()
+        failed = s.scalars(select(AuditEvent).where(AuditEvent.action == "pki.pin_failed")
+                .order_by(AuditEvent.id)).all()
     assert actions == ["pki.pin_failed"] * 5 + ["pki.pin_locked", "pki.pin_refused", "pki.pin_refused"]
     assert [e.details["failures"] for e in failed] == [1, 2, 3, 4, 5]
     assert all(e.actor_login == "director" for e in failed)

@@ -78,7 +78,8 @@ def test_admin_ends_all_sessions_of_a_user_from_the_cli(client, rt, world):  # n
     assert not _logged_in(client)
     assert client.get("/api/v1/folders", headers=headers).status_code == 401
     with rt.db.session() as s:
-        assert s.scalars(select(AuditEvent.action).where(AuditEvent.action == "user.sessions_end")).all()
+        assert s.scalars(select(AuditEvent.action).where(AuditEvent.action == "user.sessions_end")
+                .order_by(AuditEvent.id)).all()
 
 
 def test_tokens_are_listed_and_revoked_one_by_one_and_the_current_one(client, world):  # noqa: ANN001

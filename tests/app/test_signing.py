@@ -172,7 +172,8 @@ def test_signed_order_is_a_new_version_that_pyhanko_and_pdfsig_trust(rt, office,
     assert "- Signature Validation: Signature is Valid." in lines
     assert "- Certificate Validation: Certificate is Trusted." in lines
     with rt.db.session() as s:
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc_id)).all()
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == doc_id)
+                .order_by(AuditEvent.id)).all()
         assert {"signature", "verification", "workflow.transition"} <= set(actions)
         assert [h.transition for h in wf.history(s, s.get(Document, doc_id))][-1] == "sign"
 
