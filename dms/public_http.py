@@ -34,7 +34,7 @@ def _client_digest() -> str:
 
 def record(channel: str, cert, **details) -> None:  # noqa: ANN001
     """The lookup's audit event. When the request's own session holds no transaction (the lookup read lock-free,
-    see lookup) the event is group-committed with the other workers' threads' lookups (dms.audit.service.LookupLog:
+    see lookup) the event is group-committed with this worker's other threads' lookups (dms.audit.service.LookupLog:
     committed before this returns); otherwise it joins the request's transaction (committed even on a 404)."""
     fields = {"channel": channel, "found": cert is not None, "number": cert.number if cert else None,
               "client": _client_digest(), **details}
