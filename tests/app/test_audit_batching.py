@@ -175,3 +175,20 @@ def test_the_qr_token_lookup_is_read_in_one_statement_and_audited(rt, client):  
     r = client.get("/verify/t/" + "y" * 32)
     assert r.status_code == 404
     assert [ev.details["channel"] for ev in _lookup_events(rt)] == ["api-token", "token"]
+
+
+def test_on_postgresql_a_failed_fold_leaves_the_committed_lookup_events_pending_not_the_answer_an_error(
+        rt, client, monkeypatch):  # noqa: ANN001
+    import pytest
+
+    if rt.db.is_sqlite:
+        pytest.skip("on SQLite the events and their fold are one transaction")
+
+    def broken(session, ids):  # noqa: ANN001, ANN202
+        raise RuntimeError("fold failed")
+
+    monkeypatch.setattr(audit, "FOLD_EVERY", 1)  # every event calls for a fold
+    monkeypatch.setattr(audit, "fold_due", broken)
+    _lookups(client, 2)  # answered 404, not 500
+    events = _lookup_events(rt)
+    assert len(events) == 2 and all(ev.prev_hash == audit.PENDING for ev in events)
