@@ -24,7 +24,7 @@ GET /api/v1/search as an auditor and as a reader of three subtrees: latency of o
 four, and the server's CPU per request.
 
 ``--keep`` keeps the work directory; ``--reuse DIR`` measures the queries again over the builds kept there
-(one size), without building.
+(a run of several sizes keeps one subdirectory per size), without building.
 """
 
 from __future__ import annotations
@@ -473,7 +473,7 @@ def main() -> None:
                                                         "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--keep", action="store_true", help="keep the built indexes (the work directory)")
     parser.add_argument("--reuse", type=Path, default=None,
-                        help="a work directory kept by an earlier run of one size: its builds are reused "
+                        help="a work directory kept by an earlier run (of the same sizes): its builds are reused "
                              "(ours/, baseline/, app/, and the PostgreSQL tables named in pg-prefix), only the "
                              "queries are measured again")
     parser.add_argument("--child", choices=("ours", "baseline", "cold"), help=argparse.SUPPRESS)
@@ -484,8 +484,9 @@ def main() -> None:
     if args.child:
         child(args.child, args.dir, sizes[0], seeds)
         return
-    if args.reuse and len(sizes) != 1:
-        raise SystemExit("--reuse takes one size")
+    if args.reuse and len(sizes) > 1 and not all((args.reuse / str(n)).is_dir() for n in sizes):
+        raise SystemExit(f"--reuse with several sizes takes the directory of a run of those sizes "
+                         f"(subdirectories {', '.join(map(str, sizes))})")
     args.reindex = args.reindex or args.http
 
     work = args.reuse or Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.work))

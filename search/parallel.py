@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from search.schema import TEXT_FIELDS, IndexedDocument, build_schema, to_fields
 
@@ -30,6 +30,9 @@ CHUNK = 50  # documents per task
 # rebuild slower (219 against 280 documents per second; pickling the postings adds 20% CPU);
 # it pays only when a core is idle. ``SearchIndex.rebuild(..., workers=N)`` asks for them.
 DEFAULT_WORKERS = 0
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -65,17 +68,27 @@ def analysed_fields(documents: Iterable[IndexedDocument], workers: int = DEFAULT
     if workers <= 0:
         yield from (to_fields(doc) for doc in documents)
         return
+    yield from ordered_map(analyse, documents, workers)
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(function, items)`` in ``workers`` processes: results in the input order, a window of
+    ``WINDOW`` items at a time and at most two windows in flight (memory stays bounded however many
+    items the iterable yields). ``function`` must be a module-level function (it is pickled by name)."""
+    if workers <= 0:
+        yield from map(function, items)
+        return
     # fork: `python -m dms` runs its CLI on import, which a spawned worker would do again.
     context = multiprocessing.get_context("fork")
-    iterator = iter(documents)
+    iterator = iter(items)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Iterator[dict[str, Any]]] = deque()
+        pending: deque[Iterator[R]] = deque()
         while window := list(islice(iterator, WINDOW)):
-            pending.append(pool.map(analyse, window, chunksize=CHUNK))
+            pending.append(pool.map(function, window, chunksize=CHUNK))
             if len(pending) > 1:
                 yield from pending.popleft()
         while pending:
             yield from pending.popleft()
 
 
-__all__ = ["Analyzed", "DEFAULT_WORKERS", "analyse", "analysed_fields"]
+__all__ = ["Analyzed", "DEFAULT_WORKERS", "analyse", "analysed_fields", "ordered_map"]

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, text
 
-from search.errors import IndexLockedError, InvalidRequestError, QuerySyntaxError, StaleIndexError
+from search.errors import IndexLockedError, InvalidDocumentError, InvalidRequestError, QuerySyntaxError, StaleIndexError
 from search.index import Delete, Upsert
 from search.pg import PgSearchIndex, document_lexemes
 from search.query import STOP_WORDS_ONLY, SearchRequest
@@ -267,6 +267,29 @@ def test_rebuild_replaces_everything_and_tables_are_created_idempotently(pg_inde
     assert again.doc_count() == 2500
     add(again, doc("new", "Приказ"))
     assert found(again, "приказ") == {"new"}
+
+
+def test_rebuild_in_worker_processes_writes_the_rows_a_sequential_rebuild_writes(pg_engine):
+    documents = [doc(str(n), f"Отчет номер {n}", f"проверка эксперта {n} держателем практики",
+                     people=("Петров",)) for n in range(1300)]  # more than one window of the workers
+    rows = {}
+    for workers in (0, 2):
+        index = PgSearchIndex.create_or_open(pg_engine, prefix=f"t{uuid.uuid4().hex[:12]}_")
+        try:
+            assert index.rebuild(iter(documents), workers=workers, maintenance_mb=128).documents == 1300
+            with pg_engine.connect() as c:
+                rows[workers] = c.execute(text(f"SELECT id, seq, title, tsv::text FROM {index.docs} "
+                                               "ORDER BY seq")).all()
+        finally:
+            index.drop()
+    assert rows[2] == rows[0] and [r.seq for r in rows[0]] == list(range(1, 1301))
+
+
+def test_a_bad_document_in_a_rebuild_worker_keeps_the_live_table(pg_index):
+    add(pg_index, doc("live", "Приказ"))
+    with pytest.raises(InvalidDocumentError):
+        pg_index.rebuild(iter([doc(str(n), "Отчет") for n in range(50)] + [doc("", "без номера")]), workers=2)
+    assert pg_index.doc_ids() == {"live"} and found(pg_index, "приказ") == {"live"}
 
 
 def test_a_second_writer_is_refused_while_one_writes(pg_index, pg_engine):
