@@ -28,7 +28,8 @@ class InvalidRequestError(SearchError):
 class StaleIndexError(SearchError):
     """The index was written in an older format (other terms); it must be rebuilt before use."""
 
-    def __init__(self, message: str, found: int, expected: int) -> None:
+    def __init__(self, message: str, found: int | str, expected: int | str) -> None:
+        # ``found`` / ``expected``: the format number (Whoosh), or "<format>.<layout>" (the PostgreSQL tables)
         super().__init__(message)
         self.found = found
         self.expected = expected

@@ -74,19 +74,26 @@ def analysed_fields(documents: Iterable[IndexedDocument], workers: int = DEFAULT
 def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``map(function, items)`` in ``workers`` processes: results in the input order, a window of
     ``WINDOW`` items at a time and at most two windows in flight (memory stays bounded however many
-    items the iterable yields). ``function`` must be a module-level function (it is pickled by name)."""
+    items the iterable yields). Fewer items than one window are mapped in this process.
+    ``function`` must be a module-level function (it is pickled by name)."""
     if workers <= 0:
         yield from map(function, items)
         return
+    iterator = iter(items)
+    first = list(islice(iterator, WINDOW))
+    if len(first) < WINDOW:  # all of it fits one window: not worth starting processes
+        yield from map(function, first)
+        return
     # fork: `python -m dms` runs its CLI on import, which a spawned worker would do again.
     context = multiprocessing.get_context("fork")
-    iterator = iter(items)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Iterator[R]] = deque()
-        while window := list(islice(iterator, WINDOW)):
+        window = first
+        while window:
             pending.append(pool.map(function, window, chunksize=CHUNK))
             if len(pending) > 1:
                 yield from pending.popleft()
+            window = list(islice(iterator, WINDOW))
         while pending:
             yield from pending.popleft()
 

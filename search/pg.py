@@ -11,8 +11,14 @@ index. Everything the Whoosh index decides is decided here by the same code:
   A, the people's B, the content's D; a field query restricts the weight (``'приказ':A``).
   Exact values (numbers normalised as ``search.analysis.normalize_number`` does, type, state,
   organisation, owner, folders, tags, year, id) are lexemes without positions named
-  ``field=value`` in the same ``tsvector``, so a whole query and the access filter become one
-  ``tsquery`` answered by one GIN index.
+  ``field=value``. Each two adjacent words of a field are a lexeme «a b»: a phrase is narrowed by
+  them before its positions are checked. The words (with the exact values) are the ``tsv`` column,
+  the pairs (with the exact values) the ``pairs`` column, each with its GIN index: ``ts_rank``
+  reads only ``tsv`` (3.3 KB of TOAST a document at 100,000 synthetic documents, against 8.9 KB
+  with the pairs in it), and a condition on exact values (the access filter, say) merges into the
+  ``tsquery`` of either column, so it is answered by the GIN index beside the words or the pairs,
+  never by reading a ``tsvector`` out of line (the planner does not price that: a column of its own
+  for the exact values made it check the words row by row, 5-10 times slower).
 - **Queries** are parsed by the Whoosh index's own parser (``search.query.QueryBuilder``: the
   same syntax, aliases, stop words, lemmas, number lookup first) and the parsed tree is
   translated: words to lexemes, a phrase to ``<N>`` operators (the gap of a stop word is its
@@ -31,12 +37,15 @@ at 16,383, so it is found but a phrase beyond is not), at most 256 positions per
 and a term longer than 2,046 bytes is left out.
 
 One writer at a time (a PostgreSQL advisory lock; another gets ``IndexLockedError``); readers
-need no lock. ``rebuild`` fills a new table and swaps it in with one transaction.
+need no lock. ``rebuild`` fills a new table (the documents analysed in worker processes) and swaps it
+in with one transaction. The meta table records the analyzer's format and the tables' ``LAYOUT``;
+an index of another is refused (``StaleIndexError``) until ``dms reindex`` rebuilds it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -61,7 +70,7 @@ from search.errors import (
 )
 from search.highlight import query_stems
 from search.index import ApplyStats, Delete, Operation, RebuildStats, Upsert
-from search.parallel import DEFAULT_WORKERS, ordered_map
+from search.parallel import ordered_map
 from search.phrase import GappedPhrase
 from search.query import (
     STOP_WORDS_ONLY,
@@ -89,14 +98,25 @@ RANK_WEIGHTS = "{0.5, 1.0, 0.75, 1.0}"
 KEY_FIELDS = ("id", "reg_number", "cert_number", "blank_number", "doc_type", "state", "org", "owner",
               "folder_id", "folder_path", "tags")
 FACET_COLUMNS = {"doc_type": "doc_type", "state": "state", "org": "org", "year": "year"}
+# The tsvector column each kind of tsquery condition reads: words at positions, adjacent pairs. A "keys" condition
+# (exact values only) reads either: both columns hold the exact values.
+COLUMNS = {"ts": "tsv", "pairs": "pairs"}
 MAX_PHRASE_VARIANTS = 512  # "a b c"~N expands to the OR of every combination of distances
 CORRECTION_POOL = 200  # candidate terms read per misspelt word before the edit distance is checked
 BATCH = 1_000
 # A rebuild's index builds (GIN over every tsvector) get this much server memory, not the default 64 MB.
 MAINTENANCE_MB = 512
+# Processes that analyse a rebuild's documents while the caller sends rows (20,000 documents, quiet 2-core machine:
+# 89 s in one process, 63 s with two workers): this process then mostly waits on COPY.
+REBUILD_WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 0
 # A relevance search with more matches than this ranks the newest this many (by date) only: ts_rank
 # reads each row's tsvector. None: rank every match (exact, as the Whoosh index does).
 RANK_WINDOW = 2_000
+
+# The tables' layout, beside the analyzer's INDEX_FORMAT in the meta table as "<format>.<layout>"; another layout
+# is refused until a rebuild. 2: the adjacent pairs and the exact values in columns of their own.
+LAYOUT = 2
+FORMAT_VALUE = f"{INDEX_FORMAT}.{LAYOUT}"
 
 _schema = build_schema()
 _builder = QueryBuilder(_schema)
@@ -104,10 +124,13 @@ _builder = QueryBuilder(_schema)
 
 @dataclass(frozen=True)
 class _Cond:
-    """A condition: ``kind`` "ts" (a tsquery text), "sql" (an SQL expression), "true" or "false"."""
+    """A condition: ``kind`` "ts" or "pairs" (a tsquery on that column, ``COLUMNS``), "keys" (a tsquery of exact
+    values only: either column), "sql" (an SQL expression), "true" or "false"."""
 
     kind: str
     body: str = ""
+    # An OR of tsquery conditions on several columns (kind "sql"): its branches, into which an AND pushes exact values.
+    branches: tuple[_Cond, ...] = ()
 
 
 TRUE = _Cond("true")
@@ -126,11 +149,31 @@ def _fits(term: str) -> bool:
 # -- documents to rows --------------------------------------------------------------------------
 
 def document_lexemes(doc: IndexedDocument) -> tuple[str, set[str]]:
-    """The tsvector text of a document and its title and content terms (for suggestions)."""
+    """The tsvector text of a document's words (its ``tsv`` column) and its title and content terms (for
+    suggestions)."""
+    found = _lexemes(to_fields(doc))
+    return found.tsv, found.corrected
+
+
+def document_vectors(doc: IndexedDocument) -> Lexemes:
+    """The texts of a document's three tsvectors and its title and content terms."""
     return _lexemes(to_fields(doc))
 
 
-def _lexemes(fields: Mapping[str, Any]) -> tuple[str, set[str]]:
+@dataclass(frozen=True)
+class Lexemes:
+    """The texts of a document's two tsvectors: ``tsv`` the words at their positions (what ``ts_rank`` reads)
+    and ``keys``, ``pairs`` each two adjacent words and ``keys``; ``keys`` the exact values (numbers, type,
+    state, organisation, owner, folders, tags, year, id: what the access filter reads); ``corrected`` the
+    title and content terms."""
+
+    tsv: str
+    pairs: str
+    keys: str
+    corrected: set[str]
+
+
+def _lexemes(fields: Mapping[str, Any]) -> Lexemes:
     positions: dict[str, list[str]] = {}
     corrected: set[str] = set()
     pairs: set[str] = set()
@@ -162,9 +205,10 @@ def _lexemes(fields: Mapping[str, Any]) -> tuple[str, set[str]]:
             keys.update(f"{name}={t}" for t in _schema[name].process_text(str(value), mode="index"))
     if fields.get("year"):
         keys.add(f"year={fields['year']}")
-    entries.extend(quote_lexeme(key) for key in sorted(keys) if _fits(key))
-    entries.extend(quote_lexeme(pair) for pair in sorted(pairs) if _fits(pair))
-    return " ".join(entries), corrected
+    exact = " ".join(quote_lexeme(key) for key in sorted(keys) if _fits(key))
+    return Lexemes(tsv=" ".join(entries + [exact]),
+                   pairs=" ".join([quote_lexeme(pair) for pair in sorted(pairs) if _fits(pair)] + [exact]),
+                   keys=exact, corrected=corrected)
 
 
 def _adjacent_pairs(found: Mapping[str, list[int]]) -> set[str]:
@@ -173,6 +217,8 @@ def _adjacent_pairs(found: Mapping[str, list[int]]) -> set[str]:
     Held as lexemes without positions, they answer a two-word phrase from the GIN index alone, and
     narrow a longer one before its positions are checked: a phrase otherwise reads the tsvector of
     every document holding all its words (~25 µs each; a second at 100,000 documents for common words).
+    They are a column of their own (``pairs``): in ``tsv`` they were two thirds of its lexemes, read
+    again by every ``ts_rank``.
     """
     at: dict[int, list[str]] = {}
     for term, positions in found.items():
@@ -189,18 +235,18 @@ def prepared_row(doc: IndexedDocument) -> tuple[dict[str, Any], set[str]]:
 
 def _row(doc: IndexedDocument, seq: int | None = None) -> tuple[dict[str, Any], set[str]]:
     fields = to_fields(doc)
-    tsv, corrected = _lexemes(fields)
+    found = _lexemes(fields)
     when = fields.get("date")
     row = {
         "id": fields["id"], "version": fields["version"], "title": doc.title or "",
         "reg_number": doc.reg_number or "", "cert_number": doc.cert_number or "",
         "blank_number": doc.blank_number or "", "doc_type": doc.doc_type or None, "state": doc.state or None,
         "org": doc.org or None, "date": when, "year": when.year if when else None,
-        "excerpt": compress_excerpt(doc.content) if doc.content else None, "tsv": tsv,
+        "excerpt": compress_excerpt(doc.content) if doc.content else None, "tsv": found.tsv, "pairs": found.pairs,
     }
     if seq is not None:
         row["seq"] = seq
-    return row, corrected
+    return row, found.corrected
 
 
 # -- queries to conditions ----------------------------------------------------------------------
@@ -222,8 +268,10 @@ class Translator:
         self.params = params
 
     def sql(self, cond: _Cond) -> str:
-        if cond.kind == "ts":
-            return f"tsv @@ CAST({self.params.add(cond.body)} AS tsquery)"
+        if cond.kind == "keys":
+            cond = _Cond("ts", cond.body)
+        if cond.kind in COLUMNS:
+            return f"{COLUMNS[cond.kind]} @@ CAST({self.params.add(cond.body)} AS tsquery)"
         if cond.kind == "sql":
             return cond.body
         return "TRUE" if cond.kind == "true" else "FALSE"
@@ -235,24 +283,37 @@ class Translator:
         return self._combine(parts, absorbing=TRUE, neutral=FALSE, ts_op=" | ", sql_op=" OR ")
 
     def _combine(self, parts: Sequence[_Cond], *, absorbing: _Cond, neutral: _Cond, ts_op: str, sql_op: str) -> _Cond:
-        """AND (FALSE absorbs, TRUE is neutral) or OR (the other way round): the tsquery parts merge into one
-        tsquery (one GIN lookup), the SQL parts are joined beside it."""
+        """AND (FALSE absorbs, TRUE is neutral) or OR (the other way round): the tsquery parts of one column merge
+        into one tsquery (one GIN lookup), the other column's and the SQL parts are joined beside it."""
         if any(p.kind == absorbing.kind for p in parts):
             return absorbing
         parts = [p for p in parts if p.kind != neutral.kind]
         if not parts:
             return neutral
-        ts = [p.body for p in parts if p.kind == "ts"]
+        if len(parts) == 1:
+            return parts[0]
+        keys = [p.body for p in parts if p.kind == "keys"]
+        if keys and sql_op == " AND " and any(p.branches for p in parts):
+            # (A OR B) AND K is (A AND K) OR (B AND K): K joins the GIN lookup of each branch.
+            parts = [self.disjunction([self.conjunction([b, *(_Cond("keys", k) for k in keys)]) for b in p.branches])
+                     if p.branches else p for p in parts if p.kind != "keys"]
+            return self._combine(parts, absorbing=absorbing, neutral=neutral, ts_op=ts_op, sql_op=sql_op)
+        kinds = [kind for kind in COLUMNS if any(p.kind == kind for p in parts)] or (["keys"] if keys else [])
+        # The exact values go into the tsquery of every column of an AND (each GIN lookup is then as narrow as it
+        # can be, and the planner never checks them by reading an out-of-line tsvector), of one column of an OR.
+        merged = [_Cond(kind, ts_op.join(f"({body})" for body in
+                                         [p.body for p in parts if p.kind == kind and kind != "keys"]
+                                         + (keys if kind == kinds[0] or sql_op == " AND " else [])))
+                  for kind in kinds]
         sql = [p.body for p in parts if p.kind == "sql"]
-        merged = _Cond("ts", ts_op.join(f"({t})" for t in ts)) if ts else None
-        if not sql:
-            assert merged is not None
-            return merged
-        return _Cond("sql", "(" + sql_op.join(([self.sql(merged)] if merged else []) + sql) + ")")
+        if not sql and len(merged) == 1:
+            return merged[0]
+        branches = tuple(merged) if not sql and sql_op == " OR " else ()
+        return _Cond("sql", "(" + sql_op.join([self.sql(m) for m in merged] + sql) + ")", branches)
 
     def negation(self, cond: _Cond) -> _Cond:
-        if cond.kind == "ts":
-            return _Cond("ts", f"!({cond.body})")
+        if cond.kind in COLUMNS or cond.kind == "keys":
+            return _Cond(cond.kind, f"!({cond.body})")
         if cond.kind == "sql":
             return _Cond("sql", f"NOT {cond.body}")
         return FALSE if cond.kind == "true" else TRUE
@@ -312,24 +373,24 @@ class Translator:
             return _Cond("ts", _text_lexeme(term, TEXT_WEIGHTS[fieldname])) if _fits(term) else FALSE
         if fieldname == "year":
             year = _schema["year"].from_bytes(value) if isinstance(value, bytes) else int(value)
-            return _Cond("ts", quote_lexeme(f"year={year}"))
+            return _Cond("keys", quote_lexeme(f"year={year}"))
         if fieldname == "date":
             when = _schema["date"].from_bytes(value) if isinstance(value, bytes) else value
             return _Cond("sql", f"COALESCE(date = {self.params.add(when)}, FALSE)")
         if fieldname in KEY_FIELDS:
             term = value.decode("utf-8") if isinstance(value, bytes) else str(value)
             key = f"{fieldname}={term}"
-            return _Cond("ts", quote_lexeme(key)) if _fits(key) else FALSE
+            return _Cond("keys", quote_lexeme(key)) if _fits(key) else FALSE
         raise QuerySyntaxError(f"the field {fieldname!r} cannot be searched")
 
     def prefix(self, q: wq.Prefix) -> _Cond:
         if q.fieldname in TEXT_WEIGHTS:
             return _Cond("ts", f"{quote_lexeme(q.text)}:*{TEXT_WEIGHTS[q.fieldname]}") if _fits(q.text) else FALSE
         if q.fieldname in KEY_FIELDS:
-            return _Cond("ts", f"{quote_lexeme(f'{q.fieldname}={q.text}')}:*")
+            return _Cond("keys", f"{quote_lexeme(f'{q.fieldname}={q.text}')}:*")
         raise QuerySyntaxError(f"the field {q.fieldname!r} cannot be searched by prefix")
 
-    def phrase(self, q: wq.Phrase) -> _Cond:
+    def phrase(self, q: wq.Phrase, *, positional_only: bool = False) -> _Cond:
         if q.fieldname not in TEXT_WEIGHTS:
             # An exact-value field holds its whole value as one term (Whoosh's analysis of the phrase).
             terms = list(_schema[q.fieldname].process_text(" ".join(q.words), mode="query")) \
@@ -362,7 +423,7 @@ class Translator:
                 chain += f" <{gap}> {alternative}"
             chains.append(f"({chain})")
         positional = _Cond("ts", " | ".join(chains))
-        if slop > 1:
+        if slop > 1 or positional_only:
             return positional
         # Adjacent words of the phrase must be pairs of the document: the GIN index narrows the rows
         # whose positions are then checked.
@@ -399,7 +460,7 @@ def _pair_condition(groups: Sequence[tuple[int, Sequence[str]]]) -> _Cond:
     """Two adjacent words of a phrase as their pair lexemes (any lemma of each)."""
     (_, first), (_, second) = groups
     pairs = [f"{a} {b}" for a in first for b in second if _fits(f"{a} {b}")]
-    return _Cond("ts", " | ".join(quote_lexeme(p) for p in pairs)) if pairs else FALSE
+    return _Cond("pairs", " | ".join(quote_lexeme(p) for p in pairs)) if pairs else FALSE
 
 
 def _text_lexeme(term: str, weights: str) -> str:
@@ -423,7 +484,7 @@ def access_condition(allowed: Allowed) -> _Cond:
             parts.append("(" + " | ".join(quote_lexeme(k) for k in keys) + ")" if keys else None)
         if None not in parts:
             clauses.append("(" + " & ".join(p for p in parts if p) + ")")
-    return _Cond("ts", " | ".join(clauses)) if clauses else FALSE
+    return _Cond("keys", " | ".join(clauses)) if clauses else FALSE
 
 
 def _positive_ts(cond_tree: wq.Query, translator: Translator) -> str | None:
@@ -437,8 +498,8 @@ def _positive_ts(cond_tree: wq.Query, translator: Translator) -> str | None:
             collect(q.a)
             return
         if isinstance(q, (wq.Term, wq.Phrase, wq.Prefix)):
-            try:
-                found = translator.query(q)
+            try:  # a phrase by its positions (the tsv column), not by its pairs
+                found = translator.phrase(q, positional_only=True) if isinstance(q, wq.Phrase) else translator.query(q)
             except QuerySyntaxError:
                 return
             if found.kind == "ts":
@@ -518,7 +579,7 @@ class PgSearchIndex:
             c.execute(text(f"CREATE TABLE IF NOT EXISTS {self.meta} (key text PRIMARY KEY, value text NOT NULL)"))
             c.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {self.seq}"))
             c.execute(text(_docs_table(self.docs, self.seq).replace("id text NOT NULL", "id text PRIMARY KEY")))
-            _compress_with_lz4(c, self.docs)
+            _column_storage(c, self.docs)
             for statement in _docs_indexes(self.docs, self.docs):
                 c.execute(text(statement))
             c.execute(text(f"CREATE TABLE IF NOT EXISTS {self.terms} (term text PRIMARY KEY)"))
@@ -527,20 +588,31 @@ class PgSearchIndex:
                 c.execute(text(f"CREATE INDEX IF NOT EXISTS {self.terms}_trgm ON {self.terms} "
                                "USING gist (term gist_trgm_ops)"))
             c.execute(text(f"INSERT INTO {self.meta} VALUES ('format', :f) ON CONFLICT (key) DO NOTHING"),
-                      {"f": str(INDEX_FORMAT)})
+                      {"f": FORMAT_VALUE})
         self.trigrams = self._has_trigram_index()
 
     def format(self) -> int:
-        with self.engine.connect() as c:
-            found = c.execute(text(f"SELECT value FROM {self.meta} WHERE key = 'format'")).scalar()
-        return int(found) if found else 1
+        """The analyzer's format the index was written with (``search.schema.INDEX_FORMAT``)."""
+        return _parse_format(self._format_value())[0]
 
-    def check_format(self) -> None:
-        found = self.format()
-        if found != INDEX_FORMAT:
+    def layout(self) -> int:
+        """The tables' layout the index was written with (``LAYOUT``)."""
+        return _parse_format(self._format_value())[1]
+
+    def _format_value(self, c: Connection | None = None) -> str | None:
+        if c is None:
+            with self.engine.connect() as own:
+                return self._format_value(own)
+        return c.execute(text(f"SELECT value FROM {self.meta} WHERE key = 'format'")).scalar()
+
+    def check_format(self, c: Connection | None = None) -> None:
+        """StaleIndexError unless the index has this version's analyzer format and table layout."""
+        found, layout = _parse_format(self._format_value(c))
+        if (found, layout) != (INDEX_FORMAT, LAYOUT):
             raise StaleIndexError(
-                f"the search index {self.prefix}* has format {found}, this version reads format {INDEX_FORMAT}: "
-                "rebuild it (dms reindex)", found=found, expected=INDEX_FORMAT)
+                f"the search index {self.prefix}* has format {found} (table layout {layout}), this version reads "
+                f"format {INDEX_FORMAT} (layout {LAYOUT}): rebuild it (dms reindex)",
+                found=f"{found}.{layout}", expected=FORMAT_VALUE)
 
     def drop(self) -> None:
         """Drops the index's tables (tests; uninstalling)."""
@@ -595,7 +667,7 @@ class PgSearchIndex:
                 c.execute(text(f"DELETE FROM {self.docs} WHERE id = ANY(:ids)"), {"ids": gone})
             if rows:
                 columns = list(rows[0])
-                values = ", ".join("CAST(:tsv AS tsvector)" if k == "tsv" else f":{k}" for k in columns)
+                values = ", ".join(f"CAST(:{k} AS tsvector)" if k in TSVECTORS else f":{k}" for k in columns)
                 updates = ", ".join(f"{k} = EXCLUDED.{k}" for k in columns if k != "id")
                 c.execute(text(f"INSERT INTO {self.docs} ({', '.join(columns)}, seq) "
                                f"VALUES ({values}, nextval('{self.seq}')) "
@@ -606,12 +678,9 @@ class PgSearchIndex:
         return ApplyStats(upserted=len(rows), deleted=len(last) - len(rows), seconds=time.perf_counter() - started)
 
     def _check_format_in(self, c: Connection) -> None:
-        found = c.execute(text(f"SELECT value FROM {self.meta} WHERE key = 'format'")).scalar()
-        if int(found or 1) != INDEX_FORMAT:
-            raise StaleIndexError(f"the search index {self.prefix}* has format {found}: rebuild it (dms reindex)",
-                                  found=int(found or 1), expected=INDEX_FORMAT)
+        self.check_format(c)
 
-    def rebuild(self, documents: Iterable[IndexedDocument], *, batch: int = BATCH, workers: int = DEFAULT_WORKERS,
+    def rebuild(self, documents: Iterable[IndexedDocument], *, batch: int = BATCH, workers: int = REBUILD_WORKERS,
                 maintenance_mb: int = MAINTENANCE_MB, **_: Any) -> RebuildStats:
         """Fills a new table from ``documents`` (consumed lazily, ``batch`` rows at a time, with COPY)
         and swaps it in with one transaction; the live table serves searches until then.
@@ -630,7 +699,7 @@ class PgSearchIndex:
             c.execute(text(f"DROP TABLE IF EXISTS {new_docs}"))
             c.execute(text(f"DROP TABLE IF EXISTS {new_terms}"))
             c.execute(text(_docs_table(new_docs, self.seq).replace("IF NOT EXISTS ", "")))
-            _compress_with_lz4(c, new_docs)
+            _column_storage(c, new_docs)
             c.execute(text(f"CREATE TABLE {new_terms} (term text)"))
             raw = c.connection.driver_connection
             terms: set[str] = set()
@@ -664,12 +733,12 @@ class PgSearchIndex:
             for old, new in ((new_docs, self.docs), (new_terms, self.terms)):
                 c.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
                 c.execute(text(f"ALTER TABLE {new} RENAME CONSTRAINT {old}_pkey TO {new}_pkey"))
-            for suffix in ("tsv", "date"):
+            for suffix in ("tsv", "pairs", "date"):
                 c.execute(text(f"ALTER INDEX {new_docs}_{suffix} RENAME TO {self.docs}_{suffix}"))
             if self.trigrams:
                 c.execute(text(f"ALTER INDEX {new_terms}_trgm RENAME TO {self.terms}_trgm"))
             c.execute(text(f"INSERT INTO {self.meta} VALUES ('format', :f) "
-                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"f": str(INDEX_FORMAT)})
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"), {"f": FORMAT_VALUE})
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text(f"ANALYZE {self.docs}"))
         return RebuildStats(documents=count, seconds=time.perf_counter() - started, generation=self.docs)
@@ -679,6 +748,17 @@ class PgSearchIndex:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text(f"VACUUM ANALYZE {self.docs}"))
             c.execute(text(f"VACUUM ANALYZE {self.terms}"))
+
+
+def _parse_format(value: str | None) -> tuple[int, int]:
+    """(analyzer format, table layout) of the meta table's value "<format>.<layout>" (a bare number: layout 1)."""
+    if not value:
+        return 1, 1
+    found, _, layout = value.partition(".")
+    try:
+        return int(found), int(layout or 1)
+    except ValueError:
+        return 0, 0
 
 
 def _sqlalchemy_url(dsn: str) -> str:
@@ -692,27 +772,30 @@ def _docs_table(name: str, seq: str) -> str:
             f"seq bigint NOT NULL DEFAULT nextval('{seq}'), title text NOT NULL DEFAULT '', "
             "reg_number text NOT NULL DEFAULT '', cert_number text NOT NULL DEFAULT '', "
             "blank_number text NOT NULL DEFAULT '', doc_type text, state text, org text, "
-            "date timestamp, year integer, excerpt bytea, tsv tsvector NOT NULL) "
+            "date timestamp, year integer, excerpt bytea, tsv tsvector NOT NULL, pairs tsvector NOT NULL DEFAULT '') "
             # The tsvector and the excerpt go out of line (narrow rows: totals and facets read few
             # pages), and lz4 decompresses a tsvector for ts_rank several times faster than pglz.
             "WITH (toast_tuple_target = 128)")
 
 
-def _compress_with_lz4(c: Connection, table: str) -> None:
+def _column_storage(c: Connection, table: str) -> None:
     try:
         with c.begin_nested():
-            c.execute(text(f"ALTER TABLE {table} ALTER COLUMN tsv SET COMPRESSION lz4"))
+            for column in ("tsv", "pairs"):
+                c.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4"))
     except Exception:  # noqa: BLE001 - a server built without lz4 keeps pglz
         pass
 
 
 def _docs_indexes(table: str, name: str) -> list[str]:
     return [f"CREATE INDEX IF NOT EXISTS {name}_tsv ON {table} USING gin (tsv)",
+            f"CREATE INDEX IF NOT EXISTS {name}_pairs ON {table} USING gin (pairs)",
             f"CREATE INDEX IF NOT EXISTS {name}_date ON {table} (date)"]
 
 
 COPY_COLUMNS = ("id", "version", "seq", "title", "reg_number", "cert_number", "blank_number", "doc_type", "state",
-                "org", "date", "year", "excerpt", "tsv")
+                "org", "date", "year", "excerpt", "tsv", "pairs")
+TSVECTORS = ("tsv", "pairs")
 
 
 def _copy_rows(c: Connection, raw: Any, table: str, rows: list[dict[str, Any]]) -> None:
@@ -723,7 +806,7 @@ def _copy_rows(c: Connection, raw: Any, table: str, rows: list[dict[str, Any]]) 
             for row in rows:
                 copy.write_row([row[k] for k in COPY_COLUMNS])
         return
-    values = ", ".join("CAST(:tsv AS tsvector)" if k == "tsv" else f":{k}" for k in COPY_COLUMNS)
+    values = ", ".join(f"CAST(:{k} AS tsvector)" if k in TSVECTORS else f":{k}" for k in COPY_COLUMNS)
     c.execute(text(f"INSERT INTO {table} ({', '.join(COPY_COLUMNS)}) VALUES ({values})"), rows)
 
 

@@ -4,6 +4,7 @@ facets, highlights, suggestions, one writer, the index format; against the real 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from datetime import date
 
@@ -12,9 +13,9 @@ from sqlalchemy import create_engine, text
 
 from search.errors import IndexLockedError, InvalidDocumentError, InvalidRequestError, QuerySyntaxError, StaleIndexError
 from search.index import Delete, Upsert
-from search.pg import PgSearchIndex, document_lexemes
+from search.pg import LAYOUT, PgSearchIndex, document_lexemes, document_vectors
 from search.query import STOP_WORDS_ONLY, SearchRequest
-from search.schema import IndexedDocument
+from search.schema import INDEX_FORMAT, IndexedDocument, build_schema
 from tests.search.conftest import doc
 from tests.search.test_morphology import _forms
 from tests.search.test_query import archive as whoosh_query_archive
@@ -269,9 +270,10 @@ def test_rebuild_replaces_everything_and_tables_are_created_idempotently(pg_inde
     assert found(again, "приказ") == {"new"}
 
 
-def test_rebuild_in_worker_processes_writes_the_rows_a_sequential_rebuild_writes(pg_engine):
+def test_rebuild_in_worker_processes_writes_the_rows_a_sequential_rebuild_writes(pg_engine, monkeypatch):
+    monkeypatch.setattr("search.parallel.WINDOW", 100)  # several windows (fewer than one are mapped in process)
     documents = [doc(str(n), f"Отчет номер {n}", f"проверка эксперта {n} держателем практики",
-                     people=("Петров",)) for n in range(1300)]  # more than one window of the workers
+                     people=("Петров",)) for n in range(1300)]
     rows = {}
     for workers in (0, 2):
         index = PgSearchIndex.create_or_open(pg_engine, prefix=f"t{uuid.uuid4().hex[:12]}_")
@@ -285,7 +287,8 @@ def test_rebuild_in_worker_processes_writes_the_rows_a_sequential_rebuild_writes
     assert rows[2] == rows[0] and [r.seq for r in rows[0]] == list(range(1, 1301))
 
 
-def test_a_bad_document_in_a_rebuild_worker_keeps_the_live_table(pg_index):
+def test_a_bad_document_in_a_rebuild_worker_keeps_the_live_table(pg_index, monkeypatch):
+    monkeypatch.setattr("search.parallel.WINDOW", 20)
     add(pg_index, doc("live", "Приказ"))
     with pytest.raises(InvalidDocumentError):
         pg_index.rebuild(iter([doc(str(n), "Отчет") for n in range(50)] + [doc("", "без номера")]), workers=2)
@@ -308,6 +311,43 @@ def test_an_index_of_another_format_is_refused_until_rebuilt(pg_index, pg_engine
         add(pg_index, doc("a", "Приказ"))
     pg_index.rebuild([doc("a", "Приказ")])
     assert PgSearchIndex.open(pg_engine, prefix=pg_index.prefix).format() == pg_index.format()
+
+
+def test_an_index_of_the_previous_table_layout_is_refused_until_rebuilt(pg_index, pg_engine):
+    # Layout 1 (the adjacent pairs inside tsv) stored the bare format number.
+    with pg_engine.begin() as c:
+        c.execute(text(f"UPDATE {pg_index.meta} SET value = :v WHERE key = 'format'"), {"v": str(INDEX_FORMAT)})
+    with pytest.raises(StaleIndexError, match="layout 1"):
+        PgSearchIndex.open(pg_engine, prefix=pg_index.prefix)
+    pg_index.rebuild([doc("a", "Соглашение с держателем практики")])
+    reopened = PgSearchIndex.open(pg_engine, prefix=pg_index.prefix)
+    assert (reopened.format(), reopened.layout()) == (INDEX_FORMAT, LAYOUT)
+    assert found(reopened, '"держателем практики"') == {"a"}
+
+
+def test_adjacent_pairs_live_in_their_own_column_and_exact_values_in_both():
+    found = document_vectors(doc("x", "Держателем практики", "Проверок экспертов", reg_number="01-2/15"))
+    assert "'держатель практика'" in found.pairs and "'проверка эксперт'" in found.pairs
+    assert "держатель практика" not in found.tsv and "'держатель':1A" in found.tsv  # ts_rank reads no pairs
+    for key in ("'id=x'", "'year=2024'", "'reg_number=01-2/15'"):
+        assert key in found.keys and key in found.tsv and key in found.pairs
+
+
+def test_the_access_filter_is_answered_by_the_gin_index_beside_words_and_pairs(pg_index, pg_engine):
+    """The exact values merge into each column's tsquery: no plan checks them by reading a tsvector row by row."""
+    from search.pg import Translator, _Params, access_condition
+    from search.query import QueryBuilder
+
+    builder = QueryBuilder(build_schema())
+    allowed = [{"folder_path": {"1", "9"}}, {"owner": {"u7"}}]
+    for q, columns in (("проверка", {"tsv"}), ('"держателем практики"', {"pairs"}),
+                       ('"держатель практики" OR проверка', {"tsv", "pairs"})):
+        t = Translator(_Params())
+        where = t.sql(t.conjunction([t.query(builder.parse(q)), access_condition(allowed)]))
+        values = [t.params.values[name] for name in re.findall(r":(p\d+)", where)]
+        assert {c for c in ("tsv", "pairs") if f"{c} @@" in where} == columns, q
+        assert where.count("@@") == len(columns), where  # no condition of the exact values alone
+        assert all("folder_path=1" in v and "owner=u7" in v for v in values), (q, values)
 
 
 def test_the_tsvector_holds_our_lemmas_at_their_positions():

@@ -136,7 +136,8 @@ def test_rebuild_with_a_small_pool_finds_what_batches_find(tmp_path):
             assert count(a, q) == count(b, q) > 0, text
 
 
-def test_texts_analysed_in_worker_processes_give_the_same_segment(tmp_path):
+def test_texts_analysed_in_worker_processes_give_the_same_segment(tmp_path, monkeypatch):
+    monkeypatch.setattr("search.parallel.WINDOW", 40)  # several windows (fewer than one are mapped in process)
     documents = _documents(130, seed=17)
     sequential = SearchIndex.create_or_open(tmp_path / "sequential")
     sequential.rebuild(iter(documents), workers=0)
@@ -145,7 +146,8 @@ def test_texts_analysed_in_worker_processes_give_the_same_segment(tmp_path):
     assert _segment_contents(parallel.root / "current") == _segment_contents(sequential.root / "current")
 
 
-def test_a_bad_document_in_a_worker_stops_the_rebuild_and_keeps_the_live_index(tmp_path):
+def test_a_bad_document_in_a_worker_stops_the_rebuild_and_keeps_the_live_index(tmp_path, monkeypatch):
+    monkeypatch.setattr("search.parallel.WINDOW", 40)
     import pytest
 
     from search.errors import InvalidDocumentError
@@ -158,3 +160,21 @@ def test_a_bad_document_in_a_worker_stops_the_rebuild_and_keeps_the_live_index(t
     with index.searcher() as searcher:
         assert [f["id"] for f in searcher.all_stored_fields()] == ["live"]
     assert len(list(index.root.glob("gen-*"))) == 1
+
+
+def _pid_and_square(n: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), n * n
+
+
+def test_ordered_map_keeps_the_input_order_in_worker_processes_and_maps_one_window_in_process(monkeypatch):
+    import os
+
+    from search.parallel import ordered_map
+
+    monkeypatch.setattr("search.parallel.WINDOW", 10)
+    out = list(ordered_map(_pid_and_square, range(35), 2))
+    assert [square for _, square in out] == [n * n for n in range(35)]
+    assert os.getpid() not in {pid for pid, _ in out}
+    assert {pid for pid, _ in ordered_map(_pid_and_square, range(9), 2)} == {os.getpid()}
