@@ -299,14 +299,33 @@ def peak_rss_kb(pid: int | str = "self") -> int:
     return 0
 
 
-def cold_phrase(directory: Path, count: int, words: list[str]) -> dict:
+def evict_from_page_cache(directory: Path) -> int:
+    """Asks the kernel to drop the cached pages of every file under ``directory`` (posix_fadvise DONTNEED: no
+    privilege needed, unlike drop_caches), as after a restart of the machine or a large job that filled the page
+    cache. Returns the bytes of the files."""
+    total = 0
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+    return total
+
+
+def cold_phrase(directory: Path, count: int, words: list[str], evict: bool = False) -> dict:
     """The phrase of the mix as the first query of a new process that opened the index (the
-    dictionary loaded first and timed apart: any first query loads it)."""
+    dictionary loaded first and timed apart: any first query loads it). ``evict``: the index's files are
+    dropped from the page cache first, so the query reads what it needs from the disk."""
     started, cpu = time.perf_counter(), time.process_time()
     from search.analysis import morphology
 
     morphology()
     dictionary = time.perf_counter() - started, time.process_time() - cpu
+    if evict:
+        evict_from_page_cache(directory)
     from search.index import SearchIndex
     from search.query import SearchRequest, search
 
@@ -322,8 +341,8 @@ def cold_phrase(directory: Path, count: int, words: list[str]) -> dict:
 
 def child(kind: str, directory: Path, count: int, seeds: Path | None) -> None:
     words = vocabulary(seeds)
-    if kind == "cold":
-        print(json.dumps(cold_phrase(directory, count, words)))
+    if kind in ("cold", "cold-evicted"):
+        print(json.dumps(cold_phrase(directory, count, words, evict=kind == "cold-evicted")))
         return
     result = {"ours": build_ours, "baseline": build_baseline}[kind](directory, count, words)
     # VmHWM, not ru_maxrss: the latter also counts the parent's image forked before the exec.
@@ -476,7 +495,7 @@ def main() -> None:
                         help="a work directory kept by an earlier run (of the same sizes): its builds are reused "
                              "(ours/, baseline/, app/, and the PostgreSQL tables named in pg-prefix), only the "
                              "queries are measured again")
-    parser.add_argument("--child", choices=("ours", "baseline", "cold"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("ours", "baseline", "cold", "cold-evicted"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(n) for n in str(args.docs).split(",") if n.strip()]
@@ -534,11 +553,14 @@ def run_size(args: argparse.Namespace, seeds: Path | None, words: list[str], siz
             builds[kind] = run_child(kind, directory, count, seeds)
         print(f"  {kind} built or reused ({_load()})", flush=True)
     queries = query_mix(words, size)
-    cold = run_child("cold", ours_dir, size, seeds)
-    print(f"\ncold first phrase ({cold['phrase']}, {cold['hits']} hits, auditor, highlights), a new process"
-          f" that opened the index: {cold['seconds'] * 1000:.0f} ms wall, {cold['cpu_seconds'] * 1000:.0f} ms CPU"
-          f" (the dictionary loaded before it: {cold['dictionary_seconds'] * 1000:.0f} ms wall,"
-          f" {cold['dictionary_cpu_seconds'] * 1000:.0f} ms CPU); load average {_load()}")
+    for kind, where in (("cold", "the index in the page cache"),
+                        ("cold-evicted", "the index's files dropped from the page cache first")):
+        cold = run_child(kind, ours_dir, size, seeds)
+        print(f"\ncold first phrase ({cold['phrase']}, {cold['hits']} hits, auditor, highlights), a new process"
+              f" that opened the index, {where}: {cold['seconds'] * 1000:.0f} ms wall,"
+              f" {cold['cpu_seconds'] * 1000:.0f} ms CPU (the dictionary loaded before it:"
+              f" {cold['dictionary_seconds'] * 1000:.0f} ms wall, {cold['dictionary_cpu_seconds'] * 1000:.0f} ms CPU);"
+              f" load average {_load()}")
     measured = {
         "ours": latencies_ours(ours_dir, queries, args.repeat, facets=False),
         "ours+facets": latencies_ours(ours_dir, queries, args.repeat, facets=True),
