@@ -18,14 +18,16 @@ A generation written in another format (older terms) is refused for reading and 
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import gc
 import logging
 import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -350,6 +352,8 @@ class SearchIndex:
                         writer.commit()
                         writer = FastSegmentWriter(ix, limitmb=limitmb)
                 writer.commit(optimize=bool(commit_every))
+                del writer
+                _return_freed_memory()  # the writer's pools, before the side files read every posting list
                 self._write_side_files(ix)
             except BaseException:
                 shutil.rmtree(target, ignore_errors=True)
@@ -398,3 +402,13 @@ def _op_id(op: Operation) -> str:
     if isinstance(op, Delete):
         return str(op.doc_id)
     raise InvalidDocumentError(f"unknown index operation {op!r}; expected Upsert or Delete")
+
+
+def _return_freed_memory() -> None:
+    """Collects garbage and asks glibc's allocator to give freed heap pages back to the system
+    (``malloc_trim``): the writer's pooled postings are freed, but the process would otherwise keep
+    the pages, and the side files' pass would start from the writer's peak (1.2 GB at a million
+    documents). Nothing happens where there is no glibc."""
+    gc.collect()
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

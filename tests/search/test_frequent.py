@@ -190,3 +190,26 @@ def test_warming_loads_what_a_first_phrase_of_the_most_frequent_words_needs(inde
     found = search(index, SearchRequest(q=phrase, allowed=[{"folder_path": {"0"}}], page_size=10))
     assert found.total > 0
     assert FAST_PATH["postings.frequent"] == 0 and FAST_PATH["postings.blocks"] == 0  # nothing left to load
+
+
+def test_releasing_the_segments_mapped_pages_changes_no_byte_of_the_side_file(index: SearchIndex,
+                                                                              monkeypatch) -> None:
+    monkeypatch.setattr(frequent, "RELEASE_AFTER_POSTINGS", 10**12)  # never released
+    index.rebuild(_documents(300, seed=5), workers=0)
+    [path] = _side_files(index)
+    kept = path.read_bytes()
+    path.unlink()
+    released: list[bool] = []
+
+    def release(reader) -> bool:  # noqa: ANN001
+        released.append(real(reader))
+        return released[-1]
+
+    real = frequent.release_mapped_pages
+    monkeypatch.setattr(frequent, "release_mapped_pages", release)
+    monkeypatch.setattr(frequent, "RELEASE_AFTER_POSTINGS", 1)  # before every term
+    assert index.build_side_files() == [path]
+    assert path.read_bytes() == kept
+    assert len(released) > 2 and all(released)  # the segment is memory-mapped, and was released each time
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answered_from_side_files(index, expected)
