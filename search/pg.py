@@ -156,7 +156,7 @@ def document_lexemes(doc: IndexedDocument) -> tuple[str, set[str]]:
 
 
 def document_vectors(doc: IndexedDocument) -> Lexemes:
-    """The texts of a document's three tsvectors and its title and content terms."""
+    """The texts of a document's two tsvectors, its exact values and its title and content terms."""
     return _lexemes(to_fields(doc))
 
 
@@ -228,12 +228,9 @@ def _adjacent_pairs(found: Mapping[str, list[int]]) -> set[str]:
             for a in terms for b in at[position + 1]}
 
 
-def prepared_row(doc: IndexedDocument) -> tuple[dict[str, Any], set[str]]:
-    """``_row`` without its sequence number: what a rebuild's worker process hands back."""
-    return _row(doc)
-
-
-def _row(doc: IndexedDocument, seq: int | None = None) -> tuple[dict[str, Any], set[str]]:
+def _row(doc: IndexedDocument) -> tuple[dict[str, Any], set[str]]:
+    """A document's row (without its sequence number) and its title and content terms: what a rebuild's worker
+    process hands back."""
     fields = to_fields(doc)
     found = _lexemes(fields)
     when = fields.get("date")
@@ -244,8 +241,6 @@ def _row(doc: IndexedDocument, seq: int | None = None) -> tuple[dict[str, Any], 
         "org": doc.org or None, "date": when, "year": when.year if when else None,
         "excerpt": compress_excerpt(doc.content) if doc.content else None, "tsv": found.tsv, "pairs": found.pairs,
     }
-    if seq is not None:
-        row["seq"] = seq
     return row, found.corrected
 
 
@@ -579,7 +574,7 @@ class PgSearchIndex:
             c.execute(text(f"CREATE TABLE IF NOT EXISTS {self.meta} (key text PRIMARY KEY, value text NOT NULL)"))
             c.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {self.seq}"))
             c.execute(text(_docs_table(self.docs, self.seq).replace("id text NOT NULL", "id text PRIMARY KEY")))
-            _column_storage(c, self.docs)
+            _compress_with_lz4(c, self.docs)
             for statement in _docs_indexes(self.docs, self.docs):
                 c.execute(text(statement))
             c.execute(text(f"CREATE TABLE IF NOT EXISTS {self.terms} (term text PRIMARY KEY)"))
@@ -661,7 +656,7 @@ class PgSearchIndex:
         rows = [row for row, _ in prepared]
         terms = sorted(set().union(*(t for _, t in prepared))) if prepared else []
         with self.engine.begin() as c, self.writer_lock(c):
-            self._check_format_in(c)
+            self.check_format(c)
             gone = [doc_id for doc_id, op in last.items() if isinstance(op, Delete)]
             if gone:
                 c.execute(text(f"DELETE FROM {self.docs} WHERE id = ANY(:ids)"), {"ids": gone})
@@ -676,9 +671,6 @@ class PgSearchIndex:
                 c.execute(text(f"INSERT INTO {self.terms} SELECT unnest(CAST(:t AS text[])) "
                                "ON CONFLICT DO NOTHING"), {"t": terms})
         return ApplyStats(upserted=len(rows), deleted=len(last) - len(rows), seconds=time.perf_counter() - started)
-
-    def _check_format_in(self, c: Connection) -> None:
-        self.check_format(c)
 
     def rebuild(self, documents: Iterable[IndexedDocument], *, batch: int = BATCH, workers: int = REBUILD_WORKERS,
                 maintenance_mb: int = MAINTENANCE_MB, **_: Any) -> RebuildStats:
@@ -699,7 +691,7 @@ class PgSearchIndex:
             c.execute(text(f"DROP TABLE IF EXISTS {new_docs}"))
             c.execute(text(f"DROP TABLE IF EXISTS {new_terms}"))
             c.execute(text(_docs_table(new_docs, self.seq).replace("IF NOT EXISTS ", "")))
-            _column_storage(c, new_docs)
+            _compress_with_lz4(c, new_docs)
             c.execute(text(f"CREATE TABLE {new_terms} (term text)"))
             raw = c.connection.driver_connection
             terms: set[str] = set()
@@ -711,7 +703,7 @@ class PgSearchIndex:
                     terms.update(found)
                 chunk.clear()
 
-            for row, found in ordered_map(prepared_row, documents, workers):
+            for row, found in ordered_map(_row, documents, workers):
                 count += 1
                 row["seq"] = count
                 chunk.append((row, found))
@@ -778,7 +770,7 @@ def _docs_table(name: str, seq: str) -> str:
             "WITH (toast_tuple_target = 128)")
 
 
-def _column_storage(c: Connection, table: str) -> None:
+def _compress_with_lz4(c: Connection, table: str) -> None:
     try:
         with c.begin_nested():
             for column in ("tsv", "pairs"):

@@ -271,7 +271,6 @@ class LookupLog:
         for e, event_id in zip(batch, ids, strict=True):
             e.event_id, e.done = event_id, True
 
-
     def _fold_later_if_it_fails(self, ids: list[int]) -> None:
         """The events are committed already: a failed fold leaves them pending (the next chained write, fold or
         `dms audit verify` folds them), it does not turn their lookups' answers into errors."""

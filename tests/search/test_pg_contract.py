@@ -348,6 +348,12 @@ def test_the_access_filter_is_answered_by_the_gin_index_beside_words_and_pairs(p
         assert {c for c in ("tsv", "pairs") if f"{c} @@" in where} == columns, q
         assert where.count("@@") == len(columns), where  # no condition of the exact values alone
         assert all("folder_path=1" in v and "owner=u7" in v for v in values), (q, values)
+    # ... and the statements run (the parameters of a branch rendered before the push-down stay unused)
+    add(pg_index, doc("mine", "Проверка держателем практики", folder_path=("0", "1")),
+        doc("owned", "Проверка", owner="u7"), doc("hidden", "Проверка держателем практики", folder_path=("0", "2")))
+    for q in ("проверка", '"держателем практики"', '"держатель практики" OR проверка'):
+        visible = {"mine", "owned"} if "OR" in q or q == "проверка" else {"mine"}
+        assert found(pg_index, q, allowed=allowed) == visible, q
 
 
 def test_the_tsvector_holds_our_lemmas_at_their_positions():
