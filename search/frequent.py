@@ -13,15 +13,17 @@ the header's length (``<Q``) and ``MAGIC``. The header names the side file's ver
 segment id and its document count; a file that does not match the segment it sits beside is
 never read (the W3 blocks are decoded as before), and the next writer replaces it.
 
-Per term: the document numbers (``<u4``), the weights (one value for all, the term count times
-one factor, or ``<f4`` each), and for a field with ``ArrayPositions`` the count of positions per
-document (``u1``/``<u2``/``<u4``) and the positions (``<u2`` or ``<u4``), document by document.
+Per term: the documents (version 4: a bitmap of the segment's documents for a term of more than
+one document in 32, else the document numbers ``<u4``, as every version-3 file has them), the
+weights (one value for all, the term count times one factor, or ``<f4`` each), and for a field
+with ``ArrayPositions`` the count of positions per document (``u1``/``<u2``/``<u4``) and the
+positions (``<u2`` or ``<u4``), document by document.
 Deleted documents stay in, as in the W3 postings: readers remove them with the live mask.
 
 And for the ``PAIR_TERMS`` most frequent words of a text field (each at least
 ``PAIR_POSITIONS_PER_DOC`` positions per document), for each ordered pair of them, the documents
-(``<u4``) where the second follows the first right after: a two-word phrase of such words is one
-lookup. Matching it from positions costs ~50 ms at 100,000 documents and ~1 s at a million
+(a bitmap or ``<u4``, as a term's) where the second follows the first right after: a two-word phrase of such
+words is one lookup. Matching it from positions costs ~50 ms at 100,000 documents and ~1 s at a million
 (the keys of ~8 million positions a word, built, sorted and merged), for any process.
 
 Which terms: in a segment of at least ``MIN_DOCS`` documents, the terms of ``MIN_DOCS`` or more
@@ -57,7 +59,8 @@ from search.whoosh_adapter import (
     term_stats,
 )
 
-VERSION = 3  # 3: postings-only entries of text terms beyond the positions budget
+VERSION = 4  # 3: postings-only entries of text terms beyond the positions budget; 4: documents as a bitmap
+READABLE_VERSIONS = (3, 4)  # a version-3 file reads as before (it has no bitmap): no reindex needed to upgrade
 MAGIC = b"PECHFRQ1"
 EXTENSION = ".frq"
 MIN_DOCS = 4096  # a shorter posting list decodes in a few milliseconds: not worth a copy
@@ -65,8 +68,11 @@ POSITIONS_PER_DOC = 32  # per positional field, copied positions per document of
 POSTINGS_PER_DOC = 16  # per field without positions, copied postings per document
 # per positional field, beyond its positions: postings (documents and counts) of the next most frequent terms, per
 # document (a word of most documents not among the few whose positions are copied decoded ~7,800 W3 blocks, about
-# a second, at its first query at 1,000,000 documents)
-TEXT_POSTINGS_PER_DOC = 16
+# a second, at its first query at 1,000,000 documents). A dense term's documents are a bitmap (version 4), so a
+# posting costs little more than its count's byte: 64 a document cover the content's ~75 most frequent words of
+# bench/search.py's documents (16 covered ~20, and a query of three words of rank 20-70 decoded 19,940 blocks,
+# 1.4 s, at its first run at a million)
+TEXT_POSTINGS_PER_DOC = 64
 PAIR_TERMS = 4  # per positional field, the most frequent words whose adjacent pairs are kept
 PAIR_POSITIONS_PER_DOC = 1.0  # ... among those with at least this many positions per document
 PAIR_CHUNK_DOCS = 65536  # documents whose positions are paired at a time
@@ -169,6 +175,17 @@ def _decode(m: Any, positional: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return docs, weights, counts, positions
 
 
+def _docs_entry(out: _Out, docs: np.ndarray, doc_count: int) -> dict:
+    """The documents of a posting list: a bitmap of the segment's documents (``bits``, bit ``n`` of byte ``n // 8``,
+    little-endian) when it is smaller than their numbers, i.e. for a term of more than one document in 32 (a bit a
+    document against 4 bytes a posting), else the numbers (``docs``, ``<u4``)."""
+    if len(docs) * 32 > doc_count:
+        mask = np.zeros(doc_count, bool)
+        mask[docs] = True
+        return {"bits": out.put(np.packbits(mask, bitorder="little"))}
+    return {"docs": out.put(docs.astype("<u4"))}
+
+
 def _weights_entry(out: _Out, weights: np.ndarray, counts: np.ndarray | None) -> dict:
     if len(weights) and np.all(weights == weights[0]):
         return {"const": float(weights[0])}
@@ -202,7 +219,8 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
                 docs, weights, counts, positions = _decode(reader.postings(fieldname, tbytes), with_positions)
                 read += len(docs)
                 docs = docs.astype("<u4")
-                entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(), "docs": out.put(docs)}
+                entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(),
+                                         **_docs_entry(out, docs, reader.doc_count_all())}
                 if positional and not with_positions:  # the postings alone: the counts of positions, no positions
                     boost = np.float32(float(schema[fieldname].format.field_boost) or 1.0)
                     counts = np.rint(weights / boost)
@@ -221,7 +239,8 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
                         kept.append((tbytes, docs, counts, positions))
                 entries.append(entry)
             release_mapped_pages(reader)
-            pairs = [{"field": fieldname, "first": first.hex(), "second": second.hex(), "docs": out.put(docs)}
+            pairs = [{"field": fieldname, "first": first.hex(), "second": second.hex(),
+                      **_docs_entry(out, docs, reader.doc_count_all())}
                      for fieldname, words in sorted(pairable.items())
                      for first, second, docs in _adjacent_pairs(words, reader.doc_count_all())]
             header = json.dumps({"version": VERSION, "segment": segment.segment_id(),
@@ -310,19 +329,30 @@ class FrequentTerms:
         if header_size > size - 16:
             raise ValueError(f"{path}: cut short")
         header = json.loads(bytes(self._map[size - 16 - header_size:size - 16]))
-        if (header.get("version"), header.get("segment"), header.get("docs")) != (VERSION, segment_id, doc_count):
+        if (header.get("version") not in READABLE_VERSIONS
+                or (header.get("segment"), header.get("docs")) != (segment_id, doc_count)):
             raise ValueError(f"{path}: written for another segment or version")
+        self._doc_count = doc_count
         self._data_end = size - 16 - header_size
         self._terms: dict[tuple[str, bytes], dict] = {
             (entry["field"], bytes.fromhex(entry["term"])): entry for entry in header["terms"]}
-        self._pairs: dict[tuple[str, bytes, bytes], list] = {
-            (pair["field"], bytes.fromhex(pair["first"]), bytes.fromhex(pair["second"])): pair["docs"]
+        self._pairs: dict[tuple[str, bytes, bytes], dict] = {
+            (pair["field"], bytes.fromhex(pair["first"]), bytes.fromhex(pair["second"])): pair
             for pair in header["pairs"]}
 
     def pair_docs(self, fieldname: str, first: bytes, second: bytes) -> np.ndarray | None:
         """The documents (int64) where ``second`` comes right after ``first``, if the file has the pair."""
-        spec = self._pairs.get((fieldname, first, second))
-        return None if spec is None else self._array(spec).astype(np.int64)
+        entry = self._pairs.get((fieldname, first, second))
+        return None if entry is None else self._docs(entry)
+
+    def _docs(self, entry: dict) -> np.ndarray:
+        """An entry's documents (int64, ascending), from its bitmap or its numbers."""
+        if "bits" in entry:
+            bits = self._array(entry["bits"])
+            if len(bits) * 8 < self._doc_count:
+                raise ValueError("a bitmap shorter than the segment")
+            return np.flatnonzero(np.unpackbits(bits, count=self._doc_count, bitorder="little"))
+        return self._array(entry["docs"]).astype(np.int64)
 
     def _array(self, spec: list) -> np.ndarray:
         offset, count, dtype = spec
@@ -347,7 +377,7 @@ class FrequentTerms:
         entry = self._terms.get((fieldname, tbytes))
         if entry is None:
             return None
-        docs = self._array(entry["docs"]).astype(np.int64)
+        docs = self._docs(entry)
         weights = entry["weights"]
         if "const" in weights:
             values = np.full(len(docs), weights["const"], np.float32)
@@ -362,9 +392,9 @@ class FrequentTerms:
         entry = self._terms.get((fieldname, tbytes))
         if entry is None or "positions" not in entry:
             return None
-        docs = self._array(entry["docs"])
+        docs = self._docs(entry).astype(np.uint32)
         counts = self._array(entry["counts"])
-        return np.repeat(docs, counts).astype(np.uint32, copy=False), self._array(entry["positions"]).astype(np.uint32)
+        return np.repeat(docs, counts), self._array(entry["positions"]).astype(np.uint32)
 
 
 class SideFiles:

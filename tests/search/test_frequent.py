@@ -4,6 +4,7 @@ blocks it copies, after updates, deletes and merges; a stale or missing file is 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,27 +48,27 @@ def _documents(count: int, seed: int, start: int = 0) -> list:
     ]
 
 
-def _answers(index: SearchIndex) -> list:
+def _answers(index: SearchIndex, queries: list[str] = QUERIES) -> list:
     """Every query under every filter: total and the ranked page (ids and scores)."""
     _forget()
     found = []
     for allowed in FILTERS:
-        for q in QUERIES:
+        for q in queries:
             result = search(index, SearchRequest(q=q, allowed=allowed, page_size=200, highlight=False,
                                                  suggest=False))
             found.append((q, result.total, [(hit.id, round(hit.score, 4)) for hit in result.items]))
     return found
 
 
-def _answers_from_blocks(index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> list:
+def _answers_from_blocks(index: SearchIndex, monkeypatch: pytest.MonkeyPatch, queries: list[str] = QUERIES) -> list:
     with monkeypatch.context() as m:
         m.setattr(frequent.SIDE_FILES, "of", lambda reader: None)
-        return _answers(index)
+        return _answers(index, queries)
 
 
-def _answered_from_side_files(index: SearchIndex, expected: list) -> bool:
+def _answered_from_side_files(index: SearchIndex, expected: list, queries: list[str] = QUERIES) -> bool:
     FAST_PATH.clear()
-    return _answers(index) == expected and FAST_PATH["postings.frequent"] > 0
+    return _answers(index, queries) == expected and FAST_PATH["postings.frequent"] > 0
 
 
 def _side_files(index: SearchIndex) -> list[Path]:
@@ -213,3 +214,42 @@ def test_releasing_the_segments_mapped_pages_changes_no_byte_of_the_side_file(in
     assert len(released) > 2 and all(released)  # the segment is memory-mapped, and was released each time
     expected = _answers_from_blocks(index, monkeypatch)
     assert _answered_from_side_files(index, expected)
+
+
+def _entries(index: SearchIndex) -> list[dict]:
+    side = frequent.SIDE_FILES.of(index.read(lambda s: s.reader().leaf_readers()[0][0]))
+    assert side is not None
+    return list(side._terms.values()) + list(side._pairs.values())
+
+
+def test_a_dense_terms_documents_are_a_bitmap_and_a_sparse_terms_their_numbers(index: SearchIndex,
+                                                                                 monkeypatch) -> None:
+    """Version 4: a term of more than one document in 32 keeps a bit a document (a word of most documents cost 4
+    bytes a posting), a rarer one its document numbers; both answer as the posting blocks do."""
+    monkeypatch.setattr(frequent, "MIN_DOCS", 8)
+    documents = _documents(640, seed=11)
+    for n in range(0, 640, 64):  # «редкий» in 10 documents of 640: fewer than one in 32
+        documents[n] = replace(documents[n], content=documents[n].content + " редкий")
+    index.rebuild(documents, workers=0)
+    entries = _entries(index)
+    rare = [e for e in entries if e.get("term") == "редкий".encode().hex()]
+    assert rare and all("docs" in e and "bits" not in e for e in rare)
+    dense = [e for e in entries if "bits" in e]
+    assert len(dense) > len(entries) // 2 and all("docs" not in e for e in dense)
+    queries = [*QUERIES, "редкий", "редкий центр", '"центр оценка" редкий']
+    expected = _answers_from_blocks(index, monkeypatch, queries)
+    assert _answered_from_side_files(index, expected, queries)
+    assert FAST_PATH["postings.pairs"] > 0
+
+
+def test_a_version_3_side_file_is_still_read(index: SearchIndex, monkeypatch) -> None:
+    """An index written before bitmaps keeps its side files (numbers only, version 3): no reindex to upgrade."""
+    with monkeypatch.context() as m:
+        m.setattr(frequent, "VERSION", 3)
+        m.setattr(frequent, "_docs_entry", lambda out, docs, doc_count: {"docs": out.put(docs.astype("<u4"))})
+        index.rebuild(_documents(300, seed=12), workers=0)
+    entries = _entries(index)
+    assert entries and not any("bits" in e for e in entries)
+    expected = _answers_from_blocks(index, monkeypatch)
+    assert _answered_from_side_files(index, expected)
+    assert index.build_side_files() == []  # usable as it is: not rewritten
