@@ -546,11 +546,7 @@ def run_size(args: argparse.Namespace, seeds: Path | None, words: list[str], siz
         # The product's own command builds our index: `dms reindex` over an archive of the same documents. Its
         # index stands in for ours (the same documents and analyzer), so a large size is built once, not twice.
         reindexed = measure_reindex(work, size, words)
-        print(f"\ndms reindex of {reindexed['docs']} documents (SQLite, texts cached; filled in"
-              f" {reindexed['fill_seconds']:.0f} s): {reindexed['seconds']:.0f} s,"
-              f" {reindexed['docs'] / reindexed['seconds']:.0f} docs/s wall,"
-              f" {reindexed['docs'] / max(reindexed['cpu_seconds'], 1e-9):.0f} docs per CPU-second,"
-              f" peak RSS {reindexed['peak_rss_mb']:.0f} MB; load average {_load()}", flush=True)
+        print_reindex(reindexed)
         ours_dir = work / "app" / "index"
         os.environ["BENCH_FOLDER_OFFSET"] = str(BASE_ID)
         builds["ours"] = {"docs": reindexed["docs"], "seconds": reindexed["seconds"], "generation_seconds": 0.0,
@@ -594,14 +590,17 @@ def run_size(args: argparse.Namespace, seeds: Path | None, words: list[str], siz
         if args.reuse and (work / "app" / "index").is_dir():
             print("\ndms reindex: the archive in app/ is reused (its figures are the run's that built it)")
         else:
-            r = measure_reindex(work, size, words)
-            print(f"\ndms reindex of {r['docs']} documents (SQLite, texts cached; filled in {r['fill_seconds']:.0f} s):"
-                  f" {r['seconds']:.0f} s, {r['docs'] / r['seconds']:.0f} docs/s wall,"
-                  f" {r['docs'] / max(r['cpu_seconds'], 1e-9):.0f} docs per CPU-second,"
-                  f" peak RSS {r['peak_rss_mb']:.0f} MB")
+            print_reindex(measure_reindex(work, size, words))
         print(f"load average now: {_load()}")
     if args.http:
         measure_http(work / "app", size, queries, args.repeat)
+
+
+def print_reindex(r: dict) -> None:
+    print(f"\ndms reindex of {r['docs']} documents (SQLite, texts cached; filled in {r['fill_seconds']:.0f} s):"
+          f" {r['seconds']:.0f} s, {r['docs'] / r['seconds']:.0f} docs/s wall,"
+          f" {r['docs'] / max(r['cpu_seconds'], 1e-9):.0f} docs per CPU-second,"
+          f" peak RSS {r['peak_rss_mb']:.0f} MB; load average {_load()}", flush=True)
 
 
 def reused_build(directory: Path, kind: str, count: int) -> dict:
@@ -737,11 +736,12 @@ def measure_http(data_dir: Path, size: int, queries: list[str], repeat: int) -> 
         # as "cold max"). Each request goes to one of the two workers, so a worker may still meet a query or a
         # user's filter for the first time in the timed rounds: those count.
         first = time.perf_counter()
-        hits = {q: ask(conn, tokens["bench-auditor"], q)["total"] for q in queries}
+        hits: dict[str, int] = {}
         for name, token in tokens.items():
-            if name != "bench-auditor":
-                for q in queries:
-                    ask(conn, token, q)
+            for q in queries:
+                total = ask(conn, token, q)["total"]
+                if name == "bench-auditor":
+                    hits[q] = total
         first = time.perf_counter() - first
         times: list[float] = []
         by_query: dict[str, list[float]] = {q: [] for q in queries}

@@ -13,17 +13,17 @@ the header's length (``<Q``) and ``MAGIC``. The header names the side file's ver
 segment id and its document count; a file that does not match the segment it sits beside is
 never read (the W3 blocks are decoded as before), and the next writer replaces it.
 
-Per term: the documents (version 4: a bitmap of the segment's documents for a term of more than
-one document in 32, else the document numbers ``<u4``, as every version-3 file has them), the
-weights (one value for all, the term count times one factor, or ``<f4`` each), and for a field
+Per term: the documents (version 4: a bitmap of the segment's documents for a term without
+positions in more than one document in 32, else the document numbers ``<u4``, as every version-3
+file has them), the weights (one value for all, the term count times one factor, or ``<f4`` each), and for a field
 with ``ArrayPositions`` the count of positions per document (``u1``/``<u2``/``<u4``) and the
 positions (``<u2`` or ``<u4``), document by document.
 Deleted documents stay in, as in the W3 postings: readers remove them with the live mask.
 
 And for the ``PAIR_TERMS`` most frequent words of a text field (each at least
 ``PAIR_POSITIONS_PER_DOC`` positions per document), for each ordered pair of them, the documents
-(a bitmap or ``<u4``, as a term's) where the second follows the first right after: a two-word phrase of such
-words is one lookup. Matching it from positions costs ~50 ms at 100,000 documents and ~1 s at a million
+(``<u4``) where the second follows the first right after: a two-word phrase of such words is one
+lookup. Matching it from positions costs ~50 ms at 100,000 documents and ~1 s at a million
 (the keys of ~8 million positions a word, built, sorted and merged), for any process.
 
 Which terms: in a segment of at least ``MIN_DOCS`` documents, the terms of ``MIN_DOCS`` or more
@@ -175,11 +175,13 @@ def _decode(m: Any, positional: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return docs, weights, counts, positions
 
 
-def _docs_entry(out: _Out, docs: np.ndarray, doc_count: int) -> dict:
+def _docs_entry(out: _Out, docs: np.ndarray, doc_count: int, bitmap: bool) -> dict:
     """The documents of a posting list: a bitmap of the segment's documents (``bits``, bit ``n`` of byte ``n // 8``,
-    little-endian) when it is smaller than their numbers, i.e. for a term of more than one document in 32 (a bit a
-    document against 4 bytes a posting), else the numbers (``docs``, ``<u4``)."""
-    if len(docs) * 32 > doc_count:
+    little-endian) when ``bitmap`` and it is smaller than their numbers, i.e. for a term of more than one document in
+    32 (a bit a document against 4 bytes a posting), else the numbers (``docs``, ``<u4``). Only entries read once
+    and then kept decoded by the postings cache take a bitmap (2.4 ms to turn into numbers at a million): a word's
+    positions at a million outgrow the positions cache, and a pair is read at each phrase, so they keep numbers."""
+    if bitmap and len(docs) * 32 > doc_count:
         mask = np.zeros(doc_count, bool)
         mask[docs] = True
         return {"bits": out.put(np.packbits(mask, bitorder="little"))}
@@ -220,7 +222,7 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
                 read += len(docs)
                 docs = docs.astype("<u4")
                 entry: dict[str, Any] = {"field": fieldname, "term": tbytes.hex(),
-                                         **_docs_entry(out, docs, reader.doc_count_all())}
+                                         **_docs_entry(out, docs, reader.doc_count_all(), not with_positions)}
                 if positional and not with_positions:  # the postings alone: the counts of positions, no positions
                     boost = np.float32(float(schema[fieldname].format.field_boost) or 1.0)
                     counts = np.rint(weights / boost)
@@ -239,8 +241,7 @@ def write_side_file(reader: Any, schema: Any, folder: str | os.PathLike[str]) ->
                         kept.append((tbytes, docs, counts, positions))
                 entries.append(entry)
             release_mapped_pages(reader)
-            pairs = [{"field": fieldname, "first": first.hex(), "second": second.hex(),
-                      **_docs_entry(out, docs, reader.doc_count_all())}
+            pairs = [{"field": fieldname, "first": first.hex(), "second": second.hex(), "docs": out.put(docs)}
                      for fieldname, words in sorted(pairable.items())
                      for first, second, docs in _adjacent_pairs(words, reader.doc_count_all())]
             header = json.dumps({"version": VERSION, "segment": segment.segment_id(),
@@ -345,14 +346,16 @@ class FrequentTerms:
         entry = self._pairs.get((fieldname, first, second))
         return None if entry is None else self._docs(entry)
 
-    def _docs(self, entry: dict) -> np.ndarray:
-        """An entry's documents (int64, ascending), from its bitmap or its numbers."""
+    def _docs(self, entry: dict, dtype: type = np.int64) -> np.ndarray:
+        """An entry's documents (ascending), from its bitmap or its numbers."""
         if "bits" in entry:
             bits = self._array(entry["bits"])
             if len(bits) * 8 < self._doc_count:
                 raise ValueError("a bitmap shorter than the segment")
-            return np.flatnonzero(np.unpackbits(bits, count=self._doc_count, bitorder="little"))
-        return self._array(entry["docs"]).astype(np.int64)
+            found = np.flatnonzero(np.unpackbits(bits, count=self._doc_count, bitorder="little"))
+        else:
+            found = self._array(entry["docs"])
+        return found.astype(dtype, copy=False)
 
     def _array(self, spec: list) -> np.ndarray:
         offset, count, dtype = spec
@@ -392,7 +395,7 @@ class FrequentTerms:
         entry = self._terms.get((fieldname, tbytes))
         if entry is None or "positions" not in entry:
             return None
-        docs = self._docs(entry).astype(np.uint32)
+        docs = self._docs(entry, np.uint32)
         counts = self._array(entry["counts"])
         return np.repeat(docs, counts), self._array(entry["positions"]).astype(np.uint32)
 

@@ -224,18 +224,24 @@ def _entries(index: SearchIndex) -> list[dict]:
 
 def test_a_dense_terms_documents_are_a_bitmap_and_a_sparse_terms_their_numbers(index: SearchIndex,
                                                                                  monkeypatch) -> None:
-    """Version 4: a term of more than one document in 32 keeps a bit a document (a word of most documents cost 4
-    bytes a posting), a rarer one its document numbers; both answer as the posting blocks do."""
+    """Version 4: a term without positions in more than one document in 32 keeps a bit a document (a word of most
+    documents cost 4 bytes a posting), a rarer one its document numbers; entries with positions and the pairs,
+    read at every phrase, keep numbers. All answer as the posting blocks do."""
     monkeypatch.setattr(frequent, "MIN_DOCS", 8)
+    monkeypatch.setattr(frequent, "POSITIONS_PER_DOC", 12)  # «центр», «оценка» with positions, the rest without
     documents = _documents(640, seed=11)
     for n in range(0, 640, 64):  # «редкий» in 10 documents of 640: fewer than one in 32
         documents[n] = replace(documents[n], content=documents[n].content + " редкий")
     index.rebuild(documents, workers=0)
     entries = _entries(index)
-    rare = [e for e in entries if e.get("term") == "редкий".encode().hex()]
-    assert rare and all("docs" in e and "bits" not in e for e in rare)
-    dense = [e for e in entries if "bits" in e]
-    assert len(dense) > len(entries) // 2 and all("docs" not in e for e in dense)
+    rare = "редкий".encode().hex()
+    read_each_phrase = [e for e in entries if "positions" in e or "first" in e]
+    read_once = [e for e in entries if e not in read_each_phrase]
+    assert any("first" in e for e in read_each_phrase) and any("positions" in e for e in read_each_phrase)
+    assert all("docs" in e and "bits" not in e for e in read_each_phrase)
+    assert [e["field"] for e in read_once if e["term"] == rare] == ["content"]
+    assert all(("docs" in e) == (e["term"] == rare) and ("bits" in e) == (e["term"] != rare) for e in read_once)
+    assert {"content", "folder_path", "owner"} <= {e["field"] for e in read_once if "bits" in e}
     queries = [*QUERIES, "редкий", "редкий центр", '"центр оценка" редкий']
     expected = _answers_from_blocks(index, monkeypatch, queries)
     assert _answered_from_side_files(index, expected, queries)
@@ -246,7 +252,7 @@ def test_a_version_3_side_file_is_still_read(index: SearchIndex, monkeypatch) ->
     """An index written before bitmaps keeps its side files (numbers only, version 3): no reindex to upgrade."""
     with monkeypatch.context() as m:
         m.setattr(frequent, "VERSION", 3)
-        m.setattr(frequent, "_docs_entry", lambda out, docs, doc_count: {"docs": out.put(docs.astype("<u4"))})
+        m.setattr(frequent, "_docs_entry", lambda out, docs, *_: {"docs": out.put(docs.astype("<u4"))})
         index.rebuild(_documents(300, seed=12), workers=0)
     entries = _entries(index)
     assert entries and not any("bits" in e for e in entries)
