@@ -54,6 +54,27 @@ _COUNT = f"SELECT COUNT(*) FROM ({_WINDOW})"
 _COUNT_IF_WITHIN = f"INSERT INTO hits (bucket, client, ts) SELECT ?, ?, ? WHERE ({_COUNT}) < ?"
 
 
+BUSY_TIMEOUT_S = 5.0  # how long a statement waits for another connection's write lock
+
+
+def _set_up(con: sqlite3.Connection) -> None:
+    """WAL, no fsync, the table. Switching a new file to WAL needs it unlocked, and SQLite answers "database is
+    locked" at once instead of waiting (the busy timeout does not apply to it): connections of several threads or
+    workers opening the new file together wait for each other here as a statement would, or the limiter's
+    fail-open let a request through uncounted."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+    con.execute("PRAGMA synchronous=OFF")
+    con.executescript(_SCHEMA)
+
+
 class RateLimiter:
     """Sliding-window counting over a SQLite file shared between processes (one connection per thread)."""
 
@@ -65,10 +86,12 @@ class RateLimiter:
         con = getattr(self._local, "con", None)
         if con is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=OFF")
-            con.executescript(_SCHEMA)
+            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            try:
+                _set_up(con)
+            except BaseException:
+                con.close()
+                raise
             self._local.con = con
         return con
 
